@@ -1,0 +1,381 @@
+//! `manage-attributes`: org settings and contact attribute definitions (the admin screen).
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+use shared::ApiError;
+use shared::attributes::{AttributeChange, CustomType, DropdownOptions, Label, NewAttribute};
+use shared::auth::{Caller, Capability};
+use shared::clock::Env;
+use shared::http::{Patch, Route, Router, json, json_body, no_content, non_null, ok, respond};
+use shared::ids::AttributeKey;
+use shared::settings::{self, MatchingAttribute};
+use shared::store::{SaveError, Store, retry_on_conflict};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    GetSettings,
+    PatchSettings,
+    ListAttributes,
+    CreateAttribute,
+    ReorderAttributes,
+    PatchAttribute,
+    DeleteAttribute,
+}
+
+pub const ROUTES: &[Route<RouteId>] = &[
+    Route {
+        method: "GET",
+        path: "/settings",
+        id: RouteId::GetSettings,
+    },
+    Route {
+        method: "PATCH",
+        path: "/settings",
+        id: RouteId::PatchSettings,
+    },
+    Route {
+        method: "GET",
+        path: "/attributes",
+        id: RouteId::ListAttributes,
+    },
+    Route {
+        method: "POST",
+        path: "/attributes",
+        id: RouteId::CreateAttribute,
+    },
+    Route {
+        method: "PUT",
+        path: "/attributes/order",
+        id: RouteId::ReorderAttributes,
+    },
+    Route {
+        method: "PATCH",
+        path: "/attributes/{key}",
+        id: RouteId::PatchAttribute,
+    },
+    Route {
+        method: "DELETE",
+        path: "/attributes/{key}",
+        id: RouteId::DeleteAttribute,
+    },
+];
+
+pub struct App {
+    store: Store,
+    env: Env,
+    router: Router<RouteId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsPatch {
+    #[serde(default)]
+    matching_attribute: Patch<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    crm_edit_enabled: Option<bool>,
+    #[serde(default)]
+    vip_routing_team: Patch<String>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RequestedType {
+    Text,
+    Dropdown,
+    Boolean,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAttributeBody {
+    label: String,
+    #[serde(rename = "type")]
+    ty: RequestedType,
+    #[serde(default, deserialize_with = "non_null")]
+    options: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "non_null")]
+    key: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "non_null")]
+    crm_managed: Option<bool>,
+    #[serde(default, deserialize_with = "non_null")]
+    lookup: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttributePatchBody {
+    #[serde(default, deserialize_with = "non_null")]
+    label: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    options: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "non_null")]
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "non_null")]
+    crm_managed: Option<bool>,
+    #[serde(default, deserialize_with = "non_null")]
+    lookup: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderBody {
+    keys: Vec<String>,
+}
+
+impl CreateAttributeBody {
+    fn validate(self) -> Result<NewAttribute, ApiError> {
+        let label = Label::parse(&self.label)?;
+        let key = match &self.key {
+            Some(raw) => AttributeKey::parse(raw).map_err(|_| {
+                ApiError::validation("key", "key must match ^[a-z][a-z0-9_]{0,39}$")
+            })?,
+            None => AttributeKey::derive_from_label(label.as_str()).ok_or_else(|| {
+                ApiError::validation("key", "no key can be derived from this label; give a key")
+            })?,
+        };
+        let (ty, options) = match (self.ty, self.options) {
+            (RequestedType::Boolean, _) => {
+                return Err(ApiError::validation(
+                    "type",
+                    "custom attributes are text or dropdown",
+                ));
+            }
+            (RequestedType::Text, Some(_)) => {
+                return Err(ApiError::validation(
+                    "options",
+                    "a text attribute takes no options",
+                ));
+            }
+            (RequestedType::Text, None) => (CustomType::Text, None),
+            (RequestedType::Dropdown, None) => {
+                return Err(ApiError::validation("options", "a dropdown needs options"));
+            }
+            (RequestedType::Dropdown, Some(raw)) => {
+                (CustomType::Dropdown, Some(DropdownOptions::parse(&raw)?))
+            }
+        };
+        Ok(NewAttribute {
+            key,
+            label,
+            ty,
+            options,
+            enabled: self.enabled.unwrap_or(true),
+            crm_managed: self.crm_managed.unwrap_or(false),
+            lookup: self.lookup.unwrap_or(false),
+        })
+    }
+}
+
+impl App {
+    pub fn new(store: Store, env: Env) -> Self {
+        Self {
+            store,
+            env,
+            router: Router::new(ROUTES),
+        }
+    }
+
+    /// Every route this function serves, as `(METHOD, /path/{param})`.
+    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+        ROUTES.iter().map(|r| (r.method, r.path))
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        respond(self.dispatch(req).await)
+    }
+
+    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
+        let route = self.router.at(&req)?;
+        let caller = Caller::from_request(&req)?;
+        let key = route
+            .params
+            .get("key")
+            .map(String::as_str)
+            .unwrap_or_default();
+        match route.id {
+            RouteId::GetSettings => self.get_settings(&caller).await,
+            RouteId::PatchSettings => self.patch_settings(&caller, &req).await,
+            RouteId::ListAttributes => self.list_attributes(&caller).await,
+            RouteId::CreateAttribute => self.create_attribute(&caller, &req).await,
+            RouteId::ReorderAttributes => self.reorder_attributes(&caller, &req).await,
+            RouteId::PatchAttribute => self.patch_attribute(&caller, key, &req).await,
+            RouteId::DeleteAttribute => self.delete_attribute(&caller, key).await,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org))]
+    async fn get_settings(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::Read)?;
+        let (settings, _) = self.store.org_config(&caller.org).await?;
+        Ok(ok(&settings.value.view(caller.plan)))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org, user = %caller.user_id))]
+    async fn patch_settings(
+        &self,
+        caller: &Caller,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::ManageSettings)?;
+        let patch: SettingsPatch = json_body(req)?;
+        if patch.crm_edit_enabled.is_some() {
+            caller.require(Capability::Crm)?;
+        }
+        let team = match &patch.vip_routing_team {
+            Patch::Set(raw) => Patch::Set(settings::routing_team(raw)?),
+            Patch::Clear => Patch::Clear,
+            Patch::Keep => Patch::Keep,
+        };
+        let saved = retry_on_conflict(|| async {
+            let (mut stored, attributes) = self.store.org_config(&caller.org).await?;
+            let mut custom_guard = None;
+            match &patch.matching_attribute {
+                Patch::Keep => {}
+                Patch::Clear => stored.value.matching_attribute = None,
+                Patch::Set(key) => {
+                    match settings::matching_attribute(key, &attributes.value)? {
+                        MatchingAttribute::Custom(k) => custom_guard = Some(k),
+                        MatchingAttribute::Platform(_) => {}
+                    }
+                    stored.value.matching_attribute = Some(key.clone());
+                }
+            }
+            if let Some(enabled) = patch.crm_edit_enabled {
+                stored.value.crm_edit_enabled = enabled;
+            }
+            match &team {
+                Patch::Keep => {}
+                Patch::Clear => stored.value.vip_routing_team = None,
+                Patch::Set(name) => stored.value.vip_routing_team = Some(name.clone()),
+            }
+            self.store
+                .save_settings(
+                    &caller.org,
+                    &stored,
+                    self.env.now(),
+                    custom_guard.as_deref(),
+                )
+                .await?;
+            Ok::<_, SaveError>(stored.value)
+        })
+        .await?;
+        tracing::info!("settings changed");
+        Ok(ok(&saved.view(caller.plan)))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org))]
+    async fn list_attributes(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::Read)?;
+        let (_, attributes) = self.store.org_config(&caller.org).await?;
+        Ok(ok(
+            &serde_json::json!({ "items": attributes.value.definitions() }),
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org, user = %caller.user_id))]
+    async fn create_attribute(
+        &self,
+        caller: &Caller,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::ManageSettings)?;
+        let body: CreateAttributeBody = json_body(req)?;
+        if body.crm_managed == Some(true) || body.lookup == Some(true) {
+            caller.require(Capability::Crm)?;
+        }
+        let new = body.validate()?;
+        let id = self.env.ids.new_id();
+        let created = retry_on_conflict(|| async {
+            let (_, mut stored) = self.store.org_config(&caller.org).await?;
+            let created = stored.value.create(new.clone(), id.clone())?;
+            self.store
+                .save_attribute_set(&caller.org, &stored, self.env.now(), None)
+                .await?;
+            Ok::<_, SaveError>(created)
+        })
+        .await?;
+        tracing::info!(key = %created.key, "attribute created");
+        Ok(json(StatusCode::CREATED, &created))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org, user = %caller.user_id))]
+    async fn reorder_attributes(
+        &self,
+        caller: &Caller,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::ManageSettings)?;
+        let body: OrderBody = json_body(req)?;
+        let definitions = retry_on_conflict(|| async {
+            let (_, mut stored) = self.store.org_config(&caller.org).await?;
+            stored.value.reorder(&body.keys)?;
+            self.store
+                .save_attribute_set(&caller.org, &stored, self.env.now(), None)
+                .await?;
+            Ok::<_, SaveError>(stored.value.definitions())
+        })
+        .await?;
+        Ok(ok(&serde_json::json!({ "items": definitions })))
+    }
+
+    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
+    async fn patch_attribute(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::ManageSettings)?;
+        let body: AttributePatchBody = json_body(req)?;
+        if body.crm_managed.is_some() || body.lookup.is_some() {
+            caller.require(Capability::Crm)?;
+        }
+        let change = AttributeChange {
+            label: body.label.as_deref().map(Label::parse).transpose()?,
+            options: body.options,
+            enabled: body.enabled,
+            crm_managed: body.crm_managed,
+            lookup: body.lookup,
+        };
+        let changed = retry_on_conflict(|| async {
+            let (_, mut stored) = self.store.org_config(&caller.org).await?;
+            let changed = stored.value.change(key, change.clone())?;
+            self.store
+                .save_attribute_set(&caller.org, &stored, self.env.now(), None)
+                .await?;
+            Ok::<_, SaveError>(changed)
+        })
+        .await?;
+        Ok(ok(&changed))
+    }
+
+    #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
+    async fn delete_attribute(
+        &self,
+        caller: &Caller,
+        key: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::ManageSettings)?;
+        retry_on_conflict(|| async {
+            let (settings, mut stored) = self.store.org_config(&caller.org).await?;
+            stored.value.remove(key)?;
+            if settings.value.matching_attribute.as_deref() == Some(key) {
+                return Err(SaveError::Failed(ApiError::conflict(
+                    Some("key"),
+                    "this attribute is the matching attribute; choose another one first",
+                )));
+            }
+            self.store
+                .save_attribute_set(&caller.org, &stored, self.env.now(), Some(key))
+                .await?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!("attribute deleted");
+        Ok(no_content())
+    }
+}

@@ -1,0 +1,183 @@
+//! Stands in for the HTTP API's JWT authorizer: RS256 with a key made at start-up, issuer,
+//! audience and expiry checked; claims handed on as strings, as API Gateway does.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey, LineEnding};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{Map, Value};
+
+pub const ISSUER: &str = "https://auth.inbox-contacts.local/";
+pub const AUDIENCE: &str = "inbox-contacts-api";
+pub const TOKEN_LIFETIME_SECS: i64 = 12 * 60 * 60;
+
+pub struct Authorizer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+/// What a token says beyond the standard claims; `iss`, `aud` and lifetime can be overridden
+/// so tests can present tokens the authorizer must refuse.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub claims: Map<String, Value>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub expires_in: Option<i64>,
+}
+
+impl Authorizer {
+    pub fn generate() -> anyhow::Result<Self> {
+        let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).context("RSA key")?;
+        let private_pem = private.to_pkcs1_pem(LineEnding::LF)?;
+        let public_pem = RsaPublicKey::from(&private).to_pkcs1_pem(LineEnding::LF)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 0;
+        Ok(Self {
+            encoding: EncodingKey::from_rsa_pem(private_pem.as_bytes())?,
+            decoding: DecodingKey::from_rsa_pem(public_pem.as_bytes())?,
+            validation,
+        })
+    }
+
+    pub fn mint(&self, request: TokenRequest, now_unix: i64) -> String {
+        let mut claims = request.claims;
+        claims.insert(
+            "iss".into(),
+            request.issuer.unwrap_or_else(|| ISSUER.into()).into(),
+        );
+        claims.insert(
+            "aud".into(),
+            request.audience.unwrap_or_else(|| AUDIENCE.into()).into(),
+        );
+        claims.insert("iat".into(), now_unix.into());
+        let lifetime = request.expires_in.unwrap_or(TOKEN_LIFETIME_SECS);
+        claims.insert("exp".into(), (now_unix + lifetime).into());
+        encode(&Header::new(Algorithm::RS256), &claims, &self.encoding).expect("RS256 signing")
+    }
+
+    /// The verified claims, each as a string, or `None` for any token the authorizer refuses.
+    pub fn verify(&self, authorization: Option<&str>) -> Option<HashMap<String, String>> {
+        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        let data = decode::<Map<String, Value>>(token, &self.decoding, &self.validation).ok()?;
+        Some(
+            data.claims
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, v)
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn claims() -> Map<String, Value> {
+        serde_json::json!({"sub": "u-1", "org_id": "acme", "role": "admin"})
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+
+    fn bearer(token: &str) -> String {
+        format!("Bearer {token}")
+    }
+
+    #[test]
+    fn accepts_its_own_tokens_and_hands_claims_on_as_strings() {
+        let auth = Authorizer::generate().unwrap();
+        let token = auth.mint(
+            TokenRequest {
+                claims: claims(),
+                ..Default::default()
+            },
+            now(),
+        );
+        let verified = auth.verify(Some(&bearer(&token))).unwrap();
+        assert_eq!(verified["org_id"], "acme");
+        assert!(verified["exp"].parse::<i64>().is_ok());
+    }
+
+    #[test]
+    fn refuses_what_api_gateway_refuses() {
+        let auth = Authorizer::generate().unwrap();
+        let other = Authorizer::generate().unwrap();
+        let mint = |r: TokenRequest| {
+            auth.mint(
+                TokenRequest {
+                    claims: claims(),
+                    ..r
+                },
+                now(),
+            )
+        };
+
+        let foreign_key = other.mint(
+            TokenRequest {
+                claims: claims(),
+                ..Default::default()
+            },
+            now(),
+        );
+        let wrong_issuer = mint(TokenRequest {
+            issuer: Some("https://evil/".into()),
+            ..Default::default()
+        });
+        let wrong_audience = mint(TokenRequest {
+            audience: Some("other-api".into()),
+            ..Default::default()
+        });
+        let expired = mint(TokenRequest {
+            expires_in: Some(-5),
+            ..Default::default()
+        });
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&serde_json::json!({
+            "sub": "u", "org_id": "acme", "role": "admin", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600
+        })).unwrap());
+        let alg_none = format!(
+            "{}.{payload}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
+        );
+        let good = mint(TokenRequest::default());
+        let mut tampered = good.clone();
+        tampered.insert(good.find('.').unwrap() + 2, 'x');
+
+        for (what, token) in [
+            ("foreign key", foreign_key),
+            ("wrong issuer", wrong_issuer),
+            ("wrong audience", wrong_audience),
+            ("expired", expired),
+            ("alg none", alg_none),
+            ("tampered", tampered),
+        ] {
+            assert!(
+                auth.verify(Some(&bearer(&token))).is_none(),
+                "{what} accepted"
+            );
+        }
+        assert!(
+            auth.verify(Some(&good)).is_none(),
+            "token without Bearer accepted"
+        );
+        assert!(auth.verify(None).is_none());
+    }
+}

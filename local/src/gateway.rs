@@ -1,0 +1,254 @@
+//! The HTTP front door: what API Gateway does for the deployed stack (route on the template's
+//! routes, check the JWT, cap the body, build the v2 event) plus the local-only `/_local` routes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body as AxumBody, to_bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::ApiError;
+use shared::auth::{Plan, Role};
+use shared::http::MAX_BODY_BYTES;
+use shared::ids::OrgId;
+
+use crate::authorizer::{Authorizer, TokenRequest};
+use crate::functions::{HttpHandler, Registry};
+use crate::template::Template;
+
+pub struct Gateway {
+    routes: HashMap<String, matchit::Router<(String, HttpHandler)>>,
+    authorizer: Authorizer,
+    schedules: Vec<Value>,
+}
+
+impl Gateway {
+    pub fn new(
+        template: &Template,
+        registry: &Registry,
+        authorizer: Authorizer,
+    ) -> anyhow::Result<Self> {
+        registry.check_against(template)?;
+        let mut routes: HashMap<String, matchit::Router<(String, HttpHandler)>> = HashMap::new();
+        for (function, route) in template.http_routes() {
+            let handler = registry.http[function.binary.as_str()].handler.clone();
+            routes
+                .entry(route.method.clone())
+                .or_default()
+                .insert(route.path.clone(), (route.path.clone(), handler))
+                .map_err(|e| anyhow::anyhow!("route {} {}: {e}", route.method, route.path))?;
+        }
+        let schedules = template
+            .schedules()
+            .map(|(f, name, expression)| json!({"name": name, "function": f.binary, "expression": expression}))
+            .collect();
+        Ok(Self {
+            routes,
+            authorizer,
+            schedules,
+        })
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/_local/token", get(token))
+            .route("/_local/schedules", get(schedules))
+            .fallback(invoke)
+            .with_state(Arc::new(self))
+    }
+}
+
+fn error(err: ApiError) -> Response {
+    (err.status(), axum::Json(err.to_body())).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    org: Option<String>,
+    role: Option<String>,
+    plan: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+    iss: Option<String>,
+    aud: Option<String>,
+    expires_in: Option<i64>,
+}
+
+async fn token(State(gw): State<Arc<Gateway>>, Query(q): Query<TokenQuery>) -> Response {
+    let org = q.org.unwrap_or_else(|| "demo".into());
+    if OrgId::parse(&org).is_err() {
+        return error(ApiError::bad_field(
+            "org",
+            "org must be 1..64 of A-Z a-z 0-9 _ -",
+        ));
+    }
+    let role = q.role.unwrap_or_else(|| "agent".into());
+    if Role::parse(&role).is_none() {
+        return error(ApiError::bad_field("role", "role must be admin or agent"));
+    }
+    if q.plan.as_deref().is_some_and(|p| Plan::parse(p).is_none()) {
+        return error(ApiError::bad_field(
+            "plan",
+            "plan must be team, business or enterprise",
+        ));
+    }
+    let sub = q.sub.unwrap_or_else(|| format!("{org}-{role}"));
+    let name = q.name.unwrap_or_else(|| format!("Local {role}"));
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), sub.into());
+    claims.insert("name".into(), name.into());
+    claims.insert("org_id".into(), org.into());
+    claims.insert("role".into(), role.into());
+    if let Some(plan) = q.plan {
+        claims.insert("plan".into(), plan.into());
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let request = TokenRequest {
+        claims,
+        issuer: q.iss,
+        audience: q.aud,
+        expires_in: q.expires_in,
+    };
+    axum::Json(json!({"token": gw.authorizer.mint(request, now)})).into_response()
+}
+
+async fn schedules(State(gw): State<Arc<Gateway>>) -> Response {
+    axum::Json(json!({"items": gw.schedules})).into_response()
+}
+
+async fn invoke(
+    State(gw): State<Arc<Gateway>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: AxumBody,
+) -> Response {
+    let path = uri.path();
+    let Some(((template_path, handler), params)) = gw
+        .routes
+        .get(method.as_str())
+        .and_then(|r| r.at(path).ok())
+        .map(|m| {
+            (
+                m.value.clone(),
+                m.params
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect::<HashMap<_, _>>(),
+            )
+        })
+    else {
+        return error(ApiError::NotFound("route"));
+    };
+    let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return error(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    };
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let Some(claims) = gw.authorizer.verify(authorization) else {
+        return error(ApiError::Unauthorized);
+    };
+    let event = v2_event(
+        &method,
+        &uri,
+        &headers,
+        &body,
+        &template_path,
+        params,
+        claims,
+    );
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(request) => request,
+        Err(err) => {
+            tracing::error!(%err, "could not build the Lambda event");
+            return error(ApiError::internal(err));
+        }
+    };
+    let response = handler(request).await;
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(text) => text.into_bytes(),
+        lambda_http::Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    Response::from_parts(parts, AxumBody::from(bytes))
+}
+
+/// The API Gateway HTTP API (payload v2.0) event for this request.
+fn v2_event(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    template_path: &str,
+    path_params: HashMap<String, String>,
+    claims: HashMap<String, String>,
+) -> Value {
+    let mut joined: HashMap<String, String> = HashMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        joined
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    let raw_query = uri.query().unwrap_or_default();
+    let mut query: HashMap<String, String> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
+        query
+            .entry(k.into_owned())
+            .and_modify(|existing| {
+                existing.push(',');
+                existing.push_str(&v);
+            })
+            .or_insert_with(|| v.into_owned());
+    }
+    let (body, encoded) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (STANDARD.encode(body), true),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let route_key = format!("{method} {template_path}");
+    json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": uri.path(),
+        "rawQueryString": raw_query,
+        "headers": joined,
+        "queryStringParameters": if query.is_empty() { Value::Null } else { json!(query) },
+        "pathParameters": if path_params.is_empty() { Value::Null } else { json!(path_params) },
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": joined.get("host").cloned().unwrap_or_else(|| "localhost".into()),
+            "domainPrefix": "local",
+            "requestId": uuid::Uuid::now_v7().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.to_string(),
+            "timeEpoch": now.unix_timestamp() * 1000,
+            "authorizer": {"jwt": {"claims": claims, "scopes": null}},
+            "http": {
+                "method": method.as_str(),
+                "path": uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": joined.get("user-agent").cloned().unwrap_or_default(),
+            },
+        },
+        "body": if body.is_empty() { Value::Null } else { Value::String(body) },
+        "isBase64Encoded": encoded,
+    })
+}

@@ -1,0 +1,80 @@
+//! The whole product on one machine: API Gateway, the JWT authorizer, Lambda, and later the SQS
+//! event sources and schedules, over a local AWS endpoint. Not deployed.
+
+pub mod authorizer;
+pub mod functions;
+pub mod gateway;
+pub mod provision;
+pub mod template;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use shared::clock::Env;
+use shared::config::Config;
+use shared::store::Store;
+
+/// How the runtime is started; everything comes from the environment.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub port: u16,
+    pub template: PathBuf,
+    pub aws: Config,
+    pub bucket_prefix: String,
+}
+
+impl LocalConfig {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let port = std::env::var("PORT")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().context("PORT must be a port number"))
+            .transpose()?
+            .unwrap_or(3000);
+        let template = std::env::var_os("TEMPLATE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("template.yaml"));
+        let aws = Config::from_env().context("the local runtime needs TABLE_NAME")?;
+        if aws.endpoint_url.is_none() {
+            anyhow::bail!("set AWS_ENDPOINT_URL to a local AWS endpoint (scripts/dev starts one)");
+        }
+        let bucket_prefix = std::env::var("BUCKET_PREFIX").unwrap_or_else(|_| "inbox-local".into());
+        Ok(Self {
+            port,
+            template,
+            aws,
+            bucket_prefix,
+        })
+    }
+}
+
+/// Provisions the resources, checks template against code, and serves until `shutdown` resolves.
+pub async fn run(
+    config: LocalConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let template = template::Template::load(&config.template)?;
+    let sdk = config.aws.aws().await;
+    let names = provision::LocalNames {
+        table: config.aws.table_name.clone(),
+        bucket_prefix: config.bucket_prefix.clone(),
+    };
+    provision::provision(&sdk, &template, &names).await?;
+    let services = functions::Services {
+        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &names.table),
+        env: Env::system(),
+    };
+    let registry = functions::Registry::build(&services);
+    let gateway = gateway::Gateway::new(&template, &registry, authorizer::Authorizer::generate()?)?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], config.port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "local runtime ready");
+    println!("inbox-local ready on http://{addr}");
+    axum::serve(listener, gateway.router())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

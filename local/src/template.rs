@@ -1,0 +1,310 @@
+//! Reads `template.yaml`: the functions and their triggers, and the resources to provision.
+//! The deployed stack and the local runtime share this one definition.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use serde_norway::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HttpRoute {
+    pub method: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    Http(HttpRoute),
+    Queue { queue: String },
+    Schedule { name: String, expression: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionDef {
+    pub logical_id: String,
+    /// The cargo binary SAM builds (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    pub triggers: Vec<Trigger>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDefinition {
+    pub attribute_name: String,
+    pub attribute_type: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyElement {
+    pub attribute_name: String,
+    pub key_type: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Projection {
+    pub projection_type: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GlobalSecondaryIndex {
+    pub index_name: String,
+    pub key_schema: Vec<KeyElement>,
+    pub projection: Projection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableDef {
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    pub key_schema: Vec<KeyElement>,
+    #[serde(default)]
+    pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
+    #[serde(default)]
+    pub time_to_live_specification: Option<TtlSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TtlSpec {
+    pub attribute_name: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub functions: Vec<FunctionDef>,
+    pub table: TableDef,
+    pub buckets: Vec<String>,
+    pub queues: Vec<String>,
+}
+
+impl Template {
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let doc: Value = serde_norway::from_str(text).context("template.yaml is not YAML")?;
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .context("template has no Resources")?;
+        let mut functions = Vec::new();
+        let mut tables = Vec::new();
+        let mut buckets = Vec::new();
+        let mut queues = Vec::new();
+        for (id, resource) in resources {
+            let id = id.as_str().context("resource id")?.to_owned();
+            match resource.get("Type").and_then(Value::as_str) {
+                Some("AWS::Serverless::Function") => functions.push(parse_function(&id, resource)?),
+                Some("AWS::DynamoDB::Table") => {
+                    let props = resource.get("Properties").context("table properties")?;
+                    let table: TableDef = serde_norway::from_value(untag(props))
+                        .with_context(|| format!("table {id}"))?;
+                    tables.push(table);
+                }
+                Some("AWS::S3::Bucket") => buckets.push(id),
+                Some("AWS::SQS::Queue") => queues.push(id),
+                _ => {}
+            }
+        }
+        let table = match <[TableDef; 1]>::try_from(tables) {
+            Ok([table]) => table,
+            Err(found) => bail!("expected one DynamoDB table, found {}", found.len()),
+        };
+        Ok(Self {
+            functions,
+            table,
+            buckets,
+            queues,
+        })
+    }
+
+    pub fn http_routes(&self) -> impl Iterator<Item = (&FunctionDef, &HttpRoute)> {
+        self.functions.iter().flat_map(|f| {
+            f.triggers.iter().filter_map(move |t| match t {
+                Trigger::Http(route) => Some((f, route)),
+                _ => None,
+            })
+        })
+    }
+
+    pub fn schedules(&self) -> impl Iterator<Item = (&FunctionDef, &str, &str)> {
+        self.functions.iter().flat_map(|f| {
+            f.triggers.iter().filter_map(move |t| match t {
+                Trigger::Schedule { name, expression } => {
+                    Some((f, name.as_str(), expression.as_str()))
+                }
+                _ => None,
+            })
+        })
+    }
+}
+
+/// CloudFormation short-form tags (`!Ref X`) become their long form (`{Ref: X}`) so plain serde
+/// structs can read the properties the local runtime needs.
+fn untag(value: &Value) -> Value {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let key = if name == "Ref" {
+                "Ref".to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            let mut map = serde_norway::Mapping::new();
+            map.insert(Value::String(key), untag(&tagged.value));
+            Value::Mapping(map)
+        }
+        Value::Mapping(map) => {
+            Value::Mapping(map.iter().map(|(k, v)| (k.clone(), untag(v))).collect())
+        }
+        Value::Sequence(seq) => Value::Sequence(seq.iter().map(untag).collect()),
+        other => other.clone(),
+    }
+}
+
+fn parse_function(id: &str, resource: &Value) -> anyhow::Result<FunctionDef> {
+    let binary = resource
+        .get("Metadata")
+        .and_then(|m| m.get("BuildProperties"))
+        .and_then(|b| b.get("Binary"))
+        .and_then(Value::as_str)
+        .with_context(|| format!("function {id} has no Metadata.BuildProperties.Binary"))?
+        .to_owned();
+    let events = resource
+        .get("Properties")
+        .and_then(|p| p.get("Events"))
+        .and_then(Value::as_mapping)
+        .cloned()
+        .unwrap_or_default();
+    let mut triggers = Vec::new();
+    for (name, event) in events {
+        let name = name.as_str().context("event name")?.to_owned();
+        let event = untag(&event);
+        let props = event.get("Properties");
+        let prop = |key: &str| -> anyhow::Result<String> {
+            props
+                .and_then(|p| p.get(key))
+                .and_then(|v| v.as_str().map(str::to_owned).or_else(|| reference(v)))
+                .with_context(|| format!("event {name} of {id} has no {key}"))
+        };
+        match event.get("Type").and_then(Value::as_str) {
+            Some("HttpApi") => triggers.push(Trigger::Http(HttpRoute {
+                method: prop("Method")?.to_uppercase(),
+                path: prop("Path")?,
+            })),
+            Some("SQS") => triggers.push(Trigger::Queue {
+                queue: prop("Queue")?,
+            }),
+            Some("Schedule") | Some("ScheduleV2") => triggers.push(Trigger::Schedule {
+                expression: prop("Schedule").or_else(|_| prop("ScheduleExpression"))?,
+                name,
+            }),
+            other => bail!("event {name} of {id} has unsupported type {other:?}"),
+        }
+    }
+    Ok(FunctionDef {
+        logical_id: id.to_owned(),
+        binary,
+        triggers,
+    })
+}
+
+/// The logical id a `{Ref: X}` or `{Fn::GetAtt: [X, Arn]}` points at.
+fn reference(value: &Value) -> Option<String> {
+    if let Some(id) = value.get("Ref").and_then(Value::as_str) {
+        return Some(id.to_owned());
+    }
+    let target = value.get("Fn::GetAtt")?;
+    match target {
+        Value::String(s) => s.split('.').next().map(str::to_owned),
+        Value::Sequence(parts) => parts.first().and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Routes grouped by function binary, for comparing with what the code serves.
+pub fn routes_by_binary(template: &Template) -> BTreeMap<String, Vec<HttpRoute>> {
+    let mut map: BTreeMap<String, Vec<HttpRoute>> = BTreeMap::new();
+    for (function, route) in template.http_routes() {
+        map.entry(function.binary.clone())
+            .or_default()
+            .push(route.clone());
+    }
+    for routes in map.values_mut() {
+        routes.sort();
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - { AttributeName: PK, AttributeType: S }
+        - { AttributeName: SK, AttributeType: S }
+      KeySchema:
+        - { AttributeName: PK, KeyType: HASH }
+        - { AttributeName: SK, KeyType: RANGE }
+  Inbox:
+    Type: AWS::SQS::Queue
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: some-fn
+    Properties:
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: { ApiId: !Ref Api, Path: "/things/{id}", Method: get }
+        Queue:
+          Type: SQS
+          Properties: { Queue: !GetAtt Inbox.Arn }
+        Hourly:
+          Type: Schedule
+          Properties: { Schedule: rate(1 hour) }
+"#;
+
+    #[test]
+    fn reads_functions_triggers_and_resources() {
+        let t = Template::parse(SAMPLE).unwrap();
+        assert_eq!(t.queues, ["Inbox"]);
+        assert_eq!(t.table.key_schema.len(), 2);
+        let f = &t.functions[0];
+        assert_eq!(f.binary, "some-fn");
+        assert!(f.triggers.contains(&Trigger::Http(HttpRoute {
+            method: "GET".into(),
+            path: "/things/{id}".into()
+        })));
+        assert!(f.triggers.contains(&Trigger::Queue {
+            queue: "Inbox".into()
+        }));
+        assert!(f.triggers.contains(&Trigger::Schedule {
+            name: "Hourly".into(),
+            expression: "rate(1 hour)".into()
+        }));
+    }
+
+    #[test]
+    fn a_function_without_a_binary_is_an_error() {
+        let broken = SAMPLE.replace("Binary: some-fn", "Other: x");
+        assert!(Template::parse(&broken).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+# Shared by scripts/dev and scripts/test: the pinned Python tools, the local AWS endpoint and
+# the local runtime, and stopping all of it when the calling script exits for any reason.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+STATE="$ROOT/.local"
+mkdir -p "$STATE/logs"
+cd "$ROOT"
+
+STARTED_PIDS=()
+
+stop_started() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${STARTED_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  STARTED_PIDS=()
+}
+trap stop_started EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+# Installs moto's server and cfn-lint, pinned in scripts/requirements.txt, into .venv; a
+# changed requirements file reinstalls.
+ensure_venv() {
+  if [[ -x "$VENV/bin/python" ]] && cmp -s "$ROOT/scripts/requirements.txt" "$VENV/.installed"; then
+    return
+  fi
+  say "installing pinned Python tools into .venv"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
+  cp "$ROOT/scripts/requirements.txt" "$VENV/.installed"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for() {
+  local url="$1" what="$2" log="$3" pid="$4" tries=600
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$what exited before it was ready; its log:" >&2
+      tail -n 40 "$log" >&2
+      return 1
+    fi
+    tries=$((tries - 1))
+    if ((tries == 0)); then
+      echo "$what did not become ready; its log:" >&2
+      tail -n 40 "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# Local credentials and names; an endpoint given by the caller (DynamoDB Local, say) is kept.
+aws_defaults() {
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export TABLE_NAME="${TABLE_NAME:-inbox-contacts}"
+}
+
+# Starts moto's server (DynamoDB, S3 and SQS on one port) unless AWS_ENDPOINT_URL is set.
+start_aws_endpoint() {
+  aws_defaults
+  if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
+    say "using the AWS endpoint at $AWS_ENDPOINT_URL"
+    return
+  fi
+  local port log="$STATE/logs/moto.log"
+  port="$(free_port)"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_for "http://127.0.0.1:$port/moto-api/" "moto server" "$log" "$!"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  say "moto server on $AWS_ENDPOINT_URL"
+}
+
+build_runtime() {
+  say "building the local runtime"
+  cargo build --locked --quiet -p local --bin inbox-local
+}
+
+# Starts the local runtime on $1; it provisions the template's table, bucket and queues.
+start_runtime() {
+  local port="$1" log="$STATE/logs/runtime.log"
+  PORT="$port" "$ROOT/target/debug/inbox-local" >"$log" 2>&1 &
+  RUNTIME_PID="$!"
+  STARTED_PIDS+=("$RUNTIME_PID")
+  wait_for "http://127.0.0.1:$port/_local/schedules" "local runtime" "$log" "$RUNTIME_PID"
+  export INBOX_API_URL="http://127.0.0.1:$port"
+}

@@ -1,0 +1,121 @@
+//! Time and id generation, injected so tests can pin them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+pub trait IdGenerator: Send + Sync {
+    /// A new UUID v7 as a string: sortable by creation time.
+    fn new_id(&self) -> String;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+pub struct UuidV7;
+
+impl IdGenerator for UuidV7 {
+    fn new_id(&self) -> String {
+        uuid::Uuid::now_v7().to_string()
+    }
+}
+
+/// A clock that stands still until moved.
+pub struct FixedClock(std::sync::Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    pub fn at(instant: OffsetDateTime) -> Self {
+        Self(std::sync::Mutex::new(instant))
+    }
+
+    pub fn advance(&self, by: time::Duration) {
+        *self.0.lock().expect("clock lock") += by;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// Ids `00000000-0000-7000-8000-000000000001`, `…2`, …: valid UUID v7 shapes, predictable.
+#[derive(Default)]
+pub struct SequentialIds(AtomicU64);
+
+impl IdGenerator for SequentialIds {
+    fn new_id(&self) -> String {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        format!("00000000-0000-7000-8000-{n:012x}")
+    }
+}
+
+/// The clock and id source a function runs with.
+#[derive(Clone)]
+pub struct Env {
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl Env {
+    pub fn system() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7),
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+/// RFC 3339 UTC with second precision, the contract's time format.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .expect("zero nanoseconds is valid")
+        .format(&Rfc3339)
+        .expect("a UTC time formats as RFC 3339")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn times_are_utc_rfc3339() {
+        assert_eq!(
+            rfc3339(datetime!(2026-01-01 12:30:05.123 +02:00)),
+            "2026-01-01T10:30:05Z"
+        );
+    }
+
+    #[test]
+    fn fixed_clock_moves_only_when_told() {
+        let clock = FixedClock::at(datetime!(2026-01-01 0:00 UTC));
+        assert_eq!(clock.now(), clock.now());
+        clock.advance(time::Duration::hours(1));
+        assert_eq!(clock.now(), datetime!(2026-01-01 1:00 UTC));
+    }
+
+    #[test]
+    fn sequential_ids_are_distinct_and_ordered() {
+        let ids = SequentialIds::default();
+        let (a, b) = (ids.new_id(), ids.new_id());
+        assert!(a < b);
+        assert!(uuid::Uuid::parse_str(&a).is_ok());
+    }
+}

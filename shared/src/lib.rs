@@ -1,0 +1,17 @@
+//! The one library crate: domain rules, storage, auth and HTTP glue shared by every function.
+
+pub mod attributes;
+pub mod auth;
+pub mod channel;
+pub mod clock;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod keys;
+pub mod settings;
+pub mod store;
+pub mod telemetry;
+
+pub use error::ApiError;

@@ -1,0 +1,344 @@
+//! DynamoDB access. Every write is conditional; a lost race is reported as
+//! [`SaveError::Conflict`] so callers can re-read and re-apply their change.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use crate::attributes::AttributeSet;
+use crate::clock::rfc3339;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::ids::OrgId;
+use crate::keys;
+use crate::settings::Settings;
+
+const MAX_ATTEMPTS: u32 = 8;
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// A value as read, with what its next conditional write must check.
+#[derive(Debug, Clone, Default)]
+pub struct Stored<T> {
+    pub value: T,
+    /// 0 when the item has never been written.
+    pub version: u64,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum SaveError {
+    /// A condition failed: someone else wrote first, or a guarded invariant no longer holds.
+    Conflict,
+    Failed(ApiError),
+}
+
+impl From<ApiError> for SaveError {
+    fn from(err: ApiError) -> Self {
+        SaveError::Failed(err)
+    }
+}
+
+/// A singleton item of an org (settings, attribute definitions): the value under `data`.
+#[derive(Serialize, serde::Deserialize)]
+struct SingletonItem<T> {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    version: u64,
+    created_at: String,
+    updated_at: String,
+    data: T,
+}
+
+struct Singleton {
+    sk: &'static str,
+    entity: &'static str,
+}
+
+const SETTINGS: Singleton = Singleton {
+    sk: keys::SETTINGS_SK,
+    entity: "settings",
+};
+const ATTRIBUTE_DEFINITIONS: Singleton = Singleton {
+    sk: keys::ATTRIBUTE_DEFINITIONS_SK,
+    entity: "attribute_definitions",
+};
+
+fn key(org: &OrgId, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(keys::org_pk(org))),
+        (keys::SK.to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+fn internal(err: impl std::error::Error + Send + Sync + 'static) -> ApiError {
+    ApiError::internal(err)
+}
+
+/// Runs `attempt` until it saves without a conflict, backing off between tries. A caller that
+/// keeps losing gets `409 conflict` rather than a silently lost update.
+pub async fn retry_on_conflict<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SaveError>>,
+{
+    for n in 0..MAX_ATTEMPTS {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(SaveError::Failed(err)) => return Err(err),
+            Err(SaveError::Conflict) => {
+                let base = 5u64 << n.min(6);
+                let jitter = rand::random::<u64>() % (base + 1);
+                tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+            }
+        }
+    }
+    Err(ApiError::conflict(
+        None,
+        "the resource is being changed by someone else; try again",
+    ))
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub async fn connect(config: &Config) -> Self {
+        let sdk = config.aws().await;
+        Self::new(Client::new(&sdk), &config.table_name)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Settings and attribute definitions in one strongly consistent round trip.
+    #[tracing::instrument(skip(self), fields(org = %org), err(Debug))]
+    pub async fn org_config(
+        &self,
+        org: &OrgId,
+    ) -> Result<(Stored<Settings>, Stored<AttributeSet>), ApiError> {
+        let request = KeysAndAttributes::builder()
+            .keys(key(org, SETTINGS.sk))
+            .keys(key(org, ATTRIBUTE_DEFINITIONS.sk))
+            .consistent_read(true)
+            .build()
+            .map_err(internal)?;
+        let mut pending = HashMap::from([(self.table.clone(), request)]);
+        let mut items = Vec::new();
+        // BatchGetItem may leave keys unprocessed under load; ask again for those.
+        for n in 0..MAX_ATTEMPTS {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(internal)?;
+            items.extend(
+                out.responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default(),
+            );
+            pending = out.unprocessed_keys.unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            if n + 1 == MAX_ATTEMPTS {
+                return Err(ApiError::internal("batch get left keys unprocessed"));
+            }
+            tokio::time::sleep(Duration::from_millis(10 << n)).await;
+        }
+        let mut settings = Stored::default();
+        let mut attributes = Stored::default();
+        for item in items {
+            match item
+                .get(keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some(keys::SETTINGS_SK) => settings = from_item(item)?,
+                Some(keys::ATTRIBUTE_DEFINITIONS_SK) => attributes = from_item(item)?,
+                _ => {}
+            }
+        }
+        Ok((settings, attributes))
+    }
+
+    /// Saves settings if nobody changed them since they were read. With `custom_matching_key`,
+    /// the same transaction checks that this custom text attribute still exists.
+    #[tracing::instrument(skip(self, settings, now), fields(org = %org, version = settings.version))]
+    pub async fn save_settings(
+        &self,
+        org: &OrgId,
+        settings: &Stored<Settings>,
+        now: OffsetDateTime,
+        custom_matching_key: Option<&str>,
+    ) -> Result<u64, SaveError> {
+        let put = self.versioned_put(org, &SETTINGS, settings, now)?;
+        let guard = custom_matching_key
+            .map(|k| {
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(org, ATTRIBUTE_DEFINITIONS.sk)))
+                    .condition_expression(
+                        "attribute_exists(#data.#custom.#k) AND #data.#custom.#k.#type = :text",
+                    )
+                    .expression_attribute_names("#data", "data")
+                    .expression_attribute_names("#custom", "custom")
+                    .expression_attribute_names("#k", k)
+                    .expression_attribute_names("#type", "type")
+                    .expression_attribute_values(":text", AttributeValue::S("text".into()))
+                    .build()
+                    .map_err(internal)
+            })
+            .transpose()?;
+        self.write(put, guard).await?;
+        Ok(settings.version + 1)
+    }
+
+    /// Saves attribute definitions if nobody changed them since they were read. With
+    /// `unless_matching`, the same transaction checks that this key is not the org's matching
+    /// attribute (used when deleting it).
+    #[tracing::instrument(skip(self, set, now), fields(org = %org, version = set.version))]
+    pub async fn save_attribute_set(
+        &self,
+        org: &OrgId,
+        set: &Stored<AttributeSet>,
+        now: OffsetDateTime,
+        unless_matching: Option<&str>,
+    ) -> Result<u64, SaveError> {
+        let put = self.versioned_put(org, &ATTRIBUTE_DEFINITIONS, set, now)?;
+        let guard = unless_matching
+            .map(|k| {
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(org, SETTINGS.sk)))
+                    .condition_expression("attribute_not_exists(#data.#m) OR #data.#m <> :k")
+                    .expression_attribute_names("#data", "data")
+                    .expression_attribute_names("#m", "matching_attribute")
+                    .expression_attribute_values(":k", AttributeValue::S(k.to_owned()))
+                    .build()
+                    .map_err(internal)
+            })
+            .transpose()?;
+        self.write(put, guard).await?;
+        Ok(set.version + 1)
+    }
+
+    fn versioned_put<T: Serialize>(
+        &self,
+        org: &OrgId,
+        singleton: &Singleton,
+        stored: &Stored<T>,
+        now: OffsetDateTime,
+    ) -> Result<Put, ApiError> {
+        let now = rfc3339(now);
+        let item = SingletonItem {
+            pk: keys::org_pk(org),
+            sk: singleton.sk.to_owned(),
+            entity: singleton.entity.to_owned(),
+            version: stored.version + 1,
+            created_at: stored.created_at.clone().unwrap_or_else(|| now.clone()),
+            updated_at: now,
+            data: &stored.value,
+        };
+        let item = serde_dynamo::to_item(item).map_err(internal)?;
+        let builder = Put::builder().table_name(&self.table).set_item(Some(item));
+        let builder = if stored.version == 0 {
+            builder.condition_expression("attribute_not_exists(PK)")
+        } else {
+            builder
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(
+                    ":version",
+                    AttributeValue::N(stored.version.to_string()),
+                )
+        };
+        builder.build().map_err(internal)
+    }
+
+    async fn write(&self, put: Put, guard: Option<ConditionCheck>) -> Result<(), SaveError> {
+        match guard {
+            None => {
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(put.table_name)
+                    .set_item(Some(put.item))
+                    .set_condition_expression(put.condition_expression)
+                    .set_expression_attribute_names(put.expression_attribute_names)
+                    .set_expression_attribute_values(put.expression_attribute_values)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                    {
+                        Err(SaveError::Conflict)
+                    }
+                    Err(err) => Err(SaveError::Failed(internal(err))),
+                }
+            }
+            Some(check) => {
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .transact_items(TransactWriteItem::builder().put(put).build())
+                    .transact_items(TransactWriteItem::builder().condition_check(check).build())
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+                    {
+                        Err(SaveError::Conflict)
+                    }
+                    Err(err) => Err(SaveError::Failed(internal(err))),
+                }
+            }
+        }
+    }
+}
+
+fn from_item<T: DeserializeOwned>(
+    item: HashMap<String, AttributeValue>,
+) -> Result<Stored<T>, ApiError> {
+    let item: SingletonItem<T> = serde_dynamo::from_item(item).map_err(internal)?;
+    Ok(Stored {
+        value: item.data,
+        version: item.version,
+        created_at: Some(item.created_at),
+    })
+}

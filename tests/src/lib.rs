@@ -1,0 +1,196 @@
+//! Black-box test harness: talks HTTP to the local runtime that `scripts/test` started
+//! (`INBOX_API_URL`). Every test works in an org of its own, so tests run in parallel.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub fn base_url() -> String {
+    std::env::var("INBOX_API_URL").expect(
+        "INBOX_API_URL is not set: run the black-box tests through ./scripts/test, which starts the local runtime",
+    )
+}
+
+/// A fresh org id nobody else uses.
+pub fn new_org() -> String {
+    format!("t-{}", uuid::Uuid::now_v7().simple())
+}
+
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The contract's error code, or "" when the body is not an error.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn field(&self) -> &str {
+        self.body["error"]["field"].as_str().unwrap_or_default()
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status.as_u16(), self.code()),
+            (status, code),
+            "body: {}",
+            self.body
+        );
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "an error needs a message: {}",
+            self.body
+        );
+    }
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Api {
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base_url(),
+        }
+    }
+
+    /// A token from the runtime's `/_local/token`; `query` pairs as that route takes them.
+    pub async fn token(&self, query: &[(&str, &str)]) -> String {
+        let reply = self
+            .http
+            .get(format!("{}/_local/token", self.base))
+            .query(query)
+            .send()
+            .await
+            .expect("token request");
+        assert!(reply.status().is_success(), "token: {}", reply.status());
+        let body: Value = reply.json().await.expect("token body");
+        body["token"].as_str().expect("token string").to_owned()
+    }
+
+    pub async fn caller(&self, org: &str, role: &str, plan: &str) -> Caller<'_> {
+        let token = self
+            .token(&[
+                ("org", org),
+                ("role", role),
+                ("plan", plan),
+                ("name", "Test User"),
+            ])
+            .await;
+        Caller { api: self, token }
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("request reaches the runtime");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("response body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("response is not JSON: {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A signed-in user of one org.
+pub struct Caller<'a> {
+    api: &'a Api,
+    pub token: String,
+}
+
+impl Caller<'_> {
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let body = body.map(|b| serde_json::to_vec(b).expect("json"));
+        self.api
+            .raw(method, path, Some(&self.token), body, &[])
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    pub async fn raw_body(&self, method: Method, path: &str, body: &[u8]) -> Reply {
+        self.api
+            .raw(method, path, Some(&self.token), Some(body.to_vec()), &[])
+            .await
+    }
+}
+
+/// Keys of an attribute list in display order.
+pub fn keys(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| d["key"].as_str().expect("key").to_owned())
+        .collect()
+}

@@ -1,0 +1,650 @@
+//! Attribute definitions through the local runtime: every route, rule and error path.
+
+use api_tests::{Api, keys, new_org};
+use serde_json::{Value, json};
+
+fn find<'a>(list: &'a Value, key: &str) -> Option<&'a Value> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["key"] == key)
+}
+
+#[tokio::test]
+async fn a_new_org_lists_the_platform_catalogue_then_vip() {
+    let api = Api::new();
+    let agent = api.caller(&new_org(), "agent", "team").await;
+    let list = agent.get("/attributes").await.expect(200);
+    let keys = keys(&list);
+    for platform in [
+        "followers",
+        "bio",
+        "location",
+        "verified",
+        "phone",
+        "email_address",
+    ] {
+        let def = find(&list, platform).unwrap_or_else(|| panic!("{platform} missing"));
+        assert_eq!(def["kind"], "platform");
+        assert!(def["channels"].as_array().is_some_and(|c| !c.is_empty()));
+        assert!(def.get("options").is_none());
+    }
+    assert_eq!(
+        find(&list, "followers").unwrap()["channels"],
+        json!(["x_dm", "x_public", "instagram_dm", "instagram_comment"])
+    );
+    assert_eq!(
+        find(&list, "phone").unwrap()["channels"],
+        json!(["whatsapp", "sms"])
+    );
+    assert_eq!(keys.last().unwrap(), "vip");
+    let vip = find(&list, "vip").unwrap();
+    assert_eq!(
+        (
+            vip["kind"].clone(),
+            vip["type"].clone(),
+            vip["enabled"].clone()
+        ),
+        (json!("builtin"), json!("boolean"), json!(true))
+    );
+    for (i, def) in list["items"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(def["position"], i, "positions follow display order");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_creates_text_and_dropdown_attributes_placed_last() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "team").await;
+    let text = admin
+        .post(
+            "/attributes",
+            &json!({"label": "Customer ID", "type": "text"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        text,
+        json!({"key": "customer_id", "label": "Customer ID", "kind": "custom", "type": "text", "enabled": true,
+               "position": text["position"], "crm_managed": false, "lookup": false})
+    );
+    let dropdown = admin
+        .post("/attributes", &json!({"label": "Tier", "type": "dropdown", "options": ["Gold", " Silver "], "key": "loyalty_tier", "enabled": false}))
+        .await
+        .expect(201);
+    assert_eq!(dropdown["key"], "loyalty_tier");
+    assert_eq!(dropdown["options"], json!(["Gold", "Silver"]));
+    assert_eq!(dropdown["enabled"], false);
+    assert_eq!(dropdown["position"], text["position"].as_u64().unwrap() + 1);
+
+    let agent = api.caller(&org, "agent", "team").await;
+    let list = agent.get("/attributes").await.expect(200);
+    assert_eq!(
+        keys(&list)[keys(&list).len() - 2..],
+        ["customer_id", "loyalty_tier"]
+    );
+    assert_eq!(find(&list, "loyalty_tier").unwrap(), &dropdown);
+}
+
+#[tokio::test]
+async fn keys_are_unique_across_custom_platform_and_vip() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "team").await;
+    admin
+        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
+        .await
+        .expect(201);
+    for body in [
+        json!({"label": "Tier", "type": "text"}),
+        json!({"label": "Other", "type": "text", "key": "tier"}),
+        json!({"label": "Phone", "type": "text"}),
+        json!({"label": "VIP", "type": "text"}),
+    ] {
+        let reply = admin.post("/attributes", &body).await;
+        reply.expect_error(409, "conflict");
+        assert_eq!(reply.field(), "key", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_definitions_are_422_naming_the_field() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "team").await;
+    let options = |n: usize| (0..n).map(|i| format!("o{i}")).collect::<Vec<_>>();
+    let cases = [
+        (json!({"label": "", "type": "text"}), "label"),
+        (json!({"label": "   ", "type": "text"}), "label"),
+        (json!({"label": "x".repeat(65), "type": "text"}), "label"),
+        (
+            json!({"label": "Ok", "type": "text", "key": "Bad-Key"}),
+            "key",
+        ),
+        (json!({"label": "Ok", "type": "text", "key": "1abc"}), "key"),
+        (
+            json!({"label": "Ok", "type": "text", "key": "a".repeat(41)}),
+            "key",
+        ),
+        (json!({"label": "客户", "type": "text"}), "key"),
+        (json!({"label": "Ok", "type": "boolean"}), "type"),
+        (
+            json!({"label": "Ok", "type": "text", "options": ["a", "b"]}),
+            "options",
+        ),
+        (json!({"label": "Ok", "type": "dropdown"}), "options"),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": ["only"]}),
+            "options",
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": ["a", "A"]}),
+            "options",
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": ["a", ""]}),
+            "options",
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": ["a", "b".repeat(101)]}),
+            "options",
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": options(101)}),
+            "options",
+        ),
+    ];
+    for (body, field) in cases {
+        let reply = admin.post("/attributes", &body).await;
+        reply.expect_error(422, "validation_failed");
+        assert_eq!(reply.field(), field, "{body}");
+    }
+    // The limits themselves pass.
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "é".repeat(64), "type": "text", "key": "long_label"}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Many", "type": "dropdown", "options": options(100)}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Key", "type": "text", "key": "a".repeat(40)}),
+        )
+        .await
+        .expect(201);
+    let list = admin.get("/attributes").await.expect(200);
+    assert_eq!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "custom")
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn malformed_definitions_are_400() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "team").await;
+    for (body, field) in [
+        (json!({"type": "text"}), None),
+        (json!({"label": "Ok", "type": "number"}), Some("type")),
+        (json!({"label": 7, "type": "text"}), Some("label")),
+        (
+            json!({"label": "Ok", "type": "text", "colour": "red"}),
+            Some("colour"),
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": "a,b"}),
+            Some("options"),
+        ),
+        (
+            json!({"label": "Ok", "type": "text", "enabled": null}),
+            Some("enabled"),
+        ),
+        (json!(["label"]), None),
+    ] {
+        let reply = admin.post("/attributes", &body).await;
+        reply.expect_error(400, "bad_request");
+        if let Some(field) = field {
+            assert_eq!(reply.field(), field, "{body}");
+        }
+    }
+    admin
+        .raw_body(reqwest::Method::POST, "/attributes", b"")
+        .await
+        .expect_error(400, "bad_request");
+    let list = admin.get("/attributes").await.expect(200);
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["kind"] != "custom")
+    );
+}
+
+#[tokio::test]
+async fn crm_and_lookup_flags_need_enterprise() {
+    let api = Api::new();
+    let org = new_org();
+    let business = api.caller(&org, "admin", "business").await;
+    let enterprise = api.caller(&org, "admin", "enterprise").await;
+    for body in [
+        json!({"label": "Account", "type": "text", "crm_managed": true}),
+        json!({"label": "Account", "type": "text", "lookup": true}),
+    ] {
+        business
+            .post("/attributes", &body)
+            .await
+            .expect_error(403, "plan_required");
+    }
+    business
+        .post(
+            "/attributes",
+            &json!({"label": "Account", "type": "text", "crm_managed": false}),
+        )
+        .await
+        .expect(201);
+    business
+        .patch("/attributes/account", &json!({"crm_managed": true}))
+        .await
+        .expect_error(403, "plan_required");
+    business
+        .patch("/attributes/bio", &json!({"lookup": true}))
+        .await
+        .expect_error(403, "plan_required");
+
+    let def = enterprise
+        .patch(
+            "/attributes/account",
+            &json!({"crm_managed": true, "lookup": true}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (def["crm_managed"].clone(), def["lookup"].clone()),
+        (json!(true), json!(true))
+    );
+    let created = enterprise
+        .post(
+            "/attributes",
+            &json!({"label": "CRM id", "type": "text", "crm_managed": true, "lookup": true}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        (created["crm_managed"].clone(), created["lookup"].clone()),
+        (json!(true), json!(true))
+    );
+    let bio = enterprise
+        .patch("/attributes/bio", &json!({"lookup": true}))
+        .await
+        .expect(200);
+    assert_eq!(bio["lookup"], true);
+    let reply = enterprise
+        .patch("/attributes/bio", &json!({"crm_managed": true}))
+        .await;
+    reply.expect_error(422, "validation_failed");
+    assert_eq!(reply.field(), "crm_managed");
+}
+
+#[tokio::test]
+async fn custom_attributes_can_be_relabelled_reoptioned_and_switched_off() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "team").await;
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Size", "type": "dropdown", "options": ["S", "M"]}),
+        )
+        .await
+        .expect(201);
+    let def = admin
+        .patch(
+            "/attributes/size",
+            &json!({"label": "Shirt size", "options": ["S", "M", "L"], "enabled": false}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            def["label"].clone(),
+            def["options"].clone(),
+            def["enabled"].clone()
+        ),
+        (json!("Shirt size"), json!(["S", "M", "L"]), json!(false))
+    );
+    assert_eq!(
+        find(&admin.get("/attributes").await.expect(200), "size").unwrap(),
+        &def
+    );
+
+    admin
+        .post("/attributes", &json!({"label": "Notes", "type": "text"}))
+        .await
+        .expect(201);
+    let reply = admin
+        .patch(
+            "/attributes/notes",
+            &json!({"options": ["a", "b"], "label": "Changed"}),
+        )
+        .await;
+    reply.expect_error(422, "validation_failed");
+    assert_eq!(reply.field(), "options");
+    assert_eq!(
+        find(&admin.get("/attributes").await.expect(200), "notes").unwrap()["label"],
+        "Notes",
+        "nothing half-written"
+    );
+
+    let reply = admin.patch("/attributes/size", &json!({"label": ""})).await;
+    reply.expect_error(422, "validation_failed");
+    assert_eq!(reply.field(), "label");
+    admin
+        .patch("/attributes/size", &json!({"type": "text"}))
+        .await
+        .expect_error(400, "bad_request");
+    admin
+        .patch("/attributes/size", &json!({"key": "other"}))
+        .await
+        .expect_error(400, "bad_request");
+}
+
+#[tokio::test]
+async fn platform_attributes_only_switch_on_off_and_vip_only_enabled() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "enterprise").await;
+    let bio = admin
+        .patch("/attributes/bio", &json!({"enabled": false}))
+        .await
+        .expect(200);
+    assert_eq!(
+        (bio["enabled"].clone(), bio["kind"].clone()),
+        (json!(false), json!("platform"))
+    );
+    for (body, field) in [
+        (json!({"label": "Biography"}), "label"),
+        (json!({"options": ["a", "b"]}), "options"),
+    ] {
+        let reply = admin.patch("/attributes/bio", &body).await;
+        reply.expect_error(422, "validation_failed");
+        assert_eq!(reply.field(), field);
+    }
+    let vip = admin
+        .patch("/attributes/vip", &json!({"enabled": false}))
+        .await
+        .expect(200);
+    assert_eq!(vip["enabled"], false);
+    for (body, field) in [
+        (json!({"label": "V"}), "label"),
+        (json!({"lookup": true}), "lookup"),
+        (json!({"crm_managed": true}), "crm_managed"),
+    ] {
+        let reply = admin.patch("/attributes/vip", &body).await;
+        reply.expect_error(422, "validation_failed");
+        assert_eq!(reply.field(), field);
+    }
+    let list = admin.get("/attributes").await.expect(200);
+    assert_eq!(find(&list, "vip").unwrap()["enabled"], false);
+    assert_eq!(find(&list, "bio").unwrap()["enabled"], false);
+    admin
+        .patch("/attributes/no_such", &json!({"enabled": true}))
+        .await
+        .expect_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn reorder_takes_exactly_the_current_keys() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "team").await;
+    admin
+        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
+        .await
+        .expect(201);
+    let mut order = keys(&admin.get("/attributes").await.expect(200));
+    order.reverse();
+    let list = admin
+        .put("/attributes/order", &json!({"keys": order}))
+        .await
+        .expect(200);
+    assert_eq!(keys(&list), order);
+    assert_eq!(list["items"][0]["key"], "tier");
+    assert_eq!(list["items"][0]["position"], 0);
+    assert_eq!(keys(&admin.get("/attributes").await.expect(200)), order);
+
+    let mut twice = order.clone();
+    twice[1] = twice[0].clone();
+    let mut extra = order.clone();
+    extra.push("nope".into());
+    for bad in [order[1..].to_vec(), twice, extra, vec![]] {
+        let reply = admin.put("/attributes/order", &json!({"keys": bad})).await;
+        reply.expect_error(422, "validation_failed");
+        assert_eq!(reply.field(), "keys");
+    }
+    admin
+        .put("/attributes/order", &json!({"keys": "tier"}))
+        .await
+        .expect_error(400, "bad_request");
+    admin
+        .put("/attributes/order", &json!({}))
+        .await
+        .expect_error(400, "bad_request");
+    assert_eq!(
+        keys(&admin.get("/attributes").await.expect(200)),
+        order,
+        "refused orders change nothing"
+    );
+
+    // A new attribute still goes last after a reorder.
+    admin
+        .post("/attributes", &json!({"label": "Later", "type": "text"}))
+        .await
+        .expect(201);
+    assert_eq!(
+        keys(&admin.get("/attributes").await.expect(200))
+            .last()
+            .unwrap(),
+        "later"
+    );
+}
+
+#[tokio::test]
+async fn only_custom_attributes_are_deleted_and_never_the_matching_one() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "team").await;
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Customer ID", "type": "text"}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
+        .await
+        .expect(201);
+    admin
+        .patch("/settings", &json!({"matching_attribute": "customer_id"}))
+        .await
+        .expect(200);
+
+    let reply = admin.delete("/attributes/customer_id").await;
+    reply.expect_error(409, "conflict");
+    for key in ["bio", "vip"] {
+        admin
+            .delete(&format!("/attributes/{key}"))
+            .await
+            .expect_error(422, "validation_failed");
+    }
+    admin
+        .delete("/attributes/no_such")
+        .await
+        .expect_error(404, "not_found");
+
+    assert_eq!(admin.delete("/attributes/tier").await.status, 204);
+    admin
+        .delete("/attributes/tier")
+        .await
+        .expect_error(404, "not_found");
+    let list = admin.get("/attributes").await.expect(200);
+    assert!(find(&list, "tier").is_none());
+    assert!(find(&list, "customer_id").is_some());
+
+    admin
+        .patch("/settings", &json!({"matching_attribute": null}))
+        .await
+        .expect(200);
+    assert_eq!(admin.delete("/attributes/customer_id").await.status, 204);
+
+    // The key is free again, for a brand-new attribute.
+    let again = admin
+        .post(
+            "/attributes",
+            &json!({"label": "Tier", "type": "dropdown", "options": ["A", "B"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(again["type"], "dropdown");
+}
+
+#[tokio::test]
+async fn agents_read_but_never_change_definitions() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    admin
+        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
+        .await
+        .expect(201);
+    let before = admin.get("/attributes").await.expect(200);
+    let agent = api.caller(&org, "agent", "enterprise").await;
+    assert_eq!(agent.get("/attributes").await.expect(200), before);
+    let order = json!({"keys": keys(&before)});
+    for reply in [
+        agent
+            .post("/attributes", &json!({"label": "X", "type": "text"}))
+            .await,
+        agent
+            .patch("/attributes/tier", &json!({"enabled": false}))
+            .await,
+        agent
+            .patch("/attributes/bio", &json!({"enabled": false}))
+            .await,
+        agent.put("/attributes/order", &order).await,
+        agent.delete("/attributes/tier").await,
+    ] {
+        reply.expect_error(403, "forbidden");
+    }
+    assert_eq!(admin.get("/attributes").await.expect(200), before);
+}
+
+#[tokio::test]
+async fn another_orgs_attributes_are_not_found() {
+    let api = Api::new();
+    let owner = api.caller(&new_org(), "admin", "team").await;
+    let stranger = api.caller(&new_org(), "admin", "team").await;
+    owner
+        .post("/attributes", &json!({"label": "Secret", "type": "text"}))
+        .await
+        .expect(201);
+
+    assert!(find(&stranger.get("/attributes").await.expect(200), "secret").is_none());
+    stranger
+        .patch("/attributes/secret", &json!({"label": "Mine"}))
+        .await
+        .expect_error(404, "not_found");
+    stranger
+        .delete("/attributes/secret")
+        .await
+        .expect_error(404, "not_found");
+    let mut theirs = keys(&owner.get("/attributes").await.expect(200));
+    theirs.rotate_left(1);
+    stranger
+        .put("/attributes/order", &json!({"keys": theirs}))
+        .await
+        .expect_error(422, "validation_failed");
+    // The stranger can still create its own attribute with the same key.
+    stranger
+        .post("/attributes", &json!({"label": "Secret", "type": "text"}))
+        .await
+        .expect(201);
+    assert_eq!(
+        find(&owner.get("/attributes").await.expect(200), "secret").unwrap()["label"],
+        "Secret"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_admins_never_lose_each_others_attributes() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "team").await;
+    let creates = (0..6).map(|i| {
+        let body = json!({"label": format!("Field {i}"), "type": "text"});
+        let admin = &admin;
+        async move { admin.post("/attributes", &body).await }
+    });
+    let disable = json!({"enabled": false});
+    let toggles = admin.patch("/attributes/bio", &disable);
+    let (replies, toggle) = tokio::join!(futures::future::join_all(creates), toggles);
+    for reply in replies {
+        reply.expect(201);
+    }
+    toggle.expect(200);
+    let list = admin.get("/attributes").await.expect(200);
+    for i in 0..6 {
+        assert!(
+            find(&list, &format!("field_{i}")).is_some(),
+            "field_{i} lost"
+        );
+    }
+    assert_eq!(find(&list, "bio").unwrap()["enabled"], false);
+}
+
+#[tokio::test]
+async fn deleting_an_attribute_races_making_it_the_matching_one_safely() {
+    let api = Api::new();
+    for _ in 0..4 {
+        let admin = api.caller(&new_org(), "admin", "team").await;
+        admin
+            .post(
+                "/attributes",
+                &json!({"label": "Customer ID", "type": "text"}),
+            )
+            .await
+            .expect(201);
+        let matching = json!({"matching_attribute": "customer_id"});
+        let (set, delete) = tokio::join!(
+            admin.patch("/settings", &matching),
+            admin.delete("/attributes/customer_id"),
+        );
+        let settings = admin.get("/settings").await.expect(200);
+        let exists = find(&admin.get("/attributes").await.expect(200), "customer_id").is_some();
+        if delete.status == 204 {
+            assert!(!exists);
+            assert_eq!(
+                set.status, 422,
+                "matching set to a deleted attribute: {}",
+                set.body
+            );
+            assert_eq!(settings["matching_attribute"], json!(null));
+        } else {
+            delete.expect_error(409, "conflict");
+            assert!(exists);
+            assert_eq!(settings["matching_attribute"], "customer_id");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The local runtime as API Gateway: authorizer, routing, body limit, local-only routes.
+
+use api_tests::{Api, new_org};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_401() {
+    let api = Api::new();
+    let org = new_org();
+    let good = api.token(&[("org", &org), ("role", "admin")]).await;
+    let expired = api
+        .token(&[("org", &org), ("role", "admin"), ("expires_in", "-3600")])
+        .await;
+    let wrong_issuer = api
+        .token(&[
+            ("org", &org),
+            ("role", "admin"),
+            ("iss", "https://evil.example/"),
+        ])
+        .await;
+    let wrong_audience = api
+        .token(&[("org", &org), ("role", "admin"), ("aud", "another-api")])
+        .await;
+    let mut bad_signature = good.clone();
+    let last = bad_signature.pop().unwrap();
+    bad_signature.push(if last == 'A' { 'B' } else { 'A' });
+    let parts: Vec<&str> = good.split('.').collect();
+    let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
+
+    for (what, token) in [
+        ("no token", None),
+        ("expired", Some(expired.as_str())),
+        ("wrong issuer", Some(wrong_issuer.as_str())),
+        ("wrong audience", Some(wrong_audience.as_str())),
+        ("bad signature", Some(bad_signature.as_str())),
+        ("alg none", Some(alg_none.as_str())),
+        ("garbage", Some("not-a-jwt")),
+    ] {
+        for path in ["/settings", "/attributes"] {
+            let reply = api.raw(Method::GET, path, token, None, &[]).await;
+            assert_eq!(reply.status, 401, "{what} on {path}: {}", reply.body);
+            reply.expect_error(401, "unauthorized");
+        }
+    }
+    let ok = api
+        .raw(Method::GET, "/settings", Some(&good), None, &[])
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+#[tokio::test]
+async fn the_token_route_refuses_roles_outside_the_contract() {
+    let api = Api::new();
+    let reply = api
+        .raw(
+            Method::GET,
+            &format!("/_local/token?org={}&role=owner", new_org()),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    reply.expect_error(400, "bad_request");
+    assert_eq!(reply.field(), "role");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_in_the_contract_shape() {
+    let api = Api::new();
+    let token = api.token(&[("org", &new_org()), ("role", "admin")]).await;
+    for (method, path) in [
+        (Method::GET, "/nope"),
+        (Method::POST, "/settings"),
+        (Method::GET, "/attributes/x/y"),
+    ] {
+        api.raw(method, path, Some(&token), None, &[])
+            .await
+            .expect_error(404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_413() {
+    let api = Api::new();
+    let token = api.token(&[("org", &new_org()), ("role", "admin")]).await;
+    let label = "x".repeat(64 * 1024);
+    let body = serde_json::to_vec(&json!({"label": label, "type": "text"})).unwrap();
+    let reply = api
+        .raw(Method::POST, "/attributes", Some(&token), Some(body), &[])
+        .await;
+    reply.expect_error(413, "payload_too_large");
+
+    let just_under =
+        serde_json::to_vec(&json!({"label": "x".repeat(64 * 1024 - 40), "type": "text"})).unwrap();
+    assert!(just_under.len() <= 64 * 1024);
+    let reply = api
+        .raw(
+            Method::POST,
+            "/attributes",
+            Some(&token),
+            Some(just_under),
+            &[],
+        )
+        .await;
+    reply.expect_error(422, "validation_failed");
+}
+
+#[tokio::test]
+async fn tokens_carry_the_requested_claims() {
+    let api = Api::new();
+    let org = new_org();
+    let token = api
+        .token(&[("org", &org), ("role", "agent"), ("plan", "business")])
+        .await;
+    let settings = api
+        .raw(Method::GET, "/settings", Some(&token), None, &[])
+        .await
+        .expect(200);
+    assert_eq!(settings["plan"], "business");
+    let bad_plan = api
+        .raw(Method::GET, "/_local/token?plan=gold", None, None, &[])
+        .await;
+    bad_plan.expect_error(400, "bad_request");
+    let bad_org = api
+        .raw(Method::GET, "/_local/token?org=a%23b", None, None, &[])
+        .await;
+    bad_org.expect_error(400, "bad_request");
+}
+
+#[tokio::test]
+async fn schedules_are_listed_from_the_template() {
+    let api = Api::new();
+    let reply = api
+        .raw(Method::GET, "/_local/schedules", None, None, &[])
+        .await
+        .expect(200);
+    assert!(reply["items"].is_array());
+}
