@@ -11,7 +11,7 @@ use lambda_http::{Body, Request, Response};
 use shared::clock::Env;
 use shared::store::Store;
 
-use crate::template::{HttpRoute, Template, routes_by_binary};
+use crate::template::{HttpRoute, Template, Trigger, routes_by_binary};
 
 pub type HttpFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 pub type HttpHandler = Arc<dyn Fn(Request) -> HttpFuture + Send + Sync>;
@@ -96,6 +96,23 @@ impl Registry {
                     "{binary} serves {} {} but template.yaml does not declare it",
                     route.method, route.path
                 ));
+            }
+        }
+        // Queue consumers and schedules register here once a function has them; until then a
+        // template that declares one is as wrong as an HTTP route without a handler.
+        for function in &template.functions {
+            for trigger in &function.triggers {
+                match trigger {
+                    Trigger::Http(_) => {}
+                    Trigger::Queue { queue } => problems.push(format!(
+                        "{} consumes queue {queue} but the local runtime has no consumer for it",
+                        function.binary
+                    )),
+                    Trigger::Schedule { name, .. } => problems.push(format!(
+                        "schedule {name} of {} has no local handler",
+                        function.binary
+                    )),
+                }
             }
         }
         if !problems.is_empty() {

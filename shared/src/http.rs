@@ -22,7 +22,6 @@ pub struct Route<R> {
 /// A function's own router. The same table answers requests and tells the local runtime and the
 /// tests which routes the function claims, so the template cannot drift from the code.
 pub struct Router<R: Copy + 'static> {
-    routes: &'static [Route<R>],
     by_method: HashMap<Method, matchit::Router<R>>,
 }
 
@@ -42,11 +41,7 @@ impl<R: Copy + 'static> Router<R> {
                 .insert(route.path, route.id)
                 .unwrap_or_else(|e| panic!("route {} {}: {e}", route.method, route.path));
         }
-        Self { routes, by_method }
-    }
-
-    pub fn routes(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
-        self.routes.iter().map(|r| (r.method, r.path))
+        Self { by_method }
     }
 
     pub fn at(&self, req: &Request) -> Result<Matched<R>, ApiError> {

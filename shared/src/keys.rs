@@ -14,6 +14,63 @@ pub fn org_pk(org: &OrgId) -> String {
     format!("ORG#{org}")
 }
 
+pub const PROFILE_SK: &str = "PROFILE";
+pub const IDENTITY_SK: &str = "ID";
+
+/// A contact's own partition: its profile, conversations and notes.
+pub fn contact_pk(org: &OrgId, contact: &str) -> String {
+    format!("ORG#{org}#C#{contact}")
+}
+
+/// The claim on one sender identity: `scope` is the network for networks with global user ids
+/// (X, Instagram) and the channel otherwise.
+pub fn identity_pk(org: &OrgId, scope: &str, user_id: &str) -> String {
+    format!("ORG#{org}#ID#{scope}#{user_id}")
+}
+
+/// GSI1: every contact of an org, newest first (contact ids are UUID v7).
+pub fn contacts_index_pk(org: &OrgId) -> String {
+    format!("ORG#{org}#CONTACTS")
+}
+
+pub fn contacts_index_sk(contact: &str) -> String {
+    format!("C#{contact}")
+}
+
+/// Contacts sharing one value of the matching attribute under one matching generation. The
+/// value is a SHA-256 of the normalised value, so no email or phone number sits in a key.
+pub fn match_pk(org: &OrgId, generation: u64, value_hash: &str) -> String {
+    format!("ORG#{org}#MATCH#{generation}#{value_hash}")
+}
+
+pub fn match_sk(contact: &str) -> String {
+    format!("C#{contact}")
+}
+
+/// A conversation's own partition: its messages (and, later, its notes).
+pub fn conversation_pk(org: &OrgId, conversation: &str) -> String {
+    format!("ORG#{org}#CONV#{conversation}")
+}
+
+/// The conversation's entry in its contact's partition, for the contact's history.
+pub fn conversation_sk(conversation: &str) -> String {
+    format!("CONV#{conversation}")
+}
+
+pub const CONVERSATION_SK_PREFIX: &str = "CONV#";
+
+/// Messages sort by time; the message id makes a redelivered message land on the same key.
+pub fn message_sk(sent_at: &str, message: &str) -> String {
+    format!("MSG#{sent_at}#{message}")
+}
+
+pub const MESSAGE_SK_PREFIX: &str = "MSG#";
+
+/// Where a contact's attachment objects live in the bucket.
+pub fn attachment_prefix(org: &OrgId, contact: &str) -> String {
+    format!("attachments/{org}/{contact}/")
+}
+
 /// True when a key value belongs to `org`'s partitions: used to refuse foreign cursors.
 pub fn belongs_to_org(org: &OrgId, key_value: &str) -> bool {
     let prefix = org_pk(org);
@@ -34,6 +91,27 @@ mod tests {
     #[test]
     fn org_partition_is_tenant_prefixed() {
         assert_eq!(org_pk(&org("acme")), "ORG#acme");
+    }
+
+    #[test]
+    fn contact_keys_are_tenant_prefixed() {
+        let acme = org("acme");
+        for key in [
+            contact_pk(&acme, "c1"),
+            identity_pk(&acme, "x", "123"),
+            contacts_index_pk(&acme),
+            match_pk(&acme, 2, "ab12"),
+            conversation_pk(&acme, "v1"),
+        ] {
+            assert!(belongs_to_org(&acme, &key), "{key}");
+            assert!(!belongs_to_org(&org("acm"), &key), "{key}");
+        }
+        assert_eq!(contact_pk(&acme, "c1"), "ORG#acme#C#c1");
+        assert_eq!(identity_pk(&acme, "whatsapp", "+351"), "ORG#acme#ID#whatsapp#+351");
+        assert_eq!(match_pk(&acme, 3, "ff"), "ORG#acme#MATCH#3#ff");
+        assert_eq!(message_sk("2026-01-01T10:00:00Z", "m-1"), "MSG#2026-01-01T10:00:00Z#m-1");
+        assert!(message_sk("2026-01-01T10:00:00Z", "m") < message_sk("2026-01-01T10:00:01Z", "a"));
+        assert_eq!(attachment_prefix(&acme, "c1"), "attachments/acme/c1/");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod channel;
 pub mod clock;
 pub mod config;
+pub mod contacts;
 pub mod cursor;
 pub mod error;
 pub mod http;

@@ -127,14 +127,6 @@ impl Store {
         Self::new(Client::new(&sdk), &config.table_name)
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     /// Settings and attribute definitions in one strongly consistent round trip.
     #[tracing::instrument(skip(self), fields(org = %org), err(Debug))]
     pub async fn org_config(
@@ -198,27 +190,19 @@ impl Store {
         settings: &Stored<Settings>,
         now: OffsetDateTime,
         custom_matching_key: Option<&str>,
-    ) -> Result<u64, SaveError> {
-        let put = self.versioned_put(org, &SETTINGS, settings, now)?;
-        let guard = custom_matching_key
-            .map(|k| {
-                ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(org, ATTRIBUTE_DEFINITIONS.sk)))
-                    .condition_expression(
-                        "attribute_exists(#data.#custom.#k) AND #data.#custom.#k.#type = :text",
-                    )
-                    .expression_attribute_names("#data", "data")
-                    .expression_attribute_names("#custom", "custom")
-                    .expression_attribute_names("#k", k)
-                    .expression_attribute_names("#type", "type")
-                    .expression_attribute_values(":text", AttributeValue::S("text".into()))
-                    .build()
-                    .map_err(internal)
-            })
-            .transpose()?;
-        self.write(put, guard).await?;
-        Ok(settings.version + 1)
+    ) -> Result<(), SaveError> {
+        let guard = custom_matching_key.map(|k| {
+            ConditionCheck::builder()
+                .set_key(Some(key(org, ATTRIBUTE_DEFINITIONS.sk)))
+                .condition_expression(
+                    "attribute_exists(#data.#custom.#k) AND #data.#custom.#k.#type = :text",
+                )
+                .expression_attribute_names("#custom", "custom")
+                .expression_attribute_names("#k", k)
+                .expression_attribute_names("#type", "type")
+                .expression_attribute_values(":text", AttributeValue::S("text".into()))
+        });
+        self.save(org, &SETTINGS, settings, now, guard).await
     }
 
     /// Saves attribute definitions if nobody changed them since they were read. With
@@ -231,23 +215,38 @@ impl Store {
         set: &Stored<AttributeSet>,
         now: OffsetDateTime,
         unless_matching: Option<&str>,
-    ) -> Result<u64, SaveError> {
-        let put = self.versioned_put(org, &ATTRIBUTE_DEFINITIONS, set, now)?;
-        let guard = unless_matching
-            .map(|k| {
-                ConditionCheck::builder()
+    ) -> Result<(), SaveError> {
+        let guard = unless_matching.map(|k| {
+            ConditionCheck::builder()
+                .set_key(Some(key(org, SETTINGS.sk)))
+                .condition_expression("attribute_not_exists(#data.#m) OR #data.#m <> :k")
+                .expression_attribute_names("#m", "matching_attribute")
+                .expression_attribute_values(":k", AttributeValue::S(k.to_owned()))
+        });
+        self.save(org, &ATTRIBUTE_DEFINITIONS, set, now, guard).await
+    }
+
+    /// Puts a singleton on its version condition; with a guard, in one transaction with that
+    /// condition check on the org's other item (its expression may use `#data`).
+    async fn save<T: Serialize>(
+        &self,
+        org: &OrgId,
+        singleton: &Singleton,
+        stored: &Stored<T>,
+        now: OffsetDateTime,
+        guard: Option<aws_sdk_dynamodb::types::builders::ConditionCheckBuilder>,
+    ) -> Result<(), SaveError> {
+        let put = self.versioned_put(org, singleton, stored, now)?;
+        let guard = guard
+            .map(|check| {
+                check
                     .table_name(&self.table)
-                    .set_key(Some(key(org, SETTINGS.sk)))
-                    .condition_expression("attribute_not_exists(#data.#m) OR #data.#m <> :k")
                     .expression_attribute_names("#data", "data")
-                    .expression_attribute_names("#m", "matching_attribute")
-                    .expression_attribute_values(":k", AttributeValue::S(k.to_owned()))
                     .build()
                     .map_err(internal)
             })
             .transpose()?;
-        self.write(put, guard).await?;
-        Ok(set.version + 1)
+        self.write(put, guard).await
     }
 
     fn versioned_put<T: Serialize>(

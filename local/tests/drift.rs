@@ -1,0 +1,85 @@
+//! The template, the functions' own route tables and the OpenAPI document must agree.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use aws_config::{BehaviorVersion, Region};
+use local::functions::{Registry, Services};
+use local::template::Template;
+use shared::clock::Env;
+use shared::store::Store;
+
+fn repo_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+}
+
+fn registry() -> Registry {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .build();
+    let services = Services {
+        store: Store::new(aws_sdk_dynamodb::Client::from_conf(config), "unused"),
+        env: Env::system(),
+    };
+    Registry::build(&services)
+}
+
+fn template_text() -> String {
+    std::fs::read_to_string(repo_file("template.yaml")).expect("template.yaml")
+}
+
+#[test]
+fn every_template_route_has_a_handler_and_every_handler_a_route() {
+    let template = Template::parse(&template_text()).unwrap();
+    registry().check_against(&template).unwrap();
+}
+
+#[test]
+fn a_template_route_without_a_handler_stops_the_runtime() {
+    let extra = template_text().replace(
+        "        DeleteAttribute:\n",
+        "        Ghost:\n          Type: HttpApi\n          Properties: { ApiId: !Ref HttpApi, Path: /ghost, Method: GET }\n        DeleteAttribute:\n",
+    );
+    let err = registry().check_against(&Template::parse(&extra).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("GET /ghost"), "{err}");
+}
+
+#[test]
+fn a_handler_route_missing_from_the_template_stops_the_runtime() {
+    let text = template_text();
+    let start = text.find("        DeleteAttribute:\n").unwrap();
+    let end = start + text[start..].find("Method: DELETE }\n").unwrap() + "Method: DELETE }\n".len();
+    let missing = format!("{}{}", &text[..start], &text[end..]);
+    let err = registry().check_against(&Template::parse(&missing).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("DELETE /attributes/{key}"), "{err}");
+}
+
+#[test]
+fn the_openapi_document_describes_exactly_the_template_routes() {
+    let template = Template::parse(&template_text()).unwrap();
+    let declared: BTreeSet<(String, String)> = template
+        .http_routes()
+        .map(|(_, r)| (r.method.clone(), r.path.clone()))
+        .collect();
+
+    let text = std::fs::read_to_string(repo_file("openapi.yaml")).expect("openapi.yaml");
+    let doc: serde_norway::Value = serde_norway::from_str(&text).expect("openapi.yaml is YAML");
+    assert_eq!(doc["openapi"].as_str(), Some("3.1.0"));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_mapping().expect("paths") {
+        for (method, operation) in item.as_mapping().expect("path item") {
+            let method = method.as_str().unwrap();
+            if method == "parameters" {
+                continue;
+            }
+            let responses = operation["responses"].as_mapping().expect("responses");
+            assert!(
+                responses.contains_key("401"),
+                "{method} {path:?} must document 401"
+            );
+            documented.insert((method.to_uppercase(), path.as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(documented, declared);
+}

@@ -1,0 +1,399 @@
+//! Contacts: the stored profile, the view an agent sees, and the rules for editing values.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::attributes::{AttrType, AttributeSet, CustomType, Kind, VIP_KEY, platform_attribute};
+use crate::auth::{Caller, Capability};
+use crate::channel::{Channel, Network};
+use crate::error::ApiError;
+use crate::settings::Settings;
+
+pub const TEXT_VALUE_MAX_CHARS: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub channel: Channel,
+    pub network: Network,
+    pub user_id: String,
+    pub handle: Option<String>,
+}
+
+/// A contact as stored in its `PROFILE` item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    pub name: String,
+    pub handle: Option<String>,
+    pub avatar_url: Option<String>,
+    pub profile_url: Option<String>,
+    pub network: Network,
+    pub identities: Vec<Identity>,
+    pub validated: bool,
+    pub vip: bool,
+    /// Platform attribute values by catalogue key; written only by ingest.
+    #[serde(default)]
+    pub platform: BTreeMap<String, String>,
+    /// Custom attribute values by the definition's internal id, never by key.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// Contacts sharing this one's matching-attribute value, kept by the matching worker.
+    #[serde(default, with = "serde_dynamo::string_set", skip_serializing_if = "Vec::is_empty")]
+    pub linked: Vec<String>,
+    /// Hash of the normalised matching value this contact is filed under, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_hash: Option<String>,
+    #[serde(default)]
+    pub match_generation: u64,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttributeValueView {
+    pub key: String,
+    pub label: String,
+    pub kind: Kind,
+    #[serde(rename = "type")]
+    pub ty: AttrType,
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+    pub editable: bool,
+    pub crm_managed: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub id: String,
+    pub name: String,
+    pub handle: Option<String>,
+    pub avatar_url: Option<String>,
+    pub profile_url: Option<String>,
+    pub network: Network,
+    pub identities: Vec<Identity>,
+    pub validated: bool,
+    pub vip: bool,
+    pub attributes: Vec<AttributeValueView>,
+    pub linked_contact_ids: Vec<String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactSummary {
+    pub id: String,
+    pub name: String,
+    pub handle: Option<String>,
+    pub network: Network,
+    pub vip: bool,
+    pub validated: bool,
+    pub updated_at: String,
+}
+
+impl Contact {
+    pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
+        self.identities.iter().map(|i| i.channel)
+    }
+
+    pub fn summary(&self) -> ContactSummary {
+        ContactSummary {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            handle: self.handle.clone(),
+            network: self.network,
+            vip: self.vip,
+            validated: self.validated,
+            updated_at: self.updated_at.clone(),
+        }
+    }
+
+    /// The value of any attribute by key: platform values by key, custom ones by definition id.
+    pub fn value_of(&self, key: &str, definitions: &AttributeSet) -> Option<&str> {
+        if platform_attribute(key).is_some() {
+            return self.platform.get(key).map(String::as_str);
+        }
+        let custom = definitions.custom.get(key)?;
+        self.values.get(&custom.id).map(String::as_str)
+    }
+
+    /// What the caller sees: enabled definitions in display order, platform ones only for this
+    /// contact's channels, `vip` on its own field, and whether the caller may edit each now.
+    pub fn view(&self, definitions: &AttributeSet, settings: &Settings, caller: &Caller) -> ContactView {
+        let may_fill = caller.may(Capability::FillAttributes);
+        let channels: Vec<Channel> = self.channels().collect();
+        let attributes = definitions
+            .definitions()
+            .into_iter()
+            .filter(|d| d.enabled && d.key != VIP_KEY)
+            .filter(|d| match d.kind {
+                Kind::Platform => d
+                    .channels
+                    .as_ref()
+                    .is_some_and(|cs| cs.iter().any(|c| channels.contains(c))),
+                _ => true,
+            })
+            .map(|d| {
+                let editable = d.kind == Kind::Custom
+                    && may_fill
+                    && (!d.crm_managed || settings.crm_edit_enabled);
+                AttributeValueView {
+                    value: self.value_of(&d.key, definitions).map(str::to_owned),
+                    key: d.key,
+                    label: d.label,
+                    kind: d.kind,
+                    ty: d.ty,
+                    options: d.options,
+                    editable,
+                    crm_managed: d.crm_managed,
+                }
+            })
+            .collect();
+        let mut linked = self.linked.clone();
+        linked.retain(|id| id != &self.id);
+        linked.sort();
+        ContactView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            handle: self.handle.clone(),
+            avatar_url: self.avatar_url.clone(),
+            profile_url: self.profile_url.clone(),
+            network: self.network,
+            identities: self.identities.clone(),
+            validated: self.validated,
+            vip: self.vip,
+            attributes,
+            linked_contact_ids: linked,
+            version: self.version,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+}
+
+/// One validated change to a custom value: set or clear, under the definition's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueChange {
+    pub key: String,
+    pub definition_id: String,
+    pub value: Option<String>,
+}
+
+/// Checks an edit of attribute values against the definitions and settings, all or nothing.
+/// Keys are checked in sorted order so the reported field does not depend on JSON key order.
+pub fn validate_edit(
+    requested: &HashMap<String, Option<String>>,
+    definitions: &AttributeSet,
+    settings: &Settings,
+) -> Result<Vec<ValueChange>, ApiError> {
+    let mut keys: Vec<&String> = requested.keys().collect();
+    keys.sort();
+    let mut changes = Vec::with_capacity(keys.len());
+    for key in keys {
+        let field = format!("attributes.{key}");
+        let invalid = |message: &str| ApiError::validation(field.clone(), message.to_owned());
+        if key == VIP_KEY {
+            return Err(invalid("vip is set with PUT/DELETE /contacts/{id}/vip"));
+        }
+        if platform_attribute(key).is_some() {
+            return Err(invalid("platform attributes are filled by the channel and are read-only"));
+        }
+        let Some(definition) = definitions.custom.get(key.as_str()) else {
+            return Err(invalid("no such attribute"));
+        };
+        if !definition.enabled {
+            return Err(invalid("this attribute is disabled"));
+        }
+        if definition.crm_managed && !settings.crm_edit_enabled {
+            return Err(ApiError::Forbidden(format!(
+                "{key} is managed by the CRM; an admin has not allowed agents to edit it"
+            )));
+        }
+        let value = match &requested[key] {
+            None => None,
+            Some(raw) => {
+                let value = raw.trim();
+                match definition.ty {
+                    CustomType::Dropdown => {
+                        let options = definition.options.as_ref().expect("dropdowns have options");
+                        if !options.contains(value) {
+                            return Err(invalid("the value is not one of the attribute's options"));
+                        }
+                    }
+                    CustomType::Text => {
+                        if value.chars().count() > TEXT_VALUE_MAX_CHARS {
+                            return Err(invalid("text values are at most 1000 characters"));
+                        }
+                    }
+                }
+                // An empty text value is the same as no value.
+                (!value.is_empty()).then(|| value.to_owned())
+            }
+        };
+        changes.push(ValueChange {
+            key: key.clone(),
+            definition_id: definition.id.clone(),
+            value,
+        });
+    }
+    Ok(changes)
+}
+
+/// The key a matching value is filed under: trimmed, case-folded, hashed.
+pub fn match_hash(value: &str) -> Option<String> {
+    let normalised = value.trim().to_lowercase();
+    if normalised.is_empty() {
+        return None;
+    }
+    let digest = Sha256::digest(normalised.as_bytes());
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attributes::{AttributeChange, DropdownOptions, Label, NewAttribute};
+    use crate::auth::{Plan, Role};
+    use crate::ids::{AttributeKey, OrgId, UserId};
+
+    fn caller(role: Role, plan: Plan) -> Caller {
+        Caller {
+            org: OrgId::parse("o").unwrap(),
+            user_id: UserId::parse("u").unwrap(),
+            name: "U".into(),
+            role,
+            plan,
+        }
+    }
+
+    fn definitions() -> AttributeSet {
+        let mut set = AttributeSet::default();
+        let add = |set: &mut AttributeSet, key: &str, options: Option<&[&str]>, crm: bool| {
+            let options = options.map(|o| {
+                DropdownOptions::parse(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+            });
+            set.create(
+                NewAttribute {
+                    key: AttributeKey::parse(key).unwrap(),
+                    label: Label::parse(key).unwrap(),
+                    ty: if options.is_some() { CustomType::Dropdown } else { CustomType::Text },
+                    options,
+                    enabled: true,
+                    crm_managed: crm,
+                    lookup: false,
+                },
+                format!("id-{key}"),
+            )
+            .unwrap();
+        };
+        add(&mut set, "customer_id", None, false);
+        add(&mut set, "tier", Some(&["Gold", "Silver"]), false);
+        add(&mut set, "owner", None, true);
+        add(&mut set, "old", None, false);
+        set.change("old", AttributeChange { enabled: Some(false), ..Default::default() }).unwrap();
+        set.change("bio", AttributeChange { enabled: Some(false), ..Default::default() }).unwrap();
+        set
+    }
+
+    fn contact() -> Contact {
+        Contact {
+            id: "c1".into(),
+            name: "Ana Lima".into(),
+            handle: Some("@ana".into()),
+            avatar_url: None,
+            profile_url: None,
+            network: Network::X,
+            identities: vec![Identity {
+                channel: Channel::XDm,
+                network: Network::X,
+                user_id: "1234".into(),
+                handle: Some("@ana".into()),
+            }],
+            validated: false,
+            vip: false,
+            platform: BTreeMap::from([("followers".into(), "120".into()), ("bio".into(), "hi".into())]),
+            values: BTreeMap::from([("id-tier".into(), "Gold".into()), ("id-old".into(), "x".into())]),
+            linked: vec!["c9".into(), "c1".into()],
+            match_hash: None,
+            match_generation: 0,
+            version: 3,
+            created_at: "2026-01-01T10:00:00Z".into(),
+            updated_at: "2026-01-01T10:00:00Z".into(),
+        }
+    }
+
+    fn edit(pairs: &[(&str, Option<&str>)]) -> HashMap<String, Option<String>> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.map(str::to_owned))).collect()
+    }
+
+    #[test]
+    fn the_view_shows_enabled_attributes_for_the_contacts_channels() {
+        let view = contact().view(&definitions(), &Settings::default(), &caller(Role::Agent, Plan::Business));
+        let keys: Vec<&str> = view.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert!(keys.contains(&"followers"), "an X contact sees X platform attributes");
+        assert!(!keys.contains(&"phone"), "but not WhatsApp's");
+        assert!(!keys.contains(&"bio"), "nor disabled ones");
+        assert!(!keys.contains(&"old") && !keys.contains(&"vip"));
+        assert_eq!(keys[keys.len() - 3..], ["customer_id", "tier", "owner"]);
+        let tier = view.attributes.iter().find(|a| a.key == "tier").unwrap();
+        assert_eq!((tier.value.as_deref(), tier.editable), (Some("Gold"), true));
+        let owner = view.attributes.iter().find(|a| a.key == "owner").unwrap();
+        assert!(!owner.editable, "CRM-managed while CRM edits are off");
+        let followers = view.attributes.iter().find(|a| a.key == "followers").unwrap();
+        assert!(!followers.editable);
+        assert_eq!(view.linked_contact_ids, ["c9"]);
+    }
+
+    #[test]
+    fn nothing_is_editable_on_the_team_plan() {
+        let view = contact().view(&definitions(), &Settings::default(), &caller(Role::Admin, Plan::Team));
+        assert!(view.attributes.iter().all(|a| !a.editable));
+    }
+
+    #[test]
+    fn edits_are_checked_whole() {
+        let defs = definitions();
+        let settings = Settings::default();
+        let ok = validate_edit(&edit(&[("customer_id", Some(" 42 ")), ("tier", None)]), &defs, &settings).unwrap();
+        assert_eq!(ok[0], ValueChange { key: "customer_id".into(), definition_id: "id-customer_id".into(), value: Some("42".into()) });
+        assert_eq!(ok[1].value, None);
+        for (bad, code) in [
+            (edit(&[("tier", Some("Bronze"))]), "validation_failed"),
+            (edit(&[("followers", Some("1"))]), "validation_failed"),
+            (edit(&[("vip", Some("true"))]), "validation_failed"),
+            (edit(&[("nope", Some("1"))]), "validation_failed"),
+            (edit(&[("old", Some("1"))]), "validation_failed"),
+            (edit(&[("customer_id", Some(&"x".repeat(1001)))]), "validation_failed"),
+            (edit(&[("owner", Some("me"))]), "forbidden"),
+        ] {
+            assert_eq!(validate_edit(&bad, &defs, &settings).unwrap_err().code(), code, "{bad:?}");
+        }
+        let long = "é".repeat(1000);
+        assert!(validate_edit(&edit(&[("customer_id", Some(&long))]), &defs, &settings).is_ok());
+        let crm_on = Settings { crm_edit_enabled: true, ..Default::default() };
+        assert!(validate_edit(&edit(&[("owner", Some("me"))]), &defs, &crm_on).is_ok());
+        let err = validate_edit(&edit(&[("tier", Some("Bronze"))]), &defs, &settings).unwrap_err();
+        assert_eq!(err.to_body()["error"]["field"], "attributes.tier");
+    }
+
+    #[test]
+    fn matching_values_compare_trimmed_and_case_insensitively() {
+        assert_eq!(match_hash(" Ana@Example.com "), match_hash("ana@example.com"));
+        assert_ne!(match_hash("a"), match_hash("b"));
+        assert_eq!(match_hash("   "), None);
+        assert_eq!(match_hash("x").unwrap().len(), 64);
+    }
+
+    #[test]
+    fn a_contact_round_trips_through_a_dynamodb_item() {
+        let c = contact();
+        let item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = serde_dynamo::to_item(&c).unwrap();
+        assert!(item["linked"].is_ss(), "linked is a string set so workers can ADD/DELETE");
+        let back: Contact = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(back, c);
+    }
+}
