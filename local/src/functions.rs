@@ -1,5 +1,5 @@
-//! The functions the local runtime hosts, keyed by the binary name `template.yaml` builds.
-//! A later SQS consumer or scheduled function registers here the same way.
+//! The functions the local runtime hosts, keyed by the binary name `template.yaml` builds:
+//! HTTP handlers and queue consumers, built once over one set of clients.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -7,29 +7,38 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::bail;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
+use shared::blobs::Blobs;
 use shared::clock::Env;
+use shared::queue::Queue;
 use shared::store::Store;
 
 use crate::template::{HttpRoute, Template, Trigger, routes_by_binary};
 
-pub type HttpFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
-pub type HttpHandler = Arc<dyn Fn(Request) -> HttpFuture + Send + Sync>;
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture<Response<Body>> + Send + Sync>;
+pub type QueueHandler = Arc<dyn Fn(SqsEvent) -> BoxFuture<SqsBatchResponse> + Send + Sync>;
 
 pub struct HttpFunction {
     pub routes: Vec<HttpRoute>,
     pub handler: HttpHandler,
 }
 
-/// Everything the hosted functions are built from: one set of clients for all of them.
+/// The clients and resource names every hosted function is built from.
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
+    pub blobs: Blobs,
+    pub matching: Queue,
     pub env: Env,
 }
 
 pub struct Registry {
     pub http: BTreeMap<&'static str, HttpFunction>,
+    pub consumers: BTreeMap<&'static str, QueueHandler>,
+    /// `POST /_local/inbound` runs ingest directly to answer with the contact it made.
+    pub ingest: Arc<ingest_messages::App>,
 }
 
 fn http_function(
@@ -49,11 +58,27 @@ fn http_function(
 
 impl Registry {
     pub fn build(services: &Services) -> Self {
-        let mut http = BTreeMap::new();
+        let s = services.clone();
         let attributes = Arc::new(manage_attributes::App::new(
-            services.store.clone(),
-            services.env.clone(),
+            s.store.clone(),
+            s.matching.clone(),
+            s.env.clone(),
         ));
+        let contacts = Arc::new(edit_contact::App::new(
+            s.store.clone(),
+            s.blobs.clone(),
+            s.matching.clone(),
+            s.env.clone(),
+        ));
+        let ingest = Arc::new(ingest_messages::App::new(
+            s.store.clone(),
+            s.blobs.clone(),
+            s.matching.clone(),
+            s.env.clone(),
+        ));
+        let matching = Arc::new(match_contacts::App::new(s.store.clone(), s.env.clone()));
+
+        let mut http = BTreeMap::new();
         http.insert(
             "manage-attributes",
             http_function(
@@ -64,11 +89,42 @@ impl Registry {
                 }),
             ),
         );
-        Self { http }
+        http.insert(
+            "edit-contact",
+            http_function(
+                edit_contact::App::routes(),
+                Arc::new(move |req| {
+                    let app = contacts.clone();
+                    Box::pin(async move { app.handle(req).await })
+                }),
+            ),
+        );
+        let mut consumers: BTreeMap<&'static str, QueueHandler> = BTreeMap::new();
+        let inbound = ingest.clone();
+        consumers.insert(
+            "ingest-messages",
+            Arc::new(move |event| {
+                let app = inbound.clone();
+                Box::pin(async move { app.handle_batch(event).await.0 })
+            }),
+        );
+        consumers.insert(
+            "match-contacts",
+            Arc::new(move |event| {
+                let app = matching.clone();
+                Box::pin(async move { app.handle_batch(event).await })
+            }),
+        );
+        Self {
+            http,
+            consumers,
+            ingest,
+        }
     }
 
-    /// The template and the code must agree route for route: a template route no function
-    /// serves, or a served route the template does not declare, stops the runtime.
+    /// The template and the code must agree: a template route no function serves, a served
+    /// route the template does not declare, or a queue trigger without a consumer (or the
+    /// reverse) stops the runtime.
     pub fn check_against(&self, template: &Template) -> anyhow::Result<()> {
         let declared = routes_by_binary(template);
         let mut problems = Vec::new();
@@ -98,21 +154,33 @@ impl Registry {
                 ));
             }
         }
-        // Queue consumers and schedules register here once a function has them; until then a
-        // template that declares one is as wrong as an HTTP route without a handler.
+        let mut consuming = BTreeSet::new();
         for function in &template.functions {
             for trigger in &function.triggers {
                 match trigger {
                     Trigger::Http(_) => {}
-                    Trigger::Queue { queue } => problems.push(format!(
-                        "{} consumes queue {queue} but the local runtime has no consumer for it",
-                        function.binary
-                    )),
+                    Trigger::Queue { queue } => {
+                        if self.consumers.contains_key(function.binary.as_str()) {
+                            consuming.insert(function.binary.as_str());
+                        } else {
+                            problems.push(format!(
+                                "{} consumes queue {queue} but has no local consumer",
+                                function.binary
+                            ));
+                        }
+                    }
                     Trigger::Schedule { name, .. } => problems.push(format!(
                         "schedule {name} of {} has no local handler",
                         function.binary
                     )),
                 }
+            }
+        }
+        for binary in self.consumers.keys() {
+            if !consuming.contains(binary) {
+                problems.push(format!(
+                    "{binary} consumes a queue template.yaml does not give it"
+                ));
             }
         }
         if !problems.is_empty() {

@@ -9,7 +9,7 @@ use axum::body::{Body as AxumBody, to_bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
@@ -21,12 +21,14 @@ use shared::ids::OrgId;
 
 use crate::authorizer::{Authorizer, TokenRequest};
 use crate::functions::{HttpHandler, Registry};
+use crate::metering;
 use crate::template::Template;
 
 pub struct Gateway {
     routes: HashMap<String, matchit::Router<(String, HttpHandler)>>,
     authorizer: Authorizer,
     schedules: Vec<Value>,
+    ingest: Arc<ingest_messages::App>,
 }
 
 impl Gateway {
@@ -53,6 +55,7 @@ impl Gateway {
             routes,
             authorizer,
             schedules,
+            ingest: registry.ingest.clone(),
         })
     }
 
@@ -60,6 +63,7 @@ impl Gateway {
         Router::new()
             .route("/_local/token", get(token))
             .route("/_local/schedules", get(schedules))
+            .route("/_local/inbound", post(inbound))
             .fallback(invoke)
             .with_state(Arc::new(self))
     }
@@ -123,6 +127,24 @@ async fn schedules(State(gw): State<Arc<Gateway>>) -> Response {
     axum::Json(json!({"items": gw.schedules})).into_response()
 }
 
+/// Runs ingest on one inbound message, as its SQS event source would, and says what it made.
+async fn inbound(State(gw): State<Arc<Gateway>>, body: String) -> Response {
+    let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+    record.message_id = Some(uuid::Uuid::now_v7().to_string());
+    record.body = Some(body);
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = vec![record];
+    let (_, outcomes) = gw.ingest.handle_batch(event).await;
+    match outcomes.into_iter().next() {
+        Some(Ok(ingested)) => axum::Json(ingested).into_response(),
+        Some(Err(ingest_messages::IngestError::Malformed(why))) => {
+            error(ApiError::bad_request(why))
+        }
+        Some(Err(ingest_messages::IngestError::Failed(err))) => error(err),
+        None => error(ApiError::internal("no outcome for the message")),
+    }
+}
+
 async fn invoke(
     State(gw): State<Arc<Gateway>>,
     method: Method,
@@ -172,8 +194,9 @@ async fn invoke(
             return error(ApiError::internal(err));
         }
     };
-    let response = handler(request).await;
-    let (parts, body) = response.into_parts();
+    let (response, requests) = metering::metered(handler(request)).await;
+    let (mut parts, body) = response.into_parts();
+    parts.headers.insert(metering::HEADER, requests.into());
     let bytes = match body {
         lambda_http::Body::Empty => Vec::new(),
         lambda_http::Body::Text(text) => text.into_bytes(),

@@ -4,6 +4,8 @@
 pub mod authorizer;
 pub mod functions;
 pub mod gateway;
+pub mod metering;
+pub mod poller;
 pub mod provision;
 pub mod template;
 
@@ -11,8 +13,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use shared::blobs::Blobs;
 use shared::clock::Env;
 use shared::config::Config;
+use shared::queue::Queue;
 use shared::store::Store;
 
 /// How the runtime is started; everything comes from the environment.
@@ -56,17 +60,39 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let template = template::Template::load(&config.template)?;
     let sdk = config.aws.aws().await;
-    let names = provision::LocalNames {
-        table: config.aws.table_name.clone(),
-        bucket_prefix: config.bucket_prefix.clone(),
-    };
-    provision::provision(&sdk, &template, &names).await?;
+    let resources = provision::provision(
+        &sdk,
+        &template,
+        &config.aws.table_name,
+        &config.bucket_prefix,
+    )
+    .await?;
+    let dynamo_config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(metering::CountRequests)
+        .build();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let services = functions::Services {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &names.table),
+        store: Store::new(
+            aws_sdk_dynamodb::Client::from_conf(dynamo_config),
+            &resources.table,
+        ),
+        blobs: Blobs::new(
+            aws_sdk_s3::Client::new(&sdk),
+            resources.bucket("DataBucket")?,
+        ),
+        matching: Queue::new(sqs.clone(), resources.queue_url("MatchQueue")?),
         env: Env::system(),
     };
     let registry = functions::Registry::build(&services);
     let gateway = gateway::Gateway::new(&template, &registry, authorizer::Authorizer::generate()?)?;
+    for function in &template.functions {
+        for trigger in &function.triggers {
+            if let template::Trigger::Queue { queue } = trigger {
+                let handler = registry.consumers[function.binary.as_str()].clone();
+                poller::spawn(sqs.clone(), resources.queue_url(queue)?.to_owned(), handler);
+            }
+        }
+    }
     let addr = SocketAddr::from(([127, 0, 0, 1], config.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -1,23 +1,38 @@
-//! Creates the template's table, buckets and queues on the local endpoint, idempotently.
+//! Creates the template's table, buckets and queues on the local endpoint, idempotently, and
+//! tells where they are.
+
+use std::collections::HashMap;
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
+use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::template::{KeyElement, Template};
+use crate::template::{KeyElement, QueueDef, Template};
 
-/// Names of the provisioned resources; the deployed stack gets its names from CloudFormation.
-#[derive(Debug, Clone)]
-pub struct LocalNames {
+/// Where the template's resources live locally; the deployed stack gets these from CloudFormation.
+#[derive(Debug, Clone, Default)]
+pub struct LocalResources {
     pub table: String,
-    pub bucket_prefix: String,
+    pub buckets: HashMap<String, String>,
+    pub queue_urls: HashMap<String, String>,
 }
 
-impl LocalNames {
-    pub fn bucket(&self, logical_id: &str) -> String {
-        format!("{}-{}", self.bucket_prefix, logical_id.to_lowercase())
+impl LocalResources {
+    pub fn bucket(&self, logical_id: &str) -> anyhow::Result<&str> {
+        self.buckets
+            .get(logical_id)
+            .map(String::as_str)
+            .with_context(|| format!("template.yaml has no bucket {logical_id}"))
+    }
+
+    pub fn queue_url(&self, logical_id: &str) -> anyhow::Result<&str> {
+        self.queue_urls
+            .get(logical_id)
+            .map(String::as_str)
+            .with_context(|| format!("template.yaml has no queue {logical_id}"))
     }
 }
 
@@ -36,13 +51,100 @@ fn key_schema(elements: &[KeyElement]) -> anyhow::Result<Vec<KeySchemaElement>> 
 pub async fn provision(
     sdk: &aws_config::SdkConfig,
     template: &Template,
-    names: &LocalNames,
+    table_name: &str,
+    bucket_prefix: &str,
+) -> anyhow::Result<LocalResources> {
+    create_table(sdk, template, table_name).await?;
+    let mut resources = LocalResources {
+        table: table_name.to_owned(),
+        ..Default::default()
+    };
+    let s3 = aws_sdk_s3::Client::new(sdk);
+    for bucket in &template.buckets {
+        let name = format!("{bucket_prefix}-{}", bucket.to_lowercase());
+        match s3.create_bucket().bucket(&name).send().await {
+            Ok(_) => tracing::info!(bucket = %name, "bucket created"),
+            Err(err)
+                if err.as_service_error().is_some_and(|e| {
+                    e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+                }) => {}
+            Err(err) => return Err(err).with_context(|| format!("creating bucket {name}")),
+        }
+        resources.buckets.insert(bucket.clone(), name);
+    }
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    // Dead-letter queues first: the queues that redrive to them need their ARNs.
+    let mut queues: Vec<&QueueDef> = template.queues.iter().collect();
+    queues.sort_by_key(|q| q.redrive.is_some());
+    for queue in queues {
+        let mut attributes = HashMap::new();
+        if let Some(seconds) = queue.visibility_timeout {
+            attributes.insert(QueueAttributeName::VisibilityTimeout, seconds.to_string());
+        }
+        if let Some((dlq, max_receives)) = &queue.redrive {
+            let dlq_url = resources.queue_url(dlq)?;
+            let arn = sqs
+                .get_queue_attributes()
+                .queue_url(dlq_url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await?
+                .attributes
+                .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+                .context("dead-letter queue ARN")?;
+            let policy =
+                serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receives});
+            attributes.insert(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        let created = sqs
+            .create_queue()
+            .queue_name(&queue.logical_id)
+            .set_attributes(Some(attributes.clone()))
+            .send()
+            .await;
+        let url = match created {
+            Ok(out) => out.queue_url.context("queue URL")?,
+            // It exists from an earlier run, perhaps with other attributes: bring them in line.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_queue_name_exists()) =>
+            {
+                let url = sqs
+                    .get_queue_url()
+                    .queue_name(&queue.logical_id)
+                    .send()
+                    .await?
+                    .queue_url
+                    .context("queue URL")?;
+                if !attributes.is_empty() {
+                    sqs.set_queue_attributes()
+                        .queue_url(&url)
+                        .set_attributes(Some(attributes))
+                        .send()
+                        .await?;
+                }
+                url
+            }
+            Err(err) => {
+                return Err(err).with_context(|| format!("creating queue {}", queue.logical_id));
+            }
+        };
+        resources.queue_urls.insert(queue.logical_id.clone(), url);
+    }
+    Ok(resources)
+}
+
+async fn create_table(
+    sdk: &aws_config::SdkConfig,
+    template: &Template,
+    name: &str,
 ) -> anyhow::Result<()> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let table = &template.table;
     let mut create = dynamo
         .create_table()
-        .table_name(&names.table)
+        .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .set_key_schema(Some(key_schema(&table.key_schema)?));
     for def in &table.attribute_definitions {
@@ -86,7 +188,7 @@ pub async fn provision(
     if let (true, Some(ttl)) = (created, ttl) {
         dynamo
             .update_time_to_live()
-            .table_name(&names.table)
+            .table_name(name)
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
                     .attribute_name(&ttl.attribute_name)
@@ -98,29 +200,7 @@ pub async fn provision(
             .context("enabling TTL")?;
     }
     if created {
-        tracing::info!(table = %names.table, "table created");
-    }
-
-    let s3 = aws_sdk_s3::Client::new(sdk);
-    for bucket in &template.buckets {
-        let name = names.bucket(bucket);
-        match s3.create_bucket().bucket(&name).send().await {
-            Ok(_) => tracing::info!(bucket = %name, "bucket created"),
-            Err(err)
-                if err.as_service_error().is_some_and(|e| {
-                    e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
-                }) => {}
-            Err(err) => return Err(err).with_context(|| format!("creating bucket {name}")),
-        }
-    }
-
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    for queue in &template.queues {
-        sqs.create_queue()
-            .queue_name(queue)
-            .send()
-            .await
-            .with_context(|| format!("creating queue {queue}"))?;
+        tracing::info!(table = %name, "table created");
     }
     Ok(())
 }

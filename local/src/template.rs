@@ -74,12 +74,20 @@ pub struct TtlSpec {
     pub enabled: bool,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDef {
+    pub logical_id: String,
+    pub visibility_timeout: Option<u32>,
+    /// The dead-letter queue's logical id and the receive count that moves a message there.
+    pub redrive: Option<(String, u32)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Template {
     pub functions: Vec<FunctionDef>,
     pub table: TableDef,
     pub buckets: Vec<String>,
-    pub queues: Vec<String>,
+    pub queues: Vec<QueueDef>,
 }
 
 impl Template {
@@ -110,7 +118,7 @@ impl Template {
                     tables.push(table);
                 }
                 Some("AWS::S3::Bucket") => buckets.push(id),
-                Some("AWS::SQS::Queue") => queues.push(id),
+                Some("AWS::SQS::Queue") => queues.push(parse_queue(&id, resource)),
                 _ => {}
             }
         }
@@ -168,6 +176,26 @@ fn untag(value: &Value) -> Value {
         }
         Value::Sequence(seq) => Value::Sequence(seq.iter().map(untag).collect()),
         other => other.clone(),
+    }
+}
+
+fn parse_queue(id: &str, resource: &Value) -> QueueDef {
+    let props = resource.get("Properties").map(untag).unwrap_or(Value::Null);
+    let number = |v: Option<&Value>| {
+        v.and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+    };
+    let redrive = props.get("RedrivePolicy").and_then(|policy| {
+        let target = policy.get("deadLetterTargetArn").and_then(reference)?;
+        let max = number(policy.get("maxReceiveCount")).unwrap_or(5) as u32;
+        Some((target, max))
+    });
+    QueueDef {
+        logical_id: id.to_owned(),
+        visibility_timeout: number(props.get("VisibilityTimeout")).map(|n| n as u32),
+        redrive,
     }
 }
 
@@ -263,6 +291,11 @@ Resources:
         - { AttributeName: SK, KeyType: RANGE }
   Inbox:
     Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 60
+      RedrivePolicy: { deadLetterTargetArn: !GetAtt InboxDlq.Arn, maxReceiveCount: 3 }
+  InboxDlq:
+    Type: AWS::SQS::Queue
   Fn:
     Type: AWS::Serverless::Function
     Metadata:
@@ -285,7 +318,9 @@ Resources:
     #[test]
     fn reads_functions_triggers_and_resources() {
         let t = Template::parse(SAMPLE).unwrap();
-        assert_eq!(t.queues, ["Inbox"]);
+        let inbox = t.queues.iter().find(|q| q.logical_id == "Inbox").unwrap();
+        assert_eq!(inbox.visibility_timeout, Some(60));
+        assert_eq!(inbox.redrive, Some(("InboxDlq".into(), 3)));
         assert_eq!(t.table.key_schema.len(), 2);
         let f = &t.functions[0];
         assert_eq!(f.binary, "some-fn");

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use aws_config::{BehaviorVersion, Region};
 use local::functions::{Registry, Services};
 use local::template::Template;
+use shared::blobs::Blobs;
 use shared::clock::Env;
+use shared::queue::Queue;
 use shared::store::Store;
 
 fn repo_file(name: &str) -> PathBuf {
@@ -18,8 +20,14 @@ fn registry() -> Registry {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .build();
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .build();
     let services = Services {
         store: Store::new(aws_sdk_dynamodb::Client::from_conf(config), "unused"),
+        blobs: Blobs::new(aws_sdk_s3::Client::new(&sdk), "unused"),
+        matching: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
         env: Env::system(),
     };
     Registry::build(&services)
@@ -41,7 +49,9 @@ fn a_template_route_without_a_handler_stops_the_runtime() {
         "        DeleteAttribute:\n",
         "        Ghost:\n          Type: HttpApi\n          Properties: { ApiId: !Ref HttpApi, Path: /ghost, Method: GET }\n        DeleteAttribute:\n",
     );
-    let err = registry().check_against(&Template::parse(&extra).unwrap()).unwrap_err();
+    let err = registry()
+        .check_against(&Template::parse(&extra).unwrap())
+        .unwrap_err();
     assert!(err.to_string().contains("GET /ghost"), "{err}");
 }
 
@@ -49,10 +59,16 @@ fn a_template_route_without_a_handler_stops_the_runtime() {
 fn a_handler_route_missing_from_the_template_stops_the_runtime() {
     let text = template_text();
     let start = text.find("        DeleteAttribute:\n").unwrap();
-    let end = start + text[start..].find("Method: DELETE }\n").unwrap() + "Method: DELETE }\n".len();
+    let end =
+        start + text[start..].find("Method: DELETE }\n").unwrap() + "Method: DELETE }\n".len();
     let missing = format!("{}{}", &text[..start], &text[end..]);
-    let err = registry().check_against(&Template::parse(&missing).unwrap()).unwrap_err();
-    assert!(err.to_string().contains("DELETE /attributes/{key}"), "{err}");
+    let err = registry()
+        .check_against(&Template::parse(&missing).unwrap())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("DELETE /attributes/{key}"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -24,6 +24,14 @@ impl Config {
         })
     }
 
+    /// Another required variable of a function (a bucket or queue of the stack).
+    pub fn require(&self, name: &'static str) -> Result<String, MissingVar> {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or(MissingVar(name))
+    }
+
     /// SDK configuration with retries on (the SDK's standard mode) and this config's endpoint.
     pub async fn aws(&self) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());

@@ -40,7 +40,11 @@ pub struct Contact {
     #[serde(default)]
     pub values: BTreeMap<String, String>,
     /// Contacts sharing this one's matching-attribute value, kept by the matching worker.
-    #[serde(default, with = "serde_dynamo::string_set", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        with = "serde_dynamo::string_set",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub linked: Vec<String>,
     /// Hash of the normalised matching value this contact is filed under, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +127,12 @@ impl Contact {
 
     /// What the caller sees: enabled definitions in display order, platform ones only for this
     /// contact's channels, `vip` on its own field, and whether the caller may edit each now.
-    pub fn view(&self, definitions: &AttributeSet, settings: &Settings, caller: &Caller) -> ContactView {
+    pub fn view(
+        &self,
+        definitions: &AttributeSet,
+        settings: &Settings,
+        caller: &Caller,
+    ) -> ContactView {
         let may_fill = caller.may(Capability::FillAttributes);
         let channels: Vec<Channel> = self.channels().collect();
         let attributes = definitions
@@ -200,7 +209,9 @@ pub fn validate_edit(
             return Err(invalid("vip is set with PUT/DELETE /contacts/{id}/vip"));
         }
         if platform_attribute(key).is_some() {
-            return Err(invalid("platform attributes are filled by the channel and are read-only"));
+            return Err(invalid(
+                "platform attributes are filled by the channel and are read-only",
+            ));
         }
         let Some(definition) = definitions.custom.get(key.as_str()) else {
             return Err(invalid("no such attribute"));
@@ -274,13 +285,18 @@ mod tests {
         let mut set = AttributeSet::default();
         let add = |set: &mut AttributeSet, key: &str, options: Option<&[&str]>, crm: bool| {
             let options = options.map(|o| {
-                DropdownOptions::parse(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+                DropdownOptions::parse(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                    .unwrap()
             });
             set.create(
                 NewAttribute {
                     key: AttributeKey::parse(key).unwrap(),
                     label: Label::parse(key).unwrap(),
-                    ty: if options.is_some() { CustomType::Dropdown } else { CustomType::Text },
+                    ty: if options.is_some() {
+                        CustomType::Dropdown
+                    } else {
+                        CustomType::Text
+                    },
                     options,
                     enabled: true,
                     crm_managed: crm,
@@ -294,8 +310,22 @@ mod tests {
         add(&mut set, "tier", Some(&["Gold", "Silver"]), false);
         add(&mut set, "owner", None, true);
         add(&mut set, "old", None, false);
-        set.change("old", AttributeChange { enabled: Some(false), ..Default::default() }).unwrap();
-        set.change("bio", AttributeChange { enabled: Some(false), ..Default::default() }).unwrap();
+        set.change(
+            "old",
+            AttributeChange {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        set.change(
+            "bio",
+            AttributeChange {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         set
     }
 
@@ -315,8 +345,14 @@ mod tests {
             }],
             validated: false,
             vip: false,
-            platform: BTreeMap::from([("followers".into(), "120".into()), ("bio".into(), "hi".into())]),
-            values: BTreeMap::from([("id-tier".into(), "Gold".into()), ("id-old".into(), "x".into())]),
+            platform: BTreeMap::from([
+                ("followers".into(), "120".into()),
+                ("bio".into(), "hi".into()),
+            ]),
+            values: BTreeMap::from([
+                ("id-tier".into(), "Gold".into()),
+                ("id-old".into(), "x".into()),
+            ]),
             linked: vec!["c9".into(), "c1".into()],
             match_hash: None,
             match_generation: 0,
@@ -327,14 +363,24 @@ mod tests {
     }
 
     fn edit(pairs: &[(&str, Option<&str>)]) -> HashMap<String, Option<String>> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.map(str::to_owned))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
+            .collect()
     }
 
     #[test]
     fn the_view_shows_enabled_attributes_for_the_contacts_channels() {
-        let view = contact().view(&definitions(), &Settings::default(), &caller(Role::Agent, Plan::Business));
+        let view = contact().view(
+            &definitions(),
+            &Settings::default(),
+            &caller(Role::Agent, Plan::Business),
+        );
         let keys: Vec<&str> = view.attributes.iter().map(|a| a.key.as_str()).collect();
-        assert!(keys.contains(&"followers"), "an X contact sees X platform attributes");
+        assert!(
+            keys.contains(&"followers"),
+            "an X contact sees X platform attributes"
+        );
         assert!(!keys.contains(&"phone"), "but not WhatsApp's");
         assert!(!keys.contains(&"bio"), "nor disabled ones");
         assert!(!keys.contains(&"old") && !keys.contains(&"vip"));
@@ -343,14 +389,22 @@ mod tests {
         assert_eq!((tier.value.as_deref(), tier.editable), (Some("Gold"), true));
         let owner = view.attributes.iter().find(|a| a.key == "owner").unwrap();
         assert!(!owner.editable, "CRM-managed while CRM edits are off");
-        let followers = view.attributes.iter().find(|a| a.key == "followers").unwrap();
+        let followers = view
+            .attributes
+            .iter()
+            .find(|a| a.key == "followers")
+            .unwrap();
         assert!(!followers.editable);
         assert_eq!(view.linked_contact_ids, ["c9"]);
     }
 
     #[test]
     fn nothing_is_editable_on_the_team_plan() {
-        let view = contact().view(&definitions(), &Settings::default(), &caller(Role::Admin, Plan::Team));
+        let view = contact().view(
+            &definitions(),
+            &Settings::default(),
+            &caller(Role::Admin, Plan::Team),
+        );
         assert!(view.attributes.iter().all(|a| !a.editable));
     }
 
@@ -358,8 +412,20 @@ mod tests {
     fn edits_are_checked_whole() {
         let defs = definitions();
         let settings = Settings::default();
-        let ok = validate_edit(&edit(&[("customer_id", Some(" 42 ")), ("tier", None)]), &defs, &settings).unwrap();
-        assert_eq!(ok[0], ValueChange { key: "customer_id".into(), definition_id: "id-customer_id".into(), value: Some("42".into()) });
+        let ok = validate_edit(
+            &edit(&[("customer_id", Some(" 42 ")), ("tier", None)]),
+            &defs,
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(
+            ok[0],
+            ValueChange {
+                key: "customer_id".into(),
+                definition_id: "id-customer_id".into(),
+                value: Some("42".into())
+            }
+        );
         assert_eq!(ok[1].value, None);
         for (bad, code) in [
             (edit(&[("tier", Some("Bronze"))]), "validation_failed"),
@@ -367,14 +433,24 @@ mod tests {
             (edit(&[("vip", Some("true"))]), "validation_failed"),
             (edit(&[("nope", Some("1"))]), "validation_failed"),
             (edit(&[("old", Some("1"))]), "validation_failed"),
-            (edit(&[("customer_id", Some(&"x".repeat(1001)))]), "validation_failed"),
+            (
+                edit(&[("customer_id", Some(&"x".repeat(1001)))]),
+                "validation_failed",
+            ),
             (edit(&[("owner", Some("me"))]), "forbidden"),
         ] {
-            assert_eq!(validate_edit(&bad, &defs, &settings).unwrap_err().code(), code, "{bad:?}");
+            assert_eq!(
+                validate_edit(&bad, &defs, &settings).unwrap_err().code(),
+                code,
+                "{bad:?}"
+            );
         }
         let long = "é".repeat(1000);
         assert!(validate_edit(&edit(&[("customer_id", Some(&long))]), &defs, &settings).is_ok());
-        let crm_on = Settings { crm_edit_enabled: true, ..Default::default() };
+        let crm_on = Settings {
+            crm_edit_enabled: true,
+            ..Default::default()
+        };
         assert!(validate_edit(&edit(&[("owner", Some("me"))]), &defs, &crm_on).is_ok());
         let err = validate_edit(&edit(&[("tier", Some("Bronze"))]), &defs, &settings).unwrap_err();
         assert_eq!(err.to_body()["error"]["field"], "attributes.tier");
@@ -382,7 +458,10 @@ mod tests {
 
     #[test]
     fn matching_values_compare_trimmed_and_case_insensitively() {
-        assert_eq!(match_hash(" Ana@Example.com "), match_hash("ana@example.com"));
+        assert_eq!(
+            match_hash(" Ana@Example.com "),
+            match_hash("ana@example.com")
+        );
         assert_ne!(match_hash("a"), match_hash("b"));
         assert_eq!(match_hash("   "), None);
         assert_eq!(match_hash("x").unwrap().len(), 64);
@@ -391,8 +470,12 @@ mod tests {
     #[test]
     fn a_contact_round_trips_through_a_dynamodb_item() {
         let c = contact();
-        let item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = serde_dynamo::to_item(&c).unwrap();
-        assert!(item["linked"].is_ss(), "linked is a string set so workers can ADD/DELETE");
+        let item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(&c).unwrap();
+        assert!(
+            item["linked"].is_ss(),
+            "linked is a string set so workers can ADD/DELETE"
+        );
         let back: Contact = serde_dynamo::from_item(item).unwrap();
         assert_eq!(back, c);
     }

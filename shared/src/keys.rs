@@ -37,6 +37,11 @@ pub fn contacts_index_sk(contact: &str) -> String {
     format!("C#{contact}")
 }
 
+/// GSI2, sparse: only VIP contacts carry it.
+pub fn vip_index_pk(org: &OrgId) -> String {
+    format!("ORG#{org}#VIP")
+}
+
 /// Contacts sharing one value of the matching attribute under one matching generation. The
 /// value is a SHA-256 of the normalised value, so no email or phone number sits in a key.
 pub fn match_pk(org: &OrgId, generation: u64, value_hash: &str) -> String {
@@ -107,9 +112,15 @@ mod tests {
             assert!(!belongs_to_org(&org("acm"), &key), "{key}");
         }
         assert_eq!(contact_pk(&acme, "c1"), "ORG#acme#C#c1");
-        assert_eq!(identity_pk(&acme, "whatsapp", "+351"), "ORG#acme#ID#whatsapp#+351");
+        assert_eq!(
+            identity_pk(&acme, "whatsapp", "+351"),
+            "ORG#acme#ID#whatsapp#+351"
+        );
         assert_eq!(match_pk(&acme, 3, "ff"), "ORG#acme#MATCH#3#ff");
-        assert_eq!(message_sk("2026-01-01T10:00:00Z", "m-1"), "MSG#2026-01-01T10:00:00Z#m-1");
+        assert_eq!(
+            message_sk("2026-01-01T10:00:00Z", "m-1"),
+            "MSG#2026-01-01T10:00:00Z#m-1"
+        );
         assert!(message_sk("2026-01-01T10:00:00Z", "m") < message_sk("2026-01-01T10:00:01Z", "a"));
         assert_eq!(attachment_prefix(&acme, "c1"), "attachments/acme/c1/");
     }

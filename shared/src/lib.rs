@@ -2,6 +2,7 @@
 
 pub mod attributes;
 pub mod auth;
+pub mod blobs;
 pub mod channel;
 pub mod clock;
 pub mod config;
@@ -11,8 +12,12 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod matching;
+pub mod queue;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use error::ApiError;

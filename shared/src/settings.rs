@@ -16,6 +16,10 @@ pub struct Settings {
     pub crm_edit_enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip_routing_team: Option<String>,
+    /// Bumped whenever the matching attribute changes: match links are filed under it, so links
+    /// made under an earlier attribute are simply no longer read.
+    #[serde(default)]
+    pub match_generation: u64,
 }
 
 #[derive(Debug, Serialize)]

@@ -10,6 +10,8 @@ use shared::auth::{Caller, Capability};
 use shared::clock::Env;
 use shared::http::{Patch, Route, Router, json, json_body, no_content, non_null, ok, respond};
 use shared::ids::AttributeKey;
+use shared::matching::MatchJob;
+use shared::queue::Queue;
 use shared::settings::{self, MatchingAttribute};
 use shared::store::{SaveError, Store, retry_on_conflict};
 
@@ -64,6 +66,7 @@ pub const ROUTES: &[Route<RouteId>] = &[
 
 pub struct App {
     store: Store,
+    matching: Queue,
     env: Env,
     router: Router<RouteId>,
 }
@@ -171,9 +174,10 @@ impl CreateAttributeBody {
 }
 
 impl App {
-    pub fn new(store: Store, env: Env) -> Self {
+    pub fn new(store: Store, matching: Queue, env: Env) -> Self {
         Self {
             store,
+            matching,
             env,
             router: Router::new(ROUTES),
         }
@@ -232,6 +236,7 @@ impl App {
         };
         let saved = retry_on_conflict(|| async {
             let (mut stored, attributes) = self.store.org_config(&caller.org).await?;
+            let before = stored.value.matching_attribute.clone();
             let mut custom_guard = None;
             match &patch.matching_attribute {
                 Patch::Keep => {}
@@ -243,6 +248,9 @@ impl App {
                     }
                     stored.value.matching_attribute = Some(key.clone());
                 }
+            }
+            if stored.value.matching_attribute != before {
+                stored.value.match_generation += 1;
             }
             if let Some(enabled) = patch.crm_edit_enabled {
                 stored.value.crm_edit_enabled = enabled;
@@ -263,6 +271,16 @@ impl App {
             Ok::<_, SaveError>(stored.value)
         })
         .await?;
+        // Sent whenever the matching attribute is named, changed or not: re-sending the same
+        // value repairs links if an earlier job was lost.
+        if patch.matching_attribute != Patch::Keep {
+            self.matching
+                .send(&MatchJob::Org {
+                    org_id: caller.org.to_string(),
+                    generation: saved.match_generation,
+                })
+                .await?;
+        }
         tracing::info!("settings changed");
         Ok(ok(&saved.view(caller.plan)))
     }

@@ -7,8 +7,7 @@ use lambda_http::{Body, Response};
 use manage_attributes::App;
 use serde_json::Value;
 use shared::clock::{Env, FixedClock, SequentialIds};
-use shared::config::Config;
-use shared::store::Store;
+use shared::testing::local_services;
 
 struct Harness {
     app: App,
@@ -17,8 +16,6 @@ struct Harness {
 
 impl Harness {
     async fn new() -> Self {
-        let config =
-            Config::from_env().expect("TABLE_NAME and AWS_ENDPOINT_URL come from scripts/test");
         let env = Env {
             clock: Arc::new(FixedClock::at(
                 time::macros::datetime!(2026-01-01 10:00 UTC),
@@ -26,7 +23,10 @@ impl Harness {
             ids: Arc::new(SequentialIds::default()),
         };
         Self {
-            app: App::new(Store::connect(&config).await, env),
+            app: {
+                let local = local_services().await;
+                App::new(local.store, local.matching, env)
+            },
             org: format!("evt-{}", uuid::Uuid::now_v7().simple()),
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem,
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,6 +20,10 @@ use crate::error::ApiError;
 use crate::ids::OrgId;
 use crate::keys;
 use crate::settings::Settings;
+
+mod contacts;
+
+pub use contacts::*;
 
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -133,15 +137,25 @@ impl Store {
         &self,
         org: &OrgId,
     ) -> Result<(Stored<Settings>, Stored<AttributeSet>), ApiError> {
+        let items = self
+            .batch_get(vec![
+                key(org, SETTINGS.sk),
+                key(org, ATTRIBUTE_DEFINITIONS.sk),
+            ])
+            .await?;
+        let (settings, definitions, _) = split_org_config(org, items)?;
+        Ok((settings, definitions))
+    }
+
+    /// Strongly consistent `BatchGetItem`, asking again for keys left unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, ApiError> {
         let request = KeysAndAttributes::builder()
-            .keys(key(org, SETTINGS.sk))
-            .keys(key(org, ATTRIBUTE_DEFINITIONS.sk))
+            .set_keys(Some(keys))
             .consistent_read(true)
             .build()
             .map_err(internal)?;
         let mut pending = HashMap::from([(self.table.clone(), request)]);
         let mut items = Vec::new();
-        // BatchGetItem may leave keys unprocessed under load; ask again for those.
         for n in 0..MAX_ATTEMPTS {
             let out = self
                 .client
@@ -158,27 +172,38 @@ impl Store {
             );
             pending = out.unprocessed_keys.unwrap_or_default();
             if pending.is_empty() {
-                break;
-            }
-            if n + 1 == MAX_ATTEMPTS {
-                return Err(ApiError::internal("batch get left keys unprocessed"));
+                return Ok(items);
             }
             tokio::time::sleep(Duration::from_millis(10 << n)).await;
         }
-        let mut settings = Stored::default();
-        let mut attributes = Stored::default();
-        for item in items {
-            match item
-                .get(keys::SK)
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-            {
-                Some(keys::SETTINGS_SK) => settings = from_item(item)?,
-                Some(keys::ATTRIBUTE_DEFINITIONS_SK) => attributes = from_item(item)?,
-                _ => {}
+        Err(ApiError::internal("batch get left keys unprocessed"))
+    }
+
+    /// `BatchWriteItem` in chunks of 25, retrying unprocessed items with backoff.
+    async fn batch_write(&self, writes: Vec<WriteRequest>) -> Result<(), ApiError> {
+        for chunk in writes.chunks(25) {
+            let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt == MAX_ATTEMPTS {
+                    return Err(ApiError::internal("batch write left items unprocessed"));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(internal)?;
+                pending = out.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, items| !items.is_empty());
+                attempt += 1;
             }
         }
-        Ok((settings, attributes))
+        Ok(())
     }
 
     /// Saves settings if nobody changed them since they were read. With `custom_matching_key`,
@@ -223,7 +248,8 @@ impl Store {
                 .expression_attribute_names("#m", "matching_attribute")
                 .expression_attribute_values(":k", AttributeValue::S(k.to_owned()))
         });
-        self.save(org, &ATTRIBUTE_DEFINITIONS, set, now, guard).await
+        self.save(org, &ATTRIBUTE_DEFINITIONS, set, now, guard)
+            .await
     }
 
     /// Puts a singleton on its version condition; with a guard, in one transaction with that
@@ -284,51 +310,86 @@ impl Store {
 
     async fn write(&self, put: Put, guard: Option<ConditionCheck>) -> Result<(), SaveError> {
         match guard {
-            None => {
-                let result = self
-                    .client
-                    .put_item()
-                    .table_name(put.table_name)
-                    .set_item(Some(put.item))
-                    .set_condition_expression(put.condition_expression)
-                    .set_expression_attribute_names(put.expression_attribute_names)
-                    .set_expression_attribute_values(put.expression_attribute_values)
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(err)
-                        if err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                    {
-                        Err(SaveError::Conflict)
-                    }
-                    Err(err) => Err(SaveError::Failed(internal(err))),
-                }
-            }
+            None => self.put_conditionally(put).await,
             Some(check) => {
-                let result = self
-                    .client
-                    .transact_write_items()
-                    .transact_items(TransactWriteItem::builder().put(put).build())
-                    .transact_items(TransactWriteItem::builder().condition_check(check).build())
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(err)
-                        if err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-                    {
-                        Err(SaveError::Conflict)
-                    }
-                    Err(err) => Err(SaveError::Failed(internal(err))),
-                }
+                self.transact(vec![
+                    TransactWriteItem::builder().put(put).build(),
+                    TransactWriteItem::builder().condition_check(check).build(),
+                ])
+                .await
             }
         }
     }
+
+    /// A conditional `PutItem`; a failed condition is a [`SaveError::Conflict`].
+    async fn put_conditionally(&self, put: Put) -> Result<(), SaveError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(SaveError::Conflict)
+            }
+            Err(err) => Err(SaveError::Failed(internal(err))),
+        }
+    }
+
+    /// `TransactWriteItems`; a cancelled transaction is a [`SaveError::Conflict`].
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SaveError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Err(SaveError::Conflict)
+            }
+            Err(err) => Err(SaveError::Failed(internal(err))),
+        }
+    }
+}
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// An org's settings and attribute definitions, and whatever else a batch read returned.
+type OrgConfigAndRest = (Stored<Settings>, Stored<AttributeSet>, Vec<Item>);
+
+/// Picks settings and attribute definitions out of a batch read; the other items are returned.
+fn split_org_config(org: &OrgId, items: Vec<Item>) -> Result<OrgConfigAndRest, ApiError> {
+    let mut settings = Stored::default();
+    let mut definitions = Stored::default();
+    let mut rest = Vec::new();
+    let org_pk = keys::org_pk(org);
+    for item in items {
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let (pk, sk) = (text(keys::PK), text(keys::SK));
+        let org_singleton = pk.as_deref() == Some(org_pk.as_str());
+        match (org_singleton, sk.as_deref()) {
+            (true, Some(keys::SETTINGS_SK)) => settings = from_item(item)?,
+            (true, Some(keys::ATTRIBUTE_DEFINITIONS_SK)) => definitions = from_item(item)?,
+            _ => rest.push(item),
+        }
+    }
+    Ok((settings, definitions, rest))
 }
 
 fn from_item<T: DeserializeOwned>(

@@ -1,0 +1,373 @@
+//! `edit-contact`: the agent's contact panel — list, view and edit contacts, and read their
+//! conversation history.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::http::{HeaderMap, header};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use shared::ApiError;
+use shared::auth::{Caller, Capability};
+use shared::blobs::Blobs;
+use shared::clock::{Env, rfc3339};
+use shared::contacts::{Contact, ContactSummary, validate_edit};
+use shared::cursor::{self, PageRequest};
+use shared::http::{Route, Router, json_body, ok, query_param, respond, with_etag};
+use shared::keys;
+use shared::matching::{MatchJob, current_hash};
+use shared::queue::Queue;
+use shared::store::{ContactContext, Conversation, MatchMove, SaveError, Store, retry_on_conflict};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    ListContacts,
+    GetContact,
+    EditContact,
+    ContactConversations,
+    ConversationMessages,
+}
+
+pub const ROUTES: &[Route<RouteId>] = &[
+    Route {
+        method: "GET",
+        path: "/contacts",
+        id: RouteId::ListContacts,
+    },
+    Route {
+        method: "GET",
+        path: "/contacts/{id}",
+        id: RouteId::GetContact,
+    },
+    Route {
+        method: "PATCH",
+        path: "/contacts/{id}",
+        id: RouteId::EditContact,
+    },
+    Route {
+        method: "GET",
+        path: "/contacts/{id}/conversations",
+        id: RouteId::ContactConversations,
+    },
+    Route {
+        method: "GET",
+        path: "/conversations/{conversation_id}/messages",
+        id: RouteId::ConversationMessages,
+    },
+];
+
+pub struct App {
+    store: Store,
+    blobs: Blobs,
+    matching: Queue,
+    env: Env,
+    router: Router<RouteId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditBody {
+    attributes: HashMap<String, Option<String>>,
+}
+
+#[derive(Serialize)]
+struct Page<T> {
+    items: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AttachmentView {
+    id: String,
+    content_type: String,
+    size: u64,
+    download_url: String,
+}
+
+#[derive(Serialize)]
+struct MessageView {
+    id: String,
+    text: String,
+    sent_at: String,
+    attachments: Vec<AttachmentView>,
+}
+
+/// `If-Match: "3"` (or `3`, `W/"3"`, `*`); `None` when absent.
+enum Precondition {
+    Any,
+    Version(u64),
+    Never,
+}
+
+fn precondition(headers: &HeaderMap) -> Option<Precondition> {
+    let raw = headers
+        .get(header::IF_MATCH)?
+        .to_str()
+        .unwrap_or_default()
+        .trim();
+    if raw == "*" {
+        return Some(Precondition::Any);
+    }
+    let tag = raw.trim_start_matches("W/").trim_matches('"');
+    Some(
+        tag.parse()
+            .map(Precondition::Version)
+            .unwrap_or(Precondition::Never),
+    )
+}
+
+impl App {
+    pub fn new(store: Store, blobs: Blobs, matching: Queue, env: Env) -> Self {
+        Self {
+            store,
+            blobs,
+            matching,
+            env,
+            router: Router::new(ROUTES),
+        }
+    }
+
+    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+        ROUTES.iter().map(|r| (r.method, r.path))
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        respond(self.dispatch(req).await)
+    }
+
+    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
+        let route = self.router.at(&req)?;
+        let caller = Caller::from_request(&req)?;
+        let param = |name: &str| route.params.get(name).cloned().unwrap_or_default();
+        match route.id {
+            RouteId::ListContacts => self.list(&caller, &req).await,
+            RouteId::GetContact => self.view(&caller, &param("id")).await,
+            RouteId::EditContact => Box::pin(self.edit(&caller, &param("id"), &req)).await,
+            RouteId::ContactConversations => self.conversations(&caller, &param("id"), &req).await,
+            RouteId::ConversationMessages => {
+                self.messages(&caller, &param("conversation_id"), &req)
+                    .await
+            }
+        }
+    }
+
+    fn page(&self, caller: &Caller, req: &Request) -> Result<PageRequest, ApiError> {
+        PageRequest::parse(
+            &caller.org,
+            query_param(req, "limit").as_deref(),
+            query_param(req, "cursor").as_deref(),
+        )
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org))]
+    async fn list(&self, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::Read)?;
+        let vip_only = match query_param(req, "vip").as_deref() {
+            None => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::bad_field("vip", "vip filters with vip=true only")),
+        };
+        let page = self.page(caller, req)?;
+        let (contacts, next) = self
+            .store
+            .list_contacts(&caller.org, page, vip_only)
+            .await?;
+        let items: Vec<ContactSummary> = contacts.iter().map(Contact::summary).collect();
+        Ok(ok(&Page {
+            items,
+            next_cursor: next.map(|k| cursor::encode(&caller.org, &k)),
+        }))
+    }
+
+    #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
+    async fn view(&self, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::Read)?;
+        let ContactContext {
+            settings,
+            definitions,
+            contact,
+        } = self.store.contact_context(&caller.org, id).await?;
+        let contact = contact.ok_or(ApiError::NotFound("contact"))?;
+        let view = contact.view(&definitions.value, &settings.value, caller);
+        Ok(with_etag(ok(&view), contact.version))
+    }
+
+    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
+    async fn edit(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::FillAttributes)?;
+        let body: EditBody = json_body(req)?;
+        let expected = precondition(req.headers());
+        let now = rfc3339(self.env.now());
+        let (contact, view, moved) = retry_on_conflict(|| async {
+            let ContactContext {
+                settings,
+                definitions,
+                contact,
+            } = self.store.contact_context(&caller.org, id).await?;
+            let contact = contact.ok_or(ApiError::NotFound("contact"))?;
+            match expected {
+                Some(Precondition::Version(v)) if v != contact.version => {
+                    return Err(ApiError::PreconditionFailed.into());
+                }
+                Some(Precondition::Never) => return Err(ApiError::PreconditionFailed.into()),
+                _ => {}
+            }
+            let changes = validate_edit(&body.attributes, &definitions.value, &settings.value)?;
+            if changes.is_empty() {
+                let view = contact.view(&definitions.value, &settings.value, caller);
+                return Ok((contact, view, None));
+            }
+            let mut edited = contact.clone();
+            for change in &changes {
+                match &change.value {
+                    Some(v) => edited
+                        .values
+                        .insert(change.definition_id.clone(), v.clone()),
+                    None => edited.values.remove(&change.definition_id),
+                };
+            }
+            let generation = settings.value.match_generation;
+            let filed = (contact.match_generation == generation)
+                .then(|| contact.match_hash.clone())
+                .flatten();
+            let wanted = current_hash(&edited, &settings.value, &definitions.value);
+            let moved = (wanted != filed).then_some(MatchMove {
+                generation,
+                from: filed,
+                to: wanted,
+            });
+            let updated = self
+                .store
+                .update_contact_values(&caller.org, &contact, &changes, moved.as_ref(), &now)
+                .await?;
+            let view = updated.view(&definitions.value, &settings.value, caller);
+            Ok::<_, SaveError>((updated, view, moved.map(|m| (m, contact.linked))))
+        })
+        .await
+        .map_err(|err| match (err, &expected) {
+            // With If-Match, losing the race means the caller's version is no longer current.
+            (ApiError::Conflict { .. }, Some(_)) => ApiError::PreconditionFailed,
+            (err, _) => err,
+        })?;
+        if let Some((moved, previously_linked)) = moved {
+            self.matching
+                .send(&MatchJob::Contact {
+                    org_id: caller.org.to_string(),
+                    contact_id: contact.id.clone(),
+                    generation: moved.generation,
+                    previously_linked,
+                })
+                .await?;
+        }
+        tracing::info!(contact = %contact.id, version = contact.version, "contact edited");
+        Ok(with_etag(ok(&view), contact.version))
+    }
+
+    /// The contact's and its linked contacts' conversations, newest first.
+    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
+    async fn conversations(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::Read)?;
+        let page = self.page(caller, req)?;
+        let contact = self
+            .store
+            .contact(&caller.org, id)
+            .await?
+            .ok_or(ApiError::NotFound("contact"))?;
+        let mut ids = vec![contact.id.clone()];
+        ids.extend(contact.linked.iter().filter(|l| **l != contact.id).cloned());
+        let mut all = self.store.conversations_of(&caller.org, &ids).await?;
+        all.sort_by(|a, b| (&b.last_message_at, &b.id).cmp(&(&a.last_message_at, &a.id)));
+        let after = page.start.as_ref().map(|k| {
+            let text = |name: &str| {
+                k.get(name)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            (text("AT"), text(keys::SK))
+        });
+        let remaining: Vec<&Conversation> = all
+            .iter()
+            .filter(|c| match &after {
+                None => true,
+                Some((at, sk)) => {
+                    (c.last_message_at.as_str(), keys::conversation_sk(&c.id))
+                        < (at.as_str(), sk.clone())
+                }
+            })
+            .collect();
+        let limit = page.limit as usize;
+        let items: Vec<&Conversation> = remaining.iter().take(limit).copied().collect();
+        let next_cursor = (remaining.len() > limit).then(|| {
+            let last = items.last().expect("a full page");
+            let key = HashMap::from([
+                (
+                    keys::PK.to_owned(),
+                    AttributeValue::S(keys::contact_pk(&caller.org, &contact.id)),
+                ),
+                (
+                    keys::SK.to_owned(),
+                    AttributeValue::S(keys::conversation_sk(&last.id)),
+                ),
+                (
+                    "AT".to_owned(),
+                    AttributeValue::S(last.last_message_at.clone()),
+                ),
+            ]);
+            cursor::encode(&caller.org, &key)
+        });
+        Ok(ok(&Page { items, next_cursor }))
+    }
+
+    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
+    async fn messages(
+        &self,
+        caller: &Caller,
+        conversation_id: &str,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::Read)?;
+        let page = self.page(caller, req)?;
+        let first_page = page.start.is_none();
+        let (messages, next) = self
+            .store
+            .messages(&caller.org, conversation_id, page)
+            .await?;
+        // Every conversation has at least one message, so none means no such conversation.
+        if first_page && messages.is_empty() {
+            return Err(ApiError::NotFound("conversation"));
+        }
+        let mut items = Vec::with_capacity(messages.len());
+        for message in messages {
+            let mut attachments = Vec::with_capacity(message.attachments.len());
+            for a in message.attachments {
+                attachments.push(AttachmentView {
+                    download_url: self.blobs.download_link(&a.s3_key).await?,
+                    id: a.id,
+                    content_type: a.content_type,
+                    size: a.size,
+                });
+            }
+            items.push(MessageView {
+                id: message.id,
+                text: message.text,
+                sent_at: message.sent_at,
+                attachments,
+            });
+        }
+        Ok(ok(&Page {
+            items,
+            next_cursor: next.map(|k| cursor::encode(&caller.org, &k)),
+        }))
+    }
+}

@@ -1,0 +1,467 @@
+//! `ingest-messages`: inbound messages from the channels' queue become contacts, conversations
+//! and messages. A malformed message is a batch item failure and never blocks the others.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use shared::ApiError;
+use shared::attributes::platform_attribute;
+use shared::blobs::Blobs;
+use shared::channel::Channel;
+use shared::clock::{Env, rfc3339};
+use shared::contacts::{Contact, Identity};
+use shared::ids::OrgId;
+use shared::keys;
+use shared::matching::{MatchJob, current_hash};
+use shared::queue::Queue;
+use shared::store::{
+    Conversation, IngestOutcome, IngestWrite, MatchMove, Message, SaveError, Store,
+    StoredAttachment,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub const MAX_ATTACHMENT_BYTES: usize = 256 * 1024;
+const MAX_ID_LEN: usize = 256;
+const MAX_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Deserialize)]
+pub struct InboundMessage {
+    pub org_id: String,
+    pub channel: Channel,
+    pub sender: Sender,
+    pub conversation: InboundConversation,
+    pub message: InboundBody,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Sender {
+    pub user_id: String,
+    #[serde(default)]
+    pub handle: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub profile_url: Option<String>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InboundConversation {
+    pub id: String,
+    #[serde(default = "open")]
+    pub status: String,
+}
+
+fn open() -> String {
+    "open".into()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InboundBody {
+    pub id: String,
+    #[serde(default)]
+    pub text: String,
+    pub sent_at: String,
+    #[serde(default)]
+    pub attachments: Vec<InboundAttachment>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InboundAttachment {
+    pub id: String,
+    pub content_type: String,
+    #[serde(default)]
+    pub content_base64: Option<String>,
+    #[serde(default)]
+    pub s3_key: Option<String>,
+}
+
+/// Why a message was not ingested. `Malformed` goes to the dead-letter queue after retries;
+/// `Failed` is transient.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("ingest failed")]
+    Failed(#[from] ApiError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ingested {
+    pub contact_id: String,
+    pub conversation_id: String,
+}
+
+pub struct App {
+    store: Store,
+    blobs: Blobs,
+    matching: Queue,
+    env: Env,
+}
+
+fn malformed(why: impl Into<String>) -> IngestError {
+    IngestError::Malformed(why.into())
+}
+
+fn check_id(what: &str, value: &str) -> Result<(), IngestError> {
+    let ok = !value.trim().is_empty()
+        && value.len() <= MAX_ID_LEN
+        && !value.chars().any(|c| c.is_control() || c == '/');
+    ok.then_some(()).ok_or_else(|| {
+        malformed(format!(
+            "{what} must be 1..{MAX_ID_LEN} characters without '/'"
+        ))
+    })
+}
+
+fn attribute_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl App {
+    pub fn new(store: Store, blobs: Blobs, matching: Queue, env: Env) -> Self {
+        Self {
+            store,
+            blobs,
+            matching,
+            env,
+        }
+    }
+
+    /// Runs an SQS batch: every record independently, failures reported per record.
+    pub async fn handle_batch(
+        &self,
+        event: SqsEvent,
+    ) -> (SqsBatchResponse, Vec<Result<Ingested, IngestError>>) {
+        let mut response = SqsBatchResponse::default();
+        let mut outcomes = Vec::with_capacity(event.records.len());
+        for record in event.records {
+            let message_id = record.message_id.clone().unwrap_or_default();
+            let outcome =
+                Box::pin(self.ingest_body(record.body.as_deref().unwrap_or_default())).await;
+            if let Err(err) = &outcome {
+                match err {
+                    IngestError::Malformed(why) => {
+                        tracing::warn!(sqs_message = %message_id, %why, "malformed inbound message")
+                    }
+                    IngestError::Failed(cause) => {
+                        tracing::error!(sqs_message = %message_id, error = ?cause, "inbound message failed")
+                    }
+                }
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message_id;
+                response.batch_item_failures.push(failure);
+            }
+            outcomes.push(outcome);
+        }
+        (response, outcomes)
+    }
+
+    pub async fn ingest_body(&self, body: &str) -> Result<Ingested, IngestError> {
+        let message: InboundMessage =
+            serde_json::from_str(body).map_err(|e| malformed(e.to_string()))?;
+        self.ingest(message).await
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %inbound.org_id, channel = inbound.channel.as_str(), message = %inbound.message.id))]
+    pub async fn ingest(&self, inbound: InboundMessage) -> Result<Ingested, IngestError> {
+        let org =
+            OrgId::parse(&inbound.org_id).map_err(|_| malformed("org_id is not a valid org id"))?;
+        check_id("sender.user_id", &inbound.sender.user_id)?;
+        check_id("conversation.id", &inbound.conversation.id)?;
+        check_id("message.id", &inbound.message.id)?;
+        let status = inbound.conversation.status.trim();
+        if status.is_empty() || status.len() > 32 {
+            return Err(malformed("conversation.status must be 1..32 characters"));
+        }
+        let sent_at = OffsetDateTime::parse(&inbound.message.sent_at, &Rfc3339)
+            .map(rfc3339)
+            .map_err(|_| malformed("message.sent_at must be an RFC 3339 time"))?;
+        let attachments = self.decode_attachments(&inbound.message.attachments)?;
+
+        let channel = inbound.channel;
+        let network = channel.network();
+        let scope = if network.has_global_user_ids() {
+            serde_json::to_value(network)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        } else {
+            channel.as_str().to_owned()
+        };
+        let claim_pk = keys::identity_pk(&org, &scope, &inbound.sender.user_id);
+
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+            }
+            let now = rfc3339(self.env.now());
+            let context = self.store.ingest_context(&org, &claim_pk).await?;
+            let before = match &context.owner {
+                Some(id) => match self.store.contact(&org, id).await? {
+                    Some(contact) => Some(contact),
+                    // The claim outlives its profile only while a deletion finishes.
+                    None => continue,
+                },
+                None => None,
+            };
+            let is_new = before.is_none();
+            let mut contact = before.clone().unwrap_or_else(|| Contact {
+                id: self.env.ids.new_id(),
+                name: String::new(),
+                handle: None,
+                avatar_url: None,
+                profile_url: None,
+                network,
+                identities: Vec::new(),
+                validated: false,
+                vip: false,
+                platform: BTreeMap::new(),
+                values: BTreeMap::new(),
+                linked: Vec::new(),
+                match_hash: None,
+                match_generation: 0,
+                version: 0,
+                created_at: now.clone(),
+                updated_at: now.clone(),
+            });
+            refresh_profile(&mut contact, &inbound);
+
+            let settings = &context.settings.value;
+            let wanted = current_hash(&contact, settings, &context.definitions.value);
+            let filed_now = (contact.match_generation == settings.match_generation)
+                .then(|| contact.match_hash.clone())
+                .flatten();
+            let match_move = (wanted != filed_now).then(|| MatchMove {
+                generation: settings.match_generation,
+                from: filed_now.clone(),
+                to: wanted.clone(),
+            });
+            if let Some(moved) = &match_move {
+                contact.match_hash = moved.to.clone();
+                contact.match_generation = moved.generation;
+            }
+            let expected_version = before.as_ref().map_or(0, |c| c.version);
+            let changed = before.as_ref() != Some(&contact);
+            if changed {
+                contact.version = expected_version + 1;
+                contact.updated_at = now.clone();
+            }
+
+            let stored_attachments = self
+                .store_attachments(&org, &contact.id, &inbound.message.id, &attachments)
+                .await?;
+            let conversation = Conversation {
+                id: inbound.conversation.id.clone(),
+                channel,
+                status: status.to_owned(),
+                contact_id: contact.id.clone(),
+                last_message_at: sent_at.clone(),
+            };
+            let message = Message {
+                id: inbound.message.id.clone(),
+                conversation_id: conversation.id.clone(),
+                contact_id: contact.id.clone(),
+                text: inbound.message.text.clone(),
+                sent_at: sent_at.clone(),
+                attachments: stored_attachments.clone(),
+            };
+            let write = IngestWrite {
+                org: &org,
+                new_contact_claim: is_new.then(|| claim_pk.clone()),
+                contact: changed.then_some((&contact, expected_version)),
+                conversation: &conversation,
+                message: &message,
+                match_move: match_move.clone(),
+                now: &now,
+            };
+            let ingested = Ingested {
+                contact_id: contact.id.clone(),
+                conversation_id: conversation.id.clone(),
+            };
+            match self.store.ingest(write).await {
+                Ok(IngestOutcome::Written) => {
+                    self.store.advance_conversation(&org, &conversation).await?;
+                    if match_move.is_some() {
+                        self.matching
+                            .send(&MatchJob::Contact {
+                                org_id: org.to_string(),
+                                contact_id: contact.id.clone(),
+                                generation: settings.match_generation,
+                                previously_linked: before.map(|b| b.linked).unwrap_or_default(),
+                            })
+                            .await?;
+                    }
+                    tracing::info!(contact = %contact.id, new_contact = is_new, "message ingested");
+                    return Ok(ingested);
+                }
+                Ok(IngestOutcome::Duplicate) => {
+                    tracing::info!(contact = %contact.id, "redelivered message ignored");
+                    return Ok(ingested);
+                }
+                Err(SaveError::Conflict) => {
+                    if is_new {
+                        for attachment in &stored_attachments {
+                            self.blobs.delete(&attachment.s3_key).await?;
+                        }
+                    }
+                }
+                Err(SaveError::Failed(err)) => return Err(err.into()),
+            }
+        }
+        Err(ApiError::conflict(
+            None,
+            "the contact kept changing while the message was ingested",
+        )
+        .into())
+    }
+
+    fn decode_attachments<'a>(
+        &self,
+        attachments: &'a [InboundAttachment],
+    ) -> Result<Vec<(&'a InboundAttachment, AttachmentSource)>, IngestError> {
+        attachments
+            .iter()
+            .map(|a| {
+                check_id("attachment id", &a.id)?;
+                if a.content_type.trim().is_empty() || a.content_type.len() > 255 {
+                    return Err(malformed("attachment content_type is required"));
+                }
+                let source = match (&a.content_base64, &a.s3_key) {
+                    (Some(data), None) => {
+                        let bytes = STANDARD
+                            .decode(data)
+                            .map_err(|_| malformed("attachment content_base64 is not base64"))?;
+                        if bytes.len() > MAX_ATTACHMENT_BYTES {
+                            return Err(malformed(
+                                "attachments carried inline are at most 256 KiB",
+                            ));
+                        }
+                        AttachmentSource::Bytes(bytes)
+                    }
+                    (None, Some(key)) => {
+                        // Only objects the messaging layer uploaded, never another contact's.
+                        if key.is_empty()
+                            || key.starts_with("attachments/")
+                            || key.starts_with("exports/")
+                            || key.contains("..")
+                        {
+                            return Err(malformed("attachment s3_key is not an upload location"));
+                        }
+                        AttachmentSource::Object(key.clone())
+                    }
+                    _ => {
+                        return Err(malformed(
+                            "an attachment needs exactly one of content_base64 and s3_key",
+                        ));
+                    }
+                };
+                Ok((a, source))
+            })
+            .collect()
+    }
+
+    async fn store_attachments(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        message_id: &str,
+        attachments: &[(&InboundAttachment, AttachmentSource)],
+    ) -> Result<Vec<StoredAttachment>, IngestError> {
+        let mut stored = Vec::with_capacity(attachments.len());
+        for (attachment, source) in attachments {
+            let key = format!(
+                "{}{message_id}/{}",
+                keys::attachment_prefix(org, contact_id),
+                attachment.id
+            );
+            let size = match source {
+                AttachmentSource::Bytes(bytes) => {
+                    self.blobs
+                        .put(&key, bytes.clone(), &attachment.content_type)
+                        .await?;
+                    bytes.len() as u64
+                }
+                AttachmentSource::Object(from) => self
+                    .blobs
+                    .copy(from, &key)
+                    .await?
+                    .ok_or_else(|| malformed("attachment s3_key does not exist"))?,
+            };
+            stored.push(StoredAttachment {
+                id: attachment.id.clone(),
+                content_type: attachment.content_type.clone(),
+                size,
+                s3_key: key,
+            });
+        }
+        Ok(stored)
+    }
+}
+
+enum AttachmentSource {
+    Bytes(Vec<u8>),
+    Object(String),
+}
+
+/// Name, handle and avatar follow the latest message; platform values are the channel's own.
+fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
+    let sender = &inbound.sender;
+    let clean = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(name) = clean(&sender.name) {
+        contact.name = name;
+    }
+    if contact.name.is_empty() {
+        contact.name = clean(&sender.handle).unwrap_or_else(|| sender.user_id.clone());
+    }
+    if let Some(handle) = clean(&sender.handle) {
+        contact.handle = Some(handle);
+    }
+    if let Some(avatar) = clean(&sender.avatar_url) {
+        contact.avatar_url = Some(avatar);
+    }
+    if let Some(profile) = clean(&sender.profile_url) {
+        contact.profile_url = Some(profile);
+    }
+    for (key, value) in &sender.attributes {
+        let for_this_channel =
+            platform_attribute(key).is_some_and(|p| p.channels.contains(&inbound.channel));
+        if let (true, Some(text)) = (for_this_channel, attribute_text(value)) {
+            contact
+                .platform
+                .insert(key.clone(), text.chars().take(1000).collect());
+        }
+    }
+    let identity = Identity {
+        channel: inbound.channel,
+        network: inbound.channel.network(),
+        user_id: sender.user_id.clone(),
+        handle: clean(&sender.handle),
+    };
+    match contact
+        .identities
+        .iter_mut()
+        .find(|i| i.channel == identity.channel)
+    {
+        Some(existing) => *existing = identity,
+        None => contact.identities.push(identity),
+    }
+}

@@ -1,0 +1,34 @@
+//! Cross-channel matching: which value of a contact files it with others, and the jobs the
+//! matching worker runs to keep `linked_contact_ids` right.
+
+use serde::{Deserialize, Serialize};
+
+use crate::attributes::AttributeSet;
+use crate::contacts::{Contact, match_hash};
+use crate::settings::Settings;
+
+/// Work for the matching worker, sent through its queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MatchJob {
+    /// One contact's matching value changed: re-link it and the contacts it joins or leaves.
+    Contact {
+        org_id: String,
+        contact_id: String,
+        generation: u64,
+        /// The contacts it was linked to before, so they can drop it.
+        previously_linked: Vec<String>,
+    },
+    /// The matching attribute changed: re-file and re-link every contact of the org.
+    Org { org_id: String, generation: u64 },
+}
+
+/// The hash this contact should be filed under with the org's current matching attribute.
+pub fn current_hash(
+    contact: &Contact,
+    settings: &Settings,
+    definitions: &AttributeSet,
+) -> Option<String> {
+    let key = settings.matching_attribute.as_deref()?;
+    contact.value_of(key, definitions).and_then(match_hash)
+}

@@ -1,0 +1,867 @@
+//! Contacts, identity claims, match links, conversations and messages.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{SaveError, Store, Stored, internal, key};
+use crate::attributes::AttributeSet;
+use crate::contacts::{Contact, ValueChange};
+use crate::cursor::{LastEvaluatedKey, PageRequest};
+use crate::error::ApiError;
+use crate::ids::OrgId;
+use crate::keys;
+use crate::settings::Settings;
+
+pub const CONTACTS_INDEX: &str = "GSI1";
+pub const SPARSE_INDEX: &str = "GSI2";
+
+#[derive(Serialize, Deserialize)]
+struct ContactItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(rename = "GSI1PK")]
+    gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    gsi1sk: String,
+    #[serde(flatten)]
+    contact: Contact,
+}
+
+pub fn contact_item(
+    org: &OrgId,
+    contact: &Contact,
+) -> Result<HashMap<String, AttributeValue>, ApiError> {
+    serde_dynamo::to_item(ContactItem {
+        pk: keys::contact_pk(org, &contact.id),
+        sk: keys::PROFILE_SK.to_owned(),
+        entity: "contact".to_owned(),
+        gsi1pk: keys::contacts_index_pk(org),
+        gsi1sk: keys::contacts_index_sk(&contact.id),
+        contact: contact.clone(),
+    })
+    .map_err(internal)
+}
+
+fn contact_from_item(item: HashMap<String, AttributeValue>) -> Result<Contact, ApiError> {
+    let item: ContactItem = serde_dynamo::from_item(item).map_err(internal)?;
+    Ok(item.contact)
+}
+
+/// A conversation as listed in its contact's partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub channel: crate::channel::Channel,
+    pub status: String,
+    pub contact_id: String,
+    pub last_message_at: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConversationItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    conversation: Conversation,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAttachment {
+    pub id: String,
+    pub content_type: String,
+    pub size: u64,
+    pub s3_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    pub contact_id: String,
+    pub text: String,
+    pub sent_at: String,
+    #[serde(default)]
+    pub attachments: Vec<StoredAttachment>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MessageItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    message: Message,
+    created_at: String,
+}
+
+/// Everything a contact view or edit needs, read in one round trip.
+pub struct ContactContext {
+    pub settings: Stored<Settings>,
+    pub definitions: Stored<AttributeSet>,
+    pub contact: Option<Contact>,
+}
+
+/// What ingest reads first: settings and who (if anyone) owns the sender's identity.
+pub struct IngestContext {
+    pub settings: Stored<Settings>,
+    pub definitions: Stored<AttributeSet>,
+    pub owner: Option<String>,
+}
+
+/// A contact's move from one match group to another, written with the change that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchMove {
+    pub generation: u64,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// The writes of one inbound message, applied in one transaction.
+pub struct IngestWrite<'a> {
+    pub org: &'a OrgId,
+    /// `Some` when this message creates the contact (with the identity claim on `claim_pk`).
+    pub new_contact_claim: Option<String>,
+    /// The profile to write and the version it must still have (0 when new).
+    pub contact: Option<(&'a Contact, u64)>,
+    pub conversation: &'a Conversation,
+    pub message: &'a Message,
+    pub match_move: Option<MatchMove>,
+    pub now: &'a str,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Written,
+    Duplicate,
+}
+
+impl Store {
+    /// Settings, definitions and a contact in one strongly consistent round trip.
+    #[tracing::instrument(skip(self), fields(org = %org), err(Debug))]
+    pub async fn contact_context(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+    ) -> Result<ContactContext, ApiError> {
+        let profile_pk = keys::contact_pk(org, contact_id);
+        let items = self
+            .batch_get(vec![
+                key(org, keys::SETTINGS_SK),
+                key(org, keys::ATTRIBUTE_DEFINITIONS_SK),
+                raw_key(&profile_pk, keys::PROFILE_SK),
+            ])
+            .await?;
+        let (settings, definitions, mut rest) = super::split_org_config(org, items)?;
+        let contact = rest
+            .iter()
+            .position(|i| i.get(keys::PK).and_then(|v| v.as_s().ok()) == Some(&profile_pk))
+            .map(|at| contact_from_item(rest.swap_remove(at)))
+            .transpose()?;
+        Ok(ContactContext {
+            settings,
+            definitions,
+            contact,
+        })
+    }
+
+    #[tracing::instrument(skip(self), fields(org = %org), err(Debug))]
+    pub async fn ingest_context(
+        &self,
+        org: &OrgId,
+        claim_pk: &str,
+    ) -> Result<IngestContext, ApiError> {
+        let items = self
+            .batch_get(vec![
+                key(org, keys::SETTINGS_SK),
+                key(org, keys::ATTRIBUTE_DEFINITIONS_SK),
+                raw_key(claim_pk, keys::IDENTITY_SK),
+            ])
+            .await?;
+        let (settings, definitions, rest) = super::split_org_config(org, items)?;
+        let owner = rest
+            .into_iter()
+            .find(|i| {
+                i.get(keys::PK)
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(claim_pk)
+            })
+            .and_then(|mut i| i.remove("contact_id"))
+            .and_then(|v| v.as_s().ok().cloned());
+        Ok(IngestContext {
+            settings,
+            definitions,
+            owner,
+        })
+    }
+
+    #[tracing::instrument(skip(self), fields(org = %org), err(Debug))]
+    pub async fn contact(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+    ) -> Result<Option<Contact>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, contact_id),
+                keys::PROFILE_SK,
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(internal)?;
+        out.item.map(contact_from_item).transpose()
+    }
+
+    /// A page of an org's contacts, newest first; with `vip_only`, from the sparse VIP index.
+    #[tracing::instrument(skip(self, page), fields(org = %org), err(Debug))]
+    pub async fn list_contacts(
+        &self,
+        org: &OrgId,
+        page: PageRequest,
+        vip_only: bool,
+    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError> {
+        let (index, pk_name, pk) = if vip_only {
+            (SPARSE_INDEX, "GSI2PK", keys::vip_index_pk(org))
+        } else {
+            (CONTACTS_INDEX, "GSI1PK", keys::contacts_index_pk(org))
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .scan_index_forward(false)
+            .limit(page.limit)
+            .set_exclusive_start_key(page.start)
+            .send()
+            .await
+            .map_err(internal)?;
+        let contacts = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(contact_from_item)
+            .collect::<Result<_, _>>()?;
+        Ok((contacts, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// Applies validated value changes if the contact still has `version`; with a match move,
+    /// the match links change in the same transaction. Returns the contact as written.
+    #[tracing::instrument(skip(self, contact, changes, match_move), fields(org = %org, contact = %contact.id), err(Debug))]
+    pub async fn update_contact_values(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        changes: &[ValueChange],
+        match_move: Option<&MatchMove>,
+        now: &str,
+    ) -> Result<Contact, SaveError> {
+        let mut updated = contact.clone();
+        for change in changes {
+            match &change.value {
+                Some(value) => updated
+                    .values
+                    .insert(change.definition_id.clone(), value.clone()),
+                None => updated.values.remove(&change.definition_id),
+            };
+        }
+        if let Some(moved) = match_move {
+            updated.match_hash = moved.to.clone();
+            updated.match_generation = moved.generation;
+        }
+        updated.version = contact.version + 1;
+        updated.updated_at = now.to_owned();
+        let put = self.contact_put(org, &updated, contact.version)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        if let Some(moved) = match_move {
+            items.extend(self.match_link_writes(org, &contact.id, moved, now)?);
+        }
+        if items.len() == 1 {
+            let put = items.remove(0).put.expect("a put");
+            self.put_conditionally(put).await?;
+        } else {
+            self.transact(items).await?;
+        }
+        Ok(updated)
+    }
+
+    fn contact_put(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        expected_version: u64,
+    ) -> Result<Put, ApiError> {
+        let builder = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(contact_item(org, contact)?));
+        let builder = if expected_version == 0 {
+            builder.condition_expression("attribute_not_exists(PK)")
+        } else {
+            builder
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(
+                    ":version",
+                    AttributeValue::N(expected_version.to_string()),
+                )
+        };
+        builder.build().map_err(internal)
+    }
+
+    fn match_link_writes(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        moved: &MatchMove,
+        now: &str,
+    ) -> Result<Vec<TransactWriteItem>, ApiError> {
+        let mut writes = Vec::new();
+        if let Some(from) = &moved.from {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(raw_key(
+                    &keys::match_pk(org, moved.generation, from),
+                    &keys::match_sk(contact_id),
+                )))
+                .build()
+                .map_err(internal)?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        if let Some(to) = &moved.to {
+            let item = HashMap::from([
+                (
+                    keys::PK.to_owned(),
+                    AttributeValue::S(keys::match_pk(org, moved.generation, to)),
+                ),
+                (
+                    keys::SK.to_owned(),
+                    AttributeValue::S(keys::match_sk(contact_id)),
+                ),
+                ("entity".to_owned(), AttributeValue::S("match_link".into())),
+                (
+                    "contact_id".to_owned(),
+                    AttributeValue::S(contact_id.to_owned()),
+                ),
+                ("created_at".to_owned(), AttributeValue::S(now.to_owned())),
+            ]);
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(internal)?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        Ok(writes)
+    }
+
+    /// Writes one inbound message. A message already stored makes it a duplicate and changes
+    /// nothing; any other failed condition is a conflict to retry.
+    #[tracing::instrument(skip_all, fields(org = %write.org, message = %write.message.id), err(Debug))]
+    pub async fn ingest(&self, write: IngestWrite<'_>) -> Result<IngestOutcome, SaveError> {
+        let org = write.org;
+        let message_key = raw_key(
+            &keys::conversation_pk(org, &write.conversation.id),
+            &keys::message_sk(&write.message.sent_at, &write.message.id),
+        );
+        let mut message_item: super::Item = serde_dynamo::to_item(MessageItem {
+            pk: String::new(),
+            sk: String::new(),
+            entity: "message".into(),
+            message: write.message.clone(),
+            created_at: write.now.to_owned(),
+        })
+        .map_err(internal)?;
+        message_item.extend(message_key.clone());
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(message_item))
+                        .condition_expression("attribute_not_exists(PK)")
+                        .build()
+                        .map_err(internal)?,
+                )
+                .build(),
+        ];
+        items.push(self.conversation_upsert(org, write.conversation, write.now)?);
+        if let Some(claim_pk) = &write.new_contact_claim {
+            let contact = write
+                .contact
+                .expect("a new contact comes with its profile")
+                .0;
+            let claim = HashMap::from([
+                (keys::PK.to_owned(), AttributeValue::S(claim_pk.clone())),
+                (
+                    keys::SK.to_owned(),
+                    AttributeValue::S(keys::IDENTITY_SK.into()),
+                ),
+                (
+                    "entity".to_owned(),
+                    AttributeValue::S("identity_claim".into()),
+                ),
+                (
+                    "contact_id".to_owned(),
+                    AttributeValue::S(contact.id.clone()),
+                ),
+                (
+                    "created_at".to_owned(),
+                    AttributeValue::S(write.now.to_owned()),
+                ),
+            ]);
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(claim))
+                            .condition_expression("attribute_not_exists(PK)")
+                            .build()
+                            .map_err(internal)?,
+                    )
+                    .build(),
+            );
+        }
+        if let Some((contact, expected)) = write.contact {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(self.contact_put(org, contact, expected)?)
+                    .build(),
+            );
+        }
+        if let (Some(moved), Some((contact, _))) = (&write.match_move, write.contact) {
+            items.extend(self.match_link_writes(org, &contact.id, moved, write.now)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(IngestOutcome::Written),
+            Err(SaveError::Conflict) => {
+                let stored = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(message_key))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(internal)?;
+                if stored.item.is_some() {
+                    Ok(IngestOutcome::Duplicate)
+                } else {
+                    Err(SaveError::Conflict)
+                }
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Creates the conversation entry or moves its `last_message_at` forward, never back.
+    fn conversation_upsert(
+        &self,
+        org: &OrgId,
+        conversation: &Conversation,
+        now: &str,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, &conversation.contact_id),
+                &keys::conversation_sk(&conversation.id),
+            )))
+            .update_expression(
+                "SET #entity = :entity, #id = :id, #channel = :channel, #status = :status, \
+                 #contact = :contact, #created = if_not_exists(#created, :now), #updated = :now, \
+                 #last = if_not_exists(#last, :at)",
+            )
+            .expression_attribute_names("#entity", "entity")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#channel", "channel")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#contact", "contact_id")
+            .expression_attribute_names("#created", "created_at")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_names("#last", "last_message_at")
+            .expression_attribute_values(":entity", AttributeValue::S("conversation".into()))
+            .expression_attribute_values(":id", AttributeValue::S(conversation.id.clone()))
+            .expression_attribute_values(
+                ":channel",
+                AttributeValue::S(conversation.channel.as_str().into()),
+            )
+            .expression_attribute_values(":status", AttributeValue::S(conversation.status.clone()))
+            .expression_attribute_values(
+                ":contact",
+                AttributeValue::S(conversation.contact_id.clone()),
+            )
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .expression_attribute_values(
+                ":at",
+                AttributeValue::S(conversation.last_message_at.clone()),
+            )
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Moves a conversation's `last_message_at` forward after a message older ones did not set.
+    pub async fn advance_conversation(
+        &self,
+        org: &OrgId,
+        conversation: &Conversation,
+    ) -> Result<(), ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, &conversation.contact_id),
+                &keys::conversation_sk(&conversation.id),
+            )))
+            .update_expression("SET #last = :at")
+            .condition_expression("attribute_exists(PK) AND #last < :at")
+            .expression_attribute_names("#last", "last_message_at")
+            .expression_attribute_values(
+                ":at",
+                AttributeValue::S(conversation.last_message_at.clone()),
+            )
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(internal(err)),
+        }
+    }
+
+    /// Every conversation of the given contacts (a contact and the ones linked to it).
+    #[tracing::instrument(skip(self, contact_ids), fields(org = %org), err(Debug))]
+    pub async fn conversations_of(
+        &self,
+        org: &OrgId,
+        contact_ids: &[String],
+    ) -> Result<Vec<Conversation>, ApiError> {
+        let mut all = Vec::new();
+        for contact_id in contact_ids {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(
+                        ":pk",
+                        AttributeValue::S(keys::contact_pk(org, contact_id)),
+                    )
+                    .expression_attribute_values(
+                        ":prefix",
+                        AttributeValue::S(keys::CONVERSATION_SK_PREFIX.into()),
+                    )
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(internal)?;
+                for item in out.items.unwrap_or_default() {
+                    let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;
+                    all.push(item.conversation);
+                }
+                start = out.last_evaluated_key.filter(|k| !k.is_empty());
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// A page of a conversation's messages, newest first.
+    #[tracing::instrument(skip(self, page), fields(org = %org), err(Debug))]
+    pub async fn messages(
+        &self,
+        org: &OrgId,
+        conversation_id: &str,
+        page: PageRequest,
+    ) -> Result<(Vec<Message>, Option<LastEvaluatedKey>), ApiError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::conversation_pk(org, conversation_id)),
+            )
+            .expression_attribute_values(
+                ":prefix",
+                AttributeValue::S(keys::MESSAGE_SK_PREFIX.into()),
+            )
+            .scan_index_forward(false)
+            .limit(page.limit)
+            .set_exclusive_start_key(page.start)
+            .send()
+            .await
+            .map_err(internal)?;
+        let messages = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item::<_, MessageItem>(item)
+                    .map(|m| m.message)
+                    .map_err(internal)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((messages, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// The contacts filed under one match group.
+    pub async fn match_group(
+        &self,
+        org: &OrgId,
+        generation: u64,
+        hash: &str,
+    ) -> Result<Vec<String>, ApiError> {
+        let mut members = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(keys::match_pk(org, generation, hash)),
+                )
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(internal)?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(id) = item.get("contact_id").and_then(|v| v.as_s().ok()) {
+                    members.push(id.clone());
+                }
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok(members);
+            }
+        }
+    }
+
+    /// Adds or removes ids in a contact's `linked` set; a contact that is gone stays gone.
+    pub async fn change_links(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ApiError> {
+        let mut clauses = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, contact_id),
+                keys::PROFILE_SK,
+            )))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#linked", "linked");
+        if !add.is_empty() {
+            clauses.push("ADD #linked :add");
+            request = request.expression_attribute_values(":add", AttributeValue::Ss(add.to_vec()));
+        }
+        if !remove.is_empty() {
+            clauses.push("DELETE #linked :remove");
+            request =
+                request.expression_attribute_values(":remove", AttributeValue::Ss(remove.to_vec()));
+        }
+        if clauses.is_empty() {
+            return Ok(());
+        }
+        match request.update_expression(clauses.join(" ")).send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(internal(err)),
+        }
+    }
+
+    /// Sets a contact's match filing and links outright (the org-wide re-match).
+    pub async fn refile_contact(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        generation: u64,
+        hash: Option<&str>,
+        linked: &[String],
+    ) -> Result<(), ApiError> {
+        let mut set = vec!["#gen = :gen"];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, contact_id),
+                keys::PROFILE_SK,
+            )))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#gen", "match_generation")
+            .expression_attribute_names("#hash", "match_hash")
+            .expression_attribute_names("#linked", "linked")
+            .expression_attribute_values(":gen", AttributeValue::N(generation.to_string()));
+        match hash {
+            Some(hash) => {
+                set.push("#hash = :hash");
+                request = request
+                    .expression_attribute_values(":hash", AttributeValue::S(hash.to_owned()));
+            }
+            None => remove.push("#hash"),
+        }
+        if linked.is_empty() {
+            remove.push("#linked");
+        } else {
+            set.push("#linked = :linked");
+            request =
+                request.expression_attribute_values(":linked", AttributeValue::Ss(linked.to_vec()));
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(internal(err)),
+        }
+    }
+
+    /// Files a contact under a match group (the org-wide re-match writes these in bulk).
+    pub async fn put_match_links(
+        &self,
+        org: &OrgId,
+        generation: u64,
+        links: &[(String, String)],
+        now: &str,
+    ) -> Result<(), ApiError> {
+        let writes = links
+            .iter()
+            .map(|(hash, contact_id)| {
+                let item = HashMap::from([
+                    (
+                        keys::PK.to_owned(),
+                        AttributeValue::S(keys::match_pk(org, generation, hash)),
+                    ),
+                    (
+                        keys::SK.to_owned(),
+                        AttributeValue::S(keys::match_sk(contact_id)),
+                    ),
+                    ("entity".to_owned(), AttributeValue::S("match_link".into())),
+                    (
+                        "contact_id".to_owned(),
+                        AttributeValue::S(contact_id.clone()),
+                    ),
+                    ("created_at".to_owned(), AttributeValue::S(now.to_owned())),
+                ]);
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("item is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        self.batch_write(writes).await
+    }
+
+    /// Removes match links of earlier generations: `(generation, hash, contact id)`.
+    pub async fn delete_match_links(
+        &self,
+        org: &OrgId,
+        links: &[(u64, String, String)],
+    ) -> Result<(), ApiError> {
+        let writes = links
+            .iter()
+            .map(|(generation, hash, contact_id)| {
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .delete_request(
+                        aws_sdk_dynamodb::types::DeleteRequest::builder()
+                            .set_key(Some(raw_key(
+                                &keys::match_pk(org, *generation, hash),
+                                &keys::match_sk(contact_id),
+                            )))
+                            .build()
+                            .expect("key is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        self.batch_write(writes).await
+    }
+
+    /// Every contact of an org, page by page through the listing index.
+    pub async fn for_each_contact_page<F>(&self, org: &OrgId, mut visit: F) -> Result<(), ApiError>
+    where
+        F: FnMut(Vec<Contact>),
+    {
+        let mut start = None;
+        loop {
+            let page = PageRequest { limit: 100, start };
+            let (contacts, next) = self.list_contacts(org, page, false).await?;
+            visit(contacts);
+            start = next;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+pub(super) fn raw_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(pk.to_owned())),
+        (keys::SK.to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
