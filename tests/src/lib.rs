@@ -144,6 +144,51 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Hands an inbound message to the runtime's ingest, as the channels' queue would.
+    pub async fn inbound(&self, message: &Value) -> Reply {
+        let body = serde_json::to_vec(message).expect("json");
+        self.raw(Method::POST, "/_local/inbound", None, Some(body), &[])
+            .await
+    }
+
+    /// Fetches a URL the API handed out (a presigned download link).
+    pub async fn download(&self, url: &str) -> (StatusCode, Vec<u8>) {
+        let response = self.http.get(url).send().await.expect("download");
+        let status = response.status();
+        (status, response.bytes().await.expect("bytes").to_vec())
+    }
+}
+
+/// An inbound message in the contract's shape, for tests to adjust.
+pub fn inbound(
+    org: &str,
+    channel: &str,
+    user_id: &str,
+    conversation: &str,
+    message: &str,
+) -> Value {
+    serde_json::json!({
+        "org_id": org,
+        "channel": channel,
+        "sender": {"user_id": user_id, "handle": format!("@{user_id}"), "name": format!("Person {user_id}"),
+                   "avatar_url": format!("https://cdn.example/{user_id}.png"), "attributes": {}},
+        "conversation": {"id": conversation, "status": "open"},
+        "message": {"id": message, "text": format!("hello from {user_id}"), "sent_at": "2026-01-01T10:00:00Z"}
+    })
+}
+
+impl Reply {
+    /// How many DynamoDB requests the runtime counted for this request.
+    pub fn dynamodb_requests(&self) -> usize {
+        self.headers
+            .get("x-local-dynamodb-requests")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("the local runtime reports DynamoDB requests")
+    }
+}
+
 /// A signed-in user of one org.
 pub struct Caller<'a> {
     api: &'a Api,
@@ -151,6 +196,19 @@ pub struct Caller<'a> {
 }
 
 impl Caller<'_> {
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let body = serde_json::to_vec(body).expect("json");
+        self.api
+            .raw(method, path, Some(&self.token), Some(body), headers)
+            .await
+    }
+
     pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
         let body = body.map(|b| serde_json::to_vec(b).expect("json"));
         self.api
