@@ -34,3 +34,43 @@ pub async fn local_services() -> LocalServices {
         matching: Queue::new(sqs, queue_url),
     }
 }
+
+/// A sample event from `events/<function>/<name>.json`.
+pub fn load_event(function: &str, name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/../events/{function}/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Points an API Gateway event's verified claims at `org` (and `role`, if given).
+pub fn with_caller(
+    mut event: serde_json::Value,
+    org: &str,
+    role: Option<&str>,
+) -> serde_json::Value {
+    let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
+    claims["org_id"] = org.into();
+    if let Some(role) = role {
+        claims["role"] = role.into();
+    }
+    event
+}
+
+/// Status and JSON body of a handler's response.
+pub fn decode(response: lambda_http::Response<lambda_http::Body>) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("JSON body"),
+        lambda_http::Body::Binary(bytes) => serde_json::from_slice(bytes).expect("JSON body"),
+        _ => serde_json::Value::Null,
+    };
+    (status, body)
+}
+
+/// A fresh org id for one test.
+pub fn new_org(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use lambda_http::{Body, Response};
 use manage_attributes::App;
 use serde_json::Value;
 use shared::clock::{Env, FixedClock, SequentialIds};
-use shared::testing::local_services;
+use shared::testing::{decode, load_event, local_services, new_org, with_caller};
 
 struct Harness {
     app: App,
@@ -27,24 +26,12 @@ impl Harness {
                 let local = local_services().await;
                 App::new(local.store, local.matching, env)
             },
-            org: format!("evt-{}", uuid::Uuid::now_v7().simple()),
+            org: new_org("evt"),
         }
     }
 
-    /// Loads a sample event and points its claims at this harness's org (and `role`, if given).
     fn event(&self, name: &str, role: Option<&str>) -> Value {
-        let path = format!(
-            "{}/../../events/manage-attributes/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let mut event: Value = serde_json::from_str(&text).expect("event JSON");
-        let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
-        claims["org_id"] = self.org.clone().into();
-        if let Some(role) = role {
-            claims["role"] = role.into();
-        }
-        event
+        with_caller(load_event("manage-attributes", name), &self.org, role)
     }
 
     async fn run_event(&self, event: Value) -> (u16, Value) {
@@ -55,17 +42,6 @@ impl Harness {
     async fn run(&self, name: &str) -> (u16, Value) {
         self.run_event(self.event(name, None)).await
     }
-}
-
-fn decode(response: Response<Body>) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let body = match response.body() {
-        Body::Text(text) => serde_json::from_str(text).expect("JSON body"),
-        Body::Empty => Value::Null,
-        Body::Binary(bytes) => serde_json::from_slice(bytes).expect("JSON body"),
-        _ => Value::Null,
-    };
-    (status, body)
 }
 
 #[tokio::test]

@@ -1,0 +1,161 @@
+//! Handler tests: the sample events in `events/edit-contact/` through the handler, over a
+//! contact made by the ingest handler, each test in an org of its own.
+
+use std::sync::Arc;
+
+use edit_contact::App;
+use serde_json::{Value, json};
+use shared::clock::{Env, FixedClock, SequentialIds};
+use shared::config::Config;
+use shared::testing::{decode, load_event, local_services, new_org, with_caller};
+
+struct Harness {
+    app: App,
+    org: String,
+    contact_id: String,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let local = local_services().await;
+        let org = new_org("evt");
+        let ingest = ingest_messages::App::new(
+            local.store.clone(),
+            local.blobs.clone(),
+            local.matching.clone(),
+            Env::system(),
+        );
+        let message = json!({"org_id": org, "channel": "email", "sender": {"user_id": "ana@example.com", "name": "Ana"},
+                             "conversation": {"id": "conv-1", "status": "open"},
+                             "message": {"id": "m-1", "text": "hello", "sent_at": "2026-01-01T10:00:00Z"}});
+        let contact_id = ingest
+            .ingest_body(&message.to_string())
+            .await
+            .expect("ingested")
+            .contact_id;
+        let admin =
+            manage_attributes::App::new(local.store.clone(), local.matching.clone(), Env::system());
+        let create = with_caller(
+            load_event("manage-attributes", "create-attribute"),
+            &org,
+            None,
+        );
+        let mut create = create;
+        create["body"] = json!({"label": "Customer ID", "type": "text"})
+            .to_string()
+            .into();
+        let (status, _) = decode(
+            admin
+                .handle(lambda_http::request::from_str(&create.to_string()).unwrap())
+                .await,
+        );
+        assert_eq!(status, 201);
+        let env = Env {
+            clock: Arc::new(FixedClock::at(
+                time::macros::datetime!(2026-02-01 12:00 UTC),
+            )),
+            ids: Arc::new(SequentialIds::default()),
+        };
+        Self {
+            app: App::new(local.store, local.blobs, local.matching, env),
+            org,
+            contact_id,
+        }
+    }
+
+    /// A sample event for this harness's org and contact.
+    async fn run(&self, name: &str) -> (u16, Value) {
+        let text = with_caller(load_event("edit-contact", name), &self.org, None)
+            .to_string()
+            .replace("01a1fc52-0000-7000-8000-000000000001", &self.contact_id);
+        decode(
+            self.app
+                .handle(lambda_http::request::from_str(&text).unwrap())
+                .await,
+        )
+    }
+}
+
+#[tokio::test]
+async fn the_sample_events_view_edit_and_read_history() {
+    let h = Harness::new().await;
+    let (status, list) = h.run("list-contacts").await;
+    assert_eq!(
+        (status, list["items"][0]["id"].clone()),
+        (200, h.contact_id.clone().into())
+    );
+    let (status, view) = h.run("get-contact").await;
+    assert_eq!(
+        (status, view["name"].clone(), view["version"].clone()),
+        (200, "Ana".into(), 1.into())
+    );
+    let (status, edited) = h.run("edit-contact").await;
+    assert_eq!(status, 200, "{edited}");
+    let value = edited["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "customer_id")
+        .unwrap()["value"]
+        .clone();
+    assert_eq!(
+        (value, edited["version"].clone()),
+        ("C-1001".into(), 2.into())
+    );
+    assert_eq!(
+        edited["updated_at"], "2026-02-01T12:00:00Z",
+        "the injected clock stamps the edit"
+    );
+    let (status, conversations) = h.run("contact-conversations").await;
+    assert_eq!(
+        (status, conversations["items"][0]["id"].clone()),
+        (200, "conv-1".into())
+    );
+    let (status, messages) = h.run("conversation-messages").await;
+    assert_eq!(
+        (status, messages["items"][0]["text"].clone()),
+        (200, "hello".into())
+    );
+}
+
+#[tokio::test]
+async fn an_edit_never_brings_back_a_deleted_contact() {
+    let h = Harness::new().await;
+    let config = Config::from_env().unwrap();
+    let client = aws_sdk_dynamodb::Client::new(&config.aws().await);
+    let key = |v: String| aws_sdk_dynamodb::types::AttributeValue::S(v);
+    client
+        .delete_item()
+        .table_name(&config.table_name)
+        .key("PK", key(format!("ORG#{}#C#{}", h.org, h.contact_id)))
+        .key("SK", key("PROFILE".into()))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = h.run("edit-contact").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, "not_found".into())
+    );
+    let (status, _) = h.run("get-contact").await;
+    assert_eq!(status, 404, "the edit did not recreate the profile");
+}
+
+#[tokio::test]
+async fn events_of_another_org_find_nothing() {
+    let h = Harness::new().await;
+    let stranger = Harness {
+        app: h.app,
+        org: new_org("evt"),
+        contact_id: h.contact_id,
+    };
+    for name in [
+        "get-contact",
+        "edit-contact",
+        "contact-conversations",
+        "conversation-messages",
+    ] {
+        let (status, _) = stranger.run(name).await;
+        assert_eq!(status, 404, "{name}");
+    }
+}

@@ -1,0 +1,81 @@
+//! Handler tests: the sample SQS batch in `events/ingest-messages/` through the handler.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use ingest_messages::App;
+use serde_json::Value;
+use shared::clock::Env;
+use shared::cursor::PageRequest;
+use shared::ids::OrgId;
+use shared::testing::{load_event, local_services, new_org};
+
+/// The sample batch with every message moved into `org`.
+fn batch_for(org: &str) -> SqsEvent {
+    let mut event = load_event("ingest-messages", "sqs-batch-with-one-malformed");
+    for record in event["Records"].as_array_mut().unwrap() {
+        let mut body: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
+        body["org_id"] = org.into();
+        record["body"] = body.to_string().into();
+    }
+    serde_json::from_value(event).expect("an SQS event")
+}
+
+#[tokio::test]
+async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
+    let local = local_services().await;
+    let app = App::new(
+        local.store.clone(),
+        local.blobs,
+        local.matching,
+        Env::system(),
+    );
+    let org = new_org("ingest");
+    let (response, outcomes) = app.handle_batch(batch_for(&org)).await;
+
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
+    assert!(matches!(
+        outcomes[1],
+        Err(ingest_messages::IngestError::Malformed(_))
+    ));
+    let (contacts, _) = local
+        .store
+        .list_contacts(
+            &OrgId::parse(&org).unwrap(),
+            PageRequest {
+                limit: 10,
+                start: None,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = contacts.iter().map(|c| c.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["Ana Lima", "Bruno"]);
+    let ana = contacts.iter().find(|c| c.name == "Ana Lima").unwrap();
+    assert_eq!(
+        ana.platform.get("location").map(String::as_str),
+        Some("Lisbon")
+    );
+
+    // Redelivering the whole batch changes nothing and fails the same record again.
+    let (again, _) = app.handle_batch(batch_for(&org)).await;
+    assert_eq!(again.batch_item_failures.len(), 1);
+    let (after, _) = local
+        .store
+        .list_contacts(
+            &OrgId::parse(&org).unwrap(),
+            PageRequest {
+                limit: 10,
+                start: None,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(after, contacts);
+}
