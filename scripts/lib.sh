@@ -77,7 +77,7 @@ start_aws_endpoint() {
   fi
   local port log="$STATE/logs/moto.log"
   port="$(free_port)"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port" >"$log" 2>&1 &
   STARTED_PIDS+=("$!")
   wait_for "http://127.0.0.1:$port/moto-api/" "moto server" "$log" "$!"
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
@@ -92,7 +92,7 @@ build_runtime() {
 # Starts the local runtime on $1; it provisions the template's table, bucket and queues.
 start_runtime() {
   local port="$1" log="$STATE/logs/runtime.log"
-  PORT="$port" "$ROOT/target/debug/inbox-local" >"$log" 2>&1 &
+  PORT="$port" "${RUNTIME_BIN:-$ROOT/target/debug/inbox-local}" >"$log" 2>&1 &
   RUNTIME_PID="$!"
   STARTED_PIDS+=("$RUNTIME_PID")
   wait_for "http://127.0.0.1:$port/_local/schedules" "local runtime" "$log" "$RUNTIME_PID"

@@ -252,3 +252,36 @@ pub fn keys(list: &Value) -> Vec<String> {
         .map(|d| d["key"].as_str().expect("key").to_owned())
         .collect()
 }
+
+/// Latency figures of one measured operation.
+pub struct Timings {
+    pub name: &'static str,
+    samples: Vec<std::time::Duration>,
+}
+
+impl Timings {
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            samples: Vec::new(),
+        }
+    }
+
+    pub fn record(&mut self, took: std::time::Duration) {
+        self.samples.push(took);
+    }
+
+    /// The `p`th percentile (0..=100) in milliseconds, nearest-rank.
+    pub fn percentile_ms(&mut self, p: f64) -> f64 {
+        self.samples.sort();
+        let rank = ((p / 100.0) * self.samples.len() as f64).ceil().max(1.0) as usize - 1;
+        self.samples[rank.min(self.samples.len() - 1)].as_secs_f64() * 1000.0
+    }
+}
+
+/// A DynamoDB client and table for raw baseline requests against the runtime's endpoint.
+pub async fn raw_dynamodb() -> (aws_sdk_dynamodb::Client, String) {
+    let config = shared::config::Config::from_env().expect("TABLE_NAME and AWS_ENDPOINT_URL");
+    let client = aws_sdk_dynamodb::Client::new(&config.aws().await);
+    (client, config.table_name)
+}

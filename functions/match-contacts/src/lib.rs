@@ -9,7 +9,7 @@ use shared::clock::{Env, rfc3339};
 use shared::contacts::Contact;
 use shared::ids::OrgId;
 use shared::matching::{MatchJob, current_hash};
-use shared::store::Store;
+use shared::store::{LinkChange, Store};
 
 pub struct App {
     store: Store,
@@ -78,7 +78,9 @@ impl App {
         let me = vec![contact_id.to_owned()];
         let Some(contact) = self.store.contact(org, contact_id).await? else {
             for other in previously_linked {
-                self.store.change_links(org, &other, &[], &me).await?;
+                self.store
+                    .change_links(org, &other, LinkChange::Remove, &me)
+                    .await?;
             }
             return Ok(());
         };
@@ -107,7 +109,9 @@ impl App {
             )
             .await?;
         for member in &members {
-            self.store.change_links(org, member, &me, &[]).await?;
+            self.store
+                .change_links(org, member, LinkChange::Add, &me)
+                .await?;
         }
         let leaving: BTreeSet<&String> = previously_linked
             .iter()
@@ -115,7 +119,9 @@ impl App {
             .filter(|id| !group.contains(*id) && *id != contact_id)
             .collect();
         for other in leaving {
-            self.store.change_links(org, other, &[], &me).await?;
+            self.store
+                .change_links(org, other, LinkChange::Remove, &me)
+                .await?;
         }
         Ok(())
     }

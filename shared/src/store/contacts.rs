@@ -143,6 +143,12 @@ pub struct IngestWrite<'a> {
     pub now: &'a str,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkChange {
+    Add,
+    Remove,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum IngestOutcome {
     Written,
@@ -681,11 +687,19 @@ impl Store {
         &self,
         org: &OrgId,
         contact_id: &str,
-        add: &[String],
-        remove: &[String],
+        change: LinkChange,
+        ids: &[String],
     ) -> Result<(), ApiError> {
-        let mut clauses = Vec::new();
-        let mut request = self
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // The version moves too, so a writer holding an older copy of the profile cannot put
+        // back the links as they were.
+        let expression = match change {
+            LinkChange::Add => "ADD #version :one, #linked :ids",
+            LinkChange::Remove => "ADD #version :one DELETE #linked :ids",
+        };
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -693,21 +707,15 @@ impl Store {
                 &keys::contact_pk(org, contact_id),
                 keys::PROFILE_SK,
             )))
+            .update_expression(expression)
             .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#linked", "linked");
-        if !add.is_empty() {
-            clauses.push("ADD #linked :add");
-            request = request.expression_attribute_values(":add", AttributeValue::Ss(add.to_vec()));
-        }
-        if !remove.is_empty() {
-            clauses.push("DELETE #linked :remove");
-            request =
-                request.expression_attribute_values(":remove", AttributeValue::Ss(remove.to_vec()));
-        }
-        if clauses.is_empty() {
-            return Ok(());
-        }
-        match request.update_expression(clauses.join(" ")).send().await {
+            .expression_attribute_names("#linked", "linked")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":ids", AttributeValue::Ss(ids.to_vec()))
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(()),
             Err(err)
                 if err
@@ -741,6 +749,8 @@ impl Store {
             )))
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#gen", "match_generation")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_names("#hash", "match_hash")
             .expression_attribute_names("#linked", "linked")
             .expression_attribute_values(":gen", AttributeValue::N(generation.to_string()));
@@ -759,7 +769,7 @@ impl Store {
             request =
                 request.expression_attribute_values(":linked", AttributeValue::Ss(linked.to_vec()));
         }
-        let mut expression = format!("SET {}", set.join(", "));
+        let mut expression = format!("SET {} ADD #version :one", set.join(", "));
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }

@@ -1,0 +1,94 @@
+//! DynamoDB requests per route, as the README's cost table states them. The local runtime
+//! counts every request (retries included) a route makes.
+
+use api_tests::{Api, inbound, new_org};
+use serde_json::json;
+
+#[tokio::test]
+async fn every_route_stays_within_its_round_trip_budget() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let contact = api
+        .inbound(&inbound(&org, "x_dm", "1", "c1", "m1"))
+        .await
+        .expect(200)["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let order = {
+        let list = admin.get("/attributes").await.expect(200);
+        let mut keys = api_tests::keys(&list);
+        keys.push("tier".into());
+        keys
+    };
+    let cases = [
+        ("GET /settings", admin.get("/settings").await, 1),
+        (
+            "PATCH /settings",
+            admin
+                .patch("/settings", &json!({"vip_routing_team": "VIP"}))
+                .await,
+            2,
+        ),
+        ("GET /attributes", admin.get("/attributes").await, 1),
+        (
+            "POST /attributes",
+            admin
+                .post("/attributes", &json!({"label": "Tier", "type": "text"}))
+                .await,
+            2,
+        ),
+        (
+            "PUT /attributes/order",
+            admin
+                .put("/attributes/order", &json!({"keys": order}))
+                .await,
+            2,
+        ),
+        (
+            "PATCH /attributes/{key}",
+            admin
+                .patch("/attributes/tier", &json!({"label": "Level"}))
+                .await,
+            2,
+        ),
+        ("GET /contacts", admin.get("/contacts").await, 1),
+        (
+            "GET /contacts/{id}",
+            admin.get(&format!("/contacts/{contact}")).await,
+            1,
+        ),
+        (
+            "PATCH /contacts/{id}",
+            admin
+                .patch(
+                    &format!("/contacts/{contact}"),
+                    &json!({"attributes": {"tier": "x"}}),
+                )
+                .await,
+            2,
+        ),
+        (
+            "GET /contacts/{id}/conversations",
+            admin
+                .get(&format!("/contacts/{contact}/conversations"))
+                .await,
+            2,
+        ),
+        (
+            "GET /conversations/{id}/messages",
+            admin.get("/conversations/c1/messages").await,
+            1,
+        ),
+        (
+            "DELETE /attributes/{key}",
+            admin.delete("/attributes/tier").await,
+            2,
+        ),
+    ];
+    for (route, reply, budget) in cases {
+        assert!(reply.status.is_success(), "{route}: {}", reply.body);
+        assert_eq!(reply.dynamodb_requests(), budget, "{route}");
+    }
+}
