@@ -9,10 +9,8 @@ use std::sync::Arc;
 use anyhow::bail;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
-use shared::blobs::Blobs;
 use shared::clock::Env;
-use shared::queue::Queue;
-use shared::store::Store;
+use shared::services::Services;
 
 use crate::template::{HttpRoute, Template, Trigger, routes_by_binary};
 
@@ -23,15 +21,6 @@ pub type QueueHandler = Arc<dyn Fn(SqsEvent) -> BoxFuture<SqsBatchResponse> + Se
 pub struct HttpFunction {
     pub routes: Vec<HttpRoute>,
     pub handler: HttpHandler,
-}
-
-/// The clients and resource names every hosted function is built from.
-#[derive(Clone)]
-pub struct Services {
-    pub store: Store,
-    pub blobs: Blobs,
-    pub matching: Queue,
-    pub env: Env,
 }
 
 pub struct Registry {
@@ -57,26 +46,25 @@ fn http_function(
 }
 
 impl Registry {
-    pub fn build(services: &Services) -> Self {
-        let s = services.clone();
+    pub fn build(s: &Services, env: &Env) -> Self {
         let attributes = Arc::new(manage_attributes::App::new(
             s.store.clone(),
             s.matching.clone(),
-            s.env.clone(),
+            env.clone(),
         ));
         let contacts = Arc::new(edit_contact::App::new(
             s.store.clone(),
             s.blobs.clone(),
             s.matching.clone(),
-            s.env.clone(),
+            env.clone(),
         ));
         let ingest = Arc::new(ingest_messages::App::new(
             s.store.clone(),
             s.blobs.clone(),
             s.matching.clone(),
-            s.env.clone(),
+            env.clone(),
         ));
-        let matching = Arc::new(match_contacts::App::new(s.store.clone(), s.env.clone()));
+        let matching = Arc::new(match_contacts::App::new(s.store.clone(), env.clone()));
 
         let mut http = BTreeMap::new();
         http.insert(

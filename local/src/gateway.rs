@@ -137,10 +137,8 @@ async fn inbound(State(gw): State<Arc<Gateway>>, body: String) -> Response {
     let (_, outcomes) = gw.ingest.handle_batch(event).await;
     match outcomes.into_iter().next() {
         Some(Ok(ingested)) => axum::Json(ingested).into_response(),
-        Some(Err(ingest_messages::IngestError::Malformed(why))) => {
-            error(ApiError::bad_request(why))
-        }
         Some(Err(ingest_messages::IngestError::Failed(err))) => error(err),
+        Some(Err(malformed)) => error(ApiError::bad_request(malformed.to_string())),
         None => error(ApiError::internal("no outcome for the message")),
     }
 }

@@ -17,6 +17,7 @@ use shared::blobs::Blobs;
 use shared::clock::Env;
 use shared::config::Config;
 use shared::queue::Queue;
+use shared::services::Services;
 use shared::store::Store;
 
 /// How the runtime is started; everything comes from the environment.
@@ -71,7 +72,7 @@ pub async fn run(
         .interceptor(metering::CountRequests)
         .build();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let services = functions::Services {
+    let services = Services {
         store: Store::new(
             aws_sdk_dynamodb::Client::from_conf(dynamo_config),
             &resources.table,
@@ -81,9 +82,8 @@ pub async fn run(
             resources.bucket("DataBucket")?,
         ),
         matching: Queue::new(sqs.clone(), resources.queue_url("MatchQueue")?),
-        env: Env::system(),
     };
-    let registry = functions::Registry::build(&services);
+    let registry = functions::Registry::build(&services, &Env::system());
     let gateway = gateway::Gateway::new(&template, &registry, authorizer::Authorizer::generate()?)?;
     for function in &template.functions {
         for trigger in &function.triggers {

@@ -4,11 +4,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use aws_config::{BehaviorVersion, Region};
-use local::functions::{Registry, Services};
+use local::functions::Registry;
 use local::template::Template;
 use shared::blobs::Blobs;
 use shared::clock::Env;
 use shared::queue::Queue;
+use shared::services::Services;
 use shared::store::Store;
 
 fn repo_file(name: &str) -> PathBuf {
@@ -28,9 +29,8 @@ fn registry() -> Registry {
         store: Store::new(aws_sdk_dynamodb::Client::from_conf(config), "unused"),
         blobs: Blobs::new(aws_sdk_s3::Client::new(&sdk), "unused"),
         matching: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
-        env: Env::system(),
     };
-    Registry::build(&services)
+    Registry::build(&services, &Env::system())
 }
 
 fn template_text() -> String {

@@ -24,7 +24,7 @@ impl Blobs {
         }
     }
 
-    #[tracing::instrument(skip(self, bytes), fields(size = bytes.len()), err(Debug))]
+    #[tracing::instrument(skip(self, bytes), fields(size = bytes.len()))]
     pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ApiError> {
         self.client
             .put_object()
@@ -39,7 +39,7 @@ impl Blobs {
     }
 
     /// Copies an object within the bucket and returns its size; `None` when the source is absent.
-    #[tracing::instrument(skip(self), err(Debug))]
+    #[tracing::instrument(skip(self))]
     pub async fn copy(&self, from: &str, to: &str) -> Result<Option<u64>, ApiError> {
         let head = match self
             .client
@@ -66,7 +66,7 @@ impl Blobs {
         Ok(Some(head.content_length.unwrap_or_default().max(0) as u64))
     }
 
-    #[tracing::instrument(skip(self), err(Debug))]
+    #[tracing::instrument(skip(self))]
     pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
         self.client
             .delete_object()

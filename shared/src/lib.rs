@@ -14,6 +14,7 @@ pub mod ids;
 pub mod keys;
 pub mod matching;
 pub mod queue;
+pub mod services;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

@@ -18,7 +18,7 @@ impl Queue {
         }
     }
 
-    #[tracing::instrument(skip(self, message), err(Debug))]
+    #[tracing::instrument(skip(self, message))]
     pub async fn send<T: Serialize>(&self, message: &T) -> Result<(), ApiError> {
         let body = serde_json::to_string(message).map_err(ApiError::internal)?;
         self.client

@@ -1,26 +1,17 @@
 //! For handler tests: the same clients and resources the local runtime uses, found from the
 //! environment `scripts/test` sets up (`TABLE_NAME`, `AWS_ENDPOINT_URL`).
 
-use crate::blobs::Blobs;
 use crate::config::Config;
-use crate::queue::Queue;
-use crate::store::Store;
-
-pub struct LocalServices {
-    pub store: Store,
-    pub blobs: Blobs,
-    pub matching: Queue,
-}
+use crate::services::Services;
 
 /// Bucket and queue names follow the local runtime's provisioning of `template.yaml`.
-pub async fn local_services() -> LocalServices {
+pub async fn local_services() -> Services {
     let config = Config::from_env().expect("TABLE_NAME is set by scripts/test");
     let sdk = config.aws().await;
     let bucket = config
         .require("BUCKET_NAME")
         .unwrap_or_else(|_| "inbox-local-databucket".into());
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = sqs
+    let queue_url = aws_sdk_sqs::Client::new(&sdk)
         .get_queue_url()
         .queue_name("MatchQueue")
         .send()
@@ -28,11 +19,7 @@ pub async fn local_services() -> LocalServices {
         .expect("the local runtime provisioned MatchQueue")
         .queue_url
         .expect("a queue URL");
-    LocalServices {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name),
-        blobs: Blobs::new(aws_sdk_s3::Client::new(&sdk), bucket),
-        matching: Queue::new(sqs, queue_url),
-    }
+    Services::new(&sdk, &config.table_name, &bucket, &queue_url)
 }
 
 /// A sample event from `events/<function>/<name>.json`.

@@ -90,6 +90,10 @@ pub struct InboundAttachment {
 pub enum IngestError {
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// Not the contract's shape. Its message can quote the offending value, so logs get only
+    /// the category and position.
+    #[error("malformed message: {0}")]
+    Undecodable(serde_json::Error),
     #[error("ingest failed")]
     Failed(#[from] ApiError),
 }
@@ -157,6 +161,13 @@ impl App {
                     IngestError::Malformed(why) => {
                         tracing::warn!(sqs_message = %message_id, %why, "malformed inbound message")
                     }
+                    IngestError::Undecodable(e) => tracing::warn!(
+                        sqs_message = %message_id,
+                        category = ?e.classify(),
+                        line = e.line(),
+                        column = e.column(),
+                        "undecodable inbound message"
+                    ),
                     IngestError::Failed(cause) => {
                         tracing::error!(sqs_message = %message_id, error = ?cause, "inbound message failed")
                     }
@@ -172,7 +183,7 @@ impl App {
 
     pub async fn ingest_body(&self, body: &str) -> Result<Ingested, IngestError> {
         let message: InboundMessage =
-            serde_json::from_str(body).map_err(|e| malformed(e.to_string()))?;
+            serde_json::from_str(body).map_err(IngestError::Undecodable)?;
         self.ingest(message).await
     }
 

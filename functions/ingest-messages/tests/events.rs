@@ -39,7 +39,7 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
     assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
     assert!(matches!(
         outcomes[1],
-        Err(ingest_messages::IngestError::Malformed(_))
+        Err(ingest_messages::IngestError::Undecodable(_))
     ));
     let (contacts, _) = local
         .store

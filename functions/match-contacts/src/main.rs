@@ -2,14 +2,13 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use match_contacts::App;
 use shared::clock::Env;
-use shared::config::Config;
-use shared::store::Store;
+use shared::services::Services;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let config = Config::from_env()?;
-    let app = App::new(Store::connect(&config).await, Env::system());
+    let s = Services::from_env().await?;
+    let app = App::new(s.store, Env::system());
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
         Ok::<_, Error>(app.handle_batch(event.payload).await)
     }))

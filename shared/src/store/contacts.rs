@@ -157,7 +157,7 @@ pub enum IngestOutcome {
 
 impl Store {
     /// Settings, definitions and a contact in one strongly consistent round trip.
-    #[tracing::instrument(skip(self), fields(org = %org), err(Debug))]
+    #[tracing::instrument(skip(self), fields(org = %org))]
     pub async fn contact_context(
         &self,
         org: &OrgId,
@@ -184,7 +184,7 @@ impl Store {
         })
     }
 
-    #[tracing::instrument(skip(self), fields(org = %org), err(Debug))]
+    #[tracing::instrument(skip(self, claim_pk), fields(org = %org))]
     pub async fn ingest_context(
         &self,
         org: &OrgId,
@@ -215,7 +215,7 @@ impl Store {
         })
     }
 
-    #[tracing::instrument(skip(self), fields(org = %org), err(Debug))]
+    #[tracing::instrument(skip(self), fields(org = %org))]
     pub async fn contact(
         &self,
         org: &OrgId,
@@ -237,7 +237,7 @@ impl Store {
     }
 
     /// A page of an org's contacts, newest first; with `vip_only`, from the sparse VIP index.
-    #[tracing::instrument(skip(self, page), fields(org = %org), err(Debug))]
+    #[tracing::instrument(skip(self, page), fields(org = %org))]
     pub async fn list_contacts(
         &self,
         org: &OrgId,
@@ -274,7 +274,7 @@ impl Store {
 
     /// Applies validated value changes if the contact still has `version`; with a match move,
     /// the match links change in the same transaction. Returns the contact as written.
-    #[tracing::instrument(skip(self, contact, changes, match_move), fields(org = %org, contact = %contact.id), err(Debug))]
+    #[tracing::instrument(skip(self, contact, changes, match_move), fields(org = %org, contact = %contact.id))]
     pub async fn update_contact_values(
         &self,
         org: &OrgId,
@@ -355,22 +355,7 @@ impl Store {
             writes.push(TransactWriteItem::builder().delete(delete).build());
         }
         if let Some(to) = &moved.to {
-            let item = HashMap::from([
-                (
-                    keys::PK.to_owned(),
-                    AttributeValue::S(keys::match_pk(org, moved.generation, to)),
-                ),
-                (
-                    keys::SK.to_owned(),
-                    AttributeValue::S(keys::match_sk(contact_id)),
-                ),
-                ("entity".to_owned(), AttributeValue::S("match_link".into())),
-                (
-                    "contact_id".to_owned(),
-                    AttributeValue::S(contact_id.to_owned()),
-                ),
-                ("created_at".to_owned(), AttributeValue::S(now.to_owned())),
-            ]);
+            let item = match_link_item(org, moved.generation, to, contact_id, now);
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
@@ -383,7 +368,7 @@ impl Store {
 
     /// Writes one inbound message. A message already stored makes it a duplicate and changes
     /// nothing; any other failed condition is a conflict to retry.
-    #[tracing::instrument(skip_all, fields(org = %write.org, message = %write.message.id), err(Debug))]
+    #[tracing::instrument(skip_all, fields(org = %write.org, message = %write.message.id))]
     pub async fn ingest(&self, write: IngestWrite<'_>) -> Result<IngestOutcome, SaveError> {
         let org = write.org;
         let message_key = raw_key(
@@ -552,21 +537,11 @@ impl Store {
             .return_values(ReturnValue::None)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(internal(err)),
-        }
+        unless_gone(result)
     }
 
     /// Every conversation of the given contacts (a contact and the ones linked to it).
-    #[tracing::instrument(skip(self, contact_ids), fields(org = %org), err(Debug))]
+    #[tracing::instrument(skip(self, contact_ids), fields(org = %org))]
     pub async fn conversations_of(
         &self,
         org: &OrgId,
@@ -607,7 +582,7 @@ impl Store {
     }
 
     /// A page of a conversation's messages, newest first.
-    #[tracing::instrument(skip(self, page), fields(org = %org), err(Debug))]
+    #[tracing::instrument(skip(self, page), fields(org = %org))]
     pub async fn messages(
         &self,
         org: &OrgId,
@@ -715,17 +690,7 @@ impl Store {
             .expression_attribute_values(":ids", AttributeValue::Ss(ids.to_vec()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(internal(err)),
-        }
+        unless_gone(result)
     }
 
     /// Sets a contact's match filing and links outright (the org-wide re-match).
@@ -773,17 +738,7 @@ impl Store {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match request.update_expression(expression).send().await {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(internal(err)),
-        }
+        unless_gone(request.update_expression(expression).send().await)
     }
 
     /// Files a contact under a match group (the org-wide re-match writes these in bulk).
@@ -797,22 +752,7 @@ impl Store {
         let writes = links
             .iter()
             .map(|(hash, contact_id)| {
-                let item = HashMap::from([
-                    (
-                        keys::PK.to_owned(),
-                        AttributeValue::S(keys::match_pk(org, generation, hash)),
-                    ),
-                    (
-                        keys::SK.to_owned(),
-                        AttributeValue::S(keys::match_sk(contact_id)),
-                    ),
-                    ("entity".to_owned(), AttributeValue::S("match_link".into())),
-                    (
-                        "contact_id".to_owned(),
-                        AttributeValue::S(contact_id.clone()),
-                    ),
-                    ("created_at".to_owned(), AttributeValue::S(now.to_owned())),
-                ]);
+                let item = match_link_item(org, generation, hash, contact_id, now);
                 aws_sdk_dynamodb::types::WriteRequest::builder()
                     .put_request(
                         aws_sdk_dynamodb::types::PutRequest::builder()
@@ -867,6 +807,54 @@ impl Store {
             }
         }
     }
+}
+
+/// An update conditioned on the item existing: an item that is gone stays gone, and that is
+/// not an error for the caller.
+fn unless_gone<T>(
+    result: Result<
+        T,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        >,
+    >,
+) -> Result<(), ApiError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(internal(err)),
+    }
+}
+
+fn match_link_item(
+    org: &OrgId,
+    generation: u64,
+    hash: &str,
+    contact_id: &str,
+    now: &str,
+) -> super::Item {
+    HashMap::from([
+        (
+            keys::PK.to_owned(),
+            AttributeValue::S(keys::match_pk(org, generation, hash)),
+        ),
+        (
+            keys::SK.to_owned(),
+            AttributeValue::S(keys::match_sk(contact_id)),
+        ),
+        ("entity".to_owned(), AttributeValue::S("match_link".into())),
+        (
+            "contact_id".to_owned(),
+            AttributeValue::S(contact_id.to_owned()),
+        ),
+        ("created_at".to_owned(), AttributeValue::S(now.to_owned())),
+    ])
 }
 
 pub(super) fn raw_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {

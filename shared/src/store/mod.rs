@@ -132,7 +132,7 @@ impl Store {
     }
 
     /// Settings and attribute definitions in one strongly consistent round trip.
-    #[tracing::instrument(skip(self), fields(org = %org), err(Debug))]
+    #[tracing::instrument(skip(self), fields(org = %org))]
     pub async fn org_config(
         &self,
         org: &OrgId,
