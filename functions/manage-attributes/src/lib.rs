@@ -2,10 +2,12 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use shared::ApiError;
-use shared::attributes::{AttributeChange, CustomType, DropdownOptions, Label, NewAttribute};
+use shared::attributes::{
+    AttributeChange, CustomType, Definition, DropdownOptions, Label, NewAttribute,
+};
 use shared::auth::{Caller, Capability};
 use shared::clock::Env;
 use shared::http::{Patch, Route, Router, json, json_body, no_content, non_null, ok, respond};
@@ -121,6 +123,12 @@ struct AttributePatchBody {
     crm_managed: Option<bool>,
     #[serde(default, deserialize_with = "non_null")]
     lookup: Option<bool>,
+}
+
+/// Every definition, in display order.
+#[derive(Serialize)]
+struct Definitions {
+    items: Vec<Definition>,
 }
 
 #[derive(Deserialize)]
@@ -289,9 +297,9 @@ impl App {
     async fn list_attributes(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
         caller.require(Capability::Read)?;
         let (_, attributes) = self.store.org_config(&caller.org).await?;
-        Ok(ok(
-            &serde_json::json!({ "items": attributes.value.definitions() }),
-        ))
+        Ok(ok(&Definitions {
+            items: attributes.value.definitions(),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(org = %caller.org, user = %caller.user_id))]
@@ -337,7 +345,7 @@ impl App {
             Ok::<_, SaveError>(stored.value.definitions())
         })
         .await?;
-        Ok(ok(&serde_json::json!({ "items": definitions })))
+        Ok(ok(&Definitions { items: definitions }))
     }
 
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
