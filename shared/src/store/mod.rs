@@ -15,7 +15,6 @@ use time::OffsetDateTime;
 
 use crate::attributes::AttributeSet;
 use crate::clock::rfc3339;
-use crate::config::Config;
 use crate::error::ApiError;
 use crate::ids::OrgId;
 use crate::keys;
@@ -124,11 +123,6 @@ impl Store {
             client,
             table: table.into(),
         }
-    }
-
-    pub async fn connect(config: &Config) -> Self {
-        let sdk = config.aws().await;
-        Self::new(Client::new(&sdk), &config.table_name)
     }
 
     /// Settings and attribute definitions in one strongly consistent round trip.
