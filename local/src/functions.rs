@@ -65,6 +65,8 @@ impl Registry {
             env.clone(),
         ));
         let matching = Arc::new(match_contacts::App::new(s.store.clone(), env.clone()));
+        let vip = Arc::new(toggle_vip::App::new(s.store.clone(), env.clone()));
+        let notes = Arc::new(contact_notes::App::new(s.store.clone(), env.clone()));
 
         let mut http = BTreeMap::new();
         http.insert(
@@ -83,6 +85,26 @@ impl Registry {
                 edit_contact::App::routes(),
                 Arc::new(move |req| {
                     let app = contacts.clone();
+                    Box::pin(async move { app.handle(req).await })
+                }),
+            ),
+        );
+        http.insert(
+            "toggle-vip",
+            http_function(
+                toggle_vip::App::routes(),
+                Arc::new(move |req| {
+                    let app = vip.clone();
+                    Box::pin(async move { app.handle(req).await })
+                }),
+            ),
+        );
+        http.insert(
+            "contact-notes",
+            http_function(
+                contact_notes::App::routes(),
+                Arc::new(move |req| {
+                    let app = notes.clone();
                     Box::pin(async move { app.handle(req).await })
                 }),
             ),

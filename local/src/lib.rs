@@ -89,7 +89,11 @@ pub async fn run(
         for trigger in &function.triggers {
             if let template::Trigger::Queue { queue } = trigger {
                 let handler = registry.consumers[function.binary.as_str()].clone();
-                poller::spawn(sqs.clone(), resources.queue_url(queue)?.to_owned(), handler);
+                let url = resources.queue_url(queue)?;
+                // Lambda runs several batches of a queue at once; so do we.
+                for _ in 0..poller::CONCURRENCY {
+                    poller::spawn(sqs.clone(), url.to_owned(), handler.clone());
+                }
             }
         }
     }

@@ -9,6 +9,8 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 
 use crate::functions::QueueHandler;
 
+pub const CONCURRENCY: usize = 3;
+
 pub fn spawn(sqs: aws_sdk_sqs::Client, queue_url: String, handler: QueueHandler) {
     tokio::spawn(async move {
         loop {

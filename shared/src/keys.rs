@@ -64,6 +64,24 @@ pub fn conversation_sk(conversation: &str) -> String {
 
 pub const CONVERSATION_SK_PREFIX: &str = "CONV#";
 
+/// In a conversation's partition: who the conversation belongs to. Notes check it exists.
+pub const CONVERSATION_OWNER_SK: &str = "OWNER";
+
+/// Notes sort just before their parent's head item (`OWNER`, `PROFILE`), so one descending
+/// query from the head returns the head and the newest notes.
+pub fn note_sk(note: &str) -> String {
+    format!("NOTE#{note}")
+}
+
+pub const NOTE_SK_PREFIX: &str = "NOTE#";
+
+/// An idempotency record of one `Idempotency-Key`.
+pub fn idempotency_pk(org: &OrgId, key: &str) -> String {
+    format!("ORG#{org}#IDEM#{key}")
+}
+
+pub const IDEMPOTENCY_SK: &str = "IDEM";
+
 /// Messages sort by time; the message id makes a redelivered message land on the same key.
 pub fn message_sk(sent_at: &str, message: &str) -> String {
     format!("MSG#{sent_at}#{message}")
@@ -123,6 +141,15 @@ mod tests {
         );
         assert!(message_sk("2026-01-01T10:00:00Z", "m") < message_sk("2026-01-01T10:00:01Z", "a"));
         assert_eq!(attachment_prefix(&acme, "c1"), "attachments/acme/c1/");
+    }
+
+    #[test]
+    fn notes_sort_between_their_prefix_and_their_parents_head() {
+        let note = note_sk("01a1fc72-51d2-7747-aad4-737470e33a35");
+        assert!(NOTE_SK_PREFIX < note.as_str());
+        assert!(note.as_str() < PROFILE_SK && note.as_str() < CONVERSATION_OWNER_SK);
+        assert!(message_sk("2026-01-01T00:00:00Z", "m").as_str() < NOTE_SK_PREFIX);
+        assert!(conversation_sk("v").as_str() < NOTE_SK_PREFIX);
     }
 
     #[test]

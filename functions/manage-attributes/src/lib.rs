@@ -11,6 +11,7 @@ use shared::attributes::{
 use shared::auth::{Caller, Capability};
 use shared::clock::Env;
 use shared::http::{Patch, Route, Router, json, json_body, no_content, non_null, ok, respond};
+use shared::idempotency;
 use shared::ids::AttributeKey;
 use shared::matching::MatchJob;
 use shared::queue::Queue;
@@ -212,7 +213,12 @@ impl App {
             RouteId::GetSettings => self.get_settings(&caller).await,
             RouteId::PatchSettings => self.patch_settings(&caller, &req).await,
             RouteId::ListAttributes => self.list_attributes(&caller).await,
-            RouteId::CreateAttribute => self.create_attribute(&caller, &req).await,
+            RouteId::CreateAttribute => {
+                idempotency::once(&self.store, &self.env, &caller, &req, || {
+                    self.create_attribute(&caller, &req)
+                })
+                .await
+            }
             RouteId::ReorderAttributes => self.reorder_attributes(&caller, &req).await,
             RouteId::PatchAttribute => self.patch_attribute(&caller, key, &req).await,
             RouteId::DeleteAttribute => self.delete_attribute(&caller, key).await,

@@ -11,6 +11,8 @@ use shared::ids::OrgId;
 use shared::matching::{MatchJob, current_hash};
 use shared::store::{LinkChange, Store};
 
+const MAX_ATTEMPTS: u32 = 8;
+
 pub struct App {
     store: Store,
     env: Env,
@@ -61,7 +63,7 @@ impl App {
     }
 
     /// Re-links one contact: its own set becomes its group, the group gains it, and contacts it
-    /// was linked to outside the group lose it.
+    /// was linked to outside the group lose it. A contact that changes meanwhile is read again.
     #[tracing::instrument(skip(self, previously_linked), fields(org = %org, contact = %contact_id))]
     async fn relink_contact(
         &self,
@@ -70,60 +72,85 @@ impl App {
         generation: u64,
         previously_linked: Vec<String>,
     ) -> Result<(), ApiError> {
-        let (settings, _) = self.store.org_config(org).await?;
+        let (settings, definitions) = self.store.org_config(org).await?;
         if settings.value.match_generation != generation {
             tracing::info!("a newer org-wide re-match supersedes this job");
             return Ok(());
         }
         let me = vec![contact_id.to_owned()];
-        let Some(contact) = self.store.contact(org, contact_id).await? else {
-            for other in previously_linked {
-                self.store
-                    .change_links(org, &other, LinkChange::Remove, &me)
-                    .await?;
-            }
-            return Ok(());
-        };
-        let group: BTreeSet<String> =
-            match (&contact.match_hash, contact.match_generation == generation) {
-                (Some(hash), true) => self
+        let now = rfc3339(self.env.now());
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(contact) = self.store.contact(org, contact_id).await? else {
+                for other in &previously_linked {
+                    self.store
+                        .change_links(org, other, LinkChange::Remove, &me)
+                        .await?;
+                }
+                return Ok(());
+            };
+            // A contact not yet filed under this generation is filed here, from its own values.
+            let wanted = if contact.match_generation == generation {
+                contact.match_hash.clone()
+            } else {
+                let hash = current_hash(&contact, &settings.value, &definitions.value);
+                if let Some(hash) = &hash {
+                    let link = [(hash.clone(), contact.id.clone())];
+                    self.store
+                        .put_match_links(org, generation, &link, &now)
+                        .await?;
+                }
+                hash
+            };
+            let filed = wanted.as_deref();
+            let group: BTreeSet<String> = match filed {
+                Some(hash) => self
                     .store
                     .match_group(org, generation, hash)
                     .await?
                     .into_iter()
                     .collect(),
-                _ => BTreeSet::new(),
+                None => BTreeSet::new(),
             };
-        let members: Vec<String> = group
-            .iter()
-            .filter(|id| *id != contact_id)
-            .cloned()
-            .collect();
-        self.store
-            .refile_contact(
-                org,
-                contact_id,
-                generation,
-                contact.match_hash.as_deref(),
-                &members,
-            )
-            .await?;
-        for member in &members {
-            self.store
-                .change_links(org, member, LinkChange::Add, &me)
+            let members: Vec<String> = group
+                .iter()
+                .filter(|id| *id != contact_id)
+                .cloned()
+                .collect();
+            let applied = self
+                .store
+                .refile_contact(
+                    org,
+                    contact_id,
+                    contact.version,
+                    generation,
+                    filed,
+                    &members,
+                )
                 .await?;
+            if !applied {
+                continue;
+            }
+            for member in &members {
+                self.store
+                    .change_links(org, member, LinkChange::Add, &me)
+                    .await?;
+            }
+            let leaving: BTreeSet<&String> = previously_linked
+                .iter()
+                .chain(&contact.linked)
+                .filter(|id| !group.contains(*id) && *id != contact_id)
+                .collect();
+            for other in leaving {
+                self.store
+                    .change_links(org, other, LinkChange::Remove, &me)
+                    .await?;
+            }
+            return Ok(());
         }
-        let leaving: BTreeSet<&String> = previously_linked
-            .iter()
-            .chain(&contact.linked)
-            .filter(|id| !group.contains(*id) && *id != contact_id)
-            .collect();
-        for other in leaving {
-            self.store
-                .change_links(org, other, LinkChange::Remove, &me)
-                .await?;
-        }
-        Ok(())
+        Err(ApiError::conflict(
+            None,
+            "the contact kept changing; the job will be retried",
+        ))
     }
 
     /// Files every contact under the current matching attribute and sets every link set.
@@ -187,9 +214,23 @@ impl App {
                 && contact.match_hash == *hash
                 && current == wanted;
             if !unchanged {
-                self.store
-                    .refile_contact(org, &contact.id, generation, hash.as_deref(), &linked)
+                let applied = self
+                    .store
+                    .refile_contact(
+                        org,
+                        &contact.id,
+                        contact.version,
+                        generation,
+                        hash.as_deref(),
+                        &linked,
+                    )
                     .await?;
+                if !applied {
+                    // It changed since the walk read it: a change that moved its match filing
+                    // queued its own job; anything else gets this contact re-linked on its own.
+                    self.relink_contact(org, &contact.id, generation, contact.linked.clone())
+                        .await?;
+                }
             }
         }
         self.store.delete_match_links(org, &stale).await?;

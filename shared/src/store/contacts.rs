@@ -30,6 +30,11 @@ struct ContactItem {
     gsi1pk: String,
     #[serde(rename = "GSI1SK")]
     gsi1sk: String,
+    /// Only VIP contacts carry the sparse index keys.
+    #[serde(rename = "GSI2PK", default, skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<String>,
+    #[serde(rename = "GSI2SK", default, skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<String>,
     #[serde(flatten)]
     contact: Contact,
 }
@@ -44,6 +49,8 @@ pub fn contact_item(
         entity: "contact".to_owned(),
         gsi1pk: keys::contacts_index_pk(org),
         gsi1sk: keys::contacts_index_sk(&contact.id),
+        gsi2pk: contact.vip.then(|| keys::vip_index_pk(org)),
+        gsi2sk: contact.vip.then(|| keys::contacts_index_sk(&contact.id)),
         contact: contact.clone(),
     })
     .map_err(internal)
@@ -312,6 +319,17 @@ impl Store {
         Ok(updated)
     }
 
+    /// Writes the whole profile if it still has `expected_version` (0: if it does not exist).
+    pub async fn save_contact(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        expected_version: u64,
+    ) -> Result<(), SaveError> {
+        self.put_conditionally(self.contact_put(org, contact, expected_version)?)
+            .await
+    }
+
     fn contact_put(
         &self,
         org: &OrgId,
@@ -397,6 +415,7 @@ impl Store {
                 .build(),
         ];
         items.push(self.conversation_upsert(org, write.conversation, write.now)?);
+        items.push(self.conversation_owner(org, write.conversation, write.now)?);
         if let Some(claim_pk) = &write.new_contact_claim {
             let contact = write
                 .contact
@@ -511,6 +530,34 @@ impl Store {
             .build()
             .map_err(internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The conversation's head item in its own partition: notes on it check it exists.
+    fn conversation_owner(
+        &self,
+        org: &OrgId,
+        conversation: &Conversation,
+        now: &str,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let mut item = raw_key(
+            &keys::conversation_pk(org, &conversation.id),
+            keys::CONVERSATION_OWNER_SK,
+        );
+        item.insert(
+            "entity".into(),
+            AttributeValue::S("conversation_owner".into()),
+        );
+        item.insert(
+            "contact_id".into(),
+            AttributeValue::S(conversation.contact_id.clone()),
+        );
+        item.insert("updated_at".into(), AttributeValue::S(now.to_owned()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// Moves a conversation's `last_message_at` forward after a message older ones did not set.
@@ -693,15 +740,17 @@ impl Store {
         unless_gone(result)
     }
 
-    /// Sets a contact's match filing and links outright (the org-wide re-match).
+    /// Sets a contact's match filing and links outright, if the contact still has
+    /// `expected_version`. `Ok(false)` when it changed (or is gone) since it was read.
     pub async fn refile_contact(
         &self,
         org: &OrgId,
         contact_id: &str,
+        expected_version: u64,
         generation: u64,
         hash: Option<&str>,
         linked: &[String],
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         let mut set = vec!["#gen = :gen"];
         let mut remove = Vec::new();
         let mut request = self
@@ -712,7 +761,11 @@ impl Store {
                 &keys::contact_pk(org, contact_id),
                 keys::PROFILE_SK,
             )))
-            .condition_expression("attribute_exists(PK)")
+            .condition_expression("#version = :expected")
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected_version.to_string()),
+            )
             .expression_attribute_names("#gen", "match_generation")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -738,7 +791,17 @@ impl Store {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        unless_gone(request.update_expression(expression).send().await)
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(internal(err)),
+        }
     }
 
     /// Files a contact under a match group (the org-wide re-match writes these in bulk).
@@ -857,7 +920,7 @@ fn match_link_item(
     ])
 }
 
-pub(super) fn raw_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+pub(crate) fn raw_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (keys::PK.to_owned(), AttributeValue::S(pk.to_owned())),
         (keys::SK.to_owned(), AttributeValue::S(sk.to_owned())),

@@ -21,8 +21,12 @@ use crate::keys;
 use crate::settings::Settings;
 
 mod contacts;
+mod idempotency;
+mod notes;
 
 pub use contacts::*;
+pub use idempotency::*;
+pub use notes::NoteEdit;
 
 const MAX_ATTEMPTS: u32 = 8;
 

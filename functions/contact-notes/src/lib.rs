@@ -1,0 +1,271 @@
+//! `contact-notes`: notes on contacts and, kept apart, notes on conversations. Any agent may
+//! edit or delete any note; the author is always the caller from the token.
+
+use lambda_http::http::{HeaderMap, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use shared::ApiError;
+use shared::auth::{Caller, Capability};
+use shared::clock::{Env, rfc3339};
+use shared::cursor::{self, PageRequest};
+use shared::http::{
+    Route, Router, json, json_body, no_content, ok, query_param, respond, with_etag,
+};
+use shared::idempotency;
+use shared::notes::{Note, NoteParent, NoteText, Person};
+use shared::store::{NoteEdit, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    ListContactNotes,
+    AddContactNote,
+    EditContactNote,
+    DeleteContactNote,
+    ListConversationNotes,
+    AddConversationNote,
+    EditConversationNote,
+    DeleteConversationNote,
+}
+
+pub const ROUTES: &[Route<RouteId>] = &[
+    Route {
+        method: "GET",
+        path: "/contacts/{id}/notes",
+        id: RouteId::ListContactNotes,
+    },
+    Route {
+        method: "POST",
+        path: "/contacts/{id}/notes",
+        id: RouteId::AddContactNote,
+    },
+    Route {
+        method: "PATCH",
+        path: "/contacts/{id}/notes/{note_id}",
+        id: RouteId::EditContactNote,
+    },
+    Route {
+        method: "DELETE",
+        path: "/contacts/{id}/notes/{note_id}",
+        id: RouteId::DeleteContactNote,
+    },
+    Route {
+        method: "GET",
+        path: "/conversations/{conversation_id}/notes",
+        id: RouteId::ListConversationNotes,
+    },
+    Route {
+        method: "POST",
+        path: "/conversations/{conversation_id}/notes",
+        id: RouteId::AddConversationNote,
+    },
+    Route {
+        method: "PATCH",
+        path: "/conversations/{conversation_id}/notes/{note_id}",
+        id: RouteId::EditConversationNote,
+    },
+    Route {
+        method: "DELETE",
+        path: "/conversations/{conversation_id}/notes/{note_id}",
+        id: RouteId::DeleteConversationNote,
+    },
+];
+
+pub struct App {
+    store: Store,
+    env: Env,
+    router: Router<RouteId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<Note>,
+    next_cursor: Option<String>,
+}
+
+enum Action {
+    List,
+    Add,
+    Edit,
+    Delete,
+}
+
+/// `If-Match: "3"`; `Err` for a value that can never match.
+fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let raw = raw.to_str().unwrap_or_default().trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::PreconditionFailed)
+}
+
+impl App {
+    pub fn new(store: Store, env: Env) -> Self {
+        Self {
+            store,
+            env,
+            router: Router::new(ROUTES),
+        }
+    }
+
+    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+        ROUTES.iter().map(|r| (r.method, r.path))
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        respond(self.dispatch(req).await)
+    }
+
+    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
+        use RouteId::*;
+        let route = self.router.at(&req)?;
+        let caller = Caller::from_request(&req)?;
+        let param = |name: &str| {
+            route
+                .params
+                .get(name)
+                .map(String::as_str)
+                .unwrap_or_default()
+        };
+        let (parent, action) = match route.id {
+            ListContactNotes => (NoteParent::Contact(param("id")), Action::List),
+            AddContactNote => (NoteParent::Contact(param("id")), Action::Add),
+            EditContactNote => (NoteParent::Contact(param("id")), Action::Edit),
+            DeleteContactNote => (NoteParent::Contact(param("id")), Action::Delete),
+            ListConversationNotes => (
+                NoteParent::Conversation(param("conversation_id")),
+                Action::List,
+            ),
+            AddConversationNote => (
+                NoteParent::Conversation(param("conversation_id")),
+                Action::Add,
+            ),
+            EditConversationNote => (
+                NoteParent::Conversation(param("conversation_id")),
+                Action::Edit,
+            ),
+            DeleteConversationNote => (
+                NoteParent::Conversation(param("conversation_id")),
+                Action::Delete,
+            ),
+        };
+        let note_id = param("note_id");
+        match action {
+            Action::List => self.list(&caller, parent, &req).await,
+            Action::Add => {
+                idempotency::once(&self.store, &self.env, &caller, &req, || {
+                    self.add(&caller, parent, &req)
+                })
+                .await
+            }
+            Action::Edit => self.edit(&caller, parent, note_id, &req).await,
+            Action::Delete => self.delete(&caller, parent, note_id, &req).await,
+        }
+    }
+
+    fn person(caller: &Caller) -> Person {
+        Person {
+            id: caller.user_id.to_string(),
+            name: caller.name.clone(),
+        }
+    }
+
+    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
+    async fn list(
+        &self,
+        caller: &Caller,
+        parent: NoteParent<'_>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::Read)?;
+        let page = PageRequest::parse(
+            &caller.org,
+            query_param(req, "limit").as_deref(),
+            query_param(req, "cursor").as_deref(),
+        )?;
+        let (items, next) = self.store.list_notes(&caller.org, parent, page).await?;
+        Ok(ok(&Page {
+            items,
+            next_cursor: next.map(|k| cursor::encode(&caller.org, &k)),
+        }))
+    }
+
+    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
+    async fn add(
+        &self,
+        caller: &Caller,
+        parent: NoteParent<'_>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::WriteNotes)?;
+        let body: NoteBody = json_body(req)?;
+        let now = rfc3339(self.env.now());
+        let note = Note {
+            id: self.env.ids.new_id(),
+            text: NoteText::parse(&body.text)?,
+            author: Self::person(caller),
+            created_at: now.clone(),
+            updated_at: now,
+            updated_by: None,
+            version: 1,
+        };
+        self.store.add_note(&caller.org, parent, &note).await?;
+        tracing::info!(note = %note.id, parent = parent.name(), "note added");
+        Ok(with_etag(json(StatusCode::CREATED, &note), note.version))
+    }
+
+    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
+    async fn edit(
+        &self,
+        caller: &Caller,
+        parent: NoteParent<'_>,
+        note_id: &str,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::WriteNotes)?;
+        let body: NoteBody = json_body(req)?;
+        let text = NoteText::parse(&body.text)?;
+        let expected = expected_version(req.headers())?;
+        let now = rfc3339(self.env.now());
+        let by = Self::person(caller);
+        let edit = NoteEdit {
+            text: text.as_str(),
+            by: &by,
+            at: &now,
+        };
+        let note = self
+            .store
+            .update_note(&caller.org, parent, note_id, &edit, expected)
+            .await?;
+        Ok(with_etag(ok(&note), note.version))
+    }
+
+    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
+    async fn delete(
+        &self,
+        caller: &Caller,
+        parent: NoteParent<'_>,
+        note_id: &str,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::WriteNotes)?;
+        let expected = expected_version(req.headers())?;
+        self.store
+            .delete_note(&caller.org, parent, note_id, expected)
+            .await?;
+        tracing::info!(note = %note_id, "note deleted");
+        Ok(no_content())
+    }
+}

@@ -1,0 +1,210 @@
+//! `Idempotency-Key` on `POST` routes: the same key with the same request within 24 hours
+//! replays the first response without a second effect; with another request it is a 422.
+
+use std::future::Future;
+use std::time::Duration;
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Caller;
+use crate::clock::Env;
+use crate::error::ApiError;
+use crate::http::error_response;
+use crate::store::{Claim, Store, StoredResponse};
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+pub const WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+const MAX_KEY_LEN: usize = 255;
+/// How long a second request waits for the first one holding its key to finish.
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(5);
+
+fn request_hash(req: &Request) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(req.method().as_str().as_bytes());
+    hasher.update(b" ");
+    hasher.update(req.raw_http_path().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(req.body().as_ref());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_key(req: &Request) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    let valid =
+        !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(ApiError::bad_field(
+            "Idempotency-Key",
+            format!("an idempotency key is 1..{MAX_KEY_LEN} visible ASCII characters"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+fn to_stored(response: &Response<Body>) -> StoredResponse {
+    let body = match response.body() {
+        Body::Text(text) => text.clone(),
+        Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    };
+    StoredResponse {
+        status: response.status().as_u16(),
+        body,
+        etag: response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+fn replay(stored: StoredResponse) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+        .header(REPLAYED_HEADER, "true");
+    if !stored.body.is_empty() {
+        builder = builder.header(header::CONTENT_TYPE, "application/json");
+    }
+    if let Some(etag) = stored
+        .etag
+        .as_deref()
+        .and_then(|e| HeaderValue::from_str(e).ok())
+    {
+        builder = builder.header(header::ETAG, etag);
+    }
+    let body = if stored.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(stored.body)
+    };
+    builder.body(body).expect("valid response")
+}
+
+/// Runs `run` once per idempotency key (none given: always). The first outcome other than a
+/// server error is stored and replayed; a server error releases the key so a retry can run.
+pub async fn once<F, Fut>(
+    store: &Store,
+    env: &Env,
+    caller: &Caller,
+    req: &Request,
+    run: F,
+) -> Result<Response<Body>, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let Some(key) = parse_key(req)? else {
+        return run().await;
+    };
+    let hash = request_hash(req);
+    let waited = std::time::Instant::now();
+    loop {
+        let now = env.now().unix_timestamp();
+        let expires = now + WINDOW.as_secs() as i64;
+        match store
+            .claim_idempotency_key(&caller.org, &key, &hash, now, expires)
+            .await?
+        {
+            Claim::Won => {
+                let outcome = run().await;
+                let stored = match &outcome {
+                    Ok(response) => Some(to_stored(response)),
+                    Err(err) if err.status().is_server_error() => None,
+                    Err(err) => Some(to_stored(&error_response(err))),
+                };
+                match stored {
+                    Some(stored) => {
+                        store
+                            .complete_idempotency_key(&caller.org, &key, &hash, &stored)
+                            .await?
+                    }
+                    None => store.release_idempotency_key(&caller.org, &key).await?,
+                }
+                return outcome;
+            }
+            Claim::Taken(record) if record.request_hash != hash => {
+                return Err(ApiError::validation(
+                    "Idempotency-Key",
+                    "this idempotency key was used with a different request",
+                ));
+            }
+            Claim::Taken(record) => {
+                if let Some(response) = record.response {
+                    return Ok(replay(response));
+                }
+                if waited.elapsed() > WAIT_FOR_FIRST {
+                    return Err(ApiError::conflict(
+                        Some("Idempotency-Key"),
+                        "a request with this idempotency key is still in progress",
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, path: &str, body: &str, key: Option<&str>) -> Request {
+        let mut builder = http::Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            builder = builder.header(HEADER, key);
+        }
+        builder.body(Body::Text(body.into())).unwrap()
+    }
+
+    #[test]
+    fn the_hash_covers_method_path_and_body() {
+        let a = request_hash(&req("POST", "/contacts/1/notes", r#"{"text":"a"}"#, None));
+        assert_eq!(
+            a,
+            request_hash(&req("POST", "/contacts/1/notes", r#"{"text":"a"}"#, None))
+        );
+        assert_ne!(
+            a,
+            request_hash(&req("POST", "/contacts/1/notes", r#"{"text":"b"}"#, None))
+        );
+        assert_ne!(
+            a,
+            request_hash(&req("POST", "/contacts/2/notes", r#"{"text":"a"}"#, None))
+        );
+    }
+
+    #[test]
+    fn keys_are_visible_ascii_up_to_255() {
+        assert_eq!(
+            parse_key(&req("POST", "/", "", Some("abc-123")))
+                .unwrap()
+                .as_deref(),
+            Some("abc-123")
+        );
+        assert_eq!(parse_key(&req("POST", "/", "", None)).unwrap(), None);
+        assert!(parse_key(&req("POST", "/", "", Some(&"k".repeat(256)))).is_err());
+        assert!(parse_key(&req("POST", "/", "", Some("has space"))).is_err());
+    }
+
+    #[test]
+    fn a_replay_carries_the_first_status_body_and_etag() {
+        let response = replay(StoredResponse {
+            status: 201,
+            body: "{}".into(),
+            etag: Some("\"1\"".into()),
+        });
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()[header::ETAG], "\"1\"");
+        assert_eq!(response.headers()[REPLAYED_HEADER], "true");
+    }
+}

@@ -1,0 +1,81 @@
+//! Notes on contacts and on conversations.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+pub const NOTE_MAX_CHARS: usize = 2000;
+
+/// Note text: trimmed, 1..2000 Unicode scalar values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NoteText(String);
+
+impl NoteText {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let text = raw.trim();
+        let chars = text.chars().count();
+        if chars == 0 || chars > NOTE_MAX_CHARS {
+            return Err(ApiError::validation(
+                "text",
+                format!("a note is 1..{NOTE_MAX_CHARS} characters"),
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: String,
+    pub text: NoteText,
+    pub author: Person,
+    pub created_at: String,
+    pub updated_at: String,
+    pub updated_by: Option<Person>,
+    pub version: u64,
+}
+
+/// What a note hangs off: a contact or a conversation, kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteParent<'a> {
+    Contact(&'a str),
+    Conversation(&'a str),
+}
+
+impl NoteParent<'_> {
+    pub fn name(self) -> &'static str {
+        match self {
+            NoteParent::Contact(_) => "contact",
+            NoteParent::Conversation(_) => "conversation",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn note_text_counts_unicode_scalar_values_after_trimming() {
+        assert!(NoteText::parse(&"😀".repeat(2000)).is_ok());
+        assert!(NoteText::parse(&format!("  {}  ", "a".repeat(2000))).is_ok());
+        let err = NoteText::parse(&"a".repeat(2001)).unwrap_err();
+        assert_eq!(
+            (err.code(), err.to_body()["error"]["field"].clone()),
+            ("validation_failed", "text".into())
+        );
+        assert!(NoteText::parse("   ").is_err());
+        assert_eq!(NoteText::parse(" hi ").unwrap().as_str(), "hi");
+    }
+}

@@ -1,0 +1,169 @@
+//! Idempotency records: one per `Idempotency-Key`, holding the request's hash and, once the
+//! first request finished, its response.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::contacts::raw_key;
+use super::{Store, internal};
+use crate::error::ApiError;
+use crate::ids::OrgId;
+use crate::keys;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    /// `None` while the first request is still running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<StoredResponse>,
+    /// Unix seconds; DynamoDB's TTL removes the record some time after, reads check it first.
+    pub ttl: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecordItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    record: IdempotencyRecord,
+}
+
+/// What claiming a key found.
+pub enum Claim {
+    /// This request holds the key now and must run.
+    Won,
+    /// Another request holds it (finished or not).
+    Taken(IdempotencyRecord),
+}
+
+impl Store {
+    /// Claims `key` for a request with `request_hash`, unless a live record holds it.
+    #[tracing::instrument(skip(self, key, request_hash), fields(org = %org))]
+    pub async fn claim_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        request_hash: &str,
+        now_unix: i64,
+        ttl: i64,
+    ) -> Result<Claim, ApiError> {
+        let item = serde_dynamo::to_item(RecordItem {
+            pk: keys::idempotency_pk(org, key),
+            sk: keys::IDEMPOTENCY_SK.into(),
+            entity: "idempotency_record".into(),
+            record: IdempotencyRecord {
+                request_hash: request_hash.to_owned(),
+                response: None,
+                ttl,
+            },
+        })
+        .map_err(internal)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", AttributeValue::N(now_unix.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Won),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                match self.idempotency_record(org, key).await? {
+                    Some(record) => Ok(Claim::Taken(record)),
+                    // It expired and was removed in between: a retry will claim it.
+                    None => Err(ApiError::conflict(
+                        None,
+                        "the idempotency key is being released; retry",
+                    )),
+                }
+            }
+            Err(err) => Err(internal(err)),
+        }
+    }
+
+    pub async fn idempotency_record(
+        &self,
+        org: &OrgId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::idempotency_pk(org, key),
+                keys::IDEMPOTENCY_SK,
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(internal)?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item::<_, RecordItem>(item)
+                    .map(|r| r.record)
+                    .map_err(internal)
+            })
+            .transpose()
+    }
+
+    /// Stores the first request's response under its claimed key.
+    pub async fn complete_idempotency_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        request_hash: &str,
+        response: &StoredResponse,
+    ) -> Result<(), ApiError> {
+        let response = serde_dynamo::to_attribute_value(response).map_err(internal)?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::idempotency_pk(org, key),
+                keys::IDEMPOTENCY_SK,
+            )))
+            .update_expression("SET #response = :response")
+            .condition_expression("request_hash = :hash")
+            .expression_attribute_names("#response", "response")
+            .expression_attribute_values(":response", response)
+            .expression_attribute_values(":hash", AttributeValue::S(request_hash.to_owned()))
+            .send()
+            .await
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    /// Lets a key go after the first request failed unexpectedly, so a retry can run.
+    pub async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), ApiError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::idempotency_pk(org, key),
+                keys::IDEMPOTENCY_SK,
+            )))
+            .send()
+            .await
+            .map_err(internal)?;
+        Ok(())
+    }
+}

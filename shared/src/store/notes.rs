@@ -1,0 +1,246 @@
+//! Notes under a contact or a conversation.
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem,
+};
+use serde::{Deserialize, Serialize};
+
+use super::contacts::raw_key;
+use super::{SaveError, Store, internal};
+use crate::cursor::{LastEvaluatedKey, PageRequest};
+use crate::error::ApiError;
+use crate::ids::OrgId;
+use crate::keys;
+use crate::notes::{Note, NoteParent, Person};
+
+#[derive(Serialize, Deserialize)]
+struct NoteItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    note: Note,
+}
+
+/// A new text for a note, who wrote it and when.
+#[derive(Clone, Copy)]
+pub struct NoteEdit<'a> {
+    pub text: &'a str,
+    pub by: &'a Person,
+    pub at: &'a str,
+}
+
+/// The partition and the head item (whose existence proves the parent's) of a note parent.
+fn parent_keys(org: &OrgId, parent: NoteParent) -> (String, &'static str, &'static str) {
+    match parent {
+        NoteParent::Contact(id) => (keys::contact_pk(org, id), keys::PROFILE_SK, "contact_note"),
+        NoteParent::Conversation(id) => (
+            keys::conversation_pk(org, id),
+            keys::CONVERSATION_OWNER_SK,
+            "conversation_note",
+        ),
+    }
+}
+
+fn not_found(parent: NoteParent) -> ApiError {
+    ApiError::NotFound(parent.name())
+}
+
+impl Store {
+    /// Checks the parent exists and writes the note in one transaction.
+    #[tracing::instrument(skip(self, note), fields(org = %org, note = %note.id))]
+    pub async fn add_note(
+        &self,
+        org: &OrgId,
+        parent: NoteParent<'_>,
+        note: &Note,
+    ) -> Result<(), ApiError> {
+        let (pk, head, entity) = parent_keys(org, parent);
+        let item = serde_dynamo::to_item(NoteItem {
+            pk: pk.clone(),
+            sk: keys::note_sk(&note.id),
+            entity: entity.to_owned(),
+            note: note.clone(),
+        })
+        .map_err(internal)?;
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(&pk, head)))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(internal)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(internal)?;
+        match self
+            .transact(vec![
+                TransactWriteItem::builder().condition_check(check).build(),
+                TransactWriteItem::builder().put(put).build(),
+            ])
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(SaveError::Conflict) => Err(not_found(parent)),
+            Err(SaveError::Failed(err)) => Err(err),
+        }
+    }
+
+    /// A page of notes, newest first. On the first page the same query reads the parent's head
+    /// item, so an unknown parent is a 404 without a second round trip.
+    #[tracing::instrument(skip(self, page), fields(org = %org))]
+    pub async fn list_notes(
+        &self,
+        org: &OrgId,
+        parent: NoteParent<'_>,
+        page: PageRequest,
+    ) -> Result<(Vec<Note>, Option<LastEvaluatedKey>), ApiError> {
+        let (pk, head, _) = parent_keys(org, parent);
+        let first_page = page.start.is_none();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :head")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":from", AttributeValue::S(keys::NOTE_SK_PREFIX.into()))
+            .expression_attribute_values(":head", AttributeValue::S(head.into()))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(page.limit + i32::from(first_page))
+            .set_exclusive_start_key(page.start)
+            .send()
+            .await
+            .map_err(internal)?;
+        let mut items = out.items.unwrap_or_default();
+        if first_page {
+            let head_found = items
+                .first()
+                .and_then(|i| i.get(keys::SK))
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|sk| sk == head);
+            if !head_found {
+                return Err(not_found(parent));
+            }
+            items.remove(0);
+        }
+        let notes = items
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item::<_, NoteItem>(item)
+                    .map(|n| n.note)
+                    .map_err(internal)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((notes, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// Replaces a note's text if it exists (and, with `expected`, has that version).
+    #[tracing::instrument(skip(self, edit), fields(org = %org))]
+    pub async fn update_note(
+        &self,
+        org: &OrgId,
+        parent: NoteParent<'_>,
+        note_id: &str,
+        edit: &NoteEdit<'_>,
+        expected: Option<u64>,
+    ) -> Result<Note, ApiError> {
+        let NoteEdit { text, by, at: now } = *edit;
+        let (pk, _, _) = parent_keys(org, parent);
+        let key = raw_key(&pk, &keys::note_sk(note_id));
+        let by = serde_dynamo::to_attribute_value(by).map_err(internal)?;
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression(
+                "SET #text = :text, updated_at = :now, updated_by = :by ADD #version :one",
+            )
+            .expression_attribute_names("#text", "text")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":text", AttributeValue::S(text.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .expression_attribute_values(":by", by)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::AllNew);
+        request = match expected {
+            Some(version) => request
+                .condition_expression("attribute_exists(PK) AND #version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+            None => request.condition_expression("attribute_exists(PK)"),
+        };
+        match request.send().await {
+            Ok(out) => {
+                let item: NoteItem = serde_dynamo::from_item(out.attributes.unwrap_or_default())
+                    .map_err(internal)?;
+                Ok(item.note)
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(self.missing_or_stale(key).await?)
+            }
+            Err(err) => Err(internal(err)),
+        }
+    }
+
+    /// Deletes a note that exists (and, with `expected`, has that version).
+    #[tracing::instrument(skip(self), fields(org = %org))]
+    pub async fn delete_note(
+        &self,
+        org: &OrgId,
+        parent: NoteParent<'_>,
+        note_id: &str,
+        expected: Option<u64>,
+    ) -> Result<(), ApiError> {
+        let (pk, _, _) = parent_keys(org, parent);
+        let key = raw_key(&pk, &keys::note_sk(note_id));
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()));
+        request = match expected {
+            Some(version) => request
+                .condition_expression("attribute_exists(PK) AND #version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+            None => request.condition_expression("attribute_exists(PK)"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(self.missing_or_stale(key).await?)
+            }
+            Err(err) => Err(internal(err)),
+        }
+    }
+
+    /// After a failed condition on a note: 404 when it is gone, 412 when its version moved on.
+    async fn missing_or_stale(&self, key: super::Item) -> Result<ApiError, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(internal)?;
+        Ok(match out.item {
+            Some(_) => ApiError::PreconditionFailed,
+            None => ApiError::NotFound("note"),
+        })
+    }
+}
