@@ -82,6 +82,35 @@ async fn every_route_stays_within_its_round_trip_budget() {
             1,
         ),
         (
+            "PUT /contacts/{id}/vip",
+            admin
+                .put(&format!("/contacts/{contact}/vip"), &json!(null))
+                .await,
+            2,
+        ),
+        (
+            "POST /contacts/{id}/notes",
+            admin
+                .post(
+                    &format!("/contacts/{contact}/notes"),
+                    &json!({"text": "hi"}),
+                )
+                .await,
+            1,
+        ),
+        (
+            "GET /contacts/{id}/notes",
+            admin.get(&format!("/contacts/{contact}/notes")).await,
+            1,
+        ),
+        (
+            "POST /conversations/{id}/notes",
+            admin
+                .post("/conversations/c1/notes", &json!({"text": "hi"}))
+                .await,
+            1,
+        ),
+        (
             "DELETE /attributes/{key}",
             admin.delete("/attributes/tier").await,
             2,

@@ -1,0 +1,114 @@
+//! Handler tests: the sample events in `events/contact-notes/` over a contact and conversation
+//! made by the ingest handler, each test in an org of its own.
+
+use contact_notes::App;
+use serde_json::{Value, json};
+use shared::clock::Env;
+use shared::testing::{decode, load_event, local_services, new_org, with_caller};
+
+const SAMPLE_CONTACT: &str = "01a1fc52-0000-7000-8000-000000000001";
+const SAMPLE_NOTE: &str = "01a1fc52-0000-7000-8000-0000000000aa";
+
+struct Harness {
+    app: App,
+    org: String,
+    contact_id: String,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let local = local_services().await;
+        let org = new_org("evt");
+        let ingest = ingest_messages::App::new(
+            local.store.clone(),
+            local.blobs,
+            local.matching,
+            Env::system(),
+        );
+        let message = json!({"org_id": org, "channel": "sms", "sender": {"user_id": "+351900"},
+                             "conversation": {"id": "conv-1", "status": "open"},
+                             "message": {"id": "m-1", "text": "hello", "sent_at": "2026-01-01T10:00:00Z"}});
+        let contact_id = ingest
+            .ingest_body(&message.to_string())
+            .await
+            .expect("ingested")
+            .contact_id;
+        Self {
+            app: App::new(local.store, Env::system()),
+            org,
+            contact_id,
+        }
+    }
+
+    async fn run(&self, name: &str, note_id: Option<&str>, role: Option<&str>) -> (u16, Value) {
+        let mut text = with_caller(load_event("contact-notes", name), &self.org, role)
+            .to_string()
+            .replace(SAMPLE_CONTACT, &self.contact_id);
+        if let Some(note_id) = note_id {
+            text = text.replace(SAMPLE_NOTE, note_id);
+        }
+        decode(
+            self.app
+                .handle(lambda_http::request::from_str(&text).unwrap())
+                .await,
+        )
+    }
+}
+
+#[tokio::test]
+async fn the_sample_events_add_list_edit_and_delete_notes() {
+    let h = Harness::new().await;
+    let (status, note) = h.run("add-contact-note", None, None).await;
+    assert_eq!(status, 201, "{note}");
+    assert_eq!(
+        note["author"],
+        json!({"id": "user-agent-1", "name": "Alex Agent"})
+    );
+    let (status, replay) = h.run("add-contact-note", None, None).await;
+    assert_eq!(
+        (status, replay),
+        (201, note.clone()),
+        "the sample's Idempotency-Key replays"
+    );
+    let id = note["id"].as_str().unwrap();
+    let (status, list) = h.run("list-contact-notes", None, None).await;
+    assert_eq!((status, list["items"].as_array().unwrap().len()), (200, 1));
+    let (status, edited) = h.run("edit-contact-note", Some(id), None).await;
+    assert_eq!((status, edited["version"].clone()), (200, json!(2)));
+    let (status, _) = h.run("edit-contact-note", Some(id), None).await;
+    assert_eq!(status, 412, "the sample's If-Match is now stale");
+    let (status, _) = h.run("delete-contact-note", Some(id), None).await;
+    assert_eq!(status, 204);
+
+    let (status, _) = h.run("add-conversation-note", None, None).await;
+    assert_eq!(status, 201);
+    let (status, list) = h.run("list-conversation-notes", None, None).await;
+    assert_eq!(
+        (status, list["items"][0]["text"].clone()),
+        (200, json!("Escalated to billing."))
+    );
+    let (_, contact_notes) = h.run("list-contact-notes", None, None).await;
+    assert_eq!(
+        contact_notes["items"],
+        json!([]),
+        "conversation notes stay apart"
+    );
+}
+
+#[tokio::test]
+async fn another_orgs_contact_or_conversation_is_not_found() {
+    let h = Harness::new().await;
+    let stranger = Harness {
+        org: new_org("evt"),
+        ..h
+    };
+    for name in [
+        "add-contact-note",
+        "list-contact-notes",
+        "add-conversation-note",
+        "list-conversation-notes",
+    ] {
+        let (status, _) = stranger.run(name, None, None).await;
+        assert_eq!(status, 404, "{name}");
+    }
+}

@@ -1,0 +1,44 @@
+//! Handler tests: the sample events in `events/toggle-vip/` over a contact made by ingest.
+
+use serde_json::{Value, json};
+use shared::clock::Env;
+use shared::testing::{decode, load_event, local_services, new_org, with_caller};
+use toggle_vip::App;
+
+async fn run(app: &App, org: &str, contact: &str, name: &str, role: Option<&str>) -> (u16, Value) {
+    let text = with_caller(load_event("toggle-vip", name), org, role)
+        .to_string()
+        .replace("01a1fc52-0000-7000-8000-000000000001", contact);
+    decode(
+        app.handle(lambda_http::request::from_str(&text).unwrap())
+            .await,
+    )
+}
+
+#[tokio::test]
+async fn the_sample_events_designate_and_undesignate() {
+    let local = local_services().await;
+    let org = new_org("evt");
+    let ingest = ingest_messages::App::new(
+        local.store.clone(),
+        local.blobs,
+        local.matching,
+        Env::system(),
+    );
+    let message = json!({"org_id": org, "channel": "x_dm", "sender": {"user_id": "42", "name": "Ana"},
+                         "conversation": {"id": "c", "status": "open"},
+                         "message": {"id": "m", "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}});
+    let contact = ingest
+        .ingest_body(&message.to_string())
+        .await
+        .unwrap()
+        .contact_id;
+    let app = App::new(local.store, Env::system());
+
+    let (status, view) = run(&app, &org, &contact, "designate-vip", None).await;
+    assert_eq!((status, view["vip"].clone()), (200, json!(true)));
+    let (status, view) = run(&app, &org, &contact, "undesignate-vip", None).await;
+    assert_eq!((status, view["vip"].clone()), (200, json!(false)));
+    let (status, _) = run(&app, &new_org("evt"), &contact, "designate-vip", None).await;
+    assert_eq!(status, 404, "another org's contact");
+}
