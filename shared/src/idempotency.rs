@@ -25,7 +25,13 @@ fn request_hash(req: &Request) -> String {
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str().as_bytes());
     hasher.update(b" ");
-    hasher.update(req.raw_http_path().as_bytes());
+    let path = req.raw_http_path();
+    let path = if path.is_empty() {
+        req.uri().path()
+    } else {
+        path
+    };
+    hasher.update(path.as_bytes());
     hasher.update(b"\n");
     hasher.update(req.body().as_ref());
     hasher
