@@ -228,19 +228,13 @@ impl Store {
         org: &OrgId,
         contact_id: &str,
     ) -> Result<Option<Contact>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(raw_key(
-                &keys::contact_pk(org, contact_id),
-                keys::PROFILE_SK,
-            )))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(internal)?;
-        out.item.map(contact_from_item).transpose()
+        self.get_consistent(raw_key(
+            &keys::contact_pk(org, contact_id),
+            keys::PROFILE_SK,
+        ))
+        .await?
+        .map(contact_from_item)
+        .transpose()
     }
 
     /// A page of an org's contacts, newest first; with `vip_only`, from the sparse VIP index.
@@ -466,16 +460,7 @@ impl Store {
         match self.transact(items).await {
             Ok(()) => Ok(IngestOutcome::Written),
             Err(SaveError::Conflict) => {
-                let stored = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(message_key))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(internal)?;
-                if stored.item.is_some() {
+                if self.get_consistent(message_key).await?.is_some() {
                     Ok(IngestOutcome::Duplicate)
                 } else {
                     Err(SaveError::Conflict)
@@ -587,6 +572,20 @@ impl Store {
         unless_gone(result)
     }
 
+    /// A query for the items of one partition whose sort key starts with `prefix`.
+    fn query_prefix(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+    }
+
     /// Every conversation of the given contacts (a contact and the ones linked to it).
     #[tracing::instrument(skip(self, contact_ids), fields(org = %org))]
     pub async fn conversations_of(
@@ -599,17 +598,9 @@ impl Store {
             let mut start = None;
             loop {
                 let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                    .expression_attribute_values(
-                        ":pk",
-                        AttributeValue::S(keys::contact_pk(org, contact_id)),
-                    )
-                    .expression_attribute_values(
-                        ":prefix",
-                        AttributeValue::S(keys::CONVERSATION_SK_PREFIX.into()),
+                    .query_prefix(
+                        keys::contact_pk(org, contact_id),
+                        keys::CONVERSATION_SK_PREFIX,
                     )
                     .set_exclusive_start_key(start)
                     .send()
@@ -637,17 +628,9 @@ impl Store {
         page: PageRequest,
     ) -> Result<(Vec<Message>, Option<LastEvaluatedKey>), ApiError> {
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::conversation_pk(org, conversation_id)),
-            )
-            .expression_attribute_values(
-                ":prefix",
-                AttributeValue::S(keys::MESSAGE_SK_PREFIX.into()),
+            .query_prefix(
+                keys::conversation_pk(org, conversation_id),
+                keys::MESSAGE_SK_PREFIX,
             )
             .scan_index_forward(false)
             .limit(page.limit)

@@ -104,25 +104,17 @@ impl Store {
         org: &OrgId,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(raw_key(
-                &keys::idempotency_pk(org, key),
-                keys::IDEMPOTENCY_SK,
-            )))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(internal)?;
-        out.item
-            .map(|item| {
-                serde_dynamo::from_item::<_, RecordItem>(item)
-                    .map(|r| r.record)
-                    .map_err(internal)
-            })
-            .transpose()
+        self.get_consistent(raw_key(
+            &keys::idempotency_pk(org, key),
+            keys::IDEMPOTENCY_SK,
+        ))
+        .await?
+        .map(|item| {
+            serde_dynamo::from_item::<_, RecordItem>(item)
+                .map(|r| r.record)
+                .map_err(internal)
+        })
+        .transpose()
     }
 
     /// Stores the first request's response under its claimed key.

@@ -145,6 +145,20 @@ impl Store {
         Ok((settings, definitions))
     }
 
+    /// One item by key, strongly consistent.
+    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(internal)?;
+        Ok(out.item)
+    }
+
     /// Strongly consistent `BatchGetItem`, asking again for keys left unprocessed.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, ApiError> {
         let request = KeysAndAttributes::builder()

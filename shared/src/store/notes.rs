@@ -229,16 +229,7 @@ impl Store {
 
     /// After a failed condition on a note: 404 when it is gone, 412 when its version moved on.
     async fn missing_or_stale(&self, key: super::Item) -> Result<ApiError, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(internal)?;
-        Ok(match out.item {
+        Ok(match self.get_consistent(key).await? {
             Some(_) => ApiError::PreconditionFailed,
             None => ApiError::NotFound("note"),
         })
