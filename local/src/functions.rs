@@ -67,6 +67,13 @@ impl Registry {
         let matching = Arc::new(match_contacts::App::new(s.store.clone(), env.clone()));
         let vip = Arc::new(toggle_vip::App::new(s.store.clone(), env.clone()));
         let notes = Arc::new(contact_notes::App::new(s.store.clone(), env.clone()));
+        let deletion = Arc::new(delete_contact::App::new(
+            s.store.clone(),
+            s.blobs.clone(),
+            s.purge.clone(),
+            env.clone(),
+        ));
+        let purge = deletion.clone();
 
         let mut http = BTreeMap::new();
         http.insert(
@@ -109,7 +116,24 @@ impl Registry {
                 }),
             ),
         );
+        http.insert(
+            "delete-contact",
+            http_function(
+                delete_contact::App::routes(),
+                Arc::new(move |req| {
+                    let app = deletion.clone();
+                    Box::pin(async move { app.handle(req).await })
+                }),
+            ),
+        );
         let mut consumers: BTreeMap<&'static str, QueueHandler> = BTreeMap::new();
+        consumers.insert(
+            "purge-contact",
+            Arc::new(move |event| {
+                let app = purge.clone();
+                Box::pin(async move { app.handle_purge_batch(event).await })
+            }),
+        );
         let inbound = ingest.clone();
         consumers.insert(
             "ingest-messages",

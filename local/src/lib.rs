@@ -82,6 +82,7 @@ pub async fn run(
             resources.bucket("DataBucket")?,
         ),
         matching: Queue::new(sqs.clone(), resources.queue_url("MatchQueue")?),
+        purge: Queue::new(sqs.clone(), resources.queue_url("PurgeQueue")?),
     };
     let registry = functions::Registry::build(&services, &Env::system());
     let gateway = gateway::Gateway::new(&template, &registry, authorizer::Authorizer::generate()?)?;

@@ -29,6 +29,7 @@ fn registry() -> Registry {
         store: Store::new(aws_sdk_dynamodb::Client::from_conf(config), "unused"),
         blobs: Blobs::new(aws_sdk_s3::Client::new(&sdk), "unused"),
         matching: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
+        purge: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
     };
     Registry::build(&services, &Env::system())
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use crate::error::ApiError;
 
@@ -76,6 +77,45 @@ impl Blobs {
             .await
             .map_err(ApiError::internal)?;
         Ok(())
+    }
+
+    /// Deletes every object under `prefix`, a page of up to 1000 at a time.
+    #[tracing::instrument(skip(self), err(Debug))]
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, ApiError> {
+        let mut deleted = 0;
+        loop {
+            let listed = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .map_err(ApiError::internal)?;
+            let objects: Vec<ObjectIdentifier> = listed
+                .contents
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|o| o.key)
+                .filter_map(|key| ObjectIdentifier::builder().key(key).build().ok())
+                .collect();
+            if objects.is_empty() {
+                return Ok(deleted);
+            }
+            deleted += objects.len();
+            let batch = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(ApiError::internal)?;
+            self.client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(batch)
+                .send()
+                .await
+                .map_err(ApiError::internal)?;
+        }
     }
 
     /// A link that downloads the object without credentials, for [`DOWNLOAD_LINK_LIFETIME`].

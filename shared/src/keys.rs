@@ -94,6 +94,22 @@ pub fn attachment_prefix(org: &OrgId, contact: &str) -> String {
     format!("attachments/{org}/{contact}/")
 }
 
+/// The deleted-contacts log of an org, newest first by UUID v7.
+pub fn audit_pk(org: &OrgId) -> String {
+    format!("ORG#{org}#AUDIT")
+}
+
+pub fn deletion_sk(audit_id: &str) -> String {
+    format!("DEL#{audit_id}")
+}
+
+pub const DELETION_SK_PREFIX: &str = "DEL#";
+
+/// A deletion whose cascade (notes, conversations, messages, attachments) has not finished.
+pub fn purge_sk(contact: &str) -> String {
+    format!("PURGE#{contact}")
+}
+
 /// True when a key value belongs to `org`'s partitions: used to refuse foreign cursors.
 pub fn belongs_to_org(org: &OrgId, key_value: &str) -> bool {
     let prefix = org_pk(org);

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod contacts;
 pub mod cursor;
+pub mod deletion;
 pub mod error;
 pub mod http;
 pub mod idempotency;

@@ -11,6 +11,8 @@ pub struct Services {
     pub blobs: Blobs,
     /// The matching worker's queue.
     pub matching: Queue,
+    /// The purge worker's queue (deleted contacts' notes, history and attachments).
+    pub purge: Queue,
 }
 
 impl Services {
@@ -19,11 +21,14 @@ impl Services {
         table: &str,
         bucket: &str,
         match_queue_url: &str,
+        purge_queue_url: &str,
     ) -> Self {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
         Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
             blobs: Blobs::new(aws_sdk_s3::Client::new(sdk), bucket),
-            matching: Queue::new(aws_sdk_sqs::Client::new(sdk), match_queue_url),
+            matching: Queue::new(sqs.clone(), match_queue_url),
+            purge: Queue::new(sqs, purge_queue_url),
         }
     }
 
@@ -36,6 +41,7 @@ impl Services {
             &config.table_name,
             &config.require("BUCKET_NAME")?,
             &config.require("MATCH_QUEUE_URL")?,
+            &config.require("PURGE_QUEUE_URL")?,
         ))
     }
 }

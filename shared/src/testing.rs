@@ -11,15 +11,20 @@ pub async fn local_services() -> Services {
     let bucket = config
         .require("BUCKET_NAME")
         .unwrap_or_else(|_| "inbox-local-databucket".into());
-    let queue_url = aws_sdk_sqs::Client::new(&sdk)
-        .get_queue_url()
-        .queue_name("MatchQueue")
-        .send()
-        .await
-        .expect("the local runtime provisioned MatchQueue")
-        .queue_url
-        .expect("a queue URL");
-    Services::new(&sdk, &config.table_name, &bucket, &queue_url)
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut urls = Vec::new();
+    for queue in ["MatchQueue", "PurgeQueue"] {
+        let url = sqs
+            .get_queue_url()
+            .queue_name(queue)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the local runtime provisioned {queue}: {e}"))
+            .queue_url
+            .expect("a queue URL");
+        urls.push(url);
+    }
+    Services::new(&sdk, &config.table_name, &bucket, &urls[0], &urls[1])
 }
 
 /// A sample event from `events/<function>/<name>.json`.

@@ -111,6 +111,11 @@ async fn every_route_stays_within_its_round_trip_budget() {
             1,
         ),
         (
+            "GET /deleted-contacts",
+            admin.get("/deleted-contacts").await,
+            1,
+        ),
+        (
             "DELETE /attributes/{key}",
             admin.delete("/attributes/tier").await,
             2,
@@ -120,4 +125,14 @@ async fn every_route_stays_within_its_round_trip_budget() {
         assert!(reply.status.is_success(), "{route}: {}", reply.body);
         assert_eq!(reply.dynamodb_requests(), budget, "{route}");
     }
+    let doomed = api
+        .inbound(&inbound(&org, "sms", "+9", "c9", "m9"))
+        .await
+        .expect(200)["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = admin.delete(&format!("/contacts/{doomed}")).await;
+    assert_eq!(reply.status, 204);
+    assert_eq!(reply.dynamodb_requests(), 2, "DELETE /contacts/{{id}}");
 }

@@ -573,7 +573,7 @@ impl Store {
     }
 
     /// A query for the items of one partition whose sort key starts with `prefix`.
-    fn query_prefix(
+    pub(super) fn query_prefix(
         &self,
         pk: String,
         prefix: &str,

@@ -21,6 +21,7 @@ use crate::keys;
 use crate::settings::Settings;
 
 mod contacts;
+mod deletion;
 mod idempotency;
 mod notes;
 

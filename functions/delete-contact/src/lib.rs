@@ -1,0 +1,241 @@
+//! `delete-contact`: an admin deletes a contact — gone for every reader in one transaction,
+//! with exactly one audit record — and lists deleted contacts. `purge-contact` (the same crate's
+//! queue worker) then removes the notes, conversations, messages and attachments, idempotently.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use shared::ApiError;
+use shared::auth::{Caller, Capability};
+use shared::blobs::Blobs;
+use shared::clock::{Env, rfc3339};
+use shared::cursor::{self, PageRequest};
+use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
+use shared::http::{Route, Router, no_content, ok, query_param, respond};
+use shared::ids::OrgId;
+use shared::keys;
+use shared::notes::Person;
+use shared::queue::Queue;
+use shared::store::{SaveError, Store};
+
+/// The purge is queued twice: delayed before the transaction, so a function that dies right
+/// after committing still gets its purge, and immediately after it.
+pub const SAFETY_NET_DELAY_SECONDS: i32 = 300;
+const MAX_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    DeleteContact,
+    ListDeleted,
+}
+
+pub const ROUTES: &[Route<RouteId>] = &[
+    Route {
+        method: "DELETE",
+        path: "/contacts/{id}",
+        id: RouteId::DeleteContact,
+    },
+    Route {
+        method: "GET",
+        path: "/deleted-contacts",
+        id: RouteId::ListDeleted,
+    },
+];
+
+pub struct App {
+    store: Store,
+    blobs: Blobs,
+    purge: Queue,
+    env: Env,
+    router: Router<RouteId>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<DeletionRecord>,
+    next_cursor: Option<String>,
+}
+
+impl App {
+    pub fn new(store: Store, blobs: Blobs, purge: Queue, env: Env) -> Self {
+        Self {
+            store,
+            blobs,
+            purge,
+            env,
+            router: Router::new(ROUTES),
+        }
+    }
+
+    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+        ROUTES.iter().map(|r| (r.method, r.path))
+    }
+
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        respond(self.dispatch(req).await)
+    }
+
+    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
+        let route = self.router.at(&req)?;
+        let caller = Caller::from_request(&req)?;
+        match route.id {
+            RouteId::DeleteContact => {
+                let id = route.params.get("id").cloned().unwrap_or_default();
+                self.delete(&caller, &id).await
+            }
+            RouteId::ListDeleted => self.list(&caller, &req).await,
+        }
+    }
+
+    #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
+    async fn delete(&self, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::DeleteContacts)?;
+        let job = PurgeJob {
+            org_id: caller.org.to_string(),
+            contact_id: id.to_owned(),
+        };
+        for attempt in 0..MAX_ATTEMPTS {
+            let contact = self
+                .store
+                .contact(&caller.org, id)
+                .await?
+                .ok_or(ApiError::NotFound("contact"))?;
+            if attempt == 0 {
+                self.purge
+                    .send_delayed(&job, SAFETY_NET_DELAY_SECONDS)
+                    .await?;
+            }
+            let record = DeletionRecord {
+                id: self.env.ids.new_id(),
+                contact_id: contact.id.clone(),
+                contact_hint: contact_hint(&contact),
+                platform: serde_json::to_value(contact.network)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                deleted_at: rfc3339(self.env.now()),
+                deleted_by: Person {
+                    id: caller.user_id.to_string(),
+                    name: caller.name.clone(),
+                },
+            };
+            match self
+                .store
+                .delete_contact(&caller.org, &contact, &record)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(contact = %contact.id, audit = %record.id, "contact deleted");
+                    self.purge.send(&job).await?;
+                    return Ok(no_content());
+                }
+                // Changed or deleted meanwhile: read again (a concurrent delete makes this 404).
+                Err(SaveError::Conflict) => continue,
+                Err(SaveError::Failed(err)) => return Err(err),
+            }
+        }
+        Err(ApiError::conflict(
+            None,
+            "the contact kept changing; try again",
+        ))
+    }
+
+    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
+    async fn list(&self, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+        caller.require(Capability::DeleteContacts)?;
+        let page = PageRequest::parse(
+            &caller.org,
+            query_param(req, "limit").as_deref(),
+            query_param(req, "cursor").as_deref(),
+        )?;
+        let (items, next) = self.store.list_deletions(&caller.org, page).await?;
+        Ok(ok(&Page {
+            items,
+            next_cursor: next.map(|k| cursor::encode(&caller.org, &k)),
+        }))
+    }
+
+    /// The queue worker's batch: each job purges one deleted contact.
+    pub async fn handle_purge_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for record in event.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            let result = match serde_json::from_str::<PurgeJob>(
+                record.body.as_deref().unwrap_or_default(),
+            ) {
+                Ok(job) => Box::pin(self.purge(&job)).await,
+                Err(err) => Err(ApiError::bad_request(format!("not a purge job: {err}"))),
+            };
+            if let Err(err) = result {
+                tracing::error!(sqs_message = %id, error = ?err, "purge failed");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    /// Removes everything under a deleted contact. Safe to run any number of times and to stop
+    /// anywhere: each step deletes what is left, and the marker goes last.
+    #[tracing::instrument(skip(self, job), fields(org = %job.org_id, contact = %job.contact_id))]
+    pub async fn purge(&self, job: &PurgeJob) -> Result<(), ApiError> {
+        let org = OrgId::parse(&job.org_id)?;
+        let contact_id = job.contact_id.as_str();
+        if !self.store.purge_pending(&org, contact_id).await? {
+            return Ok(());
+        }
+        let contact_items = self
+            .store
+            .partition(&keys::contact_pk(&org, contact_id))
+            .await?;
+        let mut removed = 0usize;
+        for (key, _) in &contact_items {
+            let Some(conversation) = key
+                .get(keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .and_then(|sk| sk.strip_prefix(keys::CONVERSATION_SK_PREFIX))
+            else {
+                continue;
+            };
+            let items = self
+                .store
+                .partition(&keys::conversation_pk(&org, conversation))
+                .await?;
+            // A returning sender may already write to a reused conversation id: only the old
+            // contact's messages go, and the conversation's notes and owner only if it still
+            // belongs to the old contact.
+            let owner = items
+                .iter()
+                .find(|(k, _)| {
+                    k.get(keys::SK)
+                        .and_then(|v| v.as_s().ok())
+                        .map(String::as_str)
+                        == Some(keys::CONVERSATION_OWNER_SK)
+                })
+                .and_then(|(_, c)| c.clone());
+            let still_ours = owner.as_deref().is_none_or(|o| o == contact_id);
+            let doomed: Vec<_> = items
+                .into_iter()
+                .filter(|(_, owner_of_item)| match owner_of_item {
+                    Some(c) => c == contact_id,
+                    None => still_ours,
+                })
+                .map(|(k, _)| k)
+                .collect();
+            removed += doomed.len();
+            self.store.batch_delete(doomed).await?;
+        }
+        let objects = self
+            .blobs
+            .delete_prefix(&keys::attachment_prefix(&org, contact_id))
+            .await?;
+        removed += contact_items.len();
+        self.store
+            .batch_delete(contact_items.into_iter().map(|(k, _)| k).collect())
+            .await?;
+        self.store.finish_purge(&org, contact_id).await?;
+        tracing::info!(items = removed, objects, "deleted contact purged");
+        Ok(())
+    }
+}

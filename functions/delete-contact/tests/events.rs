@@ -1,0 +1,169 @@
+//! The purge is idempotent and resumable: a delete whose function died right after the
+//! transaction is finished by the purge job, and running it again changes nothing.
+
+use delete_contact::App;
+use serde_json::json;
+use shared::clock::Env;
+use shared::deletion::{DeletionRecord, PurgeJob};
+use shared::ids::OrgId;
+use shared::keys;
+use shared::notes::Person;
+use shared::testing::{local_services, new_org};
+
+#[tokio::test]
+async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
+    let local = local_services().await;
+    let org_name = new_org("purge");
+    let org = OrgId::parse(&org_name).unwrap();
+    let ingest = ingest_messages::App::new(
+        local.store.clone(),
+        local.blobs.clone(),
+        local.matching.clone(),
+        Env::system(),
+    );
+    let mut ids = None;
+    for i in 0..3 {
+        let message = json!({"org_id": org_name, "channel": "email", "sender": {"user_id": "ana@example.com", "name": "Ana"},
+                             "conversation": {"id": format!("conv-{i}"), "status": "open"},
+                             "message": {"id": format!("m-{i}"), "text": "hi", "sent_at": "2026-01-01T10:00:00Z",
+                                         "attachments": [{"id": "a", "content_type": "text/plain", "content_base64": "aGk="}]}});
+        ids = Some(ingest.ingest_body(&message.to_string()).await.unwrap());
+    }
+    let contact_id = ids.unwrap().contact_id;
+    let contact = local
+        .store
+        .contact(&org, &contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The function "dies" right after its transaction: no purge job is sent.
+    let record = DeletionRecord {
+        id: uuid_like(),
+        contact_id: contact_id.clone(),
+        contact_hint: "A.".into(),
+        platform: "email".into(),
+        deleted_at: "2026-01-02T00:00:00Z".into(),
+        deleted_by: Person {
+            id: "admin".into(),
+            name: "Admin".into(),
+        },
+    };
+    local
+        .store
+        .delete_contact(&org, &contact, &record)
+        .await
+        .unwrap();
+    assert!(local.store.purge_pending(&org, &contact_id).await.unwrap());
+    assert!(
+        !local
+            .store
+            .partition(&keys::contact_pk(&org, &contact_id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let app = App::new(
+        local.store.clone(),
+        local.blobs.clone(),
+        local.purge.clone(),
+        Env::system(),
+    );
+    let job = PurgeJob {
+        org_id: org_name.clone(),
+        contact_id: contact_id.clone(),
+    };
+    app.purge(&job).await.unwrap();
+    assert!(
+        local
+            .store
+            .partition(&keys::contact_pk(&org, &contact_id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for i in 0..3 {
+        let left = local
+            .store
+            .partition(&keys::conversation_pk(&org, &format!("conv-{i}")))
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "conv-{i} still holds {} items", left.len());
+    }
+    assert_eq!(
+        local
+            .blobs
+            .delete_prefix(&keys::attachment_prefix(&org, &contact_id))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(!local.store.purge_pending(&org, &contact_id).await.unwrap());
+    app.purge(&job).await.unwrap();
+}
+
+fn uuid_like() -> String {
+    format!("00000000-0000-7000-8000-{:012x}", std::process::id())
+}
+
+/// The sample events: delete, the log, and the purge job, for a contact made by ingest.
+#[tokio::test]
+async fn the_sample_events_delete_list_and_purge() {
+    use shared::testing::{decode, load_event, with_caller};
+    let local = local_services().await;
+    let org = new_org("evt");
+    let ingest = ingest_messages::App::new(
+        local.store.clone(),
+        local.blobs.clone(),
+        local.matching.clone(),
+        Env::system(),
+    );
+    let message = json!({"org_id": org, "channel": "x_dm", "sender": {"user_id": "9", "name": "Ana Lima", "handle": "@ana"},
+                         "conversation": {"id": "c", "status": "open"},
+                         "message": {"id": "m", "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}});
+    let contact = ingest
+        .ingest_body(&message.to_string())
+        .await
+        .unwrap()
+        .contact_id;
+    let app = App::new(local.store.clone(), local.blobs, local.purge, Env::system());
+    let run = |name: &str, role: Option<&str>| {
+        let text = with_caller(load_event("delete-contact", name), &org, role)
+            .to_string()
+            .replace("01a1fc52-0000-7000-8000-000000000001", &contact);
+        let app = &app;
+        async move {
+            decode(
+                app.handle(lambda_http::request::from_str(&text).unwrap())
+                    .await,
+            )
+        }
+    };
+    assert_eq!(run("delete-contact", Some("agent")).await.0, 403);
+    assert_eq!(run("delete-contact", None).await.0, 204);
+    assert_eq!(run("delete-contact", None).await.0, 404);
+    let (status, log) = run("list-deleted-contacts", None).await;
+    assert_eq!(
+        (status, log["items"][0]["contact_hint"].clone()),
+        (200, json!("A. L. · @a…"))
+    );
+
+    let mut event = load_event("delete-contact", "sqs-purge-job");
+    event["Records"][0]["body"] = json!({"org_id": org, "contact_id": contact})
+        .to_string()
+        .into();
+    let response = app
+        .handle_purge_batch(serde_json::from_value(event).unwrap())
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let org = OrgId::parse(&org).unwrap();
+    assert!(
+        local
+            .store
+            .partition(&keys::conversation_pk(&org, "c"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

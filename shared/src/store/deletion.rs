@@ -1,0 +1,210 @@
+//! Deleting a contact: one transaction for what readers see, then an idempotent purge.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest,
+};
+use serde::{Deserialize, Serialize};
+
+use super::contacts::raw_key;
+use super::{Item, SaveError, Store, internal};
+use crate::contacts::Contact;
+use crate::cursor::{LastEvaluatedKey, PageRequest};
+use crate::deletion::DeletionRecord;
+use crate::error::ApiError;
+use crate::ids::OrgId;
+use crate::keys;
+
+#[derive(Serialize, Deserialize)]
+struct DeletionItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    record: DeletionRecord,
+}
+
+/// The identity claims a contact holds: per network for X and Instagram, else per channel.
+fn claim_keys(org: &OrgId, contact: &Contact) -> BTreeSet<String> {
+    contact
+        .identities
+        .iter()
+        .map(|identity| {
+            let scope = if identity.network.has_global_user_ids() {
+                serde_json::to_value(identity.network)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            } else {
+                identity.channel.as_str().to_owned()
+            };
+            keys::identity_pk(org, &scope, &identity.user_id)
+        })
+        .collect()
+}
+
+impl Store {
+    /// Removes the profile (if it still has the version read), releases its identity claims and
+    /// match link, and writes the audit record and the purge marker, all in one transaction.
+    #[tracing::instrument(skip(self, contact, record), fields(org = %org, contact = %contact.id))]
+    pub async fn delete_contact(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        record: &DeletionRecord,
+    ) -> Result<(), SaveError> {
+        let delete = |key: Item| Delete::builder().table_name(&self.table).set_key(Some(key));
+        let mut deletes = vec![
+            delete(raw_key(
+                &keys::contact_pk(org, &contact.id),
+                keys::PROFILE_SK,
+            ))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", AttributeValue::N(contact.version.to_string()))
+            .build()
+            .map_err(internal)?,
+        ];
+        for claim in claim_keys(org, contact) {
+            deletes.push(
+                delete(raw_key(&claim, keys::IDENTITY_SK))
+                    .condition_expression("attribute_not_exists(PK) OR contact_id = :contact")
+                    .expression_attribute_values(":contact", AttributeValue::S(contact.id.clone()))
+                    .build()
+                    .map_err(internal)?,
+            );
+        }
+        if let Some(hash) = &contact.match_hash {
+            deletes.push(
+                delete(raw_key(
+                    &keys::match_pk(org, contact.match_generation, hash),
+                    &keys::match_sk(&contact.id),
+                ))
+                .build()
+                .map_err(internal)?,
+            );
+        }
+        let mut audit: Item = serde_dynamo::to_item(DeletionItem {
+            pk: keys::audit_pk(org),
+            sk: keys::deletion_sk(&record.id),
+            entity: "contact_deletion".into(),
+            record: record.clone(),
+        })
+        .map_err(internal)?;
+        audit.insert(
+            "created_at".into(),
+            AttributeValue::S(record.deleted_at.clone()),
+        );
+        let mut marker = raw_key(&keys::audit_pk(org), &keys::purge_sk(&contact.id));
+        marker.insert("entity".into(), AttributeValue::S("purge_marker".into()));
+        marker.insert("contact_id".into(), AttributeValue::S(contact.id.clone()));
+        marker.insert(
+            "created_at".into(),
+            AttributeValue::S(record.deleted_at.clone()),
+        );
+        let mut items: Vec<TransactWriteItem> = deletes
+            .into_iter()
+            .map(|d| TransactWriteItem::builder().delete(d).build())
+            .collect();
+        for item in [audit, marker] {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(internal)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        self.transact(items).await
+    }
+
+    /// A page of the deleted-contacts log, newest first.
+    #[tracing::instrument(skip(self, page), fields(org = %org))]
+    pub async fn list_deletions(
+        &self,
+        org: &OrgId,
+        page: PageRequest,
+    ) -> Result<(Vec<DeletionRecord>, Option<LastEvaluatedKey>), ApiError> {
+        let out = self
+            .query_prefix(keys::audit_pk(org), keys::DELETION_SK_PREFIX)
+            .scan_index_forward(false)
+            .limit(page.limit)
+            .set_exclusive_start_key(page.start)
+            .send()
+            .await
+            .map_err(internal)?;
+        let records = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item::<_, DeletionItem>(item)
+                    .map(|d| d.record)
+                    .map_err(internal)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((records, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// Whether a deleted contact still has a purge to finish.
+    pub async fn purge_pending(&self, org: &OrgId, contact_id: &str) -> Result<bool, ApiError> {
+        let marker = raw_key(&keys::audit_pk(org), &keys::purge_sk(contact_id));
+        Ok(self.get_consistent(marker).await?.is_some())
+    }
+
+    pub async fn finish_purge(&self, org: &OrgId, contact_id: &str) -> Result<(), ApiError> {
+        let marker = raw_key(&keys::audit_pk(org), &keys::purge_sk(contact_id));
+        self.batch_delete(vec![marker]).await
+    }
+
+    /// Every item of a partition: its key and its `contact_id`, if it has one.
+    pub async fn partition(&self, pk: &str) -> Result<Vec<(Item, Option<String>)>, ApiError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .projection_expression("PK, SK, contact_id")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(internal)?;
+            for mut item in out.items.unwrap_or_default() {
+                let contact = item
+                    .remove("contact_id")
+                    .and_then(|v| v.as_s().ok().cloned());
+                found.push((item, contact));
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Deletes items by key, 25 at a time.
+    pub async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), ApiError> {
+        let writes = keys
+            .into_iter()
+            .map(|key| {
+                WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(key))
+                            .build()
+                            .expect("key is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        self.batch_write(writes).await
+    }
+}

@@ -1,0 +1,182 @@
+//! Deleting a contact and the deleted-contacts log, through the local runtime.
+
+use std::time::Duration;
+
+use api_tests::{Api, Caller, inbound, new_org};
+use serde_json::{Value, json};
+
+async fn ingest(api: &Api, message: &Value) -> String {
+    api.inbound(message).await.expect(200)["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Polls until `path` answers `status` (the background purge), for up to 15 s.
+async fn eventually_status(caller: &Caller<'_>, path: &str, status: u16) {
+    for _ in 0..150 {
+        if caller.get(path).await.status == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} did not answer {status} within 15 s");
+}
+
+#[tokio::test]
+async fn eight_parallel_deletes_make_one_204_and_one_audit_record() {
+    let api = Api::new();
+    let org = new_org();
+    let mut message = inbound(&org, "x_dm", "777", "c1", "m1");
+    message["sender"]["name"] = json!("Ana Lima");
+    message["sender"]["handle"] = json!("@analima");
+    let id = ingest(&api, &message).await;
+    let admin = api.caller(&org, "admin", "team").await;
+    let path = format!("/contacts/{id}");
+    let replies = futures::future::join_all((0..8).map(|_| admin.delete(&path))).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 404).count(),
+        7,
+        "{statuses:?}"
+    );
+    admin.get(&path).await.expect_error(404, "not_found");
+    admin.delete(&path).await.expect_error(404, "not_found");
+
+    let log = admin.get("/deleted-contacts").await.expect(200);
+    let records = log["items"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(
+        (record["contact_id"].clone(), record["platform"].clone()),
+        (json!(id), json!("x"))
+    );
+    assert_eq!(record["contact_hint"], "A. L. · @a…");
+    assert_eq!(
+        record["deleted_by"],
+        json!({"id": format!("{org}-admin"), "name": "Test User"})
+    );
+    let text = record.to_string();
+    assert!(
+        !text.contains("Lima") && !text.contains("analima") && !text.contains("777"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() {
+    let api = Api::new();
+    let org = new_org();
+    let mut first = inbound(&org, "whatsapp", "+351911", "conv-old", "m1");
+    first["message"]["attachments"] =
+        json!([{"id": "a1", "content_type": "image/png", "content_base64": "iVBORw0KGgo="}]);
+    let old = ingest(&api, &first).await;
+    let agent = api.caller(&org, "agent", "business").await;
+    agent
+        .post(
+            &format!("/contacts/{old}/notes"),
+            &json!({"text": "private remark"}),
+        )
+        .await
+        .expect(201);
+    agent
+        .post(
+            "/conversations/conv-old/notes",
+            &json!({"text": "conversation remark"}),
+        )
+        .await
+        .expect(201);
+    let messages = agent
+        .get("/conversations/conv-old/messages")
+        .await
+        .expect(200);
+    let download = messages["items"][0]["attachments"][0]["download_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let admin = api.caller(&org, "admin", "business").await;
+    assert_eq!(admin.delete(&format!("/contacts/{old}")).await.status, 204);
+    agent
+        .get(&format!("/contacts/{old}"))
+        .await
+        .expect_error(404, "not_found");
+    agent
+        .get(&format!("/contacts/{old}/notes"))
+        .await
+        .expect_error(404, "not_found");
+    eventually_status(&agent, "/conversations/conv-old/messages", 404).await;
+    agent
+        .get("/conversations/conv-old/notes")
+        .await
+        .expect_error(404, "not_found");
+    let (status, _) = api.download(&download).await;
+    assert_eq!(status.as_u16(), 404, "the attachment object is gone");
+
+    let fresh = ingest(
+        &api,
+        &inbound(&org, "whatsapp", "+351911", "conv-new", "m2"),
+    )
+    .await;
+    assert_ne!(fresh, old);
+    let view = agent.get(&format!("/contacts/{fresh}")).await.expect(200);
+    assert_eq!(view["version"], 1);
+    assert_eq!(
+        agent
+            .get(&format!("/contacts/{fresh}/notes"))
+            .await
+            .expect(200)["items"],
+        json!([])
+    );
+    let history = agent
+        .get(&format!("/contacts/{fresh}/conversations"))
+        .await
+        .expect(200);
+    let ids: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["conv-new"]);
+}
+
+#[tokio::test]
+async fn only_admins_delete_and_list_and_only_their_own_orgs_contacts() {
+    let api = Api::new();
+    let org = new_org();
+    let id = ingest(&api, &inbound(&org, "sms", "+1", "c", "m")).await;
+    let agent = api.caller(&org, "agent", "enterprise").await;
+    agent
+        .delete(&format!("/contacts/{id}"))
+        .await
+        .expect_error(403, "forbidden");
+    agent
+        .get("/deleted-contacts")
+        .await
+        .expect_error(403, "forbidden");
+    let stranger = api.caller(&new_org(), "admin", "enterprise").await;
+    stranger
+        .delete(&format!("/contacts/{id}"))
+        .await
+        .expect_error(404, "not_found");
+    agent.get(&format!("/contacts/{id}")).await.expect(200);
+
+    let admin = api.caller(&org, "admin", "team").await;
+    assert_eq!(admin.delete(&format!("/contacts/{id}")).await.status, 204);
+    assert_eq!(
+        stranger.get("/deleted-contacts").await.expect(200)["items"],
+        json!([])
+    );
+    let page = admin.get("/deleted-contacts?limit=1").await.expect(200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    admin
+        .get("/deleted-contacts?limit=0")
+        .await
+        .expect_error(400, "bad_request");
+}
