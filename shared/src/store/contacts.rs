@@ -572,6 +572,30 @@ impl Store {
         unless_gone(result)
     }
 
+    /// A page of a partition's items under `prefix`, newest (highest sort key) first.
+    pub(super) async fn page_newest_first<I: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+        page: PageRequest,
+    ) -> Result<(Vec<I>, Option<LastEvaluatedKey>), ApiError> {
+        let out = self
+            .query_prefix(pk, prefix)
+            .scan_index_forward(false)
+            .limit(page.limit)
+            .set_exclusive_start_key(page.start)
+            .send()
+            .await
+            .map_err(internal)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).map_err(internal))
+            .collect::<Result<_, _>>()?;
+        Ok((items, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
     /// A query for the items of one partition whose sort key starts with `prefix`.
     pub(super) fn query_prefix(
         &self,
@@ -627,28 +651,14 @@ impl Store {
         conversation_id: &str,
         page: PageRequest,
     ) -> Result<(Vec<Message>, Option<LastEvaluatedKey>), ApiError> {
-        let out = self
-            .query_prefix(
+        let (items, next) = self
+            .page_newest_first::<MessageItem>(
                 keys::conversation_pk(org, conversation_id),
                 keys::MESSAGE_SK_PREFIX,
+                page,
             )
-            .scan_index_forward(false)
-            .limit(page.limit)
-            .set_exclusive_start_key(page.start)
-            .send()
-            .await
-            .map_err(internal)?;
-        let messages = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item::<_, MessageItem>(item)
-                    .map(|m| m.message)
-                    .map_err(internal)
-            })
-            .collect::<Result<_, _>>()?;
-        Ok((messages, out.last_evaluated_key.filter(|k| !k.is_empty())))
+            .await?;
+        Ok((items.into_iter().map(|m| m.message).collect(), next))
     }
 
     /// The contacts filed under one match group.

@@ -128,25 +128,10 @@ impl Store {
         org: &OrgId,
         page: PageRequest,
     ) -> Result<(Vec<DeletionRecord>, Option<LastEvaluatedKey>), ApiError> {
-        let out = self
-            .query_prefix(keys::audit_pk(org), keys::DELETION_SK_PREFIX)
-            .scan_index_forward(false)
-            .limit(page.limit)
-            .set_exclusive_start_key(page.start)
-            .send()
-            .await
-            .map_err(internal)?;
-        let records = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item::<_, DeletionItem>(item)
-                    .map(|d| d.record)
-                    .map_err(internal)
-            })
-            .collect::<Result<_, _>>()?;
-        Ok((records, out.last_evaluated_key.filter(|k| !k.is_empty())))
+        let (items, next) = self
+            .page_newest_first::<DeletionItem>(keys::audit_pk(org), keys::DELETION_SK_PREFIX, page)
+            .await?;
+        Ok((items.into_iter().map(|d| d.record).collect(), next))
     }
 
     /// Whether a deleted contact still has a purge to finish.
