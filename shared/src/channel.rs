@@ -58,6 +58,17 @@ impl Channel {
         }
     }
 
+    /// What an identity claim is scoped by: the network where user ids are global to it
+    /// (X, Instagram), the channel otherwise.
+    pub fn identity_scope(self) -> &'static str {
+        let network = self.network();
+        if network.has_global_user_ids() {
+            network.as_str()
+        } else {
+            self.as_str()
+        }
+    }
+
     pub fn network(self) -> Network {
         match self {
             Channel::XDm | Channel::XPublic => Network::X,
@@ -72,6 +83,18 @@ impl Channel {
 }
 
 impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::X => "x",
+            Network::Instagram => "instagram",
+            Network::Facebook => "facebook",
+            Network::Whatsapp => "whatsapp",
+            Network::Email => "email",
+            Network::Sms => "sms",
+            Network::Webchat => "webchat",
+        }
+    }
+
     /// X and Instagram identify a person by one user id across all their channels.
     pub fn has_global_user_ids(self) -> bool {
         matches!(self, Network::X | Network::Instagram)
@@ -86,7 +109,13 @@ mod tests {
     fn wire_names_match_serde() {
         for c in Channel::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+            assert_eq!(
+                serde_json::to_value(c.network()).unwrap(),
+                c.network().as_str()
+            );
         }
+        assert_eq!(Channel::XPublic.identity_scope(), "x");
+        assert_eq!(Channel::Sms.identity_scope(), "sms");
     }
 
     #[test]

@@ -116,6 +116,18 @@ impl Contact {
         }
     }
 
+    /// Applies validated value changes.
+    pub fn apply(&mut self, changes: &[ValueChange]) {
+        for change in changes {
+            match &change.value {
+                Some(value) => self
+                    .values
+                    .insert(change.definition_id.clone(), value.clone()),
+                None => self.values.remove(&change.definition_id),
+            };
+        }
+    }
+
     /// The value of any attribute by key: platform values by key, custom ones by definition id.
     pub fn value_of(&self, key: &str, definitions: &AttributeSet) -> Option<&str> {
         if platform_attribute(key).is_some() {

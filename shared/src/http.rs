@@ -7,7 +7,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::cursor::{self, LastEvaluatedKey, PageRequest};
 use crate::error::ApiError;
+use crate::ids::OrgId;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -140,6 +142,49 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Patch<T> {
     }
 }
 
+/// A page of a list answer: `{"items": [...], "next_cursor": "..."|null}`.
+#[derive(Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The page, with the store's last key turned into a cursor bound to `org`.
+    pub fn new(items: Vec<T>, org: &OrgId, next: Option<LastEvaluatedKey>) -> Self {
+        Self {
+            items,
+            next_cursor: next.map(|key| cursor::encode(org, &key)),
+        }
+    }
+}
+
+/// `?limit=` and `?cursor=` of a list request, the cursor checked against the caller's org.
+pub fn page_request(req: &Request, org: &OrgId) -> Result<PageRequest, ApiError> {
+    PageRequest::parse(
+        org,
+        query_param(req, "limit").as_deref(),
+        query_param(req, "cursor").as_deref(),
+    )
+}
+
+/// The version an `If-Match` header asks for (`"3"`, `3`, `W/"3"`); `None` when absent or `*`.
+/// A value that can never match is `412 precondition_failed`.
+pub fn if_match(req: &Request) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let raw = raw.to_str().unwrap_or_default().trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::PreconditionFailed)
+}
+
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref()
         .and_then(|q| q.first(name))
@@ -237,6 +282,23 @@ mod tests {
         assert_eq!(b.team, Patch::Clear);
         let b: Sample = json_body(&req(r#"{"label": "x", "team": "t"}"#)).unwrap();
         assert_eq!(b.team, Patch::Set("t".into()));
+    }
+
+    #[test]
+    fn if_match_reads_strong_weak_and_bare_versions() {
+        let with = |value: &str| {
+            let req: Request = http::Request::builder()
+                .header(header::IF_MATCH, value)
+                .body(lambda_http::Body::Empty)
+                .unwrap();
+            if_match(&req)
+        };
+        assert_eq!(with("\"3\"").unwrap(), Some(3));
+        assert_eq!(with("W/\"4\"").unwrap(), Some(4));
+        assert_eq!(with("5").unwrap(), Some(5));
+        assert_eq!(with("*").unwrap(), None);
+        assert_eq!(with("\"abc\"").unwrap_err().code(), "precondition_failed");
+        assert_eq!(if_match(&req("")).unwrap(), None);
     }
 
     #[test]

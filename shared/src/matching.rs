@@ -23,6 +23,38 @@ pub enum MatchJob {
     Org { org_id: String, generation: u64 },
 }
 
+/// A contact's move from one match group to another, written with the change that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchMove {
+    pub generation: u64,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Files `contact` under the group its current values belong to. Returns the move when that
+/// differs from where it is filed under the current generation, for the caller to write.
+pub fn refile(
+    contact: &mut Contact,
+    settings: &Settings,
+    definitions: &AttributeSet,
+) -> Option<MatchMove> {
+    let generation = settings.match_generation;
+    let filed = (contact.match_generation == generation)
+        .then(|| contact.match_hash.clone())
+        .flatten();
+    let wanted = current_hash(contact, settings, definitions);
+    if wanted == filed {
+        return None;
+    }
+    contact.match_hash = wanted.clone();
+    contact.match_generation = generation;
+    Some(MatchMove {
+        generation,
+        from: filed,
+        to: wanted,
+    })
+}
+
 /// The hash this contact should be filed under with the org's current matching attribute.
 pub fn current_hash(
     contact: &Contact,

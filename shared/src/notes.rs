@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 pub const NOTE_MAX_CHARS: usize = 2000;
@@ -33,6 +34,15 @@ impl NoteText {
 pub struct Person {
     pub id: String,
     pub name: String,
+}
+
+impl From<&Caller> for Person {
+    fn from(caller: &Caller) -> Self {
+        Self {
+            id: caller.user_id.to_string(),
+            name: caller.name.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,15 +1,15 @@
 //! `contact-notes`: notes on contacts and, kept apart, notes on conversations. Any agent may
 //! edit or delete any note; the author is always the caller from the token.
 
-use lambda_http::http::{HeaderMap, StatusCode, header};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::ApiError;
 use shared::auth::{Caller, Capability};
 use shared::clock::{Env, rfc3339};
-use shared::cursor::{self, PageRequest};
 use shared::http::{
-    Route, Router, json, json_body, no_content, ok, query_param, respond, with_etag,
+    Page, Route, Router, if_match, json, json_body, no_content, ok, page_request, respond,
+    with_etag,
 };
 use shared::idempotency;
 use shared::notes::{Note, NoteParent, NoteText, Person};
@@ -82,33 +82,11 @@ struct NoteBody {
     text: String,
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<Note>,
-    next_cursor: Option<String>,
-}
-
 enum Action {
     List,
     Add,
     Edit,
     Delete,
-}
-
-/// `If-Match: "3"`; `Err` for a value that can never match.
-fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(raw) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let raw = raw.to_str().unwrap_or_default().trim();
-    if raw == "*" {
-        return Ok(None);
-    }
-    raw.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map(Some)
-        .map_err(|_| ApiError::PreconditionFailed)
 }
 
 impl App {
@@ -175,13 +153,6 @@ impl App {
         }
     }
 
-    fn person(caller: &Caller) -> Person {
-        Person {
-            id: caller.user_id.to_string(),
-            name: caller.name.clone(),
-        }
-    }
-
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
     async fn list(
         &self,
@@ -190,16 +161,9 @@ impl App {
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
         caller.require(Capability::Read)?;
-        let page = PageRequest::parse(
-            &caller.org,
-            query_param(req, "limit").as_deref(),
-            query_param(req, "cursor").as_deref(),
-        )?;
+        let page = page_request(req, &caller.org)?;
         let (items, next) = self.store.list_notes(&caller.org, parent, page).await?;
-        Ok(ok(&Page {
-            items,
-            next_cursor: next.map(|k| cursor::encode(&caller.org, &k)),
-        }))
+        Ok(ok(&Page::new(items, &caller.org, next)))
     }
 
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
@@ -215,7 +179,7 @@ impl App {
         let note = Note {
             id: self.env.ids.new_id(),
             text: NoteText::parse(&body.text)?,
-            author: Self::person(caller),
+            author: Person::from(caller),
             created_at: now.clone(),
             updated_at: now,
             updated_by: None,
@@ -237,9 +201,9 @@ impl App {
         caller.require(Capability::WriteNotes)?;
         let body: NoteBody = json_body(req)?;
         let text = NoteText::parse(&body.text)?;
-        let expected = expected_version(req.headers())?;
+        let expected = if_match(req)?;
         let now = rfc3339(self.env.now());
-        let by = Self::person(caller);
+        let by = Person::from(caller);
         let edit = NoteEdit {
             text: text.as_str(),
             by: &by,
@@ -261,7 +225,7 @@ impl App {
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
         caller.require(Capability::WriteNotes)?;
-        let expected = expected_version(req.headers())?;
+        let expected = if_match(req)?;
         self.store
             .delete_note(&caller.org, parent, note_id, expected)
             .await?;

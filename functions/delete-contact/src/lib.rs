@@ -4,14 +4,12 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 use shared::ApiError;
 use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
-use shared::cursor::{self, PageRequest};
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
-use shared::http::{Route, Router, no_content, ok, query_param, respond};
+use shared::http::{Page, Route, Router, no_content, ok, page_request, respond};
 use shared::ids::OrgId;
 use shared::keys;
 use shared::notes::Person;
@@ -48,12 +46,6 @@ pub struct App {
     purge: Queue,
     env: Env,
     router: Router<RouteId>,
-}
-
-#[derive(Serialize)]
-struct Page {
-    items: Vec<DeletionRecord>,
-    next_cursor: Option<String>,
 }
 
 impl App {
@@ -109,15 +101,9 @@ impl App {
                 id: self.env.ids.new_id(),
                 contact_id: contact.id.clone(),
                 contact_hint: contact_hint(&contact),
-                platform: serde_json::to_value(contact.network)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                platform: contact.network.as_str().to_owned(),
                 deleted_at: rfc3339(self.env.now()),
-                deleted_by: Person {
-                    id: caller.user_id.to_string(),
-                    name: caller.name.clone(),
-                },
+                deleted_by: Person::from(caller),
             };
             match self
                 .store
@@ -143,16 +129,9 @@ impl App {
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
     async fn list(&self, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
         caller.require(Capability::DeleteContacts)?;
-        let page = PageRequest::parse(
-            &caller.org,
-            query_param(req, "limit").as_deref(),
-            query_param(req, "cursor").as_deref(),
-        )?;
+        let page = page_request(req, &caller.org)?;
         let (items, next) = self.store.list_deletions(&caller.org, page).await?;
-        Ok(ok(&Page {
-            items,
-            next_cursor: next.map(|k| cursor::encode(&caller.org, &k)),
-        }))
+        Ok(ok(&Page::new(items, &caller.org, next)))
     }
 
     /// The queue worker's batch: each job purges one deleted contact.

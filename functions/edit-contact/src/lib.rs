@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::http::{HeaderMap, header};
+use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
@@ -12,12 +12,14 @@ use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, ContactSummary, validate_edit};
-use shared::cursor::{self, PageRequest};
-use shared::http::{Route, Router, json_body, ok, query_param, respond, with_etag};
+use shared::cursor;
+use shared::http::{
+    Page, Route, Router, if_match, json_body, ok, page_request, query_param, respond, with_etag,
+};
 use shared::keys;
-use shared::matching::{MatchJob, current_hash};
+use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
-use shared::store::{ContactContext, Conversation, MatchMove, SaveError, Store, retry_on_conflict};
+use shared::store::{ContactContext, Conversation, SaveError, Store, retry_on_conflict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteId {
@@ -71,12 +73,6 @@ struct EditBody {
 }
 
 #[derive(Serialize)]
-struct Page<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
-}
-
-#[derive(Serialize)]
 struct AttachmentView {
     id: String,
     content_type: String,
@@ -90,30 +86,6 @@ struct MessageView {
     text: String,
     sent_at: String,
     attachments: Vec<AttachmentView>,
-}
-
-/// `If-Match: "3"` (or `3`, `W/"3"`, `*`); `None` when absent.
-enum Precondition {
-    Any,
-    Version(u64),
-    Never,
-}
-
-fn precondition(headers: &HeaderMap) -> Option<Precondition> {
-    let raw = headers
-        .get(header::IF_MATCH)?
-        .to_str()
-        .unwrap_or_default()
-        .trim();
-    if raw == "*" {
-        return Some(Precondition::Any);
-    }
-    let tag = raw.trim_start_matches("W/").trim_matches('"');
-    Some(
-        tag.parse()
-            .map(Precondition::Version)
-            .unwrap_or(Precondition::Never),
-    )
 }
 
 impl App {
@@ -151,14 +123,6 @@ impl App {
         }
     }
 
-    fn page(&self, caller: &Caller, req: &Request) -> Result<PageRequest, ApiError> {
-        PageRequest::parse(
-            &caller.org,
-            query_param(req, "limit").as_deref(),
-            query_param(req, "cursor").as_deref(),
-        )
-    }
-
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
     async fn list(&self, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
         caller.require(Capability::Read)?;
@@ -167,16 +131,13 @@ impl App {
             Some("true") => true,
             Some(_) => return Err(ApiError::bad_field("vip", "vip filters with vip=true only")),
         };
-        let page = self.page(caller, req)?;
+        let page = page_request(req, &caller.org)?;
         let (contacts, next) = self
             .store
             .list_contacts(&caller.org, page, vip_only)
             .await?;
         let items: Vec<ContactSummary> = contacts.iter().map(Contact::summary).collect();
-        Ok(ok(&Page {
-            items,
-            next_cursor: next.map(|k| cursor::encode(&caller.org, &k)),
-        }))
+        Ok(ok(&Page::new(items, &caller.org, next)))
     }
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
@@ -201,7 +162,7 @@ impl App {
     ) -> Result<Response<Body>, ApiError> {
         caller.require(Capability::FillAttributes)?;
         let body: EditBody = json_body(req)?;
-        let expected = precondition(req.headers());
+        let expected = if_match(req);
         let now = rfc3339(self.env.now());
         let (contact, view, moved) = retry_on_conflict(|| async {
             let ContactContext {
@@ -210,11 +171,11 @@ impl App {
                 contact,
             } = self.store.contact_context(&caller.org, id).await?;
             let contact = contact.ok_or(ApiError::NotFound("contact"))?;
-            match expected {
-                Some(Precondition::Version(v)) if v != contact.version => {
+            match &expected {
+                Ok(Some(v)) if *v != contact.version => {
                     return Err(ApiError::PreconditionFailed.into());
                 }
-                Some(Precondition::Never) => return Err(ApiError::PreconditionFailed.into()),
+                Err(_) => return Err(ApiError::PreconditionFailed.into()),
                 _ => {}
             }
             let changes = validate_edit(&body.attributes, &definitions.value, &settings.value)?;
@@ -222,37 +183,24 @@ impl App {
                 let view = contact.view(&definitions.value, &settings.value, caller);
                 return Ok((contact, view, None));
             }
-            let mut edited = contact.clone();
-            for change in &changes {
-                match &change.value {
-                    Some(v) => edited
-                        .values
-                        .insert(change.definition_id.clone(), v.clone()),
-                    None => edited.values.remove(&change.definition_id),
-                };
-            }
-            let generation = settings.value.match_generation;
-            let filed = (contact.match_generation == generation)
-                .then(|| contact.match_hash.clone())
-                .flatten();
-            let wanted = current_hash(&edited, &settings.value, &definitions.value);
-            let moved = (wanted != filed).then_some(MatchMove {
-                generation,
-                from: filed,
-                to: wanted,
-            });
-            let updated = self
-                .store
-                .update_contact_values(&caller.org, &contact, &changes, moved.as_ref(), &now)
+            let mut updated = contact.clone();
+            updated.apply(&changes);
+            let moved = refile(&mut updated, &settings.value, &definitions.value);
+            updated.version = contact.version + 1;
+            updated.updated_at = now.clone();
+            self.store
+                .save_edited_contact(&caller.org, &updated, contact.version, moved.as_ref())
                 .await?;
             let view = updated.view(&definitions.value, &settings.value, caller);
             Ok::<_, SaveError>((updated, view, moved.map(|m| (m, contact.linked))))
         })
         .await
-        .map_err(|err| match (err, &expected) {
+        .map_err(|err| match err {
             // With If-Match, losing the race means the caller's version is no longer current.
-            (ApiError::Conflict { .. }, Some(_)) => ApiError::PreconditionFailed,
-            (err, _) => err,
+            ApiError::Conflict { .. } if req.headers().contains_key(header::IF_MATCH) => {
+                ApiError::PreconditionFailed
+            }
+            err => err,
         })?;
         if let Some((moved, previously_linked)) = moved {
             self.matching
@@ -277,7 +225,7 @@ impl App {
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
         caller.require(Capability::Read)?;
-        let page = self.page(caller, req)?;
+        let page = page_request(req, &caller.org)?;
         let contact = self
             .store
             .contact(&caller.org, id)
@@ -337,7 +285,7 @@ impl App {
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
         caller.require(Capability::Read)?;
-        let page = self.page(caller, req)?;
+        let page = page_request(req, &caller.org)?;
         let first_page = page.start.is_none();
         let (messages, next) = self
             .store
@@ -365,9 +313,6 @@ impl App {
                 attachments,
             });
         }
-        Ok(ok(&Page {
-            items,
-            next_cursor: next.map(|k| cursor::encode(&caller.org, &k)),
-        }))
+        Ok(ok(&Page::new(items, &caller.org, next)))
     }
 }

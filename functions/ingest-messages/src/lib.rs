@@ -16,11 +16,10 @@ use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, Identity};
 use shared::ids::OrgId;
 use shared::keys;
-use shared::matching::{MatchJob, current_hash};
+use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
 use shared::store::{
-    Conversation, IngestOutcome, IngestWrite, MatchMove, Message, SaveError, Store,
-    StoredAttachment,
+    Conversation, IngestOutcome, IngestWrite, Message, SaveError, Store, StoredAttachment,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -205,15 +204,7 @@ impl App {
 
         let channel = inbound.channel;
         let network = channel.network();
-        let scope = if network.has_global_user_ids() {
-            serde_json::to_value(network)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        } else {
-            channel.as_str().to_owned()
-        };
-        let claim_pk = keys::identity_pk(&org, &scope, &inbound.sender.user_id);
+        let claim_pk = keys::identity_pk(&org, channel.identity_scope(), &inbound.sender.user_id);
 
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
@@ -252,19 +243,7 @@ impl App {
             refresh_profile(&mut contact, &inbound);
 
             let settings = &context.settings.value;
-            let wanted = current_hash(&contact, settings, &context.definitions.value);
-            let filed_now = (contact.match_generation == settings.match_generation)
-                .then(|| contact.match_hash.clone())
-                .flatten();
-            let match_move = (wanted != filed_now).then(|| MatchMove {
-                generation: settings.match_generation,
-                from: filed_now.clone(),
-                to: wanted.clone(),
-            });
-            if let Some(moved) = &match_move {
-                contact.match_hash = moved.to.clone();
-                contact.match_generation = moved.generation;
-            }
+            let match_move = refile(&mut contact, settings, &context.definitions.value);
             let expected_version = before.as_ref().map_or(0, |c| c.version);
             let changed = before.as_ref() != Some(&contact);
             if changed {

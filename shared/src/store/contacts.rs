@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{SaveError, Store, Stored, internal, key};
 use crate::attributes::AttributeSet;
-use crate::contacts::{Contact, ValueChange};
+use crate::contacts::Contact;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::error::ApiError;
 use crate::ids::OrgId;
 use crate::keys;
+pub use crate::matching::MatchMove;
 use crate::settings::Settings;
 
 pub const CONTACTS_INDEX: &str = "GSI1";
@@ -127,14 +128,6 @@ pub struct IngestContext {
     pub settings: Stored<Settings>,
     pub definitions: Stored<AttributeSet>,
     pub owner: Option<String>,
-}
-
-/// A contact's move from one match group to another, written with the change that caused it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MatchMove {
-    pub generation: u64,
-    pub from: Option<String>,
-    pub to: Option<String>,
 }
 
 /// The writes of one inbound message, applied in one transaction.
@@ -273,44 +266,23 @@ impl Store {
         Ok((contacts, out.last_evaluated_key.filter(|k| !k.is_empty())))
     }
 
-    /// Applies validated value changes if the contact still has `version`; with a match move,
-    /// the match links change in the same transaction. Returns the contact as written.
-    #[tracing::instrument(skip(self, contact, changes, match_move), fields(org = %org, contact = %contact.id))]
-    pub async fn update_contact_values(
+    /// Writes an edited profile if it still has `expected_version`; with a match move, the
+    /// match links change in the same transaction.
+    #[tracing::instrument(skip(self, contact, match_move), fields(org = %org, contact = %contact.id))]
+    pub async fn save_edited_contact(
         &self,
         org: &OrgId,
         contact: &Contact,
-        changes: &[ValueChange],
+        expected_version: u64,
         match_move: Option<&MatchMove>,
-        now: &str,
-    ) -> Result<Contact, SaveError> {
-        let mut updated = contact.clone();
-        for change in changes {
-            match &change.value {
-                Some(value) => updated
-                    .values
-                    .insert(change.definition_id.clone(), value.clone()),
-                None => updated.values.remove(&change.definition_id),
-            };
-        }
-        if let Some(moved) = match_move {
-            updated.match_hash = moved.to.clone();
-            updated.match_generation = moved.generation;
-        }
-        updated.version = contact.version + 1;
-        updated.updated_at = now.to_owned();
-        let put = self.contact_put(org, &updated, contact.version)?;
+    ) -> Result<(), SaveError> {
+        let put = self.contact_put(org, contact, expected_version)?;
+        let Some(moved) = match_move else {
+            return self.put_conditionally(put).await;
+        };
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        if let Some(moved) = match_move {
-            items.extend(self.match_link_writes(org, &contact.id, moved, now)?);
-        }
-        if items.len() == 1 {
-            let put = items.remove(0).put.expect("a put");
-            self.put_conditionally(put).await?;
-        } else {
-            self.transact(items).await?;
-        }
-        Ok(updated)
+        items.extend(self.match_link_writes(org, &contact.id, moved, &contact.updated_at)?);
+        self.transact(items).await
     }
 
     /// Writes the whole profile if it still has `expected_version` (0: if it does not exist).

@@ -33,15 +33,7 @@ fn claim_keys(org: &OrgId, contact: &Contact) -> BTreeSet<String> {
         .identities
         .iter()
         .map(|identity| {
-            let scope = if identity.network.has_global_user_ids() {
-                serde_json::to_value(identity.network)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            } else {
-                identity.channel.as_str().to_owned()
-            };
-            keys::identity_pk(org, &scope, &identity.user_id)
+            keys::identity_pk(org, identity.channel.identity_scope(), &identity.user_id)
         })
         .collect()
 }
