@@ -17,6 +17,9 @@ use crate::template::{HttpRoute, Template, Trigger, routes_by_binary};
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture<Response<Body>> + Send + Sync>;
 pub type QueueHandler = Arc<dyn Fn(SqsEvent) -> BoxFuture<SqsBatchResponse> + Send + Sync>;
+/// A scheduled function: the EventBridge event in, its result (or error message) out.
+pub type ScheduleHandler =
+    Arc<dyn Fn(serde_json::Value) -> BoxFuture<Result<serde_json::Value, String>> + Send + Sync>;
 
 pub struct HttpFunction {
     pub routes: Vec<HttpRoute>,
@@ -26,6 +29,7 @@ pub struct HttpFunction {
 pub struct Registry {
     pub http: BTreeMap<&'static str, HttpFunction>,
     pub consumers: BTreeMap<&'static str, QueueHandler>,
+    pub scheduled: BTreeMap<&'static str, ScheduleHandler>,
     /// `POST /_local/inbound` runs ingest directly to answer with the contact it made.
     pub ingest: Arc<ingest_messages::App>,
 }
@@ -74,6 +78,14 @@ impl Registry {
             env.clone(),
         ));
         let purge = deletion.clone();
+        let exports = Arc::new(export_contacts::App::new(
+            s.store.clone(),
+            s.blobs.clone(),
+            s.exports.clone(),
+            env.clone(),
+        ));
+        let export_worker = exports.clone();
+        let export_scheduler = exports.clone();
 
         let mut http = BTreeMap::new();
         http.insert(
@@ -126,7 +138,39 @@ impl Registry {
                 }),
             ),
         );
+        http.insert(
+            "export-contacts",
+            http_function(
+                export_contacts::App::routes(),
+                Arc::new(move |req| {
+                    let app = exports.clone();
+                    Box::pin(async move { app.handle(req).await })
+                }),
+            ),
+        );
         let mut consumers: BTreeMap<&'static str, QueueHandler> = BTreeMap::new();
+        consumers.insert(
+            "export-worker",
+            Arc::new(move |event| {
+                let app = export_worker.clone();
+                Box::pin(async move { app.handle_batch(event).await })
+            }),
+        );
+        let mut scheduled: BTreeMap<&'static str, ScheduleHandler> = BTreeMap::new();
+        scheduled.insert(
+            "export-scheduler",
+            Arc::new(move |event| {
+                let app = export_scheduler.clone();
+                Box::pin(async move {
+                    let event = serde_json::from_value(event).map_err(|e| e.to_string())?;
+                    let run = app.handle_scheduled(event).await.map_err(|e| {
+                        tracing::error!(error = ?e, "scheduled run failed");
+                        e.to_string()
+                    })?;
+                    serde_json::to_value(run).map_err(|e| e.to_string())
+                })
+            }),
+        );
         consumers.insert(
             "purge-contact",
             Arc::new(move |event| {
@@ -152,13 +196,14 @@ impl Registry {
         Self {
             http,
             consumers,
+            scheduled,
             ingest,
         }
     }
 
     /// The template and the code must agree: a template route no function serves, a served
-    /// route the template does not declare, or a queue trigger without a consumer (or the
-    /// reverse) stops the runtime.
+    /// route the template does not declare, or a queue or schedule trigger without its local
+    /// function (or the reverse) stops the runtime.
     pub fn check_against(&self, template: &Template) -> anyhow::Result<()> {
         let declared = routes_by_binary(template);
         let mut problems = Vec::new();
@@ -189,6 +234,7 @@ impl Registry {
             }
         }
         let mut consuming = BTreeSet::new();
+        let mut scheduled = BTreeSet::new();
         for function in &template.functions {
             for trigger in &function.triggers {
                 match trigger {
@@ -203,10 +249,16 @@ impl Registry {
                             ));
                         }
                     }
-                    Trigger::Schedule { name, .. } => problems.push(format!(
-                        "schedule {name} of {} has no local handler",
-                        function.binary
-                    )),
+                    Trigger::Schedule { name, .. } => {
+                        if self.scheduled.contains_key(function.binary.as_str()) {
+                            scheduled.insert(function.binary.as_str());
+                        } else {
+                            problems.push(format!(
+                                "schedule {name} of {} has no local handler",
+                                function.binary
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -214,6 +266,13 @@ impl Registry {
             if !consuming.contains(binary) {
                 problems.push(format!(
                     "{binary} consumes a queue template.yaml does not give it"
+                ));
+            }
+        }
+        for binary in self.scheduled.keys() {
+            if !scheduled.contains(binary) {
+                problems.push(format!(
+                    "{binary} runs on a schedule template.yaml does not declare"
                 ));
             }
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body as AxumBody, to_bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,7 +20,7 @@ use shared::http::MAX_BODY_BYTES;
 use shared::ids::OrgId;
 
 use crate::authorizer::{Authorizer, TokenRequest};
-use crate::functions::{HttpHandler, Registry};
+use crate::functions::{HttpHandler, Registry, ScheduleHandler};
 use crate::metering;
 use crate::template::Template;
 
@@ -28,6 +28,8 @@ pub struct Gateway {
     routes: HashMap<String, matchit::Router<(String, HttpHandler)>>,
     authorizer: Authorizer,
     schedules: Vec<Value>,
+    /// Schedule name → the function it runs.
+    scheduled: HashMap<String, (String, ScheduleHandler)>,
     ingest: Arc<ingest_messages::App>,
 }
 
@@ -51,10 +53,18 @@ impl Gateway {
             .schedules()
             .map(|(f, name, expression)| json!({"name": name, "function": f.binary, "expression": expression}))
             .collect();
+        let scheduled = template
+            .schedules()
+            .map(|(f, name, _)| {
+                let handler = registry.scheduled[f.binary.as_str()].clone();
+                (name.to_owned(), (f.binary.clone(), handler))
+            })
+            .collect();
         Ok(Self {
             routes,
             authorizer,
             schedules,
+            scheduled,
             ingest: registry.ingest.clone(),
         })
     }
@@ -63,6 +73,7 @@ impl Gateway {
         Router::new()
             .route("/_local/token", get(token))
             .route("/_local/schedules", get(schedules))
+            .route("/_local/schedules/{name}", post(fire_schedule))
             .route("/_local/inbound", post(inbound))
             .fallback(invoke)
             .with_state(Arc::new(self))
@@ -125,6 +136,53 @@ async fn token(State(gw): State<Arc<Gateway>>, Query(q): Query<TokenQuery>) -> R
 
 async fn schedules(State(gw): State<Arc<Gateway>>) -> Response {
     axum::Json(json!({"items": gw.schedules})).into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FireRequest {
+    /// The scheduled time the event carries; now when absent.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    time: Option<time::OffsetDateTime>,
+}
+
+/// Runs a schedule's function now with the event EventBridge would send, and answers once it
+/// has finished: `{"name", "function", "time", "result"}`.
+async fn fire_schedule(
+    State(gw): State<Arc<Gateway>>,
+    Path(name): Path<String>,
+    body: String,
+) -> Response {
+    let Some((function, handler)) = gw.scheduled.get(&name) else {
+        return error(ApiError::NotFound("schedule"));
+    };
+    let request: FireRequest = if body.trim().is_empty() {
+        FireRequest::default()
+    } else {
+        match serde_json::from_str(&body) {
+            Ok(request) => request,
+            Err(err) => return error(ApiError::bad_request(format!("{err}"))),
+        }
+    };
+    let time = shared::clock::rfc3339(request.time.unwrap_or_else(time::OffsetDateTime::now_utc));
+    let event = json!({
+        "version": "0",
+        "id": uuid::Uuid::now_v7().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": time,
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:events:us-east-1:000000000000:rule/{name}")],
+        "detail": {},
+    });
+    match handler(event).await {
+        Ok(result) => {
+            axum::Json(json!({"name": name, "function": function, "time": time, "result": result}))
+                .into_response()
+        }
+        Err(_) => error(ApiError::internal(format!("schedule {name} failed"))),
+    }
 }
 
 /// Runs ingest on one inbound message, as its SQS event source would, and says what it made.

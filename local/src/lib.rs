@@ -83,6 +83,7 @@ pub async fn run(
         ),
         matching: Queue::new(sqs.clone(), resources.queue_url("MatchQueue")?),
         purge: Queue::new(sqs.clone(), resources.queue_url("PurgeQueue")?),
+        exports: Queue::new(sqs.clone(), resources.queue_url("ExportQueue")?),
     };
     let registry = functions::Registry::build(&services, &Env::system());
     let gateway = gateway::Gateway::new(&template, &registry, authorizer::Authorizer::generate()?)?;

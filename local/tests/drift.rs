@@ -30,6 +30,7 @@ fn registry() -> Registry {
         blobs: Blobs::new(aws_sdk_s3::Client::new(&sdk), "unused"),
         matching: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
         purge: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
+        exports: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
     };
     Registry::build(&services, &Env::system())
 }

@@ -1,10 +1,10 @@
-//! Objects in the data bucket: attachments now, export files later.
+//! Objects in the data bucket: attachments and export files.
 
 use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 
 use crate::error::ApiError;
 
@@ -82,13 +82,25 @@ impl Blobs {
     /// Deletes every object under `prefix`, a page of up to 1000 at a time.
     #[tracing::instrument(skip(self), err(Debug))]
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, ApiError> {
+        self.delete_prefix_except(prefix, None).await
+    }
+
+    /// Deletes every object under `prefix` but `keep`.
+    #[tracing::instrument(skip(self), err(Debug))]
+    pub async fn delete_prefix_except(
+        &self,
+        prefix: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, ApiError> {
         let mut deleted = 0;
+        let mut continuation = None;
         loop {
             let listed = self
                 .client
                 .list_objects_v2()
                 .bucket(&self.bucket)
                 .prefix(prefix)
+                .set_continuation_token(continuation)
                 .send()
                 .await
                 .map_err(ApiError::internal)?;
@@ -97,24 +109,41 @@ impl Blobs {
                 .unwrap_or_default()
                 .into_iter()
                 .filter_map(|o| o.key)
+                .filter(|key| Some(key.as_str()) != keep)
                 .filter_map(|key| ObjectIdentifier::builder().key(key).build().ok())
                 .collect();
-            if objects.is_empty() {
+            if !objects.is_empty() {
+                deleted += objects.len();
+                let batch = Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build()
+                    .map_err(ApiError::internal)?;
+                self.client
+                    .delete_objects()
+                    .bucket(&self.bucket)
+                    .delete(batch)
+                    .send()
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
+            continuation = listed.next_continuation_token;
+            if continuation.is_none() {
                 return Ok(deleted);
             }
-            deleted += objects.len();
-            let batch = Delete::builder()
-                .set_objects(Some(objects))
-                .quiet(true)
-                .build()
-                .map_err(ApiError::internal)?;
-            self.client
-                .delete_objects()
-                .bucket(&self.bucket)
-                .delete(batch)
-                .send()
-                .await
-                .map_err(ApiError::internal)?;
+        }
+    }
+
+    /// A new object written in parts: it appears, whole, only when [`Upload::finish`] succeeds.
+    pub fn upload(&self, key: &str, content_type: &str, file_name: &str) -> Upload {
+        Upload {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            content_type: content_type.to_owned(),
+            disposition: format!("attachment; filename=\"{file_name}\""),
+            upload_id: None,
+            parts: Vec::new(),
         }
     }
 
@@ -131,6 +160,124 @@ impl Blobs {
             .await
             .map_err(ApiError::internal)?;
         Ok(request.uri().to_owned())
+    }
+}
+
+/// An object being written in parts of at least [`Upload::MIN_PART_BYTES`] (but the last).
+pub struct Upload {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    content_type: String,
+    disposition: String,
+    /// Set by the first part: a file smaller than one part is a single `PutObject`.
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+}
+
+impl Upload {
+    /// S3's smallest part but the last.
+    pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    #[tracing::instrument(skip(self, bytes), fields(key = %self.key, size = bytes.len()))]
+    pub async fn part(&mut self, bytes: Vec<u8>) -> Result<(), ApiError> {
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let started = self
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .content_type(&self.content_type)
+                    .content_disposition(&self.disposition)
+                    .send()
+                    .await
+                    .map_err(ApiError::internal)?;
+                let id = started
+                    .upload_id
+                    .ok_or_else(|| ApiError::internal("S3 gave no upload id"))?;
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let number = i32::try_from(self.parts.len() + 1).map_err(ApiError::internal)?;
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(uploaded.e_tag)
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Writes the last bytes and makes the object appear.
+    #[tracing::instrument(skip(self, last), fields(key = %self.key, parts = self.parts.len()))]
+    pub async fn finish(mut self, last: Vec<u8>) -> Result<(), ApiError> {
+        let Some(upload_id) = self.upload_id.clone() else {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .content_type(&self.content_type)
+                .content_disposition(&self.disposition)
+                .body(ByteStream::from(last))
+                .send()
+                .await
+                .map_err(ApiError::internal)?;
+            return Ok(());
+        };
+        if !last.is_empty() {
+            self.part(last).await?;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(self.parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(())
+    }
+
+    /// Gives the parts back; the bucket's lifecycle rule also removes uploads left behind by a
+    /// worker that died.
+    pub async fn abort(self) {
+        let Some(upload_id) = self.upload_id else {
+            return;
+        };
+        if let Err(err) = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            tracing::warn!(key = %self.key, error = ?err, "could not abort an upload");
+        }
     }
 }
 

@@ -110,6 +110,35 @@ pub fn purge_sk(contact: &str) -> String {
     format!("PURGE#{contact}")
 }
 
+/// An export job in its org's partition, newest first by UUID v7.
+pub fn export_sk(export: &str) -> String {
+    format!("EXPORT#{export}")
+}
+
+pub const EXPORT_SK_PREFIX: &str = "EXPORT#";
+
+pub const EXPORT_SCHEDULE_SK: &str = "EXPORTSCHEDULE";
+
+/// GSI2, sparse: the export schedules due in one UTC hour, across orgs, so the hourly trigger
+/// reads only what it starts. The only key not under one org: the scheduler has no caller; each
+/// item it finds names its org, and the base-table key stays `ORG#o`.
+pub fn schedules_due_pk(hour_utc: u8) -> String {
+    format!("EXPORTSCHEDULES#H{hour_utc:02}")
+}
+
+/// Where one job's files live in the bucket; each worker attempt writes its own object, so a
+/// dying attempt can never leave a half-written file under the name of a finished one.
+pub fn export_prefix(org: &OrgId, export: &str) -> String {
+    format!("exports/{org}/{export}/")
+}
+
+pub fn export_object(org: &OrgId, export: &str, attempt: u32, extension: &str) -> String {
+    format!(
+        "{}attempt-{attempt}.{extension}",
+        export_prefix(org, export)
+    )
+}
+
 /// True when a key value belongs to `org`'s partitions: used to refuse foreign cursors.
 pub fn belongs_to_org(org: &OrgId, key_value: &str) -> bool {
     let prefix = org_pk(org);
@@ -157,6 +186,19 @@ mod tests {
         );
         assert!(message_sk("2026-01-01T10:00:00Z", "m") < message_sk("2026-01-01T10:00:01Z", "a"));
         assert_eq!(attachment_prefix(&acme, "c1"), "attachments/acme/c1/");
+    }
+
+    #[test]
+    fn export_keys() {
+        let acme = org("acme");
+        assert_eq!(export_sk("e1"), "EXPORT#e1");
+        assert!(export_sk("e1").starts_with(EXPORT_SK_PREFIX));
+        assert!(!EXPORT_SCHEDULE_SK.starts_with(EXPORT_SK_PREFIX));
+        assert_eq!(schedules_due_pk(7), "EXPORTSCHEDULES#H07");
+        let object = export_object(&acme, "e1", 2, "csv");
+        assert_eq!(object, "exports/acme/e1/attempt-2.csv");
+        assert!(object.starts_with(&export_prefix(&acme, "e1")));
+        assert!(!export_prefix(&acme, "e1").starts_with(&export_prefix(&acme, "e")));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod cursor;
 pub mod deletion;
 pub mod error;
+pub mod exports;
 pub mod http;
 pub mod idempotency;
 pub mod ids;

@@ -13,6 +13,8 @@ pub struct Services {
     pub matching: Queue,
     /// The purge worker's queue (deleted contacts' notes, history and attachments).
     pub purge: Queue,
+    /// The export worker's queue.
+    pub exports: Queue,
 }
 
 impl Services {
@@ -22,13 +24,15 @@ impl Services {
         bucket: &str,
         match_queue_url: &str,
         purge_queue_url: &str,
+        export_queue_url: &str,
     ) -> Self {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
             blobs: Blobs::new(aws_sdk_s3::Client::new(sdk), bucket),
             matching: Queue::new(sqs.clone(), match_queue_url),
-            purge: Queue::new(sqs, purge_queue_url),
+            purge: Queue::new(sqs.clone(), purge_queue_url),
+            exports: Queue::new(sqs, export_queue_url),
         }
     }
 
@@ -42,6 +46,7 @@ impl Services {
             &config.require("BUCKET_NAME")?,
             &config.require("MATCH_QUEUE_URL")?,
             &config.require("PURGE_QUEUE_URL")?,
+            &config.require("EXPORT_QUEUE_URL")?,
         ))
     }
 }

@@ -13,7 +13,7 @@ pub async fn local_services() -> Services {
         .unwrap_or_else(|_| "inbox-local-databucket".into());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut urls = Vec::new();
-    for queue in ["MatchQueue", "PurgeQueue"] {
+    for queue in ["MatchQueue", "PurgeQueue", "ExportQueue"] {
         let url = sqs
             .get_queue_url()
             .queue_name(queue)
@@ -24,7 +24,14 @@ pub async fn local_services() -> Services {
             .expect("a queue URL");
         urls.push(url);
     }
-    Services::new(&sdk, &config.table_name, &bucket, &urls[0], &urls[1])
+    Services::new(
+        &sdk,
+        &config.table_name,
+        &bucket,
+        &urls[0],
+        &urls[1],
+        &urls[2],
+    )
 }
 
 /// A sample event from `events/<function>/<name>.json`.

@@ -238,6 +238,18 @@ impl Store {
         page: PageRequest,
         vip_only: bool,
     ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError> {
+        self.contacts_page(org, vip_only, Some(page.limit), page.start)
+            .await
+    }
+
+    /// One page of the listing index: `limit` contacts, or as many as fit DynamoDB's 1 MB page.
+    pub async fn contacts_page(
+        &self,
+        org: &OrgId,
+        vip_only: bool,
+        limit: Option<i32>,
+        start: Option<LastEvaluatedKey>,
+    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError> {
         let (index, pk_name, pk) = if vip_only {
             (SPARSE_INDEX, "GSI2PK", keys::vip_index_pk(org))
         } else {
@@ -252,8 +264,8 @@ impl Store {
             .expression_attribute_names("#pk", pk_name)
             .expression_attribute_values(":pk", AttributeValue::S(pk))
             .scan_index_forward(false)
-            .limit(page.limit)
-            .set_exclusive_start_key(page.start)
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(internal)?;

@@ -22,10 +22,12 @@ use crate::settings::Settings;
 
 mod contacts;
 mod deletion;
+mod exports;
 mod idempotency;
 mod notes;
 
 pub use contacts::*;
+pub use exports::StoredSchedule;
 pub use idempotency::*;
 pub use notes::NoteEdit;
 

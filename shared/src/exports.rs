@@ -1,0 +1,792 @@
+//! Exports of contact attribute data: the job, the schedule, and the CSV and JSON Lines rows.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime, Weekday};
+
+use crate::attributes::{AttributeSet, VIP_KEY};
+use crate::contacts::Contact;
+use crate::error::ApiError;
+
+/// The first columns of every export, before one column per attribute definition.
+pub const CONTACT_COLUMNS: [&str; 8] = [
+    "contact_id",
+    "name",
+    "handle",
+    "network",
+    "vip",
+    "validated",
+    "created_at",
+    "updated_at",
+];
+
+/// How long export files are kept (the bucket's lifecycle rule on `exports/`).
+pub const FILE_RETENTION: Duration = Duration::days(7);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Jsonl,
+}
+
+impl ExportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8; header=present",
+            ExportFormat::Jsonl => "application/jsonl; charset=utf-8",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl ExportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportStatus::Queued => "queued",
+            ExportStatus::Running => "running",
+            ExportStatus::Succeeded => "succeeded",
+            ExportStatus::Failed => "failed",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, ExportStatus::Succeeded | ExportStatus::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportTrigger {
+    Manual,
+    Schedule,
+}
+
+/// Which contacts an export holds; only the VIP group can be picked out today.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFilter {
+    pub vip: bool,
+}
+
+impl ExportFilter {
+    /// `{"vip": true}` is the one filter there is; `false` would be ambiguous (everyone, or
+    /// everyone but the VIPs?), so it is refused rather than guessed.
+    pub fn requested(filter: Option<ExportFilter>) -> Result<Self, ApiError> {
+        match filter {
+            Some(ExportFilter { vip: false }) => Err(ApiError::validation(
+                "filter.vip",
+                "filter.vip can only be true; leave the filter out to export every contact",
+            )),
+            other => Ok(other.unwrap_or_default()),
+        }
+    }
+}
+
+/// The body of `POST /exports`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    pub format: ExportFormat,
+    #[serde(default)]
+    pub filter: Option<ExportFilter>,
+}
+
+/// A job as stored; [`ExportJob::view`] is what the API shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportJob {
+    pub id: String,
+    pub format: ExportFormat,
+    #[serde(default)]
+    pub filter: ExportFilter,
+    pub status: ExportStatus,
+    pub rows: u64,
+    pub trigger: ExportTrigger,
+    pub created_at: String,
+    #[serde(default)]
+    pub completed_at: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Worker attempts started so far; an attempt only writes while it is the latest one.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The finished file in the bucket.
+    #[serde(default)]
+    pub object_key: Option<String>,
+    /// The scheduled period a scheduled job was started for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExportJobView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub format: ExportFormat,
+    pub filter: Option<ExportFilter>,
+    pub status: ExportStatus,
+    pub rows: u64,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+    pub download_url: Option<String>,
+    pub error: Option<String>,
+    pub trigger: ExportTrigger,
+}
+
+impl ExportJob {
+    pub fn new(
+        id: String,
+        format: ExportFormat,
+        filter: ExportFilter,
+        trigger: ExportTrigger,
+        now: &str,
+    ) -> Self {
+        Self {
+            id,
+            format,
+            filter,
+            status: ExportStatus::Queued,
+            rows: 0,
+            trigger,
+            created_at: now.to_owned(),
+            completed_at: None,
+            error: None,
+            attempts: 0,
+            object_key: None,
+            period: None,
+        }
+    }
+
+    /// The file a download link may be made for: a succeeded job's, until the bucket's
+    /// lifecycle rule has removed it.
+    pub fn downloadable(&self, now: OffsetDateTime) -> Option<&str> {
+        if self.status != ExportStatus::Succeeded {
+            return None;
+        }
+        let completed = self.completed_at.as_deref().and_then(parse_time)?;
+        (now < completed + FILE_RETENTION)
+            .then_some(self.object_key.as_deref())
+            .flatten()
+    }
+
+    /// `download_url` is made by the caller for [`ExportJob::downloadable`]'s file.
+    pub fn view(&self, now: OffsetDateTime, download_url: Option<String>) -> ExportJobView {
+        let expired = self.status == ExportStatus::Succeeded && self.downloadable(now).is_none();
+        ExportJobView {
+            id: self.id.clone(),
+            kind: "contact_attributes",
+            format: self.format,
+            filter: self.filter.vip.then_some(self.filter),
+            status: self.status,
+            rows: self.rows,
+            created_at: self.created_at.clone(),
+            completed_at: self.completed_at.clone(),
+            download_url,
+            error: self
+                .error
+                .clone()
+                .or_else(|| expired.then(|| "the file has expired; start a new export".to_owned())),
+            trigger: self.trigger,
+        }
+    }
+
+    /// The name the file downloads as.
+    pub fn file_name(&self) -> String {
+        let day = self.created_at.get(..10).unwrap_or("export");
+        format!(
+            "contacts-{day}-{}.{}",
+            short_id(&self.id),
+            self.format.extension()
+        )
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    id.rsplit('-').next().unwrap_or(id)
+}
+
+fn parse_time(value: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cadence {
+    Daily,
+    Weekly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Day {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Day {
+    fn weekday(self) -> Weekday {
+        match self {
+            Day::Mon => Weekday::Monday,
+            Day::Tue => Weekday::Tuesday,
+            Day::Wed => Weekday::Wednesday,
+            Day::Thu => Weekday::Thursday,
+            Day::Fri => Weekday::Friday,
+            Day::Sat => Weekday::Saturday,
+            Day::Sun => Weekday::Sunday,
+        }
+    }
+}
+
+/// The body of `PUT /export-schedule`, before its rules are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    pub cadence: Cadence,
+    pub hour_utc: i64,
+    #[serde(default)]
+    pub weekday: Option<Day>,
+    pub format: ExportFormat,
+    #[serde(default)]
+    pub filter: Option<ExportFilter>,
+}
+
+/// A valid export schedule: `hour_utc` in 0..=23, a weekday exactly when weekly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportSchedule {
+    pub cadence: Cadence,
+    pub hour_utc: u8,
+    pub weekday: Option<Day>,
+    pub format: ExportFormat,
+    #[serde(default)]
+    pub filter: ExportFilter,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScheduleView {
+    pub cadence: Cadence,
+    pub hour_utc: u8,
+    pub weekday: Option<Day>,
+    pub format: ExportFormat,
+    pub filter: Option<ExportFilter>,
+    pub next_run_at: String,
+    pub updated_at: String,
+}
+
+impl ExportSchedule {
+    pub fn parse(request: ScheduleRequest) -> Result<Self, ApiError> {
+        let hour_utc = u8::try_from(request.hour_utc)
+            .ok()
+            .filter(|h| *h <= 23)
+            .ok_or_else(|| ApiError::validation("hour_utc", "hour_utc must be 0..23"))?;
+        match (request.cadence, request.weekday) {
+            (Cadence::Weekly, None) => {
+                return Err(ApiError::validation(
+                    "weekday",
+                    "a weekly schedule needs a weekday (mon..sun)",
+                ));
+            }
+            (Cadence::Daily, Some(_)) => {
+                return Err(ApiError::validation(
+                    "weekday",
+                    "a daily schedule runs every day; leave weekday out",
+                ));
+            }
+            _ => {}
+        }
+        Ok(Self {
+            cadence: request.cadence,
+            hour_utc,
+            weekday: request.weekday,
+            format: request.format,
+            filter: ExportFilter::requested(request.filter)?,
+        })
+    }
+
+    /// The scheduled period `at` falls in, if the schedule is due in that hour: its start,
+    /// which names the period in the once-per-period write.
+    pub fn due_period(&self, at: OffsetDateTime) -> Option<String> {
+        let at = at.to_offset(time::UtcOffset::UTC);
+        if at.hour() != self.hour_utc {
+            return None;
+        }
+        if let Some(day) = self.weekday
+            && at.weekday() != day.weekday()
+        {
+            return None;
+        }
+        let start = at.replace_minute(0).ok()?.replace_second(0).ok()?;
+        Some(crate::clock::rfc3339(start.replace_nanosecond(0).ok()?))
+    }
+
+    /// The first scheduled start strictly after `now`.
+    pub fn next_run(&self, now: OffsetDateTime) -> OffsetDateTime {
+        let now = now.to_offset(time::UtcOffset::UTC);
+        let mut candidate =
+            now.replace_time(time::Time::from_hms(self.hour_utc, 0, 0).expect("hour 0..=23"));
+        while candidate <= now
+            || self
+                .weekday
+                .is_some_and(|d| candidate.weekday() != d.weekday())
+        {
+            candidate += Duration::days(1);
+        }
+        candidate
+    }
+
+    pub fn view(&self, now: OffsetDateTime, updated_at: &str) -> ScheduleView {
+        ScheduleView {
+            cadence: self.cadence,
+            hour_utc: self.hour_utc,
+            weekday: self.weekday,
+            format: self.format,
+            filter: self.filter.vip.then_some(self.filter),
+            next_run_at: crate::clock::rfc3339(self.next_run(now)),
+            updated_at: updated_at.to_owned(),
+        }
+    }
+}
+
+/// The attribute columns of an export: every platform and custom definition, enabled or not,
+/// in display order; `vip` has its own contact column.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    definitions: AttributeSet,
+    keys: Vec<String>,
+}
+
+impl Columns {
+    pub fn new(definitions: AttributeSet) -> Self {
+        let keys = definitions
+            .display_keys()
+            .into_iter()
+            .filter(|k| k != VIP_KEY)
+            .collect();
+        Self { definitions, keys }
+    }
+
+    pub fn header(&self) -> impl Iterator<Item = &str> {
+        CONTACT_COLUMNS
+            .iter()
+            .copied()
+            .chain(self.keys.iter().map(String::as_str))
+    }
+
+    fn values<'a>(
+        &'a self,
+        contact: &'a Contact,
+    ) -> impl Iterator<Item = (&'a str, Option<&'a str>)> {
+        self.keys
+            .iter()
+            .map(|k| (k.as_str(), contact.value_of(k, &self.definitions)))
+    }
+}
+
+/// A cell a spreadsheet would run as a formula gets a leading `'`, so opening an export never
+/// executes what a contact typed. Tab and carriage return lead formulas too (OWASP).
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// Turns contacts into file bytes, a part at a time: the caller takes the bytes whenever
+/// enough have gathered, so memory holds one part however large the export.
+pub struct Encoder {
+    columns: Columns,
+    output: Output,
+}
+
+enum Output {
+    Csv(csv::Writer<Vec<u8>>),
+    Jsonl(Vec<u8>),
+}
+
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    contact_id: &'a str,
+    name: &'a str,
+    handle: Option<&'a str>,
+    network: &'a str,
+    vip: bool,
+    validated: bool,
+    created_at: &'a str,
+    updated_at: &'a str,
+    attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Encoder {
+    pub fn new(format: ExportFormat, columns: Columns) -> Result<Self, ApiError> {
+        let output = match format {
+            ExportFormat::Csv => {
+                let mut writer = csv_writer();
+                writer
+                    .write_record(columns.header())
+                    .map_err(ApiError::internal)?;
+                Output::Csv(writer)
+            }
+            ExportFormat::Jsonl => Output::Jsonl(Vec::new()),
+        };
+        Ok(Self { columns, output })
+    }
+
+    pub fn write(&mut self, contact: &Contact) -> Result<(), ApiError> {
+        match &mut self.output {
+            Output::Csv(writer) => {
+                let fixed = [
+                    contact.id.as_str(),
+                    contact.name.as_str(),
+                    contact.handle.as_deref().unwrap_or_default(),
+                    contact.network.as_str(),
+                    bool_cell(contact.vip),
+                    bool_cell(contact.validated),
+                    contact.created_at.as_str(),
+                    contact.updated_at.as_str(),
+                ];
+                let cells = fixed.into_iter().chain(
+                    self.columns
+                        .values(contact)
+                        .map(|(_, v)| v.unwrap_or_default()),
+                );
+                writer
+                    .write_record(cells.map(|c| neutralise(c).into_owned()))
+                    .map_err(ApiError::internal)
+            }
+            Output::Jsonl(buffer) => {
+                let row = JsonRow {
+                    contact_id: &contact.id,
+                    name: &contact.name,
+                    handle: contact.handle.as_deref(),
+                    network: contact.network.as_str(),
+                    vip: contact.vip,
+                    validated: contact.validated,
+                    created_at: &contact.created_at,
+                    updated_at: &contact.updated_at,
+                    attributes: self
+                        .columns
+                        .values(contact)
+                        .map(|(k, v)| (k.to_owned(), v.map_or(serde_json::Value::Null, Into::into)))
+                        .collect(),
+                };
+                serde_json::to_writer(&mut *buffer, &row).map_err(ApiError::internal)?;
+                buffer.push(b'\n');
+                Ok(())
+            }
+        }
+    }
+
+    /// The bytes gathered so far, if there are at least `min` of them.
+    pub fn take_at_least(&mut self, min: usize) -> Result<Option<Vec<u8>>, ApiError> {
+        match &mut self.output {
+            Output::Csv(writer) => {
+                writer.flush().map_err(ApiError::internal)?;
+                if writer.get_ref().len() < min {
+                    return Ok(None);
+                }
+                let full = std::mem::replace(writer, csv_writer());
+                full.into_inner()
+                    .map(Some)
+                    .map_err(|e| ApiError::internal(e.into_error()))
+            }
+            Output::Jsonl(buffer) => Ok((buffer.len() >= min).then(|| std::mem::take(buffer))),
+        }
+    }
+
+    /// Whatever is left, to close the file with.
+    pub fn finish(mut self) -> Result<Vec<u8>, ApiError> {
+        Ok(self.take_at_least(0)?.unwrap_or_default())
+    }
+}
+
+/// RFC 4180: fields quoted when they need it, records ended by CRLF.
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new())
+}
+
+fn bool_cell(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
+}
+
+/// A message on the export queue: one job to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportTask {
+    pub org_id: String,
+    pub export_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attributes::{CustomAttribute, CustomType, Label};
+    use crate::channel::Network;
+    use time::macros::datetime;
+
+    fn contact(name: &str, handle: Option<&str>) -> Contact {
+        Contact {
+            id: "0190-c1".into(),
+            name: name.into(),
+            handle: handle.map(Into::into),
+            avatar_url: None,
+            profile_url: None,
+            network: Network::Whatsapp,
+            identities: vec![],
+            validated: false,
+            vip: true,
+            platform: [("phone".to_owned(), "+351 912".to_owned())].into(),
+            values: [("def-1".to_owned(), "=HYPERLINK(\"x\")".to_owned())].into(),
+            linked: vec![],
+            match_hash: None,
+            match_generation: 0,
+            version: 1,
+            created_at: "2026-01-01T10:00:00Z".into(),
+            updated_at: "2026-01-02T10:00:00Z".into(),
+        }
+    }
+
+    fn definitions() -> AttributeSet {
+        let mut set = AttributeSet::default();
+        set.custom.insert(
+            "tier".into(),
+            CustomAttribute {
+                id: "def-1".into(),
+                label: Label::parse("Tier").unwrap(),
+                ty: CustomType::Text,
+                options: None,
+                enabled: false,
+                crm_managed: false,
+                lookup: false,
+            },
+        );
+        set
+    }
+
+    fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+        csv::Reader::from_reader(bytes)
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+            .collect()
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_others_left_alone() {
+        for (raw, expected) in [
+            ("=1+1", "'=1+1"),
+            ("+351", "'+351"),
+            ("-2", "'-2"),
+            ("@ana", "'@ana"),
+            ("\tx", "'\tx"),
+            ("Ana", "Ana"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralise(raw), expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn csv_has_the_contract_header_and_every_non_vip_definition_in_display_order() {
+        let columns = Columns::new(definitions());
+        let header: Vec<&str> = columns.header().collect();
+        assert_eq!(&header[..8], &CONTACT_COLUMNS);
+        assert_eq!(
+            header.iter().filter(|h| **h == "vip").count(),
+            1,
+            "vip is only the contact column"
+        );
+        assert_eq!(
+            header.last(),
+            Some(&"tier"),
+            "a disabled custom definition still exports"
+        );
+        assert!(header.contains(&"followers") && header.contains(&"email_address"));
+        let expected: Vec<String> = definitions()
+            .display_keys()
+            .into_iter()
+            .filter(|k| k != VIP_KEY)
+            .collect();
+        assert_eq!(
+            &header[8..],
+            expected.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn csv_rows_quote_per_rfc_4180_and_neutralise_formulas() {
+        let mut encoder = Encoder::new(ExportFormat::Csv, Columns::new(definitions())).unwrap();
+        encoder
+            .write(&contact("Lima, \"Ana\"\nSecond line", Some("@ana")))
+            .unwrap();
+        let bytes = encoder.finish().unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains("\"Lima, \"\"Ana\"\"\nSecond line\""),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n"));
+        let rows = csv_rows(&bytes);
+        assert_eq!(rows.len(), 1);
+        let header = Columns::new(definitions())
+            .header()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        let cell = |name: &str| rows[0][header.iter().position(|h| h == name).unwrap()].clone();
+        assert_eq!(cell("name"), "Lima, \"Ana\"\nSecond line");
+        assert_eq!(cell("handle"), "'@ana");
+        assert_eq!(cell("vip"), "true");
+        assert_eq!(cell("validated"), "false");
+        assert_eq!(cell("network"), "whatsapp");
+        assert_eq!(cell("phone"), "'+351 912");
+        assert_eq!(cell("tier"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("followers"), "");
+    }
+
+    #[test]
+    fn jsonl_rows_carry_raw_values_and_nulls_for_missing_ones() {
+        let mut encoder = Encoder::new(ExportFormat::Jsonl, Columns::new(definitions())).unwrap();
+        encoder.write(&contact("Ana", None)).unwrap();
+        encoder.write(&contact("Bea", Some("@bea"))).unwrap();
+        let bytes = encoder.finish().unwrap();
+        let lines: Vec<serde_json::Value> = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["handle"], serde_json::Value::Null);
+        assert_eq!(lines[1]["handle"], "@bea");
+        assert_eq!(lines[0]["vip"], true);
+        assert_eq!(lines[0]["attributes"]["tier"], "=HYPERLINK(\"x\")");
+        assert_eq!(lines[0]["attributes"]["followers"], serde_json::Value::Null);
+        assert!(lines[0]["attributes"].get("vip").is_none());
+    }
+
+    #[test]
+    fn parts_are_taken_only_once_enough_bytes_gathered() {
+        let mut encoder = Encoder::new(ExportFormat::Jsonl, Columns::new(definitions())).unwrap();
+        encoder.write(&contact("Ana", None)).unwrap();
+        assert!(encoder.take_at_least(1 << 20).unwrap().is_none());
+        let part = encoder.take_at_least(10).unwrap().unwrap();
+        assert!(part.ends_with(b"\n"));
+        assert!(encoder.finish().unwrap().is_empty());
+    }
+
+    fn schedule(body: serde_json::Value) -> Result<ExportSchedule, ApiError> {
+        ExportSchedule::parse(serde_json::from_value(body).unwrap())
+    }
+
+    #[test]
+    fn schedule_rules() {
+        let daily = serde_json::json!({"cadence": "daily", "hour_utc": 9, "format": "csv"});
+        assert!(schedule(daily).is_ok());
+        for (body, field) in [
+            (
+                serde_json::json!({"cadence": "daily", "hour_utc": 24, "format": "csv"}),
+                "hour_utc",
+            ),
+            (
+                serde_json::json!({"cadence": "daily", "hour_utc": -1, "format": "csv"}),
+                "hour_utc",
+            ),
+            (
+                serde_json::json!({"cadence": "weekly", "hour_utc": 9, "format": "csv"}),
+                "weekday",
+            ),
+            (
+                serde_json::json!({"cadence": "daily", "hour_utc": 9, "weekday": "mon", "format": "csv"}),
+                "weekday",
+            ),
+        ] {
+            let err = schedule(body).unwrap_err();
+            assert_eq!(err.code(), "validation_failed");
+            assert_eq!(err.to_body()["error"]["field"], field);
+        }
+    }
+
+    #[test]
+    fn a_schedule_is_due_once_in_its_hour_and_names_the_period() {
+        let weekly = schedule(serde_json::json!(
+            {"cadence": "weekly", "hour_utc": 9, "weekday": "sat", "format": "jsonl"}
+        ))
+        .unwrap();
+        // 2026-11-21 is a Saturday.
+        let at = datetime!(2026-11-21 09:00:41 UTC);
+        assert_eq!(
+            weekly.due_period(at).as_deref(),
+            Some("2026-11-21T09:00:00Z")
+        );
+        assert_eq!(
+            weekly.due_period(datetime!(2026-11-21 09:59:59 UTC)),
+            weekly.due_period(at),
+            "every firing in the hour names the same period"
+        );
+        assert_eq!(weekly.due_period(datetime!(2026-11-21 10:00 UTC)), None);
+        assert_eq!(weekly.due_period(datetime!(2026-11-22 09:00 UTC)), None);
+        assert_eq!(
+            weekly.next_run(at),
+            datetime!(2026-11-28 09:00 UTC),
+            "the next run is a week on"
+        );
+        let daily =
+            schedule(serde_json::json!({"cadence": "daily", "hour_utc": 0, "format": "csv"}))
+                .unwrap();
+        assert_eq!(daily.next_run(at), datetime!(2026-11-22 00:00 UTC));
+        assert_eq!(
+            daily.due_period(datetime!(2026-11-22 00:10 UTC)).as_deref(),
+            Some("2026-11-22T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn only_a_true_vip_filter_is_accepted() {
+        let request = |body| serde_json::from_value::<ExportRequest>(body);
+        let vip = request(serde_json::json!({"format": "csv", "filter": {"vip": true}})).unwrap();
+        assert!(ExportFilter::requested(vip.filter).unwrap().vip);
+        let all = request(serde_json::json!({"format": "jsonl"})).unwrap();
+        assert!(!ExportFilter::requested(all.filter).unwrap().vip);
+        let not_vip = request(serde_json::json!({"format": "csv", "filter": {"vip": false}}));
+        let err = ExportFilter::requested(not_vip.unwrap().filter).unwrap_err();
+        assert_eq!(err.to_body()["error"]["field"], "filter.vip");
+        assert!(request(serde_json::json!({"format": "xlsx"})).is_err());
+        assert!(request(serde_json::json!({"format": "csv", "filter": {"tier": 1}})).is_err());
+    }
+
+    #[test]
+    fn a_file_is_downloadable_until_the_lifecycle_rule_removes_it() {
+        let mut job = ExportJob::new(
+            "0190-abc".into(),
+            ExportFormat::Csv,
+            ExportFilter::default(),
+            ExportTrigger::Manual,
+            "2026-11-01T10:00:00Z",
+        );
+        assert_eq!(job.downloadable(datetime!(2026-11-01 11:00 UTC)), None);
+        job.status = ExportStatus::Succeeded;
+        job.completed_at = Some("2026-11-01T10:05:00Z".into());
+        job.object_key = Some("exports/acme/0190-abc/1.csv".into());
+        assert!(job.downloadable(datetime!(2026-11-08 10:04 UTC)).is_some());
+        assert_eq!(job.downloadable(datetime!(2026-11-08 10:06 UTC)), None);
+        assert_eq!(job.file_name(), "contacts-2026-11-01-abc.csv");
+    }
+}

@@ -1,0 +1,443 @@
+//! Export jobs and export schedules. A job's worker attempt is its lease: every write of an
+//! attempt is conditioned on it still being the latest, so a superseded worker cannot touch it.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::{Item, SaveError, Store, internal, key};
+use crate::cursor::{LastEvaluatedKey, PageRequest};
+use crate::error::ApiError;
+use crate::exports::{ExportJob, ExportSchedule, ExportStatus};
+use crate::ids::OrgId;
+use crate::keys;
+
+#[derive(Serialize, Deserialize)]
+struct ExportItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    version: u64,
+    updated_at: String,
+    #[serde(flatten)]
+    job: ExportJob,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ScheduleItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(rename = "GSI2PK")]
+    gsi2pk: String,
+    #[serde(rename = "GSI2SK")]
+    gsi2sk: String,
+    org_id: String,
+    schedule: ExportSchedule,
+    /// The last scheduled period a job was started for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_period: Option<String>,
+    version: u64,
+    created_at: String,
+    updated_at: String,
+}
+
+/// A schedule as stored.
+#[derive(Debug, Clone)]
+pub struct StoredSchedule {
+    pub org: OrgId,
+    pub schedule: ExportSchedule,
+    pub last_period: Option<String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<ScheduleItem> for Option<StoredSchedule> {
+    fn from(item: ScheduleItem) -> Self {
+        Some(StoredSchedule {
+            org: OrgId::parse(&item.org_id).ok()?,
+            schedule: item.schedule,
+            last_period: item.last_period,
+            version: item.version,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+        })
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// What an attempt may write, and when.
+struct JobUpdate<'a> {
+    set: &'a str,
+    condition: &'a str,
+    values: Vec<(&'a str, AttributeValue)>,
+}
+
+impl Store {
+    fn export_item(&self, org: &OrgId, job: &ExportJob) -> Result<Item, ApiError> {
+        serde_dynamo::to_item(ExportItem {
+            pk: keys::org_pk(org),
+            sk: keys::export_sk(&job.id),
+            entity: "export_job".into(),
+            version: 1,
+            updated_at: job.created_at.clone(),
+            job: job.clone(),
+        })
+        .map_err(internal)
+    }
+
+    /// Writes a new, queued job.
+    #[tracing::instrument(skip(self, job), fields(org = %org, export = %job.id))]
+    pub async fn create_export(&self, org: &OrgId, job: &ExportJob) -> Result<(), ApiError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.export_item(org, job)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(internal)?;
+        self.put_conditionally(put).await.map_err(|err| match err {
+            SaveError::Conflict => ApiError::internal("an export id was reused"),
+            SaveError::Failed(err) => err,
+        })
+    }
+
+    #[tracing::instrument(skip(self), fields(org = %org))]
+    pub async fn export_job(&self, org: &OrgId, id: &str) -> Result<Option<ExportJob>, ApiError> {
+        self.get_consistent(key(org, &keys::export_sk(id)))
+            .await?
+            .map(|item| {
+                serde_dynamo::from_item::<_, ExportItem>(item)
+                    .map(|i| i.job)
+                    .map_err(internal)
+            })
+            .transpose()
+    }
+
+    /// A page of an org's export jobs, newest first.
+    #[tracing::instrument(skip(self, page), fields(org = %org))]
+    pub async fn list_exports(
+        &self,
+        org: &OrgId,
+        page: PageRequest,
+    ) -> Result<(Vec<ExportJob>, Option<LastEvaluatedKey>), ApiError> {
+        let (items, next) = self
+            .page_newest_first::<ExportItem>(keys::org_pk(org), keys::EXPORT_SK_PREFIX, page)
+            .await?;
+        Ok((items.into_iter().map(|i| i.job).collect(), next))
+    }
+
+    async fn update_export(
+        &self,
+        org: &OrgId,
+        id: &str,
+        now: &str,
+        update: JobUpdate<'_>,
+    ) -> Result<(), SaveError> {
+        let set = format!(
+            "SET {}, #version = #version + :one, updated_at = :now",
+            update.set
+        );
+        let condition = format!("attribute_exists(PK) AND ({})", update.condition);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org, &keys::export_sk(id))))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(now));
+        // Reserved words need placeholders, and DynamoDB refuses unused ones.
+        for (placeholder, name) in [
+            ("#version", "version"),
+            ("#status", "status"),
+            ("#rows", "rows"),
+            ("#error", "error"),
+        ] {
+            if set.contains(placeholder) || condition.contains(placeholder) {
+                request = request.expression_attribute_names(placeholder, name);
+            }
+        }
+        request = request
+            .update_expression(set)
+            .condition_expression(condition);
+        for (name, value) in update.values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(SaveError::Conflict)
+            }
+            Err(err) => Err(SaveError::Failed(internal(err))),
+        }
+    }
+
+    /// Starts attempt `seen_attempts + 1` of an unfinished job; a conflict means another worker
+    /// started one first or the job finished.
+    #[tracing::instrument(skip(self, now), fields(org = %org, export = %id))]
+    pub async fn start_export_attempt(
+        &self,
+        org: &OrgId,
+        id: &str,
+        seen_attempts: u32,
+        now: &str,
+    ) -> Result<u32, SaveError> {
+        let attempt = seen_attempts + 1;
+        self.update_export(
+            org,
+            id,
+            now,
+            JobUpdate {
+                set: "#status = :running, attempts = :attempt",
+                condition: "attempts = :seen AND #status IN (:queued, :running)",
+                values: vec![
+                    (":running", s(ExportStatus::Running.as_str())),
+                    (":queued", s(ExportStatus::Queued.as_str())),
+                    (":attempt", n(attempt)),
+                    (":seen", n(seen_attempts)),
+                ],
+            },
+        )
+        .await?;
+        Ok(attempt)
+    }
+
+    /// The live row count of a running attempt; a conflict means the attempt was superseded.
+    #[tracing::instrument(skip(self, now), fields(org = %org, export = %id))]
+    pub async fn export_progress(
+        &self,
+        org: &OrgId,
+        id: &str,
+        attempt: u32,
+        rows: u64,
+        now: &str,
+    ) -> Result<(), SaveError> {
+        self.update_export(
+            org,
+            id,
+            now,
+            JobUpdate {
+                set: "#rows = :rows",
+                condition: "attempts = :attempt AND #status = :running",
+                values: vec![
+                    (":rows", n(rows)),
+                    (":attempt", n(attempt)),
+                    (":running", s(ExportStatus::Running.as_str())),
+                ],
+            },
+        )
+        .await
+    }
+
+    /// Marks the job succeeded with its file, if `attempt` is still the latest one.
+    #[tracing::instrument(skip(self, now), fields(org = %org, export = %id))]
+    pub async fn finish_export(
+        &self,
+        org: &OrgId,
+        id: &str,
+        attempt: u32,
+        rows: u64,
+        object_key: &str,
+        now: &str,
+    ) -> Result<(), SaveError> {
+        self.update_export(
+            org,
+            id,
+            now,
+            JobUpdate {
+                set: "#status = :succeeded, #rows = :rows, object_key = :object, completed_at = :now",
+                condition: "attempts = :attempt AND #status = :running",
+                values: vec![
+                    (":succeeded", s(ExportStatus::Succeeded.as_str())),
+                    (":rows", n(rows)),
+                    (":object", s(object_key)),
+                    (":attempt", n(attempt)),
+                    (":running", s(ExportStatus::Running.as_str())),
+                ],
+            },
+        )
+        .await
+    }
+
+    /// Ends an unfinished job as failed; a conflict means it had already finished.
+    #[tracing::instrument(skip(self, reason, now), fields(org = %org, export = %id))]
+    pub async fn fail_export(
+        &self,
+        org: &OrgId,
+        id: &str,
+        reason: &str,
+        now: &str,
+    ) -> Result<(), SaveError> {
+        self.update_export(
+            org,
+            id,
+            now,
+            JobUpdate {
+                set: "#status = :failed, #error = :reason, completed_at = :now",
+                condition: "#status IN (:queued, :running)",
+                values: vec![
+                    (":failed", s(ExportStatus::Failed.as_str())),
+                    (":reason", s(reason)),
+                    (":queued", s(ExportStatus::Queued.as_str())),
+                    (":running", s(ExportStatus::Running.as_str())),
+                ],
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip(self), fields(org = %org))]
+    pub async fn export_schedule(&self, org: &OrgId) -> Result<Option<StoredSchedule>, ApiError> {
+        let Some(item) = self
+            .get_consistent(key(org, keys::EXPORT_SCHEDULE_SK))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let item: ScheduleItem = serde_dynamo::from_item(item).map_err(internal)?;
+        Ok(item.into())
+    }
+
+    /// Creates or replaces the schedule over the version read (`None`: it must not exist),
+    /// keeping the period it last ran for so a change never runs a period twice.
+    #[tracing::instrument(skip(self, previous, schedule, now), fields(org = %org))]
+    pub async fn save_export_schedule(
+        &self,
+        org: &OrgId,
+        previous: Option<&StoredSchedule>,
+        schedule: &ExportSchedule,
+        now: &str,
+    ) -> Result<(), SaveError> {
+        let item = ScheduleItem {
+            pk: keys::org_pk(org),
+            sk: keys::EXPORT_SCHEDULE_SK.into(),
+            entity: "export_schedule".into(),
+            gsi2pk: keys::schedules_due_pk(schedule.hour_utc),
+            gsi2sk: keys::org_pk(org),
+            org_id: org.to_string(),
+            schedule: *schedule,
+            last_period: previous.and_then(|p| p.last_period.clone()),
+            version: previous.map_or(1, |p| p.version + 1),
+            created_at: previous.map_or_else(|| now.to_owned(), |p| p.created_at.clone()),
+            updated_at: now.to_owned(),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(internal)?));
+        let put = match previous {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(p) => put
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", n(p.version)),
+        };
+        self.put_conditionally(put.build().map_err(internal)?).await
+    }
+
+    /// Removes the schedule; `false` when there was none.
+    #[tracing::instrument(skip(self), fields(org = %org))]
+    pub async fn delete_export_schedule(&self, org: &OrgId) -> Result<bool, ApiError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org, keys::EXPORT_SCHEDULE_SK)))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(internal(err)),
+        }
+    }
+
+    /// Every org's schedule set for `hour_utc`.
+    #[tracing::instrument(skip(self))]
+    pub async fn schedules_for_hour(&self, hour_utc: u8) -> Result<Vec<StoredSchedule>, ApiError> {
+        let mut schedules = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(super::SPARSE_INDEX)
+                .key_condition_expression("GSI2PK = :pk")
+                .expression_attribute_values(":pk", s(keys::schedules_due_pk(hour_utc)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(internal)?;
+            for item in out.items.unwrap_or_default() {
+                let item: ScheduleItem = serde_dynamo::from_item(item).map_err(internal)?;
+                schedules.extend(Option::<StoredSchedule>::from(item));
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok(schedules);
+            }
+        }
+    }
+
+    /// Writes a scheduled job and marks its period as run, in one transaction that only
+    /// succeeds if the period has not run yet: a conflict means it has (or the schedule went).
+    #[tracing::instrument(skip(self, job), fields(org = %org, export = %job.id))]
+    pub async fn start_scheduled_export(
+        &self,
+        org: &OrgId,
+        job: &ExportJob,
+        period: &str,
+    ) -> Result<(), SaveError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.export_item(org, job)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(internal)?;
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(org, keys::EXPORT_SCHEDULE_SK)))
+            .update_expression("SET last_period = :period, #version = #version + :one")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(last_period) OR last_period < :period)",
+            )
+            .set_expression_attribute_names(Some(HashMap::from([(
+                "#version".to_owned(),
+                "version".to_owned(),
+            )])))
+            .set_expression_attribute_values(Some(HashMap::from([
+                (":period".to_owned(), s(period)),
+                (":one".to_owned(), n(1)),
+            ])))
+            .build()
+            .map_err(internal)?;
+        self.transact(vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(mark).build(),
+        ])
+        .await
+    }
+}
