@@ -34,6 +34,22 @@ pub async fn local_services() -> Services {
     )
 }
 
+/// A queue nobody polls, for handler tests that drive a worker themselves while the local
+/// runtime's pollers serve the template's queues.
+pub async fn unpolled_queue(name: &str) -> crate::queue::Queue {
+    let config = Config::from_env().expect("TABLE_NAME is set by scripts/test");
+    let sqs = aws_sdk_sqs::Client::new(&config.aws().await);
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("a local queue")
+        .queue_url
+        .expect("a queue URL");
+    crate::queue::Queue::new(sqs, url)
+}
+
 /// A sample event from `events/<function>/<name>.json`.
 pub fn load_event(function: &str, name: &str) -> serde_json::Value {
     let path = format!(

@@ -407,10 +407,16 @@ impl App {
         let now = rfc3339(self.env.now());
         match self.store.fail_export(org, &job.id, reason, &now).await {
             Ok(()) => {
-                self.blobs
-                    .delete_prefix(&keys::export_prefix(org, &job.id))
-                    .await?;
                 tracing::warn!(reason, "export failed");
+                // Only an attempt that died between writing its file and recording it leaves
+                // one behind; the lifecycle rule removes it if this cleanup cannot.
+                if let Err(err) = self
+                    .blobs
+                    .delete_prefix(&keys::export_prefix(org, &job.id))
+                    .await
+                {
+                    tracing::warn!(error = ?err, "could not remove a failed export's files");
+                }
                 Ok(Attempt::Failed)
             }
             Err(SaveError::Conflict) => Ok(Attempt::NothingToDo),
