@@ -1,0 +1,630 @@
+//! Exports and the export schedule through the local runtime: the worker runs from the real
+//! local queue, files come back through their presigned links.
+//!
+//! The hourly trigger finds schedules by hour across orgs, so each test that fires it owns the
+//! hours it fires (13 and 14 here; 2, 3 and 6 in the handler tests) and other tests keep their
+//! schedules out of those hours.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use api_tests::{Api, Caller, inbound, new_org};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn finished(caller: &Caller<'_>, id: &str) -> Value {
+    for _ in 0..300 {
+        let job = caller.get(&format!("/exports/{id}")).await.expect(200);
+        if job["status"] == "succeeded" || job["status"] == "failed" {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("export {id} did not finish in 30 s");
+}
+
+async fn contact(api: &Api, message: Value) -> String {
+    api.inbound(&message).await.expect(200)["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn csv_table(bytes: &[u8]) -> (Vec<String>, Vec<HashMap<String, String>>) {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+/// An org with a custom attribute shown first and switched off, and three contacts: one with
+/// formula-like values, one with a name that needs quoting, one VIP.
+struct Fixture {
+    org: String,
+    evil: String,
+    quoted: String,
+    vip: String,
+}
+
+async fn fixture(api: &Api) -> Fixture {
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    admin
+        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
+        .await
+        .expect(201);
+    let mut order = api_tests::keys(&admin.get("/attributes").await.expect(200));
+    order.retain(|k| k != "tier");
+    order.insert(0, "tier".into());
+    admin
+        .put("/attributes/order", &json!({"keys": order}))
+        .await
+        .expect(200);
+
+    let mut message = inbound(&org, "x_dm", "1", "c1", "m1");
+    message["sender"]["name"] = json!("=SUM(A1:A9)");
+    message["sender"]["handle"] = json!("@evil");
+    message["sender"]["attributes"] = json!({"followers": "+100", "bio": "-rich, \"quoted\""});
+    let evil = contact(api, message).await;
+    let mut message = inbound(&org, "whatsapp", "+2", "c2", "m2");
+    message["sender"]["name"] = json!("Lima, \"Ana\"\nZoë 🌵");
+    message["sender"]["handle"] = json!(null);
+    let quoted = contact(api, message).await;
+    let vip = contact(api, inbound(&org, "sms", "+3", "c3", "m3")).await;
+
+    admin
+        .patch(
+            &format!("/contacts/{evil}"),
+            &json!({"attributes": {"tier": "=HYPERLINK(\"http://x\")"}}),
+        )
+        .await
+        .expect(200);
+    admin
+        .put(&format!("/contacts/{vip}/vip"), &json!(null))
+        .await
+        .expect(200);
+    admin
+        .patch("/attributes/tier", &json!({"enabled": false}))
+        .await
+        .expect(200);
+    Fixture {
+        org,
+        evil,
+        quoted,
+        vip,
+    }
+}
+
+#[tokio::test]
+async fn a_csv_export_holds_every_contact_in_display_order_with_formulas_neutralised() {
+    let api = Api::new();
+    let f = fixture(&api).await;
+    let admin = api.caller(&f.org, "admin", "enterprise").await;
+
+    let job = admin
+        .post("/exports", &json!({"format": "csv"}))
+        .await
+        .expect(202);
+    assert_eq!(
+        (
+            job["type"].clone(),
+            job["format"].clone(),
+            job["trigger"].clone(),
+            job["rows"].clone(),
+            job["download_url"].clone(),
+            job["completed_at"].clone(),
+            job["error"].clone(),
+        ),
+        (
+            json!("contact_attributes"),
+            json!("csv"),
+            json!("manual"),
+            json!(0),
+            Value::Null,
+            Value::Null,
+            Value::Null
+        )
+    );
+    assert!(["queued", "running", "succeeded"].contains(&job["status"].as_str().unwrap()));
+    let done = finished(&admin, job["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (done["status"].clone(), done["rows"].clone()),
+        (json!("succeeded"), json!(3))
+    );
+    assert!(done["completed_at"].is_string());
+
+    let (status, bytes) = api.download(done["download_url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(
+        !bytes.starts_with(b"\xEF\xBB\xBF"),
+        "no byte-order mark before the header"
+    );
+    let text = String::from_utf8(bytes.clone()).expect("UTF-8");
+    assert!(
+        text.starts_with(
+            "contact_id,name,handle,network,vip,validated,created_at,updated_at,tier,"
+        )
+    );
+    assert!(text.ends_with("\r\n"), "RFC 4180 line ends");
+
+    let (header, rows) = csv_table(&bytes);
+    let mut expected: Vec<String> = [
+        "contact_id",
+        "name",
+        "handle",
+        "network",
+        "vip",
+        "validated",
+        "created_at",
+        "updated_at",
+    ]
+    .map(String::from)
+    .to_vec();
+    let definitions = api_tests::keys(&admin.get("/attributes").await.expect(200));
+    expected.extend(definitions.into_iter().filter(|k| k != "vip"));
+    assert_eq!(
+        header, expected,
+        "every definition but vip, in display order"
+    );
+    assert_eq!(rows.len(), 3);
+
+    let by_id: HashMap<&str, &HashMap<String, String>> =
+        rows.iter().map(|r| (r["contact_id"].as_str(), r)).collect();
+    let evil = by_id[f.evil.as_str()];
+    assert_eq!(evil["name"], "'=SUM(A1:A9)");
+    assert_eq!(evil["handle"], "'@evil");
+    assert_eq!(evil["followers"], "'+100");
+    assert_eq!(evil["bio"], "'-rich, \"quoted\"");
+    assert_eq!(
+        evil["tier"], "'=HYPERLINK(\"http://x\")",
+        "disabled, still exported"
+    );
+    assert_eq!(
+        (evil["network"].as_str(), evil["vip"].as_str()),
+        ("x", "false")
+    );
+    let quoted = by_id[f.quoted.as_str()];
+    assert_eq!(quoted["name"], "Lima, \"Ana\"\nZoë 🌵");
+    assert_eq!(
+        (quoted["handle"].as_str(), quoted["tier"].as_str()),
+        ("", "")
+    );
+    assert_eq!(by_id[f.vip.as_str()]["vip"], "true");
+}
+
+#[tokio::test]
+async fn a_jsonl_export_of_the_vip_group() {
+    let api = Api::new();
+    let f = fixture(&api).await;
+    let admin = api.caller(&f.org, "admin", "enterprise").await;
+    let job = admin
+        .post(
+            "/exports",
+            &json!({"format": "jsonl", "filter": {"vip": true}}),
+        )
+        .await
+        .expect(202);
+    assert_eq!(job["filter"], json!({"vip": true}));
+    let done = finished(&admin, job["id"].as_str().unwrap()).await;
+    assert_eq!(done["rows"], 1);
+    let (_, bytes) = api.download(done["download_url"].as_str().unwrap()).await;
+    let lines: Vec<Value> = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    let row = &lines[0];
+    assert_eq!(row["contact_id"], f.vip.as_str());
+    assert_eq!(
+        (row["vip"].clone(), row["network"].clone()),
+        (json!(true), json!("sms"))
+    );
+    for field in ["name", "handle", "validated", "created_at", "updated_at"] {
+        assert!(row.get(field).is_some(), "{field}");
+    }
+    let attributes = row["attributes"].as_object().unwrap();
+    assert!(attributes.contains_key("tier") && attributes.contains_key("followers"));
+    assert!(!attributes.contains_key("vip"));
+
+    // Every contact, as JSON: values are raw, not spreadsheet-escaped.
+    let all = admin
+        .post("/exports", &json!({"format": "jsonl"}))
+        .await
+        .expect(202);
+    let done = finished(&admin, all["id"].as_str().unwrap()).await;
+    let (_, bytes) = api.download(done["download_url"].as_str().unwrap()).await;
+    let evil = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["contact_id"] == f.evil.as_str())
+        .unwrap();
+    assert_eq!(evil["name"], "=SUM(A1:A9)");
+    assert_eq!(evil["attributes"]["tier"], "=HYPERLINK(\"http://x\")");
+}
+
+#[tokio::test]
+async fn exports_are_for_enterprise_admins_and_stay_in_their_org() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let id = admin
+        .post("/exports", &json!({"format": "csv"}))
+        .await
+        .expect(202)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    finished(&admin, &id).await;
+    admin
+        .put(
+            "/export-schedule",
+            &json!({"cadence": "daily", "hour_utc": 23, "format": "csv"}),
+        )
+        .await
+        .expect(200);
+
+    let routes = [
+        (
+            Method::POST,
+            "/exports".to_owned(),
+            Some(json!({"format": "csv"})),
+        ),
+        (Method::GET, format!("/exports/{id}"), None),
+        (Method::GET, "/exports".to_owned(), None),
+        (
+            Method::PUT,
+            "/export-schedule".to_owned(),
+            Some(json!({"cadence": "daily", "hour_utc": 1, "format": "csv"})),
+        ),
+        (Method::GET, "/export-schedule".to_owned(), None),
+        (Method::DELETE, "/export-schedule".to_owned(), None),
+    ];
+    let agent = api.caller(&org, "agent", "enterprise").await;
+    let business = api.caller(&org, "admin", "business").await;
+    for (method, path, body) in &routes {
+        agent
+            .send(method.clone(), path, body.as_ref())
+            .await
+            .expect_error(403, "forbidden");
+        business
+            .send(method.clone(), path, body.as_ref())
+            .await
+            .expect_error(403, "plan_required");
+        let anonymous = api.raw(method.clone(), path, None, None, &[]).await;
+        assert_eq!(anonymous.status, 401, "{method} {path}");
+    }
+    // Nothing changed: the schedule is still there and there is still one export.
+    assert_eq!(
+        admin.get("/export-schedule").await.expect(200)["hour_utc"],
+        23
+    );
+    assert_eq!(
+        admin.get("/exports").await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let other = api.caller(&new_org(), "admin", "enterprise").await;
+    other
+        .get(&format!("/exports/{id}"))
+        .await
+        .expect_error(404, "not_found");
+    assert_eq!(other.get("/exports").await.expect(200)["items"], json!([]));
+    other
+        .get("/export-schedule")
+        .await
+        .expect_error(404, "not_found");
+    other
+        .delete("/export-schedule")
+        .await
+        .expect_error(404, "not_found");
+    admin
+        .get("/exports/01a1fc60-0000-7000-8000-0000000000aa")
+        .await
+        .expect_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn bad_export_requests_name_the_field() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    for (body, status, code, field) in [
+        (json!({"format": "xlsx"}), 400, "bad_request", "format"),
+        (json!({}), 400, "bad_request", ""),
+        (
+            json!({"format": "csv", "columns": ["name"]}),
+            400,
+            "bad_request",
+            "columns",
+        ),
+        (
+            json!({"format": "csv", "filter": {"vip": "yes"}}),
+            400,
+            "bad_request",
+            "filter.vip",
+        ),
+        (
+            json!({"format": "csv", "filter": {"vip": false}}),
+            422,
+            "validation_failed",
+            "filter.vip",
+        ),
+    ] {
+        let reply = admin.post("/exports", &body).await;
+        reply.expect_error(status, code);
+        if !field.is_empty() {
+            assert_eq!(reply.field(), field, "{body}");
+        }
+    }
+    admin
+        .get("/exports?limit=0")
+        .await
+        .expect_error(400, "bad_request");
+    admin
+        .get("/exports?cursor=nope")
+        .await
+        .expect_error(400, "bad_request");
+    assert_eq!(
+        admin.get("/exports").await.expect(200)["items"],
+        json!([]),
+        "no job was made"
+    );
+
+    for (body, status, field) in [
+        (
+            json!({"cadence": "daily", "hour_utc": 24, "format": "csv"}),
+            422,
+            "hour_utc",
+        ),
+        (
+            json!({"cadence": "weekly", "hour_utc": 9, "format": "csv"}),
+            422,
+            "weekday",
+        ),
+        (
+            json!({"cadence": "daily", "hour_utc": 9, "weekday": "mon", "format": "csv"}),
+            422,
+            "weekday",
+        ),
+        (
+            json!({"cadence": "monthly", "hour_utc": 9, "format": "csv"}),
+            400,
+            "cadence",
+        ),
+        (
+            json!({"cadence": "weekly", "hour_utc": 9, "weekday": "monday", "format": "csv"}),
+            400,
+            "weekday",
+        ),
+        (
+            json!({"cadence": "daily", "hour_utc": "9", "format": "csv"}),
+            400,
+            "hour_utc",
+        ),
+        (json!({"cadence": "daily", "hour_utc": 9}), 400, ""),
+    ] {
+        let reply = admin.put("/export-schedule", &body).await;
+        assert_eq!(reply.status.as_u16(), status, "{body}: {}", reply.body);
+        if !field.is_empty() {
+            assert_eq!(reply.field(), field, "{body}");
+        }
+    }
+    admin
+        .get("/export-schedule")
+        .await
+        .expect_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn exports_list_newest_first_and_an_idempotency_key_starts_one_job() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let first = admin
+        .send_with(
+            Method::POST,
+            "/exports",
+            &json!({"format": "csv"}),
+            &[("idempotency-key", "nightly-1")],
+        )
+        .await
+        .expect(202);
+    let replay = admin
+        .send_with(
+            Method::POST,
+            "/exports",
+            &json!({"format": "csv"}),
+            &[("idempotency-key", "nightly-1")],
+        )
+        .await;
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    assert_eq!(replay.expect(202)["id"], first["id"]);
+    admin
+        .send_with(
+            Method::POST,
+            "/exports",
+            &json!({"format": "jsonl"}),
+            &[("idempotency-key", "nightly-1")],
+        )
+        .await
+        .expect_error(422, "validation_failed");
+    let second = admin
+        .post("/exports", &json!({"format": "jsonl"}))
+        .await
+        .expect(202);
+    let third = admin
+        .post("/exports", &json!({"format": "csv"}))
+        .await
+        .expect(202);
+
+    let page = admin.get("/exports?limit=2").await.expect(200);
+    let ids: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| &j["id"])
+        .collect();
+    assert_eq!(ids, [&third["id"], &second["id"]]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = admin
+        .get(&format!("/exports?limit=2&cursor={cursor}"))
+        .await
+        .expect(200);
+    assert_eq!(rest["items"][0]["id"], first["id"]);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let other = api.caller(&new_org(), "admin", "enterprise").await;
+    other
+        .get(&format!("/exports?cursor={cursor}"))
+        .await
+        .expect_error(400, "bad_request");
+    for job in [&first, &second, &third] {
+        assert_eq!(
+            finished(&admin, job["id"].as_str().unwrap()).await["status"],
+            "succeeded"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_export_schedule_is_set_replaced_read_and_removed() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "enterprise").await;
+    admin
+        .get("/export-schedule")
+        .await
+        .expect_error(404, "not_found");
+    let set = admin
+        .put(
+            "/export-schedule",
+            &json!({"cadence": "weekly", "hour_utc": 22, "weekday": "sun", "format": "jsonl", "filter": {"vip": true}}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            set["cadence"].clone(),
+            set["weekday"].clone(),
+            set["filter"].clone()
+        ),
+        (json!("weekly"), json!("sun"), json!({"vip": true}))
+    );
+    let next = set["next_run_at"].as_str().unwrap();
+    assert!(next.ends_with("T22:00:00Z"), "{next}");
+    assert_eq!(admin.get("/export-schedule").await.expect(200), set);
+    let replaced = admin
+        .put(
+            "/export-schedule",
+            &json!({"cadence": "daily", "hour_utc": 22, "format": "csv"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (replaced["weekday"].clone(), replaced["filter"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(admin.delete("/export-schedule").await.status, 204);
+    admin
+        .get("/export-schedule")
+        .await
+        .expect_error(404, "not_found");
+    admin
+        .delete("/export-schedule")
+        .await
+        .expect_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn the_hourly_schedule_starts_one_export_per_period_however_often_it_fires() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    api.inbound(&inbound(&org, "sms", "+1", "c1", "m1"))
+        .await
+        .expect(200);
+    let listed = api
+        .raw(Method::GET, "/_local/schedules", None, None, &[])
+        .await
+        .expect(200);
+    assert_eq!(listed["items"][0]["name"], "HourlyExports");
+
+    // This test owns 14:00 UTC. 2032-05-04 is a Tuesday.
+    admin
+        .put(
+            "/export-schedule",
+            &json!({"cadence": "weekly", "hour_utc": 14, "weekday": "tue", "format": "csv"}),
+        )
+        .await
+        .expect(200);
+    let fire = |time: &'static str| {
+        let api = &api;
+        async move {
+            let body = serde_json::to_vec(&json!({"time": time})).unwrap();
+            api.raw(
+                Method::POST,
+                "/_local/schedules/HourlyExports",
+                None,
+                Some(body),
+                &[],
+            )
+            .await
+            .expect(200)
+        }
+    };
+    let scheduled = || async {
+        admin.get("/exports").await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+
+    fire("2032-05-04T13:00:00Z").await;
+    assert!(scheduled().await.is_empty(), "not due the hour before");
+    let (a, b, c) = tokio::join!(
+        fire("2032-05-04T14:00:00Z"),
+        fire("2032-05-04T14:00:00Z"),
+        fire("2032-05-04T14:30:00Z")
+    );
+    assert_eq!(a["function"], "export-scheduler");
+    let _ = (b, c);
+    let jobs = scheduled().await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["trigger"], "schedule");
+    let done = finished(&admin, jobs[0]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (done["status"].clone(), done["rows"].clone()),
+        (json!("succeeded"), json!(1))
+    );
+
+    fire("2032-05-05T14:00:00Z").await;
+    assert_eq!(scheduled().await.len(), 1, "weekly: Wednesday is not due");
+    fire("2032-05-11T14:00:00Z").await;
+    assert_eq!(
+        scheduled().await.len(),
+        2,
+        "the next Tuesday is the next period"
+    );
+
+    api.raw(Method::POST, "/_local/schedules/Nope", None, None, &[])
+        .await
+        .expect_error(404, "not_found");
+}
