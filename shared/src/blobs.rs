@@ -67,6 +67,19 @@ impl Blobs {
         Ok(Some(head.content_length.unwrap_or_default().max(0) as u64))
     }
 
+    /// The size of an object in bytes.
+    pub async fn size(&self, key: &str) -> Result<u64, ApiError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(head.content_length.unwrap_or_default().max(0) as u64)
+    }
+
     #[tracing::instrument(skip(self))]
     pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
         self.client

@@ -418,7 +418,7 @@ pub struct Encoder {
 }
 
 enum Output {
-    Csv(csv::Writer<Vec<u8>>),
+    Csv(Box<csv::Writer<Vec<u8>>>),
     Jsonl(Vec<u8>),
 }
 
@@ -443,7 +443,7 @@ impl Encoder {
                 writer
                     .write_record(columns.header())
                     .map_err(ApiError::internal)?;
-                Output::Csv(writer)
+                Output::Csv(Box::new(writer))
             }
             ExportFormat::Jsonl => Output::Jsonl(Vec::new()),
         };
@@ -503,7 +503,7 @@ impl Encoder {
                 if writer.get_ref().len() < min {
                     return Ok(None);
                 }
-                let full = std::mem::replace(writer, csv_writer());
+                let full = std::mem::replace(&mut **writer, csv_writer());
                 full.into_inner()
                     .map(Some)
                     .map_err(|e| ApiError::internal(e.into_error()))
@@ -527,6 +527,12 @@ fn csv_writer() -> csv::Writer<Vec<u8>> {
 
 fn bool_cell(value: bool) -> &'static str {
     if value { "true" } else { "false" }
+}
+
+/// Whether a path segment can be a job id (a UUID as this service mints them): anything else is
+/// a 404 without a read, and never a key DynamoDB would refuse.
+pub fn is_export_id(value: &str) -> bool {
+    value.len() == 36 && value.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 /// A message on the export queue: one job to run.
@@ -770,6 +776,14 @@ mod tests {
         assert_eq!(err.to_body()["error"]["field"], "filter.vip");
         assert!(request(serde_json::json!({"format": "xlsx"})).is_err());
         assert!(request(serde_json::json!({"format": "csv", "filter": {"tier": 1}})).is_err());
+    }
+
+    #[test]
+    fn only_uuid_shaped_ids_are_looked_up() {
+        assert!(is_export_id("01a1fc60-0000-7000-8000-00000000e001"));
+        assert!(!is_export_id("01a1fc60-0000-7000-8000-00000000e00"));
+        assert!(!is_export_id(&"a".repeat(2000)));
+        assert!(!is_export_id("../../etc/passwd-0000-0000-00000000000"));
     }
 
     #[test]

@@ -135,4 +135,36 @@ async fn every_route_stays_within_its_round_trip_budget() {
     let reply = admin.delete(&format!("/contacts/{doomed}")).await;
     assert_eq!(reply.status, 204);
     assert_eq!(reply.dynamodb_requests(), 2, "DELETE /contacts/{{id}}");
+
+    let export = admin.post("/exports", &json!({"format": "csv"})).await;
+    let export_id = export.body["id"].as_str().unwrap().to_owned();
+    let schedule = json!({"cadence": "daily", "hour_utc": 21, "format": "csv"});
+    let cases = [
+        ("POST /exports", export, 1),
+        (
+            "GET /exports/{id}",
+            admin.get(&format!("/exports/{export_id}")).await,
+            1,
+        ),
+        ("GET /exports", admin.get("/exports").await, 1),
+        (
+            "PUT /export-schedule",
+            admin.put("/export-schedule", &schedule).await,
+            2,
+        ),
+        (
+            "GET /export-schedule",
+            admin.get("/export-schedule").await,
+            1,
+        ),
+        (
+            "DELETE /export-schedule",
+            admin.delete("/export-schedule").await,
+            1,
+        ),
+    ];
+    for (route, reply, budget) in cases {
+        assert!(reply.status.is_success(), "{route}: {}", reply.body);
+        assert_eq!(reply.dynamodb_requests(), budget, "{route}");
+    }
 }

@@ -15,7 +15,7 @@ use shared::contacts::Contact;
 use shared::cursor::LastEvaluatedKey;
 use shared::exports::{
     Columns, Encoder, ExportFilter, ExportJob, ExportRequest, ExportSchedule, ExportTask,
-    ExportTrigger, ScheduleRequest,
+    ExportTrigger, ScheduleRequest, is_export_id,
 };
 use shared::http::{Page, Route, Router, json, json_body, no_content, ok, page_request, respond};
 use shared::idempotency;
@@ -257,6 +257,9 @@ impl App {
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
     async fn get(&self, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
+        if !is_export_id(id) {
+            return Err(ApiError::NotFound("export"));
+        }
         let job = self
             .store
             .export_job(&caller.org, id)
