@@ -74,6 +74,36 @@ fn a_handler_route_missing_from_the_template_stops_the_runtime() {
 }
 
 #[test]
+fn a_schedule_without_a_local_function_stops_the_runtime_and_so_does_the_reverse() {
+    let text = template_text();
+    let extra = text.replace(
+        "        DeleteAttribute:\n",
+        "        Nightly:\n          Type: Schedule\n          Properties: { Schedule: rate(1 day) }\n        DeleteAttribute:\n",
+    );
+    let err = registry()
+        .check_against(&Template::parse(&extra).unwrap())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("schedule Nightly of manage-attributes"),
+        "{err}"
+    );
+
+    let start = text.find("        HourlyExports:\n").unwrap();
+    let end =
+        start + text[start..].find("scheduled exports.\n").unwrap() + "scheduled exports.\n".len();
+    let missing = format!("{}{}", &text[..start], &text[end..]);
+    let err = registry()
+        .check_against(&Template::parse(&missing).unwrap())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("export-scheduler runs on a schedule"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_openapi_document_describes_exactly_the_template_routes() {
     let template = Template::parse(&template_text()).unwrap();
     let declared: BTreeSet<(String, String)> = template

@@ -40,4 +40,19 @@ impl Queue {
             .map_err(ApiError::internal)?;
         Ok(())
     }
+
+    /// Makes a received message visible again after `seconds`: a retry sooner than the
+    /// queue's visibility timeout, which is sized for a worker that dies.
+    #[tracing::instrument(skip(self, receipt_handle))]
+    pub async fn retry_after(&self, receipt_handle: &str, seconds: i32) -> Result<(), ApiError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(())
+    }
 }

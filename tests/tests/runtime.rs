@@ -135,5 +135,9 @@ async fn schedules_are_listed_from_the_template() {
         .raw(Method::GET, "/_local/schedules", None, None, &[])
         .await
         .expect(200);
-    assert!(reply["items"].is_array());
+    assert_eq!(
+        reply["items"],
+        serde_json::json!([{"name": "HourlyExports", "function": "export-scheduler",
+                            "expression": "cron(0 * * * ? *)"}])
+    );
 }

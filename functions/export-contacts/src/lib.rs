@@ -26,6 +26,10 @@ use shared::store::{SaveError, Store, retry_on_conflict};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
+/// A failed attempt is tried again this soon (the queue's visibility timeout, 16 minutes, is
+/// for workers that die without a word).
+const RETRY_AFTER_SECONDS: i32 = 30;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteId {
     StartExport,
@@ -347,6 +351,11 @@ impl App {
                 }
             };
             if retry {
+                if let Some(receipt) = record.receipt_handle.as_deref()
+                    && let Err(err) = self.queue.retry_after(receipt, RETRY_AFTER_SECONDS).await
+                {
+                    tracing::warn!(error = ?err, "retry left to the visibility timeout");
+                }
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = id;
                 response.batch_item_failures.push(failure);
