@@ -312,19 +312,18 @@ impl App {
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
     async fn get_schedule(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
-        let stored = self
-            .store
-            .export_schedule(&caller.org)
-            .await?
-            .ok_or(ApiError::NotFound("export schedule"))?;
-        Ok(ok(&stored
-            .schedule
-            .view(self.env.now(), &stored.updated_at)))
+        let stored = self.store.export_schedule(&caller.org).await?;
+        let Some((schedule, updated_at)) = stored.and_then(|s| Some((s.schedule?, s.updated_at)))
+        else {
+            return Err(ApiError::NotFound("export schedule"));
+        };
+        Ok(ok(&schedule.view(self.env.now(), &updated_at)))
     }
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
     async fn delete_schedule(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
-        if self.store.delete_export_schedule(&caller.org).await? {
+        let now = rfc3339(self.env.now());
+        if self.store.remove_export_schedule(&caller.org, &now).await? {
             Ok(no_content())
         } else {
             Err(ApiError::NotFound("export schedule"))
@@ -586,7 +585,10 @@ impl App {
         };
         let mut first_error = None;
         for stored in self.store.schedules_for_hour(at.hour()).await? {
-            let Some(period) = stored.schedule.due_period(at) else {
+            let Some(schedule) = stored.schedule else {
+                continue;
+            };
+            let Some(period) = schedule.due_period(at) else {
                 continue;
             };
             if stored.last_period.as_ref().is_some_and(|p| *p >= period) {
@@ -596,8 +598,8 @@ impl App {
             let now = rfc3339(self.env.now());
             let mut job = ExportJob::new(
                 self.env.ids.new_id(),
-                stored.schedule.format,
-                stored.schedule.filter,
+                schedule.format,
+                schedule.filter,
                 ExportTrigger::Schedule,
                 &now,
             );

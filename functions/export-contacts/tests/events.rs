@@ -519,4 +519,27 @@ async fn the_trigger_starts_a_due_schedule_once_per_period() {
         .await
         .unwrap();
     assert_eq!(jobs().await.len(), 3);
+
+    // Removed, nothing runs; set again, the period that already ran does not run twice.
+    let (status, _) = http(&app, &org, "delete-export-schedule", None, SAMPLE_JOB).await;
+    assert_eq!(status, 204);
+    app.run_schedules(datetime!(2031-03-14 03:00 UTC))
+        .await
+        .unwrap();
+    assert_eq!(jobs().await.len(), 3, "no schedule, no job");
+    let (status, _) = decode(
+        app.handle(put(
+            json!({"cadence": "weekly", "hour_utc": 3, "weekday": "fri", "format": "csv"}),
+        ))
+        .await,
+    );
+    assert_eq!(status, 200);
+    app.run_schedules(datetime!(2031-03-07 03:30 UTC))
+        .await
+        .unwrap();
+    assert_eq!(jobs().await.len(), 3, "that Friday already ran");
+    app.run_schedules(datetime!(2031-03-21 03:00 UTC))
+        .await
+        .unwrap();
+    assert_eq!(jobs().await.len(), 4);
 }

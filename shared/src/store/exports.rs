@@ -33,12 +33,15 @@ struct ScheduleItem {
     #[serde(rename = "SK")]
     sk: String,
     entity: String,
-    #[serde(rename = "GSI2PK")]
-    gsi2pk: String,
-    #[serde(rename = "GSI2SK")]
-    gsi2sk: String,
+    /// Only a set schedule is in the hourly index.
+    #[serde(rename = "GSI2PK", default, skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<String>,
+    #[serde(rename = "GSI2SK", default, skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<String>,
     org_id: String,
-    schedule: ExportSchedule,
+    /// `None` once removed: the item stays, so the period it last ran for is not forgotten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schedule: Option<ExportSchedule>,
     /// The last scheduled period a job was started for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_period: Option<String>,
@@ -47,11 +50,11 @@ struct ScheduleItem {
     updated_at: String,
 }
 
-/// A schedule as stored.
+/// An org's schedule record: the schedule while one is set, and the last period it ran for.
 #[derive(Debug, Clone)]
 pub struct StoredSchedule {
     pub org: OrgId,
-    pub schedule: ExportSchedule,
+    pub schedule: Option<ExportSchedule>,
     pub last_period: Option<String>,
     pub version: u64,
     pub created_at: String,
@@ -314,8 +317,9 @@ impl Store {
         Ok(item.into())
     }
 
-    /// Creates or replaces the schedule over the version read (`None`: it must not exist),
-    /// keeping the period it last ran for so a change never runs a period twice.
+    /// Creates or replaces the schedule over the record read (`None`: there must be none),
+    /// keeping the period it last ran for, so neither a change nor a removal and a new schedule
+    /// runs a period twice.
     #[tracing::instrument(skip(self, previous, schedule, now), fields(org = %org))]
     pub async fn save_export_schedule(
         &self,
@@ -328,10 +332,10 @@ impl Store {
             pk: keys::org_pk(org),
             sk: keys::EXPORT_SCHEDULE_SK.into(),
             entity: "export_schedule".into(),
-            gsi2pk: keys::schedules_due_pk(schedule.hour_utc),
-            gsi2sk: keys::org_pk(org),
+            gsi2pk: Some(keys::schedules_due_pk(schedule.hour_utc)),
+            gsi2sk: Some(keys::org_pk(org)),
             org_id: org.to_string(),
-            schedule: *schedule,
+            schedule: Some(*schedule),
             last_period: previous.and_then(|p| p.last_period.clone()),
             version: previous.map_or(1, |p| p.version + 1),
             created_at: previous.map_or_else(|| now.to_owned(), |p| p.created_at.clone()),
@@ -350,15 +354,22 @@ impl Store {
         self.put_conditionally(put.build().map_err(internal)?).await
     }
 
-    /// Removes the schedule; `false` when there was none.
-    #[tracing::instrument(skip(self), fields(org = %org))]
-    pub async fn delete_export_schedule(&self, org: &OrgId) -> Result<bool, ApiError> {
+    /// Removes the schedule (and its place in the hourly index); `false` when there was none.
+    #[tracing::instrument(skip(self, now), fields(org = %org))]
+    pub async fn remove_export_schedule(&self, org: &OrgId, now: &str) -> Result<bool, ApiError> {
         let result = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(org, keys::EXPORT_SCHEDULE_SK)))
-            .condition_expression("attribute_exists(PK)")
+            .update_expression(
+                "REMOVE #schedule, GSI2PK, GSI2SK SET #version = #version + :one, updated_at = :now",
+            )
+            .condition_expression("attribute_exists(#schedule)")
+            .expression_attribute_names("#schedule", "schedule")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(now))
             .send()
             .await;
         match result {
@@ -422,12 +433,12 @@ impl Store {
             .set_key(Some(key(org, keys::EXPORT_SCHEDULE_SK)))
             .update_expression("SET last_period = :period, #version = #version + :one")
             .condition_expression(
-                "attribute_exists(PK) AND (attribute_not_exists(last_period) OR last_period < :period)",
+                "attribute_exists(#schedule) AND (attribute_not_exists(last_period) OR last_period < :period)",
             )
-            .set_expression_attribute_names(Some(HashMap::from([(
-                "#version".to_owned(),
-                "version".to_owned(),
-            )])))
+            .set_expression_attribute_names(Some(HashMap::from([
+                ("#version".to_owned(), "version".to_owned()),
+                ("#schedule".to_owned(), "schedule".to_owned()),
+            ])))
             .set_expression_attribute_values(Some(HashMap::from([
                 (":period".to_owned(), s(period)),
                 (":one".to_owned(), n(1)),
