@@ -432,7 +432,24 @@ struct JsonRow<'a> {
     validated: bool,
     created_at: &'a str,
     updated_at: &'a str,
-    attributes: serde_json::Map<String, serde_json::Value>,
+    attributes: AttributeValues<'a>,
+}
+
+/// A contact's values as a JSON object in display order, the order of the CSV columns.
+struct AttributeValues<'a> {
+    columns: &'a Columns,
+    contact: &'a Contact,
+}
+
+impl Serialize for AttributeValues<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.columns.keys.len()))?;
+        for (key, value) in self.columns.values(self.contact) {
+            map.serialize_entry(key, &value)?;
+        }
+        map.end()
+    }
 }
 
 impl Encoder {
@@ -482,11 +499,10 @@ impl Encoder {
                     validated: contact.validated,
                     created_at: &contact.created_at,
                     updated_at: &contact.updated_at,
-                    attributes: self
-                        .columns
-                        .values(contact)
-                        .map(|(k, v)| (k.to_owned(), v.map_or(serde_json::Value::Null, Into::into)))
-                        .collect(),
+                    attributes: AttributeValues {
+                        columns: &self.columns,
+                        contact,
+                    },
                 };
                 serde_json::to_writer(&mut *buffer, &row).map_err(ApiError::internal)?;
                 buffer.push(b'\n');
@@ -686,6 +702,14 @@ mod tests {
         assert_eq!(lines[0]["attributes"]["tier"], "=HYPERLINK(\"x\")");
         assert_eq!(lines[0]["attributes"]["followers"], serde_json::Value::Null);
         assert!(lines[0]["attributes"].get("vip").is_none());
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let first_line = text.lines().next().unwrap();
+        let positions: Vec<usize> = Columns::new(definitions())
+            .header()
+            .skip(CONTACT_COLUMNS.len())
+            .map(|k| first_line.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert!(positions.is_sorted(), "attributes in display order");
     }
 
     #[test]
