@@ -255,7 +255,7 @@ async fn the_sample_queue_event_runs_the_job_it_names() {
 async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file() {
     let local = local_services().await;
     let org = new_org("die");
-    seed(&local, &org, 60).await;
+    seed(&local, &org, 200).await;
     let tuning = Tuning {
         page_size: Some(10),
         ..Tuning::default()
@@ -269,7 +269,7 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
             if job(&local, &org, &id).await.rows >= 10 {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     };
     let first = task(&org, &id);
@@ -279,7 +279,7 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
     }
     let died = job(&local, &org, &id).await;
     assert_eq!(died.status, ExportStatus::Running);
-    assert!(died.rows > 0 && died.rows < 60, "live rows: {}", died.rows);
+    assert!(died.rows > 0 && died.rows < 200, "live rows: {}", died.rows);
     assert!(
         files(&org, &id).await.is_empty(),
         "no file from a dead attempt"
@@ -288,17 +288,17 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
     // The queue delivers the task again.
     assert_eq!(
         app.run(&task(&org, &id)).await.unwrap(),
-        Attempt::Succeeded { rows: 60 }
+        Attempt::Succeeded { rows: 200 }
     );
     let done = job(&local, &org, &id).await;
     assert_eq!(
         (done.status, done.rows, done.attempts),
-        (ExportStatus::Succeeded, 60, 2)
+        (ExportStatus::Succeeded, 200, 2)
     );
     let keys = files(&org, &id).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert_eq!(Some(&keys[0]), done.object_key.as_ref());
-    assert_eq!(lines_of(&keys[0]).await, 61, "header and 60 contacts");
+    assert_eq!(lines_of(&keys[0]).await, 201, "header and 200 contacts");
     assert_eq!(
         app.run(&task(&org, &id)).await.unwrap(),
         Attempt::NothingToDo,
@@ -327,7 +327,7 @@ async fn two_workers_on_one_job_leave_one_file_and_one_result() {
         async move { slow.run(&task).await.unwrap() }
     });
     while job(&local, &org, &id).await.rows < 3 {
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // A redelivery while the first worker still runs takes the job over.
     let second = fast.run(&task(&org, &id)).await.unwrap();
@@ -396,7 +396,7 @@ async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
 async fn a_job_whose_last_attempt_died_is_failed_by_the_next_delivery() {
     let local = local_services().await;
     let org = new_org("dead");
-    seed(&local, &org, 30).await;
+    seed(&local, &org, 100).await;
     let app = app(
         &local,
         Tuning {
@@ -409,7 +409,7 @@ async fn a_job_whose_last_attempt_died_is_failed_by_the_next_delivery() {
     let id = start(&app, &org).await;
     let watcher = async {
         while job(&local, &org, &id).await.rows == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     };
     let only = task(&org, &id);
