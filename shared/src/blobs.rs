@@ -42,19 +42,8 @@ impl Blobs {
     /// Copies an object within the bucket and returns its size; `None` when the source is absent.
     #[tracing::instrument(skip(self))]
     pub async fn copy(&self, from: &str, to: &str) -> Result<Option<u64>, ApiError> {
-        let head = match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(from)
-            .send()
-            .await
-        {
-            Ok(head) => head,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {
-                return Ok(None);
-            }
-            Err(err) => return Err(ApiError::internal(err)),
+        let Some(size) = self.size(from).await? else {
+            return Ok(None);
         };
         self.client
             .copy_object()
@@ -64,20 +53,23 @@ impl Blobs {
             .send()
             .await
             .map_err(ApiError::internal)?;
-        Ok(Some(head.content_length.unwrap_or_default().max(0) as u64))
+        Ok(Some(size))
     }
 
-    /// The size of an object in bytes.
-    pub async fn size(&self, key: &str) -> Result<u64, ApiError> {
-        let head = self
+    /// The size of an object in bytes; `None` when there is no such object.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        match self
             .client
             .head_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
             .await
-            .map_err(ApiError::internal)?;
-        Ok(head.content_length.unwrap_or_default().max(0) as u64)
+        {
+            Ok(head) => Ok(Some(head.content_length.unwrap_or_default().max(0) as u64)),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(ApiError::internal(err)),
+        }
     }
 
     #[tracing::instrument(skip(self))]

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api_tests::{Api, inbound, new_org, raw_dynamodb};
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use api_tests::{Api, batch_put, inbound, new_org, raw_dynamodb};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -68,32 +68,7 @@ async fn main() {
         ]));
     }
     let seeding = Instant::now();
-    for chunk in items.chunks(25) {
-        let writes: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(item.clone()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        let mut pending = HashMap::from([(table.clone(), writes)]);
-        while !pending.is_empty() {
-            let out = client
-                .batch_write_item()
-                .set_request_items(Some(pending))
-                .send()
-                .await
-                .unwrap();
-            pending = out.unprocessed_items.unwrap_or_default();
-            pending.retain(|_, v| !v.is_empty());
-        }
-    }
+    batch_put(&client, &table, items).await;
     println!(
         "seeded {messages} messages and {notes} notes in {:.1} s",
         seeding.elapsed().as_secs_f64()

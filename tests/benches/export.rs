@@ -3,11 +3,11 @@
 //! endpoint, and peak RSS. Each export runs in a child process of its own, like a Lambda
 //! worker, so its peak (`VmHWM`) is the worker's alone. Run with `./scripts/bench --bench export`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-use api_tests::{new_org, raw_dynamodb};
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use api_tests::{batch_put, new_org, raw_dynamodb};
+use aws_sdk_dynamodb::types::AttributeValue;
 use export_contacts::{App, Attempt, Tuning};
 use shared::channel::Network;
 use shared::clock::Env;
@@ -54,8 +54,7 @@ async fn run_child(spec: &str) {
 }
 
 async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, org: &OrgId, count: usize) {
-    let mut batch = Vec::with_capacity(25);
-    for i in 0..count {
+    let contacts = (0..count).map(|i| {
         let contact = Contact {
             id: uuid::Uuid::now_v7().to_string(),
             name: format!("Person {i}, \"bench\""),
@@ -82,30 +81,9 @@ async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, org: &OrgId, count
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),
         };
-        batch.push(
-            WriteRequest::builder()
-                .put_request(
-                    PutRequest::builder()
-                        .set_item(Some(contact_item(org, &contact).unwrap()))
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        );
-        if batch.len() == 25 || i + 1 == count {
-            let mut pending = HashMap::from([(table.to_owned(), std::mem::take(&mut batch))]);
-            while !pending.is_empty() {
-                let out = client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .unwrap();
-                pending = out.unprocessed_items.unwrap_or_default();
-                pending.retain(|_, v| !v.is_empty());
-            }
-        }
-    }
+        contact_item(org, &contact).unwrap()
+    });
+    batch_put(client, table, contacts).await;
 }
 
 /// Pages the listing index with nothing but the Query: the ceiling the worker is held against.
@@ -197,7 +175,8 @@ async fn main() {
                 .blobs
                 .size(done.object_key.as_deref().unwrap())
                 .await
-                .unwrap();
+                .unwrap()
+                .expect("the export's file");
             println!(
                 "{:>8} {:>6} {:>9.2} {:>10.0} {:>12.0} {:>10.1} {:>13.1}",
                 count,

@@ -2,11 +2,10 @@
 //! `BENCH_CONTACTS` contacts (default 10,000) in pairs sharing a phone number.
 //! Run with `./scripts/bench`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use api_tests::{Api, new_org, raw_dynamodb};
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use api_tests::{Api, batch_put, new_org, raw_dynamodb};
 use serde_json::json;
 use shared::channel::{Channel, Network};
 use shared::contacts::{Contact, Identity};
@@ -28,8 +27,7 @@ async fn main() {
     let ids: Vec<String> = (0..count)
         .map(|_| uuid::Uuid::now_v7().to_string())
         .collect();
-    let mut writes = Vec::with_capacity(count);
-    for (i, id) in ids.iter().enumerate() {
+    let items = ids.iter().enumerate().map(|(i, id)| {
         let contact = Contact {
             id: id.clone(),
             name: format!("Person {i}"),
@@ -54,26 +52,9 @@ async fn main() {
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),
         };
-        let item = contact_item(&org, &contact).unwrap();
-        writes.push(
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                .build(),
-        );
-    }
-    for chunk in writes.chunks(25) {
-        let mut pending = HashMap::from([(table.clone(), chunk.to_vec())]);
-        while !pending.is_empty() {
-            let out = client
-                .batch_write_item()
-                .set_request_items(Some(pending))
-                .send()
-                .await
-                .unwrap();
-            pending = out.unprocessed_items.unwrap_or_default();
-            pending.retain(|_, v| !v.is_empty());
-        }
-    }
+        contact_item(&org, &contact).unwrap()
+    });
+    batch_put(&client, &table, items).await;
     println!(
         "seeded {count} contacts in {:.1} s",
         seeding.elapsed().as_secs_f64()

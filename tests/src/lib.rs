@@ -1,6 +1,9 @@
 //! Black-box test harness: talks HTTP to the local runtime that `scripts/test` started
 //! (`INBOX_API_URL`). Every test works in an org of its own, so tests run in parallel.
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -276,6 +279,38 @@ impl Timings {
         self.samples.sort();
         let rank = ((p / 100.0) * self.samples.len() as f64).ceil().max(1.0) as usize - 1;
         self.samples[rank.min(self.samples.len() - 1)].as_secs_f64() * 1000.0
+    }
+}
+
+/// Writes items straight to the table, 25 per `BatchWriteItem`, until none is left unprocessed.
+/// Items are taken from the iterator as they are written, so seeding holds one batch at a time.
+pub async fn batch_put(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    items: impl IntoIterator<Item = HashMap<String, AttributeValue>>,
+) {
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let batch: Vec<WriteRequest> = items
+            .by_ref()
+            .take(25)
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                    .build()
+            })
+            .collect();
+        let mut pending = HashMap::from([(table.to_owned(), batch)]);
+        while !pending.is_empty() {
+            let out = client
+                .batch_write_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .expect("a batch write");
+            pending = out.unprocessed_items.unwrap_or_default();
+            pending.retain(|_, v| !v.is_empty());
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{SaveError, Store, Stored, internal, key};
+use super::{SaveError, Store, Stored, conditional, internal, key};
 use crate::attributes::AttributeSet;
 use crate::contacts::Contact;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
@@ -603,25 +603,13 @@ impl Store {
     ) -> Result<Vec<Conversation>, ApiError> {
         let mut all = Vec::new();
         for contact_id in contact_ids {
-            let mut start = None;
-            loop {
-                let out = self
-                    .query_prefix(
-                        keys::contact_pk(org, contact_id),
-                        keys::CONVERSATION_SK_PREFIX,
-                    )
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(internal)?;
-                for item in out.items.unwrap_or_default() {
-                    let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;
-                    all.push(item.conversation);
-                }
-                start = out.last_evaluated_key.filter(|k| !k.is_empty());
-                if start.is_none() {
-                    break;
-                }
+            let query = self.query_prefix(
+                keys::contact_pk(org, contact_id),
+                keys::CONVERSATION_SK_PREFIX,
+            );
+            for item in self.query_all(query).await? {
+                let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;
+                all.push(item.conversation);
             }
         }
         Ok(all)
@@ -652,33 +640,22 @@ impl Store {
         generation: u64,
         hash: &str,
     ) -> Result<Vec<String>, ApiError> {
-        let mut members = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(keys::match_pk(org, generation, hash)),
-                )
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(internal)?;
-            for item in out.items.unwrap_or_default() {
-                if let Some(id) = item.get("contact_id").and_then(|v| v.as_s().ok()) {
-                    members.push(id.clone());
-                }
-            }
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                return Ok(members);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::match_pk(org, generation, hash)),
+            )
+            .consistent_read(true);
+        Ok(self
+            .query_all(query)
+            .await?
+            .into_iter()
+            .filter_map(|item| item.get("contact_id")?.as_s().ok().cloned())
+            .collect())
     }
 
     /// Adds or removes ids in a contact's `linked` set; a contact that is gone stays gone.
@@ -768,17 +745,8 @@ impl Store {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match request.update_expression(expression).send().await {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(internal(err)),
-        }
+        let result = request.update_expression(expression).send().await;
+        Ok(conditional(result)?.is_some())
     }
 
     /// Files a contact under a match group (the org-wide re-match writes these in bulk).
@@ -859,17 +827,7 @@ fn unless_gone<T>(
         >,
     >,
 ) -> Result<(), ApiError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(internal(err)),
-    }
+    conditional(result).map(drop)
 }
 
 fn match_link_item(

@@ -139,32 +139,25 @@ impl Store {
 
     /// Every item of a partition: its key and its `contact_id`, if it has one.
     pub async fn partition(&self, pk: &str) -> Result<Vec<(Item, Option<String>)>, ApiError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .projection_expression("PK, SK, contact_id")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(internal)?;
-            for mut item in out.items.unwrap_or_default() {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .projection_expression("PK, SK, contact_id")
+            .consistent_read(true);
+        Ok(self
+            .query_all(query)
+            .await?
+            .into_iter()
+            .map(|mut item| {
                 let contact = item
                     .remove("contact_id")
                     .and_then(|v| v.as_s().ok().cloned());
-                found.push((item, contact));
-            }
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+                (item, contact)
+            })
+            .collect())
     }
 
     /// Deletes items by key, 25 at a time.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{Item, SaveError, Store, internal, key};
+use super::{Item, SaveError, Store, conditional, internal, key};
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::error::ApiError;
 use crate::exports::{ExportJob, ExportSchedule, ExportStatus};
@@ -178,17 +178,9 @@ impl Store {
         for (name, value) in update.values {
             request = request.expression_attribute_values(name, value);
         }
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(SaveError::Conflict)
-            }
-            Err(err) => Err(SaveError::Failed(internal(err))),
-        }
+        conditional(request.send().await)?
+            .map(drop)
+            .ok_or(SaveError::Conflict)
     }
 
     /// Starts attempt `seen_attempts + 1` of an unfinished job; a conflict means another worker
@@ -372,45 +364,25 @@ impl Store {
             .expression_attribute_values(":now", s(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(internal(err)),
-        }
+        Ok(conditional(result)?.is_some())
     }
 
     /// Every org's schedule set for `hour_utc`.
     #[tracing::instrument(skip(self))]
     pub async fn schedules_for_hour(&self, hour_utc: u8) -> Result<Vec<StoredSchedule>, ApiError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::SPARSE_INDEX)
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(keys::schedules_due_pk(hour_utc)));
         let mut schedules = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(super::SPARSE_INDEX)
-                .key_condition_expression("GSI2PK = :pk")
-                .expression_attribute_values(":pk", s(keys::schedules_due_pk(hour_utc)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(internal)?;
-            for item in out.items.unwrap_or_default() {
-                let item: ScheduleItem = serde_dynamo::from_item(item).map_err(internal)?;
-                schedules.extend(Option::<StoredSchedule>::from(item));
-            }
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                return Ok(schedules);
-            }
+        for item in self.query_all(query).await? {
+            let item: ScheduleItem = serde_dynamo::from_item(item).map_err(internal)?;
+            schedules.extend(Option::<StoredSchedule>::from(item));
         }
+        Ok(schedules)
     }
 
     /// Writes a scheduled job and marks its period as run, in one transaction that only

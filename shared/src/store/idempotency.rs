@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::contacts::raw_key;
-use super::{Store, internal};
+use super::{Store, conditional, internal};
 use crate::error::ApiError;
 use crate::ids::OrgId;
 use crate::keys;
@@ -79,23 +79,16 @@ impl Store {
             .expression_attribute_values(":now", AttributeValue::N(now_unix.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::Won),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                match self.idempotency_record(org, key).await? {
-                    Some(record) => Ok(Claim::Taken(record)),
-                    // It expired and was removed in between: a retry will claim it.
-                    None => Err(ApiError::conflict(
-                        None,
-                        "the idempotency key is being released; retry",
-                    )),
-                }
-            }
-            Err(err) => Err(internal(err)),
+        if conditional(result)?.is_some() {
+            return Ok(Claim::Won);
+        }
+        match self.idempotency_record(org, key).await? {
+            Some(record) => Ok(Claim::Taken(record)),
+            // It expired and was removed in between: a retry will claim it.
+            None => Err(ApiError::conflict(
+                None,
+                "the idempotency key is being released; retry",
+            )),
         }
     }
 

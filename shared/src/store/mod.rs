@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
 };
@@ -100,6 +101,27 @@ fn internal(err: impl std::error::Error + Send + Sync + 'static) -> ApiError {
     ApiError::internal(err)
 }
 
+/// The result of a conditional write: `None` when its condition failed (or, for a transaction,
+/// when it was cancelled), which callers read as a lost race or a missing item.
+fn conditional<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, ApiError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(err)
+            if matches!(
+                err.as_service_error().and_then(|e| e.code()),
+                Some("ConditionalCheckFailedException" | "TransactionCanceledException")
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(internal(err)),
+    }
+}
+
 /// Runs `attempt` until it saves without a conflict, backing off between tries. A caller that
 /// keeps losing gets `409 conflict` rather than a silently lost update.
 pub async fn retry_on_conflict<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
@@ -160,6 +182,28 @@ impl Store {
             .await
             .map_err(internal)?;
         Ok(out.item)
+    }
+
+    /// Every item a query matches, one page after the other.
+    async fn query_all(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, ApiError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = query
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(internal)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// Strongly consistent `BatchGetItem`, asking again for keys left unprocessed.
@@ -348,17 +392,7 @@ impl Store {
             .set_expression_attribute_values(put.expression_attribute_values)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(SaveError::Conflict)
-            }
-            Err(err) => Err(SaveError::Failed(internal(err))),
-        }
+        conditional(result)?.map(drop).ok_or(SaveError::Conflict)
     }
 
     /// `TransactWriteItems`; a cancelled transaction is a [`SaveError::Conflict`].
@@ -369,17 +403,7 @@ impl Store {
             .set_transact_items(Some(items))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-            {
-                Err(SaveError::Conflict)
-            }
-            Err(err) => Err(SaveError::Failed(internal(err))),
-        }
+        conditional(result)?.map(drop).ok_or(SaveError::Conflict)
     }
 }
 

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 
 use super::contacts::raw_key;
-use super::{SaveError, Store, internal};
+use super::{SaveError, Store, conditional, internal};
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::error::ApiError;
 use crate::ids::OrgId;
@@ -174,21 +174,12 @@ impl Store {
                 .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
             None => request.condition_expression("attribute_exists(PK)"),
         };
-        match request.send().await {
-            Ok(out) => {
-                let item: NoteItem = serde_dynamo::from_item(out.attributes.unwrap_or_default())
-                    .map_err(internal)?;
-                Ok(item.note)
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(self.missing_or_stale(key).await?)
-            }
-            Err(err) => Err(internal(err)),
-        }
+        let Some(out) = conditional(request.send().await)? else {
+            return Err(self.missing_or_stale(key).await?);
+        };
+        let item: NoteItem =
+            serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(internal)?;
+        Ok(item.note)
     }
 
     /// Deletes a note that exists (and, with `expected`, has that version).
@@ -214,16 +205,9 @@ impl Store {
                 .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
             None => request.condition_expression("attribute_exists(PK)"),
         };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(self.missing_or_stale(key).await?)
-            }
-            Err(err) => Err(internal(err)),
+        match conditional(request.send().await)? {
+            Some(_) => Ok(()),
+            None => Err(self.missing_or_stale(key).await?),
         }
     }
 
