@@ -80,8 +80,36 @@ impl Gateway {
     }
 }
 
+/// API Gateway refuses a request line much longer than this; the local runtime answers the
+/// contract's `414` instead of letting the connection fail.
+const MAX_URI_BYTES: usize = 8 * 1024;
+
+impl Gateway {
+    /// `405` with the methods the template routes for this path, or `404` when it routes none.
+    fn unmatched(&self, path: &str) -> ApiError {
+        shared::http::unmatched(
+            self.routes
+                .iter()
+                .filter(|(_, router)| router.at(path).is_ok())
+                .map(|(method, _)| method.as_str()),
+        )
+    }
+}
+
 fn error(err: ApiError) -> Response {
-    (err.status(), axum::Json(err.to_body())).into_response()
+    to_axum(shared::http::error_response(&err))
+}
+
+/// A function's answer as the HTTP API sends it on.
+fn to_axum(response: lambda_http::Response<lambda_http::Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(text) => text.into_bytes(),
+        lambda_http::Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    Response::from_parts(parts, AxumBody::from(bytes))
 }
 
 #[derive(Deserialize)]
@@ -209,6 +237,11 @@ async fn invoke(
     body: AxumBody,
 ) -> Response {
     let path = uri.path();
+    if uri.to_string().len() > MAX_URI_BYTES {
+        return error(ApiError::UriTooLong {
+            limit: MAX_URI_BYTES,
+        });
+    }
     let Some(((template_path, handler), params)) = gw
         .routes
         .get(method.as_str())
@@ -223,7 +256,7 @@ async fn invoke(
             )
         })
     else {
-        return error(ApiError::NotFound("route"));
+        return error(gw.unmatched(path));
     };
     let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
         return error(ApiError::PayloadTooLarge {
@@ -250,16 +283,11 @@ async fn invoke(
             return error(ApiError::internal(err));
         }
     };
-    let (response, requests) = metering::metered(handler(request)).await;
-    let (mut parts, body) = response.into_parts();
-    parts.headers.insert(metering::HEADER, requests.into());
-    let bytes = match body {
-        lambda_http::Body::Empty => Vec::new(),
-        lambda_http::Body::Text(text) => text.into_bytes(),
-        lambda_http::Body::Binary(bytes) => bytes,
-        _ => Vec::new(),
-    };
-    Response::from_parts(parts, AxumBody::from(bytes))
+    let (mut response, requests) = metering::metered(handler(request)).await;
+    response
+        .headers_mut()
+        .insert(metering::HEADER, requests.into());
+    to_axum(response)
 }
 
 /// The API Gateway HTTP API (payload v2.0) event for this request.

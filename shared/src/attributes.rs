@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::channel::Channel;
 use crate::error::ApiError;
 use crate::ids::AttributeKey;
+use crate::text::{self, LineBreaks};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -154,18 +155,12 @@ pub struct Label(String);
 
 impl Label {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let label = raw.trim();
+        let label = text::typed(raw, "label", LineBreaks::Refused)?;
         let chars = label.chars().count();
         if chars == 0 || chars > LABEL_MAX_CHARS {
             return Err(ApiError::validation(
                 "label",
                 format!("label must be 1..{LABEL_MAX_CHARS} characters"),
-            ));
-        }
-        if label.chars().any(char::is_control) {
-            return Err(ApiError::validation(
-                "label",
-                "label must not contain control characters",
             ));
         }
         Ok(Self(label.to_owned()))
@@ -192,7 +187,7 @@ impl DropdownOptions {
         let mut seen = HashSet::new();
         let mut options = Vec::with_capacity(raw.len());
         for option in raw {
-            let option = option.trim();
+            let option = text::typed(option, "options", LineBreaks::Refused)?;
             if option.is_empty() || option.chars().count() > OPTION_MAX_CHARS {
                 return Err(invalid(format!(
                     "each option must be 1..{OPTION_MAX_CHARS} characters"

@@ -10,6 +10,7 @@ use crate::auth::{Caller, Capability};
 use crate::channel::{Channel, Network};
 use crate::error::ApiError;
 use crate::settings::Settings;
+use crate::text::{self, LineBreaks};
 
 pub const TEXT_VALUE_MAX_CHARS: usize = 1000;
 
@@ -239,7 +240,7 @@ pub fn validate_edit(
         let value = match &requested[key] {
             None => None,
             Some(raw) => {
-                let value = raw.trim();
+                let value = text::typed(raw, &field, LineBreaks::Refused)?;
                 match definition.ty {
                     CustomType::Dropdown => {
                         let options = definition.options.as_ref().expect("dropdowns have options");

@@ -27,8 +27,12 @@ pub enum ApiError {
     },
     #[error("the resource has changed since it was read")]
     PreconditionFailed,
+    #[error("this path does not support that method; it supports {allow}")]
+    MethodNotAllowed { allow: String },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request URI is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
     #[error("{message}")]
     Validation { field: String, message: String },
     /// Never shown to the caller: the cause is logged and the answer is opaque.
@@ -92,7 +96,9 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -108,7 +114,9 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::Conflict { .. } => "conflict",
             Self::PreconditionFailed => "precondition_failed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UriTooLong { .. } => "uri_too_long",
             Self::Validation { .. } => "validation_failed",
             Self::Internal(_) => "internal",
         }

@@ -1,4 +1,5 @@
-//! HTTP glue shared by every function: routing on method and raw path, JSON bodies in and out.
+//! HTTP glue shared by every function: routing on method and raw path, authorization before
+//! anything else, JSON bodies in and out.
 
 use std::collections::HashMap;
 
@@ -7,112 +8,144 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cursor::{self, LastEvaluatedKey, PageRequest};
+use crate::auth::{Caller, Capability};
+use crate::cursor::{self, LastEvaluatedKey, ListScope, PageRequest};
 use crate::error::ApiError;
-use crate::ids::OrgId;
 
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use crate::body::MAX_BODY_BYTES;
 
-/// One route a function serves, written as in `template.yaml` (`/attributes/{key}`).
+/// One route a function serves, written as in `template.yaml` (`/attributes/{key}`), with the
+/// capability a caller needs before anything else about the request is looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route<R> {
     pub method: &'static str,
     pub path: &'static str,
     pub id: R,
+    pub capability: Capability,
 }
 
 /// A function's own router. The same table answers requests and tells the local runtime and the
 /// tests which routes the function claims, so the template cannot drift from the code.
 pub struct Router<R: Copy + 'static> {
-    by_method: HashMap<Method, matchit::Router<R>>,
+    routes: &'static [Route<R>],
+    by_method: HashMap<Method, matchit::Router<usize>>,
 }
 
-pub struct Matched<R> {
+/// A request matched to its route, from a caller allowed to use it.
+pub struct Matched<R: 'static> {
     pub id: R,
-    pub params: HashMap<String, String>,
+    pub caller: Caller,
+    route: &'static Route<R>,
+    /// Percent-decoded path parameters, in path order.
+    params: Vec<(String, String)>,
+}
+
+impl<R> Matched<R> {
+    /// A decoded path parameter (empty when the route has none of that name).
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
+    /// The list this request reads, for binding cursors: route, parent ids and `filter`.
+    pub fn list_scope(&self, filter: &str) -> ListScope {
+        let route = format!("{} {}", self.route.method, self.route.path);
+        let parent: Vec<&str> = self.params.iter().map(|(_, v)| v.as_str()).collect();
+        ListScope::new(&self.caller.org, &route, &parent, filter)
+    }
 }
 
 impl<R: Copy + 'static> Router<R> {
+    /// Panics on a malformed route table: that is a programming error caught by every test.
+    #[allow(clippy::expect_used)]
     pub fn new(routes: &'static [Route<R>]) -> Self {
-        let mut by_method: HashMap<Method, matchit::Router<R>> = HashMap::new();
-        for route in routes {
+        let mut by_method: HashMap<Method, matchit::Router<usize>> = HashMap::new();
+        for (at, route) in routes.iter().enumerate() {
             let method = Method::from_bytes(route.method.as_bytes()).expect("route method");
             by_method
                 .entry(method)
                 .or_default()
-                .insert(route.path, route.id)
+                .insert(route.path, at)
                 .unwrap_or_else(|e| panic!("route {} {}: {e}", route.method, route.path));
         }
-        Self { by_method }
+        Self { routes, by_method }
     }
 
-    pub fn at(&self, req: &Request) -> Result<Matched<R>, ApiError> {
-        let path = req.raw_http_path();
-        let path = if path.is_empty() {
-            req.uri().path()
-        } else {
-            path
-        };
-        let found = self
+    /// Matches the request and checks the caller's role and plan for the route, before any
+    /// handler logic (idempotent replays included) runs.
+    pub fn authorize(&self, req: &Request) -> Result<Matched<R>, ApiError> {
+        let path = request_path(req);
+        let Some(found) = self
             .by_method
             .get(req.method())
             .and_then(|router| router.at(path).ok())
-            .ok_or(ApiError::NotFound("route"))?;
+        else {
+            return Err(self.unmatched(path));
+        };
+        let route = &self.routes[*found.value];
         let params = found
             .params
             .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+            .map(|(name, raw)| Ok((name.to_owned(), decode_param(name, raw)?)))
+            .collect::<Result<_, ApiError>>()?;
+        let caller = Caller::from_request(req)?;
+        caller.require(route.capability)?;
         Ok(Matched {
-            id: *found.value,
+            id: route.id,
+            caller,
+            route,
             params,
         })
     }
+
+    fn unmatched(&self, path: &str) -> ApiError {
+        unmatched(
+            self.by_method
+                .iter()
+                .filter(|(_, router)| router.at(path).is_ok())
+                .map(|(method, _)| method.as_str()),
+        )
+    }
 }
 
-/// Parses a JSON body into `T`. Malformed JSON, a wrong type or an unknown field is a 400 that
-/// names the field when it can; an oversized body is a 413.
+/// For a request no route takes: `405` with the methods routed for its path (`allow`), or
+/// `404` when the path has none.
+pub fn unmatched<'a>(allow: impl Iterator<Item = &'a str>) -> ApiError {
+    let mut allow: Vec<&str> = allow.collect();
+    if allow.is_empty() {
+        return ApiError::NotFound("route");
+    }
+    allow.sort_unstable();
+    ApiError::MethodNotAllowed {
+        allow: allow.join(", "),
+    }
+}
+
+/// The path as the client sent it (API Gateway's `rawPath`), still percent-encoded.
+pub fn request_path(req: &Request) -> &str {
+    let path = req.raw_http_path();
+    if path.is_empty() {
+        req.uri().path()
+    } else {
+        path
+    }
+}
+
+fn decode_param(name: &str, raw: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .filter(|value| !value.is_empty())
+        .map(|value| value.into_owned())
+        .ok_or_else(|| ApiError::bad_field(name, format!("`{name}` is not a valid id")))
+}
+
+/// Parses a JSON body into `T` (see [`crate::body`]).
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    let bytes: &[u8] = req.body().as_ref();
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("a JSON body is required"));
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let field = if path.is_empty() || path == "." {
-            unknown_field_name(&inner.to_string())
-        } else {
-            Some(path)
-        };
-        let message = if inner.is_syntax() || inner.is_eof() {
-            "the body is not valid JSON".to_owned()
-        } else {
-            strip_position(&inner.to_string())
-        };
-        ApiError::BadRequest { message, field }
-    })?;
-    de.end()
-        .map_err(|_| ApiError::bad_request("the body is not valid JSON"))?;
-    Ok(value)
-}
-
-fn unknown_field_name(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
-    Some(rest[..rest.find('`')?].to_owned())
-}
-
-fn strip_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
+    crate::body::parse(req.body().as_ref())
 }
 
 /// Deserialises a present field that must not be `null` (an absent one stays `None`).
@@ -150,19 +183,19 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// The page, with the store's last key turned into a cursor bound to `org`.
-    pub fn new(items: Vec<T>, org: &OrgId, next: Option<LastEvaluatedKey>) -> Self {
+    /// The page, with the store's last key turned into a cursor bound to the list.
+    pub fn new(items: Vec<T>, scope: &ListScope, next: Option<LastEvaluatedKey>) -> Self {
         Self {
             items,
-            next_cursor: next.map(|key| cursor::encode(org, &key)),
+            next_cursor: next.map(|key| cursor::encode(scope, &key)),
         }
     }
 }
 
-/// `?limit=` and `?cursor=` of a list request, the cursor checked against the caller's org.
-pub fn page_request(req: &Request, org: &OrgId) -> Result<PageRequest, ApiError> {
+/// `?limit=` and `?cursor=` of a list request, the cursor checked against the list it is for.
+pub fn page_request(req: &Request, scope: &ListScope) -> Result<PageRequest, ApiError> {
     PageRequest::parse(
-        org,
+        scope,
         query_param(req, "limit").as_deref(),
         query_param(req, "cursor").as_deref(),
     )
@@ -218,7 +251,13 @@ pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
 }
 
 pub fn error_response(err: &ApiError) -> Response<Body> {
-    json(err.status(), &err.to_body())
+    let mut response = json(err.status(), &err.to_body());
+    if let ApiError::MethodNotAllowed { allow } = err
+        && let Ok(value) = HeaderValue::from_str(allow)
+    {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 /// Turns a handler's outcome into the response, logging internal failures once.
@@ -245,30 +284,6 @@ mod tests {
         http::Request::builder()
             .body(lambda_http::Body::Text(body.into()))
             .unwrap()
-    }
-
-    fn err(body: &str) -> ApiError {
-        json_body::<Sample>(&req(body)).unwrap_err()
-    }
-
-    #[test]
-    fn wrong_shapes_are_bad_requests_naming_the_field() {
-        let e = err(r#"{"label": 5}"#);
-        assert_eq!(
-            (e.code(), e.to_body()["error"]["field"].clone()),
-            ("bad_request", "label".into())
-        );
-        let e = err(r#"{"label": "x", "colour": "red"}"#);
-        assert_eq!(e.to_body()["error"]["field"], "colour");
-        let e = err(r#"{"label": "x", "enabled": null}"#);
-        assert_eq!(e.to_body()["error"]["field"], "enabled");
-        assert_eq!(
-            err(r#"{"#).to_body()["error"]["message"],
-            "the body is not valid JSON"
-        );
-        assert_eq!(err("").code(), "bad_request");
-        assert_eq!(err("[1]").code(), "bad_request");
-        assert_eq!(err(r#"{"label":"x"} {}"#).code(), "bad_request");
     }
 
     #[test]
@@ -304,6 +319,7 @@ mod tests {
     #[test]
     fn oversized_bodies_are_refused() {
         let big = format!(r#"{{"label": "{}"}}"#, "x".repeat(MAX_BODY_BYTES));
-        assert_eq!(err(&big).code(), "payload_too_large");
+        let err = json_body::<Sample>(&req(&big)).unwrap_err();
+        assert_eq!(err.code(), "payload_too_large");
     }
 }

@@ -1,17 +1,18 @@
 //! `Idempotency-Key` on `POST` routes: the same key with the same request within 24 hours
 //! replays the first response without a second effect; with another request it is a 422.
+//! A key belongs to the caller (org and user) who first used it; the route's role and plan are
+//! checked before this runs; only successful responses are stored.
 
 use std::future::Future;
 use std::time::Duration;
 
 use http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
 use crate::clock::Env;
 use crate::error::ApiError;
-use crate::http::error_response;
 use crate::store::{Claim, Store, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";
@@ -25,15 +26,27 @@ fn request_hash(req: &Request) -> String {
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str().as_bytes());
     hasher.update(b" ");
-    let path = req.raw_http_path();
-    let path = if path.is_empty() {
-        req.uri().path()
-    } else {
-        path
-    };
-    hasher.update(path.as_bytes());
+    hasher.update(crate::http::request_path(req).as_bytes());
     hasher.update(b"\n");
     hasher.update(req.body().as_ref());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Marks a response as holding a contact's data (a note's text, say): its stored copy is then
+/// removed with the contact.
+#[derive(Debug, Clone)]
+pub struct AboutContact(pub String);
+
+/// The stored key: the caller's own, so two users of an org never share one.
+fn caller_key(caller: &Caller, key: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(caller.user_id.as_str().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(key.as_bytes());
     hasher
         .finalize()
         .iter()
@@ -96,8 +109,8 @@ fn replay(stored: StoredResponse) -> Response<Body> {
     builder.body(body).expect("valid response")
 }
 
-/// Runs `run` once per idempotency key (none given: always). The first outcome other than a
-/// server error is stored and replayed; a server error releases the key so a retry can run.
+/// Runs `run` once per idempotency key (none given: always). A successful outcome is stored and
+/// replayed; any error releases the key, so the request can be corrected or retried.
 pub async fn once<F, Fut>(
     store: &Store,
     env: &Env,
@@ -112,6 +125,7 @@ where
     let Some(key) = parse_key(req)? else {
         return run().await;
     };
+    let key = caller_key(caller, &key);
     let hash = request_hash(req);
     let waited = std::time::Instant::now();
     loop {
@@ -123,18 +137,20 @@ where
         {
             Claim::Won => {
                 let outcome = run().await;
-                let stored = match &outcome {
-                    Ok(response) => Some(to_stored(response)),
-                    Err(err) if err.status().is_server_error() => None,
-                    Err(err) => Some(to_stored(&error_response(err))),
-                };
-                match stored {
-                    Some(stored) => {
+                match &outcome {
+                    Ok(response) if response.status().is_success() => {
+                        let about = response.extensions().get::<AboutContact>();
                         store
-                            .complete_idempotency_key(&caller.org, &key, &hash, &stored)
+                            .complete_idempotency_key(
+                                &caller.org,
+                                &key,
+                                &hash,
+                                &to_stored(response),
+                                about.map(|a| a.0.as_str()),
+                            )
                             .await?
                     }
-                    None => store.release_idempotency_key(&caller.org, &key).await?,
+                    _ => store.release_idempotency_key(&caller.org, &key).await?,
                 }
                 return outcome;
             }

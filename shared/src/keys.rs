@@ -34,8 +34,10 @@ pub fn contacts_index_pk(org: &OrgId) -> String {
 }
 
 pub fn contacts_index_sk(contact: &str) -> String {
-    format!("C#{contact}")
+    format!("{CONTACT_INDEX_SK_PREFIX}{contact}")
 }
+
+pub const CONTACT_INDEX_SK_PREFIX: &str = "C#";
 
 /// GSI2, sparse: only VIP contacts carry it.
 pub fn vip_index_pk(org: &OrgId) -> String {
@@ -82,6 +84,12 @@ pub fn idempotency_pk(org: &OrgId, key: &str) -> String {
 
 pub const IDEMPOTENCY_SK: &str = "IDEM";
 
+/// GSI1: the idempotency records whose stored response holds a contact's data, so deleting the
+/// contact can find and remove them.
+pub fn contact_idempotency_index_pk(org: &OrgId, contact: &str) -> String {
+    format!("ORG#{org}#IDEMOF#{contact}")
+}
+
 /// Messages sort by time; the message id makes a redelivered message land on the same key.
 pub fn message_sk(sent_at: &str, message: &str) -> String {
     format!("MSG#{sent_at}#{message}")
@@ -90,6 +98,22 @@ pub fn message_sk(sent_at: &str, message: &str) -> String {
 pub const MESSAGE_SK_PREFIX: &str = "MSG#";
 
 /// Where a contact's attachment objects live in the bucket.
+/// Where the messaging layer puts an org's incoming objects; an inbound message's `s3_key` must
+/// name one of these and nothing else in the bucket.
+pub fn incoming_prefix(org: &OrgId) -> String {
+    format!("incoming/{org}/")
+}
+
+/// True for the key of an object the messaging layer uploaded for `org`: under its incoming
+/// prefix, with no empty, `.` or `..` segment and no control characters.
+pub fn is_incoming_object(org: &OrgId, key: &str) -> bool {
+    key.strip_prefix(&incoming_prefix(org)).is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.chars().any(char::is_control)
+            && rest.split('/').all(|s| !matches!(s, "" | "." | ".."))
+    })
+}
+
 pub fn attachment_prefix(org: &OrgId, contact: &str) -> String {
     format!("attachments/{org}/{contact}/")
 }
@@ -208,6 +232,26 @@ mod tests {
         assert!(note.as_str() < PROFILE_SK && note.as_str() < CONVERSATION_OWNER_SK);
         assert!(message_sk("2026-01-01T00:00:00Z", "m").as_str() < NOTE_SK_PREFIX);
         assert!(conversation_sk("v").as_str() < NOTE_SK_PREFIX);
+    }
+
+    #[test]
+    fn only_the_orgs_incoming_objects_can_be_attached() {
+        let acme = org("acme");
+        assert!(is_incoming_object(&acme, "incoming/acme/m-1/photo.png"));
+        for key in [
+            "incoming/acme/",
+            "incoming/acme2/x",
+            "incoming/globex/x",
+            "attachments/acme/c1/x",
+            "exports/acme/e1/attempt-1.csv",
+            "incoming/acme/../../exports/acme/e1",
+            "incoming/acme//x",
+            "incoming/acme/./x",
+            "incoming/acme/x\u{0}",
+            "x",
+        ] {
+            assert!(!is_incoming_object(&acme, key), "{key}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod attributes;
 pub mod auth;
 pub mod blobs;
+pub mod body;
 pub mod channel;
 pub mod clock;
 pub mod config;
@@ -24,5 +25,6 @@ pub mod store;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod text;
 
 pub use error::ApiError;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::text::{self, LineBreaks};
 
 pub const NOTE_MAX_CHARS: usize = 2000;
 
@@ -14,7 +15,7 @@ pub struct NoteText(String);
 
 impl NoteText {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let text = raw.trim();
+        let text = text::typed(raw, "text", LineBreaks::Allowed)?;
         let chars = text.chars().count();
         if chars == 0 || chars > NOTE_MAX_CHARS {
             return Err(ApiError::validation(

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::attributes::{AttrType, AttributeSet, VIP_KEY, platform_attribute};
 use crate::auth::Plan;
 use crate::error::ApiError;
+use crate::text::{self, LineBreaks};
 
 pub const TEAM_NAME_MAX_CHARS: usize = 100;
 
@@ -71,9 +72,9 @@ pub fn matching_attribute(key: &str, set: &AttributeSet) -> Result<MatchingAttri
 
 /// A routing team name: trimmed, 1..100 characters.
 pub fn routing_team(raw: &str) -> Result<String, ApiError> {
-    let team = raw.trim();
+    let team = text::typed(raw, "vip_routing_team", LineBreaks::Refused)?;
     let chars = team.chars().count();
-    if chars == 0 || chars > TEAM_NAME_MAX_CHARS || team.chars().any(char::is_control) {
+    if chars == 0 || chars > TEAM_NAME_MAX_CHARS {
         return Err(ApiError::validation(
             "vip_routing_team",
             format!("the team name must be 1..{TEAM_NAME_MAX_CHARS} characters"),

@@ -11,7 +11,7 @@ use shared::http::{
     Page, Route, Router, if_match, json, json_body, no_content, ok, page_request, respond,
     with_etag,
 };
-use shared::idempotency;
+use shared::idempotency::{self, AboutContact};
 use shared::notes::{Note, NoteParent, NoteText, Person};
 use shared::store::{NoteEdit, Store};
 
@@ -32,41 +32,49 @@ pub const ROUTES: &[Route<RouteId>] = &[
         method: "GET",
         path: "/contacts/{id}/notes",
         id: RouteId::ListContactNotes,
+        capability: Capability::Read,
     },
     Route {
         method: "POST",
         path: "/contacts/{id}/notes",
         id: RouteId::AddContactNote,
+        capability: Capability::WriteNotes,
     },
     Route {
         method: "PATCH",
         path: "/contacts/{id}/notes/{note_id}",
         id: RouteId::EditContactNote,
+        capability: Capability::WriteNotes,
     },
     Route {
         method: "DELETE",
         path: "/contacts/{id}/notes/{note_id}",
         id: RouteId::DeleteContactNote,
+        capability: Capability::WriteNotes,
     },
     Route {
         method: "GET",
         path: "/conversations/{conversation_id}/notes",
         id: RouteId::ListConversationNotes,
+        capability: Capability::Read,
     },
     Route {
         method: "POST",
         path: "/conversations/{conversation_id}/notes",
         id: RouteId::AddConversationNote,
+        capability: Capability::WriteNotes,
     },
     Route {
         method: "PATCH",
         path: "/conversations/{conversation_id}/notes/{note_id}",
         id: RouteId::EditConversationNote,
+        capability: Capability::WriteNotes,
     },
     Route {
         method: "DELETE",
         path: "/conversations/{conversation_id}/notes/{note_id}",
         id: RouteId::DeleteConversationNote,
+        capability: Capability::WriteNotes,
     },
 ];
 
@@ -108,62 +116,46 @@ impl App {
 
     async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
         use RouteId::*;
-        let route = self.router.at(&req)?;
-        let caller = Caller::from_request(&req)?;
-        let param = |name: &str| {
-            route
-                .params
-                .get(name)
-                .map(String::as_str)
-                .unwrap_or_default()
-        };
+        let route = self.router.authorize(&req)?;
+        let caller = &route.caller;
         let (parent, action) = match route.id {
-            ListContactNotes => (NoteParent::Contact(param("id")), Action::List),
-            AddContactNote => (NoteParent::Contact(param("id")), Action::Add),
-            EditContactNote => (NoteParent::Contact(param("id")), Action::Edit),
-            DeleteContactNote => (NoteParent::Contact(param("id")), Action::Delete),
+            ListContactNotes => (NoteParent::Contact(route.param("id")), Action::List),
+            AddContactNote => (NoteParent::Contact(route.param("id")), Action::Add),
+            EditContactNote => (NoteParent::Contact(route.param("id")), Action::Edit),
+            DeleteContactNote => (NoteParent::Contact(route.param("id")), Action::Delete),
             ListConversationNotes => (
-                NoteParent::Conversation(param("conversation_id")),
+                NoteParent::Conversation(route.param("conversation_id")),
                 Action::List,
             ),
             AddConversationNote => (
-                NoteParent::Conversation(param("conversation_id")),
+                NoteParent::Conversation(route.param("conversation_id")),
                 Action::Add,
             ),
             EditConversationNote => (
-                NoteParent::Conversation(param("conversation_id")),
+                NoteParent::Conversation(route.param("conversation_id")),
                 Action::Edit,
             ),
             DeleteConversationNote => (
-                NoteParent::Conversation(param("conversation_id")),
+                NoteParent::Conversation(route.param("conversation_id")),
                 Action::Delete,
             ),
         };
-        let note_id = param("note_id");
+        let note_id = route.param("note_id");
         match action {
-            Action::List => self.list(&caller, parent, &req).await,
+            Action::List => {
+                let page = page_request(&req, &route.list_scope(""))?;
+                let (items, next) = self.store.list_notes(&caller.org, parent, page).await?;
+                Ok(ok(&Page::new(items, &route.list_scope(""), next)))
+            }
             Action::Add => {
-                idempotency::once(&self.store, &self.env, &caller, &req, || {
-                    self.add(&caller, parent, &req)
+                idempotency::once(&self.store, &self.env, caller, &req, || {
+                    self.add(caller, parent, &req)
                 })
                 .await
             }
-            Action::Edit => self.edit(&caller, parent, note_id, &req).await,
-            Action::Delete => self.delete(&caller, parent, note_id, &req).await,
+            Action::Edit => self.edit(caller, parent, note_id, &req).await,
+            Action::Delete => self.delete(caller, parent, note_id, &req).await,
         }
-    }
-
-    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
-    async fn list(
-        &self,
-        caller: &Caller,
-        parent: NoteParent<'_>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::Read)?;
-        let page = page_request(req, &caller.org)?;
-        let (items, next) = self.store.list_notes(&caller.org, parent, page).await?;
-        Ok(ok(&Page::new(items, &caller.org, next)))
     }
 
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
@@ -173,7 +165,6 @@ impl App {
         parent: NoteParent<'_>,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::WriteNotes)?;
         let body: NoteBody = json_body(req)?;
         let now = rfc3339(self.env.now());
         let note = Note {
@@ -185,9 +176,11 @@ impl App {
             updated_by: None,
             version: 1,
         };
-        self.store.add_note(&caller.org, parent, &note).await?;
+        let contact = self.store.add_note(&caller.org, parent, &note).await?;
         tracing::info!(note = %note.id, parent = parent.name(), "note added");
-        Ok(with_etag(json(StatusCode::CREATED, &note), note.version))
+        let mut response = with_etag(json(StatusCode::CREATED, &note), note.version);
+        response.extensions_mut().insert(AboutContact(contact));
+        Ok(response)
     }
 
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
@@ -198,7 +191,6 @@ impl App {
         note_id: &str,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::WriteNotes)?;
         let body: NoteBody = json_body(req)?;
         let text = NoteText::parse(&body.text)?;
         let expected = if_match(req)?;
@@ -224,7 +216,6 @@ impl App {
         note_id: &str,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::WriteNotes)?;
         let expected = if_match(req)?;
         self.store
             .delete_note(&caller.org, parent, note_id, expected)

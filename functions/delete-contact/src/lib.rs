@@ -9,7 +9,7 @@ use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
-use shared::http::{Page, Route, Router, no_content, ok, page_request, respond};
+use shared::http::{Page, Route, Router, if_match, no_content, ok, page_request, respond};
 use shared::ids::OrgId;
 use shared::keys;
 use shared::notes::Person;
@@ -32,11 +32,13 @@ pub const ROUTES: &[Route<RouteId>] = &[
         method: "DELETE",
         path: "/contacts/{id}",
         id: RouteId::DeleteContact,
+        capability: Capability::DeleteContacts,
     },
     Route {
         method: "GET",
         path: "/deleted-contacts",
         id: RouteId::ListDeleted,
+        capability: Capability::DeleteContacts,
     },
 ];
 
@@ -68,20 +70,28 @@ impl App {
     }
 
     async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.at(&req)?;
-        let caller = Caller::from_request(&req)?;
+        let route = self.router.authorize(&req)?;
         match route.id {
             RouteId::DeleteContact => {
-                let id = route.params.get("id").cloned().unwrap_or_default();
-                self.delete(&caller, &id).await
+                self.delete(&route.caller, route.param("id"), if_match(&req)?)
+                    .await
             }
-            RouteId::ListDeleted => self.list(&caller, &req).await,
+            RouteId::ListDeleted => {
+                let scope = route.list_scope("");
+                let page = page_request(&req, &scope)?;
+                let (items, next) = self.store.list_deletions(&route.caller.org, page).await?;
+                Ok(ok(&Page::new(items, &scope, next)))
+            }
         }
     }
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
-    async fn delete(&self, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::DeleteContacts)?;
+    async fn delete(
+        &self,
+        caller: &Caller,
+        id: &str,
+        expected: Option<u64>,
+    ) -> Result<Response<Body>, ApiError> {
         let job = PurgeJob {
             org_id: caller.org.to_string(),
             contact_id: id.to_owned(),
@@ -92,6 +102,9 @@ impl App {
                 .contact(&caller.org, id)
                 .await?
                 .ok_or(ApiError::NotFound("contact"))?;
+            if expected.is_some_and(|v| v != contact.version) {
+                return Err(ApiError::PreconditionFailed);
+            }
             if attempt == 0 {
                 self.purge
                     .send_delayed(&job, SAFETY_NET_DELAY_SECONDS)
@@ -124,14 +137,6 @@ impl App {
             None,
             "the contact kept changing; try again",
         ))
-    }
-
-    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
-    async fn list(&self, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::DeleteContacts)?;
-        let page = page_request(req, &caller.org)?;
-        let (items, next) = self.store.list_deletions(&caller.org, page).await?;
-        Ok(ok(&Page::new(items, &caller.org, next)))
     }
 
     /// The queue worker's batch: each job purges one deleted contact.
@@ -209,7 +214,9 @@ impl App {
             .blobs
             .delete_prefix(&keys::attachment_prefix(&org, contact_id))
             .await?;
-        removed += contact_items.len();
+        let records = self.store.idempotency_records_of(&org, contact_id).await?;
+        removed += contact_items.len() + records.len();
+        self.store.batch_delete(records).await?;
         self.store
             .batch_delete(contact_items.into_iter().map(|(k, _)| k).collect())
             .await?;

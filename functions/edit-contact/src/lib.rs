@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
@@ -12,9 +11,10 @@ use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, ContactSummary, validate_edit};
-use shared::cursor;
+use shared::cursor::{self, KeyPart, check_start};
 use shared::http::{
-    Page, Route, Router, if_match, json_body, ok, page_request, query_param, respond, with_etag,
+    Matched, Page, Route, Router, if_match, json_body, ok, page_request, query_param, respond,
+    with_etag,
 };
 use shared::keys;
 use shared::matching::{MatchJob, refile};
@@ -35,26 +35,31 @@ pub const ROUTES: &[Route<RouteId>] = &[
         method: "GET",
         path: "/contacts",
         id: RouteId::ListContacts,
+        capability: Capability::Read,
     },
     Route {
         method: "GET",
         path: "/contacts/{id}",
         id: RouteId::GetContact,
+        capability: Capability::Read,
     },
     Route {
         method: "PATCH",
         path: "/contacts/{id}",
         id: RouteId::EditContact,
+        capability: Capability::FillAttributes,
     },
     Route {
         method: "GET",
         path: "/contacts/{id}/conversations",
         id: RouteId::ContactConversations,
+        capability: Capability::Read,
     },
     Route {
         method: "GET",
         path: "/conversations/{conversation_id}/messages",
         id: RouteId::ConversationMessages,
+        capability: Capability::Read,
     },
 ];
 
@@ -108,41 +113,48 @@ impl App {
     }
 
     async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.at(&req)?;
-        let caller = Caller::from_request(&req)?;
-        let param = |name: &str| route.params.get(name).cloned().unwrap_or_default();
+        let route = self.router.authorize(&req)?;
         match route.id {
-            RouteId::ListContacts => self.list(&caller, &req).await,
-            RouteId::GetContact => self.view(&caller, &param("id")).await,
-            RouteId::EditContact => Box::pin(self.edit(&caller, &param("id"), &req)).await,
-            RouteId::ContactConversations => self.conversations(&caller, &param("id"), &req).await,
-            RouteId::ConversationMessages => {
-                self.messages(&caller, &param("conversation_id"), &req)
-                    .await
+            RouteId::ListContacts => self.list(&route, &req).await,
+            RouteId::GetContact => self.view(&route.caller, route.param("id")).await,
+            RouteId::EditContact => {
+                Box::pin(self.edit(&route.caller, route.param("id"), &req)).await
             }
+            RouteId::ContactConversations => self.conversations(&route, &req).await,
+            RouteId::ConversationMessages => self.messages(&route, &req).await,
         }
     }
 
-    #[tracing::instrument(skip_all, fields(org = %caller.org))]
-    async fn list(&self, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::Read)?;
+    /// Newest first; `?vip=true` is the VIP group, which needs the VIP feature of the plan.
+    #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
+    async fn list(
+        &self,
+        route: &Matched<RouteId>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
         let vip_only = match query_param(req, "vip").as_deref() {
             None => false,
             Some("true") => true,
             Some(_) => return Err(ApiError::bad_field("vip", "vip filters with vip=true only")),
         };
-        let page = page_request(req, &caller.org)?;
+        let filter = if vip_only {
+            route.caller.require(Capability::Vip)?;
+            "vip=true"
+        } else {
+            ""
+        };
+        let scope = route.list_scope(filter);
+        let page = page_request(req, &scope)?;
         let (contacts, next) = self
             .store
-            .list_contacts(&caller.org, page, vip_only)
+            .list_contacts(&route.caller.org, page, vip_only)
             .await?;
         let items: Vec<ContactSummary> = contacts.iter().map(Contact::summary).collect();
-        Ok(ok(&Page::new(items, &caller.org, next)))
+        Ok(ok(&Page::new(items, &scope, next)))
     }
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
     async fn view(&self, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::Read)?;
         let ContactContext {
             settings,
             definitions,
@@ -153,6 +165,9 @@ impl App {
         Ok(with_etag(ok(&view), contact.version))
     }
 
+    /// Values change field by field, so agents editing different attributes of one contact
+    /// all succeed; a change that moves the contact to another match group is written with
+    /// its match links in one transaction on the version read.
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
     async fn edit(
         &self,
@@ -160,9 +175,8 @@ impl App {
         id: &str,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::FillAttributes)?;
         let body: EditBody = json_body(req)?;
-        let expected = if_match(req);
+        let expected = if_match(req)?;
         let now = rfc3339(self.env.now());
         let (contact, view, moved) = retry_on_conflict(|| async {
             let ContactContext {
@@ -171,12 +185,8 @@ impl App {
                 contact,
             } = self.store.contact_context(&caller.org, id).await?;
             let contact = contact.ok_or(ApiError::NotFound("contact"))?;
-            match &expected {
-                Ok(Some(v)) if *v != contact.version => {
-                    return Err(ApiError::PreconditionFailed.into());
-                }
-                Err(_) => return Err(ApiError::PreconditionFailed.into()),
-                _ => {}
+            if expected.is_some_and(|v| v != contact.version) {
+                return Err(ApiError::PreconditionFailed.into());
             }
             let changes = validate_edit(&body.attributes, &definitions.value, &settings.value)?;
             if changes.is_empty() {
@@ -185,21 +195,29 @@ impl App {
             }
             let mut updated = contact.clone();
             updated.apply(&changes);
-            let moved = refile(&mut updated, &settings.value, &definitions.value);
+            let Some(moved) = refile(&mut updated, &settings.value, &definitions.value) else {
+                let Some(written) = self
+                    .store
+                    .update_values(&caller.org, id, &changes, expected, &now)
+                    .await?
+                else {
+                    return Err(self.store.why_not_written(&caller.org, id).await.into());
+                };
+                let view = written.view(&definitions.value, &settings.value, caller);
+                return Ok((written, view, None));
+            };
             updated.version = contact.version + 1;
             updated.updated_at = now.clone();
             self.store
-                .save_edited_contact(&caller.org, &updated, contact.version, moved.as_ref())
+                .save_edited_contact(&caller.org, &updated, contact.version, Some(&moved))
                 .await?;
             let view = updated.view(&definitions.value, &settings.value, caller);
-            Ok::<_, SaveError>((updated, view, moved.map(|m| (m, contact.linked))))
+            Ok::<_, SaveError>((updated, view, Some((moved, contact.linked))))
         })
         .await
         .map_err(|err| match err {
             // With If-Match, losing the race means the caller's version is no longer current.
-            ApiError::Conflict { .. } if req.headers().contains_key(header::IF_MATCH) => {
-                ApiError::PreconditionFailed
-            }
+            ApiError::Conflict { .. } if expected.is_some() => ApiError::PreconditionFailed,
             err => err,
         })?;
         if let Some((moved, previously_linked)) = moved {
@@ -217,15 +235,23 @@ impl App {
     }
 
     /// The contact's and its linked contacts' conversations, newest first.
-    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
+    #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
     async fn conversations(
         &self,
-        caller: &Caller,
-        id: &str,
+        route: &Matched<RouteId>,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::Read)?;
-        let page = page_request(req, &caller.org)?;
+        let (caller, id) = (&route.caller, route.param("id"));
+        let scope = route.list_scope("");
+        let page = page_request(req, &scope)?;
+        check_start(
+            page.start.as_ref(),
+            &[
+                KeyPart::Exactly(keys::PK, keys::contact_pk(&caller.org, id)),
+                KeyPart::Prefix(keys::SK, keys::CONVERSATION_SK_PREFIX),
+                KeyPart::Prefix("AT", ""),
+            ],
+        )?;
         let contact = self
             .store
             .contact(&caller.org, id)
@@ -272,31 +298,33 @@ impl App {
                     AttributeValue::S(last.last_message_at.clone()),
                 ),
             ]);
-            cursor::encode(&caller.org, &key)
+            cursor::encode(&scope, &key)
         });
         Ok(ok(&Page { items, next_cursor }))
     }
 
-    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
+    /// A conversation's messages while it and its contact exist. A conversation id reused by
+    /// a returning sender after a delete shows only the new contact's messages.
+    #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
     async fn messages(
         &self,
-        caller: &Caller,
-        conversation_id: &str,
+        route: &Matched<RouteId>,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::Read)?;
-        let page = page_request(req, &caller.org)?;
-        let first_page = page.start.is_none();
+        let (caller, conversation_id) = (&route.caller, route.param("conversation_id"));
+        let scope = route.list_scope("");
+        let page = page_request(req, &scope)?;
+        let contact = self
+            .store
+            .conversation_contact(&caller.org, conversation_id)
+            .await?
+            .ok_or(ApiError::NotFound("conversation"))?;
         let (messages, next) = self
             .store
             .messages(&caller.org, conversation_id, page)
             .await?;
-        // Every conversation has at least one message, so none means no such conversation.
-        if first_page && messages.is_empty() {
-            return Err(ApiError::NotFound("conversation"));
-        }
         let mut items = Vec::with_capacity(messages.len());
-        for message in messages {
+        for message in messages.into_iter().filter(|m| m.contact_id == contact) {
             let mut attachments = Vec::with_capacity(message.attachments.len());
             for a in message.attachments {
                 attachments.push(AttachmentView {
@@ -313,6 +341,6 @@ impl App {
                 attachments,
             });
         }
-        Ok(ok(&Page::new(items, &caller.org, next)))
+        Ok(ok(&Page::new(items, &scope, next)))
     }
 }

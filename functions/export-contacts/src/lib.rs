@@ -45,31 +45,37 @@ pub const ROUTES: &[Route<RouteId>] = &[
         method: "POST",
         path: "/exports",
         id: RouteId::StartExport,
+        capability: Capability::Export,
     },
     Route {
         method: "GET",
         path: "/exports/{id}",
         id: RouteId::GetExport,
+        capability: Capability::Export,
     },
     Route {
         method: "GET",
         path: "/exports",
         id: RouteId::ListExports,
+        capability: Capability::Export,
     },
     Route {
         method: "PUT",
         path: "/export-schedule",
         id: RouteId::PutSchedule,
+        capability: Capability::Export,
     },
     Route {
         method: "GET",
         path: "/export-schedule",
         id: RouteId::GetSchedule,
+        capability: Capability::Export,
     },
     Route {
         method: "DELETE",
         path: "/export-schedule",
         id: RouteId::DeleteSchedule,
+        capability: Capability::Export,
     },
 ];
 
@@ -192,32 +198,33 @@ impl App {
     }
 
     async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.at(&req)?;
-        let caller = Caller::from_request(&req)?;
-        caller.require(Capability::Export)?;
+        let route = self.router.authorize(&req)?;
+        let caller = &route.caller;
         match route.id {
             RouteId::StartExport => {
                 Box::pin(idempotency::once(
                     &self.store,
                     &self.env,
-                    &caller,
+                    caller,
                     &req,
-                    || self.start(&caller, &req),
+                    || self.start(caller, &req),
                 ))
                 .await
             }
-            RouteId::GetExport => {
-                let id = route
-                    .params
-                    .get("id")
-                    .map(String::as_str)
-                    .unwrap_or_default();
-                self.get(&caller, id).await
+            RouteId::GetExport => self.get(caller, route.param("id")).await,
+            RouteId::ListExports => {
+                let scope = route.list_scope("");
+                let page = page_request(&req, &scope)?;
+                let (jobs, next) = self.store.list_exports(&caller.org, page).await?;
+                let mut items = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    items.push(self.view(job).await?);
+                }
+                Ok(ok(&Page::new(items, &scope, next)))
             }
-            RouteId::ListExports => self.list(&caller, &req).await,
-            RouteId::PutSchedule => self.put_schedule(&caller, &req).await,
-            RouteId::GetSchedule => self.get_schedule(&caller).await,
-            RouteId::DeleteSchedule => self.delete_schedule(&caller).await,
+            RouteId::PutSchedule => self.put_schedule(caller, &req).await,
+            RouteId::GetSchedule => self.get_schedule(caller).await,
+            RouteId::DeleteSchedule => self.delete_schedule(caller).await,
         }
     }
 
@@ -279,17 +286,6 @@ impl App {
             None => None,
         };
         Ok(job.view(now, url))
-    }
-
-    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org))]
-    async fn list(&self, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
-        let page = page_request(req, &caller.org)?;
-        let (jobs, next) = self.store.list_exports(&caller.org, page).await?;
-        let mut items = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            items.push(self.view(job).await?);
-        }
-        Ok(ok(&Page::new(items, &caller.org, next)))
     }
 
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]

@@ -200,7 +200,7 @@ impl App {
         let sent_at = OffsetDateTime::parse(&inbound.message.sent_at, &Rfc3339)
             .map(rfc3339)
             .map_err(|_| malformed("message.sent_at must be an RFC 3339 time"))?;
-        let attachments = self.decode_attachments(&inbound.message.attachments)?;
+        let attachments = self.decode_attachments(&org, &inbound.message.attachments)?;
 
         let channel = inbound.channel;
         let network = channel.network();
@@ -321,6 +321,7 @@ impl App {
 
     fn decode_attachments<'a>(
         &self,
+        org: &OrgId,
         attachments: &'a [InboundAttachment],
     ) -> Result<Vec<(&'a InboundAttachment, AttachmentSource)>, IngestError> {
         attachments
@@ -343,12 +344,8 @@ impl App {
                         AttachmentSource::Bytes(bytes)
                     }
                     (None, Some(key)) => {
-                        // Only objects the messaging layer uploaded, never another contact's.
-                        if key.is_empty()
-                            || key.starts_with("attachments/")
-                            || key.starts_with("exports/")
-                            || key.contains("..")
-                        {
+                        // Only objects the messaging layer uploaded for this org.
+                        if !keys::is_incoming_object(org, key) {
                             return Err(malformed("attachment s3_key is not an upload location"));
                         }
                         AttachmentSource::Object(key.clone())

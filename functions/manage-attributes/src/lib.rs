@@ -34,36 +34,43 @@ pub const ROUTES: &[Route<RouteId>] = &[
         method: "GET",
         path: "/settings",
         id: RouteId::GetSettings,
+        capability: Capability::Read,
     },
     Route {
         method: "PATCH",
         path: "/settings",
         id: RouteId::PatchSettings,
+        capability: Capability::ManageSettings,
     },
     Route {
         method: "GET",
         path: "/attributes",
         id: RouteId::ListAttributes,
+        capability: Capability::Read,
     },
     Route {
         method: "POST",
         path: "/attributes",
         id: RouteId::CreateAttribute,
+        capability: Capability::ManageSettings,
     },
     Route {
         method: "PUT",
         path: "/attributes/order",
         id: RouteId::ReorderAttributes,
+        capability: Capability::ManageSettings,
     },
     Route {
         method: "PATCH",
         path: "/attributes/{key}",
         id: RouteId::PatchAttribute,
+        capability: Capability::ManageSettings,
     },
     Route {
         method: "DELETE",
         path: "/attributes/{key}",
         id: RouteId::DeleteAttribute,
+        capability: Capability::ManageSettings,
     },
 ];
 
@@ -202,13 +209,8 @@ impl App {
     }
 
     async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.at(&req)?;
-        let caller = Caller::from_request(&req)?;
-        let key = route
-            .params
-            .get("key")
-            .map(String::as_str)
-            .unwrap_or_default();
+        let route = self.router.authorize(&req)?;
+        let (caller, key) = (route.caller.clone(), route.param("key"));
         match route.id {
             RouteId::GetSettings => self.get_settings(&caller).await,
             RouteId::PatchSettings => self.patch_settings(&caller, &req).await,
@@ -227,7 +229,6 @@ impl App {
 
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
     async fn get_settings(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::Read)?;
         let (settings, _) = self.store.org_config(&caller.org).await?;
         Ok(ok(&settings.value.view(caller.plan)))
     }
@@ -238,7 +239,6 @@ impl App {
         caller: &Caller,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::ManageSettings)?;
         let patch: SettingsPatch = json_body(req)?;
         if patch.crm_edit_enabled.is_some() {
             caller.require(Capability::Crm)?;
@@ -301,7 +301,6 @@ impl App {
 
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
     async fn list_attributes(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::Read)?;
         let (_, attributes) = self.store.org_config(&caller.org).await?;
         Ok(ok(&Definitions {
             items: attributes.value.definitions(),
@@ -314,7 +313,6 @@ impl App {
         caller: &Caller,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::ManageSettings)?;
         let body: CreateAttributeBody = json_body(req)?;
         if body.crm_managed == Some(true) || body.lookup == Some(true) {
             caller.require(Capability::Crm)?;
@@ -340,7 +338,6 @@ impl App {
         caller: &Caller,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::ManageSettings)?;
         let body: OrderBody = json_body(req)?;
         let definitions = retry_on_conflict(|| async {
             let (_, mut stored) = self.store.org_config(&caller.org).await?;
@@ -361,7 +358,6 @@ impl App {
         key: &str,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::ManageSettings)?;
         let body: AttributePatchBody = json_body(req)?;
         if body.crm_managed.is_some() || body.lookup.is_some() {
             caller.require(Capability::Crm)?;
@@ -391,7 +387,6 @@ impl App {
         caller: &Caller,
         key: &str,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::ManageSettings)?;
         retry_on_conflict(|| async {
             let (settings, mut stored) = self.store.org_config(&caller.org).await?;
             stored.value.remove(key)?;

@@ -6,8 +6,8 @@ use shared::ApiError;
 use shared::attributes::VIP_KEY;
 use shared::auth::{Caller, Capability};
 use shared::clock::{Env, rfc3339};
-use shared::http::{Route, Router, ok, respond, with_etag};
-use shared::store::{ContactContext, SaveError, Store, retry_on_conflict};
+use shared::http::{Route, Router, if_match, ok, respond, with_etag};
+use shared::store::{ContactContext, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteId {
@@ -20,11 +20,13 @@ pub const ROUTES: &[Route<RouteId>] = &[
         method: "PUT",
         path: "/contacts/{id}/vip",
         id: RouteId::Designate,
+        capability: Capability::Vip,
     },
     Route {
         method: "DELETE",
         path: "/contacts/{id}/vip",
         id: RouteId::Undesignate,
+        capability: Capability::Vip,
     },
 ];
 
@@ -52,49 +54,51 @@ impl App {
     }
 
     async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.at(&req)?;
-        let caller = Caller::from_request(&req)?;
-        let id = route.params.get("id").cloned().unwrap_or_default();
+        let route = self.router.authorize(&req)?;
         let vip = route.id == RouteId::Designate;
-        self.set_vip(&caller, &id, vip).await
+        self.set_vip(&route.caller, route.param("id"), vip, if_match(&req)?)
+            .await
     }
 
-    /// Sets the contact's VIP flag; setting it to what it already is changes nothing.
+    /// Sets the contact's VIP flag; setting it to what it already is changes nothing. Only the
+    /// flag is written, so it never waits for edits of other fields.
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
     async fn set_vip(
         &self,
         caller: &Caller,
         id: &str,
         vip: bool,
+        expected: Option<u64>,
     ) -> Result<Response<Body>, ApiError> {
-        caller.require(Capability::Vip)?;
-        let (contact, view) = retry_on_conflict(|| async {
-            let ContactContext {
-                settings,
-                definitions,
-                contact,
-            } = self.store.contact_context(&caller.org, id).await?;
-            let mut contact = contact.ok_or(ApiError::NotFound("contact"))?;
-            if !definitions.value.vip_enabled() {
-                return Err(ApiError::FeatureDisabled(format!(
-                    "the {VIP_KEY} attribute is switched off for this organisation"
-                ))
-                .into());
-            }
-            if contact.vip != vip {
-                let expected = contact.version;
-                contact.vip = vip;
-                contact.version += 1;
-                contact.updated_at = rfc3339(self.env.now());
-                self.store
-                    .save_contact(&caller.org, &contact, expected)
-                    .await?;
-                tracing::info!(contact = %contact.id, vip, "VIP changed");
-            }
-            let view = contact.view(&definitions.value, &settings.value, caller);
-            Ok::<_, SaveError>((contact, view))
-        })
-        .await?;
+        let ContactContext {
+            settings,
+            definitions,
+            contact,
+        } = self.store.contact_context(&caller.org, id).await?;
+        let contact = contact.ok_or(ApiError::NotFound("contact"))?;
+        if expected.is_some_and(|v| v != contact.version) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        if !definitions.value.vip_enabled() {
+            return Err(ApiError::FeatureDisabled(format!(
+                "the {VIP_KEY} attribute is switched off for this organisation"
+            )));
+        }
+        let contact = if contact.vip == vip {
+            contact
+        } else {
+            let now = rfc3339(self.env.now());
+            let Some(written) = self
+                .store
+                .set_vip(&caller.org, id, vip, expected, &now)
+                .await?
+            else {
+                return Err(self.store.why_not_written(&caller.org, id).await);
+            };
+            tracing::info!(contact = %written.id, vip, "VIP changed");
+            written
+        };
+        let view = contact.view(&definitions.value, &settings.value, caller);
         Ok(with_etag(ok(&view), contact.version))
     }
 }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{SaveError, Store, Stored, conditional, internal, key};
 use crate::attributes::AttributeSet;
-use crate::contacts::Contact;
-use crate::cursor::{LastEvaluatedKey, PageRequest};
+use crate::contacts::{Contact, ValueChange};
+use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::ApiError;
 use crate::ids::OrgId;
 use crate::keys;
@@ -230,6 +230,31 @@ impl Store {
         .transpose()
     }
 
+    /// The contact a conversation belongs to, while the conversation and that contact exist.
+    #[tracing::instrument(skip(self, conversation_id), fields(org = %org))]
+    pub async fn conversation_contact(
+        &self,
+        org: &OrgId,
+        conversation_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let owner = self
+            .get_consistent(raw_key(
+                &keys::conversation_pk(org, conversation_id),
+                keys::CONVERSATION_OWNER_SK,
+            ))
+            .await?
+            .and_then(|mut item| item.remove("contact_id"))
+            .and_then(|v| v.as_s().ok().cloned());
+        let Some(contact) = owner else {
+            return Ok(None);
+        };
+        let alive = self
+            .get_consistent(raw_key(&keys::contact_pk(org, &contact), keys::PROFILE_SK))
+            .await?
+            .is_some();
+        Ok(alive.then_some(contact))
+    }
+
     /// A page of an org's contacts, newest first; with `vip_only`, from the sparse VIP index.
     #[tracing::instrument(skip(self, page), fields(org = %org))]
     pub async fn list_contacts(
@@ -250,11 +275,26 @@ impl Store {
         limit: Option<i32>,
         start: Option<LastEvaluatedKey>,
     ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError> {
-        let (index, pk_name, pk) = if vip_only {
-            (SPARSE_INDEX, "GSI2PK", keys::vip_index_pk(org))
+        let (index, pk_name, sk_name, pk) = if vip_only {
+            (SPARSE_INDEX, "GSI2PK", "GSI2SK", keys::vip_index_pk(org))
         } else {
-            (CONTACTS_INDEX, "GSI1PK", keys::contacts_index_pk(org))
+            (
+                CONTACTS_INDEX,
+                "GSI1PK",
+                "GSI1SK",
+                keys::contacts_index_pk(org),
+            )
         };
+        let contact_pk_prefix = keys::contact_pk(org, "");
+        check_start(
+            start.as_ref(),
+            &[
+                KeyPart::Exactly(pk_name, pk.clone()),
+                KeyPart::Prefix(sk_name, keys::CONTACT_INDEX_SK_PREFIX),
+                KeyPart::Prefix(keys::PK, &contact_pk_prefix),
+                KeyPart::Exactly(keys::SK, keys::PROFILE_SK.to_owned()),
+            ],
+        )?;
         let out = self
             .client
             .query()
@@ -295,6 +335,127 @@ impl Store {
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         items.extend(self.match_link_writes(org, &contact.id, moved, &contact.updated_at)?);
         self.transact(items).await
+    }
+
+    /// Sets and clears custom values one field at a time, so edits of different fields never
+    /// wait for each other; with `expected`, only while the profile still has that version.
+    /// `None` when the contact is gone or `expected` no longer holds.
+    #[tracing::instrument(skip(self, changes, now), fields(org = %org))]
+    pub async fn update_values(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        changes: &[ValueChange],
+        expected: Option<u64>,
+        now: &str,
+    ) -> Result<Option<Contact>, ApiError> {
+        let mut set = vec!["#updated = :now".to_owned()];
+        let mut remove = Vec::new();
+        let mut request = self.profile_update(org, contact_id, expected, now);
+        for (n, change) in changes.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#d{n}"), &change.definition_id);
+            match &change.value {
+                Some(value) => {
+                    set.push(format!("#values.#d{n} = :d{n}"));
+                    request = request.expression_attribute_values(
+                        format!(":d{n}"),
+                        AttributeValue::S(value.clone()),
+                    );
+                }
+                None => remove.push(format!("#values.#d{n}")),
+            }
+        }
+        let mut expression = format!("SET {} ADD #version :one", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let result = request
+            .expression_attribute_names("#values", "values")
+            .update_expression(expression)
+            .send()
+            .await;
+        conditional(result)?
+            .and_then(|out| out.attributes)
+            .map(contact_from_item)
+            .transpose()
+    }
+
+    /// Sets the VIP flag and with it the sparse VIP index keys; with `expected`, only while the
+    /// profile still has that version. `None` when the contact is gone or `expected` fails.
+    #[tracing::instrument(skip(self, now), fields(org = %org))]
+    pub async fn set_vip(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        vip: bool,
+        expected: Option<u64>,
+        now: &str,
+    ) -> Result<Option<Contact>, ApiError> {
+        let request = self
+            .profile_update(org, contact_id, expected, now)
+            .expression_attribute_names("#vip", "vip")
+            .expression_attribute_names("#g2pk", "GSI2PK")
+            .expression_attribute_names("#g2sk", "GSI2SK")
+            .expression_attribute_values(":vip", AttributeValue::Bool(vip));
+        let request = if vip {
+            request
+                .update_expression(
+                    "SET #vip = :vip, #g2pk = :g2pk, #g2sk = :g2sk, #updated = :now ADD #version :one",
+                )
+                .expression_attribute_values(":g2pk", AttributeValue::S(keys::vip_index_pk(org)))
+                .expression_attribute_values(
+                    ":g2sk",
+                    AttributeValue::S(keys::contacts_index_sk(contact_id)),
+                )
+        } else {
+            request.update_expression(
+                "SET #vip = :vip, #updated = :now ADD #version :one REMOVE #g2pk, #g2sk",
+            )
+        };
+        conditional(request.send().await)?
+            .and_then(|out| out.attributes)
+            .map(contact_from_item)
+            .transpose()
+    }
+
+    /// Why a conditional profile update wrote nothing: the contact is gone (`404`), or it
+    /// exists and so the caller's `If-Match` no longer holds (`412`).
+    pub async fn why_not_written(&self, org: &OrgId, contact_id: &str) -> ApiError {
+        match self.contact(org, contact_id).await {
+            Ok(None) => ApiError::NotFound("contact"),
+            Ok(Some(_)) => ApiError::PreconditionFailed,
+            Err(err) => err,
+        }
+    }
+
+    /// An update of a contact's profile that never creates it and, with `expected`, checks
+    /// its version; it answers with the profile as written.
+    fn profile_update(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        expected: Option<u64>,
+        now: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, contact_id),
+                keys::PROFILE_SK,
+            )))
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .return_values(ReturnValue::AllNew);
+        match expected {
+            None => request.condition_expression("attribute_exists(PK)"),
+            Some(version) => request
+                .condition_expression("attribute_exists(PK) AND #version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+        }
     }
 
     /// Writes the whole profile if it still has `expected_version` (0: if it does not exist).
@@ -563,6 +724,13 @@ impl Store {
         prefix: &str,
         page: PageRequest,
     ) -> Result<(Vec<I>, Option<LastEvaluatedKey>), ApiError> {
+        check_start(
+            page.start.as_ref(),
+            &[
+                KeyPart::Exactly(keys::PK, pk.clone()),
+                KeyPart::Prefix(keys::SK, prefix),
+            ],
+        )?;
         let out = self
             .query_prefix(pk, prefix)
             .scan_index_forward(false)

@@ -110,31 +110,61 @@ impl Store {
         .transpose()
     }
 
-    /// Stores the first request's response under its claimed key.
+    /// Stores the first request's response under its claimed key. A response that holds a
+    /// contact's data is indexed under that contact, so deleting it removes the record too.
     pub async fn complete_idempotency_key(
         &self,
         org: &OrgId,
         key: &str,
         request_hash: &str,
         response: &StoredResponse,
+        about_contact: Option<&str>,
     ) -> Result<(), ApiError> {
+        let pk = keys::idempotency_pk(org, key);
         let response = serde_dynamo::to_attribute_value(response).map_err(internal)?;
-        self.client
+        let mut request = self
+            .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(raw_key(
-                &keys::idempotency_pk(org, key),
-                keys::IDEMPOTENCY_SK,
-            )))
-            .update_expression("SET #response = :response")
+            .set_key(Some(raw_key(&pk, keys::IDEMPOTENCY_SK)))
             .condition_expression("request_hash = :hash")
             .expression_attribute_names("#response", "response")
             .expression_attribute_values(":response", response)
-            .expression_attribute_values(":hash", AttributeValue::S(request_hash.to_owned()))
-            .send()
-            .await
-            .map_err(internal)?;
+            .expression_attribute_values(":hash", AttributeValue::S(request_hash.to_owned()));
+        request = match about_contact {
+            None => request.update_expression("SET #response = :response"),
+            Some(contact) => request
+                .update_expression("SET #response = :response, #g1pk = :g1pk, #g1sk = :g1sk")
+                .expression_attribute_names("#g1pk", "GSI1PK")
+                .expression_attribute_names("#g1sk", "GSI1SK")
+                .expression_attribute_values(
+                    ":g1pk",
+                    AttributeValue::S(keys::contact_idempotency_index_pk(org, contact)),
+                )
+                .expression_attribute_values(":g1sk", AttributeValue::S(pk)),
+        };
+        request.send().await.map_err(internal)?;
         Ok(())
+    }
+
+    /// The keys of the idempotency records holding a contact's data.
+    pub async fn idempotency_records_of(
+        &self,
+        org: &OrgId,
+        contact: &str,
+    ) -> Result<Vec<super::Item>, ApiError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::CONTACTS_INDEX)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::contact_idempotency_index_pk(org, contact)),
+            )
+            .projection_expression("PK, SK");
+        self.query_all(query).await
     }
 
     /// Lets a key go after the first request failed unexpectedly, so a retry can run.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::contacts::raw_key;
 use super::{SaveError, Store, conditional, internal};
-use crate::cursor::{LastEvaluatedKey, PageRequest};
+use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::ApiError;
 use crate::ids::OrgId;
 use crate::keys;
@@ -49,15 +49,43 @@ fn not_found(parent: NoteParent) -> ApiError {
 }
 
 impl Store {
-    /// Checks the parent exists and writes the note in one transaction.
+    /// The contact a note parent belongs to while it is alive: a contact that exists, or a
+    /// conversation whose contact exists. A deleted contact's notes and conversations are
+    /// gone from the moment of the delete, before the purge has removed them.
+    async fn live_parent(&self, org: &OrgId, parent: NoteParent<'_>) -> Result<String, ApiError> {
+        let contact = match parent {
+            NoteParent::Contact(id) => self.contact(org, id).await?.map(|c| c.id),
+            NoteParent::Conversation(id) => self.conversation_contact(org, id).await?,
+        };
+        contact.ok_or_else(|| not_found(parent))
+    }
+
+    /// Checks the parent is alive and writes the note in one transaction. Answers the id of
+    /// the contact the note is about.
     #[tracing::instrument(skip(self, note), fields(org = %org, note = %note.id))]
     pub async fn add_note(
         &self,
         org: &OrgId,
         parent: NoteParent<'_>,
         note: &Note,
-    ) -> Result<(), ApiError> {
+    ) -> Result<String, ApiError> {
         let (pk, head, entity) = parent_keys(org, parent);
+        let (contact, owner_check) = match parent {
+            NoteParent::Contact(id) => (id.to_owned(), None),
+            NoteParent::Conversation(_) => {
+                let contact = self.live_parent(org, parent).await?;
+                let profile = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(raw_key(
+                        &keys::contact_pk(org, &contact),
+                        keys::PROFILE_SK,
+                    )))
+                    .condition_expression("attribute_exists(PK)")
+                    .build()
+                    .map_err(internal)?;
+                (contact, Some(profile))
+            }
+        };
         let item = serde_dynamo::to_item(NoteItem {
             pk: pk.clone(),
             sk: keys::note_sk(&note.id),
@@ -77,14 +105,13 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(internal)?;
-        match self
-            .transact(vec![
-                TransactWriteItem::builder().condition_check(check).build(),
-                TransactWriteItem::builder().put(put).build(),
-            ])
-            .await
-        {
-            Ok(()) => Ok(()),
+        let mut items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        items.extend(owner_check.map(|c| TransactWriteItem::builder().condition_check(c).build()));
+        match self.transact(items).await {
+            Ok(()) => Ok(contact),
             Err(SaveError::Conflict) => Err(not_found(parent)),
             Err(SaveError::Failed(err)) => Err(err),
         }
@@ -100,7 +127,17 @@ impl Store {
         page: PageRequest,
     ) -> Result<(Vec<Note>, Option<LastEvaluatedKey>), ApiError> {
         let (pk, head, _) = parent_keys(org, parent);
+        check_start(
+            page.start.as_ref(),
+            &[
+                KeyPart::Exactly(keys::PK, pk.clone()),
+                KeyPart::Prefix(keys::SK, keys::NOTE_SK_PREFIX),
+            ],
+        )?;
         let first_page = page.start.is_none();
+        if !first_page || matches!(parent, NoteParent::Conversation(_)) {
+            self.live_parent(org, parent).await?;
+        }
         let out = self
             .client
             .query()
@@ -150,6 +187,7 @@ impl Store {
         expected: Option<u64>,
     ) -> Result<Note, ApiError> {
         let NoteEdit { text, by, at: now } = *edit;
+        self.live_parent(org, parent).await?;
         let (pk, _, _) = parent_keys(org, parent);
         let key = raw_key(&pk, &keys::note_sk(note_id));
         let by = serde_dynamo::to_attribute_value(by).map_err(internal)?;
@@ -191,6 +229,7 @@ impl Store {
         note_id: &str,
         expected: Option<u64>,
     ) -> Result<(), ApiError> {
+        self.live_parent(org, parent).await?;
         let (pk, _, _) = parent_keys(org, parent);
         let key = raw_key(&pk, &keys::note_sk(note_id));
         let mut request = self

@@ -1,0 +1,127 @@
+//! Text that people type: note text, attribute values, dropdown options, labels, team names.
+//! It may not carry control characters (line breaks and tabs only in note text) or bidi
+//! overrides, which would reach exports and other people's screens; text made only of
+//! invisible characters counts as empty.
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineBreaks {
+    Allowed,
+    Refused,
+}
+
+/// The text trimmed, `""` when nothing visible is left, or `422` naming `field`.
+pub fn typed<'a>(raw: &'a str, field: &str, breaks: LineBreaks) -> Result<&'a str, ApiError> {
+    let allowed_control =
+        |c: char| breaks == LineBreaks::Allowed && matches!(c, '\n' | '\r' | '\t');
+    if raw
+        .chars()
+        .any(|c| (c.is_control() && !allowed_control(c)) || is_bidi_control(c))
+    {
+        let what = match breaks {
+            LineBreaks::Allowed => "control characters other than line breaks and tabs",
+            LineBreaks::Refused => "control characters",
+        };
+        return Err(ApiError::validation(
+            field,
+            format!("`{field}` must not contain {what} or bidirectional overrides"),
+        ));
+    }
+    let text = raw.trim();
+    Ok(if text.chars().all(is_invisible) {
+        ""
+    } else {
+        text
+    })
+}
+
+/// Embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069): they reorder what
+/// follows them on screen, so text can be made to read as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that draw nothing: white space, zero-width and other format characters, fillers
+/// and variation selectors.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visible_text_is_trimmed() {
+        assert_eq!(typed("  Gold ", "v", LineBreaks::Refused).unwrap(), "Gold");
+        assert_eq!(
+            typed("line one\nline\ttwo", "text", LineBreaks::Allowed).unwrap(),
+            "line one\nline\ttwo"
+        );
+        assert_eq!(typed("مرحبا", "v", LineBreaks::Refused).unwrap(), "مرحبا");
+        assert_eq!(typed("👍🏽", "v", LineBreaks::Refused).unwrap(), "👍🏽");
+    }
+
+    #[test]
+    fn control_characters_and_bidi_overrides_are_refused() {
+        for raw in [
+            "a\0b",
+            "a\u{7}",
+            "a\u{1b}[31m",
+            "a\u{85}",
+            "evil\u{202E}txt.exe",
+            "x\u{2066}y",
+        ] {
+            let err = typed(raw, "text", LineBreaks::Allowed).unwrap_err();
+            assert_eq!(
+                (err.code(), err.to_body()["error"]["field"].as_str()),
+                ("validation_failed", Some("text")),
+                "{raw:?}"
+            );
+        }
+        assert!(typed("a\nb", "label", LineBreaks::Refused).is_err());
+        assert!(typed("a\tb", "label", LineBreaks::Refused).is_err());
+    }
+
+    #[test]
+    fn invisible_only_text_counts_as_empty() {
+        for raw in [
+            "\u{200B}\u{200B}",
+            " \u{FEFF} ",
+            "\u{2060}\u{00AD}",
+            "\u{3164}",
+            "\n\t",
+        ] {
+            assert_eq!(
+                typed(raw, "text", LineBreaks::Allowed).unwrap(),
+                "",
+                "{raw:?}"
+            );
+        }
+        assert_eq!(
+            typed("a\u{200B}", "text", LineBreaks::Allowed).unwrap(),
+            "a\u{200B}"
+        );
+    }
+}
