@@ -279,10 +279,8 @@ impl<'de> IntoDeserializer<'de, Error> for &'de Json {
 fn explain(path: Option<String>, err: &Error) -> ApiError {
     let text = strip_position(&err.to_string());
     if let Some(field) = between(&text, "unknown field `", "`") {
-        let field = match &path {
-            Some(parent) => format!("{parent}.{field}"),
-            None => field.to_owned(),
-        };
+        // The path already ends at the unknown key.
+        let field = path.unwrap_or_else(|| field.to_owned());
         return ApiError::bad_field(field.clone(), format!("`{field}` is not accepted here"));
     }
     if let Some(field) = between(&text, "missing field `", "`") {
@@ -486,7 +484,7 @@ mod tests {
             (code.as_str(), e["field"].as_str()),
             ("validation_failed", Some("format"))
         );
-        assert_eq!(e["message"], "`format` must be one of csv, jsonl");
+        assert_eq!(e["message"], "`format` must be one of csv or jsonl");
         let (code, e) = err(r#"{"label": "x", "hour": 300}"#);
         assert_eq!(
             (code.as_str(), e["field"].as_str()),

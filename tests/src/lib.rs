@@ -97,12 +97,19 @@ impl Api {
     }
 
     pub async fn caller(&self, org: &str, role: &str, plan: &str) -> Caller<'_> {
+        self.caller_as(org, role, plan, &format!("{org}-{role}"))
+            .await
+    }
+
+    /// A caller with a chosen user id (`sub`), to be the same person under another role or plan.
+    pub async fn caller_as(&self, org: &str, role: &str, plan: &str, sub: &str) -> Caller<'_> {
         let token = self
             .token(&[
                 ("org", org),
                 ("role", role),
                 ("plan", plan),
                 ("name", "Test User"),
+                ("sub", sub),
             ])
             .await;
         Caller { api: self, token }

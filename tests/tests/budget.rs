@@ -79,7 +79,7 @@ async fn every_route_stays_within_its_round_trip_budget() {
         (
             "GET /conversations/{id}/messages",
             admin.get("/conversations/c1/messages").await,
-            1,
+            3,
         ),
         (
             "PUT /contacts/{id}/vip",
@@ -108,7 +108,7 @@ async fn every_route_stays_within_its_round_trip_budget() {
             admin
                 .post("/conversations/c1/notes", &json!({"text": "hi"}))
                 .await,
-            1,
+            3,
         ),
         (
             "GET /deleted-contacts",

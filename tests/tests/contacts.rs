@@ -644,8 +644,14 @@ async fn lists_page_newest_first() {
     ] {
         agent.get(bad).await.expect_error(400, "bad_request");
     }
+    // The VIP group is a feature of the paid plans.
+    agent
+        .get("/contacts?vip=true")
+        .await
+        .expect_error(403, "plan_required");
+    let paid = api.caller(&org, "agent", "business").await;
     assert_eq!(
-        agent.get("/contacts?vip=true").await.expect(200)["items"],
+        paid.get("/contacts?vip=true").await.expect(200)["items"],
         json!([])
     );
 }

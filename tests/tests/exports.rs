@@ -348,7 +348,13 @@ async fn bad_export_requests_name_the_field() {
     let org = new_org();
     let admin = api.caller(&org, "admin", "enterprise").await;
     for (body, status, code, field) in [
-        (json!({"format": "xlsx"}), 400, "bad_request", "format"),
+        (
+            json!({"format": "xlsx"}),
+            422,
+            "validation_failed",
+            "format",
+        ),
+        (json!({"format": 7}), 400, "bad_request", "format"),
         (json!({}), 400, "bad_request", ""),
         (
             json!({"format": "csv", "columns": ["name"]}),
@@ -407,12 +413,12 @@ async fn bad_export_requests_name_the_field() {
         ),
         (
             json!({"cadence": "monthly", "hour_utc": 9, "format": "csv"}),
-            400,
+            422,
             "cadence",
         ),
         (
             json!({"cadence": "weekly", "hour_utc": 9, "weekday": "monday", "format": "csv"}),
-            400,
+            422,
             "weekday",
         ),
         (

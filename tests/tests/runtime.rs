@@ -71,7 +71,7 @@ async fn unknown_routes_are_404_in_the_contract_shape() {
     let token = api.token(&[("org", &new_org()), ("role", "admin")]).await;
     for (method, path) in [
         (Method::GET, "/nope"),
-        (Method::POST, "/settings"),
+        (Method::POST, "/nope/settings"),
         (Method::GET, "/attributes/x/y"),
     ] {
         api.raw(method, path, Some(&token), None, &[])

@@ -303,8 +303,7 @@ impl App {
         Ok(ok(&Page { items, next_cursor }))
     }
 
-    /// A conversation's messages while it and its contact exist. A conversation id reused by
-    /// a returning sender after a delete shows only the new contact's messages.
+    /// A conversation's messages while it and its contact exist.
     #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
     async fn messages(
         &self,
@@ -314,17 +313,13 @@ impl App {
         let (caller, conversation_id) = (&route.caller, route.param("conversation_id"));
         let scope = route.list_scope("");
         let page = page_request(req, &scope)?;
-        let contact = self
-            .store
-            .conversation_contact(&caller.org, conversation_id)
-            .await?
-            .ok_or(ApiError::NotFound("conversation"))?;
         let (messages, next) = self
             .store
             .messages(&caller.org, conversation_id, page)
-            .await?;
+            .await?
+            .ok_or(ApiError::NotFound("conversation"))?;
         let mut items = Vec::with_capacity(messages.len());
-        for message in messages.into_iter().filter(|m| m.contact_id == contact) {
+        for message in messages {
             let mut attachments = Vec::with_capacity(message.attachments.len());
             for a in message.attachments {
                 attachments.push(AttachmentView {

@@ -1,6 +1,6 @@
 //! Contacts, identity claims, match links, conversations and messages.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
@@ -237,22 +237,51 @@ impl Store {
         org: &OrgId,
         conversation_id: &str,
     ) -> Result<Option<String>, ApiError> {
-        let owner = self
+        let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
+            return Ok(None);
+        };
+        let alive = self
+            .live_contacts(org, BTreeSet::from([owner.clone()]))
+            .await?;
+        Ok(alive.contains(&owner).then_some(owner))
+    }
+
+    /// Who a conversation id belongs to now, by its `OWNER` item (the contact may be gone).
+    async fn owner_of_conversation(
+        &self,
+        org: &OrgId,
+        conversation_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        Ok(self
             .get_consistent(raw_key(
                 &keys::conversation_pk(org, conversation_id),
                 keys::CONVERSATION_OWNER_SK,
             ))
             .await?
             .and_then(|mut item| item.remove("contact_id"))
-            .and_then(|v| v.as_s().ok().cloned());
-        let Some(contact) = owner else {
-            return Ok(None);
-        };
-        let alive = self
-            .get_consistent(raw_key(&keys::contact_pk(org, &contact), keys::PROFILE_SK))
-            .await?
-            .is_some();
-        Ok(alive.then_some(contact))
+            .and_then(|v| v.as_s().ok().cloned()))
+    }
+
+    /// Which of these contacts still have a profile, read strongly consistent.
+    async fn live_contacts(
+        &self,
+        org: &OrgId,
+        ids: BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, ApiError> {
+        let keys: Vec<_> = ids
+            .iter()
+            .map(|id| raw_key(&keys::contact_pk(org, id), keys::PROFILE_SK))
+            .collect();
+        let mut alive = BTreeSet::new();
+        // BatchGetItem takes at most 100 keys.
+        for chunk in keys.chunks(100) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                if let Some(id) = item.get("id").and_then(|v| v.as_s().ok()) {
+                    alive.insert(id.clone());
+                }
+            }
+        }
+        Ok(alive)
     }
 
     /// A page of an org's contacts, newest first; with `vip_only`, from the sparse VIP index.
@@ -783,14 +812,19 @@ impl Store {
         Ok(all)
     }
 
-    /// A page of a conversation's messages, newest first.
+    /// A page of a conversation's messages, newest first, while the contact it belongs to
+    /// exists (`None` otherwise). Messages of a deleted contact that shared the conversation id
+    /// are left out from the moment of the delete, before the purge removes them.
     #[tracing::instrument(skip(self, page), fields(org = %org))]
     pub async fn messages(
         &self,
         org: &OrgId,
         conversation_id: &str,
         page: PageRequest,
-    ) -> Result<(Vec<Message>, Option<LastEvaluatedKey>), ApiError> {
+    ) -> Result<Option<(Vec<Message>, Option<LastEvaluatedKey>)>, ApiError> {
+        let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
+            return Ok(None);
+        };
         let (items, next) = self
             .page_newest_first::<MessageItem>(
                 keys::conversation_pk(org, conversation_id),
@@ -798,7 +832,19 @@ impl Store {
                 page,
             )
             .await?;
-        Ok((items.into_iter().map(|m| m.message).collect(), next))
+        let mut writers: BTreeSet<String> =
+            items.iter().map(|m| m.message.contact_id.clone()).collect();
+        writers.insert(owner.clone());
+        let alive = self.live_contacts(org, writers).await?;
+        if !alive.contains(&owner) {
+            return Ok(None);
+        }
+        let messages = items
+            .into_iter()
+            .map(|m| m.message)
+            .filter(|m| alive.contains(&m.contact_id))
+            .collect();
+        Ok(Some((messages, next)))
     }
 
     /// The contacts filed under one match group.
