@@ -116,6 +116,9 @@ struct MessageItem {
     created_at: String,
 }
 
+/// A page of messages and where the next one starts.
+pub type MessagePage = (Vec<Message>, Option<LastEvaluatedKey>);
+
 /// Everything a contact view or edit needs, read in one round trip.
 pub struct ContactContext {
     pub settings: Stored<Settings>,
@@ -821,7 +824,7 @@ impl Store {
         org: &OrgId,
         conversation_id: &str,
         page: PageRequest,
-    ) -> Result<Option<(Vec<Message>, Option<LastEvaluatedKey>)>, ApiError> {
+    ) -> Result<Option<MessagePage>, ApiError> {
         let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
             return Ok(None);
         };
