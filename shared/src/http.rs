@@ -32,6 +32,7 @@ pub struct Router<R: Copy + 'static> {
 }
 
 /// A request matched to its route, from a caller allowed to use it.
+#[derive(Debug)]
 pub struct Matched<R: 'static> {
     pub id: R,
     pub caller: Caller,
@@ -284,6 +285,103 @@ mod tests {
         http::Request::builder()
             .body(lambda_http::Body::Text(body.into()))
             .unwrap()
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Id {
+        Read,
+        Write,
+        Notes,
+    }
+
+    const ROUTES: &[Route<Id>] = &[
+        Route {
+            method: "GET",
+            path: "/things/{id}",
+            id: Id::Read,
+            capability: Capability::Read,
+        },
+        Route {
+            method: "PATCH",
+            path: "/things/{id}",
+            id: Id::Write,
+            capability: Capability::ManageSettings,
+        },
+        Route {
+            method: "GET",
+            path: "/things/{id}/notes",
+            id: Id::Notes,
+            capability: Capability::WriteNotes,
+        },
+    ];
+
+    /// An API Gateway v2 request as the HTTP API hands it over, with verified claims.
+    fn gateway_request(method: &str, raw_path: &str, role: &str, plan: &str) -> Request {
+        let event = serde_json::json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": raw_path, "rawQueryString": "",
+            "headers": {}, "isBase64Encoded": false,
+            "requestContext": {
+                "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d",
+                "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "t",
+                "timeEpoch": 0,
+                "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1",
+                         "sourceIp": "127.0.0.1", "userAgent": "t"},
+                "authorizer": {"jwt": {"claims": {"org_id": "acme", "sub": "u-1",
+                                                  "role": role, "plan": plan}, "scopes": null}}
+            }
+        });
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    fn authorize(
+        method: &str,
+        path: &str,
+        role: &str,
+        plan: &str,
+    ) -> Result<Matched<Id>, ApiError> {
+        Router::new(ROUTES).authorize(&gateway_request(method, path, role, plan))
+    }
+
+    #[test]
+    fn path_parameters_are_percent_decoded() {
+        let matched = authorize("GET", "/things/conv%201%23a%3Fb", "agent", "team").unwrap();
+        assert_eq!((matched.id, matched.param("id")), (Id::Read, "conv 1#a?b"));
+        let err = authorize("GET", "/things/%FF%FE", "agent", "team").unwrap_err();
+        assert_eq!(
+            (err.code(), err.to_body()["error"]["field"].clone()),
+            ("bad_request", "id".into())
+        );
+    }
+
+    #[test]
+    fn a_method_the_path_does_not_take_is_405_naming_those_it_does() {
+        let err = authorize("DELETE", "/things/1", "admin", "team").unwrap_err();
+        assert_eq!(err.code(), "method_not_allowed");
+        let response = error_response(&err);
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()[header::ALLOW], "GET, PATCH");
+        let err = authorize("GET", "/nothing", "admin", "team").unwrap_err();
+        assert_eq!(err.code(), "not_found");
+    }
+
+    #[test]
+    fn the_routes_capability_is_checked_before_the_handler_runs() {
+        assert!(authorize("PATCH", "/things/1", "admin", "team").is_ok());
+        let err = authorize("PATCH", "/things/1", "agent", "enterprise").unwrap_err();
+        assert_eq!(err.code(), "forbidden");
+        let err = authorize("GET", "/things/1/notes", "agent", "team").unwrap_err();
+        assert_eq!(err.code(), "plan_required");
+    }
+
+    #[test]
+    fn a_list_scope_names_route_parent_and_filter() {
+        let a = authorize("GET", "/things/1/notes", "agent", "business").unwrap();
+        let b = authorize("GET", "/things/2/notes", "agent", "business").unwrap();
+        let c = authorize("GET", "/things/1", "agent", "business").unwrap();
+        assert_eq!(a.list_scope(""), a.list_scope(""));
+        assert_ne!(a.list_scope(""), b.list_scope(""));
+        assert_ne!(a.list_scope(""), c.list_scope(""));
+        assert_ne!(a.list_scope(""), a.list_scope("vip=true"));
     }
 
     #[test]
