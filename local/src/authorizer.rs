@@ -46,7 +46,11 @@ impl Authorizer {
         })
     }
 
-    pub fn mint(&self, request: TokenRequest, now_unix: i64) -> String {
+    pub fn mint(
+        &self,
+        request: TokenRequest,
+        now_unix: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut claims = request.claims;
         claims.insert(
             "iss".into(),
@@ -59,7 +63,7 @@ impl Authorizer {
         claims.insert("iat".into(), now_unix.into());
         let lifetime = request.expires_in.unwrap_or(TOKEN_LIFETIME_SECS);
         claims.insert("exp".into(), (now_unix + lifetime).into());
-        encode(&Header::new(Algorithm::RS256), &claims, &self.encoding).expect("RS256 signing")
+        encode(&Header::new(Algorithm::RS256), &claims, &self.encoding)
     }
 
     /// The verified claims, each as a string, or `None` for any token the authorizer refuses.
@@ -105,13 +109,15 @@ mod tests {
     #[test]
     fn accepts_its_own_tokens_and_hands_claims_on_as_strings() {
         let auth = Authorizer::generate().unwrap();
-        let token = auth.mint(
-            TokenRequest {
-                claims: claims(),
-                ..Default::default()
-            },
-            now(),
-        );
+        let token = auth
+            .mint(
+                TokenRequest {
+                    claims: claims(),
+                    ..Default::default()
+                },
+                now(),
+            )
+            .unwrap();
         let verified = auth.verify(Some(&bearer(&token))).unwrap();
         assert_eq!(verified["org_id"], "acme");
         assert!(verified["exp"].parse::<i64>().is_ok());
@@ -129,15 +135,18 @@ mod tests {
                 },
                 now(),
             )
+            .unwrap()
         };
 
-        let foreign_key = other.mint(
-            TokenRequest {
-                claims: claims(),
-                ..Default::default()
-            },
-            now(),
-        );
+        let foreign_key = other
+            .mint(
+                TokenRequest {
+                    claims: claims(),
+                    ..Default::default()
+                },
+                now(),
+            )
+            .unwrap();
         let wrong_issuer = mint(TokenRequest {
             issuer: Some("https://evil/".into()),
             ..Default::default()

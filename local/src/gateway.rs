@@ -159,7 +159,10 @@ async fn token(State(gw): State<Arc<Gateway>>, Query(q): Query<TokenQuery>) -> R
         audience: q.aud,
         expires_in: q.expires_in,
     };
-    axum::Json(json!({"token": gw.authorizer.mint(request, now)})).into_response()
+    match gw.authorizer.mint(request, now) {
+        Ok(token) => axum::Json(json!({"token": token})).into_response(),
+        Err(err) => error(ApiError::internal(err)),
+    }
 }
 
 async fn schedules(State(gw): State<Arc<Gateway>>) -> Response {

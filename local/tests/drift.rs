@@ -1,5 +1,7 @@
 //! The template, the functions' own route tables and the OpenAPI document must agree.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -423,7 +423,7 @@ impl AttributeSet {
                 lookup: new.lookup,
             },
         );
-        Ok(self.definition(key).expect("just created"))
+        self.definition(key).ok_or(ApiError::NotFound("attribute"))
     }
 
     /// Applies a partial update. Fields that do not apply to the attribute's kind are refused
@@ -478,7 +478,7 @@ impl AttributeSet {
         } else {
             return Err(ApiError::NotFound("attribute"));
         }
-        Ok(self.definition(key).expect("exists"))
+        self.definition(key).ok_or(ApiError::NotFound("attribute"))
     }
 
     fn set_toggle(&mut self, key: &str, enabled: Option<bool>, lookup: Option<bool>) {

@@ -80,24 +80,19 @@ const ALL_PLANS: &[Plan] = &[Plan::Team, Plan::Business, Plan::Enterprise];
 const PAID_PLANS: &[Plan] = &[Plan::Business, Plan::Enterprise];
 const ENTERPRISE: &[Plan] = &[Plan::Enterprise];
 
-/// The role and plan matrix of API.md, the only place it is written down in code.
-const MATRIX: &[(Capability, &[Role], &[Plan])] = &[
-    (Capability::Read, EVERYONE, ALL_PLANS),
-    (Capability::ManageSettings, ADMIN, ALL_PLANS),
-    (Capability::FillAttributes, EVERYONE, PAID_PLANS),
-    (Capability::WriteNotes, EVERYONE, PAID_PLANS),
-    (Capability::Vip, EVERYONE, PAID_PLANS),
-    (Capability::Crm, ADMIN, ENTERPRISE),
-    (Capability::DeleteContacts, ADMIN, ALL_PLANS),
-    (Capability::Export, ADMIN, ENTERPRISE),
-];
-
+/// The role and plan matrix of API.md, the only place it is written down in code: who may use a
+/// capability, and on which plans.
 fn rule(capability: Capability) -> (&'static [Role], &'static [Plan]) {
-    MATRIX
-        .iter()
-        .find(|(c, _, _)| *c == capability)
-        .map(|(_, roles, plans)| (*roles, *plans))
-        .expect("every capability has a row in the matrix")
+    match capability {
+        Capability::Read => (EVERYONE, ALL_PLANS),
+        Capability::ManageSettings => (ADMIN, ALL_PLANS),
+        Capability::FillAttributes => (EVERYONE, PAID_PLANS),
+        Capability::WriteNotes => (EVERYONE, PAID_PLANS),
+        Capability::Vip => (EVERYONE, PAID_PLANS),
+        Capability::Crm => (ADMIN, ENTERPRISE),
+        Capability::DeleteContacts => (ADMIN, ALL_PLANS),
+        Capability::Export => (ADMIN, ENTERPRISE),
+    }
 }
 
 /// The verified caller of a request.
@@ -162,7 +157,7 @@ impl Caller {
             ));
         }
         if !plans.contains(&self.plan) {
-            let needed = plans[0].display_name();
+            let needed = plans.first().map_or("", |p| p.display_name());
             return Err(ApiError::PlanRequired(format!(
                 "this feature needs the {needed} plan or higher"
             )));
@@ -194,22 +189,6 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
-    }
-
-    #[test]
-    fn every_capability_has_a_rule() {
-        for c in [
-            Capability::Read,
-            Capability::ManageSettings,
-            Capability::FillAttributes,
-            Capability::WriteNotes,
-            Capability::Vip,
-            Capability::Crm,
-            Capability::DeleteContacts,
-            Capability::Export,
-        ] {
-            let _ = rule(c);
-        }
     }
 
     #[test]

@@ -243,8 +243,8 @@ pub fn validate_edit(
                 let value = text::typed(raw, &field, LineBreaks::Refused)?;
                 match definition.ty {
                     CustomType::Dropdown => {
-                        let options = definition.options.as_ref().expect("dropdowns have options");
-                        if !options.contains(value) {
+                        let known = definition.options.as_ref();
+                        if !known.is_some_and(|options| options.contains(value)) {
                             return Err(invalid("the value is not one of the attribute's options"));
                         }
                     }

@@ -1,7 +1,6 @@
 //! The one error type of the product, mapped to the contract's error body.
 
 use http::StatusCode;
-use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -38,19 +37,6 @@ pub enum ApiError {
     /// Never shown to the caller: the cause is logged and the answer is opaque.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-#[derive(Serialize)]
-struct ErrorEnvelope<'a> {
-    error: ErrorBody<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
 }
 
 impl ApiError {
@@ -135,14 +121,11 @@ impl ApiError {
         if let Self::Internal(cause) = self {
             tracing::error!(error = %ErrorChain(cause.as_ref()), "request failed");
         }
-        serde_json::to_value(ErrorEnvelope {
-            error: ErrorBody {
-                code: self.code(),
-                message: self.to_string(),
-                field: self.field(),
-            },
-        })
-        .expect("error body serialises")
+        let mut error = serde_json::json!({"code": self.code(), "message": self.to_string()});
+        if let Some(field) = self.field() {
+            error["field"] = field.into();
+        }
+        serde_json::json!({ "error": error })
     }
 }
 

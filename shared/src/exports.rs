@@ -341,8 +341,9 @@ impl ExportSchedule {
     /// The first scheduled start strictly after `now`.
     pub fn next_run(&self, now: OffsetDateTime) -> OffsetDateTime {
         let now = now.to_offset(time::UtcOffset::UTC);
-        let mut candidate =
-            now.replace_time(time::Time::from_hms(self.hour_utc, 0, 0).expect("hour 0..=23"));
+        let mut candidate = now.replace_time(
+            time::Time::from_hms(self.hour_utc, 0, 0).unwrap_or(time::Time::MIDNIGHT),
+        );
         while candidate <= now
             || self
                 .weekday

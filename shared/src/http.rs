@@ -225,13 +225,27 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A JSON response. The API's types always serialise; should one ever fail, the answer is the
+/// contract's opaque 500 and the cause is logged.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
-    let body = serde_json::to_string(value).expect("response serialises");
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Text(body))
-        .expect("valid response")
+    match serde_json::to_string(value) {
+        Ok(body) => raw_json(status, body),
+        Err(err) => {
+            let err = ApiError::internal(err);
+            raw_json(err.status(), err.to_body().to_string())
+        }
+    }
+}
+
+/// A response whose body is already JSON text.
+pub fn raw_json(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 pub fn ok<T: Serialize>(value: &T) -> Response<Body> {
@@ -239,15 +253,15 @@ pub fn ok<T: Serialize>(value: &T) -> Response<Body> {
 }
 
 pub fn no_content() -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Body::Empty)
-        .expect("valid response")
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
 }
 
 pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
-    let value = HeaderValue::from_str(&format!("\"{version}\"")).expect("etag is ascii");
-    response.headers_mut().insert(header::ETAG, value);
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
     response
 }
 

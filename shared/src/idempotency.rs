@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::Caller;
 use crate::clock::Env;
 use crate::error::ApiError;
+use crate::http::no_content;
 use crate::store::{Claim, Store, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";
@@ -88,25 +89,20 @@ fn to_stored(response: &Response<Body>) -> StoredResponse {
 }
 
 fn replay(stored: StoredResponse) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
-        .header(REPLAYED_HEADER, "true");
-    if !stored.body.is_empty() {
-        builder = builder.header(header::CONTENT_TYPE, "application/json");
-    }
-    if let Some(etag) = stored
-        .etag
-        .as_deref()
-        .and_then(|e| HeaderValue::from_str(e).ok())
-    {
-        builder = builder.header(header::ETAG, etag);
-    }
-    let body = if stored.body.is_empty() {
-        Body::Empty
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = if stored.body.is_empty() {
+        let mut response = no_content();
+        *response.status_mut() = status;
+        response
     } else {
-        Body::Text(stored.body)
+        crate::http::raw_json(status, stored.body)
     };
-    builder.body(body).expect("valid response")
+    let headers = response.headers_mut();
+    headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    if let Some(etag) = stored.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        headers.insert(header::ETAG, etag);
+    }
+    response
 }
 
 /// Runs `run` once per idempotency key (none given: always). A successful outcome is stored and

@@ -1,6 +1,8 @@
 //! For handler tests: the same clients and resources the local runtime uses, found from the
 //! environment `scripts/test` sets up (`TABLE_NAME`, `AWS_ENDPOINT_URL`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support fails a test by panicking
+
 use crate::config::Config;
 use crate::services::Services;
 

@@ -1,6 +1,8 @@
 //! p50/p99 of the contact view and of an edit through the local runtime, against a raw GetItem
 //! and UpdateItem on the same endpoint in the same run. Run with `./scripts/bench`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::time::Instant;
 
 use api_tests::{Api, Timings, inbound, new_org, raw_dynamodb};

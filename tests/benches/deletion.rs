@@ -2,6 +2,8 @@
 //! `BENCH_NOTES` notes (default 1,000). Prints how long the request takes (the contact is gone
 //! for every reader when it answers) and how long the background purge takes to finish.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

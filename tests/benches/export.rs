@@ -3,6 +3,8 @@
 //! endpoint, and peak RSS. Each export runs in a child process of its own, like a Lambda
 //! worker, so its peak (`VmHWM`) is the worker's alone. Run with `./scripts/bench --bench export`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 

@@ -2,6 +2,8 @@
 //! `BENCH_CONTACTS` contacts (default 10,000) in pairs sharing a phone number.
 //! Run with `./scripts/bench`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

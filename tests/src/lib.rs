@@ -1,6 +1,8 @@
 //! Black-box test harness: talks HTTP to the local runtime that `scripts/test` started
 //! (`INBOX_API_URL`). Every test works in an org of its own, so tests run in parallel.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};

@@ -1,5 +1,7 @@
 //! Attribute definitions through the local runtime: every route, rule and error path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use api_tests::{Api, keys, new_org};
 use serde_json::{Value, json};
 

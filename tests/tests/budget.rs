@@ -1,6 +1,8 @@
 //! DynamoDB requests per route, as the README's cost table states them. The local runtime
 //! counts every request (retries included) a route makes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use api_tests::{Api, inbound, new_org};
 use serde_json::json;
 

@@ -1,5 +1,7 @@
 //! Contacts through the local runtime: ingest, the contact view, editing, history, matching.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::time::Duration;
 
 use api_tests::{Api, Caller, inbound, new_org};

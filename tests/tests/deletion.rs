@@ -1,5 +1,7 @@
 //! Deleting a contact and the deleted-contacts log, through the local runtime.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::time::Duration;
 
 use api_tests::{Api, Caller, inbound, new_org};

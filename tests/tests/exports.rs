@@ -5,6 +5,8 @@
 //! hours it fires (13 and 14 here; 2, 3 and 6 in the handler tests) and other tests keep their
 //! schedules out of those hours.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -3,6 +3,8 @@
 //! shapes, typed text, paths and methods, If-Match, deleted-means-deleted and concurrent
 //! writers of different fields.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use api_tests::{Api, Caller, Reply, inbound, new_org};
 use reqwest::Method;
 use serde_json::{Value, json};

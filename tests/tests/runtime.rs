@@ -1,5 +1,7 @@
 //! The local runtime as API Gateway: authorizer, routing, body limit, local-only routes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use api_tests::{Api, new_org};
 use reqwest::Method;
 use serde_json::json;

@@ -1,5 +1,7 @@
 //! `GET /settings` and `PATCH /settings` through the local runtime.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use api_tests::{Api, new_org};
 use serde_json::json;
 

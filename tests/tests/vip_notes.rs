@@ -1,5 +1,7 @@
 //! VIP, contact notes, conversation notes and Idempotency-Key through the local runtime.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use api_tests::{Api, Caller, inbound, new_org};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,6 +1,8 @@
 //! Handler tests: the sample events in `events/contact-notes/` over a contact and conversation
 //! made by the ingest handler, each test in an org of its own.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use contact_notes::App;
 use serde_json::{Value, json};
 use shared::clock::Env;

@@ -282,24 +282,26 @@ impl App {
             .collect();
         let limit = page.limit as usize;
         let items: Vec<&Conversation> = remaining.iter().take(limit).copied().collect();
-        let next_cursor = (remaining.len() > limit).then(|| {
-            let last = items.last().expect("a full page");
-            let key = HashMap::from([
-                (
-                    keys::PK.to_owned(),
-                    AttributeValue::S(keys::contact_pk(&caller.org, &contact.id)),
-                ),
-                (
-                    keys::SK.to_owned(),
-                    AttributeValue::S(keys::conversation_sk(&last.id)),
-                ),
-                (
-                    "AT".to_owned(),
-                    AttributeValue::S(last.last_message_at.clone()),
-                ),
-            ]);
-            cursor::encode(&scope, &key)
-        });
+        let next_cursor = items
+            .last()
+            .filter(|_| remaining.len() > limit)
+            .map(|last| {
+                let key = HashMap::from([
+                    (
+                        keys::PK.to_owned(),
+                        AttributeValue::S(keys::contact_pk(&caller.org, &contact.id)),
+                    ),
+                    (
+                        keys::SK.to_owned(),
+                        AttributeValue::S(keys::conversation_sk(&last.id)),
+                    ),
+                    (
+                        "AT".to_owned(),
+                        AttributeValue::S(last.last_message_at.clone()),
+                    ),
+                ]);
+                cursor::encode(&scope, &key)
+            });
         Ok(ok(&Page { items, next_cursor }))
     }
 

@@ -1,6 +1,8 @@
 //! Handler tests: the sample events in `events/edit-contact/` through the handler, over a
 //! contact made by the ingest handler, each test in an org of its own.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::sync::Arc;
 
 use edit_contact::App;

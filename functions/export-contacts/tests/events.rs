@@ -3,6 +3,8 @@
 //!
 //! Schedules are found by hour across orgs, so each test that fires the trigger owns its hour.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use export_contacts::{App, Attempt, ScheduledEvent, Tuning};
 use serde_json::{Value, json};
 use shared::blobs::Blobs;

@@ -19,7 +19,8 @@ use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
 use shared::store::{
-    Conversation, IngestOutcome, IngestWrite, Message, SaveError, Store, StoredAttachment,
+    Conversation, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError, Store,
+    StoredAttachment,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -271,8 +272,19 @@ impl App {
             };
             let write = IngestWrite {
                 org: &org,
-                new_contact_claim: is_new.then(|| claim_pk.clone()),
-                contact: changed.then_some((&contact, expected_version)),
+                profile: if is_new {
+                    ProfileWrite::New {
+                        contact: &contact,
+                        claim_pk: &claim_pk,
+                    }
+                } else if changed {
+                    ProfileWrite::Changed {
+                        contact: &contact,
+                        expected: expected_version,
+                    }
+                } else {
+                    ProfileWrite::Unchanged
+                },
                 conversation: &conversation,
                 message: &message,
                 match_move: match_move.clone(),

@@ -1,5 +1,7 @@
 //! Handler tests: the sample SQS batch in `events/ingest-messages/` through the handler.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use aws_lambda_events::event::sqs::SqsEvent;
 use ingest_messages::App;
 use serde_json::Value;

@@ -1,6 +1,8 @@
 //! Handler tests: the sample events in `events/manage-attributes/` run through the handler
 //! against the DynamoDB endpoint `scripts/test` provides, each in an org of its own.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::sync::Arc;
 
 use manage_attributes::App;

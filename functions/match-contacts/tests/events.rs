@@ -1,5 +1,7 @@
 //! Handler tests: the sample match jobs in `events/match-contacts/` through the handler.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use aws_lambda_events::event::sqs::SqsEvent;
 use match_contacts::App;
 use serde_json::Value;

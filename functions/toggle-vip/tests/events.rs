@@ -1,5 +1,7 @@
 //! Handler tests: the sample events in `events/toggle-vip/` over a contact made by ingest.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use serde_json::{Value, json};
 use shared::clock::Env;
 use shared::testing::{decode, load_event, local_services, new_org, with_caller};

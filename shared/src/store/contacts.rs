@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{SaveError, Store, Stored, conditional, internal, key};
+use super::{BatchOp, SaveError, Store, Stored, conditional, internal, key};
 use crate::attributes::AttributeSet;
 use crate::contacts::{Contact, ValueChange};
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
@@ -136,14 +136,36 @@ pub struct IngestContext {
 /// The writes of one inbound message, applied in one transaction.
 pub struct IngestWrite<'a> {
     pub org: &'a OrgId,
-    /// `Some` when this message creates the contact (with the identity claim on `claim_pk`).
-    pub new_contact_claim: Option<String>,
-    /// The profile to write and the version it must still have (0 when new).
-    pub contact: Option<(&'a Contact, u64)>,
+    pub profile: ProfileWrite<'a>,
     pub conversation: &'a Conversation,
     pub message: &'a Message,
     pub match_move: Option<MatchMove>,
     pub now: &'a str,
+}
+
+/// What an inbound message does to its contact's profile.
+#[derive(Debug, Clone, Copy)]
+pub enum ProfileWrite<'a> {
+    /// The message creates the contact, with the identity claim on `claim_pk`.
+    New {
+        contact: &'a Contact,
+        claim_pk: &'a str,
+    },
+    /// The profile changed and must still have version `expected`.
+    Changed {
+        contact: &'a Contact,
+        expected: u64,
+    },
+    Unchanged,
+}
+
+impl<'a> ProfileWrite<'a> {
+    fn contact(&self) -> Option<&'a Contact> {
+        match *self {
+            Self::New { contact, .. } | Self::Changed { contact, .. } => Some(contact),
+            Self::Unchanged => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -587,13 +609,9 @@ impl Store {
         ];
         items.push(self.conversation_upsert(org, write.conversation, write.now)?);
         items.push(self.conversation_owner(org, write.conversation, write.now)?);
-        if let Some(claim_pk) = &write.new_contact_claim {
-            let contact = write
-                .contact
-                .expect("a new contact comes with its profile")
-                .0;
+        if let ProfileWrite::New { contact, claim_pk } = write.profile {
             let claim = HashMap::from([
-                (keys::PK.to_owned(), AttributeValue::S(claim_pk.clone())),
+                (keys::PK.to_owned(), AttributeValue::S(claim_pk.to_owned())),
                 (
                     keys::SK.to_owned(),
                     AttributeValue::S(keys::IDENTITY_SK.into()),
@@ -624,14 +642,15 @@ impl Store {
                     .build(),
             );
         }
-        if let Some((contact, expected)) = write.contact {
-            items.push(
-                TransactWriteItem::builder()
-                    .put(self.contact_put(org, contact, expected)?)
-                    .build(),
-            );
-        }
-        if let (Some(moved), Some((contact, _))) = (&write.match_move, write.contact) {
+        let profile_put = match write.profile {
+            ProfileWrite::New { contact, .. } => Some(self.contact_put(org, contact, 0)?),
+            ProfileWrite::Changed { contact, expected } => {
+                Some(self.contact_put(org, contact, expected)?)
+            }
+            ProfileWrite::Unchanged => None,
+        };
+        items.extend(profile_put.map(|put| TransactWriteItem::builder().put(put).build()));
+        if let (Some(moved), Some(contact)) = (&write.match_move, write.profile.contact()) {
             items.extend(self.match_link_writes(org, &contact.id, moved, write.now)?);
         }
         match self.transact(items).await {
@@ -977,15 +996,7 @@ impl Store {
         let writes = links
             .iter()
             .map(|(hash, contact_id)| {
-                let item = match_link_item(org, generation, hash, contact_id, now);
-                aws_sdk_dynamodb::types::WriteRequest::builder()
-                    .put_request(
-                        aws_sdk_dynamodb::types::PutRequest::builder()
-                            .set_item(Some(item))
-                            .build()
-                            .expect("item is set"),
-                    )
-                    .build()
+                BatchOp::Put(match_link_item(org, generation, hash, contact_id, now))
             })
             .collect();
         self.batch_write(writes).await
@@ -1000,17 +1011,10 @@ impl Store {
         let writes = links
             .iter()
             .map(|(generation, hash, contact_id)| {
-                aws_sdk_dynamodb::types::WriteRequest::builder()
-                    .delete_request(
-                        aws_sdk_dynamodb::types::DeleteRequest::builder()
-                            .set_key(Some(raw_key(
-                                &keys::match_pk(org, *generation, hash),
-                                &keys::match_sk(contact_id),
-                            )))
-                            .build()
-                            .expect("key is set"),
-                    )
-                    .build()
+                BatchOp::Delete(raw_key(
+                    &keys::match_pk(org, *generation, hash),
+                    &keys::match_sk(contact_id),
+                ))
             })
             .collect();
         self.batch_write(writes).await

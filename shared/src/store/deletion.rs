@@ -2,13 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::contacts::raw_key;
-use super::{Item, SaveError, Store, internal};
+use super::{BatchOp, Item, SaveError, Store, internal};
 use crate::contacts::Contact;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::deletion::DeletionRecord;
@@ -162,19 +160,7 @@ impl Store {
 
     /// Deletes items by key, 25 at a time.
     pub async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), ApiError> {
-        let writes = keys
-            .into_iter()
-            .map(|key| {
-                WriteRequest::builder()
-                    .delete_request(
-                        DeleteRequest::builder()
-                            .set_key(Some(key))
-                            .build()
-                            .expect("key is set"),
-                    )
-                    .build()
-            })
-            .collect();
+        let writes = keys.into_iter().map(BatchOp::Delete).collect();
         self.batch_write(writes).await
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, DeleteRequest, KeysAndAttributes, Put, PutRequest,
+    TransactWriteItem, WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -239,7 +240,20 @@ impl Store {
     }
 
     /// `BatchWriteItem` in chunks of 25, retrying unprocessed items with backoff.
-    async fn batch_write(&self, writes: Vec<WriteRequest>) -> Result<(), ApiError> {
+    async fn batch_write(&self, ops: Vec<BatchOp>) -> Result<(), ApiError> {
+        let writes = ops
+            .into_iter()
+            .map(|op| {
+                Ok(match op {
+                    BatchOp::Put(item) => WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build()?),
+                    BatchOp::Delete(key) => WriteRequest::builder()
+                        .delete_request(DeleteRequest::builder().set_key(Some(key)).build()?),
+                }
+                .build())
+            })
+            .collect::<Result<Vec<_>, aws_sdk_dynamodb::error::BuildError>>()
+            .map_err(internal)?;
         for chunk in writes.chunks(25) {
             let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
             let mut attempt = 0;
@@ -408,6 +422,12 @@ impl Store {
 }
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// One write of a `BatchWriteItem`: put an item, or delete one by key.
+pub(crate) enum BatchOp {
+    Put(Item),
+    Delete(Item),
+}
 
 /// An org's settings and attribute definitions, and whatever else a batch read returned.
 type OrgConfigAndRest = (Stored<Settings>, Stored<AttributeSet>, Vec<Item>);
