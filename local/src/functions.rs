@@ -10,6 +10,7 @@ use anyhow::bail;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
 use shared::clock::Env;
+use shared::serve::{Build, HttpFunction, QueueFunction, ScheduledFunction};
 use shared::services::Services;
 
 use crate::template::{HttpRoute, Template, Trigger, routes_by_binary};
@@ -21,184 +22,81 @@ pub type QueueHandler = Arc<dyn Fn(SqsEvent) -> BoxFuture<SqsBatchResponse> + Se
 pub type ScheduleHandler =
     Arc<dyn Fn(serde_json::Value) -> BoxFuture<Result<serde_json::Value, String>> + Send + Sync>;
 
-pub struct HttpFunction {
+pub struct HttpEntry {
     pub routes: Vec<HttpRoute>,
     pub handler: HttpHandler,
 }
 
 pub struct Registry {
-    pub http: BTreeMap<&'static str, HttpFunction>,
+    pub http: BTreeMap<&'static str, HttpEntry>,
     pub consumers: BTreeMap<&'static str, QueueHandler>,
     pub scheduled: BTreeMap<&'static str, ScheduleHandler>,
     /// `POST /_local/inbound` runs ingest directly to answer with the contact it made.
     pub ingest: Arc<ingest_messages::App>,
 }
 
-fn http_function(
-    routes: impl Iterator<Item = (&'static str, &'static str)>,
-    handler: HttpHandler,
-) -> HttpFunction {
-    HttpFunction {
-        routes: routes
+impl Registry {
+    /// Every function of the template, built over one set of clients: one line each.
+    pub fn build(s: &Services, env: &Env) -> Self {
+        let mut registry = Self {
+            http: BTreeMap::new(),
+            consumers: BTreeMap::new(),
+            scheduled: BTreeMap::new(),
+            ingest: Arc::new(ingest_messages::App::build(s, env)),
+        };
+        registry.http::<manage_attributes::App>(s, env);
+        registry.http::<edit_contact::App>(s, env);
+        registry.http::<toggle_vip::App>(s, env);
+        registry.http::<contact_notes::App>(s, env);
+        registry.http::<delete_contact::App>(s, env);
+        registry.http::<export_contacts::App>(s, env);
+        registry.queue::<ingest_messages::App>(s, env);
+        registry.queue::<match_contacts::App>(s, env);
+        registry.queue::<delete_contact::App>(s, env);
+        registry.queue::<export_contacts::App>(s, env);
+        registry.scheduled::<export_contacts::App>(s, env);
+        registry
+    }
+
+    fn http<F: HttpFunction>(&mut self, s: &Services, env: &Env) {
+        let function = Arc::new(F::build(s, env));
+        let handler: HttpHandler = Arc::new(move |req| {
+            let function = function.clone();
+            Box::pin(async move { function.handle(req).await })
+        });
+        let routes = F::routes()
             .map(|(method, path)| HttpRoute {
                 method: method.into(),
                 path: path.into(),
             })
-            .collect(),
-        handler,
+            .collect();
+        self.http.insert(F::BINARY, HttpEntry { routes, handler });
     }
-}
 
-impl Registry {
-    pub fn build(s: &Services, env: &Env) -> Self {
-        let attributes = Arc::new(manage_attributes::App::new(
-            s.store.clone(),
-            s.matching.clone(),
-            env.clone(),
-        ));
-        let contacts = Arc::new(edit_contact::App::new(
-            s.store.clone(),
-            s.blobs.clone(),
-            s.matching.clone(),
-            env.clone(),
-        ));
-        let ingest = Arc::new(ingest_messages::App::new(
-            s.store.clone(),
-            s.blobs.clone(),
-            s.matching.clone(),
-            env.clone(),
-        ));
-        let matching = Arc::new(match_contacts::App::new(s.store.clone(), env.clone()));
-        let vip = Arc::new(toggle_vip::App::new(s.store.clone(), env.clone()));
-        let notes = Arc::new(contact_notes::App::new(s.store.clone(), env.clone()));
-        let deletion = Arc::new(delete_contact::App::new(
-            s.store.clone(),
-            s.blobs.clone(),
-            s.purge.clone(),
-            env.clone(),
-        ));
-        let purge = deletion.clone();
-        let exports = Arc::new(export_contacts::App::new(
-            s.store.clone(),
-            s.blobs.clone(),
-            s.exports.clone(),
-            env.clone(),
-        ));
-        let export_worker = exports.clone();
-        let export_scheduler = exports.clone();
+    fn queue<F: QueueFunction>(&mut self, s: &Services, env: &Env) {
+        let function = Arc::new(F::build(s, env));
+        let handler: QueueHandler = Arc::new(move |event| {
+            let function = function.clone();
+            Box::pin(async move { function.handle_batch(event).await })
+        });
+        self.consumers.insert(<F as QueueFunction>::BINARY, handler);
+    }
 
-        let mut http = BTreeMap::new();
-        http.insert(
-            "manage-attributes",
-            http_function(
-                manage_attributes::App::routes(),
-                Arc::new(move |req| {
-                    let app = attributes.clone();
-                    Box::pin(async move { app.handle(req).await })
-                }),
-            ),
-        );
-        http.insert(
-            "edit-contact",
-            http_function(
-                edit_contact::App::routes(),
-                Arc::new(move |req| {
-                    let app = contacts.clone();
-                    Box::pin(async move { app.handle(req).await })
-                }),
-            ),
-        );
-        http.insert(
-            "toggle-vip",
-            http_function(
-                toggle_vip::App::routes(),
-                Arc::new(move |req| {
-                    let app = vip.clone();
-                    Box::pin(async move { app.handle(req).await })
-                }),
-            ),
-        );
-        http.insert(
-            "contact-notes",
-            http_function(
-                contact_notes::App::routes(),
-                Arc::new(move |req| {
-                    let app = notes.clone();
-                    Box::pin(async move { app.handle(req).await })
-                }),
-            ),
-        );
-        http.insert(
-            "delete-contact",
-            http_function(
-                delete_contact::App::routes(),
-                Arc::new(move |req| {
-                    let app = deletion.clone();
-                    Box::pin(async move { app.handle(req).await })
-                }),
-            ),
-        );
-        http.insert(
-            "export-contacts",
-            http_function(
-                export_contacts::App::routes(),
-                Arc::new(move |req| {
-                    let app = exports.clone();
-                    Box::pin(async move { app.handle(req).await })
-                }),
-            ),
-        );
-        let mut consumers: BTreeMap<&'static str, QueueHandler> = BTreeMap::new();
-        consumers.insert(
-            "export-worker",
-            Arc::new(move |event| {
-                let app = export_worker.clone();
-                Box::pin(async move { app.handle_batch(event).await })
-            }),
-        );
-        let mut scheduled: BTreeMap<&'static str, ScheduleHandler> = BTreeMap::new();
-        scheduled.insert(
-            "export-scheduler",
-            Arc::new(move |event| {
-                let app = export_scheduler.clone();
-                Box::pin(async move {
-                    let event = serde_json::from_value(event).map_err(|e| e.to_string())?;
-                    let run = app.handle_scheduled(event).await.map_err(|e| {
-                        tracing::error!(error = ?e, "scheduled run failed");
-                        e.to_string()
-                    })?;
-                    serde_json::to_value(run).map_err(|e| e.to_string())
-                })
-            }),
-        );
-        consumers.insert(
-            "purge-contact",
-            Arc::new(move |event| {
-                let app = purge.clone();
-                Box::pin(async move { app.handle_purge_batch(event).await })
-            }),
-        );
-        let inbound = ingest.clone();
-        consumers.insert(
-            "ingest-messages",
-            Arc::new(move |event| {
-                let app = inbound.clone();
-                Box::pin(async move { app.handle_batch(event).await.0 })
-            }),
-        );
-        consumers.insert(
-            "match-contacts",
-            Arc::new(move |event| {
-                let app = matching.clone();
-                Box::pin(async move { app.handle_batch(event).await })
-            }),
-        );
-        Self {
-            http,
-            consumers,
-            scheduled,
-            ingest,
-        }
+    fn scheduled<F: ScheduledFunction>(&mut self, s: &Services, env: &Env) {
+        let function = Arc::new(F::build(s, env));
+        let handler: ScheduleHandler = Arc::new(move |event| {
+            let function = function.clone();
+            Box::pin(async move {
+                let event = serde_json::from_value(event).map_err(|e| e.to_string())?;
+                let run = function.run_scheduled(event).await.map_err(|e| {
+                    tracing::error!(error = ?e, "scheduled run failed");
+                    e.to_string()
+                })?;
+                serde_json::to_value(run).map_err(|e| e.to_string())
+            })
+        });
+        self.scheduled
+            .insert(<F as ScheduledFunction>::BINARY, handler);
     }
 
     /// The template and the code must agree: a template route no function serves, a served

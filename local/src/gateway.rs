@@ -218,17 +218,10 @@ async fn fire_schedule(
 
 /// Runs ingest on one inbound message, as its SQS event source would, and says what it made.
 async fn inbound(State(gw): State<Arc<Gateway>>, body: String) -> Response {
-    let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
-    record.message_id = Some(uuid::Uuid::now_v7().to_string());
-    record.body = Some(body);
-    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-    event.records = vec![record];
-    let (_, outcomes) = gw.ingest.handle_batch(event).await;
-    match outcomes.into_iter().next() {
-        Some(Ok(ingested)) => axum::Json(ingested).into_response(),
-        Some(Err(ingest_messages::IngestError::Failed(err))) => error(err),
-        Some(Err(malformed)) => error(ApiError::bad_request(malformed.to_string())),
-        None => error(ApiError::internal("no outcome for the message")),
+    match gw.ingest.ingest_body(&body).await {
+        Ok(ingested) => axum::Json(ingested).into_response(),
+        Err(ingest_messages::IngestError::Failed(err)) => error(err),
+        Err(malformed) => error(ApiError::bad_request(malformed.to_string())),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod matching;
 pub mod notes;
 pub mod queue;
+pub mod serve;
 pub mod services;
 pub mod settings;
 pub mod store;

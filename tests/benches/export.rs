@@ -47,7 +47,7 @@ async fn run_child(spec: &str) {
         export_id: id.into(),
     };
     let started = Instant::now();
-    let outcome = app.run(&task).await.unwrap();
+    let outcome = app.attempt(&task).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
     let Attempt::Succeeded { rows } = outcome else {
         panic!("{outcome:?}");

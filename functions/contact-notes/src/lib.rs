@@ -8,11 +8,13 @@ use shared::ApiError;
 use shared::auth::{Caller, Capability};
 use shared::clock::{Env, rfc3339};
 use shared::http::{
-    Page, Route, Router, if_match, json, json_body, no_content, ok, page_request, respond,
+    Matched, Page, Route, Router, if_match, json, json_body, no_content, ok, page_request,
     with_etag,
 };
 use shared::idempotency::{self, AboutContact};
 use shared::notes::{Note, NoteParent, NoteText, Person};
+use shared::serve::{Build, HttpFunction};
+use shared::services::Services;
 use shared::store::{NoteEdit, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,58 +108,6 @@ impl App {
         }
     }
 
-    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-        ROUTES.iter().map(|r| (r.method, r.path))
-    }
-
-    pub async fn handle(&self, req: Request) -> Response<Body> {
-        respond(self.dispatch(req).await)
-    }
-
-    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        use RouteId::*;
-        let route = self.router.authorize(&req)?;
-        let caller = &route.caller;
-        let (parent, action) = match route.id {
-            ListContactNotes => (NoteParent::Contact(route.param("id")), Action::List),
-            AddContactNote => (NoteParent::Contact(route.param("id")), Action::Add),
-            EditContactNote => (NoteParent::Contact(route.param("id")), Action::Edit),
-            DeleteContactNote => (NoteParent::Contact(route.param("id")), Action::Delete),
-            ListConversationNotes => (
-                NoteParent::Conversation(route.param("conversation_id")),
-                Action::List,
-            ),
-            AddConversationNote => (
-                NoteParent::Conversation(route.param("conversation_id")),
-                Action::Add,
-            ),
-            EditConversationNote => (
-                NoteParent::Conversation(route.param("conversation_id")),
-                Action::Edit,
-            ),
-            DeleteConversationNote => (
-                NoteParent::Conversation(route.param("conversation_id")),
-                Action::Delete,
-            ),
-        };
-        let note_id = route.param("note_id");
-        match action {
-            Action::List => {
-                let page = page_request(&req, &route.list_scope(""))?;
-                let (items, next) = self.store.list_notes(&caller.org, parent, page).await?;
-                Ok(ok(&Page::new(items, &route.list_scope(""), next)))
-            }
-            Action::Add => {
-                idempotency::once(&self.store, &self.env, caller, &req, || {
-                    self.add(caller, parent, &req)
-                })
-                .await
-            }
-            Action::Edit => self.edit(caller, parent, note_id, &req).await,
-            Action::Delete => self.delete(caller, parent, note_id, &req).await,
-        }
-    }
-
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
     async fn add(
         &self,
@@ -222,5 +172,61 @@ impl App {
             .await?;
         tracing::info!(note = %note_id, "note deleted");
         Ok(no_content())
+    }
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self::new(s.store.clone(), env.clone())
+    }
+}
+
+impl HttpFunction for App {
+    type RouteId = RouteId;
+    const BINARY: &'static str = "contact-notes";
+    const ROUTES: &'static [Route<RouteId>] = ROUTES;
+
+    fn router(&self) -> &Router<RouteId> {
+        &self.router
+    }
+
+    async fn dispatch(
+        &self,
+        route: Matched<RouteId>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        use RouteId::*;
+        let caller = &route.caller;
+        let parent = match route.id {
+            ListContactNotes | AddContactNote | EditContactNote | DeleteContactNote => {
+                NoteParent::Contact(route.param("id"))
+            }
+            ListConversationNotes
+            | AddConversationNote
+            | EditConversationNote
+            | DeleteConversationNote => NoteParent::Conversation(route.param("conversation_id")),
+        };
+        let action = match route.id {
+            ListContactNotes | ListConversationNotes => Action::List,
+            AddContactNote | AddConversationNote => Action::Add,
+            EditContactNote | EditConversationNote => Action::Edit,
+            DeleteContactNote | DeleteConversationNote => Action::Delete,
+        };
+        let note_id = route.param("note_id");
+        match action {
+            Action::List => {
+                let page = page_request(req, &route.list_scope(""))?;
+                let (items, next) = self.store.list_notes(&caller.org, parent, page).await?;
+                Ok(ok(&Page::new(items, &route.list_scope(""), next)))
+            }
+            Action::Add => {
+                idempotency::once(&self.store, &self.env, caller, req, || {
+                    self.add(caller, parent, req)
+                })
+                .await
+            }
+            Action::Edit => self.edit(caller, parent, note_id, req).await,
+            Action::Delete => self.delete(caller, parent, note_id, req).await,
+        }
     }
 }

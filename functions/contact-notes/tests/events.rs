@@ -6,6 +6,7 @@
 use contact_notes::App;
 use serde_json::{Value, json};
 use shared::clock::Env;
+use shared::serve::HttpFunction;
 use shared::testing::{decode, load_event, local_services, new_org, with_caller};
 
 const SAMPLE_CONTACT: &str = "01a1fc52-0000-7000-8000-000000000001";

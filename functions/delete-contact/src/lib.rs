@@ -2,18 +2,20 @@
 //! with exactly one audit record — and lists deleted contacts. `purge-contact` (the same crate's
 //! queue worker) then removes the notes, conversations, messages and attachments, idempotently.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsMessage;
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
-use shared::http::{Page, Route, Router, if_match, no_content, ok, page_request, respond};
+use shared::http::{Matched, Page, Route, Router, if_match, no_content, ok, page_request};
 use shared::ids::OrgId;
 use shared::keys;
 use shared::notes::Person;
 use shared::queue::Queue;
+use shared::serve::{Build, Handled, HttpFunction, QueueFunction};
+use shared::services::Services;
 use shared::store::{SaveError, Store};
 
 /// The purge is queued twice: delayed before the transaction, so a function that dies right
@@ -58,30 +60,6 @@ impl App {
             purge,
             env,
             router: Router::new(ROUTES),
-        }
-    }
-
-    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-        ROUTES.iter().map(|r| (r.method, r.path))
-    }
-
-    pub async fn handle(&self, req: Request) -> Response<Body> {
-        respond(self.dispatch(req).await)
-    }
-
-    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.authorize(&req)?;
-        match route.id {
-            RouteId::DeleteContact => {
-                self.delete(&route.caller, route.param("id"), if_match(&req)?)
-                    .await
-            }
-            RouteId::ListDeleted => {
-                let scope = route.list_scope("");
-                let page = page_request(&req, &scope)?;
-                let (items, next) = self.store.list_deletions(&route.caller.org, page).await?;
-                Ok(ok(&Page::new(items, &scope, next)))
-            }
         }
     }
 
@@ -137,27 +115,6 @@ impl App {
             None,
             "the contact kept changing; try again",
         ))
-    }
-
-    /// The queue worker's batch: each job purges one deleted contact.
-    pub async fn handle_purge_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let result = match serde_json::from_str::<PurgeJob>(
-                record.body.as_deref().unwrap_or_default(),
-            ) {
-                Ok(job) => Box::pin(self.purge(&job)).await,
-                Err(err) => Err(ApiError::bad_request(format!("not a purge job: {err}"))),
-            };
-            if let Err(err) = result {
-                tracing::error!(sqs_message = %id, error = ?err, "purge failed");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
     }
 
     /// Removes everything under a deleted contact. Safe to run any number of times and to stop
@@ -223,5 +180,56 @@ impl App {
         self.store.finish_purge(&org, contact_id).await?;
         tracing::info!(items = removed, objects, "deleted contact purged");
         Ok(())
+    }
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self::new(
+            s.store.clone(),
+            s.blobs.clone(),
+            s.purge.clone(),
+            env.clone(),
+        )
+    }
+}
+
+impl HttpFunction for App {
+    type RouteId = RouteId;
+    const BINARY: &'static str = "delete-contact";
+    const ROUTES: &'static [Route<RouteId>] = ROUTES;
+
+    fn router(&self) -> &Router<RouteId> {
+        &self.router
+    }
+
+    async fn dispatch(
+        &self,
+        route: Matched<RouteId>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        match route.id {
+            RouteId::DeleteContact => {
+                self.delete(&route.caller, route.param("id"), if_match(req)?)
+                    .await
+            }
+            RouteId::ListDeleted => {
+                let scope = route.list_scope("");
+                let page = page_request(req, &scope)?;
+                let (items, next) = self.store.list_deletions(&route.caller.org, page).await?;
+                Ok(ok(&Page::new(items, &scope, next)))
+            }
+        }
+    }
+}
+
+/// `purge-contact`: each job purges one deleted contact.
+impl QueueFunction for App {
+    const BINARY: &'static str = "purge-contact";
+    type Job = PurgeJob;
+    type Error = ApiError;
+
+    async fn run(&self, job: PurgeJob, _record: &SqsMessage) -> Result<Handled, ApiError> {
+        Box::pin(self.purge(&job)).await.map(|()| Handled::Done)
     }
 }

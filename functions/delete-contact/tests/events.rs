@@ -10,6 +10,7 @@ use shared::deletion::{DeletionRecord, PurgeJob};
 use shared::ids::OrgId;
 use shared::keys;
 use shared::notes::Person;
+use shared::serve::{HttpFunction, QueueFunction};
 use shared::testing::{local_services, new_org};
 
 #[tokio::test]
@@ -156,7 +157,7 @@ async fn the_sample_events_delete_list_and_purge() {
         .to_string()
         .into();
     let response = app
-        .handle_purge_batch(serde_json::from_value(event).unwrap())
+        .handle_batch(serde_json::from_value(event).unwrap())
         .await;
     assert!(response.batch_item_failures.is_empty());
     let org = OrgId::parse(&org).unwrap();

@@ -13,12 +13,13 @@ use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, ContactSummary, validate_edit};
 use shared::cursor::{self, KeyPart, check_start};
 use shared::http::{
-    Matched, Page, Route, Router, if_match, json_body, ok, page_request, query_param, respond,
-    with_etag,
+    Matched, Page, Route, Router, if_match, json_body, ok, page_request, query_param, with_etag,
 };
 use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
+use shared::serve::{Build, HttpFunction};
+use shared::services::Services;
 use shared::store::{ContactContext, Conversation, SaveError, Store, retry_on_conflict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,27 +102,6 @@ impl App {
             matching,
             env,
             router: Router::new(ROUTES),
-        }
-    }
-
-    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-        ROUTES.iter().map(|r| (r.method, r.path))
-    }
-
-    pub async fn handle(&self, req: Request) -> Response<Body> {
-        respond(self.dispatch(req).await)
-    }
-
-    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.authorize(&req)?;
-        match route.id {
-            RouteId::ListContacts => self.list(&route, &req).await,
-            RouteId::GetContact => self.view(&route.caller, route.param("id")).await,
-            RouteId::EditContact => {
-                Box::pin(self.edit(&route.caller, route.param("id"), &req)).await
-            }
-            RouteId::ContactConversations => self.conversations(&route, &req).await,
-            RouteId::ConversationMessages => self.messages(&route, &req).await,
         }
     }
 
@@ -339,5 +319,42 @@ impl App {
             });
         }
         Ok(ok(&Page::new(items, &scope, next)))
+    }
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self::new(
+            s.store.clone(),
+            s.blobs.clone(),
+            s.matching.clone(),
+            env.clone(),
+        )
+    }
+}
+
+impl HttpFunction for App {
+    type RouteId = RouteId;
+    const BINARY: &'static str = "edit-contact";
+    const ROUTES: &'static [Route<RouteId>] = ROUTES;
+
+    fn router(&self) -> &Router<RouteId> {
+        &self.router
+    }
+
+    async fn dispatch(
+        &self,
+        route: Matched<RouteId>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        match route.id {
+            RouteId::ListContacts => self.list(&route, req).await,
+            RouteId::GetContact => self.view(&route.caller, route.param("id")).await,
+            RouteId::EditContact => {
+                Box::pin(self.edit(&route.caller, route.param("id"), req)).await
+            }
+            RouteId::ContactConversations => self.conversations(&route, req).await,
+            RouteId::ConversationMessages => self.messages(&route, req).await,
+        }
     }
 }

@@ -9,6 +9,7 @@ use edit_contact::App;
 use serde_json::{Value, json};
 use shared::clock::{Env, FixedClock, SequentialIds};
 use shared::config::Config;
+use shared::serve::HttpFunction;
 use shared::testing::{decode, load_event, local_services, new_org, with_caller};
 
 struct Harness {

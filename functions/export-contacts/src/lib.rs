@@ -3,7 +3,7 @@
 //! queue worker that writes the file (`export-worker`) and the hourly trigger that starts
 //! scheduled jobs (`export-scheduler`).
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsMessage;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -17,11 +17,13 @@ use shared::exports::{
     Columns, Encoder, ExportFilter, ExportJob, ExportRequest, ExportSchedule, ExportTask,
     ExportTrigger, ScheduleRequest, is_export_id,
 };
-use shared::http::{Page, Route, Router, json, json_body, no_content, ok, page_request, respond};
+use shared::http::{Matched, Page, Route, Router, json, json_body, no_content, ok, page_request};
 use shared::idempotency;
 use shared::ids::OrgId;
 use shared::keys;
 use shared::queue::Queue;
+use shared::serve::{Build, Handled, HttpFunction, QueueFunction, ScheduledFunction};
+use shared::services::Services;
 use shared::store::{SaveError, Store, retry_on_conflict};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -189,45 +191,6 @@ impl App {
         }
     }
 
-    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-        ROUTES.iter().map(|r| (r.method, r.path))
-    }
-
-    pub async fn handle(&self, req: Request) -> Response<Body> {
-        respond(self.dispatch(req).await)
-    }
-
-    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.authorize(&req)?;
-        let caller = &route.caller;
-        match route.id {
-            RouteId::StartExport => {
-                Box::pin(idempotency::once(
-                    &self.store,
-                    &self.env,
-                    caller,
-                    &req,
-                    || self.start(caller, &req),
-                ))
-                .await
-            }
-            RouteId::GetExport => self.get(caller, route.param("id")).await,
-            RouteId::ListExports => {
-                let scope = route.list_scope("");
-                let page = page_request(&req, &scope)?;
-                let (jobs, next) = self.store.list_exports(&caller.org, page).await?;
-                let mut items = Vec::with_capacity(jobs.len());
-                for job in &jobs {
-                    items.push(self.view(job).await?);
-                }
-                Ok(ok(&Page::new(items, &scope, next)))
-            }
-            RouteId::PutSchedule => self.put_schedule(caller, &req).await,
-            RouteId::GetSchedule => self.get_schedule(caller).await,
-            RouteId::DeleteSchedule => self.delete_schedule(caller).await,
-        }
-    }
-
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
     async fn start(&self, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
         let request: ExportRequest = json_body(req)?;
@@ -326,43 +289,10 @@ impl App {
         }
     }
 
-    /// The queue worker's batch: each message is one job to run.
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let result = match serde_json::from_str::<ExportTask>(
-                record.body.as_deref().unwrap_or_default(),
-            ) {
-                Ok(task) => Box::pin(self.run(&task)).await,
-                Err(err) => Err(ApiError::bad_request(format!("not an export task: {err}"))),
-            };
-            let retry = match result {
-                Ok(Attempt::WillRetry) => true,
-                Ok(_) => false,
-                Err(err) => {
-                    tracing::error!(sqs_message = %id, error = ?err, "export task failed");
-                    true
-                }
-            };
-            if retry {
-                if let Some(receipt) = record.receipt_handle.as_deref()
-                    && let Err(err) = self.queue.retry_after(receipt, RETRY_AFTER_SECONDS).await
-                {
-                    tracing::warn!(error = ?err, "retry left to the visibility timeout");
-                }
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
-    }
-
     /// Runs one attempt of a job. Any number of deliveries of the same task, in sequence or at
     /// once, end with at most one file and a job that says where it is.
     #[tracing::instrument(skip(self, task), fields(org = %task.org_id, export = %task.export_id))]
-    pub async fn run(&self, task: &ExportTask) -> Result<Attempt, ApiError> {
+    pub async fn attempt(&self, task: &ExportTask) -> Result<Attempt, ApiError> {
         let org = OrgId::parse(&task.org_id)?;
         let Some(job) = self.store.export_job(&org, &task.export_id).await? else {
             tracing::warn!("export task for a job that does not exist");
@@ -626,9 +556,91 @@ impl App {
             None => Ok(run),
         }
     }
+}
 
-    /// The scheduler's entry point: the event's scheduled time, or now if it carries none.
-    pub async fn handle_scheduled(&self, event: ScheduledEvent) -> Result<ScheduleRun, ApiError> {
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self::new(
+            s.store.clone(),
+            s.blobs.clone(),
+            s.exports.clone(),
+            env.clone(),
+        )
+    }
+}
+
+impl HttpFunction for App {
+    type RouteId = RouteId;
+    const BINARY: &'static str = "export-contacts";
+    const ROUTES: &'static [Route<RouteId>] = ROUTES;
+
+    fn router(&self) -> &Router<RouteId> {
+        &self.router
+    }
+
+    async fn dispatch(
+        &self,
+        route: Matched<RouteId>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        let caller = &route.caller;
+        match route.id {
+            RouteId::StartExport => {
+                Box::pin(idempotency::once(
+                    &self.store,
+                    &self.env,
+                    caller,
+                    req,
+                    || self.start(caller, req),
+                ))
+                .await
+            }
+            RouteId::GetExport => self.get(caller, route.param("id")).await,
+            RouteId::ListExports => {
+                let scope = route.list_scope("");
+                let page = page_request(req, &scope)?;
+                let (jobs, next) = self.store.list_exports(&caller.org, page).await?;
+                let mut items = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    items.push(self.view(job).await?);
+                }
+                Ok(ok(&Page::new(items, &scope, next)))
+            }
+            RouteId::PutSchedule => self.put_schedule(caller, req).await,
+            RouteId::GetSchedule => self.get_schedule(caller).await,
+            RouteId::DeleteSchedule => self.delete_schedule(caller).await,
+        }
+    }
+}
+
+/// `export-worker`: each record is one job to run.
+impl QueueFunction for App {
+    const BINARY: &'static str = "export-worker";
+    type Job = ExportTask;
+    type Error = ApiError;
+
+    async fn run(&self, task: ExportTask, record: &SqsMessage) -> Result<Handled, ApiError> {
+        let outcome = Box::pin(self.attempt(&task)).await;
+        if matches!(outcome, Ok(Attempt::WillRetry) | Err(_))
+            && let Some(receipt) = record.receipt_handle.as_deref()
+            && let Err(err) = self.queue.retry_after(receipt, RETRY_AFTER_SECONDS).await
+        {
+            tracing::warn!(error = ?err, "retry left to the visibility timeout");
+        }
+        match outcome? {
+            Attempt::WillRetry => Ok(Handled::Again),
+            _ => Ok(Handled::Done),
+        }
+    }
+}
+
+/// `export-scheduler`: the hourly trigger starts the jobs due in the event's hour.
+impl ScheduledFunction for App {
+    const BINARY: &'static str = "export-scheduler";
+    type Event = ScheduledEvent;
+    type Output = ScheduleRun;
+
+    async fn run_scheduled(&self, event: ScheduledEvent) -> Result<ScheduleRun, ApiError> {
         Box::pin(self.run_schedules(event.time.unwrap_or_else(|| self.env.now()))).await
     }
 }

@@ -14,6 +14,7 @@ use shared::config::Config;
 use shared::contacts::Contact;
 use shared::exports::{ExportStatus, ExportTask};
 use shared::ids::OrgId;
+use shared::serve::{HttpFunction, QueueFunction, ScheduledFunction};
 use shared::services::Services;
 use shared::testing::{decode, load_event, local_services, new_org, unpolled_queue, with_caller};
 use time::macros::datetime;
@@ -172,7 +173,7 @@ async fn the_sample_events_start_read_and_schedule_exports() {
     );
 
     assert_eq!(
-        app.run(&task(&org, id)).await.unwrap(),
+        app.attempt(&task(&org, id)).await.unwrap(),
         Attempt::Succeeded { rows: 0 }
     );
     let (status, read) = http(&app, &org, "get-export", None, id).await;
@@ -197,7 +198,7 @@ async fn the_sample_events_start_read_and_schedule_exports() {
     // The sample hourly event is a Monday 06:00: this org's schedule is due.
     let event: ScheduledEvent =
         serde_json::from_value(load_event("export-contacts", "scheduled-hourly")).unwrap();
-    app.handle_scheduled(event).await.unwrap();
+    app.run_scheduled(event).await.unwrap();
     let (_, list) = http(&app, &org, "list-exports", None, id).await;
     assert_eq!(list["items"][0]["trigger"], "schedule");
     assert_eq!(list["items"][0]["format"], "jsonl");
@@ -247,7 +248,7 @@ async fn the_sample_queue_event_runs_the_job_it_names() {
     );
     sample.export_id = "01a1fc60-0000-7000-8000-0000000000ff".into();
     assert_eq!(
-        app.run(&sample).await.unwrap(),
+        app.attempt(&sample).await.unwrap(),
         Attempt::NothingToDo,
         "a task for a job that does not exist is dropped"
     );
@@ -276,7 +277,7 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
     };
     let first = task(&org, &id);
     tokio::select! {
-        _ = app.run(&first) => panic!("the first attempt should not finish"),
+        _ = app.attempt(&first) => panic!("the first attempt should not finish"),
         () = watcher => {}
     }
     let died = job(&local, &org, &id).await;
@@ -289,7 +290,7 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
 
     // The queue delivers the task again.
     assert_eq!(
-        app.run(&task(&org, &id)).await.unwrap(),
+        app.attempt(&task(&org, &id)).await.unwrap(),
         Attempt::Succeeded { rows: 200 }
     );
     let done = job(&local, &org, &id).await;
@@ -302,7 +303,7 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
     assert_eq!(Some(&keys[0]), done.object_key.as_ref());
     assert_eq!(lines_of(&keys[0]).await, 201, "header and 200 contacts");
     assert_eq!(
-        app.run(&task(&org, &id)).await.unwrap(),
+        app.attempt(&task(&org, &id)).await.unwrap(),
         Attempt::NothingToDo,
         "a late duplicate changes nothing"
     );
@@ -326,13 +327,13 @@ async fn two_workers_on_one_job_leave_one_file_and_one_result() {
     let first = tokio::spawn({
         let slow = std::sync::Arc::new(slow);
         let task = task(&org, &id);
-        async move { slow.run(&task).await.unwrap() }
+        async move { slow.attempt(&task).await.unwrap() }
     });
     while job(&local, &org, &id).await.rows < 3 {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // A redelivery while the first worker still runs takes the job over.
-    let second = fast.run(&task(&org, &id)).await.unwrap();
+    let second = fast.attempt(&task(&org, &id)).await.unwrap();
     let first = first.await.unwrap();
     assert_eq!(second, Attempt::Succeeded { rows: 40 });
     assert_eq!(first, Attempt::NothingToDo, "the superseded worker stops");
@@ -416,10 +417,13 @@ async fn a_job_whose_last_attempt_died_is_failed_by_the_next_delivery() {
     };
     let only = task(&org, &id);
     tokio::select! {
-        _ = app.run(&only) => panic!("the attempt should not finish"),
+        _ = app.attempt(&only) => panic!("the attempt should not finish"),
         () = watcher => {}
     }
-    assert_eq!(app.run(&task(&org, &id)).await.unwrap(), Attempt::Failed);
+    assert_eq!(
+        app.attempt(&task(&org, &id)).await.unwrap(),
+        Attempt::Failed
+    );
     let failed = job(&local, &org, &id).await;
     assert_eq!(
         (failed.status, failed.error.as_deref()),

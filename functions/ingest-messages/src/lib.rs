@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsMessage;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,8 @@ use shared::ids::OrgId;
 use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
+use shared::serve::{Build, Handled, QueueFunction};
+use shared::services::Services;
 use shared::store::{
     Conversation, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError, Store,
     StoredAttachment,
@@ -146,41 +148,6 @@ impl App {
     }
 
     /// Runs an SQS batch: every record independently, failures reported per record.
-    pub async fn handle_batch(
-        &self,
-        event: SqsEvent,
-    ) -> (SqsBatchResponse, Vec<Result<Ingested, IngestError>>) {
-        let mut response = SqsBatchResponse::default();
-        let mut outcomes = Vec::with_capacity(event.records.len());
-        for record in event.records {
-            let message_id = record.message_id.clone().unwrap_or_default();
-            let outcome =
-                Box::pin(self.ingest_body(record.body.as_deref().unwrap_or_default())).await;
-            if let Err(err) = &outcome {
-                match err {
-                    IngestError::Malformed(why) => {
-                        tracing::warn!(sqs_message = %message_id, %why, "malformed inbound message")
-                    }
-                    IngestError::Undecodable(e) => tracing::warn!(
-                        sqs_message = %message_id,
-                        category = ?e.classify(),
-                        line = e.line(),
-                        column = e.column(),
-                        "undecodable inbound message"
-                    ),
-                    IngestError::Failed(cause) => {
-                        tracing::error!(sqs_message = %message_id, error = ?cause, "inbound message failed")
-                    }
-                }
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message_id;
-                response.batch_item_failures.push(failure);
-            }
-            outcomes.push(outcome);
-        }
-        (response, outcomes)
-    }
-
     pub async fn ingest_body(&self, body: &str) -> Result<Ingested, IngestError> {
         let message: InboundMessage =
             serde_json::from_str(body).map_err(IngestError::Undecodable)?;
@@ -462,5 +429,32 @@ fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
     {
         Some(existing) => *existing = identity,
         None => contact.identities.push(identity),
+    }
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self::new(
+            s.store.clone(),
+            s.blobs.clone(),
+            s.matching.clone(),
+            env.clone(),
+        )
+    }
+}
+
+/// Inbound messages from the channels' queue; a malformed one fails alone and, after the
+/// queue's `maxReceiveCount`, rests in the dead-letter queue.
+impl QueueFunction for App {
+    const BINARY: &'static str = "ingest-messages";
+    type Job = InboundMessage;
+    type Error = IngestError;
+
+    async fn run(
+        &self,
+        message: InboundMessage,
+        _record: &SqsMessage,
+    ) -> Result<Handled, IngestError> {
+        Box::pin(self.ingest(message)).await.map(|_| Handled::Done)
     }
 }

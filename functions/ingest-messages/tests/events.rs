@@ -8,6 +8,7 @@ use serde_json::Value;
 use shared::clock::Env;
 use shared::cursor::PageRequest;
 use shared::ids::OrgId;
+use shared::serve::QueueFunction;
 use shared::testing::{load_event, local_services, new_org};
 
 /// The sample batch with every message moved into `org`.
@@ -31,7 +32,7 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
         Env::system(),
     );
     let org = new_org("ingest");
-    let (response, outcomes) = app.handle_batch(batch_for(&org)).await;
+    let response = app.handle_batch(batch_for(&org)).await;
 
     let failed: Vec<&str> = response
         .batch_item_failures
@@ -39,10 +40,6 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
-    assert!(matches!(
-        outcomes[1],
-        Err(ingest_messages::IngestError::Undecodable(_))
-    ));
     let (contacts, _) = local
         .store
         .list_contacts(
@@ -65,7 +62,7 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
     );
 
     // Redelivering the whole batch changes nothing and fails the same record again.
-    let (again, _) = app.handle_batch(batch_for(&org)).await;
+    let again = app.handle_batch(batch_for(&org)).await;
     assert_eq!(again.batch_item_failures.len(), 1);
     let (after, _) = local
         .store

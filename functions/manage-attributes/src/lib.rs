@@ -10,11 +10,13 @@ use shared::attributes::{
 };
 use shared::auth::{Caller, Capability};
 use shared::clock::Env;
-use shared::http::{Patch, Route, Router, json, json_body, no_content, non_null, ok, respond};
+use shared::http::{Matched, Patch, Route, Router, json, json_body, no_content, non_null, ok};
 use shared::idempotency;
 use shared::ids::AttributeKey;
 use shared::matching::MatchJob;
 use shared::queue::Queue;
+use shared::serve::{Build, HttpFunction};
+use shared::services::Services;
 use shared::settings::{self, MatchingAttribute};
 use shared::store::{SaveError, Store, retry_on_conflict};
 
@@ -199,34 +201,6 @@ impl App {
         }
     }
 
-    /// Every route this function serves, as `(METHOD, /path/{param})`.
-    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-        ROUTES.iter().map(|r| (r.method, r.path))
-    }
-
-    pub async fn handle(&self, req: Request) -> Response<Body> {
-        respond(self.dispatch(req).await)
-    }
-
-    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.authorize(&req)?;
-        let (caller, key) = (route.caller.clone(), route.param("key"));
-        match route.id {
-            RouteId::GetSettings => self.get_settings(&caller).await,
-            RouteId::PatchSettings => self.patch_settings(&caller, &req).await,
-            RouteId::ListAttributes => self.list_attributes(&caller).await,
-            RouteId::CreateAttribute => {
-                idempotency::once(&self.store, &self.env, &caller, &req, || {
-                    self.create_attribute(&caller, &req)
-                })
-                .await
-            }
-            RouteId::ReorderAttributes => self.reorder_attributes(&caller, &req).await,
-            RouteId::PatchAttribute => self.patch_attribute(&caller, key, &req).await,
-            RouteId::DeleteAttribute => self.delete_attribute(&caller, key).await,
-        }
-    }
-
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
     async fn get_settings(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
         let (settings, _) = self.store.org_config(&caller.org).await?;
@@ -404,5 +378,43 @@ impl App {
         .await?;
         tracing::info!("attribute deleted");
         Ok(no_content())
+    }
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self::new(s.store.clone(), s.matching.clone(), env.clone())
+    }
+}
+
+impl HttpFunction for App {
+    type RouteId = RouteId;
+    const BINARY: &'static str = "manage-attributes";
+    const ROUTES: &'static [Route<RouteId>] = ROUTES;
+
+    fn router(&self) -> &Router<RouteId> {
+        &self.router
+    }
+
+    async fn dispatch(
+        &self,
+        route: Matched<RouteId>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        let (caller, key) = (route.caller.clone(), route.param("key"));
+        match route.id {
+            RouteId::GetSettings => self.get_settings(&caller).await,
+            RouteId::PatchSettings => self.patch_settings(&caller, req).await,
+            RouteId::ListAttributes => self.list_attributes(&caller).await,
+            RouteId::CreateAttribute => {
+                idempotency::once(&self.store, &self.env, &caller, req, || {
+                    self.create_attribute(&caller, req)
+                })
+                .await
+            }
+            RouteId::ReorderAttributes => self.reorder_attributes(&caller, req).await,
+            RouteId::PatchAttribute => self.patch_attribute(&caller, key, req).await,
+            RouteId::DeleteAttribute => self.delete_attribute(&caller, key).await,
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use manage_attributes::App;
 use serde_json::Value;
 use shared::clock::{Env, FixedClock, SequentialIds};
+use shared::serve::HttpFunction;
 use shared::testing::{decode, load_event, local_services, new_org, with_caller};
 
 struct Harness {

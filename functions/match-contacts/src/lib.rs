@@ -3,12 +3,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsMessage;
 use shared::ApiError;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::Contact;
 use shared::ids::OrgId;
 use shared::matching::{MatchJob, current_hash};
+use shared::serve::{Build, Handled, QueueFunction};
+use shared::services::Services;
 use shared::store::{LinkChange, Store};
 
 const MAX_ATTEMPTS: u32 = 8;
@@ -23,27 +25,7 @@ impl App {
         Self { store, env }
     }
 
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in event.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let result = match serde_json::from_str::<MatchJob>(
-                record.body.as_deref().unwrap_or_default(),
-            ) {
-                Ok(job) => Box::pin(self.run(job)).await,
-                Err(err) => Err(ApiError::bad_request(format!("not a match job: {err}"))),
-            };
-            if let Err(err) = result {
-                tracing::error!(sqs_message = %id, error = ?err, "match job failed");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
-    }
-
-    pub async fn run(&self, job: MatchJob) -> Result<(), ApiError> {
+    pub async fn relink(&self, job: MatchJob) -> Result<(), ApiError> {
         match job {
             MatchJob::Contact {
                 org_id,
@@ -241,5 +223,21 @@ impl App {
             "org re-matched"
         );
         Ok(())
+    }
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self::new(s.store.clone(), env.clone())
+    }
+}
+
+impl QueueFunction for App {
+    const BINARY: &'static str = "match-contacts";
+    type Job = MatchJob;
+    type Error = ApiError;
+
+    async fn run(&self, job: MatchJob, _record: &SqsMessage) -> Result<Handled, ApiError> {
+        self.relink(job).await.map(|()| Handled::Done)
     }
 }

@@ -6,6 +6,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use match_contacts::App;
 use serde_json::Value;
 use shared::clock::Env;
+use shared::serve::QueueFunction;
 use shared::testing::{load_event, local_services, new_org};
 
 #[tokio::test]

@@ -6,7 +6,9 @@ use shared::ApiError;
 use shared::attributes::VIP_KEY;
 use shared::auth::{Caller, Capability};
 use shared::clock::{Env, rfc3339};
-use shared::http::{Route, Router, if_match, ok, respond, with_etag};
+use shared::http::{Matched, Route, Router, if_match, ok, with_etag};
+use shared::serve::{Build, HttpFunction};
+use shared::services::Services;
 use shared::store::{ContactContext, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,21 +45,6 @@ impl App {
             env,
             router: Router::new(ROUTES),
         }
-    }
-
-    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-        ROUTES.iter().map(|r| (r.method, r.path))
-    }
-
-    pub async fn handle(&self, req: Request) -> Response<Body> {
-        respond(self.dispatch(req).await)
-    }
-
-    async fn dispatch(&self, req: Request) -> Result<Response<Body>, ApiError> {
-        let route = self.router.authorize(&req)?;
-        let vip = route.id == RouteId::Designate;
-        self.set_vip(&route.caller, route.param("id"), vip, if_match(&req)?)
-            .await
     }
 
     /// Sets the contact's VIP flag; setting it to what it already is changes nothing. Only the
@@ -100,5 +87,31 @@ impl App {
         };
         let view = contact.view(&definitions.value, &settings.value, caller);
         Ok(with_etag(ok(&view), contact.version))
+    }
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self::new(s.store.clone(), env.clone())
+    }
+}
+
+impl HttpFunction for App {
+    type RouteId = RouteId;
+    const BINARY: &'static str = "toggle-vip";
+    const ROUTES: &'static [Route<RouteId>] = ROUTES;
+
+    fn router(&self) -> &Router<RouteId> {
+        &self.router
+    }
+
+    async fn dispatch(
+        &self,
+        route: Matched<RouteId>,
+        req: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        let vip = route.id == RouteId::Designate;
+        self.set_vip(&route.caller, route.param("id"), vip, if_match(req)?)
+            .await
     }
 }

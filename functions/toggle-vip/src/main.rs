@@ -1,15 +1,4 @@
-use lambda_http::{Error, service_fn};
-use shared::clock::Env;
-use shared::services::Services;
-use toggle_vip::App;
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    let s = Services::from_env().await?;
-    let app = App::new(s.store, Env::system());
-    lambda_http::run(service_fn(|req| async {
-        Ok::<_, Error>(app.handle(req).await)
-    }))
-    .await
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::serve::lambda_http::<toggle_vip::App>().await
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use shared::clock::Env;
+use shared::serve::HttpFunction;
 use shared::testing::{decode, load_event, local_services, new_org, with_caller};
 use toggle_vip::App;
 

@@ -1,0 +1,173 @@
+//! The one way a function is served. A function declares what it serves once — its routes, its
+//! queue's job type, its schedule's event — and both its Lambda `main` (one call here) and the
+//! local runtime (one line in its registry) serve it through the same code: authorization before
+//! any handler logic, one SQS batch loop with partial failures, the same error handling.
+
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::clock::Env;
+use crate::error::{ApiError, ErrorChain};
+use crate::http::{Matched, Route, Router, respond};
+use crate::services::Services;
+
+/// A function built from the clients of its process.
+pub trait Build: Sized + Send + Sync + 'static {
+    fn build(services: &Services, env: &Env) -> Self;
+}
+
+/// A function behind the HTTP API.
+pub trait HttpFunction: Build {
+    type RouteId: Copy + Send + Sync + std::fmt::Debug + 'static;
+    /// The binary `template.yaml` builds for it.
+    const BINARY: &'static str;
+    const ROUTES: &'static [Route<Self::RouteId>];
+
+    /// The router over [`Self::ROUTES`], built once with the function.
+    fn router(&self) -> &Router<Self::RouteId>;
+
+    /// Runs a route for a caller already allowed to use it.
+    fn dispatch(
+        &self,
+        route: Matched<Self::RouteId>,
+        req: &Request,
+    ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send;
+
+    /// Answers one request: the route is matched and its capability checked before anything
+    /// of the function runs; errors become the contract's error body.
+    fn handle(&self, req: Request) -> impl Future<Output = Response<Body>> + Send {
+        async move {
+            let outcome = match self.router().authorize(&req) {
+                Ok(route) => self.dispatch(route, &req).await,
+                Err(err) => Err(err),
+            };
+            respond(outcome)
+        }
+    }
+
+    /// The declared routes as `(METHOD, /path/{param})`, for the local runtime and drift tests.
+    fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+        Self::ROUTES.iter().map(|r| (r.method, r.path))
+    }
+}
+
+/// What became of one queue record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Done with: the record leaves the queue.
+    Done,
+    /// Leave it on the queue for another delivery (and, after `maxReceiveCount`, the
+    /// dead-letter queue).
+    Again,
+}
+
+/// A function that consumes one queue, one typed job per record.
+pub trait QueueFunction: Build {
+    const BINARY: &'static str;
+    type Job: DeserializeOwned + Send;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    fn run(
+        &self,
+        job: Self::Job,
+        record: &SqsMessage,
+    ) -> impl Future<Output = Result<Handled, Self::Error>> + Send;
+
+    /// The one SQS batch loop: every record is parsed as [`Self::Job`] and run; a record that
+    /// does not parse, fails, or asks to run again is reported as a batch item failure, so the
+    /// rest of the batch lands. Failures are logged with their cause chain, never the body.
+    fn handle_batch(&self, event: SqsEvent) -> impl Future<Output = SqsBatchResponse> + Send {
+        async move {
+            let mut response = SqsBatchResponse::default();
+            for record in &event.records {
+                let id = record.message_id.clone().unwrap_or_default();
+                let body = record.body.as_deref().unwrap_or_default();
+                let handled = match serde_json::from_str::<Self::Job>(body) {
+                    Err(err) => {
+                        // serde's message can quote the body; the position is enough.
+                        tracing::warn!(
+                            function = Self::BINARY,
+                            sqs_message = %id,
+                            category = ?err.classify(),
+                            line = err.line(),
+                            column = err.column(),
+                            "a queue record is not a job of this function"
+                        );
+                        Handled::Again
+                    }
+                    Ok(job) => match Box::pin(self.run(job, record)).await {
+                        Ok(handled) => handled,
+                        Err(err) => {
+                            tracing::error!(
+                                function = Self::BINARY,
+                                sqs_message = %id,
+                                error = %ErrorChain(&err),
+                                "a queue record failed"
+                            );
+                            Handled::Again
+                        }
+                    },
+                };
+                if handled == Handled::Again {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+            response
+        }
+    }
+}
+
+/// A function that a schedule invokes with EventBridge's event.
+pub trait ScheduledFunction: Build {
+    const BINARY: &'static str;
+    type Event: DeserializeOwned + Send;
+    type Output: Serialize + Send;
+
+    fn run_scheduled(
+        &self,
+        event: Self::Event,
+    ) -> impl Future<Output = Result<Self::Output, ApiError>> + Send;
+}
+
+/// The whole `main` of an HTTP function.
+pub async fn lambda_http<F: HttpFunction>() -> Result<(), lambda_http::Error> {
+    let function = start::<F>().await?;
+    lambda_http::run(lambda_http::service_fn(|req| async {
+        Ok::<_, lambda_http::Error>(function.handle(req).await)
+    }))
+    .await
+}
+
+/// The whole `main` of a queue consumer.
+pub async fn lambda_queue<F: QueueFunction>() -> Result<(), lambda_runtime::Error> {
+    let function = start::<F>().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<SqsEvent>| async {
+            Ok::<_, lambda_runtime::Error>(function.handle_batch(event.payload).await)
+        },
+    ))
+    .await
+}
+
+/// The whole `main` of a scheduled function. An error makes Lambda retry the invocation.
+pub async fn lambda_scheduled<F: ScheduledFunction>() -> Result<(), lambda_runtime::Error> {
+    let function = start::<F>().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<F::Event>| async {
+            Ok::<_, lambda_runtime::Error>(function.run_scheduled(event.payload).await?)
+        },
+    ))
+    .await
+}
+
+async fn start<F: Build>() -> Result<F, crate::config::MissingVar> {
+    crate::telemetry::init();
+    let services = Services::from_env().await?;
+    Ok(F::build(&services, &Env::system()))
+}
