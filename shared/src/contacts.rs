@@ -69,6 +69,52 @@ pub struct AttributeValueView {
     pub options: Option<Vec<String>>,
     pub editable: bool,
     pub crm_managed: bool,
+    pub lookup: bool,
+    /// Who set the current value; `None` while it is empty.
+    pub source: Option<ValueSource>,
+    /// The CRM write-back state of an agent's change to a CRM-managed value; no CRM
+    /// connection exists yet, so never set.
+    pub sync: Option<SyncState>,
+}
+
+/// A contact's standing with the org's CRM, as the contact view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CrmView {
+    pub status: LookupStatus,
+    pub record_id: Option<String>,
+    pub record_url: Option<String>,
+    pub last_lookup_at: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LookupStatus {
+    Never,
+    Pending,
+    Found,
+    NotFound,
+    Multiple,
+    Error,
+}
+
+/// Who set an attribute's current value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueSource {
+    Channel,
+    Agent,
+    Automation,
+    Crm,
+}
+
+/// Where an agent's change to a CRM-managed value stands with the CRM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncState {
+    Pending,
+    Synced,
+    Failed,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,6 +128,9 @@ pub struct ContactView {
     pub identities: Vec<Identity>,
     pub validated: bool,
     pub vip: bool,
+    /// The contact's CRM state; `null` while the org has no CRM connection (no org can have
+    /// one yet).
+    pub crm: Option<CrmView>,
     pub attributes: Vec<AttributeValueView>,
     pub linked_contact_ids: Vec<String>,
     pub version: u64,
@@ -163,8 +212,17 @@ impl Contact {
                 let editable = d.kind == Kind::Custom
                     && may_fill
                     && (!d.crm_managed || settings.crm_edit_enabled);
+                let value = self.value_of(&d.key, definitions).map(str::to_owned);
+                // Platform values come from the channel; custom ones only from people today.
+                let source = value.as_ref().map(|_| match d.kind {
+                    Kind::Platform => ValueSource::Channel,
+                    _ => ValueSource::Agent,
+                });
                 AttributeValueView {
-                    value: self.value_of(&d.key, definitions).map(str::to_owned),
+                    value,
+                    source,
+                    sync: None,
+                    lookup: d.lookup,
                     key: d.key,
                     label: d.label,
                     kind: d.kind,
@@ -188,6 +246,7 @@ impl Contact {
             identities: self.identities.clone(),
             validated: self.validated,
             vip: self.vip,
+            crm: None,
             attributes,
             linked_contact_ids: linked,
             version: self.version,

@@ -42,8 +42,9 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Characters that draw nothing: white space, zero-width and other format characters, fillers
-/// and variation selectors.
+/// Characters that draw nothing: Unicode's `White_Space` and `Default_Ignorable_Code_Point`
+/// (zero-width spaces and joiners, format controls, fillers, variation selectors, tags), the
+/// set `openapi.yaml` names.
 fn is_invisible(c: char) -> bool {
     c.is_whitespace()
         || matches!(
@@ -57,12 +58,14 @@ fn is_invisible(c: char) -> bool {
                 | '\u{17B5}'
                 | '\u{180B}'..='\u{180F}'
                 | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
                 | '\u{2060}'..='\u{206F}'
-                | '\u{2800}'
                 | '\u{3164}'
                 | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
                 | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
                 | '\u{1D173}'..='\u{1D17A}'
                 | '\u{E0000}'..='\u{E0FFF}'
         )
