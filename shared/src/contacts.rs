@@ -14,7 +14,7 @@ use crate::text::{self, LineBreaks};
 
 pub const TEXT_VALUE_MAX_CHARS: usize = 1000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub channel: Channel,
     pub network: Network,
@@ -22,8 +22,17 @@ pub struct Identity {
     pub handle: Option<String>,
 }
 
+crate::debug_showing!(Identity { channel, network });
+crate::debug_showing!(Contact {
+    id,
+    network,
+    vip,
+    validated,
+    version
+});
+
 /// A contact as stored in its `PROFILE` item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     pub id: String,
     pub name: String,
@@ -57,7 +66,9 @@ pub struct Contact {
     pub updated_at: String,
 }
 
-#[derive(Debug, Serialize)]
+crate::debug_showing!(AttributeValueView { key, source, sync });
+
+#[derive(Serialize)]
 pub struct AttributeValueView {
     pub key: String,
     pub label: String,
@@ -117,7 +128,9 @@ pub enum SyncState {
     Failed,
 }
 
-#[derive(Debug, Serialize)]
+crate::debug_showing!(ContactView { id, version });
+
+#[derive(Serialize)]
 pub struct ContactView {
     pub id: String,
     pub name: String,
@@ -138,7 +151,9 @@ pub struct ContactView {
     pub updated_at: String,
 }
 
-#[derive(Debug, Serialize)]
+crate::debug_showing!(ContactSummary { id, vip, validated });
+
+#[derive(Serialize)]
 pub struct ContactSummary {
     pub id: String,
     pub name: String,
@@ -256,8 +271,11 @@ impl Contact {
     }
 }
 
+crate::debug_showing!(ValueChange { key, definition_id });
+
 /// One validated change to a custom value: set or clear, under the definition's id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+
+#[derive(Clone, PartialEq, Eq)]
 pub struct ValueChange {
     pub key: String,
     pub definition_id: String,

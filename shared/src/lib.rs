@@ -19,6 +19,8 @@ pub mod keys;
 pub mod matching;
 pub mod notes;
 pub mod queue;
+pub mod redact;
+pub mod retry;
 pub mod serve;
 pub mod services;
 pub mod settings;

@@ -9,9 +9,17 @@ use crate::text::{self, LineBreaks};
 pub const NOTE_MAX_CHARS: usize = 2000;
 
 /// Note text: trimmed, 1..2000 Unicode scalar values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct NoteText(String);
+
+impl std::fmt::Debug for NoteText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("NoteText")
+            .field(&crate::redact::Redacted)
+            .finish()
+    }
+}
 
 impl NoteText {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {

@@ -14,6 +14,7 @@ use shared::ids::OrgId;
 use shared::keys;
 use shared::notes::Person;
 use shared::queue::Queue;
+use shared::retry::Backoff;
 use shared::serve::{Build, Handled, HttpFunction, QueueFunction};
 use shared::services::Services;
 use shared::store::{SaveError, Store};
@@ -21,7 +22,6 @@ use shared::store::{SaveError, Store};
 /// The purge is queued twice: delayed before the transaction, so a function that dies right
 /// after committing still gets its purge, and immediately after it.
 pub const SAFETY_NET_DELAY_SECONDS: i32 = 300;
-const MAX_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteId {
@@ -74,7 +74,9 @@ impl App {
             org_id: caller.org.to_string(),
             contact_id: id.to_owned(),
         };
-        for attempt in 0..MAX_ATTEMPTS {
+        let mut backoff = Backoff::new();
+        let mut safety_net_queued = false;
+        while backoff.next_try().await {
             let contact = self
                 .store
                 .contact(&caller.org, id)
@@ -83,10 +85,11 @@ impl App {
             if expected.is_some_and(|v| v != contact.version) {
                 return Err(ApiError::PreconditionFailed);
             }
-            if attempt == 0 {
+            if !safety_net_queued {
                 self.purge
                     .send_delayed(&job, SAFETY_NET_DELAY_SECONDS)
                     .await?;
+                safety_net_queued = true;
             }
             let record = DeletionRecord {
                 id: self.env.ids.new_id(),

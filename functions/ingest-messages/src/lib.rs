@@ -2,7 +2,6 @@
 //! and messages. A malformed message is a batch item failure and never blocks the others.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use base64::Engine;
@@ -18,6 +17,7 @@ use shared::ids::OrgId;
 use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
+use shared::retry::Backoff;
 use shared::serve::{Build, Handled, QueueFunction};
 use shared::services::Services;
 use shared::store::{
@@ -29,7 +29,6 @@ use time::format_description::well_known::Rfc3339;
 
 pub const MAX_ATTACHMENT_BYTES: usize = 256 * 1024;
 const MAX_ID_LEN: usize = 256;
-const MAX_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, Deserialize)]
 pub struct InboundMessage {
@@ -40,7 +39,9 @@ pub struct InboundMessage {
     pub message: InboundBody,
 }
 
-#[derive(Debug, Deserialize)]
+shared::debug_showing!(Sender {});
+
+#[derive(Deserialize)]
 pub struct Sender {
     pub user_id: String,
     #[serde(default)]
@@ -66,7 +67,9 @@ fn open() -> String {
     "open".into()
 }
 
-#[derive(Debug, Deserialize)]
+shared::debug_showing!(InboundBody { id, sent_at });
+
+#[derive(Deserialize)]
 pub struct InboundBody {
     pub id: String,
     #[serde(default)]
@@ -174,10 +177,8 @@ impl App {
         let network = channel.network();
         let claim_pk = keys::identity_pk(&org, channel.identity_scope(), &inbound.sender.user_id);
 
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
-            }
+        let mut backoff = Backoff::new();
+        while backoff.next_try().await {
             let now = rfc3339(self.env.now());
             let context = self.store.ingest_context(&org, &claim_pk).await?;
             let before = match &context.owner {

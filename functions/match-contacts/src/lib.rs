@@ -9,11 +9,10 @@ use shared::clock::{Env, rfc3339};
 use shared::contacts::Contact;
 use shared::ids::OrgId;
 use shared::matching::{MatchJob, current_hash};
+use shared::retry::Backoff;
 use shared::serve::{Build, Handled, QueueFunction};
 use shared::services::Services;
 use shared::store::{LinkChange, Store};
-
-const MAX_ATTEMPTS: u32 = 8;
 
 pub struct App {
     store: Store,
@@ -61,7 +60,8 @@ impl App {
         }
         let me = vec![contact_id.to_owned()];
         let now = rfc3339(self.env.now());
-        for _ in 0..MAX_ATTEMPTS {
+        let mut backoff = Backoff::new();
+        while backoff.next_try().await {
             let Some(contact) = self.store.contact(org, contact_id).await? else {
                 for other in &previously_linked {
                     self.store

@@ -93,7 +93,14 @@ pub struct StoredAttachment {
     pub s3_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+crate::debug_showing!(Message {
+    id,
+    conversation_id,
+    contact_id,
+    sent_at
+});
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: String,
     pub conversation_id: String,

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -20,6 +19,7 @@ use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::ids::OrgId;
 use crate::keys;
+use crate::retry::Backoff;
 use crate::settings::Settings;
 
 mod contacts;
@@ -32,8 +32,6 @@ pub use contacts::*;
 pub use exports::StoredSchedule;
 pub use idempotency::*;
 pub use notes::NoteEdit;
-
-const MAX_ATTEMPTS: u32 = 8;
 
 #[derive(Clone)]
 pub struct Store {
@@ -130,15 +128,12 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SaveError>>,
 {
-    for n in 0..MAX_ATTEMPTS {
+    let mut backoff = Backoff::new();
+    while backoff.next_try().await {
         match attempt().await {
             Ok(value) => return Ok(value),
             Err(SaveError::Failed(err)) => return Err(err),
-            Err(SaveError::Conflict) => {
-                let base = 5u64 << n.min(6);
-                let jitter = rand::random::<u64>() % (base + 1);
-                tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-            }
+            Err(SaveError::Conflict) => {}
         }
     }
     Err(ApiError::conflict(
@@ -216,7 +211,8 @@ impl Store {
             .map_err(internal)?;
         let mut pending = HashMap::from([(self.table.clone(), request)]);
         let mut items = Vec::new();
-        for n in 0..MAX_ATTEMPTS {
+        let mut backoff = Backoff::new();
+        while backoff.next_try().await {
             let out = self
                 .client
                 .batch_get_item()
@@ -234,7 +230,6 @@ impl Store {
             if pending.is_empty() {
                 return Ok(items);
             }
-            tokio::time::sleep(Duration::from_millis(10 << n)).await;
         }
         Err(ApiError::internal("batch get left keys unprocessed"))
     }
@@ -256,13 +251,10 @@ impl Store {
             .map_err(internal)?;
         for chunk in writes.chunks(25) {
             let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
-            let mut attempt = 0;
+            let mut backoff = Backoff::new();
             while !pending.is_empty() {
-                if attempt == MAX_ATTEMPTS {
+                if !backoff.next_try().await {
                     return Err(ApiError::internal("batch write left items unprocessed"));
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
                 }
                 let out = self
                     .client
@@ -273,7 +265,6 @@ impl Store {
                     .map_err(internal)?;
                 pending = out.unprocessed_items.unwrap_or_default();
                 pending.retain(|_, items| !items.is_empty());
-                attempt += 1;
             }
         }
         Ok(())
