@@ -14,6 +14,10 @@ use crate::error::ApiError;
 
 pub use crate::body::MAX_BODY_BYTES;
 
+/// What a route's handler answers: a response, or an error the HTTP edge turns into the
+/// contract's error body.
+pub type HttpResult = Result<Response<Body>, ApiError>;
+
 /// One route a function serves, written as in `template.yaml` (`/attributes/{key}`), with the
 /// capability a caller needs before anything else about the request is looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +26,36 @@ pub struct Route<R> {
     pub path: &'static str,
     pub id: R,
     pub capability: Capability,
+}
+
+impl<R> Route<R> {
+    pub const fn new(
+        method: &'static str,
+        path: &'static str,
+        id: R,
+        capability: Capability,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            id,
+            capability,
+        }
+    }
+}
+
+/// A route table, one line a route: `GET "/contacts/{id}" => RouteId::GetContact, Read;`
+/// (method, path as in `template.yaml`, the function's id for it, the capability it needs).
+#[macro_export]
+macro_rules! routes {
+    ($($method:ident $path:literal => $id:expr, $capability:ident;)*) => {
+        &[$($crate::http::Route::new(
+            stringify!($method),
+            $path,
+            $id,
+            $crate::auth::Capability::$capability,
+        )),*]
+    };
 }
 
 /// A function's own router. The same table answers requests and tells the local runtime and the

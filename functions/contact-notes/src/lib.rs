@@ -5,10 +5,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::ApiError;
-use shared::auth::{Caller, Capability};
+use shared::auth::Caller;
 use shared::clock::{Env, rfc3339};
 use shared::http::{
-    Matched, Page, Route, Router, if_match, json, json_body, no_content, ok, page_request,
+    HttpResult, Matched, Page, Route, if_match, json, json_body, no_content, ok, page_request,
     with_etag,
 };
 use shared::idempotency::{self, AboutContact};
@@ -29,61 +29,20 @@ pub enum RouteId {
     DeleteConversationNote,
 }
 
-pub const ROUTES: &[Route<RouteId>] = &[
-    Route {
-        method: "GET",
-        path: "/contacts/{id}/notes",
-        id: RouteId::ListContactNotes,
-        capability: Capability::Read,
-    },
-    Route {
-        method: "POST",
-        path: "/contacts/{id}/notes",
-        id: RouteId::AddContactNote,
-        capability: Capability::WriteNotes,
-    },
-    Route {
-        method: "PATCH",
-        path: "/contacts/{id}/notes/{note_id}",
-        id: RouteId::EditContactNote,
-        capability: Capability::WriteNotes,
-    },
-    Route {
-        method: "DELETE",
-        path: "/contacts/{id}/notes/{note_id}",
-        id: RouteId::DeleteContactNote,
-        capability: Capability::WriteNotes,
-    },
-    Route {
-        method: "GET",
-        path: "/conversations/{conversation_id}/notes",
-        id: RouteId::ListConversationNotes,
-        capability: Capability::Read,
-    },
-    Route {
-        method: "POST",
-        path: "/conversations/{conversation_id}/notes",
-        id: RouteId::AddConversationNote,
-        capability: Capability::WriteNotes,
-    },
-    Route {
-        method: "PATCH",
-        path: "/conversations/{conversation_id}/notes/{note_id}",
-        id: RouteId::EditConversationNote,
-        capability: Capability::WriteNotes,
-    },
-    Route {
-        method: "DELETE",
-        path: "/conversations/{conversation_id}/notes/{note_id}",
-        id: RouteId::DeleteConversationNote,
-        capability: Capability::WriteNotes,
-    },
+pub const ROUTES: &[Route<RouteId>] = shared::routes![
+    GET "/contacts/{id}/notes" => RouteId::ListContactNotes, Read;
+    POST "/contacts/{id}/notes" => RouteId::AddContactNote, WriteNotes;
+    PATCH "/contacts/{id}/notes/{note_id}" => RouteId::EditContactNote, WriteNotes;
+    DELETE "/contacts/{id}/notes/{note_id}" => RouteId::DeleteContactNote, WriteNotes;
+    GET "/conversations/{conversation_id}/notes" => RouteId::ListConversationNotes, Read;
+    POST "/conversations/{conversation_id}/notes" => RouteId::AddConversationNote, WriteNotes;
+    PATCH "/conversations/{conversation_id}/notes/{note_id}" => RouteId::EditConversationNote, WriteNotes;
+    DELETE "/conversations/{conversation_id}/notes/{note_id}" => RouteId::DeleteConversationNote, WriteNotes;
 ];
 
 pub struct App {
     store: Store,
     env: Env,
-    router: Router<RouteId>,
 }
 
 #[derive(Deserialize)]
@@ -101,11 +60,7 @@ enum Action {
 
 impl App {
     pub fn new(store: Store, env: Env) -> Self {
-        Self {
-            store,
-            env,
-            router: Router::new(ROUTES),
-        }
+        Self { store, env }
     }
 
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
@@ -186,15 +141,7 @@ impl HttpFunction for App {
     const BINARY: &'static str = "contact-notes";
     const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
-    fn router(&self) -> &Router<RouteId> {
-        &self.router
-    }
-
-    async fn dispatch(
-        &self,
-        route: Matched<RouteId>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         use RouteId::*;
         let caller = &route.caller;
         let parent = match route.id {

@@ -5,11 +5,11 @@
 use aws_lambda_events::event::sqs::SqsMessage;
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
-use shared::auth::{Caller, Capability};
+use shared::auth::Caller;
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
-use shared::http::{Matched, Page, Route, Router, if_match, no_content, ok, page_request};
+use shared::http::{HttpResult, Matched, Page, Route, if_match, no_content, ok, page_request};
 use shared::ids::OrgId;
 use shared::keys;
 use shared::notes::Person;
@@ -29,19 +29,9 @@ pub enum RouteId {
     ListDeleted,
 }
 
-pub const ROUTES: &[Route<RouteId>] = &[
-    Route {
-        method: "DELETE",
-        path: "/contacts/{id}",
-        id: RouteId::DeleteContact,
-        capability: Capability::DeleteContacts,
-    },
-    Route {
-        method: "GET",
-        path: "/deleted-contacts",
-        id: RouteId::ListDeleted,
-        capability: Capability::DeleteContacts,
-    },
+pub const ROUTES: &[Route<RouteId>] = shared::routes![
+    DELETE "/contacts/{id}" => RouteId::DeleteContact, DeleteContacts;
+    GET "/deleted-contacts" => RouteId::ListDeleted, DeleteContacts;
 ];
 
 pub struct App {
@@ -49,7 +39,6 @@ pub struct App {
     blobs: Blobs,
     purge: Queue,
     env: Env,
-    router: Router<RouteId>,
 }
 
 impl App {
@@ -59,7 +48,6 @@ impl App {
             blobs,
             purge,
             env,
-            router: Router::new(ROUTES),
         }
     }
 
@@ -202,15 +190,7 @@ impl HttpFunction for App {
     const BINARY: &'static str = "delete-contact";
     const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
-    fn router(&self) -> &Router<RouteId> {
-        &self.router
-    }
-
-    async fn dispatch(
-        &self,
-        route: Matched<RouteId>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         match route.id {
             RouteId::DeleteContact => {
                 self.delete(&route.caller, route.param("id"), if_match(req)?)

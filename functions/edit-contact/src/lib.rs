@@ -13,7 +13,7 @@ use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, ContactSummary, validate_edit};
 use shared::cursor::{self, KeyPart, check_start};
 use shared::http::{
-    Matched, Page, Route, Router, if_match, json_body, ok, page_request, query_param, with_etag,
+    HttpResult, Matched, Page, Route, if_match, json_body, ok, page_request, query_param, with_etag,
 };
 use shared::keys;
 use shared::matching::{MatchJob, refile};
@@ -31,37 +31,12 @@ pub enum RouteId {
     ConversationMessages,
 }
 
-pub const ROUTES: &[Route<RouteId>] = &[
-    Route {
-        method: "GET",
-        path: "/contacts",
-        id: RouteId::ListContacts,
-        capability: Capability::Read,
-    },
-    Route {
-        method: "GET",
-        path: "/contacts/{id}",
-        id: RouteId::GetContact,
-        capability: Capability::Read,
-    },
-    Route {
-        method: "PATCH",
-        path: "/contacts/{id}",
-        id: RouteId::EditContact,
-        capability: Capability::FillAttributes,
-    },
-    Route {
-        method: "GET",
-        path: "/contacts/{id}/conversations",
-        id: RouteId::ContactConversations,
-        capability: Capability::Read,
-    },
-    Route {
-        method: "GET",
-        path: "/conversations/{conversation_id}/messages",
-        id: RouteId::ConversationMessages,
-        capability: Capability::Read,
-    },
+pub const ROUTES: &[Route<RouteId>] = shared::routes![
+    GET "/contacts" => RouteId::ListContacts, Read;
+    GET "/contacts/{id}" => RouteId::GetContact, Read;
+    PATCH "/contacts/{id}" => RouteId::EditContact, FillAttributes;
+    GET "/contacts/{id}/conversations" => RouteId::ContactConversations, Read;
+    GET "/conversations/{conversation_id}/messages" => RouteId::ConversationMessages, Read;
 ];
 
 pub struct App {
@@ -69,7 +44,6 @@ pub struct App {
     blobs: Blobs,
     matching: Queue,
     env: Env,
-    router: Router<RouteId>,
 }
 
 #[derive(Deserialize)]
@@ -101,7 +75,6 @@ impl App {
             blobs,
             matching,
             env,
-            router: Router::new(ROUTES),
         }
     }
 
@@ -338,15 +311,7 @@ impl HttpFunction for App {
     const BINARY: &'static str = "edit-contact";
     const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
-    fn router(&self) -> &Router<RouteId> {
-        &self.router
-    }
-
-    async fn dispatch(
-        &self,
-        route: Matched<RouteId>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         match route.id {
             RouteId::ListContacts => self.list(&route, req).await,
             RouteId::GetContact => self.view(&route.caller, route.param("id")).await,

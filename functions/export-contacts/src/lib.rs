@@ -8,7 +8,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
-use shared::auth::{Caller, Capability};
+use shared::auth::Caller;
 use shared::blobs::{Blobs, Upload};
 use shared::clock::{Env, rfc3339};
 use shared::contacts::Contact;
@@ -17,7 +17,9 @@ use shared::exports::{
     Columns, Encoder, ExportFilter, ExportJob, ExportRequest, ExportSchedule, ExportTask,
     ExportTrigger, ScheduleRequest, is_export_id,
 };
-use shared::http::{Matched, Page, Route, Router, json, json_body, no_content, ok, page_request};
+use shared::http::{
+    HttpResult, Matched, Page, Route, json, json_body, no_content, ok, page_request,
+};
 use shared::idempotency;
 use shared::ids::OrgId;
 use shared::keys;
@@ -42,43 +44,13 @@ pub enum RouteId {
     DeleteSchedule,
 }
 
-pub const ROUTES: &[Route<RouteId>] = &[
-    Route {
-        method: "POST",
-        path: "/exports",
-        id: RouteId::StartExport,
-        capability: Capability::Export,
-    },
-    Route {
-        method: "GET",
-        path: "/exports/{id}",
-        id: RouteId::GetExport,
-        capability: Capability::Export,
-    },
-    Route {
-        method: "GET",
-        path: "/exports",
-        id: RouteId::ListExports,
-        capability: Capability::Export,
-    },
-    Route {
-        method: "PUT",
-        path: "/export-schedule",
-        id: RouteId::PutSchedule,
-        capability: Capability::Export,
-    },
-    Route {
-        method: "GET",
-        path: "/export-schedule",
-        id: RouteId::GetSchedule,
-        capability: Capability::Export,
-    },
-    Route {
-        method: "DELETE",
-        path: "/export-schedule",
-        id: RouteId::DeleteSchedule,
-        capability: Capability::Export,
-    },
+pub const ROUTES: &[Route<RouteId>] = shared::routes![
+    POST "/exports" => RouteId::StartExport, Export;
+    GET "/exports/{id}" => RouteId::GetExport, Export;
+    GET "/exports" => RouteId::ListExports, Export;
+    PUT "/export-schedule" => RouteId::PutSchedule, Export;
+    GET "/export-schedule" => RouteId::GetSchedule, Export;
+    DELETE "/export-schedule" => RouteId::DeleteSchedule, Export;
 ];
 
 /// How the worker reads and writes; tests shrink pages to watch an export in progress.
@@ -109,7 +81,6 @@ pub struct App {
     queue: Queue,
     env: Env,
     tuning: Tuning,
-    router: Router<RouteId>,
 }
 
 /// What an attempt came to, when it did not fail.
@@ -187,7 +158,6 @@ impl App {
             queue,
             env,
             tuning,
-            router: Router::new(ROUTES),
         }
     }
 
@@ -574,15 +544,7 @@ impl HttpFunction for App {
     const BINARY: &'static str = "export-contacts";
     const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
-    fn router(&self) -> &Router<RouteId> {
-        &self.router
-    }
-
-    async fn dispatch(
-        &self,
-        route: Matched<RouteId>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let caller = &route.caller;
         match route.id {
             RouteId::StartExport => {

@@ -10,7 +10,7 @@ use shared::attributes::{
 };
 use shared::auth::{Caller, Capability};
 use shared::clock::Env;
-use shared::http::{Matched, Patch, Route, Router, json, json_body, no_content, non_null, ok};
+use shared::http::{HttpResult, Matched, Patch, Route, json, json_body, no_content, non_null, ok};
 use shared::idempotency;
 use shared::ids::AttributeKey;
 use shared::matching::MatchJob;
@@ -31,56 +31,20 @@ pub enum RouteId {
     DeleteAttribute,
 }
 
-pub const ROUTES: &[Route<RouteId>] = &[
-    Route {
-        method: "GET",
-        path: "/settings",
-        id: RouteId::GetSettings,
-        capability: Capability::Read,
-    },
-    Route {
-        method: "PATCH",
-        path: "/settings",
-        id: RouteId::PatchSettings,
-        capability: Capability::ManageSettings,
-    },
-    Route {
-        method: "GET",
-        path: "/attributes",
-        id: RouteId::ListAttributes,
-        capability: Capability::Read,
-    },
-    Route {
-        method: "POST",
-        path: "/attributes",
-        id: RouteId::CreateAttribute,
-        capability: Capability::ManageSettings,
-    },
-    Route {
-        method: "PUT",
-        path: "/attributes/order",
-        id: RouteId::ReorderAttributes,
-        capability: Capability::ManageSettings,
-    },
-    Route {
-        method: "PATCH",
-        path: "/attributes/{key}",
-        id: RouteId::PatchAttribute,
-        capability: Capability::ManageSettings,
-    },
-    Route {
-        method: "DELETE",
-        path: "/attributes/{key}",
-        id: RouteId::DeleteAttribute,
-        capability: Capability::ManageSettings,
-    },
+pub const ROUTES: &[Route<RouteId>] = shared::routes![
+    GET "/settings" => RouteId::GetSettings, Read;
+    PATCH "/settings" => RouteId::PatchSettings, ManageSettings;
+    GET "/attributes" => RouteId::ListAttributes, Read;
+    POST "/attributes" => RouteId::CreateAttribute, ManageSettings;
+    PUT "/attributes/order" => RouteId::ReorderAttributes, ManageSettings;
+    PATCH "/attributes/{key}" => RouteId::PatchAttribute, ManageSettings;
+    DELETE "/attributes/{key}" => RouteId::DeleteAttribute, ManageSettings;
 ];
 
 pub struct App {
     store: Store,
     matching: Queue,
     env: Env,
-    router: Router<RouteId>,
 }
 
 #[derive(Deserialize)]
@@ -197,7 +161,6 @@ impl App {
             store,
             matching,
             env,
-            router: Router::new(ROUTES),
         }
     }
 
@@ -392,15 +355,7 @@ impl HttpFunction for App {
     const BINARY: &'static str = "manage-attributes";
     const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
-    fn router(&self) -> &Router<RouteId> {
-        &self.router
-    }
-
-    async fn dispatch(
-        &self,
-        route: Matched<RouteId>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let (caller, key) = (route.caller.clone(), route.param("key"));
         match route.id {
             RouteId::GetSettings => self.get_settings(&caller).await,

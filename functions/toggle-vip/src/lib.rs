@@ -4,9 +4,9 @@
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::attributes::VIP_KEY;
-use shared::auth::{Caller, Capability};
+use shared::auth::Caller;
 use shared::clock::{Env, rfc3339};
-use shared::http::{Matched, Route, Router, if_match, ok, with_etag};
+use shared::http::{HttpResult, Matched, Route, if_match, ok, with_etag};
 use shared::serve::{Build, HttpFunction};
 use shared::services::Services;
 use shared::store::{ContactContext, Store};
@@ -17,34 +17,19 @@ pub enum RouteId {
     Undesignate,
 }
 
-pub const ROUTES: &[Route<RouteId>] = &[
-    Route {
-        method: "PUT",
-        path: "/contacts/{id}/vip",
-        id: RouteId::Designate,
-        capability: Capability::Vip,
-    },
-    Route {
-        method: "DELETE",
-        path: "/contacts/{id}/vip",
-        id: RouteId::Undesignate,
-        capability: Capability::Vip,
-    },
+pub const ROUTES: &[Route<RouteId>] = shared::routes![
+    PUT "/contacts/{id}/vip" => RouteId::Designate, Vip;
+    DELETE "/contacts/{id}/vip" => RouteId::Undesignate, Vip;
 ];
 
 pub struct App {
     store: Store,
     env: Env,
-    router: Router<RouteId>,
 }
 
 impl App {
     pub fn new(store: Store, env: Env) -> Self {
-        Self {
-            store,
-            env,
-            router: Router::new(ROUTES),
-        }
+        Self { store, env }
     }
 
     /// Sets the contact's VIP flag; setting it to what it already is changes nothing. Only the
@@ -101,15 +86,7 @@ impl HttpFunction for App {
     const BINARY: &'static str = "toggle-vip";
     const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
-    fn router(&self) -> &Router<RouteId> {
-        &self.router
-    }
-
-    async fn dispatch(
-        &self,
-        route: Matched<RouteId>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let vip = route.id == RouteId::Designate;
         self.set_vip(&route.caller, route.param("id"), vip, if_match(req)?)
             .await
