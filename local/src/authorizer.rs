@@ -4,9 +4,12 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
-use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey, LineEnding};
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Map, Value};
 
 pub const ISSUER: &str = "https://auth.inbox-contacts.local/";
@@ -31,9 +34,15 @@ pub struct TokenRequest {
 
 impl Authorizer {
     pub fn generate() -> anyhow::Result<Self> {
-        let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).context("RSA key")?;
-        let private_pem = private.to_pkcs1_pem(LineEnding::LF)?;
-        let public_pem = RsaPublicKey::from(&private).to_pkcs1_pem(LineEnding::LF)?;
+        // aws-lc-rs (already the TLS and JWT crypto) makes the key; jsonwebtoken reads it as
+        // PKCS#8 PEM and verifies with the public modulus and exponent.
+        let pair = KeyPair::generate(KeySize::Rsa2048).context("RSA key")?;
+        let pkcs8 = pair.as_der().context("RSA key as PKCS#8")?;
+        let private_pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            STANDARD.encode(pkcs8.as_ref())
+        );
+        let public = pair.public_key();
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
@@ -41,7 +50,10 @@ impl Authorizer {
         validation.leeway = 0;
         Ok(Self {
             encoding: EncodingKey::from_rsa_pem(private_pem.as_bytes())?,
-            decoding: DecodingKey::from_rsa_pem(public_pem.as_bytes())?,
+            decoding: DecodingKey::from_rsa_raw_components(
+                public.modulus().big_endian_without_leading_zero(),
+                public.exponent().big_endian_without_leading_zero(),
+            ),
             validation,
         })
     }
@@ -167,8 +179,17 @@ mod tests {
             URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
         );
         let good = mint(TokenRequest::default());
-        let mut tampered = good.clone();
-        tampered.insert(good.find('.').unwrap() + 2, 'x');
+        // Another org in a valid payload that the signature does not cover.
+        let parts: Vec<&str> = good.split('.').collect();
+        let mut claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        claims["org_id"] = "globex".into();
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()),
+            parts[2]
+        );
 
         for (what, token) in [
             ("foreign key", foreign_key),

@@ -34,13 +34,13 @@ impl Backoff {
     }
 
     /// The pause before the next try: none before the first, then a random share of a window
-    /// that doubles each time (5 ms, 10 ms, … capped at 400 ms).
+    /// that doubles each time (5 ms, 10 ms, … capped at 400 ms): at least half of it, at most all.
     fn pause(&self) -> Option<Duration> {
         let n = self.tries.checked_sub(1)?;
         let window = BASE.saturating_mul(1 << n.min(16)).min(CAP);
-        let millis = window.as_millis() as u64;
-        Some(Duration::from_millis(
-            millis / 2 + rand::random::<u64>() % (millis / 2 + 1),
+        let half = window.as_micros() as u64 / 2;
+        Some(Duration::from_micros(
+            half + rand::random::<u64>() % (half + 1),
         ))
     }
 }

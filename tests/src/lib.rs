@@ -157,6 +157,18 @@ impl Api {
 }
 
 impl Api {
+    /// Ingests a message that must be accepted: `(contact_id, conversation_id)`.
+    pub async fn ingest(&self, message: &Value) -> (String, String) {
+        let reply = self.inbound(message).await.expect(200);
+        let text = |name: &str| reply[name].as_str().expect(name).to_owned();
+        (text("contact_id"), text("conversation_id"))
+    }
+
+    /// Ingests a message that must be accepted and answers the contact it went to.
+    pub async fn contact_of(&self, message: &Value) -> String {
+        self.ingest(message).await.0
+    }
+
     /// Hands an inbound message to the runtime's ingest, as the channels' queue would.
     pub async fn inbound(&self, message: &Value) -> Reply {
         let body = serde_json::to_vec(message).expect("json");
@@ -253,6 +265,28 @@ impl Caller<'_> {
             .raw(method, path, Some(&self.token), Some(body.to_vec()), &[])
             .await
     }
+}
+
+/// Polls `check` every 100 ms until it answers `Some` (background work: matching, purges), for
+/// up to 15 s; then fails the test naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..150 {
+        if let Some(done) = check().await {
+            return done;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within 15 s");
+}
+
+/// The entry of `list` (`{"items": [...]}` or a contact view's `attributes`) with this `key`.
+pub fn entry<'a>(list: &'a Value, key: &str) -> Option<&'a Value> {
+    let items = list.get("items").or_else(|| list.get("attributes"))?;
+    items.as_array()?.iter().find(|d| d["key"] == key)
 }
 
 /// Keys of an attribute list in display order.

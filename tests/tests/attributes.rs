@@ -2,16 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, keys, new_org};
-use serde_json::{Value, json};
-
-fn find<'a>(list: &'a Value, key: &str) -> Option<&'a Value> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["key"] == key)
-}
+use api_tests::{Api, entry, keys, new_org};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_new_org_lists_the_platform_catalogue_then_vip() {
@@ -27,21 +19,21 @@ async fn a_new_org_lists_the_platform_catalogue_then_vip() {
         "phone",
         "email_address",
     ] {
-        let def = find(&list, platform).unwrap_or_else(|| panic!("{platform} missing"));
+        let def = entry(&list, platform).unwrap_or_else(|| panic!("{platform} missing"));
         assert_eq!(def["kind"], "platform");
         assert!(def["channels"].as_array().is_some_and(|c| !c.is_empty()));
         assert!(def.get("options").is_none());
     }
     assert_eq!(
-        find(&list, "followers").unwrap()["channels"],
+        entry(&list, "followers").unwrap()["channels"],
         json!(["x_dm", "x_public", "instagram_dm", "instagram_comment"])
     );
     assert_eq!(
-        find(&list, "phone").unwrap()["channels"],
+        entry(&list, "phone").unwrap()["channels"],
         json!(["whatsapp", "sms"])
     );
     assert_eq!(keys.last().unwrap(), "vip");
-    let vip = find(&list, "vip").unwrap();
+    let vip = entry(&list, "vip").unwrap();
     assert_eq!(
         (
             vip["kind"].clone(),
@@ -87,7 +79,7 @@ async fn an_admin_creates_text_and_dropdown_attributes_placed_last() {
         keys(&list)[keys(&list).len() - 2..],
         ["customer_id", "loyalty_tier"]
     );
-    assert_eq!(find(&list, "loyalty_tier").unwrap(), &dropdown);
+    assert_eq!(entry(&list, "loyalty_tier").unwrap(), &dropdown);
 }
 
 #[tokio::test]
@@ -334,7 +326,7 @@ async fn custom_attributes_can_be_relabelled_reoptioned_and_switched_off() {
         (json!("Shirt size"), json!(["S", "M", "L"]), json!(false))
     );
     assert_eq!(
-        find(&admin.get("/attributes").await.expect(200), "size").unwrap(),
+        entry(&admin.get("/attributes").await.expect(200), "size").unwrap(),
         &def
     );
 
@@ -351,7 +343,7 @@ async fn custom_attributes_can_be_relabelled_reoptioned_and_switched_off() {
     reply.expect_error(422, "validation_failed");
     assert_eq!(reply.field(), "options");
     assert_eq!(
-        find(&admin.get("/attributes").await.expect(200), "notes").unwrap()["label"],
+        entry(&admin.get("/attributes").await.expect(200), "notes").unwrap()["label"],
         "Notes",
         "nothing half-written"
     );
@@ -404,8 +396,8 @@ async fn platform_attributes_only_switch_on_off_and_vip_only_enabled() {
         assert_eq!(reply.field(), field);
     }
     let list = admin.get("/attributes").await.expect(200);
-    assert_eq!(find(&list, "vip").unwrap()["enabled"], false);
-    assert_eq!(find(&list, "bio").unwrap()["enabled"], false);
+    assert_eq!(entry(&list, "vip").unwrap()["enabled"], false);
+    assert_eq!(entry(&list, "bio").unwrap()["enabled"], false);
     admin
         .patch("/attributes/no_such", &json!({"enabled": true}))
         .await
@@ -507,8 +499,8 @@ async fn only_custom_attributes_are_deleted_and_never_the_matching_one() {
         .await
         .expect_error(404, "not_found");
     let list = admin.get("/attributes").await.expect(200);
-    assert!(find(&list, "tier").is_none());
-    assert!(find(&list, "customer_id").is_some());
+    assert!(entry(&list, "tier").is_none());
+    assert!(entry(&list, "customer_id").is_some());
 
     admin
         .patch("/settings", &json!({"matching_attribute": null}))
@@ -568,7 +560,7 @@ async fn another_orgs_attributes_are_not_found() {
         .await
         .expect(201);
 
-    assert!(find(&stranger.get("/attributes").await.expect(200), "secret").is_none());
+    assert!(entry(&stranger.get("/attributes").await.expect(200), "secret").is_none());
     stranger
         .patch("/attributes/secret", &json!({"label": "Mine"}))
         .await
@@ -589,7 +581,7 @@ async fn another_orgs_attributes_are_not_found() {
         .await
         .expect(201);
     assert_eq!(
-        find(&owner.get("/attributes").await.expect(200), "secret").unwrap()["label"],
+        entry(&owner.get("/attributes").await.expect(200), "secret").unwrap()["label"],
         "Secret"
     );
 }
@@ -614,11 +606,11 @@ async fn concurrent_admins_never_lose_each_others_attributes() {
     let list = admin.get("/attributes").await.expect(200);
     for i in 0..6 {
         assert!(
-            find(&list, &format!("field_{i}")).is_some(),
+            entry(&list, &format!("field_{i}")).is_some(),
             "field_{i} lost"
         );
     }
-    assert_eq!(find(&list, "bio").unwrap()["enabled"], false);
+    assert_eq!(entry(&list, "bio").unwrap()["enabled"], false);
 }
 
 #[tokio::test]
@@ -639,7 +631,7 @@ async fn deleting_an_attribute_races_making_it_the_matching_one_safely() {
             admin.delete("/attributes/customer_id"),
         );
         let settings = admin.get("/settings").await.expect(200);
-        let exists = find(&admin.get("/attributes").await.expect(200), "customer_id").is_some();
+        let exists = entry(&admin.get("/attributes").await.expect(200), "customer_id").is_some();
         if delete.status == 204 {
             assert!(!exists);
             assert_eq!(

@@ -2,24 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use std::time::Duration;
-
 use api_tests::{Api, Caller, inbound, new_org};
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn ingest(api: &Api, message: &Value) -> String {
-    let reply = api.inbound(message).await.expect(200);
-    reply["contact_id"].as_str().expect("contact_id").to_owned()
-}
-
 fn attribute<'a>(view: &'a Value, key: &str) -> Option<&'a Value> {
-    view["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["key"] == key)
+    api_tests::entry(view, key)
 }
 
 async fn setup_attributes(admin: &Caller<'_>) {
@@ -32,21 +21,18 @@ async fn setup_attributes(admin: &Caller<'_>) {
     }
 }
 
-/// Polls until `check` holds for the contact view (background matching), for up to 15 s.
+/// Polls until `check` holds for the contact view (background matching).
 async fn eventually(
     caller: &Caller<'_>,
     id: &str,
     what: &str,
     check: impl Fn(&Value) -> bool,
 ) -> Value {
-    for _ in 0..150 {
+    api_tests::eventually(what, || async {
         let view = caller.get(&format!("/contacts/{id}")).await.expect(200);
-        if check(&view) {
-            return view;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what} did not happen within 15 s");
+        check(&view).then_some(view)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -58,7 +44,7 @@ async fn a_first_message_makes_a_contact_with_its_conversation_message_and_attac
         json!({"followers": 120, "bio": "Coffee", "unknown_key": "x", "phone": "+1"});
     message["message"]["attachments"] =
         json!([{"id": "a-1", "content_type": "image/png", "content_base64": "iVBORw0KGgo="}]);
-    let id = ingest(&api, &message).await;
+    let id = api.contact_of(&message).await;
 
     let agent = api.caller(&org, "agent", "business").await;
     let reply = agent.get(&format!("/contacts/{id}")).await;
@@ -133,18 +119,30 @@ async fn a_first_message_makes_a_contact_with_its_conversation_message_and_attac
 async fn x_and_instagram_senders_are_one_contact_across_channels_others_one_per_channel() {
     let api = Api::new();
     let org = new_org();
-    let dm = ingest(&api, &inbound(&org, "x_dm", "42", "c1", "m1")).await;
-    let public = ingest(&api, &inbound(&org, "x_public", "42", "c2", "m2")).await;
+    let dm = api
+        .contact_of(&inbound(&org, "x_dm", "42", "c1", "m1"))
+        .await;
+    let public = api
+        .contact_of(&inbound(&org, "x_public", "42", "c2", "m2"))
+        .await;
     assert_eq!(dm, public);
-    let ig_dm = ingest(&api, &inbound(&org, "instagram_dm", "42", "c3", "m3")).await;
-    let ig_comment = ingest(&api, &inbound(&org, "instagram_comment", "42", "c4", "m4")).await;
+    let ig_dm = api
+        .contact_of(&inbound(&org, "instagram_dm", "42", "c3", "m3"))
+        .await;
+    let ig_comment = api
+        .contact_of(&inbound(&org, "instagram_comment", "42", "c4", "m4"))
+        .await;
     assert_eq!(ig_dm, ig_comment);
     assert_ne!(
         ig_dm, dm,
         "the same number on another network is another person"
     );
-    let whatsapp = ingest(&api, &inbound(&org, "whatsapp", "+351900", "c5", "m5")).await;
-    let sms = ingest(&api, &inbound(&org, "sms", "+351900", "c6", "m6")).await;
+    let whatsapp = api
+        .contact_of(&inbound(&org, "whatsapp", "+351900", "c5", "m5"))
+        .await;
+    let sms = api
+        .contact_of(&inbound(&org, "sms", "+351900", "c6", "m6"))
+        .await;
     assert_ne!(whatsapp, sms);
 
     let agent = api.caller(&org, "agent", "team").await;
@@ -165,12 +163,12 @@ async fn a_redelivered_message_changes_nothing() {
     let api = Api::new();
     let org = new_org();
     let message = inbound(&org, "whatsapp", "+1555", "conv-r", "m-r");
-    let first = ingest(&api, &message).await;
+    let first = api.contact_of(&message).await;
     let agent = api.caller(&org, "agent", "team").await;
     let before = agent.get(&format!("/contacts/{first}")).await.expect(200);
     let mut again = message.clone();
     again["sender"]["name"] = json!("Someone Else");
-    assert_eq!(ingest(&api, &again).await, first);
+    assert_eq!(api.contact_of(&again).await, first);
     assert_eq!(
         agent.get(&format!("/contacts/{first}")).await.expect(200),
         before
@@ -186,16 +184,14 @@ async fn a_redelivered_message_changes_nothing() {
 async fn name_handle_and_avatar_follow_the_latest_message() {
     let api = Api::new();
     let org = new_org();
-    let id = ingest(
-        &api,
-        &inbound(&org, "facebook_messenger", "fb-1", "c", "m1"),
-    )
-    .await;
+    let id = api
+        .contact_of(&inbound(&org, "facebook_messenger", "fb-1", "c", "m1"))
+        .await;
     let mut later = inbound(&org, "facebook_messenger", "fb-1", "c", "m2");
     later["sender"] = json!({"user_id": "fb-1", "name": "Renamed", "handle": "@new", "avatar_url": "https://cdn.example/new.png",
                               "attributes": {"locale": "pt_BR"}});
     later["message"]["sent_at"] = json!("2026-01-02T09:00:00Z");
-    ingest(&api, &later).await;
+    api.contact_of(&later).await;
     let agent = api.caller(&org, "agent", "team").await;
     let view = agent.get(&format!("/contacts/{id}")).await.expect(200);
     assert_eq!(
@@ -307,7 +303,7 @@ async fn malformed_inbound_messages_are_refused_with_a_reason() {
         json!([]),
         "nothing half-written"
     );
-    ingest(&api, &good).await;
+    api.contact_of(&good).await;
 }
 
 #[tokio::test]
@@ -327,7 +323,7 @@ async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edi
         .patch("/attributes/followers", &json!({"enabled": false}))
         .await
         .expect(200);
-    let id = ingest(&api, &inbound(&org, "x_dm", "7", "c", "m")).await;
+    let id = api.contact_of(&inbound(&org, "x_dm", "7", "c", "m")).await;
 
     let agent = api.caller(&org, "agent", "business").await;
     let view = agent.get(&format!("/contacts/{id}")).await.expect(200);
@@ -381,7 +377,9 @@ async fn agents_fill_and_clear_custom_values_all_or_nothing() {
         )
         .await
         .expect(201);
-    let id = ingest(&api, &inbound(&org, "whatsapp", "+1", "c", "m")).await;
+    let id = api
+        .contact_of(&inbound(&org, "whatsapp", "+1", "c", "m"))
+        .await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{id}");
 
@@ -474,7 +472,7 @@ async fn filling_values_needs_a_paid_plan() {
     let api = Api::new();
     let org = new_org();
     setup_attributes(&api.caller(&org, "admin", "team").await).await;
-    let id = ingest(&api, &inbound(&org, "sms", "+1", "c", "m")).await;
+    let id = api.contact_of(&inbound(&org, "sms", "+1", "c", "m")).await;
     for role in ["agent", "admin"] {
         let team = api.caller(&org, role, "team").await;
         team.patch(
@@ -491,7 +489,9 @@ async fn if_match_refuses_stale_writes() {
     let api = Api::new();
     let org = new_org();
     setup_attributes(&api.caller(&org, "admin", "team").await).await;
-    let id = ingest(&api, &inbound(&org, "email", "a@example.com", "c", "m")).await;
+    let id = api
+        .contact_of(&inbound(&org, "email", "a@example.com", "c", "m"))
+        .await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{id}");
     let body = json!({"attributes": {"customer_id": "1"}});
@@ -529,7 +529,9 @@ async fn parallel_edits_of_different_fields_both_land() {
             .await
             .expect(201);
     }
-    let id = ingest(&api, &inbound(&org, "webchat", "v", "c", "m")).await;
+    let id = api
+        .contact_of(&inbound(&org, "webchat", "v", "c", "m"))
+        .await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{id}");
     let bodies: Vec<Value> = (0..6)
@@ -554,7 +556,9 @@ async fn parallel_edits_of_different_fields_both_land() {
 async fn another_orgs_contacts_and_conversations_are_not_found() {
     let api = Api::new();
     let org = new_org();
-    let id = ingest(&api, &inbound(&org, "x_dm", "1", "secret-conv", "m")).await;
+    let id = api
+        .contact_of(&inbound(&org, "x_dm", "1", "secret-conv", "m"))
+        .await;
     let stranger = api.caller(&new_org(), "admin", "enterprise").await;
     stranger
         .get(&format!("/contacts/{id}"))
@@ -580,7 +584,8 @@ async fn another_orgs_contacts_and_conversations_are_not_found() {
     let owner = api.caller(&org, "agent", "team").await;
     let page = owner.get("/contacts?limit=1").await.expect(200);
     assert_eq!(page["next_cursor"], json!(null));
-    ingest(&api, &inbound(&org, "x_dm", "2", "c2", "m2")).await;
+    api.contact_of(&inbound(&org, "x_dm", "2", "c2", "m2"))
+        .await;
     let page = owner.get("/contacts?limit=1").await.expect(200);
     let cursor = page["next_cursor"].as_str().unwrap();
     stranger
@@ -597,7 +602,7 @@ async fn lists_page_newest_first() {
     for i in 0..3 {
         let mut message = inbound(&org, "sms", &format!("+{i}"), "c", &format!("m{i}"));
         message["message"]["sent_at"] = json!(format!("2026-01-0{}T10:00:00Z", i + 1));
-        ids.push(ingest(&api, &message).await);
+        ids.push(api.contact_of(&message).await);
     }
     let agent = api.caller(&org, "agent", "team").await;
     let first = agent.get("/contacts?limit=2").await.expect(200);
@@ -668,15 +673,15 @@ async fn contacts_sharing_the_matching_value_are_linked_with_their_history() {
         .patch("/settings", &json!({"matching_attribute": "customer_id"}))
         .await
         .expect(200);
-    let email = ingest(
-        &api,
-        &inbound(&org, "email", "ana@example.com", "mail-1", "m1"),
-    )
-    .await;
+    let email = api
+        .contact_of(&inbound(&org, "email", "ana@example.com", "mail-1", "m1"))
+        .await;
     let mut chat = inbound(&org, "webchat", "visitor-9", "chat-1", "m2");
     chat["message"]["sent_at"] = json!("2026-01-03T10:00:00Z");
-    let webchat = ingest(&api, &chat).await;
-    let other = ingest(&api, &inbound(&org, "sms", "+9", "sms-1", "m3")).await;
+    let webchat = api.contact_of(&chat).await;
+    let other = api
+        .contact_of(&inbound(&org, "sms", "+9", "sms-1", "m3"))
+        .await;
 
     let agent = api.caller(&org, "agent", "business").await;
     agent
@@ -755,8 +760,8 @@ async fn changing_the_matching_attribute_relinks_existing_contacts() {
     whatsapp["sender"]["attributes"] = json!({"phone": "+351 900"});
     let mut sms = inbound(&org, "sms", "sms-1", "s", "m2");
     sms["sender"]["attributes"] = json!({"phone": "+351 900"});
-    let a = ingest(&api, &whatsapp).await;
-    let b = ingest(&api, &sms).await;
+    let a = api.contact_of(&whatsapp).await;
+    let b = api.contact_of(&sms).await;
     let agent = api.caller(&org, "agent", "team").await;
     assert_eq!(
         agent.get(&format!("/contacts/{a}")).await.expect(200)["linked_contact_ids"],
@@ -780,7 +785,7 @@ async fn changing_the_matching_attribute_relinks_existing_contacts() {
     // A later sender with the same phone joins the group as it arrives.
     let mut third = inbound(&org, "whatsapp", "wa-2", "w2", "m3");
     third["sender"]["attributes"] = json!({"phone": "+351 900"});
-    let c = ingest(&api, &third).await;
+    let c = api.contact_of(&third).await;
     let mut expected = vec![b.clone(), c.clone()];
     expected.sort();
     eventually(&agent, &a, "joining", |v| {

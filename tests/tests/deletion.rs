@@ -2,27 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use std::time::Duration;
-
 use api_tests::{Api, Caller, inbound, new_org};
-use serde_json::{Value, json};
+use serde_json::json;
 
-async fn ingest(api: &Api, message: &Value) -> String {
-    api.inbound(message).await.expect(200)["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Polls until `path` answers `status` (the background purge), for up to 15 s.
+/// Polls until `path` answers `status` (the background purge).
 async fn eventually_status(caller: &Caller<'_>, path: &str, status: u16) {
-    for _ in 0..150 {
-        if caller.get(path).await.status == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{path} did not answer {status} within 15 s");
+    api_tests::eventually(&format!("{path} answering {status}"), || async {
+        (caller.get(path).await.status == status).then_some(())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -32,7 +20,7 @@ async fn eight_parallel_deletes_make_one_204_and_one_audit_record() {
     let mut message = inbound(&org, "x_dm", "777", "c1", "m1");
     message["sender"]["name"] = json!("Ana Lima");
     message["sender"]["handle"] = json!("@analima");
-    let id = ingest(&api, &message).await;
+    let id = api.contact_of(&message).await;
     let admin = api.caller(&org, "admin", "team").await;
     let path = format!("/contacts/{id}");
     let replies = futures::future::join_all((0..8).map(|_| admin.delete(&path))).await;
@@ -77,7 +65,7 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
     let mut first = inbound(&org, "whatsapp", "+351911", "conv-old", "m1");
     first["message"]["attachments"] =
         json!([{"id": "a1", "content_type": "image/png", "content_base64": "iVBORw0KGgo="}]);
-    let old = ingest(&api, &first).await;
+    let old = api.contact_of(&first).await;
     let agent = api.caller(&org, "agent", "business").await;
     agent
         .post(
@@ -120,11 +108,9 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
     let (status, _) = api.download(&download).await;
     assert_eq!(status.as_u16(), 404, "the attachment object is gone");
 
-    let fresh = ingest(
-        &api,
-        &inbound(&org, "whatsapp", "+351911", "conv-new", "m2"),
-    )
-    .await;
+    let fresh = api
+        .contact_of(&inbound(&org, "whatsapp", "+351911", "conv-new", "m2"))
+        .await;
     assert_ne!(fresh, old);
     let view = agent.get(&format!("/contacts/{fresh}")).await.expect(200);
     assert_eq!(view["version"], 1);
@@ -152,7 +138,7 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
 async fn only_admins_delete_and_list_and_only_their_own_orgs_contacts() {
     let api = Api::new();
     let org = new_org();
-    let id = ingest(&api, &inbound(&org, "sms", "+1", "c", "m")).await;
+    let id = api.contact_of(&inbound(&org, "sms", "+1", "c", "m")).await;
     let agent = api.caller(&org, "agent", "enterprise").await;
     agent
         .delete(&format!("/contacts/{id}"))

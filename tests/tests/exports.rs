@@ -25,13 +25,6 @@ async fn finished(caller: &Caller<'_>, id: &str) -> Value {
     panic!("export {id} did not finish in 30 s");
 }
 
-async fn contact(api: &Api, message: Value) -> String {
-    api.inbound(&message).await.expect(200)["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 fn csv_table(bytes: &[u8]) -> (Vec<String>, Vec<HashMap<String, String>>) {
     let mut reader = csv::Reader::from_reader(bytes);
     let header: Vec<String> = reader
@@ -81,12 +74,14 @@ async fn fixture(api: &Api) -> Fixture {
     message["sender"]["name"] = json!("=SUM(A1:A9)");
     message["sender"]["handle"] = json!("@evil");
     message["sender"]["attributes"] = json!({"followers": "+100", "bio": "-rich, \"quoted\""});
-    let evil = contact(api, message).await;
+    let evil = api.contact_of(&message).await;
     let mut message = inbound(&org, "whatsapp", "+2", "c2", "m2");
     message["sender"]["name"] = json!("Lima, \"Ana\"\nZoë 🌵");
     message["sender"]["handle"] = json!(null);
-    let quoted = contact(api, message).await;
-    let vip = contact(api, inbound(&org, "sms", "+3", "c3", "m3")).await;
+    let quoted = api.contact_of(&message).await;
+    let vip = api
+        .contact_of(&inbound(&org, "sms", "+3", "c3", "m3"))
+        .await;
 
     admin
         .patch(

@@ -11,17 +11,6 @@ use serde_json::{Value, json};
 use shared::cursor::{ListScope, encode};
 use shared::ids::OrgId;
 
-async fn ingest(api: &Api, message: &Value) -> (String, String) {
-    let reply = api.inbound(message).await.expect(200);
-    (
-        reply["contact_id"].as_str().expect("contact_id").to_owned(),
-        reply["conversation_id"]
-            .as_str()
-            .expect("conversation_id")
-            .to_owned(),
-    )
-}
-
 async fn post_with_key(caller: &Caller<'_>, path: &str, body: &Value, key: &str) -> Reply {
     caller
         .send_with(Method::POST, path, body, &[("idempotency-key", key)])
@@ -34,7 +23,9 @@ async fn post_with_key(caller: &Caller<'_>, path: &str, body: &Value, key: &str)
 async fn a_refused_request_is_never_replayed_to_an_allowed_caller() {
     let api = Api::new();
     let org = new_org();
-    let (contact, _) = ingest(&api, &inbound(&org, "sms", "+1555", "c-1", "m-1")).await;
+    let (contact, _) = api
+        .ingest(&inbound(&org, "sms", "+1555", "c-1", "m-1"))
+        .await;
     let path = format!("/contacts/{contact}/notes");
     let body = json!({"text": "call back tomorrow"});
     let on_team = api.caller_as(&org, "agent", "team", "ana").await;
@@ -71,7 +62,9 @@ async fn a_stored_response_is_not_replayed_to_a_caller_whose_role_no_longer_allo
 async fn keys_belong_to_the_user_who_first_used_them() {
     let api = Api::new();
     let org = new_org();
-    let (contact, _) = ingest(&api, &inbound(&org, "sms", "+1556", "c-1", "m-1")).await;
+    let (contact, _) = api
+        .ingest(&inbound(&org, "sms", "+1556", "c-1", "m-1"))
+        .await;
     let path = format!("/contacts/{contact}/notes");
     let body = json!({"text": "same words"});
     let ana = api.caller_as(&org, "agent", "business", "ana").await;
@@ -94,7 +87,9 @@ async fn keys_belong_to_the_user_who_first_used_them() {
 async fn an_error_is_never_stored_so_the_corrected_request_runs() {
     let api = Api::new();
     let org = new_org();
-    let (contact, _) = ingest(&api, &inbound(&org, "sms", "+1557", "c-1", "m-1")).await;
+    let (contact, _) = api
+        .ingest(&inbound(&org, "sms", "+1557", "c-1", "m-1"))
+        .await;
     let path = format!("/contacts/{contact}/notes");
     let agent = api.caller(&org, "agent", "business").await;
     post_with_key(&agent, &path, &json!({"text": "  "}), "k-1")
@@ -120,12 +115,15 @@ async fn two_of_everything(api: &Api) -> Lists {
     let admin = api.caller(&org, "admin", "enterprise").await;
     let mut first = inbound(&org, "sms", "+1600", "conv-a", "m-1");
     first["message"]["sent_at"] = json!("2026-01-01T10:00:00Z");
-    let (contact, conversation) = ingest(api, &first).await;
+    let (contact, conversation) = api.ingest(&first).await;
     let mut second = inbound(&org, "sms", "+1600", "conv-a", "m-2");
     second["message"]["sent_at"] = json!("2026-01-01T11:00:00Z");
-    ingest(api, &second).await;
-    ingest(api, &inbound(&org, "sms", "+1600", "conv-b", "m-3")).await;
-    let (other_contact, _) = ingest(api, &inbound(&org, "sms", "+1601", "conv-c", "m-4")).await;
+    api.ingest(&second).await;
+    api.ingest(&inbound(&org, "sms", "+1600", "conv-b", "m-3"))
+        .await;
+    let (other_contact, _) = api
+        .ingest(&inbound(&org, "sms", "+1601", "conv-c", "m-4"))
+        .await;
     for id in [&contact, &other_contact] {
         admin
             .put(&format!("/contacts/{id}/vip"), &json!({}))
@@ -152,7 +150,9 @@ async fn two_of_everything(api: &Api) -> Lists {
             .expect(202);
     }
     for _ in 0..2 {
-        let (gone, _) = ingest(api, &inbound(&org, "email", &uuid(), &uuid(), &uuid())).await;
+        let (gone, _) = api
+            .ingest(&inbound(&org, "email", &uuid(), &uuid(), &uuid()))
+            .await;
         admin.delete(&format!("/contacts/{gone}")).await.expect(204);
     }
     Lists {
@@ -504,7 +504,9 @@ async fn only_a_json_object_without_duplicate_keys_is_a_body() {
         .post("/attributes", &json!({"label": "Tier", "type": "text"}))
         .await
         .expect(201);
-    let (contact, _) = ingest(&api, &inbound(&org, "sms", "+1700", "c-1", "m-1")).await;
+    let (contact, _) = api
+        .ingest(&inbound(&org, "sms", "+1700", "c-1", "m-1"))
+        .await;
     let reply = admin
         .raw_body(
             Method::PATCH,
@@ -605,7 +607,9 @@ async fn control_characters_bidi_overrides_and_invisible_text_are_refused() {
     let api = Api::new();
     let org = new_org();
     let admin = api.caller(&org, "admin", "enterprise").await;
-    let (contact, conversation) = ingest(&api, &inbound(&org, "sms", "+1800", "c-1", "m-1")).await;
+    let (contact, conversation) = api
+        .ingest(&inbound(&org, "sms", "+1800", "c-1", "m-1"))
+        .await;
     for text in [
         "a\u{0}b",
         "ring\u{7}",
@@ -678,11 +682,15 @@ async fn a_conversation_id_with_reserved_characters_is_reached_percent_encoded()
     let api = Api::new();
     let org = new_org();
     let conversation = "thread 7#a?b%";
-    let (_, id) = ingest(
-        &api,
-        &inbound(&org, "email", "ana@example.com", conversation, "m-1"),
-    )
-    .await;
+    let (_, id) = api
+        .ingest(&inbound(
+            &org,
+            "email",
+            "ana@example.com",
+            conversation,
+            "m-1",
+        ))
+        .await;
     assert_eq!(id, conversation);
     let agent = api.caller(&org, "agent", "business").await;
     let encoded = "thread%207%23a%3Fb%25";
@@ -733,7 +741,9 @@ async fn vip_and_delete_honour_if_match() {
     let api = Api::new();
     let org = new_org();
     let admin = api.caller(&org, "admin", "business").await;
-    let (contact, _) = ingest(&api, &inbound(&org, "sms", "+1900", "c-1", "m-1")).await;
+    let (contact, _) = api
+        .ingest(&inbound(&org, "sms", "+1900", "c-1", "m-1"))
+        .await;
     let path = format!("/contacts/{contact}");
     let stale = [("if-match", "\"7\"")];
     admin
@@ -772,8 +782,9 @@ async fn vip_and_delete_honour_if_match() {
 async fn from_the_204_on_every_read_and_write_of_the_contacts_data_is_404() {
     let api = Api::new();
     let org = new_org();
-    let (contact, conversation) =
-        ingest(&api, &inbound(&org, "sms", "+2000", "conv-x", "m-1")).await;
+    let (contact, conversation) = api
+        .ingest(&inbound(&org, "sms", "+2000", "conv-x", "m-1"))
+        .await;
     let agent = api.caller(&org, "agent", "business").await;
     let note = agent
         .post(&format!("/contacts/{contact}/notes"), &json!({"text": "a"}))
@@ -863,8 +874,9 @@ async fn from_the_204_on_every_read_and_write_of_the_contacts_data_is_404() {
 async fn the_purge_removes_the_idempotency_records_that_hold_a_contacts_data() {
     let api = Api::new();
     let org = new_org();
-    let (contact, conversation) =
-        ingest(&api, &inbound(&org, "sms", "+2100", "conv-y", "m-1")).await;
+    let (contact, conversation) = api
+        .ingest(&inbound(&org, "sms", "+2100", "conv-y", "m-1"))
+        .await;
     let agent = api.caller(&org, "agent", "business").await;
     post_with_key(
         &agent,
@@ -950,7 +962,9 @@ async fn sixteen_agents_editing_different_attributes_of_one_contact_all_succeed(
             .await
             .expect(201);
     }
-    let (contact, _) = ingest(&api, &inbound(&org, "sms", "+2300", "c-1", "m-1")).await;
+    let (contact, _) = api
+        .ingest(&inbound(&org, "sms", "+2300", "c-1", "m-1"))
+        .await;
     let mut agents = Vec::new();
     for n in 0..16 {
         agents.push(

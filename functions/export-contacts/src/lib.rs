@@ -54,7 +54,7 @@ pub const ROUTES: &[Route<RouteId>] = shared::routes![
 ];
 
 /// How the worker reads and writes; tests shrink pages to watch an export in progress.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Tuning {
     /// Contacts per listing query; `None` takes DynamoDB's 1 MB pages.
     pub page_size: Option<i32>,
@@ -63,6 +63,17 @@ pub struct Tuning {
     /// Attempts before a job ends `failed`. The queue's `maxReceiveCount` is higher, so the
     /// delivery after the last attempt died can still record the failure.
     pub max_attempts: u32,
+    /// An injected fault for tests; never set outside them.
+    pub die_after: Option<DieAfter>,
+}
+
+/// A worker that stops dead after `pages` pages, as one whose process is killed mid-export:
+/// no clean-up runs and nothing more is written. It tells `reached` when it gets there, so a
+/// test drops it at exactly that point rather than after a guessed delay.
+#[derive(Debug, Clone, Default)]
+pub struct DieAfter {
+    pub pages: u64,
+    pub reached: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Default for Tuning {
@@ -71,6 +82,7 @@ impl Default for Tuning {
             page_size: None,
             part_bytes: Upload::MIN_PART_BYTES,
             max_attempts: 3,
+            die_after: None,
         }
     }
 }
@@ -443,6 +455,7 @@ impl App {
         upload: &mut Upload,
     ) -> Result<Option<u64>, Failure> {
         let mut rows = 0u64;
+        let mut read = 0u64;
         while let Some(page) = pages.recv().await {
             let contacts = page.map_err(at(Stage::ReadContacts))?;
             for contact in &contacts {
@@ -465,6 +478,11 @@ impl App {
                 Ok(()) => {}
                 Err(SaveError::Conflict) => return Ok(None),
                 Err(SaveError::Failed(err)) => return Err(at(Stage::ReadContacts)(err)),
+            }
+            read += 1;
+            if let Some(fault) = self.tuning.die_after.as_ref().filter(|f| f.pages == read) {
+                fault.reached.notify_one();
+                std::future::pending::<()>().await;
             }
         }
         Ok(Some(rows))

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use export_contacts::{App, Attempt, ScheduledEvent, Tuning};
+use export_contacts::{App, Attempt, DieAfter, ScheduledEvent, Tuning};
 use serde_json::{Value, json};
 use shared::blobs::Blobs;
 use shared::channel::Network;
@@ -259,30 +259,39 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
     let local = local_services().await;
     let org = new_org("die");
     seed(&local, &org, 200).await;
-    let tuning = Tuning {
-        page_size: Some(10),
-        ..Tuning::default()
+    let death = DieAfter {
+        pages: 3,
+        ..DieAfter::default()
     };
-    let app = app(&local, tuning).await;
-    let id = start(&app, &org).await;
+    let dying = app(
+        &local,
+        Tuning {
+            page_size: Some(10),
+            die_after: Some(death.clone()),
+            ..Tuning::default()
+        },
+    )
+    .await;
+    let id = start(&dying, &org).await;
 
-    // The first delivery dies once it has written some rows (its future is dropped).
-    let watcher = async {
-        loop {
-            if job(&local, &org, &id).await.rows >= 10 {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    };
+    // The first delivery dies after its third page: its future is dropped right there.
     let first = task(&org, &id);
     tokio::select! {
-        _ = app.attempt(&first) => panic!("the first attempt should not finish"),
-        () = watcher => {}
+        _ = dying.attempt(&first) => panic!("the first attempt should not finish"),
+        () = death.reached.notified() => {}
     }
+    drop(dying);
     let died = job(&local, &org, &id).await;
     assert_eq!(died.status, ExportStatus::Running);
-    assert!(died.rows > 0 && died.rows < 200, "live rows: {}", died.rows);
+    assert_eq!(died.rows, 30, "progress up to the death");
+    let app = app(
+        &local,
+        Tuning {
+            page_size: Some(10),
+            ..Tuning::default()
+        },
+    )
+    .await;
     assert!(
         files(&org, &id).await.is_empty(),
         "no file from a dead attempt"
