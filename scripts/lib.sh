@@ -26,16 +26,19 @@ trap 'exit 143' TERM
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
-# Installs moto's server and cfn-lint, pinned in scripts/requirements.txt, into .venv; a
-# changed requirements file reinstalls.
+# Installs the Python tools (moto's server, cfn-lint, schemathesis) into .venv from
+# scripts/requirements.lock: every package pinned with its hashes, so a tampered or substituted
+# download fails the install. A changed lock reinstalls. scripts/lock-python regenerates the lock
+# from the top-level pins in scripts/requirements.txt.
 ensure_venv() {
-  if [[ -x "$VENV/bin/python" ]] && cmp -s "$ROOT/scripts/requirements.txt" "$VENV/.installed"; then
+  if [[ -x "$VENV/bin/python" ]] && cmp -s "$ROOT/scripts/requirements.lock" "$VENV/.installed"; then
     return
   fi
   say "installing pinned Python tools into .venv"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
-  cp "$ROOT/scripts/requirements.txt" "$VENV/.installed"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes \
+    -r "$ROOT/scripts/requirements.lock"
+  cp "$ROOT/scripts/requirements.lock" "$VENV/.installed"
 }
 
 free_port() {
