@@ -26,7 +26,7 @@ pub mod services;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
-#[cfg(feature = "test-support")]
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod text;
 

@@ -6,6 +6,13 @@
 use crate::config::Config;
 use crate::services::Services;
 
+/// The store over the table `scripts/test` points at.
+pub async fn local_store() -> crate::store::Store {
+    let config = Config::from_env().expect("TABLE_NAME is set by scripts/test");
+    let sdk = config.aws().await;
+    crate::store::Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)
+}
+
 /// Bucket and queue names follow the local runtime's provisioning of `template.yaml`.
 pub async fn local_services() -> Services {
     let config = Config::from_env().expect("TABLE_NAME is set by scripts/test");

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::contacts::raw_key;
+use super::raw_key;
 use super::{BatchOp, Item, SaveError, Store, internal};
 use crate::contacts::Contact;
 use crate::cursor::{LastEvaluatedKey, PageRequest};

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::contacts::raw_key;
+use super::raw_key;
 use super::{Store, conditional, internal};
 use crate::error::ApiError;
 use crate::ids::OrgId;

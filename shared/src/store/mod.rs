@@ -22,16 +22,23 @@ use crate::keys;
 use crate::retry::Backoff;
 use crate::settings::Settings;
 
-mod contacts;
+mod conversations;
 mod deletion;
 mod exports;
 mod idempotency;
+mod ingest;
+mod match_links;
 mod notes;
+mod profile;
+#[cfg(test)]
+mod tests;
 
-pub use contacts::*;
+pub use conversations::*;
 pub use exports::StoredSchedule;
 pub use idempotency::*;
+pub use ingest::*;
 pub use notes::NoteEdit;
+pub use profile::*;
 
 #[derive(Clone)]
 pub struct Store {
@@ -413,6 +420,14 @@ impl Store {
 }
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// An item's primary key.
+pub(crate) fn raw_key(pk: &str, sk: &str) -> Item {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(pk.to_owned())),
+        (keys::SK.to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
 
 /// One write of a `BatchWriteItem`: put an item, or delete one by key.
 pub(crate) enum BatchOp {

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::contacts::raw_key;
+use super::raw_key;
 use super::{SaveError, Store, conditional, internal};
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::ApiError;

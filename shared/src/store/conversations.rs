@@ -1,0 +1,355 @@
+//! Conversations (in the contact's partition, with an `OWNER` head in their own) and their
+//! messages.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use super::{Store, internal};
+use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
+use crate::error::ApiError;
+use crate::ids::OrgId;
+use crate::keys;
+pub use crate::matching::MatchMove;
+
+/// A conversation as listed in its contact's partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub channel: crate::channel::Channel,
+    pub status: String,
+    pub contact_id: String,
+    pub last_message_at: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConversationItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    conversation: Conversation,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAttachment {
+    pub id: String,
+    pub content_type: String,
+    pub size: u64,
+    pub s3_key: String,
+}
+
+crate::debug_showing!(Message {
+    id,
+    conversation_id,
+    contact_id,
+    sent_at
+});
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    pub contact_id: String,
+    pub text: String,
+    pub sent_at: String,
+    #[serde(default)]
+    pub attachments: Vec<StoredAttachment>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct MessageItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    message: Message,
+    created_at: String,
+}
+
+impl MessageItem {
+    /// The stored item of a message, under its conversation's partition.
+    pub(super) fn of(org: &OrgId, message: &Message, now: &str) -> Self {
+        Self {
+            pk: keys::conversation_pk(org, &message.conversation_id),
+            sk: keys::message_sk(&message.sent_at, &message.id),
+            entity: "message".into(),
+            message: message.clone(),
+            created_at: now.to_owned(),
+        }
+    }
+
+    pub(super) fn key(&self) -> super::Item {
+        raw_key(&self.pk, &self.sk)
+    }
+}
+
+/// A page of messages and where the next one starts.
+pub type MessagePage = (Vec<Message>, Option<LastEvaluatedKey>);
+
+impl Store {
+    /// The contact a conversation belongs to, while the conversation and that contact exist.
+    #[tracing::instrument(skip(self, conversation_id), fields(org = %org))]
+    pub async fn conversation_contact(
+        &self,
+        org: &OrgId,
+        conversation_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
+            return Ok(None);
+        };
+        let alive = self
+            .live_contacts(org, BTreeSet::from([owner.clone()]))
+            .await?;
+        Ok(alive.contains(&owner).then_some(owner))
+    }
+
+    /// Who a conversation id belongs to now, by its `OWNER` item (the contact may be gone).
+    async fn owner_of_conversation(
+        &self,
+        org: &OrgId,
+        conversation_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .get_consistent(raw_key(
+                &keys::conversation_pk(org, conversation_id),
+                keys::CONVERSATION_OWNER_SK,
+            ))
+            .await?
+            .and_then(|mut item| item.remove("contact_id"))
+            .and_then(|v| v.as_s().ok().cloned()))
+    }
+
+    /// Which of these contacts still have a profile, read strongly consistent.
+    async fn live_contacts(
+        &self,
+        org: &OrgId,
+        ids: BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, ApiError> {
+        let keys: Vec<_> = ids
+            .iter()
+            .map(|id| raw_key(&keys::contact_pk(org, id), keys::PROFILE_SK))
+            .collect();
+        let mut alive = BTreeSet::new();
+        // BatchGetItem takes at most 100 keys.
+        for chunk in keys.chunks(100) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                if let Some(id) = item.get("id").and_then(|v| v.as_s().ok()) {
+                    alive.insert(id.clone());
+                }
+            }
+        }
+        Ok(alive)
+    }
+
+    /// Creates the conversation entry or moves its `last_message_at` forward, never back.
+    pub(super) fn conversation_upsert(
+        &self,
+        org: &OrgId,
+        conversation: &Conversation,
+        now: &str,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, &conversation.contact_id),
+                &keys::conversation_sk(&conversation.id),
+            )))
+            .update_expression(
+                "SET #entity = :entity, #id = :id, #channel = :channel, #status = :status, \
+                 #contact = :contact, #created = if_not_exists(#created, :now), #updated = :now, \
+                 #last = if_not_exists(#last, :at)",
+            )
+            .expression_attribute_names("#entity", "entity")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#channel", "channel")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#contact", "contact_id")
+            .expression_attribute_names("#created", "created_at")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_names("#last", "last_message_at")
+            .expression_attribute_values(":entity", AttributeValue::S("conversation".into()))
+            .expression_attribute_values(":id", AttributeValue::S(conversation.id.clone()))
+            .expression_attribute_values(
+                ":channel",
+                AttributeValue::S(conversation.channel.as_str().into()),
+            )
+            .expression_attribute_values(":status", AttributeValue::S(conversation.status.clone()))
+            .expression_attribute_values(
+                ":contact",
+                AttributeValue::S(conversation.contact_id.clone()),
+            )
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .expression_attribute_values(
+                ":at",
+                AttributeValue::S(conversation.last_message_at.clone()),
+            )
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The conversation's head item in its own partition: notes on it check it exists.
+    pub(super) fn conversation_owner(
+        &self,
+        org: &OrgId,
+        conversation: &Conversation,
+        now: &str,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let mut item = raw_key(
+            &keys::conversation_pk(org, &conversation.id),
+            keys::CONVERSATION_OWNER_SK,
+        );
+        item.insert(
+            "entity".into(),
+            AttributeValue::S("conversation_owner".into()),
+        );
+        item.insert(
+            "contact_id".into(),
+            AttributeValue::S(conversation.contact_id.clone()),
+        );
+        item.insert("updated_at".into(), AttributeValue::S(now.to_owned()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Moves a conversation's `last_message_at` forward after a message older ones did not set.
+    pub async fn advance_conversation(
+        &self,
+        org: &OrgId,
+        conversation: &Conversation,
+    ) -> Result<(), ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, &conversation.contact_id),
+                &keys::conversation_sk(&conversation.id),
+            )))
+            .update_expression("SET #last = :at")
+            .condition_expression("attribute_exists(PK) AND #last < :at")
+            .expression_attribute_names("#last", "last_message_at")
+            .expression_attribute_values(
+                ":at",
+                AttributeValue::S(conversation.last_message_at.clone()),
+            )
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        unless_gone(result)
+    }
+
+    /// A page of a partition's items under `prefix`, newest (highest sort key) first.
+    pub(super) async fn page_newest_first<I: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+        page: PageRequest,
+    ) -> Result<(Vec<I>, Option<LastEvaluatedKey>), ApiError> {
+        check_start(
+            page.start.as_ref(),
+            &[
+                KeyPart::Exactly(keys::PK, pk.clone()),
+                KeyPart::Prefix(keys::SK, prefix),
+            ],
+        )?;
+        let out = self
+            .query_prefix(pk, prefix)
+            .scan_index_forward(false)
+            .limit(page.limit)
+            .set_exclusive_start_key(page.start)
+            .send()
+            .await
+            .map_err(internal)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).map_err(internal))
+            .collect::<Result<_, _>>()?;
+        Ok((items, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// A query for the items of one partition whose sort key starts with `prefix`.
+    pub(super) fn query_prefix(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+    }
+
+    /// Every conversation of the given contacts (a contact and the ones linked to it).
+    #[tracing::instrument(skip(self, contact_ids), fields(org = %org))]
+    pub async fn conversations_of(
+        &self,
+        org: &OrgId,
+        contact_ids: &[String],
+    ) -> Result<Vec<Conversation>, ApiError> {
+        let mut all = Vec::new();
+        for contact_id in contact_ids {
+            let query = self.query_prefix(
+                keys::contact_pk(org, contact_id),
+                keys::CONVERSATION_SK_PREFIX,
+            );
+            for item in self.query_all(query).await? {
+                let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;
+                all.push(item.conversation);
+            }
+        }
+        Ok(all)
+    }
+
+    /// A page of a conversation's messages, newest first, while the contact it belongs to
+    /// exists (`None` otherwise). Messages of a deleted contact that shared the conversation id
+    /// are left out from the moment of the delete, before the purge removes them.
+    #[tracing::instrument(skip(self, page), fields(org = %org))]
+    pub async fn messages(
+        &self,
+        org: &OrgId,
+        conversation_id: &str,
+        page: PageRequest,
+    ) -> Result<Option<MessagePage>, ApiError> {
+        let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
+            return Ok(None);
+        };
+        let (items, next) = self
+            .page_newest_first::<MessageItem>(
+                keys::conversation_pk(org, conversation_id),
+                keys::MESSAGE_SK_PREFIX,
+                page,
+            )
+            .await?;
+        let mut writers: BTreeSet<String> =
+            items.iter().map(|m| m.message.contact_id.clone()).collect();
+        writers.insert(owner.clone());
+        let alive = self.live_contacts(org, writers).await?;
+        if !alive.contains(&owner) {
+            return Ok(None);
+        }
+        let messages = items
+            .into_iter()
+            .map(|m| m.message)
+            .filter(|m| alive.contains(&m.contact_id))
+            .collect();
+        Ok(Some((messages, next)))
+    }
+}

@@ -1,0 +1,176 @@
+//! What one inbound message writes, in one transaction: the message, its conversation, a new
+//! contact's identity claim and profile, match links.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+use super::*;
+use super::{SaveError, Store, Stored, internal, key};
+use crate::attributes::AttributeSet;
+use crate::contacts::Contact;
+use crate::error::ApiError;
+use crate::ids::OrgId;
+use crate::keys;
+pub use crate::matching::MatchMove;
+use crate::settings::Settings;
+
+/// What ingest reads first: settings and who (if anyone) owns the sender's identity.
+pub struct IngestContext {
+    pub settings: Stored<Settings>,
+    pub definitions: Stored<AttributeSet>,
+    pub owner: Option<String>,
+}
+
+/// The writes of one inbound message, applied in one transaction.
+pub struct IngestWrite<'a> {
+    pub org: &'a OrgId,
+    pub profile: ProfileWrite<'a>,
+    pub conversation: &'a Conversation,
+    pub message: &'a Message,
+    pub match_move: Option<MatchMove>,
+    pub now: &'a str,
+}
+
+/// What an inbound message does to its contact's profile.
+#[derive(Debug, Clone, Copy)]
+pub enum ProfileWrite<'a> {
+    /// The message creates the contact, with the identity claim on `claim_pk`.
+    New {
+        contact: &'a Contact,
+        claim_pk: &'a str,
+    },
+    /// The profile changed and must still have version `expected`.
+    Changed {
+        contact: &'a Contact,
+        expected: u64,
+    },
+    Unchanged,
+}
+
+impl<'a> ProfileWrite<'a> {
+    fn contact(&self) -> Option<&'a Contact> {
+        match *self {
+            Self::New { contact, .. } | Self::Changed { contact, .. } => Some(contact),
+            Self::Unchanged => None,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Written,
+    Duplicate,
+}
+
+impl Store {
+    #[tracing::instrument(skip(self, claim_pk), fields(org = %org))]
+    pub async fn ingest_context(
+        &self,
+        org: &OrgId,
+        claim_pk: &str,
+    ) -> Result<IngestContext, ApiError> {
+        let items = self
+            .batch_get(vec![
+                key(org, keys::SETTINGS_SK),
+                key(org, keys::ATTRIBUTE_DEFINITIONS_SK),
+                raw_key(claim_pk, keys::IDENTITY_SK),
+            ])
+            .await?;
+        let (settings, definitions, rest) = super::split_org_config(org, items)?;
+        let owner = rest
+            .into_iter()
+            .find(|i| {
+                i.get(keys::PK)
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(claim_pk)
+            })
+            .and_then(|mut i| i.remove("contact_id"))
+            .and_then(|v| v.as_s().ok().cloned());
+        Ok(IngestContext {
+            settings,
+            definitions,
+            owner,
+        })
+    }
+
+    /// Writes one inbound message. A message already stored makes it a duplicate and changes
+    /// nothing; any other failed condition is a conflict to retry.
+    #[tracing::instrument(skip_all, fields(org = %write.org, message = %write.message.id))]
+    pub async fn ingest(&self, write: IngestWrite<'_>) -> Result<IngestOutcome, SaveError> {
+        let org = write.org;
+        let message = MessageItem::of(org, write.message, write.now);
+        let message_key = message.key();
+        let message_item: super::Item = serde_dynamo::to_item(message).map_err(internal)?;
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(message_item))
+                        .condition_expression("attribute_not_exists(PK)")
+                        .build()
+                        .map_err(internal)?,
+                )
+                .build(),
+        ];
+        items.push(self.conversation_upsert(org, write.conversation, write.now)?);
+        items.push(self.conversation_owner(org, write.conversation, write.now)?);
+        if let ProfileWrite::New { contact, claim_pk } = write.profile {
+            let claim = HashMap::from([
+                (keys::PK.to_owned(), AttributeValue::S(claim_pk.to_owned())),
+                (
+                    keys::SK.to_owned(),
+                    AttributeValue::S(keys::IDENTITY_SK.into()),
+                ),
+                (
+                    "entity".to_owned(),
+                    AttributeValue::S("identity_claim".into()),
+                ),
+                (
+                    "contact_id".to_owned(),
+                    AttributeValue::S(contact.id.clone()),
+                ),
+                (
+                    "created_at".to_owned(),
+                    AttributeValue::S(write.now.to_owned()),
+                ),
+            ]);
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(claim))
+                            .condition_expression("attribute_not_exists(PK)")
+                            .build()
+                            .map_err(internal)?,
+                    )
+                    .build(),
+            );
+        }
+        let profile_put = match write.profile {
+            ProfileWrite::New { contact, .. } => Some(self.contact_put(org, contact, 0)?),
+            ProfileWrite::Changed { contact, expected } => {
+                Some(self.contact_put(org, contact, expected)?)
+            }
+            ProfileWrite::Unchanged => None,
+        };
+        items.extend(profile_put.map(|put| TransactWriteItem::builder().put(put).build()));
+        if let (Some(moved), Some(contact)) = (&write.match_move, write.profile.contact()) {
+            items.extend(self.match_link_writes(org, &contact.id, moved, write.now)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(IngestOutcome::Written),
+            Err(SaveError::Conflict) => {
+                if self.get_consistent(message_key).await?.is_some() {
+                    Ok(IngestOutcome::Duplicate)
+                } else {
+                    Err(SaveError::Conflict)
+                }
+            }
+            Err(other) => Err(other),
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! The contact's `PROFILE` item: keys, item, reads, listings (GSI1, and the sparse VIP index
+//! GSI2), field-level and versioned writes, match filing and links.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use super::{SaveError, Store, Stored, conditional, internal, key};
+use crate::attributes::AttributeSet;
+use crate::contacts::{Contact, ValueChange};
+use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
+use crate::error::ApiError;
+use crate::ids::OrgId;
+use crate::keys;
+pub use crate::matching::MatchMove;
+use crate::settings::Settings;
+
+pub const CONTACTS_INDEX: &str = "GSI1";
+
+pub const SPARSE_INDEX: &str = "GSI2";
+
+#[derive(Serialize, Deserialize)]
+struct ContactItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(rename = "GSI1PK")]
+    gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    gsi1sk: String,
+    /// Only VIP contacts carry the sparse index keys.
+    #[serde(rename = "GSI2PK", default, skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<String>,
+    #[serde(rename = "GSI2SK", default, skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<String>,
+    #[serde(flatten)]
+    contact: Contact,
+}
+
+pub fn contact_item(
+    org: &OrgId,
+    contact: &Contact,
+) -> Result<HashMap<String, AttributeValue>, ApiError> {
+    serde_dynamo::to_item(ContactItem {
+        pk: keys::contact_pk(org, &contact.id),
+        sk: keys::PROFILE_SK.to_owned(),
+        entity: "contact".to_owned(),
+        gsi1pk: keys::contacts_index_pk(org),
+        gsi1sk: keys::contacts_index_sk(&contact.id),
+        gsi2pk: contact.vip.then(|| keys::vip_index_pk(org)),
+        gsi2sk: contact.vip.then(|| keys::contacts_index_sk(&contact.id)),
+        contact: contact.clone(),
+    })
+    .map_err(internal)
+}
+
+pub(super) fn contact_from_item(
+    item: HashMap<String, AttributeValue>,
+) -> Result<Contact, ApiError> {
+    let item: ContactItem = serde_dynamo::from_item(item).map_err(internal)?;
+    Ok(item.contact)
+}
+
+/// Everything a contact view or edit needs, read in one round trip.
+pub struct ContactContext {
+    pub settings: Stored<Settings>,
+    pub definitions: Stored<AttributeSet>,
+    pub contact: Option<Contact>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkChange {
+    Add,
+    Remove,
+}
+
+/// An update conditioned on the item existing: an item that is gone stays gone, and that is
+/// not an error for the caller.
+pub(super) fn unless_gone<T>(
+    result: Result<
+        T,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        >,
+    >,
+) -> Result<(), ApiError> {
+    conditional(result).map(drop)
+}
+
+impl Store {
+    /// Settings, definitions and a contact in one strongly consistent round trip.
+    #[tracing::instrument(skip(self), fields(org = %org))]
+    pub async fn contact_context(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+    ) -> Result<ContactContext, ApiError> {
+        let profile_pk = keys::contact_pk(org, contact_id);
+        let items = self
+            .batch_get(vec![
+                key(org, keys::SETTINGS_SK),
+                key(org, keys::ATTRIBUTE_DEFINITIONS_SK),
+                raw_key(&profile_pk, keys::PROFILE_SK),
+            ])
+            .await?;
+        let (settings, definitions, mut rest) = super::split_org_config(org, items)?;
+        let contact = rest
+            .iter()
+            .position(|i| i.get(keys::PK).and_then(|v| v.as_s().ok()) == Some(&profile_pk))
+            .map(|at| contact_from_item(rest.swap_remove(at)))
+            .transpose()?;
+        Ok(ContactContext {
+            settings,
+            definitions,
+            contact,
+        })
+    }
+
+    #[tracing::instrument(skip(self), fields(org = %org))]
+    pub async fn contact(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+    ) -> Result<Option<Contact>, ApiError> {
+        self.get_consistent(raw_key(
+            &keys::contact_pk(org, contact_id),
+            keys::PROFILE_SK,
+        ))
+        .await?
+        .map(contact_from_item)
+        .transpose()
+    }
+
+    /// A page of an org's contacts, newest first; with `vip_only`, from the sparse VIP index.
+    #[tracing::instrument(skip(self, page), fields(org = %org))]
+    pub async fn list_contacts(
+        &self,
+        org: &OrgId,
+        page: PageRequest,
+        vip_only: bool,
+    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError> {
+        self.contacts_page(org, vip_only, Some(page.limit), page.start)
+            .await
+    }
+
+    /// One page of the listing index: `limit` contacts, or as many as fit DynamoDB's 1 MB page.
+    pub async fn contacts_page(
+        &self,
+        org: &OrgId,
+        vip_only: bool,
+        limit: Option<i32>,
+        start: Option<LastEvaluatedKey>,
+    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError> {
+        let (index, pk_name, sk_name, pk) = if vip_only {
+            (SPARSE_INDEX, "GSI2PK", "GSI2SK", keys::vip_index_pk(org))
+        } else {
+            (
+                CONTACTS_INDEX,
+                "GSI1PK",
+                "GSI1SK",
+                keys::contacts_index_pk(org),
+            )
+        };
+        let contact_pk_prefix = keys::contact_pk(org, "");
+        check_start(
+            start.as_ref(),
+            &[
+                KeyPart::Exactly(pk_name, pk.clone()),
+                KeyPart::Prefix(sk_name, keys::CONTACT_INDEX_SK_PREFIX),
+                KeyPart::Prefix(keys::PK, &contact_pk_prefix),
+                KeyPart::Exactly(keys::SK, keys::PROFILE_SK.to_owned()),
+            ],
+        )?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .scan_index_forward(false)
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(internal)?;
+        let contacts = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(contact_from_item)
+            .collect::<Result<_, _>>()?;
+        Ok((contacts, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// Writes an edited profile if it still has `expected_version`; with a match move, the
+    /// match links change in the same transaction.
+    #[tracing::instrument(skip(self, contact, match_move), fields(org = %org, contact = %contact.id))]
+    pub async fn save_edited_contact(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        expected_version: u64,
+        match_move: Option<&MatchMove>,
+    ) -> Result<(), SaveError> {
+        let put = self.contact_put(org, contact, expected_version)?;
+        let Some(moved) = match_move else {
+            return self.put_conditionally(put).await;
+        };
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        items.extend(self.match_link_writes(org, &contact.id, moved, &contact.updated_at)?);
+        self.transact(items).await
+    }
+
+    /// Sets and clears custom values one field at a time, so edits of different fields never
+    /// wait for each other; with `expected`, only while the profile still has that version.
+    /// `None` when the contact is gone or `expected` no longer holds.
+    #[tracing::instrument(skip(self, changes, now), fields(org = %org))]
+    pub async fn update_values(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        changes: &[ValueChange],
+        expected: Option<u64>,
+        now: &str,
+    ) -> Result<Option<Contact>, ApiError> {
+        let mut set = vec!["#updated = :now".to_owned()];
+        let mut remove = Vec::new();
+        let mut request = self.profile_update(org, contact_id, expected, now);
+        for (n, change) in changes.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#d{n}"), &change.definition_id);
+            match &change.value {
+                Some(value) => {
+                    set.push(format!("#values.#d{n} = :d{n}"));
+                    request = request.expression_attribute_values(
+                        format!(":d{n}"),
+                        AttributeValue::S(value.clone()),
+                    );
+                }
+                None => remove.push(format!("#values.#d{n}")),
+            }
+        }
+        let mut expression = format!("SET {} ADD #version :one", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let result = request
+            .expression_attribute_names("#values", "values")
+            .update_expression(expression)
+            .send()
+            .await;
+        conditional(result)?
+            .and_then(|out| out.attributes)
+            .map(contact_from_item)
+            .transpose()
+    }
+
+    /// Sets the VIP flag and with it the sparse VIP index keys; with `expected`, only while the
+    /// profile still has that version. `None` when the contact is gone or `expected` fails.
+    #[tracing::instrument(skip(self, now), fields(org = %org))]
+    pub async fn set_vip(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        vip: bool,
+        expected: Option<u64>,
+        now: &str,
+    ) -> Result<Option<Contact>, ApiError> {
+        let request = self
+            .profile_update(org, contact_id, expected, now)
+            .expression_attribute_names("#vip", "vip")
+            .expression_attribute_names("#g2pk", "GSI2PK")
+            .expression_attribute_names("#g2sk", "GSI2SK")
+            .expression_attribute_values(":vip", AttributeValue::Bool(vip));
+        let request = if vip {
+            request
+                .update_expression(
+                    "SET #vip = :vip, #g2pk = :g2pk, #g2sk = :g2sk, #updated = :now ADD #version :one",
+                )
+                .expression_attribute_values(":g2pk", AttributeValue::S(keys::vip_index_pk(org)))
+                .expression_attribute_values(
+                    ":g2sk",
+                    AttributeValue::S(keys::contacts_index_sk(contact_id)),
+                )
+        } else {
+            request.update_expression(
+                "SET #vip = :vip, #updated = :now ADD #version :one REMOVE #g2pk, #g2sk",
+            )
+        };
+        conditional(request.send().await)?
+            .and_then(|out| out.attributes)
+            .map(contact_from_item)
+            .transpose()
+    }
+
+    /// Why a conditional profile update wrote nothing: the contact is gone (`404`), or it
+    /// exists and so the caller's `If-Match` no longer holds (`412`).
+    pub async fn why_not_written(&self, org: &OrgId, contact_id: &str) -> ApiError {
+        match self.contact(org, contact_id).await {
+            Ok(None) => ApiError::NotFound("contact"),
+            Ok(Some(_)) => ApiError::PreconditionFailed,
+            Err(err) => err,
+        }
+    }
+
+    /// An update of a contact's profile that never creates it and, with `expected`, checks
+    /// its version; it answers with the profile as written.
+    fn profile_update(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        expected: Option<u64>,
+        now: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, contact_id),
+                keys::PROFILE_SK,
+            )))
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .return_values(ReturnValue::AllNew);
+        match expected {
+            None => request.condition_expression("attribute_exists(PK)"),
+            Some(version) => request
+                .condition_expression("attribute_exists(PK) AND #version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+        }
+    }
+
+    /// Writes the whole profile if it still has `expected_version` (0: if it does not exist).
+    pub async fn save_contact(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        expected_version: u64,
+    ) -> Result<(), SaveError> {
+        self.put_conditionally(self.contact_put(org, contact, expected_version)?)
+            .await
+    }
+
+    pub(super) fn contact_put(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        expected_version: u64,
+    ) -> Result<Put, ApiError> {
+        let builder = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(contact_item(org, contact)?));
+        let builder = if expected_version == 0 {
+            builder.condition_expression("attribute_not_exists(PK)")
+        } else {
+            builder
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(
+                    ":version",
+                    AttributeValue::N(expected_version.to_string()),
+                )
+        };
+        builder.build().map_err(internal)
+    }
+
+    /// Adds or removes ids in a contact's `linked` set; a contact that is gone stays gone.
+    pub async fn change_links(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        change: LinkChange,
+        ids: &[String],
+    ) -> Result<(), ApiError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // The version moves too, so a writer holding an older copy of the profile cannot put
+        // back the links as they were.
+        let expression = match change {
+            LinkChange::Add => "ADD #version :one, #linked :ids",
+            LinkChange::Remove => "ADD #version :one DELETE #linked :ids",
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, contact_id),
+                keys::PROFILE_SK,
+            )))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#linked", "linked")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":ids", AttributeValue::Ss(ids.to_vec()))
+            .send()
+            .await;
+        unless_gone(result)
+    }
+
+    /// Sets a contact's match filing and links outright, if the contact still has
+    /// `expected_version`. `Ok(false)` when it changed (or is gone) since it was read.
+    pub async fn refile_contact(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        expected_version: u64,
+        generation: u64,
+        hash: Option<&str>,
+        linked: &[String],
+    ) -> Result<bool, ApiError> {
+        let mut set = vec!["#gen = :gen"];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::contact_pk(org, contact_id),
+                keys::PROFILE_SK,
+            )))
+            .condition_expression("#version = :expected")
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected_version.to_string()),
+            )
+            .expression_attribute_names("#gen", "match_generation")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_names("#hash", "match_hash")
+            .expression_attribute_names("#linked", "linked")
+            .expression_attribute_values(":gen", AttributeValue::N(generation.to_string()));
+        match hash {
+            Some(hash) => {
+                set.push("#hash = :hash");
+                request = request
+                    .expression_attribute_values(":hash", AttributeValue::S(hash.to_owned()));
+            }
+            None => remove.push("#hash"),
+        }
+        if linked.is_empty() {
+            remove.push("#linked");
+        } else {
+            set.push("#linked = :linked");
+            request =
+                request.expression_attribute_values(":linked", AttributeValue::Ss(linked.to_vec()));
+        }
+        let mut expression = format!("SET {} ADD #version :one", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let result = request.update_expression(expression).send().await;
+        Ok(conditional(result)?.is_some())
+    }
+
+    /// Every contact of an org, page by page through the listing index.
+    pub async fn for_each_contact_page<F>(&self, org: &OrgId, mut visit: F) -> Result<(), ApiError>
+    where
+        F: FnMut(Vec<Contact>),
+    {
+        let mut start = None;
+        loop {
+            let page = PageRequest { limit: 100, start };
+            let (contacts, next) = self.list_contacts(org, page, false).await?;
+            visit(contacts);
+            start = next;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
