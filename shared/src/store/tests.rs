@@ -208,7 +208,7 @@ async fn an_ingest_writes_claim_profile_conversation_and_message_once() {
     let context = store.ingest_context(&org, &claim).await.unwrap();
     assert_eq!(context.owner.as_deref(), Some("c1"));
     let conversations = store
-        .conversations_of(&org, &[ana.id.clone()])
+        .conversations_of(&org, std::slice::from_ref(&ana.id))
         .await
         .unwrap();
     assert_eq!(conversations.len(), 1);
