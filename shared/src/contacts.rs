@@ -165,6 +165,12 @@ pub struct ContactSummary {
 }
 
 impl Contact {
+    /// The id as the typed id queue messages carry; every stored contact has a UUID id.
+    pub fn typed_id(&self) -> Result<crate::ids::ContactId, ApiError> {
+        crate::ids::ContactId::parse(&self.id)
+            .map_err(|_| ApiError::internal("a stored contact without a UUID id"))
+    }
+
     pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
         self.identities.iter().map(|i| i.channel)
     }

@@ -20,8 +20,8 @@ pub struct DeletionRecord {
 /// Work for the purge worker: everything under a deleted contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurgeJob {
-    pub org_id: String,
-    pub contact_id: String,
+    pub org_id: crate::ids::OrgId,
+    pub contact_id: crate::ids::ContactId,
 }
 
 /// Initials of the name and the first character of the handle, e.g. `A. L. · @a…`: enough to

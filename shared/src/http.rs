@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::{Caller, Capability};
 use crate::cursor::{self, LastEvaluatedKey, ListScope, PageRequest};
 use crate::error::ApiError;
+use crate::ids::PathId;
 
 pub use crate::body::MAX_BODY_BYTES;
 
@@ -83,6 +84,12 @@ impl<R> Matched<R> {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
+    }
+
+    /// A path parameter as the id type it must be: one that cannot be valid names nothing,
+    /// so it is the `404` of that resource without a read.
+    pub fn id<T: PathId>(&self, name: &str) -> Result<T, ApiError> {
+        T::parse(self.param(name)).map_err(|_| ApiError::NotFound(T::WHAT))
     }
 
     /// The list this request reads, for binding cursors: route, parent ids and `filter`.

@@ -100,6 +100,100 @@ impl From<InvalidId> for ApiError {
     }
 }
 
+/// True for a UUID as this service mints them (`8-4-4-4-12` hex digits).
+fn is_uuid(value: &str) -> bool {
+    value.len() == 36
+        && value.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+macro_rules! uuid_id {
+    ($($(#[$doc:meta])* $t:ident: $what:literal;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $t(String);
+
+        impl $t {
+            pub fn parse(value: &str) -> Result<Self, InvalidId> {
+                is_uuid(value).then(|| Self(value.to_owned())).ok_or(InvalidId($what))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PathId for $t {
+            const WHAT: &'static str = $what;
+            fn parse(value: &str) -> Result<Self, InvalidId> {
+                Self::parse(value)
+            }
+        }
+
+        impl std::ops::Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+
+/// An id in a path: a value that is not one can name nothing, so it is a `404` without a read.
+pub trait PathId: Sized {
+    /// What the id names, for the `404`.
+    const WHAT: &'static str;
+    fn parse(value: &str) -> Result<Self, InvalidId>;
+}
+
+uuid_id! {
+    /// A contact, minted by ingest.
+    ContactId: "contact";
+    /// A contact note or a conversation note.
+    NoteId: "note";
+    /// An export job.
+    ExportId: "export";
+}
+
+/// A conversation: the channel's own id, so any text of 1..256 characters without control
+/// characters or `/` (it reaches a path percent-encoded).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConversationId(String);
+
+impl ConversationId {
+    pub const MAX_LEN: usize = 256;
+
+    pub fn parse(value: &str) -> Result<Self, InvalidId> {
+        let ok = !value.trim().is_empty()
+            && value.len() <= Self::MAX_LEN
+            && !value.chars().any(|c| c.is_control() || c == '/');
+        ok.then(|| Self(value.to_owned()))
+            .ok_or(InvalidId("conversation id"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PathId for ConversationId {
+    const WHAT: &'static str = "conversation";
+    fn parse(value: &str) -> Result<Self, InvalidId> {
+        Self::parse(value)
+    }
+}
+
+impl std::ops::Deref for ConversationId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 macro_rules! string_newtype_impls {
     ($($t:ty),*) => {$(
         impl TryFrom<String> for $t {
@@ -120,11 +214,36 @@ macro_rules! string_newtype_impls {
         }
     )*};
 }
-string_newtype_impls!(OrgId, UserId, AttributeKey);
+string_newtype_impls!(
+    OrgId,
+    UserId,
+    AttributeKey,
+    ContactId,
+    NoteId,
+    ExportId,
+    ConversationId
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_ids_are_uuids_or_a_channels_conversation_id() {
+        assert!(ContactId::parse("01a1fc60-0000-7000-8000-00000000e001").is_ok());
+        for bad in [
+            "01a1fc60-0000-7000-8000-00000000e00",
+            "x",
+            "../../etc/passwd-0000-0000-000000",
+        ] {
+            assert!(ContactId::parse(bad).is_err(), "{bad}");
+        }
+        assert!(NoteId::parse(&"a".repeat(2000)).is_err());
+        assert!(ConversationId::parse("thread 7#a?b%").is_ok());
+        for bad in ["", "  ", "a/b", "a\u{0}"] {
+            assert!(ConversationId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn org_ids_cannot_carry_key_separators() {

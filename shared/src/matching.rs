@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attributes::AttributeSet;
 use crate::contacts::{Contact, match_hash};
+use crate::ids::{ContactId, OrgId};
 use crate::settings::Settings;
 
 /// Work for the matching worker, sent through its queue.
@@ -13,14 +14,14 @@ use crate::settings::Settings;
 pub enum MatchJob {
     /// One contact's matching value changed: re-link it and the contacts it joins or leaves.
     Contact {
-        org_id: String,
-        contact_id: String,
+        org_id: OrgId,
+        contact_id: ContactId,
         generation: u64,
         /// The contacts it was linked to before, so they can drop it.
         previously_linked: Vec<String>,
     },
     /// The matching attribute changed: re-file and re-link every contact of the org.
-    Org { org_id: String, generation: u64 },
+    Org { org_id: OrgId, generation: u64 },
 }
 
 /// A contact's move from one match group to another, written with the change that caused it.

@@ -15,7 +15,7 @@ use shared::channel::Network;
 use shared::clock::Env;
 use shared::contacts::Contact;
 use shared::exports::{ExportFilter, ExportFormat, ExportJob, ExportTask, ExportTrigger};
-use shared::ids::OrgId;
+use shared::ids::{ExportId, OrgId};
 use shared::keys;
 use shared::store::contact_item;
 use shared::testing::{local_services, unpolled_queue};
@@ -43,8 +43,8 @@ async fn run_child(spec: &str) {
         Tuning::default(),
     );
     let task = ExportTask {
-        org_id: org.into(),
-        export_id: id.into(),
+        org_id: OrgId::parse(org).unwrap(),
+        export_id: ExportId::parse(id).unwrap(),
     };
     let started = Instant::now();
     let outcome = app.attempt(&task).await.unwrap();

@@ -12,6 +12,7 @@ use shared::http::{
     with_etag,
 };
 use shared::idempotency::{self, AboutContact};
+use shared::ids::{ContactId, ConversationId, NoteId};
 use shared::notes::{Note, NoteParent, NoteText, Person};
 use shared::serve::{Build, HttpFunction};
 use shared::services::Services;
@@ -144,14 +145,19 @@ impl HttpFunction for App {
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         use RouteId::*;
         let caller = &route.caller;
+        let (contact, conversation): (ContactId, ConversationId);
         let parent = match route.id {
             ListContactNotes | AddContactNote | EditContactNote | DeleteContactNote => {
-                NoteParent::Contact(route.param("id"))
+                contact = route.id("id")?;
+                NoteParent::Contact(&contact)
             }
             ListConversationNotes
             | AddConversationNote
             | EditConversationNote
-            | DeleteConversationNote => NoteParent::Conversation(route.param("conversation_id")),
+            | DeleteConversationNote => {
+                conversation = route.id("conversation_id")?;
+                NoteParent::Conversation(&conversation)
+            }
         };
         let action = match route.id {
             ListContactNotes | ListConversationNotes => Action::List,
@@ -159,7 +165,6 @@ impl HttpFunction for App {
             EditContactNote | EditConversationNote => Action::Edit,
             DeleteContactNote | DeleteConversationNote => Action::Delete,
         };
-        let note_id = route.param("note_id");
         match action {
             Action::List => {
                 let page = page_request(req, &route.list_scope(""))?;
@@ -172,8 +177,14 @@ impl HttpFunction for App {
                 })
                 .await
             }
-            Action::Edit => self.edit(caller, parent, note_id, req).await,
-            Action::Delete => self.delete(caller, parent, note_id, req).await,
+            Action::Edit => {
+                let note: NoteId = route.id("note_id")?;
+                self.edit(caller, parent, &note, req).await
+            }
+            Action::Delete => {
+                let note: NoteId = route.id("note_id")?;
+                self.delete(caller, parent, &note, req).await
+            }
         }
     }
 }

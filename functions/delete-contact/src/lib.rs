@@ -10,7 +10,7 @@ use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
 use shared::http::{HttpResult, Matched, Page, Route, if_match, no_content, ok, page_request};
-use shared::ids::OrgId;
+use shared::ids::ContactId;
 use shared::keys;
 use shared::notes::Person;
 use shared::queue::Queue;
@@ -55,12 +55,12 @@ impl App {
     async fn delete(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &ContactId,
         expected: Option<u64>,
     ) -> Result<Response<Body>, ApiError> {
         let job = PurgeJob {
-            org_id: caller.org.to_string(),
-            contact_id: id.to_owned(),
+            org_id: caller.org.clone(),
+            contact_id: id.clone(),
         };
         let mut backoff = Backoff::new();
         let mut safety_net_queued = false;
@@ -112,7 +112,7 @@ impl App {
     /// anywhere: each step deletes what is left, and the marker goes last.
     #[tracing::instrument(skip(self, job), fields(org = %job.org_id, contact = %job.contact_id))]
     pub async fn purge(&self, job: &PurgeJob) -> Result<(), ApiError> {
-        let org = OrgId::parse(&job.org_id)?;
+        let org = job.org_id.clone();
         let contact_id = job.contact_id.as_str();
         if !self.store.purge_pending(&org, contact_id).await? {
             return Ok(());
@@ -193,8 +193,8 @@ impl HttpFunction for App {
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         match route.id {
             RouteId::DeleteContact => {
-                self.delete(&route.caller, route.param("id"), if_match(req)?)
-                    .await
+                let contact: ContactId = route.id("id")?;
+                self.delete(&route.caller, &contact, if_match(req)?).await
             }
             RouteId::ListDeleted => {
                 let scope = route.list_scope("");

@@ -7,7 +7,7 @@ use delete_contact::App;
 use serde_json::json;
 use shared::clock::Env;
 use shared::deletion::{DeletionRecord, PurgeJob};
-use shared::ids::OrgId;
+use shared::ids::{ContactId, OrgId};
 use shared::keys;
 use shared::notes::Person;
 use shared::serve::{HttpFunction, QueueFunction};
@@ -74,8 +74,8 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
         Env::system(),
     );
     let job = PurgeJob {
-        org_id: org_name.clone(),
-        contact_id: contact_id.clone(),
+        org_id: OrgId::parse(&org_name).unwrap(),
+        contact_id: ContactId::parse(&contact_id).unwrap(),
     };
     app.purge(&job).await.unwrap();
     assert!(

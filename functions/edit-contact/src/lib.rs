@@ -15,6 +15,7 @@ use shared::cursor::{self, KeyPart, check_start};
 use shared::http::{
     HttpResult, Matched, Page, Route, if_match, json_body, ok, page_request, query_param, with_etag,
 };
+use shared::ids::{ContactId, ConversationId};
 use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
@@ -176,8 +177,8 @@ impl App {
         if let Some((moved, previously_linked)) = moved {
             self.matching
                 .send(&MatchJob::Contact {
-                    org_id: caller.org.to_string(),
-                    contact_id: contact.id.clone(),
+                    org_id: caller.org.clone(),
+                    contact_id: contact.typed_id()?,
                     generation: moved.generation,
                     previously_linked,
                 })
@@ -194,7 +195,8 @@ impl App {
         route: &Matched<RouteId>,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        let (caller, id) = (&route.caller, route.param("id"));
+        let contact: ContactId = route.id("id")?;
+        let (caller, id) = (&route.caller, &*contact);
         let scope = route.list_scope("");
         let page = page_request(req, &scope)?;
         check_start(
@@ -265,7 +267,8 @@ impl App {
         route: &Matched<RouteId>,
         req: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        let (caller, conversation_id) = (&route.caller, route.param("conversation_id"));
+        let conversation: ConversationId = route.id("conversation_id")?;
+        let (caller, conversation_id) = (&route.caller, &*conversation);
         let scope = route.list_scope("");
         let page = page_request(req, &scope)?;
         let (messages, next) = self
@@ -314,9 +317,13 @@ impl HttpFunction for App {
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         match route.id {
             RouteId::ListContacts => self.list(&route, req).await,
-            RouteId::GetContact => self.view(&route.caller, route.param("id")).await,
+            RouteId::GetContact => {
+                self.view(&route.caller, &route.id::<ContactId>("id")?)
+                    .await
+            }
             RouteId::EditContact => {
-                Box::pin(self.edit(&route.caller, route.param("id"), req)).await
+                let contact: ContactId = route.id("id")?;
+                Box::pin(self.edit(&route.caller, &contact, req)).await
             }
             RouteId::ContactConversations => self.conversations(&route, req).await,
             RouteId::ConversationMessages => self.messages(&route, req).await,

@@ -25,13 +25,13 @@ use shared::contacts::Contact;
 use shared::cursor::LastEvaluatedKey;
 use shared::exports::{
     ExportFilter, ExportJob, ExportRequest, ExportSchedule, ExportTask, ExportTrigger,
-    ScheduleRequest, is_export_id,
+    ScheduleRequest,
 };
 use shared::http::{
     HttpResult, Matched, Page, Route, json, json_body, no_content, ok, page_request,
 };
 use shared::idempotency;
-use shared::ids::OrgId;
+use shared::ids::{ExportId, OrgId};
 use shared::keys;
 use shared::queue::Queue;
 use shared::serve::{Build, Handled, HttpFunction, QueueFunction, ScheduledFunction};

@@ -44,8 +44,9 @@ impl App {
     /// so it never waits forever in `queued`.
     pub(crate) async fn enqueue(&self, org: &OrgId, job: &ExportJob) -> Result<(), ApiError> {
         let task = ExportTask {
-            org_id: org.to_string(),
-            export_id: job.id.clone(),
+            org_id: org.clone(),
+            export_id: ExportId::parse(&job.id)
+                .map_err(|_| ApiError::internal("an export job without a UUID id"))?,
         };
         let Err(err) = self.queue.send(&task).await else {
             return Ok(());
@@ -62,9 +63,6 @@ impl App {
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
     async fn get(&self, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
-        if !is_export_id(id) {
-            return Err(ApiError::NotFound("export"));
-        }
         let job = self
             .store
             .export_job(&caller.org, id)
@@ -139,7 +137,7 @@ impl HttpFunction for App {
                 ))
                 .await
             }
-            RouteId::GetExport => self.get(caller, route.param("id")).await,
+            RouteId::GetExport => self.get(caller, &route.id::<ExportId>("id")?).await,
             RouteId::ListExports => {
                 let scope = route.list_scope("");
                 let page = page_request(req, &scope)?;

@@ -61,8 +61,8 @@ impl App {
     /// once, end with at most one file and a job that says where it is.
     #[tracing::instrument(skip(self, task), fields(org = %task.org_id, export = %task.export_id))]
     pub async fn attempt(&self, task: &ExportTask) -> Result<Attempt, ApiError> {
-        let org = OrgId::parse(&task.org_id)?;
-        let Some(job) = self.store.export_job(&org, &task.export_id).await? else {
+        let org = &task.org_id;
+        let Some(job) = self.store.export_job(org, &task.export_id).await? else {
             tracing::warn!("export task for a job that does not exist");
             return Ok(Attempt::NothingToDo);
         };
@@ -75,19 +75,19 @@ impl App {
                 "the export did not finish in {} attempts",
                 self.tuning.max_attempts
             );
-            return self.give_up(&org, &job, &reason).await;
+            return self.give_up(org, &job, &reason).await;
         }
         let now = rfc3339(self.env.now());
         let attempt = match self
             .store
-            .start_export_attempt(&org, &job.id, job.attempts, &now)
+            .start_export_attempt(org, &job.id, job.attempts, &now)
             .await
         {
             Ok(attempt) => attempt,
             Err(SaveError::Conflict) => return Ok(Attempt::WillRetry),
             Err(SaveError::Failed(err)) => return Err(err),
         };
-        match self.write_file(&org, &job, attempt).await {
+        match self.write_file(org, &job, attempt).await {
             Ok(outcome) => Ok(outcome),
             Err(failure) => {
                 tracing::error!(attempt, error = ?failure.error, "export attempt failed");
@@ -98,7 +98,7 @@ impl App {
                     "{} (tried {attempt} times); start a new export",
                     failure.stage.reason()
                 );
-                self.give_up(&org, &job, &reason).await
+                self.give_up(org, &job, &reason).await
             }
         }
     }

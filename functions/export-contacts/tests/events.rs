@@ -13,7 +13,7 @@ use shared::clock::Env;
 use shared::config::Config;
 use shared::contacts::Contact;
 use shared::exports::{ExportStatus, ExportTask};
-use shared::ids::OrgId;
+use shared::ids::{ExportId, OrgId};
 use shared::serve::{HttpFunction, QueueFunction, ScheduledFunction};
 use shared::services::Services;
 use shared::testing::{decode, load_event, local_services, new_org, unpolled_queue, with_caller};
@@ -137,8 +137,8 @@ async fn start(app: &App, org: &str) -> String {
 
 fn task(org: &str, id: &str) -> ExportTask {
     ExportTask {
-        org_id: org.into(),
-        export_id: id.into(),
+        org_id: OrgId::parse(org).unwrap(),
+        export_id: ExportId::parse(id).unwrap(),
     }
 }
 
@@ -216,8 +216,8 @@ async fn the_sample_queue_event_runs_the_job_it_names() {
     // The sample names org `acme`; the job is made there under the sample's id.
     let org = "acme";
     let mut sample = ExportTask {
-        org_id: org.into(),
-        export_id: SAMPLE_JOB.into(),
+        org_id: OrgId::parse(org).unwrap(),
+        export_id: ExportId::parse(SAMPLE_JOB).unwrap(),
     };
     if local
         .store
@@ -246,7 +246,7 @@ async fn the_sample_queue_event_runs_the_job_it_names() {
         job(&local, org, SAMPLE_JOB).await.status,
         ExportStatus::Succeeded
     );
-    sample.export_id = "01a1fc60-0000-7000-8000-0000000000ff".into();
+    sample.export_id = ExportId::parse("01a1fc60-0000-7000-8000-0000000000ff").unwrap();
     assert_eq!(
         app.attempt(&sample).await.unwrap(),
         Attempt::NothingToDo,

@@ -268,8 +268,8 @@ impl App {
                     if match_move.is_some() {
                         self.matching
                             .send(&MatchJob::Contact {
-                                org_id: org.to_string(),
-                                contact_id: contact.id.clone(),
+                                org_id: org.clone(),
+                                contact_id: contact.typed_id()?,
                                 generation: settings.match_generation,
                                 previously_linked: before.map(|b| b.linked).unwrap_or_default(),
                             })

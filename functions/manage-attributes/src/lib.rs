@@ -227,7 +227,7 @@ impl App {
         if patch.matching_attribute != Patch::Keep {
             self.matching
                 .send(&MatchJob::Org {
-                    org_id: caller.org.to_string(),
+                    org_id: caller.org.clone(),
                     generation: saved.match_generation,
                 })
                 .await?;

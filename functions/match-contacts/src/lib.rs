@@ -32,12 +32,12 @@ impl App {
                 generation,
                 previously_linked,
             } => {
-                let org = OrgId::parse(&org_id)?;
+                let org = org_id;
                 self.relink_contact(&org, &contact_id, generation, previously_linked)
                     .await
             }
             MatchJob::Org { org_id, generation } => {
-                let org = OrgId::parse(&org_id)?;
+                let org = org_id;
                 self.rematch_org(&org, generation).await
             }
         }

@@ -7,6 +7,7 @@ use shared::attributes::VIP_KEY;
 use shared::auth::Caller;
 use shared::clock::{Env, rfc3339};
 use shared::http::{HttpResult, Matched, Route, if_match, ok, with_etag};
+use shared::ids::ContactId;
 use shared::serve::{Build, HttpFunction};
 use shared::services::Services;
 use shared::store::{ContactContext, Store};
@@ -88,7 +89,8 @@ impl HttpFunction for App {
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let vip = route.id == RouteId::Designate;
-        self.set_vip(&route.caller, route.param("id"), vip, if_match(req)?)
+        let contact: ContactId = route.id("id")?;
+        self.set_vip(&route.caller, &contact, vip, if_match(req)?)
             .await
     }
 }
