@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
+use super::Head;
 use super::*;
 use super::{Store, internal};
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
@@ -26,11 +27,8 @@ pub struct Conversation {
 
 #[derive(Serialize, Deserialize)]
 struct ConversationItem {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    entity: String,
+    #[serde(flatten)]
+    head: Head,
     #[serde(flatten)]
     conversation: Conversation,
     created_at: String,
@@ -65,11 +63,8 @@ pub struct Message {
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct MessageItem {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    entity: String,
+    #[serde(flatten)]
+    head: Head,
     #[serde(flatten)]
     message: Message,
     created_at: String,
@@ -79,16 +74,18 @@ impl MessageItem {
     /// The stored item of a message, under its conversation's partition.
     pub(super) fn of(org: &OrgId, message: &Message, now: &str) -> Self {
         Self {
-            pk: keys::conversation_pk(org, &message.conversation_id),
-            sk: keys::message_sk(&message.sent_at, &message.id),
-            entity: "message".into(),
+            head: Head::new(
+                keys::conversation_pk(org, &message.conversation_id),
+                keys::message_sk(&message.sent_at, &message.id),
+                "message",
+            ),
             message: message.clone(),
             created_at: now.to_owned(),
         }
     }
 
     pub(super) fn key(&self) -> super::Item {
-        raw_key(&self.pk, &self.sk)
+        self.head.key()
     }
 }
 

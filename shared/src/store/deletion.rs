@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
+use super::Head;
 use super::raw_key;
 use super::{BatchOp, Item, SaveError, Store, internal};
 use crate::contacts::Contact;
@@ -16,11 +17,8 @@ use crate::keys;
 
 #[derive(Serialize, Deserialize)]
 struct DeletionItem {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    entity: String,
+    #[serde(flatten)]
+    head: Head,
     #[serde(flatten)]
     record: DeletionRecord,
 }
@@ -78,9 +76,11 @@ impl Store {
             );
         }
         let mut audit: Item = serde_dynamo::to_item(DeletionItem {
-            pk: keys::audit_pk(org),
-            sk: keys::deletion_sk(&record.id),
-            entity: "contact_deletion".into(),
+            head: Head::new(
+                keys::audit_pk(org),
+                keys::deletion_sk(&record.id),
+                "contact_deletion",
+            ),
             record: record.clone(),
         })
         .map_err(internal)?;

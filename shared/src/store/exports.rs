@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
+use super::Head;
 use super::{Item, SaveError, Store, conditional, internal, key};
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::error::ApiError;
@@ -15,11 +16,8 @@ use crate::keys;
 
 #[derive(Serialize, Deserialize)]
 struct ExportItem {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    entity: String,
+    #[serde(flatten)]
+    head: Head,
     version: u64,
     updated_at: String,
     #[serde(flatten)]
@@ -28,11 +26,8 @@ struct ExportItem {
 
 #[derive(Serialize, Deserialize)]
 struct ScheduleItem {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    entity: String,
+    #[serde(flatten)]
+    head: Head,
     /// Only a set schedule is in the hourly index.
     #[serde(rename = "GSI2PK", default, skip_serializing_if = "Option::is_none")]
     gsi2pk: Option<String>,
@@ -92,9 +87,7 @@ struct JobUpdate<'a> {
 impl Store {
     fn export_item(&self, org: &OrgId, job: &ExportJob) -> Result<Item, ApiError> {
         serde_dynamo::to_item(ExportItem {
-            pk: keys::org_pk(org),
-            sk: keys::export_sk(&job.id),
-            entity: "export_job".into(),
+            head: Head::new(keys::org_pk(org), keys::export_sk(&job.id), "export_job"),
             version: 1,
             updated_at: job.created_at.clone(),
             job: job.clone(),
@@ -321,9 +314,11 @@ impl Store {
         now: &str,
     ) -> Result<(), SaveError> {
         let item = ScheduleItem {
-            pk: keys::org_pk(org),
-            sk: keys::EXPORT_SCHEDULE_SK.into(),
-            entity: "export_schedule".into(),
+            head: Head::new(
+                keys::org_pk(org),
+                keys::EXPORT_SCHEDULE_SK,
+                "export_schedule",
+            ),
             gsi2pk: Some(keys::schedules_due_pk(schedule.hour_utc)),
             gsi2sk: Some(keys::org_pk(org)),
             org_id: org.to_string(),

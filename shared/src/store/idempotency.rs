@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
+use super::Head;
 use super::raw_key;
 use super::{Store, conditional, internal};
 use crate::error::ApiError;
@@ -30,11 +31,8 @@ pub struct IdempotencyRecord {
 
 #[derive(Serialize, Deserialize)]
 struct RecordItem {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    entity: String,
+    #[serde(flatten)]
+    head: Head,
     #[serde(flatten)]
     record: IdempotencyRecord,
 }
@@ -59,9 +57,11 @@ impl Store {
         ttl: i64,
     ) -> Result<Claim, ApiError> {
         let item = serde_dynamo::to_item(RecordItem {
-            pk: keys::idempotency_pk(org, key),
-            sk: keys::IDEMPOTENCY_SK.into(),
-            entity: "idempotency_record".into(),
+            head: Head::new(
+                keys::idempotency_pk(org, key),
+                keys::IDEMPOTENCY_SK,
+                "idempotency_record",
+            ),
             record: IdempotencyRecord {
                 request_hash: request_hash.to_owned(),
                 response: None,

@@ -68,14 +68,35 @@ impl From<ApiError> for SaveError {
     }
 }
 
-/// A singleton item of an org (settings, attribute definitions): the value under `data`.
+/// What every item carries: its key and the entity it is.
 #[derive(Serialize, serde::Deserialize)]
-struct SingletonItem<T> {
+pub(crate) struct Head {
     #[serde(rename = "PK")]
     pk: String,
     #[serde(rename = "SK")]
     sk: String,
     entity: String,
+}
+
+impl Head {
+    pub(crate) fn new(pk: String, sk: impl Into<String>, entity: impl Into<String>) -> Self {
+        Self {
+            pk,
+            sk: sk.into(),
+            entity: entity.into(),
+        }
+    }
+
+    pub(crate) fn key(&self) -> Item {
+        raw_key(&self.pk, &self.sk)
+    }
+}
+
+/// A singleton item of an org (settings, attribute definitions): the value under `data`.
+#[derive(Serialize, serde::Deserialize)]
+struct SingletonItem<T> {
+    #[serde(flatten)]
+    head: Head,
     version: u64,
     created_at: String,
     updated_at: String,
@@ -355,9 +376,11 @@ impl Store {
     ) -> Result<Put, ApiError> {
         let now = rfc3339(now);
         let item = SingletonItem {
-            pk: keys::org_pk(org),
-            sk: singleton.sk.to_owned(),
-            entity: singleton.entity.to_owned(),
+            head: Head::new(
+                keys::org_pk(org),
+                singleton.sk.to_owned(),
+                singleton.entity.to_owned(),
+            ),
             version: stored.version + 1,
             created_at: stored.created_at.clone().unwrap_or_else(|| now.clone()),
             updated_at: now,

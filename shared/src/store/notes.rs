@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::Head;
 use super::raw_key;
 use super::{SaveError, Store, conditional, internal};
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
@@ -15,11 +16,8 @@ use crate::notes::{Note, NoteParent, Person};
 
 #[derive(Serialize, Deserialize)]
 struct NoteItem {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    entity: String,
+    #[serde(flatten)]
+    head: Head,
     #[serde(flatten)]
     note: Note,
 }
@@ -87,9 +85,7 @@ impl Store {
             }
         };
         let item = serde_dynamo::to_item(NoteItem {
-            pk: pk.clone(),
-            sk: keys::note_sk(&note.id),
-            entity: entity.to_owned(),
+            head: Head::new(pk.clone(), keys::note_sk(&note.id), entity.to_owned()),
             note: note.clone(),
         })
         .map_err(internal)?;

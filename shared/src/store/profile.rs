@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
+use super::Head;
 use super::*;
 use super::{SaveError, Store, Stored, conditional, internal, key};
 use crate::attributes::AttributeSet;
@@ -23,11 +24,8 @@ pub const SPARSE_INDEX: &str = "GSI2";
 
 #[derive(Serialize, Deserialize)]
 struct ContactItem {
-    #[serde(rename = "PK")]
-    pk: String,
-    #[serde(rename = "SK")]
-    sk: String,
-    entity: String,
+    #[serde(flatten)]
+    head: Head,
     #[serde(rename = "GSI1PK")]
     gsi1pk: String,
     #[serde(rename = "GSI1SK")]
@@ -46,9 +44,11 @@ pub fn contact_item(
     contact: &Contact,
 ) -> Result<HashMap<String, AttributeValue>, ApiError> {
     serde_dynamo::to_item(ContactItem {
-        pk: keys::contact_pk(org, &contact.id),
-        sk: keys::PROFILE_SK.to_owned(),
-        entity: "contact".to_owned(),
+        head: Head::new(
+            keys::contact_pk(org, &contact.id),
+            keys::PROFILE_SK.to_owned(),
+            "contact".to_owned(),
+        ),
         gsi1pk: keys::contacts_index_pk(org),
         gsi1sk: keys::contacts_index_sk(&contact.id),
         gsi2pk: contact.vip.then(|| keys::vip_index_pk(org)),
