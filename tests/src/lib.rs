@@ -244,6 +244,12 @@ impl Caller<'_> {
         self.send(Method::GET, path, None).await
     }
 
+    /// A `POST` with an `Idempotency-Key`.
+    pub async fn post_with_key(&self, path: &str, body: &Value, key: &str) -> Reply {
+        self.send_with(Method::POST, path, body, &[("idempotency-key", key)])
+            .await
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
         self.send(Method::POST, path, Some(body)).await
     }

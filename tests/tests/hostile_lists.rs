@@ -1,0 +1,389 @@
+//! Hostile input, continued: cursors bound to their list, and the role/plan matrix route by
+//! route.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use api_tests::{Api, inbound, new_org};
+use reqwest::Method;
+use serde_json::{Value, json};
+use shared::cursor::{ListScope, encode};
+use shared::ids::OrgId;
+
+// ---- 2. Cursors ----
+
+/// An org with every list holding two items, so each list hands out a cursor at `limit=1`.
+struct Lists {
+    org: String,
+    contact: String,
+    other_contact: String,
+    conversation: String,
+}
+
+async fn two_of_everything(api: &Api) -> Lists {
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let mut first = inbound(&org, "sms", "+1600", "conv-a", "m-1");
+    first["message"]["sent_at"] = json!("2026-01-01T10:00:00Z");
+    let (contact, conversation) = api.ingest(&first).await;
+    let mut second = inbound(&org, "sms", "+1600", "conv-a", "m-2");
+    second["message"]["sent_at"] = json!("2026-01-01T11:00:00Z");
+    api.ingest(&second).await;
+    api.ingest(&inbound(&org, "sms", "+1600", "conv-b", "m-3"))
+        .await;
+    let (other_contact, _) = api
+        .ingest(&inbound(&org, "sms", "+1601", "conv-c", "m-4"))
+        .await;
+    for id in [&contact, &other_contact] {
+        admin
+            .put(&format!("/contacts/{id}/vip"), &json!({}))
+            .await
+            .expect(200);
+        for text in ["one", "two"] {
+            admin
+                .post(&format!("/contacts/{id}/notes"), &json!({"text": text}))
+                .await
+                .expect(201);
+        }
+    }
+    for text in ["one", "two"] {
+        admin
+            .post(
+                &format!("/conversations/{conversation}/notes"),
+                &json!({"text": text}),
+            )
+            .await
+            .expect(201);
+        admin
+            .post("/exports", &json!({"format": "csv"}))
+            .await
+            .expect(202);
+    }
+    for _ in 0..2 {
+        let (gone, _) = api
+            .ingest(&inbound(&org, "email", &uuid(), &uuid(), &uuid()))
+            .await;
+        admin.delete(&format!("/contacts/{gone}")).await.expect(204);
+    }
+    Lists {
+        org,
+        contact,
+        other_contact,
+        conversation,
+    }
+}
+
+fn uuid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl Lists {
+    fn routes(&self) -> Vec<String> {
+        let (c, v) = (&self.contact, &self.conversation);
+        vec![
+            "/contacts".into(),
+            "/contacts?vip=true".into(),
+            format!("/contacts/{c}/conversations"),
+            format!("/conversations/{v}/messages"),
+            format!("/contacts/{c}/notes"),
+            format!("/conversations/{v}/notes"),
+            "/deleted-contacts".into(),
+            "/exports".into(),
+        ]
+    }
+}
+
+fn with_query(path: &str, query: &str) -> String {
+    let joiner = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{joiner}{query}")
+}
+
+#[tokio::test]
+async fn every_list_refuses_every_other_lists_cursor() {
+    let api = Api::new();
+    let lists = two_of_everything(&api).await;
+    let admin = api.caller(&lists.org, "admin", "enterprise").await;
+    let routes = lists.routes();
+    let mut cursors = Vec::new();
+    for route in &routes {
+        let page = admin.get(&with_query(route, "limit=1")).await.expect(200);
+        let cursor = page["next_cursor"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{route} has a second page"))
+            .to_owned();
+        let next = admin
+            .get(&with_query(route, &format!("limit=1&cursor={cursor}")))
+            .await
+            .expect(200);
+        assert_eq!(next["items"].as_array().unwrap().len(), 1, "{route}");
+        assert_ne!(page["items"][0], next["items"][0], "{route}");
+        cursors.push(cursor);
+    }
+    for (i, route) in routes.iter().enumerate() {
+        for (j, cursor) in cursors.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let reply = admin
+                .get(&with_query(route, &format!("cursor={cursor}")))
+                .await;
+            reply.expect_error(400, "bad_request");
+            assert_eq!(reply.field(), "cursor", "{route} with {}", routes[j]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_is_bound_to_its_parent_and_its_org() {
+    let api = Api::new();
+    let lists = two_of_everything(&api).await;
+    let admin = api.caller(&lists.org, "admin", "enterprise").await;
+    let (a, b) = (&lists.contact, &lists.other_contact);
+    let page = admin
+        .get(&format!("/contacts/{a}/notes?limit=1"))
+        .await
+        .expect(200);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let reply = admin
+        .get(&format!("/contacts/{b}/notes?limit=1&cursor={cursor}"))
+        .await;
+    reply.expect_error(400, "bad_request");
+    let page = admin.get("/contacts?limit=1").await.expect(200);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let stranger = api.caller(&new_org(), "admin", "enterprise").await;
+    stranger
+        .get(&format!("/contacts?limit=1&cursor={cursor}"))
+        .await
+        .expect_error(400, "bad_request");
+}
+
+#[tokio::test]
+async fn a_crafted_cursor_with_the_right_list_but_a_foreign_key_shape_is_400() {
+    let api = Api::new();
+    let lists = two_of_everything(&api).await;
+    let admin = api.caller(&lists.org, "admin", "enterprise").await;
+    let org = OrgId::parse(&lists.org).unwrap();
+    let contact = &lists.contact;
+    let key = |pairs: &[(&str, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_owned(),
+                    aws_sdk_dynamodb::types::AttributeValue::S(v.clone()),
+                )
+            })
+            .collect()
+    };
+    let pk = format!("ORG#{}#C#{contact}", lists.org);
+    let notes = ListScope::new(&org, "GET /contacts/{id}/notes", &[contact], "");
+    let listing = ListScope::new(&org, "GET /contacts", &[], "");
+    for (path, scope, shape) in [
+        (
+            format!("/contacts/{contact}/notes"),
+            &notes,
+            key(&[("PK", pk.clone()), ("SK", "PROFILE".into())]),
+        ),
+        (
+            format!("/contacts/{contact}/notes"),
+            &notes,
+            key(&[
+                ("PK", format!("ORG#{}#C#other", lists.org)),
+                ("SK", "NOTE#1".into()),
+            ]),
+        ),
+        (
+            format!("/contacts/{contact}/notes"),
+            &notes,
+            key(&[
+                ("GSI1PK", format!("ORG#{}#CONTACTS", lists.org)),
+                ("SK", "NOTE#1".into()),
+            ]),
+        ),
+        (
+            "/contacts".to_owned(),
+            &listing,
+            key(&[("PK", pk.clone()), ("SK", "PROFILE".into())]),
+        ),
+        (
+            "/contacts".to_owned(),
+            &listing,
+            key(&[
+                ("PK", pk.clone()),
+                ("SK", "NOTE#1".into()),
+                ("GSI1PK", format!("ORG#{}#CONTACTS", lists.org)),
+                ("GSI1SK", format!("C#{contact}")),
+            ]),
+        ),
+    ] {
+        let cursor = encode(scope, &shape);
+        let reply = admin.get(&format!("{path}?cursor={cursor}")).await;
+        reply.expect_error(400, "bad_request");
+        assert_eq!(reply.field(), "cursor");
+    }
+}
+
+#[tokio::test]
+async fn a_later_page_of_a_deleted_contacts_notes_is_404() {
+    let api = Api::new();
+    let lists = two_of_everything(&api).await;
+    let admin = api.caller(&lists.org, "admin", "enterprise").await;
+    let contact = &lists.contact;
+    let page = admin
+        .get(&format!("/contacts/{contact}/notes?limit=1"))
+        .await
+        .expect(200);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    admin
+        .delete(&format!("/contacts/{contact}"))
+        .await
+        .expect(204);
+    admin
+        .get(&format!("/contacts/{contact}/notes?cursor={cursor}"))
+        .await
+        .expect_error(404, "not_found");
+}
+
+// ---- 3. The role and plan matrix, route by route ----
+
+#[derive(Clone, Copy)]
+enum Who {
+    Everyone,
+    Admins,
+}
+
+#[derive(Clone, Copy)]
+enum Plans {
+    All,
+    Paid,
+    Enterprise,
+}
+
+#[tokio::test]
+async fn the_role_and_plan_matrix_holds_on_every_route() {
+    use Plans::*;
+    use Who::*;
+    let api = Api::new();
+    let org = new_org();
+    let (c, v) = (
+        "00000000-0000-7000-8000-000000000000",
+        "no-such-conversation",
+    );
+    let n = "00000000-0000-7000-8000-000000000001";
+    // The capability table of API.md, one line per route.
+    let matrix: Vec<(Method, String, Who, Plans)> = vec![
+        (Method::GET, "/settings".into(), Everyone, All),
+        (Method::PATCH, "/settings".into(), Admins, All),
+        (Method::GET, "/attributes".into(), Everyone, All),
+        (Method::POST, "/attributes".into(), Admins, All),
+        (Method::PUT, "/attributes/order".into(), Admins, All),
+        (Method::PATCH, "/attributes/nothing".into(), Admins, All),
+        (Method::DELETE, "/attributes/nothing".into(), Admins, All),
+        (Method::GET, "/contacts".into(), Everyone, All),
+        (Method::GET, "/contacts?vip=true".into(), Everyone, Paid),
+        (Method::GET, format!("/contacts/{c}"), Everyone, All),
+        (Method::PATCH, format!("/contacts/{c}"), Everyone, Paid),
+        (
+            Method::GET,
+            format!("/contacts/{c}/conversations"),
+            Everyone,
+            All,
+        ),
+        (
+            Method::GET,
+            format!("/conversations/{v}/messages"),
+            Everyone,
+            All,
+        ),
+        (Method::PUT, format!("/contacts/{c}/vip"), Everyone, Paid),
+        (Method::DELETE, format!("/contacts/{c}/vip"), Everyone, Paid),
+        (Method::GET, format!("/contacts/{c}/notes"), Everyone, All),
+        (Method::POST, format!("/contacts/{c}/notes"), Everyone, Paid),
+        (
+            Method::PATCH,
+            format!("/contacts/{c}/notes/{n}"),
+            Everyone,
+            Paid,
+        ),
+        (
+            Method::DELETE,
+            format!("/contacts/{c}/notes/{n}"),
+            Everyone,
+            Paid,
+        ),
+        (
+            Method::GET,
+            format!("/conversations/{v}/notes"),
+            Everyone,
+            All,
+        ),
+        (
+            Method::POST,
+            format!("/conversations/{v}/notes"),
+            Everyone,
+            Paid,
+        ),
+        (
+            Method::PATCH,
+            format!("/conversations/{v}/notes/{n}"),
+            Everyone,
+            Paid,
+        ),
+        (
+            Method::DELETE,
+            format!("/conversations/{v}/notes/{n}"),
+            Everyone,
+            Paid,
+        ),
+        (Method::DELETE, format!("/contacts/{c}"), Admins, All),
+        (Method::GET, "/deleted-contacts".into(), Admins, All),
+        (Method::POST, "/exports".into(), Admins, Enterprise),
+        (Method::GET, "/exports".into(), Admins, Enterprise),
+        (Method::GET, format!("/exports/{n}"), Admins, Enterprise),
+        (Method::GET, "/export-schedule".into(), Admins, Enterprise),
+        (Method::PUT, "/export-schedule".into(), Admins, Enterprise),
+    ];
+    let mut checked = 0;
+    for role in ["admin", "agent"] {
+        for plan in ["team", "business", "enterprise"] {
+            let caller = api.caller(&org, role, plan).await;
+            for (method, path, who, plans) in &matrix {
+                let role_ok = matches!(who, Everyone) || role == "admin";
+                let plan_ok = match plans {
+                    All => true,
+                    Paid => plan != "team",
+                    Enterprise => plan == "enterprise",
+                };
+                // Writes get a body the route refuses, so an allowed call changes nothing.
+                let body = (*method != Method::GET && *method != Method::DELETE)
+                    .then(|| json!({"unknown_field": true}));
+                let reply = caller.send(method.clone(), path, body.as_ref()).await;
+                let what = format!("{role}/{plan} {method} {path}: {}", reply.body);
+                if !role_ok {
+                    assert_eq!(
+                        (reply.status.as_u16(), reply.code()),
+                        (403, "forbidden"),
+                        "{what}"
+                    );
+                } else if !plan_ok {
+                    assert_eq!(
+                        (reply.status.as_u16(), reply.code()),
+                        (403, "plan_required"),
+                        "{what}"
+                    );
+                } else {
+                    assert_ne!(reply.status.as_u16(), 403, "{what}");
+                    assert_ne!(reply.status.as_u16(), 401, "{what}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 6 * matrix.len());
+    // Nothing a refused or malformed call sent was written.
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    assert_eq!(admin.get("/exports").await.expect(200)["items"], json!([]));
+    assert_eq!(
+        admin.get("/settings").await.expect(200)["matching_attribute"],
+        Value::Null
+    );
+}

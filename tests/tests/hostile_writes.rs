@@ -1,0 +1,288 @@
+//! Hostile input, continued: If-Match, deleted-means-deleted, attachment keys, and concurrent
+//! writers of different fields.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use api_tests::{Api, inbound, new_org};
+use reqwest::Method;
+use serde_json::json;
+
+// ---- 7. If-Match ----
+
+#[tokio::test]
+async fn vip_and_delete_honour_if_match() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "business").await;
+    let (contact, _) = api
+        .ingest(&inbound(&org, "sms", "+1900", "c-1", "m-1"))
+        .await;
+    let path = format!("/contacts/{contact}");
+    let stale = [("if-match", "\"7\"")];
+    admin
+        .send_with(Method::PUT, &format!("{path}/vip"), &json!({}), &stale)
+        .await
+        .expect_error(412, "precondition_failed");
+    assert_eq!(admin.get(&path).await.expect(200)["vip"], false);
+    let current = [("if-match", "\"1\"")];
+    let view = admin
+        .send_with(Method::PUT, &format!("{path}/vip"), &json!({}), &current)
+        .await
+        .expect(200);
+    assert_eq!(
+        (view["vip"].clone(), view["version"].clone()),
+        (json!(true), json!(2))
+    );
+    admin
+        .send_with(Method::DELETE, &format!("{path}/vip"), &json!({}), &current)
+        .await
+        .expect_error(412, "precondition_failed");
+    admin
+        .send_with(Method::DELETE, &path, &json!({}), &current)
+        .await
+        .expect_error(412, "precondition_failed");
+    admin.get(&path).await.expect(200);
+    let reply = admin
+        .send_with(Method::DELETE, &path, &json!({}), &[("if-match", "\"2\"")])
+        .await;
+    assert_eq!(reply.status, 204);
+    admin.get(&path).await.expect_error(404, "not_found");
+}
+
+// ---- 8. Deleted means deleted at once ----
+
+#[tokio::test]
+async fn from_the_204_on_every_read_and_write_of_the_contacts_data_is_404() {
+    let api = Api::new();
+    let org = new_org();
+    let (contact, conversation) = api
+        .ingest(&inbound(&org, "sms", "+2000", "conv-x", "m-1"))
+        .await;
+    let agent = api.caller(&org, "agent", "business").await;
+    let note = agent
+        .post(&format!("/contacts/{contact}/notes"), &json!({"text": "a"}))
+        .await
+        .expect(201);
+    let conversation_note = agent
+        .post(
+            &format!("/conversations/{conversation}/notes"),
+            &json!({"text": "b"}),
+        )
+        .await
+        .expect(201);
+    let admin = api.caller(&org, "admin", "business").await;
+    admin
+        .delete(&format!("/contacts/{contact}"))
+        .await
+        .expect(204);
+    let (n, cn) = (
+        note["id"].as_str().unwrap(),
+        conversation_note["id"].as_str().unwrap(),
+    );
+    let patch = json!({"text": "edited"});
+    for (method, path, body) in [
+        (
+            Method::GET,
+            format!("/conversations/{conversation}/messages"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/conversations/{conversation}/notes"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/conversations/{conversation}/notes"),
+            Some(&patch),
+        ),
+        (
+            Method::PATCH,
+            format!("/conversations/{conversation}/notes/{cn}"),
+            Some(&patch),
+        ),
+        (
+            Method::DELETE,
+            format!("/conversations/{conversation}/notes/{cn}"),
+            None,
+        ),
+        (Method::GET, format!("/contacts/{contact}/notes"), None),
+        (
+            Method::PATCH,
+            format!("/contacts/{contact}/notes/{n}"),
+            Some(&patch),
+        ),
+        (
+            Method::DELETE,
+            format!("/contacts/{contact}/notes/{n}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/contacts/{contact}/conversations"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/contacts/{contact}/vip"),
+            Some(&patch),
+        ),
+        (
+            Method::PATCH,
+            format!("/contacts/{contact}"),
+            Some(&json!({"attributes": {}})),
+        ),
+    ] {
+        let reply = agent.send(method.clone(), &path, body).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (404, "not_found"),
+            "{method} {path}: {}",
+            reply.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_purge_removes_the_idempotency_records_that_hold_a_contacts_data() {
+    let api = Api::new();
+    let org = new_org();
+    let (contact, conversation) = api
+        .ingest(&inbound(&org, "sms", "+2100", "conv-y", "m-1"))
+        .await;
+    let agent = api.caller(&org, "agent", "business").await;
+    agent
+        .post_with_key(
+            &format!("/contacts/{contact}/notes"),
+            &json!({"text": "secret"}),
+            "k-1",
+        )
+        .await
+        .expect(201);
+    agent
+        .post_with_key(
+            &format!("/conversations/{conversation}/notes"),
+            &json!({"text": "secret too"}),
+            "k-2",
+        )
+        .await
+        .expect(201);
+    let (client, table) = api_tests::raw_dynamodb().await;
+    let index_pk = format!("ORG#{org}#IDEMOF#{contact}");
+    let records = || async {
+        client
+            .query()
+            .table_name(&table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(index_pk.clone()),
+            )
+            .send()
+            .await
+            .expect("query")
+            .count()
+    };
+    assert_eq!(records().await, 2);
+    let admin = api.caller(&org, "admin", "business").await;
+    admin
+        .delete(&format!("/contacts/{contact}"))
+        .await
+        .expect(204);
+    for _ in 0..150 {
+        if records().await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the idempotency records holding note text were not purged within 15 s");
+}
+
+// ---- 9. Attachments only from the org's incoming prefix ----
+
+#[tokio::test]
+async fn an_attachment_key_outside_the_orgs_incoming_prefix_is_refused() {
+    let api = Api::new();
+    let org = new_org();
+    for key in [
+        "incoming/someone-else/x.png".to_owned(),
+        format!("incoming/{org}/../../exports/{org}/e/attempt-1.csv"),
+        format!("exports/{org}/e/attempt-1.csv"),
+        format!("attachments/{org}/c/m/a"),
+        format!("incoming/{org}/"),
+    ] {
+        let mut message = inbound(&org, "sms", "+2200", "c-1", "m-1");
+        message["message"]["attachments"] =
+            json!([{"id": "a", "content_type": "image/png", "s3_key": key}]);
+        api.inbound(&message).await.expect_error(400, "bad_request");
+    }
+}
+
+// ---- 10. Concurrent writers of different fields all succeed ----
+
+#[tokio::test]
+async fn sixteen_agents_editing_different_attributes_of_one_contact_all_succeed() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "business").await;
+    for n in 0..16 {
+        admin
+            .post(
+                "/attributes",
+                &json!({"label": format!("Field {n}"), "type": "text"}),
+            )
+            .await
+            .expect(201);
+    }
+    let (contact, _) = api
+        .ingest(&inbound(&org, "sms", "+2300", "c-1", "m-1"))
+        .await;
+    let mut agents = Vec::new();
+    for n in 0..16 {
+        agents.push(
+            api.caller_as(&org, "agent", "business", &format!("agent-{n}"))
+                .await,
+        );
+    }
+    let path = format!("/contacts/{contact}");
+    let edits = agents.iter().enumerate().map(|(n, agent)| {
+        let path = path.clone();
+        async move {
+            agent
+                .patch(
+                    &path,
+                    &json!({"attributes": {format!("field_{n}"): format!("v{n}")}}),
+                )
+                .await
+        }
+    });
+    let replies = futures::future::join_all(edits).await;
+    for reply in &replies {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let view = admin.get(&path).await.expect(200);
+    assert_eq!(view["version"], 17);
+    for n in 0..16 {
+        let value = view["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == format!("field_{n}"))
+            .unwrap()["value"]
+            .clone();
+        assert_eq!(value, format!("v{n}"));
+    }
+    // If-Match stays exact: a writer holding version 1 is refused, and nothing changes.
+    admin
+        .send_with(
+            Method::PATCH,
+            &path,
+            &json!({"attributes": {"field_0": "stale"}}),
+            &[("if-match", "\"1\"")],
+        )
+        .await
+        .expect_error(412, "precondition_failed");
+    let after = admin.get(&path).await.expect(200);
+    assert_eq!(after["version"], 17);
+}
