@@ -226,11 +226,29 @@ impl Default for Toggle {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What a custom attribute holds: free text, or one of a dropdown's options (a dropdown always
+/// has them). Stored as `{"type": "text"}` or `{"type": "dropdown", "options": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "options", rename_all = "lowercase")]
 pub enum CustomType {
     Text,
-    Dropdown,
+    Dropdown(DropdownOptions),
+}
+
+impl CustomType {
+    pub fn attr_type(&self) -> AttrType {
+        match self {
+            Self::Text => AttrType::Text,
+            Self::Dropdown(_) => AttrType::Dropdown,
+        }
+    }
+
+    pub fn options(&self) -> Option<&DropdownOptions> {
+        match self {
+            Self::Text => None,
+            Self::Dropdown(options) => Some(options),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,10 +257,8 @@ pub struct CustomAttribute {
     /// attribute never reappear under a new attribute with the same key.
     pub id: String,
     pub label: Label,
-    #[serde(rename = "type")]
+    #[serde(flatten)]
     pub ty: CustomType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub options: Option<DropdownOptions>,
     pub enabled: bool,
     pub crm_managed: bool,
     pub lookup: bool,
@@ -285,7 +301,6 @@ pub struct NewAttribute {
     pub key: AttributeKey,
     pub label: Label,
     pub ty: CustomType,
-    pub options: Option<DropdownOptions>,
     pub enabled: bool,
     pub crm_managed: bool,
     pub lookup: bool,
@@ -347,11 +362,8 @@ impl AttributeSet {
                 key: key.to_owned(),
                 label: custom.label.as_str().to_owned(),
                 kind: Kind::Custom,
-                ty: match custom.ty {
-                    CustomType::Text => AttrType::Text,
-                    CustomType::Dropdown => AttrType::Dropdown,
-                },
-                options: custom.options.as_ref().map(|o| o.as_slice().to_vec()),
+                ty: custom.ty.attr_type(),
+                options: custom.ty.options().map(|o| o.as_slice().to_vec()),
                 channels: None,
                 enabled: custom.enabled,
                 position,
@@ -417,7 +429,6 @@ impl AttributeSet {
                 id,
                 label: new.label,
                 ty: new.ty,
-                options: new.options,
                 enabled: new.enabled,
                 crm_managed: new.crm_managed,
                 lookup: new.lookup,
@@ -433,21 +444,21 @@ impl AttributeSet {
             ApiError::validation(field, format!("{field} cannot be changed on {what}"))
         };
         if let Some(custom) = self.custom.get_mut(key) {
-            let options = match (change.options, custom.ty) {
+            let options = match (change.options, &custom.ty) {
                 (Some(_), CustomType::Text) => {
                     return Err(ApiError::validation(
                         "options",
                         "a text attribute takes no options",
                     ));
                 }
-                (Some(raw), CustomType::Dropdown) => Some(DropdownOptions::parse(&raw)?),
+                (Some(raw), CustomType::Dropdown(_)) => Some(DropdownOptions::parse(&raw)?),
                 (None, _) => None,
             };
             if let Some(label) = change.label {
                 custom.label = label;
             }
-            if options.is_some() {
-                custom.options = options;
+            if let Some(options) = options {
+                custom.ty = CustomType::Dropdown(options);
             }
             custom.enabled = change.enabled.unwrap_or(custom.enabled);
             custom.crm_managed = change.crm_managed.unwrap_or(custom.crm_managed);
@@ -543,15 +554,18 @@ impl AttributeSet {
 mod tests {
     use super::*;
 
-    fn new_attr(key: &str, ty: CustomType, options: Option<&[&str]>) -> NewAttribute {
+    /// A text attribute, or a dropdown of `options`.
+    fn new_attr(key: &str, options: Option<&[&str]>) -> NewAttribute {
         NewAttribute {
             key: AttributeKey::parse(key).unwrap(),
             label: Label::parse(key).unwrap(),
-            ty,
-            options: options.map(|o| {
-                DropdownOptions::parse(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                    .unwrap()
-            }),
+            ty: match options {
+                None => CustomType::Text,
+                Some(o) => CustomType::Dropdown(
+                    DropdownOptions::parse(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                        .unwrap(),
+                ),
+            },
             enabled: true,
             crm_managed: false,
             lookup: false,
@@ -561,8 +575,7 @@ mod tests {
     fn with_custom(keys: &[&str]) -> AttributeSet {
         let mut set = AttributeSet::default();
         for (i, key) in keys.iter().enumerate() {
-            set.create(new_attr(key, CustomType::Text, None), format!("id-{i}"))
-                .unwrap();
+            set.create(new_attr(key, None), format!("id-{i}")).unwrap();
         }
         set
     }
@@ -602,11 +615,11 @@ mod tests {
     fn custom_attributes_are_placed_last_and_keys_are_unique() {
         let mut set = with_custom(&["tier"]);
         assert_eq!(set.definitions().last().unwrap().key, "tier");
-        let dup = set.create(new_attr("tier", CustomType::Text, None), "x".into());
+        let dup = set.create(new_attr("tier", None), "x".into());
         assert_eq!(dup.unwrap_err().code(), "conflict");
-        let clash = set.create(new_attr("phone", CustomType::Text, None), "x".into());
+        let clash = set.create(new_attr("phone", None), "x".into());
         assert_eq!(clash.unwrap_err().code(), "conflict");
-        let vip = set.create(new_attr("vip", CustomType::Text, None), "x".into());
+        let vip = set.create(new_attr("vip", None), "x".into());
         assert_eq!(vip.unwrap_err().code(), "conflict");
     }
 
@@ -715,11 +728,8 @@ mod tests {
     #[test]
     fn dropdown_options_can_be_replaced() {
         let mut set = AttributeSet::default();
-        set.create(
-            new_attr("size", CustomType::Dropdown, Some(&["S", "M"])),
-            "1".into(),
-        )
-        .unwrap();
+        set.create(new_attr("size", Some(&["S", "M"])), "1".into())
+            .unwrap();
         let def = set
             .change(
                 "size",

@@ -324,10 +324,9 @@ pub fn validate_edit(
             None => None,
             Some(raw) => {
                 let value = text::typed(raw, &field, LineBreaks::Refused)?;
-                match definition.ty {
-                    CustomType::Dropdown => {
-                        let known = definition.options.as_ref();
-                        if !known.is_some_and(|options| options.contains(value)) {
+                match &definition.ty {
+                    CustomType::Dropdown(options) => {
+                        if !options.contains(value) {
                             return Err(invalid("the value is not one of the attribute's options"));
                         }
                     }
@@ -388,12 +387,7 @@ mod tests {
                 NewAttribute {
                     key: AttributeKey::parse(key).unwrap(),
                     label: Label::parse(key).unwrap(),
-                    ty: if options.is_some() {
-                        CustomType::Dropdown
-                    } else {
-                        CustomType::Text
-                    },
-                    options,
+                    ty: options.map_or(CustomType::Text, CustomType::Dropdown),
                     enabled: true,
                     crm_managed: crm,
                     lookup: false,

@@ -88,17 +88,21 @@ mod tests {
     use super::*;
     use crate::attributes::{CustomAttribute, CustomType, DropdownOptions, Label};
 
-    fn set_with(key: &str, ty: CustomType) -> AttributeSet {
+    fn set_with(key: &str, dropdown: bool) -> AttributeSet {
         let mut set = AttributeSet::default();
-        let options = (ty == CustomType::Dropdown)
-            .then(|| DropdownOptions::parse(&["a".to_string(), "b".to_string()]).unwrap());
+        let ty = if dropdown {
+            CustomType::Dropdown(
+                DropdownOptions::parse(&["a".to_string(), "b".to_string()]).unwrap(),
+            )
+        } else {
+            CustomType::Text
+        };
         set.custom.insert(
             key.into(),
             CustomAttribute {
                 id: "1".into(),
                 label: Label::parse(key).unwrap(),
                 ty,
-                options,
                 enabled: true,
                 crm_managed: false,
                 lookup: false,
@@ -109,7 +113,7 @@ mod tests {
 
     #[test]
     fn matching_attribute_is_custom_text_or_platform_text() {
-        let set = set_with("customer_id", CustomType::Text);
+        let set = set_with("customer_id", false);
         assert_eq!(
             matching_attribute("customer_id", &set).unwrap(),
             MatchingAttribute::Custom("customer_id".into())
@@ -126,7 +130,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let dropdown = set_with("tier", CustomType::Dropdown);
+        let dropdown = set_with("tier", true);
         assert!(matching_attribute("tier", &dropdown).is_err());
     }
 

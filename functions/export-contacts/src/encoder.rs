@@ -222,7 +222,6 @@ mod tests {
                 id: "def-1".into(),
                 label: Label::parse("Tier").unwrap(),
                 ty: CustomType::Text,
-                options: None,
                 enabled: false,
                 crm_managed: false,
                 lookup: false,

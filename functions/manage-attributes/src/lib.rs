@@ -122,7 +122,7 @@ impl CreateAttributeBody {
                 ApiError::validation("key", "no key can be derived from this label; give a key")
             })?,
         };
-        let (ty, options) = match (self.ty, self.options) {
+        let ty = match (self.ty, self.options) {
             (RequestedType::Boolean, _) => {
                 return Err(ApiError::validation(
                     "type",
@@ -135,19 +135,18 @@ impl CreateAttributeBody {
                     "a text attribute takes no options",
                 ));
             }
-            (RequestedType::Text, None) => (CustomType::Text, None),
+            (RequestedType::Text, None) => CustomType::Text,
             (RequestedType::Dropdown, None) => {
                 return Err(ApiError::validation("options", "a dropdown needs options"));
             }
             (RequestedType::Dropdown, Some(raw)) => {
-                (CustomType::Dropdown, Some(DropdownOptions::parse(&raw)?))
+                CustomType::Dropdown(DropdownOptions::parse(&raw)?)
             }
         };
         Ok(NewAttribute {
             key,
             label,
             ty,
-            options,
             enabled: self.enabled.unwrap_or(true),
             crm_managed: self.crm_managed.unwrap_or(false),
             lookup: self.lookup.unwrap_or(false),
