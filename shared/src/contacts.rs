@@ -569,4 +569,16 @@ mod tests {
         let back: Contact = serde_dynamo::from_item(item).unwrap();
         assert_eq!(back, c);
     }
+
+    #[test]
+    fn a_contact_prints_its_ids_never_its_person() {
+        let printed = format!("{:?}", contact());
+        assert!(
+            printed.contains("c1") && printed.contains("version: 3"),
+            "{printed}"
+        );
+        for secret in ["Ana", "@ana", "1234", "Gold", "hi"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
 }

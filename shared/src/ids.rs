@@ -158,6 +158,14 @@ uuid_id! {
     ExportId: "export";
 }
 
+/// The rule for ids a channel hands us (conversation, message, sender, attachment): 1..256
+/// characters, not all blank, without control characters or `/`.
+pub fn is_channel_id(value: &str) -> bool {
+    !value.trim().is_empty()
+        && value.len() <= ConversationId::MAX_LEN
+        && !value.chars().any(|c| c.is_control() || c == '/')
+}
+
 /// A conversation: the channel's own id, so any text of 1..256 characters without control
 /// characters or `/` (it reaches a path percent-encoded).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -168,10 +176,8 @@ impl ConversationId {
     pub const MAX_LEN: usize = 256;
 
     pub fn parse(value: &str) -> Result<Self, InvalidId> {
-        let ok = !value.trim().is_empty()
-            && value.len() <= Self::MAX_LEN
-            && !value.chars().any(|c| c.is_control() || c == '/');
-        ok.then(|| Self(value.to_owned()))
+        is_channel_id(value)
+            .then(|| Self(value.to_owned()))
             .ok_or(InvalidId("conversation id"))
     }
 

@@ -13,7 +13,7 @@ use shared::blobs::Blobs;
 use shared::channel::Channel;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, Identity};
-use shared::ids::OrgId;
+use shared::ids::{self, OrgId};
 use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
@@ -28,7 +28,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub const MAX_ATTACHMENT_BYTES: usize = 256 * 1024;
-const MAX_ID_LEN: usize = 256;
 
 #[derive(Debug, Deserialize)]
 pub struct InboundMessage {
@@ -121,12 +120,10 @@ fn malformed(why: impl Into<String>) -> IngestError {
 }
 
 fn check_id(what: &str, value: &str) -> Result<(), IngestError> {
-    let ok = !value.trim().is_empty()
-        && value.len() <= MAX_ID_LEN
-        && !value.chars().any(|c| c.is_control() || c == '/');
-    ok.then_some(()).ok_or_else(|| {
+    ids::is_channel_id(value).then_some(()).ok_or_else(|| {
         malformed(format!(
-            "{what} must be 1..{MAX_ID_LEN} characters without '/'"
+            "{what} must be 1..{} characters without '/'",
+            ids::ConversationId::MAX_LEN
         ))
     })
 }

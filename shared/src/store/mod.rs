@@ -208,6 +208,16 @@ impl Store {
         Ok(out.item)
     }
 
+    /// After a conditional write on an item failed: `404` (naming `what`) when the item is gone,
+    /// `412` when it exists, so its version moved on.
+    async fn gone_or_stale(&self, key: Item, what: &'static str) -> ApiError {
+        match self.get_consistent(key).await {
+            Ok(Some(_)) => ApiError::PreconditionFailed,
+            Ok(None) => ApiError::NotFound(what),
+            Err(err) => err,
+        }
+    }
+
     /// Every item a query matches, one page after the other.
     async fn query_all(
         &self,

@@ -209,7 +209,7 @@ impl Store {
             None => request.condition_expression("attribute_exists(PK)"),
         };
         let Some(out) = conditional(request.send().await)? else {
-            return Err(self.missing_or_stale(key).await?);
+            return Err(self.gone_or_stale(key, "note").await);
         };
         let item: NoteItem =
             serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(internal)?;
@@ -242,15 +242,7 @@ impl Store {
         };
         match conditional(request.send().await)? {
             Some(_) => Ok(()),
-            None => Err(self.missing_or_stale(key).await?),
+            None => Err(self.gone_or_stale(key, "note").await),
         }
-    }
-
-    /// After a failed condition on a note: 404 when it is gone, 412 when its version moved on.
-    async fn missing_or_stale(&self, key: super::Item) -> Result<ApiError, ApiError> {
-        Ok(match self.get_consistent(key).await? {
-            Some(_) => ApiError::PreconditionFailed,
-            None => ApiError::NotFound("note"),
-        })
     }
 }

@@ -301,11 +301,8 @@ impl Store {
     /// Why a conditional profile update wrote nothing: the contact is gone (`404`), or it
     /// exists and so the caller's `If-Match` no longer holds (`412`).
     pub async fn why_not_written(&self, org: &OrgId, contact_id: &str) -> ApiError {
-        match self.contact(org, contact_id).await {
-            Ok(None) => ApiError::NotFound("contact"),
-            Ok(Some(_)) => ApiError::PreconditionFailed,
-            Err(err) => err,
-        }
+        let profile = raw_key(&keys::contact_pk(org, contact_id), keys::PROFILE_SK);
+        self.gone_or_stale(profile, "contact").await
     }
 
     /// An update of a contact's profile that never creates it and, with `expected`, checks
