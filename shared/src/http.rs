@@ -45,17 +45,24 @@ impl<R> Route<R> {
     }
 }
 
-/// A route table, one line a route: `GET "/contacts/{id}" => RouteId::GetContact, Read;`
-/// (method, path as in `template.yaml`, the function's id for it, the capability it needs).
+/// A function's route table, one line a route:
+/// `GET "/contacts/{id}" => GetContact, Read;` (method, path as in `template.yaml`, the name the
+/// function dispatches on, the capability it needs). Declares `enum RouteId` with one variant per
+/// line and `ROUTES`, so a route is named once.
 #[macro_export]
 macro_rules! routes {
-    ($($method:ident $path:literal => $id:expr, $capability:ident;)*) => {
-        &[$($crate::http::Route::new(
+    ($($method:ident $path:literal => $id:ident, $capability:ident;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum RouteId {
+            $($id),*
+        }
+
+        pub const ROUTES: &[$crate::http::Route<RouteId>] = &[$($crate::http::Route::new(
             stringify!($method),
             $path,
-            $id,
+            RouteId::$id,
             $crate::auth::Capability::$capability,
-        )),*]
+        )),*];
     };
 }
 

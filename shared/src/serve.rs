@@ -20,6 +20,22 @@ pub trait Build: Sized + Send + Sync + 'static {
     fn build(services: &Services, env: &Env) -> Self;
 }
 
+/// `impl Build` for a function's `App` whose fields are the parts of [`Services`] it uses, named
+/// as there, plus `env`: `shared::build_from_services!(App { store, matching });`
+#[macro_export]
+macro_rules! build_from_services {
+    ($app:ident { $($part:ident),* }) => {
+        impl $crate::serve::Build for $app {
+            fn build(services: &$crate::services::Services, env: &$crate::clock::Env) -> Self {
+                Self {
+                    $($part: services.$part.clone(),)*
+                    env: env.clone(),
+                }
+            }
+        }
+    };
+}
+
 /// A function behind the HTTP API.
 pub trait HttpFunction: Build {
     type RouteId: Copy + Send + Sync + std::fmt::Debug + 'static;

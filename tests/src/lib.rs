@@ -169,6 +169,12 @@ impl Api {
         self.ingest(message).await.0
     }
 
+    /// The contact of a WhatsApp sender, made by its first message in `conversation`.
+    pub async fn whatsapp_contact(&self, org: &str, user: &str, conversation: &str) -> String {
+        let message = inbound(org, "whatsapp", user, conversation, &format!("m-{user}"));
+        self.contact_of(&message).await
+    }
+
     /// Hands an inbound message to the runtime's ingest, as the channels' queue would.
     pub async fn inbound(&self, message: &Value) -> Reply {
         let body = serde_json::to_vec(message).expect("json");
@@ -244,6 +250,15 @@ impl Caller<'_> {
         self.send(Method::GET, path, None).await
     }
 
+    /// The export job once it has succeeded or failed.
+    pub async fn finished_export(&self, id: &str) -> Value {
+        eventually(&format!("export {id} finishing"), || async {
+            let job = self.get(&format!("/exports/{id}")).await.expect(200);
+            (job["status"] == "succeeded" || job["status"] == "failed").then_some(job)
+        })
+        .await
+    }
+
     /// A `POST` with an `Idempotency-Key`.
     pub async fn post_with_key(&self, path: &str, body: &Value, key: &str) -> Reply {
         self.send_with(Method::POST, path, body, &[("idempotency-key", key)])
@@ -273,20 +288,32 @@ impl Caller<'_> {
     }
 }
 
-/// Polls `check` every 100 ms until it answers `Some` (background work: matching, purges), for
-/// up to 15 s; then fails the test naming `what`.
+/// Creates three custom attributes: `customer_id` (text), `tier` (dropdown Gold/Silver) and
+/// `old_field` (switched off).
+pub async fn sample_attributes(admin: &Caller<'_>) {
+    for body in [
+        serde_json::json!({"label": "Customer ID", "type": "text"}),
+        serde_json::json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Silver"]}),
+        serde_json::json!({"label": "Old field", "type": "text", "enabled": false}),
+    ] {
+        admin.post("/attributes", &body).await.expect(201);
+    }
+}
+
+/// Polls `check` every 100 ms until it answers `Some` (background work: matching, purges,
+/// exports), for up to 30 s; then fails the test naming `what`.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..150 {
+    for _ in 0..300 {
         if let Some(done) = check().await {
             return done;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("{what} did not happen within 15 s");
+    panic!("{what} did not happen within 30 s");
 }
 
 /// The entry of `list` (`{"items": [...]}` or a contact view's `attributes`) with this `key`.
@@ -297,11 +324,20 @@ pub fn entry<'a>(list: &'a Value, key: &str) -> Option<&'a Value> {
 
 /// Keys of an attribute list in display order.
 pub fn keys(list: &Value) -> Vec<String> {
+    field_of_items(list, "key")
+}
+
+/// Ids of a page's items in order.
+pub fn ids(list: &Value) -> Vec<String> {
+    field_of_items(list, "id")
+}
+
+fn field_of_items(list: &Value, name: &str) -> Vec<String> {
     list["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|d| d["key"].as_str().expect("key").to_owned())
+        .map(|d| d[name].as_str().expect(name).to_owned())
         .collect()
 }
 

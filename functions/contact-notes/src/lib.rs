@@ -14,32 +14,19 @@ use shared::http::{
 use shared::idempotency::{self, AboutContact};
 use shared::ids::{ContactId, ConversationId, NoteId};
 use shared::notes::{Note, NoteParent, NoteText, Person};
-use shared::serve::{Build, HttpFunction};
-use shared::services::Services;
+use shared::serve::HttpFunction;
 use shared::store::{NoteEdit, Store};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteId {
-    ListContactNotes,
-    AddContactNote,
-    EditContactNote,
-    DeleteContactNote,
-    ListConversationNotes,
-    AddConversationNote,
-    EditConversationNote,
-    DeleteConversationNote,
+shared::routes! {
+    GET "/contacts/{id}/notes" => ListContactNotes, Read;
+    POST "/contacts/{id}/notes" => AddContactNote, WriteNotes;
+    PATCH "/contacts/{id}/notes/{note_id}" => EditContactNote, WriteNotes;
+    DELETE "/contacts/{id}/notes/{note_id}" => DeleteContactNote, WriteNotes;
+    GET "/conversations/{conversation_id}/notes" => ListConversationNotes, Read;
+    POST "/conversations/{conversation_id}/notes" => AddConversationNote, WriteNotes;
+    PATCH "/conversations/{conversation_id}/notes/{note_id}" => EditConversationNote, WriteNotes;
+    DELETE "/conversations/{conversation_id}/notes/{note_id}" => DeleteConversationNote, WriteNotes;
 }
-
-pub const ROUTES: &[Route<RouteId>] = shared::routes![
-    GET "/contacts/{id}/notes" => RouteId::ListContactNotes, Read;
-    POST "/contacts/{id}/notes" => RouteId::AddContactNote, WriteNotes;
-    PATCH "/contacts/{id}/notes/{note_id}" => RouteId::EditContactNote, WriteNotes;
-    DELETE "/contacts/{id}/notes/{note_id}" => RouteId::DeleteContactNote, WriteNotes;
-    GET "/conversations/{conversation_id}/notes" => RouteId::ListConversationNotes, Read;
-    POST "/conversations/{conversation_id}/notes" => RouteId::AddConversationNote, WriteNotes;
-    PATCH "/conversations/{conversation_id}/notes/{note_id}" => RouteId::EditConversationNote, WriteNotes;
-    DELETE "/conversations/{conversation_id}/notes/{note_id}" => RouteId::DeleteConversationNote, WriteNotes;
-];
 
 pub struct App {
     store: Store,
@@ -60,10 +47,6 @@ enum Action {
 }
 
 impl App {
-    pub fn new(store: Store, env: Env) -> Self {
-        Self { store, env }
-    }
-
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
     async fn add(
         &self,
@@ -131,11 +114,7 @@ impl App {
     }
 }
 
-impl Build for App {
-    fn build(s: &Services, env: &Env) -> Self {
-        Self::new(s.store.clone(), env.clone())
-    }
-}
+shared::build_from_services!(App { store });
 
 impl HttpFunction for App {
     type RouteId = RouteId;

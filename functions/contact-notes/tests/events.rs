@@ -6,6 +6,7 @@
 use contact_notes::App;
 use serde_json::{Value, json};
 use shared::clock::Env;
+use shared::serve::Build;
 use shared::serve::HttpFunction;
 use shared::testing::{decode, load_event, local_services, new_org, with_caller};
 
@@ -22,12 +23,7 @@ impl Harness {
     async fn new() -> Self {
         let local = local_services().await;
         let org = new_org("evt");
-        let ingest = ingest_messages::App::new(
-            local.store.clone(),
-            local.blobs,
-            local.matching,
-            Env::system(),
-        );
+        let ingest = ingest_messages::App::build(&local, &Env::system());
         let message = json!({"org_id": org, "channel": "sms", "sender": {"user_id": "+351900"},
                              "conversation": {"id": "conv-1", "status": "open"},
                              "message": {"id": "m-1", "text": "hello", "sent_at": "2026-01-01T10:00:00Z"}});
@@ -37,7 +33,7 @@ impl Harness {
             .expect("ingested")
             .contact_id;
         Self {
-            app: App::new(local.store, Env::system()),
+            app: App::build(&local, &Env::system()),
             org,
             contact_id,
         }

@@ -15,24 +15,17 @@ use shared::keys;
 use shared::notes::Person;
 use shared::queue::Queue;
 use shared::retry::Backoff;
-use shared::serve::{Build, Handled, HttpFunction, QueueFunction};
-use shared::services::Services;
+use shared::serve::{Handled, HttpFunction, QueueFunction};
 use shared::store::{SaveError, Store};
 
 /// The purge is queued twice: delayed before the transaction, so a function that dies right
 /// after committing still gets its purge, and immediately after it.
 pub const SAFETY_NET_DELAY_SECONDS: i32 = 300;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteId {
-    DeleteContact,
-    ListDeleted,
+shared::routes! {
+    DELETE "/contacts/{id}" => DeleteContact, DeleteContacts;
+    GET "/deleted-contacts" => ListDeleted, DeleteContacts;
 }
-
-pub const ROUTES: &[Route<RouteId>] = shared::routes![
-    DELETE "/contacts/{id}" => RouteId::DeleteContact, DeleteContacts;
-    GET "/deleted-contacts" => RouteId::ListDeleted, DeleteContacts;
-];
 
 pub struct App {
     store: Store,
@@ -42,15 +35,6 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: Store, blobs: Blobs, purge: Queue, env: Env) -> Self {
-        Self {
-            store,
-            blobs,
-            purge,
-            env,
-        }
-    }
-
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
     async fn delete(
         &self,
@@ -174,16 +158,11 @@ impl App {
     }
 }
 
-impl Build for App {
-    fn build(s: &Services, env: &Env) -> Self {
-        Self::new(
-            s.store.clone(),
-            s.blobs.clone(),
-            s.purge.clone(),
-            env.clone(),
-        )
-    }
-}
+shared::build_from_services!(App {
+    store,
+    blobs,
+    purge
+});
 
 impl HttpFunction for App {
     type RouteId = RouteId;

@@ -10,6 +10,7 @@ use shared::deletion::{DeletionRecord, PurgeJob};
 use shared::ids::{ContactId, OrgId};
 use shared::keys;
 use shared::notes::Person;
+use shared::serve::Build;
 use shared::serve::{HttpFunction, QueueFunction};
 use shared::testing::{local_services, new_org};
 
@@ -18,12 +19,7 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
     let local = local_services().await;
     let org_name = new_org("purge");
     let org = OrgId::parse(&org_name).unwrap();
-    let ingest = ingest_messages::App::new(
-        local.store.clone(),
-        local.blobs.clone(),
-        local.matching.clone(),
-        Env::system(),
-    );
+    let ingest = ingest_messages::App::build(&local, &Env::system());
     let mut ids = None;
     for i in 0..3 {
         let message = json!({"org_id": org_name, "channel": "email", "sender": {"user_id": "ana@example.com", "name": "Ana"},
@@ -67,12 +63,7 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
             .is_empty()
     );
 
-    let app = App::new(
-        local.store.clone(),
-        local.blobs.clone(),
-        local.purge.clone(),
-        Env::system(),
-    );
+    let app = App::build(&local, &Env::system());
     let job = PurgeJob {
         org_id: OrgId::parse(&org_name).unwrap(),
         contact_id: ContactId::parse(&contact_id).unwrap(),
@@ -116,12 +107,7 @@ async fn the_sample_events_delete_list_and_purge() {
     use shared::testing::{decode, load_event, with_caller};
     let local = local_services().await;
     let org = new_org("evt");
-    let ingest = ingest_messages::App::new(
-        local.store.clone(),
-        local.blobs.clone(),
-        local.matching.clone(),
-        Env::system(),
-    );
+    let ingest = ingest_messages::App::build(&local, &Env::system());
     let message = json!({"org_id": org, "channel": "x_dm", "sender": {"user_id": "9", "name": "Ana Lima", "handle": "@ana"},
                          "conversation": {"id": "c", "status": "open"},
                          "message": {"id": "m", "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}});
@@ -130,7 +116,7 @@ async fn the_sample_events_delete_list_and_purge() {
         .await
         .unwrap()
         .contact_id;
-    let app = App::new(local.store.clone(), local.blobs, local.purge, Env::system());
+    let app = App::build(&local, &Env::system());
     let run = |name: &str, role: Option<&str>| {
         let text = with_caller(load_event("delete-contact", name), &org, role)
             .to_string()

@@ -19,26 +19,16 @@ use shared::ids::{ContactId, ConversationId};
 use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
-use shared::serve::{Build, HttpFunction};
-use shared::services::Services;
+use shared::serve::HttpFunction;
 use shared::store::{ContactContext, Conversation, SaveError, Store, retry_on_conflict};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteId {
-    ListContacts,
-    GetContact,
-    EditContact,
-    ContactConversations,
-    ConversationMessages,
+shared::routes! {
+    GET "/contacts" => ListContacts, Read;
+    GET "/contacts/{id}" => GetContact, Read;
+    PATCH "/contacts/{id}" => EditContact, FillAttributes;
+    GET "/contacts/{id}/conversations" => ContactConversations, Read;
+    GET "/conversations/{conversation_id}/messages" => ConversationMessages, Read;
 }
-
-pub const ROUTES: &[Route<RouteId>] = shared::routes![
-    GET "/contacts" => RouteId::ListContacts, Read;
-    GET "/contacts/{id}" => RouteId::GetContact, Read;
-    PATCH "/contacts/{id}" => RouteId::EditContact, FillAttributes;
-    GET "/contacts/{id}/conversations" => RouteId::ContactConversations, Read;
-    GET "/conversations/{conversation_id}/messages" => RouteId::ConversationMessages, Read;
-];
 
 pub struct App {
     store: Store,
@@ -70,15 +60,6 @@ struct MessageView {
 }
 
 impl App {
-    pub fn new(store: Store, blobs: Blobs, matching: Queue, env: Env) -> Self {
-        Self {
-            store,
-            blobs,
-            matching,
-            env,
-        }
-    }
-
     /// Newest first; `?vip=true` is the VIP group, which needs the VIP feature of the plan.
     #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
     async fn list(
@@ -298,16 +279,11 @@ impl App {
     }
 }
 
-impl Build for App {
-    fn build(s: &Services, env: &Env) -> Self {
-        Self::new(
-            s.store.clone(),
-            s.blobs.clone(),
-            s.matching.clone(),
-            env.clone(),
-        )
-    }
-}
+shared::build_from_services!(App {
+    store,
+    blobs,
+    matching
+});
 
 impl HttpFunction for App {
     type RouteId = RouteId;

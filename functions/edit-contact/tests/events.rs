@@ -9,6 +9,7 @@ use edit_contact::App;
 use serde_json::{Value, json};
 use shared::clock::{Env, FixedClock, SequentialIds};
 use shared::config::Config;
+use shared::serve::Build;
 use shared::serve::HttpFunction;
 use shared::testing::{decode, load_event, local_services, new_org, with_caller};
 
@@ -22,12 +23,7 @@ impl Harness {
     async fn new() -> Self {
         let local = local_services().await;
         let org = new_org("evt");
-        let ingest = ingest_messages::App::new(
-            local.store.clone(),
-            local.blobs.clone(),
-            local.matching.clone(),
-            Env::system(),
-        );
+        let ingest = ingest_messages::App::build(&local, &Env::system());
         let message = json!({"org_id": org, "channel": "email", "sender": {"user_id": "ana@example.com", "name": "Ana"},
                              "conversation": {"id": "conv-1", "status": "open"},
                              "message": {"id": "m-1", "text": "hello", "sent_at": "2026-01-01T10:00:00Z"}});
@@ -36,8 +32,7 @@ impl Harness {
             .await
             .expect("ingested")
             .contact_id;
-        let admin =
-            manage_attributes::App::new(local.store.clone(), local.matching.clone(), Env::system());
+        let admin = manage_attributes::App::build(&local, &Env::system());
         let create = with_caller(
             load_event("manage-attributes", "create-attribute"),
             &org,
@@ -60,7 +55,7 @@ impl Harness {
             ids: Arc::new(SequentialIds::default()),
         };
         Self {
-            app: App::new(local.store, local.blobs, local.matching, env),
+            app: App::build(&local, &env),
             org,
             contact_id,
         }

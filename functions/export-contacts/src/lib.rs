@@ -83,10 +83,6 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: Store, blobs: Blobs, queue: Queue, env: Env) -> Self {
-        Self::tuned(store, blobs, queue, env, Tuning::default())
-    }
-
     pub fn tuned(store: Store, blobs: Blobs, queue: Queue, env: Env, tuning: Tuning) -> Self {
         Self {
             store,
@@ -100,11 +96,12 @@ impl App {
 
 impl Build for App {
     fn build(s: &Services, env: &Env) -> Self {
-        Self::new(
+        Self::tuned(
             s.store.clone(),
             s.blobs.clone(),
             s.exports.clone(),
             env.clone(),
+            Tuning::default(),
         )
     }
 }

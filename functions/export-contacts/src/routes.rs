@@ -2,24 +2,14 @@
 
 use super::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteId {
-    StartExport,
-    GetExport,
-    ListExports,
-    PutSchedule,
-    GetSchedule,
-    DeleteSchedule,
+shared::routes! {
+    POST "/exports" => StartExport, Export;
+    GET "/exports/{id}" => GetExport, Export;
+    GET "/exports" => ListExports, Export;
+    PUT "/export-schedule" => PutSchedule, Export;
+    GET "/export-schedule" => GetSchedule, Export;
+    DELETE "/export-schedule" => DeleteSchedule, Export;
 }
-
-pub const ROUTES: &[Route<RouteId>] = shared::routes![
-    POST "/exports" => RouteId::StartExport, Export;
-    GET "/exports/{id}" => RouteId::GetExport, Export;
-    GET "/exports" => RouteId::ListExports, Export;
-    PUT "/export-schedule" => RouteId::PutSchedule, Export;
-    GET "/export-schedule" => RouteId::GetSchedule, Export;
-    DELETE "/export-schedule" => RouteId::DeleteSchedule, Export;
-];
 
 impl App {
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]

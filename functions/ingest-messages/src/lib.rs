@@ -18,8 +18,7 @@ use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
 use shared::retry::Backoff;
-use shared::serve::{Build, Handled, QueueFunction};
-use shared::services::Services;
+use shared::serve::{Handled, QueueFunction};
 use shared::store::{
     Conversation, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError, Store,
     StoredAttachment,
@@ -138,15 +137,6 @@ fn attribute_text(value: &serde_json::Value) -> Option<String> {
 }
 
 impl App {
-    pub fn new(store: Store, blobs: Blobs, matching: Queue, env: Env) -> Self {
-        Self {
-            store,
-            blobs,
-            matching,
-            env,
-        }
-    }
-
     /// Runs an SQS batch: every record independently, failures reported per record.
     pub async fn ingest_body(&self, body: &str) -> Result<Ingested, IngestError> {
         let message: InboundMessage =
@@ -430,16 +420,11 @@ fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
     }
 }
 
-impl Build for App {
-    fn build(s: &Services, env: &Env) -> Self {
-        Self::new(
-            s.store.clone(),
-            s.blobs.clone(),
-            s.matching.clone(),
-            env.clone(),
-        )
-    }
-}
+shared::build_from_services!(App {
+    store,
+    blobs,
+    matching
+});
 
 /// Inbound messages from the channels' queue; a malformed one fails alone and, after the
 /// queue's `maxReceiveCount`, rests in the dead-letter queue.

@@ -8,6 +8,7 @@ use serde_json::Value;
 use shared::clock::Env;
 use shared::cursor::PageRequest;
 use shared::ids::OrgId;
+use shared::serve::Build;
 use shared::serve::QueueFunction;
 use shared::testing::{load_event, local_services, new_org};
 
@@ -25,12 +26,7 @@ fn batch_for(org: &str) -> SqsEvent {
 #[tokio::test]
 async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
     let local = local_services().await;
-    let app = App::new(
-        local.store.clone(),
-        local.blobs,
-        local.matching,
-        Env::system(),
-    );
+    let app = App::build(&local, &Env::system());
     let org = new_org("ingest");
     let response = app.handle_batch(batch_for(&org)).await;
 

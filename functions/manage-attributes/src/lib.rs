@@ -15,31 +15,19 @@ use shared::idempotency;
 use shared::ids::AttributeKey;
 use shared::matching::MatchJob;
 use shared::queue::Queue;
-use shared::serve::{Build, HttpFunction};
-use shared::services::Services;
+use shared::serve::HttpFunction;
 use shared::settings::{self, MatchingAttribute};
 use shared::store::{SaveError, Store, retry_on_conflict};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteId {
-    GetSettings,
-    PatchSettings,
-    ListAttributes,
-    CreateAttribute,
-    ReorderAttributes,
-    PatchAttribute,
-    DeleteAttribute,
+shared::routes! {
+    GET "/settings" => GetSettings, Read;
+    PATCH "/settings" => PatchSettings, ManageSettings;
+    GET "/attributes" => ListAttributes, Read;
+    POST "/attributes" => CreateAttribute, ManageSettings;
+    PUT "/attributes/order" => ReorderAttributes, ManageSettings;
+    PATCH "/attributes/{key}" => PatchAttribute, ManageSettings;
+    DELETE "/attributes/{key}" => DeleteAttribute, ManageSettings;
 }
-
-pub const ROUTES: &[Route<RouteId>] = shared::routes![
-    GET "/settings" => RouteId::GetSettings, Read;
-    PATCH "/settings" => RouteId::PatchSettings, ManageSettings;
-    GET "/attributes" => RouteId::ListAttributes, Read;
-    POST "/attributes" => RouteId::CreateAttribute, ManageSettings;
-    PUT "/attributes/order" => RouteId::ReorderAttributes, ManageSettings;
-    PATCH "/attributes/{key}" => RouteId::PatchAttribute, ManageSettings;
-    DELETE "/attributes/{key}" => RouteId::DeleteAttribute, ManageSettings;
-];
 
 pub struct App {
     store: Store,
@@ -155,14 +143,6 @@ impl CreateAttributeBody {
 }
 
 impl App {
-    pub fn new(store: Store, matching: Queue, env: Env) -> Self {
-        Self {
-            store,
-            matching,
-            env,
-        }
-    }
-
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
     async fn get_settings(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
         let (settings, _) = self.store.org_config(&caller.org).await?;
@@ -343,11 +323,7 @@ impl App {
     }
 }
 
-impl Build for App {
-    fn build(s: &Services, env: &Env) -> Self {
-        Self::new(s.store.clone(), s.matching.clone(), env.clone())
-    }
-}
+shared::build_from_services!(App { store, matching });
 
 impl HttpFunction for App {
     type RouteId = RouteId;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use manage_attributes::App;
 use serde_json::Value;
 use shared::clock::{Env, FixedClock, SequentialIds};
+use shared::serve::Build;
 use shared::serve::HttpFunction;
 use shared::testing::{decode, load_event, local_services, new_org, with_caller};
 
@@ -27,7 +28,7 @@ impl Harness {
         Self {
             app: {
                 let local = local_services().await;
-                App::new(local.store, local.matching, env)
+                App::build(&local, &env)
             },
             org: new_org("evt"),
         }

@@ -10,8 +10,7 @@ use shared::contacts::Contact;
 use shared::ids::OrgId;
 use shared::matching::{MatchJob, current_hash};
 use shared::retry::Backoff;
-use shared::serve::{Build, Handled, QueueFunction};
-use shared::services::Services;
+use shared::serve::{Handled, QueueFunction};
 use shared::store::{LinkChange, Store};
 
 pub struct App {
@@ -20,10 +19,6 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: Store, env: Env) -> Self {
-        Self { store, env }
-    }
-
     pub async fn relink(&self, job: MatchJob) -> Result<(), ApiError> {
         match job {
             MatchJob::Contact {
@@ -226,11 +221,7 @@ impl App {
     }
 }
 
-impl Build for App {
-    fn build(s: &Services, env: &Env) -> Self {
-        Self::new(s.store.clone(), env.clone())
-    }
-}
+shared::build_from_services!(App { store });
 
 impl QueueFunction for App {
     const BINARY: &'static str = "match-contacts";

@@ -6,13 +6,14 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use match_contacts::App;
 use serde_json::Value;
 use shared::clock::Env;
+use shared::serve::Build;
 use shared::serve::QueueFunction;
 use shared::testing::{load_event, local_services, new_org};
 
 #[tokio::test]
 async fn jobs_for_an_org_without_contacts_succeed_and_garbage_fails_alone() {
     let local = local_services().await;
-    let app = App::new(local.store, Env::system());
+    let app = App::build(&local, &Env::system());
     let org = new_org("match");
     let mut event = load_event("match-contacts", "sqs-match-jobs");
     for record in event["Records"].as_array_mut().unwrap() {

@@ -8,20 +8,13 @@ use shared::auth::Caller;
 use shared::clock::{Env, rfc3339};
 use shared::http::{HttpResult, Matched, Route, if_match, ok, with_etag};
 use shared::ids::ContactId;
-use shared::serve::{Build, HttpFunction};
-use shared::services::Services;
+use shared::serve::HttpFunction;
 use shared::store::{ContactContext, Store};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteId {
-    Designate,
-    Undesignate,
+shared::routes! {
+    PUT "/contacts/{id}/vip" => Designate, Vip;
+    DELETE "/contacts/{id}/vip" => Undesignate, Vip;
 }
-
-pub const ROUTES: &[Route<RouteId>] = shared::routes![
-    PUT "/contacts/{id}/vip" => RouteId::Designate, Vip;
-    DELETE "/contacts/{id}/vip" => RouteId::Undesignate, Vip;
-];
 
 pub struct App {
     store: Store,
@@ -29,10 +22,6 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: Store, env: Env) -> Self {
-        Self { store, env }
-    }
-
     /// Sets the contact's VIP flag; setting it to what it already is changes nothing. Only the
     /// flag is written, so it never waits for edits of other fields.
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
@@ -76,11 +65,7 @@ impl App {
     }
 }
 
-impl Build for App {
-    fn build(s: &Services, env: &Env) -> Self {
-        Self::new(s.store.clone(), env.clone())
-    }
-}
+shared::build_from_services!(App { store });
 
 impl HttpFunction for App {
     type RouteId = RouteId;

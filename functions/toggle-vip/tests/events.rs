@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use shared::clock::Env;
+use shared::serve::Build;
 use shared::serve::HttpFunction;
 use shared::testing::{decode, load_event, local_services, new_org, with_caller};
 use toggle_vip::App;
@@ -22,12 +23,7 @@ async fn run(app: &App, org: &str, contact: &str, name: &str, role: Option<&str>
 async fn the_sample_events_designate_and_undesignate() {
     let local = local_services().await;
     let org = new_org("evt");
-    let ingest = ingest_messages::App::new(
-        local.store.clone(),
-        local.blobs,
-        local.matching,
-        Env::system(),
-    );
+    let ingest = ingest_messages::App::build(&local, &Env::system());
     let message = json!({"org_id": org, "channel": "x_dm", "sender": {"user_id": "42", "name": "Ana"},
                          "conversation": {"id": "c", "status": "open"},
                          "message": {"id": "m", "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}});
@@ -36,7 +32,7 @@ async fn the_sample_events_designate_and_undesignate() {
         .await
         .unwrap()
         .contact_id;
-    let app = App::new(local.store, Env::system());
+    let app = App::build(&local, &Env::system());
 
     let (status, view) = run(&app, &org, &contact, "designate-vip", None).await;
     assert_eq!((status, view["vip"].clone()), (200, json!(true)));

@@ -1,0 +1,140 @@
+//! What the export handler tests share: an app on its own queue, seeded contacts, the files
+//! an export wrote, and jobs as the store holds them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use export_contacts::{App, Tuning};
+use serde_json::Value;
+use shared::channel::Network;
+use shared::clock::Env;
+use shared::config::Config;
+use shared::contacts::Contact;
+use shared::exports::ExportTask;
+use shared::ids::{ExportId, OrgId};
+use shared::serve::HttpFunction;
+use shared::services::Services;
+use shared::testing::{decode, load_event, new_org, unpolled_queue, with_caller};
+
+pub const SAMPLE_JOB: &str = "01a1fc60-0000-7000-8000-00000000e001";
+
+/// Jobs go to a queue of their own: these tests are the worker, not the local runtime.
+pub async fn app(local: &Services, tuning: Tuning) -> App {
+    App::tuned(
+        local.store.clone(),
+        local.blobs.clone(),
+        unpolled_queue("export-handler-tests").await,
+        Env::system(),
+        tuning,
+    )
+}
+
+pub async fn http(app: &App, org: &str, name: &str, role: Option<&str>, job: &str) -> (u16, Value) {
+    let text = with_caller(load_event("export-contacts", name), org, role)
+        .to_string()
+        .replace(SAMPLE_JOB, job);
+    decode(
+        app.handle(lambda_http::request::from_str(&text).unwrap())
+            .await,
+    )
+}
+
+/// Contacts written straight to their profile items: the worker only reads the listing index,
+/// and a plain put keeps seeding cheap on moto (whose transactions copy the whole table).
+pub async fn seed(local: &Services, org: &str, count: usize) {
+    let org = OrgId::parse(org).unwrap();
+    for n in 0..count {
+        let contact = Contact {
+            id: uuid_v7(),
+            name: format!("Contact {n}"),
+            handle: None,
+            avatar_url: None,
+            profile_url: None,
+            network: Network::Sms,
+            identities: vec![],
+            validated: false,
+            vip: n % 2 == 0,
+            platform: [("phone".to_owned(), format!("+1555{n:04}"))].into(),
+            values: Default::default(),
+            linked: vec![],
+            match_hash: None,
+            match_generation: 0,
+            version: 1,
+            created_at: "2026-01-01T10:00:00Z".into(),
+            updated_at: "2026-01-01T10:00:00Z".into(),
+        };
+        local.store.save_contact(&org, &contact, 0).await.unwrap();
+    }
+}
+
+pub fn uuid_v7() -> String {
+    use shared::clock::IdGenerator;
+    shared::clock::UuidV7.new_id()
+}
+
+pub async fn s3() -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::new(&Config::from_env().unwrap().aws().await)
+}
+
+/// Objects under the job's prefix, by key.
+pub async fn files(org: &str, job: &str) -> Vec<String> {
+    let prefix = shared::keys::export_prefix(&OrgId::parse(org).unwrap(), job);
+    s3().await
+        .list_objects_v2()
+        .bucket("inbox-local-databucket")
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap()
+        .contents
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| o.key)
+        .collect()
+}
+
+pub async fn lines_of(key: &str) -> usize {
+    let object = s3()
+        .await
+        .get_object()
+        .bucket("inbox-local-databucket")
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
+}
+
+pub async fn job(local: &Services, org: &str, id: &str) -> shared::exports::ExportJob {
+    local
+        .store
+        .export_job(&OrgId::parse(org).unwrap(), id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Starts a manual CSV export through the HTTP handler; the job id.
+pub async fn start(app: &App, org: &str) -> String {
+    let text = with_caller(load_event("export-contacts", "start-export"), org, None)
+        .to_string()
+        .replace(r#"\"filter\": {\"vip\": true}"#, r#"\"filter\": null"#)
+        .replace("export-2026-01-01", &new_org("key"));
+    let (status, body) = decode(
+        app.handle(lambda_http::request::from_str(&text).unwrap())
+            .await,
+    );
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+pub fn task(org: &str, id: &str) -> ExportTask {
+    ExportTask {
+        org_id: OrgId::parse(org).unwrap(),
+        export_id: ExportId::parse(id).unwrap(),
+    }
+}

@@ -1,0 +1,324 @@
+//! Handler tests: the export worker and the hourly trigger driven directly, including workers that
+//! die, race or keep failing.
+//!
+//! Schedules are found by hour across orgs, so each test that fires the trigger owns its hour.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+mod common;
+
+use common::*;
+use export_contacts::{App, Attempt, DieAfter, Tuning};
+use serde_json::{Value, json};
+use shared::blobs::Blobs;
+use shared::clock::Env;
+use shared::exports::ExportStatus;
+use shared::ids::OrgId;
+use shared::serve::{HttpFunction, QueueFunction};
+use shared::testing::{decode, load_event, local_services, new_org, unpolled_queue, with_caller};
+use time::macros::datetime;
+
+#[tokio::test]
+async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file() {
+    let local = local_services().await;
+    let org = new_org("die");
+    seed(&local, &org, 200).await;
+    let death = DieAfter {
+        pages: 3,
+        ..DieAfter::default()
+    };
+    let dying = app(
+        &local,
+        Tuning {
+            page_size: Some(10),
+            die_after: Some(death.clone()),
+            ..Tuning::default()
+        },
+    )
+    .await;
+    let id = start(&dying, &org).await;
+
+    // The first delivery dies after its third page: its future is dropped right there.
+    let first = task(&org, &id);
+    tokio::select! {
+        _ = dying.attempt(&first) => panic!("the first attempt should not finish"),
+        () = death.reached.notified() => {}
+    }
+    drop(dying);
+    let died = job(&local, &org, &id).await;
+    assert_eq!(died.status, ExportStatus::Running);
+    assert_eq!(died.rows, 30, "progress up to the death");
+    let app = app(
+        &local,
+        Tuning {
+            page_size: Some(10),
+            ..Tuning::default()
+        },
+    )
+    .await;
+    assert!(
+        files(&org, &id).await.is_empty(),
+        "no file from a dead attempt"
+    );
+
+    // The queue delivers the task again.
+    assert_eq!(
+        app.attempt(&task(&org, &id)).await.unwrap(),
+        Attempt::Succeeded { rows: 200 }
+    );
+    let done = job(&local, &org, &id).await;
+    assert_eq!(
+        (done.status, done.rows, done.attempts),
+        (ExportStatus::Succeeded, 200, 2)
+    );
+    let keys = files(&org, &id).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(Some(&keys[0]), done.object_key.as_ref());
+    assert_eq!(lines_of(&keys[0]).await, 201, "header and 200 contacts");
+    assert_eq!(
+        app.attempt(&task(&org, &id)).await.unwrap(),
+        Attempt::NothingToDo,
+        "a late duplicate changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn two_workers_on_one_job_leave_one_file_and_one_result() {
+    let local = local_services().await;
+    let org = new_org("race");
+    seed(&local, &org, 40).await;
+    let slow = app(
+        &local,
+        Tuning {
+            page_size: Some(1),
+            ..Tuning::default()
+        },
+    )
+    .await;
+    let fast = app(&local, Tuning::default()).await;
+    let id = start(&fast, &org).await;
+    let first = tokio::spawn({
+        let slow = std::sync::Arc::new(slow);
+        let task = task(&org, &id);
+        async move { slow.attempt(&task).await.unwrap() }
+    });
+    while job(&local, &org, &id).await.rows < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A redelivery while the first worker still runs takes the job over.
+    let second = fast.attempt(&task(&org, &id)).await.unwrap();
+    let first = first.await.unwrap();
+    assert_eq!(second, Attempt::Succeeded { rows: 40 });
+    assert_eq!(first, Attempt::NothingToDo, "the superseded worker stops");
+    let keys = files(&org, &id).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let done = job(&local, &org, &id).await;
+    assert_eq!(done.object_key.as_ref(), Some(&keys[0]));
+    assert_eq!((done.status, done.rows), (ExportStatus::Succeeded, 40));
+    assert_eq!(lines_of(&keys[0]).await, 41);
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
+    let local = local_services().await;
+    let org = new_org("fail");
+    seed(&local, &org, 2).await;
+    let broken = App::tuned(
+        local.store.clone(),
+        Blobs::new(s3().await, "inbox-local-no-such-bucket"),
+        unpolled_queue("export-handler-tests").await,
+        Env::system(),
+        Tuning::default(),
+    );
+    let id = start(&broken, &org).await;
+    let event = |id: &str| {
+        let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+        record.message_id = Some("m-1".into());
+        record.body = Some(serde_json::to_string(&task(&org, id)).unwrap());
+        event.records = vec![record];
+        event
+    };
+    for attempt in 1..=2 {
+        let response = broken.handle_batch(event(&id)).await;
+        assert_eq!(
+            response.batch_item_failures.len(),
+            1,
+            "attempt {attempt} is retried"
+        );
+        let seen = job(&local, &org, &id).await;
+        assert_eq!(
+            (seen.status, seen.attempts),
+            (ExportStatus::Running, attempt)
+        );
+    }
+    let response = broken.handle_batch(event(&id)).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "the last attempt settles the job"
+    );
+    let failed = job(&local, &org, &id).await;
+    assert_eq!(failed.status, ExportStatus::Failed);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("the file could not be written (tried 3 times); start a new export")
+    );
+    assert!(failed.completed_at.is_some() && failed.object_key.is_none());
+    let (status, view) = http(&broken, &org, "get-export", None, &id).await;
+    assert_eq!((status, view["download_url"].clone()), (200, Value::Null));
+}
+
+#[tokio::test]
+async fn a_job_whose_last_attempt_died_is_failed_by_the_next_delivery() {
+    let local = local_services().await;
+    let org = new_org("dead");
+    seed(&local, &org, 100).await;
+    let app = app(
+        &local,
+        Tuning {
+            page_size: Some(5),
+            max_attempts: 1,
+            ..Tuning::default()
+        },
+    )
+    .await;
+    let id = start(&app, &org).await;
+    let watcher = async {
+        while job(&local, &org, &id).await.rows == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let only = task(&org, &id);
+    tokio::select! {
+        _ = app.attempt(&only) => panic!("the attempt should not finish"),
+        () = watcher => {}
+    }
+    assert_eq!(
+        app.attempt(&task(&org, &id)).await.unwrap(),
+        Attempt::Failed
+    );
+    let failed = job(&local, &org, &id).await;
+    assert_eq!(
+        (failed.status, failed.error.as_deref()),
+        (
+            ExportStatus::Failed,
+            Some("the export did not finish in 1 attempts")
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_trigger_starts_a_due_schedule_once_per_period() {
+    let local = local_services().await;
+    let org = new_org("sched");
+    let app = app(&local, Tuning::default()).await;
+    let put = |body: Value| {
+        let mut event = with_caller(
+            load_event("export-contacts", "put-export-schedule"),
+            &org,
+            None,
+        );
+        event["body"] = body.to_string().into();
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    };
+    // This test owns 03:00 UTC. 2031-03-04 is a Tuesday.
+    let (status, _) = decode(
+        app.handle(put(
+            json!({"cadence": "daily", "hour_utc": 3, "format": "csv"}),
+        ))
+        .await,
+    );
+    assert_eq!(status, 200);
+    let jobs = || async {
+        local
+            .store
+            .list_exports(
+                &OrgId::parse(&org).unwrap(),
+                shared::cursor::PageRequest {
+                    limit: 100,
+                    start: None,
+                },
+            )
+            .await
+            .unwrap()
+            .0
+    };
+
+    app.run_schedules(datetime!(2031-03-04 02:00 UTC))
+        .await
+        .unwrap();
+    assert!(jobs().await.is_empty(), "not due before its hour");
+
+    // Three firings in the hour, two at once: one job.
+    let at = datetime!(2031-03-04 03:00:05 UTC);
+    let (a, b) = tokio::join!(app.run_schedules(at), app.run_schedules(at));
+    a.unwrap();
+    b.unwrap();
+    app.run_schedules(datetime!(2031-03-04 03:40 UTC))
+        .await
+        .unwrap();
+    let started = jobs().await;
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].period.as_deref(), Some("2031-03-04T03:00:00Z"));
+    assert_eq!(started[0].trigger, shared::exports::ExportTrigger::Schedule);
+
+    // Changing the schedule keeps the period it ran for.
+    let (status, _) = decode(
+        app.handle(put(
+            json!({"cadence": "daily", "hour_utc": 3, "format": "jsonl"}),
+        ))
+        .await,
+    );
+    assert_eq!(status, 200);
+    app.run_schedules(datetime!(2031-03-04 03:50 UTC))
+        .await
+        .unwrap();
+    assert_eq!(jobs().await.len(), 1, "the period already ran");
+
+    app.run_schedules(datetime!(2031-03-05 03:00 UTC))
+        .await
+        .unwrap();
+    let started = jobs().await;
+    assert_eq!(started.len(), 2, "the next day is the next period");
+    assert_eq!(started[0].format, shared::exports::ExportFormat::Jsonl);
+
+    // Weekly on Friday: Thursday is not due, Friday is.
+    let (status, _) = decode(
+        app.handle(put(
+            json!({"cadence": "weekly", "hour_utc": 3, "weekday": "fri", "format": "csv"}),
+        ))
+        .await,
+    );
+    assert_eq!(status, 200);
+    app.run_schedules(datetime!(2031-03-06 03:00 UTC))
+        .await
+        .unwrap();
+    assert_eq!(jobs().await.len(), 2);
+    app.run_schedules(datetime!(2031-03-07 03:00 UTC))
+        .await
+        .unwrap();
+    assert_eq!(jobs().await.len(), 3);
+
+    // Removed, nothing runs; set again, the period that already ran does not run twice.
+    let (status, _) = http(&app, &org, "delete-export-schedule", None, SAMPLE_JOB).await;
+    assert_eq!(status, 204);
+    app.run_schedules(datetime!(2031-03-14 03:00 UTC))
+        .await
+        .unwrap();
+    assert_eq!(jobs().await.len(), 3, "no schedule, no job");
+    let (status, _) = decode(
+        app.handle(put(
+            json!({"cadence": "weekly", "hour_utc": 3, "weekday": "fri", "format": "csv"}),
+        ))
+        .await,
+    );
+    assert_eq!(status, 200);
+    app.run_schedules(datetime!(2031-03-07 03:30 UTC))
+        .await
+        .unwrap();
+    assert_eq!(jobs().await.len(), 3, "that Friday already ran");
+    app.run_schedules(datetime!(2031-03-21 03:00 UTC))
+        .await
+        .unwrap();
+    assert_eq!(jobs().await.len(), 4);
+}

@@ -1,0 +1,203 @@
+//! Attribute definitions through the local runtime: what is refused (422, 400) and what needs a plan.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use api_tests::{Api, new_org};
+use serde_json::json;
+
+#[tokio::test]
+async fn invalid_definitions_are_422_naming_the_field() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "team").await;
+    let options = |n: usize| (0..n).map(|i| format!("o{i}")).collect::<Vec<_>>();
+    let cases = [
+        (json!({"label": "", "type": "text"}), "label"),
+        (json!({"label": "   ", "type": "text"}), "label"),
+        (json!({"label": "x".repeat(65), "type": "text"}), "label"),
+        (
+            json!({"label": "Ok", "type": "text", "key": "Bad-Key"}),
+            "key",
+        ),
+        (json!({"label": "Ok", "type": "text", "key": "1abc"}), "key"),
+        (
+            json!({"label": "Ok", "type": "text", "key": "a".repeat(41)}),
+            "key",
+        ),
+        (json!({"label": "客户", "type": "text"}), "key"),
+        (json!({"label": "Ok", "type": "boolean"}), "type"),
+        (
+            json!({"label": "Ok", "type": "text", "options": ["a", "b"]}),
+            "options",
+        ),
+        (json!({"label": "Ok", "type": "dropdown"}), "options"),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": ["only"]}),
+            "options",
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": ["a", "A"]}),
+            "options",
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": ["a", ""]}),
+            "options",
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": ["a", "b".repeat(101)]}),
+            "options",
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": options(101)}),
+            "options",
+        ),
+    ];
+    for (body, field) in cases {
+        let reply = admin.post("/attributes", &body).await;
+        reply.expect_error(422, "validation_failed");
+        assert_eq!(reply.field(), field, "{body}");
+    }
+    // The limits themselves pass.
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "é".repeat(64), "type": "text", "key": "long_label"}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Many", "type": "dropdown", "options": options(100)}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Key", "type": "text", "key": "a".repeat(40)}),
+        )
+        .await
+        .expect(201);
+    let list = admin.get("/attributes").await.expect(200);
+    assert_eq!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "custom")
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn malformed_definitions_are_400() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "team").await;
+    for (body, field) in [
+        (json!({"type": "text"}), Some("label")),
+        (json!({"label": 7, "type": "text"}), Some("label")),
+        (
+            json!({"label": "Ok", "type": "text", "colour": "red"}),
+            Some("colour"),
+        ),
+        (
+            json!({"label": "Ok", "type": "dropdown", "options": "a,b"}),
+            Some("options"),
+        ),
+        (
+            json!({"label": "Ok", "type": "text", "enabled": null}),
+            Some("enabled"),
+        ),
+        (json!(["label"]), None),
+    ] {
+        let reply = admin.post("/attributes", &body).await;
+        reply.expect_error(400, "bad_request");
+        if let Some(field) = field {
+            assert_eq!(reply.field(), field, "{body}");
+        }
+    }
+    admin
+        .raw_body(reqwest::Method::POST, "/attributes", b"")
+        .await
+        .expect_error(400, "bad_request");
+    // A well-formed value outside the closed set of types breaks a rule: 422.
+    let reply = admin
+        .post("/attributes", &json!({"label": "Ok", "type": "number"}))
+        .await;
+    reply.expect_error(422, "validation_failed");
+    assert_eq!(reply.field(), "type");
+    let list = admin.get("/attributes").await.expect(200);
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["kind"] != "custom")
+    );
+}
+
+#[tokio::test]
+async fn crm_and_lookup_flags_need_enterprise() {
+    let api = Api::new();
+    let org = new_org();
+    let business = api.caller(&org, "admin", "business").await;
+    let enterprise = api.caller(&org, "admin", "enterprise").await;
+    for body in [
+        json!({"label": "Account", "type": "text", "crm_managed": true}),
+        json!({"label": "Account", "type": "text", "lookup": true}),
+    ] {
+        business
+            .post("/attributes", &body)
+            .await
+            .expect_error(403, "plan_required");
+    }
+    business
+        .post(
+            "/attributes",
+            &json!({"label": "Account", "type": "text", "crm_managed": false}),
+        )
+        .await
+        .expect(201);
+    business
+        .patch("/attributes/account", &json!({"crm_managed": true}))
+        .await
+        .expect_error(403, "plan_required");
+    business
+        .patch("/attributes/bio", &json!({"lookup": true}))
+        .await
+        .expect_error(403, "plan_required");
+
+    let def = enterprise
+        .patch(
+            "/attributes/account",
+            &json!({"crm_managed": true, "lookup": true}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (def["crm_managed"].clone(), def["lookup"].clone()),
+        (json!(true), json!(true))
+    );
+    let created = enterprise
+        .post(
+            "/attributes",
+            &json!({"label": "CRM id", "type": "text", "crm_managed": true, "lookup": true}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        (created["crm_managed"].clone(), created["lookup"].clone()),
+        (json!(true), json!(true))
+    );
+    let bio = enterprise
+        .patch("/attributes/bio", &json!({"lookup": true}))
+        .await
+        .expect(200);
+    assert_eq!(bio["lookup"], true);
+    let reply = enterprise
+        .patch("/attributes/bio", &json!({"crm_managed": true}))
+        .await;
+    reply.expect_error(422, "validation_failed");
+    assert_eq!(reply.field(), "crm_managed");
+}

@@ -1,0 +1,131 @@
+//! The export schedule through the local runtime: set, replace, read, remove, and the hourly trigger.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use api_tests::{Api, inbound, new_org};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn the_export_schedule_is_set_replaced_read_and_removed() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "enterprise").await;
+    admin
+        .get("/export-schedule")
+        .await
+        .expect_error(404, "not_found");
+    let set = admin
+        .put(
+            "/export-schedule",
+            &json!({"cadence": "weekly", "hour_utc": 22, "weekday": "sun", "format": "jsonl", "filter": {"vip": true}}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            set["cadence"].clone(),
+            set["weekday"].clone(),
+            set["filter"].clone()
+        ),
+        (json!("weekly"), json!("sun"), json!({"vip": true}))
+    );
+    let next = set["next_run_at"].as_str().unwrap();
+    assert!(next.ends_with("T22:00:00Z"), "{next}");
+    assert_eq!(admin.get("/export-schedule").await.expect(200), set);
+    let replaced = admin
+        .put(
+            "/export-schedule",
+            &json!({"cadence": "daily", "hour_utc": 22, "format": "csv"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (replaced["weekday"].clone(), replaced["filter"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(admin.delete("/export-schedule").await.status, 204);
+    admin
+        .get("/export-schedule")
+        .await
+        .expect_error(404, "not_found");
+    admin
+        .delete("/export-schedule")
+        .await
+        .expect_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn the_hourly_schedule_starts_one_export_per_period_however_often_it_fires() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    api.inbound(&inbound(&org, "sms", "+1", "c1", "m1"))
+        .await
+        .expect(200);
+    let listed = api
+        .raw(Method::GET, "/_local/schedules", None, None, &[])
+        .await
+        .expect(200);
+    assert_eq!(listed["items"][0]["name"], "HourlyExports");
+
+    // This test owns 14:00 UTC. 2032-05-04 is a Tuesday.
+    admin
+        .put(
+            "/export-schedule",
+            &json!({"cadence": "weekly", "hour_utc": 14, "weekday": "tue", "format": "csv"}),
+        )
+        .await
+        .expect(200);
+    let fire = |time: &'static str| {
+        let api = &api;
+        async move {
+            let body = serde_json::to_vec(&json!({"time": time})).unwrap();
+            api.raw(
+                Method::POST,
+                "/_local/schedules/HourlyExports",
+                None,
+                Some(body),
+                &[],
+            )
+            .await
+            .expect(200)
+        }
+    };
+    let scheduled = || async {
+        admin.get("/exports").await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+
+    fire("2032-05-04T13:00:00Z").await;
+    assert!(scheduled().await.is_empty(), "not due the hour before");
+    let (a, b, c) = tokio::join!(
+        fire("2032-05-04T14:00:00Z"),
+        fire("2032-05-04T14:00:00Z"),
+        fire("2032-05-04T14:30:00Z")
+    );
+    assert_eq!(a["function"], "export-scheduler");
+    let _ = (b, c);
+    let jobs = scheduled().await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["trigger"], "schedule");
+    let done = admin.finished_export(jobs[0]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (done["status"].clone(), done["rows"].clone()),
+        (json!("succeeded"), json!(1))
+    );
+
+    fire("2032-05-05T14:00:00Z").await;
+    assert_eq!(scheduled().await.len(), 1, "weekly: Wednesday is not due");
+    fire("2032-05-11T14:00:00Z").await;
+    assert_eq!(
+        scheduled().await.len(),
+        2,
+        "the next Tuesday is the next period"
+    );
+
+    api.raw(Method::POST, "/_local/schedules/Nope", None, None, &[])
+        .await
+        .expect_error(404, "not_found");
+}

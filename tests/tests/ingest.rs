@@ -1,0 +1,278 @@
+//! Ingest through the local runtime: a message makes or finds its contact, conversation and message.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use api_tests::{Api, entry, inbound, new_org};
+use base64::Engine;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_first_message_makes_a_contact_with_its_conversation_message_and_attachment() {
+    let api = Api::new();
+    let org = new_org();
+    let mut message = inbound(&org, "x_dm", "1234", "conv-1", "m-1");
+    message["sender"]["attributes"] =
+        json!({"followers": 120, "bio": "Coffee", "unknown_key": "x", "phone": "+1"});
+    message["message"]["attachments"] =
+        json!([{"id": "a-1", "content_type": "image/png", "content_base64": "iVBORw0KGgo="}]);
+    let id = api.contact_of(&message).await;
+
+    let agent = api.caller(&org, "agent", "business").await;
+    let reply = agent.get(&format!("/contacts/{id}")).await;
+    assert_eq!(reply.headers["etag"], "\"1\"");
+    assert_eq!(
+        reply.dynamodb_requests(),
+        1,
+        "the contact view is one round trip"
+    );
+    let view = reply.expect(200);
+    assert_eq!(
+        (
+            view["name"].clone(),
+            view["handle"].clone(),
+            view["network"].clone()
+        ),
+        (json!("Person 1234"), json!("@1234"), json!("x"))
+    );
+    assert_eq!(view["avatar_url"], "https://cdn.example/1234.png");
+    assert_eq!(
+        view["identities"],
+        json!([{"channel": "x_dm", "network": "x", "user_id": "1234", "handle": "@1234"}])
+    );
+    assert_eq!(
+        (
+            view["vip"].clone(),
+            view["validated"].clone(),
+            view["version"].clone()
+        ),
+        (json!(false), json!(false), json!(1))
+    );
+    assert_eq!(entry(&view, "followers").unwrap()["value"], "120");
+    assert_eq!(entry(&view, "bio").unwrap()["value"], "Coffee");
+    assert!(
+        entry(&view, "phone").is_none(),
+        "WhatsApp's attribute is not an X contact's"
+    );
+    assert!(entry(&view, "vip").is_none());
+
+    let conversations = agent
+        .get(&format!("/contacts/{id}/conversations"))
+        .await
+        .expect(200);
+    assert_eq!(
+        conversations,
+        json!({"items": [{"id": "conv-1", "channel": "x_dm", "status": "open", "contact_id": id, "last_message_at": "2026-01-01T10:00:00Z"}], "next_cursor": null})
+    );
+    let messages = agent
+        .get("/conversations/conv-1/messages")
+        .await
+        .expect(200);
+    let first = &messages["items"][0];
+    assert_eq!(
+        (first["id"].clone(), first["text"].clone()),
+        (json!("m-1"), json!("hello from 1234"))
+    );
+    let attachment = &first["attachments"][0];
+    assert_eq!(
+        (attachment["id"].clone(), attachment["size"].clone()),
+        (json!("a-1"), json!(8))
+    );
+    let (status, bytes) = api
+        .download(attachment["download_url"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        (status.as_u16(), bytes),
+        (200, b"\x89PNG\r\n\x1a\n".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn x_and_instagram_senders_are_one_contact_across_channels_others_one_per_channel() {
+    let api = Api::new();
+    let org = new_org();
+    let dm = api
+        .contact_of(&inbound(&org, "x_dm", "42", "c1", "m1"))
+        .await;
+    let public = api
+        .contact_of(&inbound(&org, "x_public", "42", "c2", "m2"))
+        .await;
+    assert_eq!(dm, public);
+    let ig_dm = api
+        .contact_of(&inbound(&org, "instagram_dm", "42", "c3", "m3"))
+        .await;
+    let ig_comment = api
+        .contact_of(&inbound(&org, "instagram_comment", "42", "c4", "m4"))
+        .await;
+    assert_eq!(ig_dm, ig_comment);
+    assert_ne!(
+        ig_dm, dm,
+        "the same number on another network is another person"
+    );
+    let whatsapp = api
+        .contact_of(&inbound(&org, "whatsapp", "+351900", "c5", "m5"))
+        .await;
+    let sms = api
+        .contact_of(&inbound(&org, "sms", "+351900", "c6", "m6"))
+        .await;
+    assert_ne!(whatsapp, sms);
+
+    let agent = api.caller(&org, "agent", "team").await;
+    let view = agent.get(&format!("/contacts/{dm}")).await.expect(200);
+    let channels: Vec<&str> = view["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, ["x_dm", "x_public"]);
+    let list = agent.get("/contacts").await.expect(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_redelivered_message_changes_nothing() {
+    let api = Api::new();
+    let org = new_org();
+    let message = inbound(&org, "whatsapp", "+1555", "conv-r", "m-r");
+    let first = api.contact_of(&message).await;
+    let agent = api.caller(&org, "agent", "team").await;
+    let before = agent.get(&format!("/contacts/{first}")).await.expect(200);
+    let mut again = message.clone();
+    again["sender"]["name"] = json!("Someone Else");
+    assert_eq!(api.contact_of(&again).await, first);
+    assert_eq!(
+        agent.get(&format!("/contacts/{first}")).await.expect(200),
+        before
+    );
+    let messages = agent
+        .get("/conversations/conv-r/messages")
+        .await
+        .expect(200);
+    assert_eq!(messages["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn name_handle_and_avatar_follow_the_latest_message() {
+    let api = Api::new();
+    let org = new_org();
+    let id = api
+        .contact_of(&inbound(&org, "facebook_messenger", "fb-1", "c", "m1"))
+        .await;
+    let mut later = inbound(&org, "facebook_messenger", "fb-1", "c", "m2");
+    later["sender"] = json!({"user_id": "fb-1", "name": "Renamed", "handle": "@new", "avatar_url": "https://cdn.example/new.png",
+                              "attributes": {"locale": "pt_BR"}});
+    later["message"]["sent_at"] = json!("2026-01-02T09:00:00Z");
+    api.contact_of(&later).await;
+    let agent = api.caller(&org, "agent", "team").await;
+    let view = agent.get(&format!("/contacts/{id}")).await.expect(200);
+    assert_eq!(
+        (
+            view["name"].clone(),
+            view["handle"].clone(),
+            view["avatar_url"].clone()
+        ),
+        (
+            json!("Renamed"),
+            json!("@new"),
+            json!("https://cdn.example/new.png")
+        )
+    );
+    assert_eq!(entry(&view, "locale").unwrap()["value"], "pt_BR");
+    let conversations = agent
+        .get(&format!("/contacts/{id}/conversations"))
+        .await
+        .expect(200);
+    assert_eq!(
+        conversations["items"][0]["last_message_at"],
+        "2026-01-02T09:00:00Z"
+    );
+    let messages = agent.get("/conversations/c/messages").await.expect(200);
+    let ids: Vec<&str> = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m2", "m1"], "newest first");
+}
+
+#[tokio::test]
+async fn parallel_first_messages_from_one_sender_make_one_contact() {
+    let api = Api::new();
+    let org = new_org();
+    let messages: Vec<Value> = (0..8)
+        .map(|i| {
+            inbound(
+                &org,
+                "webchat",
+                "visitor-1",
+                &format!("c{i}"),
+                &format!("m{i}"),
+            )
+        })
+        .collect();
+    let replies = futures::future::join_all(messages.iter().map(|m| api.inbound(m))).await;
+    let ids: std::collections::BTreeSet<String> = replies
+        .into_iter()
+        .map(|r| r.expect(200)["contact_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let agent = api.caller(&org, "agent", "team").await;
+    assert_eq!(
+        agent.get("/contacts").await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let id = ids.into_iter().next().unwrap();
+    let conversations = agent
+        .get(&format!("/contacts/{id}/conversations?limit=100"))
+        .await
+        .expect(200);
+    assert_eq!(conversations["items"].as_array().unwrap().len(), 8);
+}
+
+#[tokio::test]
+async fn malformed_inbound_messages_are_refused_with_a_reason() {
+    let api = Api::new();
+    let org = new_org();
+    let good = inbound(&org, "email", "ana@example.com", "c", "m");
+    let mut cases = Vec::new();
+    let mut bad = good.clone();
+    bad["channel"] = json!("fax");
+    cases.push(bad);
+    let mut bad = good.clone();
+    bad.as_object_mut().unwrap().remove("sender");
+    cases.push(bad);
+    let mut bad = good.clone();
+    bad["message"]["sent_at"] = json!("yesterday");
+    cases.push(bad);
+    let mut bad = good.clone();
+    bad["org_id"] = json!("a#b");
+    cases.push(bad);
+    let mut bad = good.clone();
+    bad["message"]["attachments"] =
+        json!([{"id": "a", "content_type": "text/plain", "content_base64": "!!"}]);
+    cases.push(bad);
+    let mut bad = good.clone();
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 256 * 1024 + 1]);
+    bad["message"]["attachments"] =
+        json!([{"id": "a", "content_type": "application/octet-stream", "content_base64": big}]);
+    cases.push(bad);
+    let mut bad = good.clone();
+    bad["message"]["attachments"] =
+        json!([{"id": "a", "content_type": "image/png", "s3_key": "attachments/other-org/x"}]);
+    cases.push(bad);
+    for case in cases {
+        let reply = api.inbound(&case).await;
+        reply.expect_error(400, "bad_request");
+    }
+    let agent = api.caller(&org, "agent", "team").await;
+    assert_eq!(
+        agent.get("/contacts").await.expect(200)["items"],
+        json!([]),
+        "nothing half-written"
+    );
+    api.contact_of(&good).await;
+}
