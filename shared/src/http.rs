@@ -48,7 +48,7 @@ impl<R> Route<R> {
 /// A function's route table, one line a route:
 /// `GET "/contacts/{id}" => GetContact, Read;` (method, path as in `template.yaml`, the name the
 /// function dispatches on, the capability it needs). Declares `enum RouteId` with one variant per
-/// line and `ROUTES`, so a route is named once.
+/// line, and its [`RouteTable`], so a route is named once.
 #[macro_export]
 macro_rules! routes {
     ($($method:ident $path:literal => $id:ident, $capability:ident;)*) => {
@@ -57,13 +57,20 @@ macro_rules! routes {
             $($id),*
         }
 
-        pub const ROUTES: &[$crate::http::Route<RouteId>] = &[$($crate::http::Route::new(
-            stringify!($method),
-            $path,
-            RouteId::$id,
-            $crate::auth::Capability::$capability,
-        )),*];
+        impl $crate::http::RouteTable for RouteId {
+            const ROUTES: &'static [$crate::http::Route<RouteId>] = &[$($crate::http::Route::new(
+                stringify!($method),
+                $path,
+                RouteId::$id,
+                $crate::auth::Capability::$capability,
+            )),*];
+        }
     };
+}
+
+/// The routes of one function, named by its route ids (see [`routes!`](crate::routes)).
+pub trait RouteTable: Copy + Send + Sync + std::fmt::Debug + 'static {
+    const ROUTES: &'static [Route<Self>];
 }
 
 /// A function's own router. The same table answers requests and tells the local runtime and the

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::clock::Env;
 use crate::error::{ApiError, ErrorChain};
-use crate::http::{HttpResult, Matched, Route, Router, respond};
+use crate::http::{HttpResult, Matched, RouteTable, Router, respond};
 use crate::services::Services;
 
 /// A function built from the clients of its process.
@@ -38,10 +38,9 @@ macro_rules! build_from_services {
 
 /// A function behind the HTTP API.
 pub trait HttpFunction: Build {
-    type RouteId: Copy + Send + Sync + std::fmt::Debug + 'static;
+    type RouteId: RouteTable;
     /// The binary `template.yaml` builds for it.
     const BINARY: &'static str;
-    const ROUTES: &'static [Route<Self::RouteId>];
 
     /// Runs a route for a caller already allowed to use it.
     fn dispatch(
@@ -55,7 +54,7 @@ pub trait HttpFunction: Build {
     /// routes takes microseconds, so the router is built per request rather than kept.)
     fn handle(&self, req: Request) -> impl Future<Output = Response<Body>> + Send {
         async move {
-            let outcome = match Router::new(Self::ROUTES).authorize(&req) {
+            let outcome = match Router::new(Self::RouteId::ROUTES).authorize(&req) {
                 Ok(route) => self.dispatch(route, &req).await,
                 Err(err) => Err(err),
             };
@@ -65,7 +64,7 @@ pub trait HttpFunction: Build {
 
     /// The declared routes as `(METHOD, /path/{param})`, for the local runtime and drift tests.
     fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-        Self::ROUTES.iter().map(|r| (r.method, r.path))
+        Self::RouteId::ROUTES.iter().map(|r| (r.method, r.path))
     }
 }
 

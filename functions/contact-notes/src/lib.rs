@@ -8,8 +8,7 @@ use shared::ApiError;
 use shared::auth::Caller;
 use shared::clock::{Env, rfc3339};
 use shared::http::{
-    HttpResult, Matched, Page, Route, if_match, json, json_body, no_content, ok, page_request,
-    with_etag,
+    HttpResult, Matched, Page, if_match, json, json_body, no_content, ok, page_request, with_etag,
 };
 use shared::idempotency::{self, AboutContact};
 use shared::ids::{ContactId, ConversationId, NoteId};
@@ -119,7 +118,6 @@ shared::build_from_services!(App { store });
 impl HttpFunction for App {
     type RouteId = RouteId;
     const BINARY: &'static str = "contact-notes";
-    const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         use RouteId::*;

@@ -9,7 +9,7 @@ use shared::auth::Caller;
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
-use shared::http::{HttpResult, Matched, Page, Route, if_match, no_content, ok, page_request};
+use shared::http::{HttpResult, Matched, Page, if_match, no_content, ok, page_request};
 use shared::ids::ContactId;
 use shared::keys;
 use shared::notes::Person;
@@ -167,7 +167,6 @@ shared::build_from_services!(App {
 impl HttpFunction for App {
     type RouteId = RouteId;
     const BINARY: &'static str = "delete-contact";
-    const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         match route.id {

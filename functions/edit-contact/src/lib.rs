@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
@@ -11,16 +10,14 @@ use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, ContactSummary, validate_edit};
-use shared::cursor::{self, KeyPart, check_start};
 use shared::http::{
-    HttpResult, Matched, Page, Route, if_match, json_body, ok, page_request, query_param, with_etag,
+    HttpResult, Matched, Page, if_match, json_body, ok, page_request, query_param, with_etag,
 };
 use shared::ids::{ContactId, ConversationId};
-use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
 use shared::serve::HttpFunction;
-use shared::store::{ContactContext, Conversation, SaveError, Store, retry_on_conflict};
+use shared::store::{ContactContext, SaveError, Store, retry_on_conflict};
 
 shared::routes! {
     GET "/contacts" => ListContacts, Read;
@@ -180,65 +177,16 @@ impl App {
         let (caller, id) = (&route.caller, &*contact);
         let scope = route.list_scope("");
         let page = page_request(req, &scope)?;
-        check_start(
-            page.start.as_ref(),
-            &[
-                KeyPart::Exactly(keys::PK, keys::contact_pk(&caller.org, id)),
-                KeyPart::Prefix(keys::SK, keys::CONVERSATION_SK_PREFIX),
-                KeyPart::Prefix("AT", ""),
-            ],
-        )?;
         let contact = self
             .store
             .contact(&caller.org, id)
             .await?
             .ok_or(ApiError::NotFound("contact"))?;
-        let mut ids = vec![contact.id.clone()];
-        ids.extend(contact.linked.iter().filter(|l| **l != contact.id).cloned());
-        let mut all = self.store.conversations_of(&caller.org, &ids).await?;
-        all.sort_by(|a, b| (&b.last_message_at, &b.id).cmp(&(&a.last_message_at, &a.id)));
-        let after = page.start.as_ref().map(|k| {
-            let text = |name: &str| {
-                k.get(name)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            (text("AT"), text(keys::SK))
-        });
-        let remaining: Vec<&Conversation> = all
-            .iter()
-            .filter(|c| match &after {
-                None => true,
-                Some((at, sk)) => {
-                    (c.last_message_at.as_str(), keys::conversation_sk(&c.id))
-                        < (at.as_str(), sk.clone())
-                }
-            })
-            .collect();
-        let limit = page.limit as usize;
-        let items: Vec<&Conversation> = remaining.iter().take(limit).copied().collect();
-        let next_cursor = items
-            .last()
-            .filter(|_| remaining.len() > limit)
-            .map(|last| {
-                let key = HashMap::from([
-                    (
-                        keys::PK.to_owned(),
-                        AttributeValue::S(keys::contact_pk(&caller.org, &contact.id)),
-                    ),
-                    (
-                        keys::SK.to_owned(),
-                        AttributeValue::S(keys::conversation_sk(&last.id)),
-                    ),
-                    (
-                        "AT".to_owned(),
-                        AttributeValue::S(last.last_message_at.clone()),
-                    ),
-                ]);
-                cursor::encode(&scope, &key)
-            });
-        Ok(ok(&Page { items, next_cursor }))
+        let (items, next) = self
+            .store
+            .linked_conversations(&caller.org, &contact, page)
+            .await?;
+        Ok(ok(&Page::new(items, &scope, next)))
     }
 
     /// A conversation's messages while it and its contact exist.
@@ -288,7 +236,6 @@ shared::build_from_services!(App {
 impl HttpFunction for App {
     type RouteId = RouteId;
     const BINARY: &'static str = "edit-contact";
-    const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         match route.id {

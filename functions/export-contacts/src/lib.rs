@@ -8,7 +8,7 @@ mod routes;
 mod scheduler;
 mod worker;
 
-pub use routes::{ROUTES, RouteId};
+pub use routes::RouteId;
 pub use scheduler::{ScheduleRun, ScheduledEvent};
 pub use worker::Attempt;
 
@@ -27,9 +27,7 @@ use shared::exports::{
     ExportFilter, ExportJob, ExportRequest, ExportSchedule, ExportTask, ExportTrigger,
     ScheduleRequest,
 };
-use shared::http::{
-    HttpResult, Matched, Page, Route, json, json_body, no_content, ok, page_request,
-};
+use shared::http::{HttpResult, Matched, Page, json, json_body, no_content, ok, page_request};
 use shared::idempotency;
 use shared::ids::{ExportId, OrgId};
 use shared::keys;

@@ -112,7 +112,6 @@ impl App {
 impl HttpFunction for App {
     type RouteId = RouteId;
     const BINARY: &'static str = "export-contacts";
-    const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let caller = &route.caller;

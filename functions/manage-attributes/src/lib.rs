@@ -10,7 +10,7 @@ use shared::attributes::{
 };
 use shared::auth::{Caller, Capability};
 use shared::clock::Env;
-use shared::http::{HttpResult, Matched, Patch, Route, json, json_body, no_content, non_null, ok};
+use shared::http::{HttpResult, Matched, Patch, json, json_body, no_content, non_null, ok};
 use shared::idempotency;
 use shared::ids::AttributeKey;
 use shared::matching::MatchJob;
@@ -328,7 +328,6 @@ shared::build_from_services!(App { store, matching });
 impl HttpFunction for App {
     type RouteId = RouteId;
     const BINARY: &'static str = "manage-attributes";
-    const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let (caller, key) = (route.caller.clone(), route.param("key"));

@@ -6,7 +6,7 @@ use shared::ApiError;
 use shared::attributes::VIP_KEY;
 use shared::auth::Caller;
 use shared::clock::{Env, rfc3339};
-use shared::http::{HttpResult, Matched, Route, if_match, ok, with_etag};
+use shared::http::{HttpResult, Matched, if_match, ok, with_etag};
 use shared::ids::ContactId;
 use shared::serve::HttpFunction;
 use shared::store::{ContactContext, Store};
@@ -70,7 +70,6 @@ shared::build_from_services!(App { store });
 impl HttpFunction for App {
     type RouteId = RouteId;
     const BINARY: &'static str = "toggle-vip";
-    const ROUTES: &'static [Route<RouteId>] = ROUTES;
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let vip = route.id == RouteId::Designate;

@@ -1,7 +1,7 @@
 //! Conversations (in the contact's partition, with an `OWNER` head in their own) and their
 //! messages.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Head;
 use super::*;
 use super::{Store, internal};
+use crate::contacts::Contact;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::ApiError;
 use crate::ids::OrgId;
@@ -294,15 +295,28 @@ impl Store {
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
     }
 
-    /// Every conversation of the given contacts (a contact and the ones linked to it).
-    #[tracing::instrument(skip(self, contact_ids), fields(org = %org))]
-    pub async fn conversations_of(
+    /// A page of the conversations of a contact and the contacts linked to it, newest first
+    /// (by last message, then id). The contacts' partitions are merged here, so the page's key
+    /// is the contact's partition with the last conversation's sort key and time.
+    #[tracing::instrument(skip(self, contact, page), fields(org = %org))]
+    pub async fn linked_conversations(
         &self,
         org: &OrgId,
-        contact_ids: &[String],
-    ) -> Result<Vec<Conversation>, ApiError> {
+        contact: &Contact,
+        page: PageRequest,
+    ) -> Result<(Vec<Conversation>, Option<LastEvaluatedKey>), ApiError> {
+        const AT: &str = "AT";
+        check_start(
+            page.start.as_ref(),
+            &[
+                KeyPart::Exactly(keys::PK, keys::contact_pk(org, &contact.id)),
+                KeyPart::Prefix(keys::SK, keys::CONVERSATION_SK_PREFIX),
+                KeyPart::Prefix(AT, ""),
+            ],
+        )?;
         let mut all = Vec::new();
-        for contact_id in contact_ids {
+        let linked = contact.linked.iter().filter(|l| **l != contact.id);
+        for contact_id in std::iter::once(&contact.id).chain(linked) {
             let query = self.query_prefix(
                 keys::contact_pk(org, contact_id),
                 keys::CONVERSATION_SK_PREFIX,
@@ -312,7 +326,45 @@ impl Store {
                 all.push(item.conversation);
             }
         }
-        Ok(all)
+        all.sort_by(|a, b| (&b.last_message_at, &b.id).cmp(&(&a.last_message_at, &a.id)));
+        let after = page.start.as_ref().map(|k| {
+            let text = |name: &str| {
+                k.get(name)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            (text(AT), text(keys::SK))
+        });
+        let mut remaining = all.into_iter().filter(|c| match &after {
+            None => true,
+            Some((at, sk)) => {
+                (c.last_message_at.as_str(), keys::conversation_sk(&c.id))
+                    < (at.as_str(), sk.clone())
+            }
+        });
+        let limit = usize::try_from(page.limit).unwrap_or(0);
+        let items: Vec<Conversation> = remaining.by_ref().take(limit).collect();
+        let next = items
+            .last()
+            .filter(|_| remaining.next().is_some())
+            .map(|last| {
+                HashMap::from([
+                    (
+                        keys::PK.to_owned(),
+                        AttributeValue::S(keys::contact_pk(org, &contact.id)),
+                    ),
+                    (
+                        keys::SK.to_owned(),
+                        AttributeValue::S(keys::conversation_sk(&last.id)),
+                    ),
+                    (
+                        AT.to_owned(),
+                        AttributeValue::S(last.last_message_at.clone()),
+                    ),
+                ])
+            });
+        Ok((items, next))
     }
 
     /// A page of a conversation's messages, newest first, while the contact it belongs to

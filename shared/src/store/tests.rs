@@ -207,8 +207,8 @@ async fn an_ingest_writes_claim_profile_conversation_and_message_once() {
     let claim = crate::keys::identity_pk(&org, "whatsapp", "u-c1");
     let context = store.ingest_context(&org, &claim).await.unwrap();
     assert_eq!(context.owner.as_deref(), Some("c1"));
-    let conversations = store
-        .conversations_of(&org, std::slice::from_ref(&ana.id))
+    let (conversations, _) = store
+        .linked_conversations(&org, &ana, page(10))
         .await
         .unwrap();
     assert_eq!(conversations.len(), 1);
@@ -219,6 +219,38 @@ async fn an_ingest_writes_claim_profile_conversation_and_message_once() {
         .unwrap()
         .unwrap();
     assert_eq!(messages.len(), 1);
+}
+
+#[tokio::test]
+async fn linked_contacts_conversations_page_as_one_list_newest_first() {
+    let (store, org) = (local_store().await, org());
+    let mut ana = ingested(&store, &org, "c1", "conv-1").await;
+    ingested(&store, &org, "c2", "conv-2").await;
+    ana.linked = vec!["c1".into(), "c2".into()];
+    let (first, next) = store
+        .linked_conversations(&org, &ana, page(1))
+        .await
+        .unwrap();
+    assert_eq!(first[0].id, "conv-2", "same time: the larger id first");
+    let request = PageRequest {
+        limit: 1,
+        start: next,
+    };
+    let (second, next) = store
+        .linked_conversations(&org, &ana, request)
+        .await
+        .unwrap();
+    assert_eq!(second[0].id, "conv-1");
+    assert!(next.is_none(), "two conversations make two pages of one");
+    let foreign = PageRequest {
+        limit: 1,
+        start: Some(raw_key("ORG#other#C#c1", "CONV#conv-1")),
+    };
+    let err = store
+        .linked_conversations(&org, &ana, foreign)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "bad_request");
 }
 
 #[tokio::test]

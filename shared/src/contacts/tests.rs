@@ -1,0 +1,219 @@
+use super::*;
+use crate::attributes::{AttributeChange, DropdownOptions, Label, NewAttribute};
+use crate::auth::{Plan, Role};
+use crate::ids::{AttributeKey, OrgId, UserId};
+
+fn caller(role: Role, plan: Plan) -> Caller {
+    Caller {
+        org: OrgId::parse("o").unwrap(),
+        user_id: UserId::parse("u").unwrap(),
+        name: "U".into(),
+        role,
+        plan,
+    }
+}
+
+fn definitions() -> AttributeSet {
+    let mut set = AttributeSet::default();
+    let add = |set: &mut AttributeSet, key: &str, options: Option<&[&str]>, crm: bool| {
+        let options = options.map(|o| {
+            DropdownOptions::parse(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        });
+        set.create(
+            NewAttribute {
+                key: AttributeKey::parse(key).unwrap(),
+                label: Label::parse(key).unwrap(),
+                ty: options.map_or(CustomType::Text, CustomType::Dropdown),
+                enabled: true,
+                crm_managed: crm,
+                lookup: false,
+            },
+            format!("id-{key}"),
+        )
+        .unwrap();
+    };
+    add(&mut set, "customer_id", None, false);
+    add(&mut set, "tier", Some(&["Gold", "Silver"]), false);
+    add(&mut set, "owner", None, true);
+    add(&mut set, "old", None, false);
+    set.change(
+        "old",
+        AttributeChange {
+            enabled: Some(false),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    set.change(
+        "bio",
+        AttributeChange {
+            enabled: Some(false),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    set
+}
+
+fn contact() -> Contact {
+    Contact {
+        id: "c1".into(),
+        name: "Ana Lima".into(),
+        handle: Some("@ana".into()),
+        avatar_url: None,
+        profile_url: None,
+        network: Network::X,
+        identities: vec![Identity {
+            channel: Channel::XDm,
+            network: Network::X,
+            user_id: "1234".into(),
+            handle: Some("@ana".into()),
+        }],
+        validated: false,
+        vip: false,
+        platform: BTreeMap::from([
+            ("followers".into(), "120".into()),
+            ("bio".into(), "hi".into()),
+        ]),
+        values: BTreeMap::from([
+            ("id-tier".into(), "Gold".into()),
+            ("id-old".into(), "x".into()),
+        ]),
+        linked: vec!["c9".into(), "c1".into()],
+        match_hash: None,
+        match_generation: 0,
+        version: 3,
+        created_at: "2026-01-01T10:00:00Z".into(),
+        updated_at: "2026-01-01T10:00:00Z".into(),
+    }
+}
+
+fn edit(pairs: &[(&str, Option<&str>)]) -> HashMap<String, Option<String>> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
+        .collect()
+}
+
+#[test]
+fn the_view_shows_enabled_attributes_for_the_contacts_channels() {
+    let view = contact().view(
+        &definitions(),
+        &Settings::default(),
+        &caller(Role::Agent, Plan::Business),
+    );
+    let keys: Vec<&str> = view.attributes.iter().map(|a| a.key.as_str()).collect();
+    assert!(
+        keys.contains(&"followers"),
+        "an X contact sees X platform attributes"
+    );
+    assert!(!keys.contains(&"phone"), "but not WhatsApp's");
+    assert!(!keys.contains(&"bio"), "nor disabled ones");
+    assert!(!keys.contains(&"old") && !keys.contains(&"vip"));
+    assert_eq!(keys[keys.len() - 3..], ["customer_id", "tier", "owner"]);
+    let tier = view.attributes.iter().find(|a| a.key == "tier").unwrap();
+    assert_eq!((tier.value.as_deref(), tier.editable), (Some("Gold"), true));
+    let owner = view.attributes.iter().find(|a| a.key == "owner").unwrap();
+    assert!(!owner.editable, "CRM-managed while CRM edits are off");
+    let followers = view
+        .attributes
+        .iter()
+        .find(|a| a.key == "followers")
+        .unwrap();
+    assert!(!followers.editable);
+    assert_eq!(view.linked_contact_ids, ["c9"]);
+}
+
+#[test]
+fn nothing_is_editable_on_the_team_plan() {
+    let view = contact().view(
+        &definitions(),
+        &Settings::default(),
+        &caller(Role::Admin, Plan::Team),
+    );
+    assert!(view.attributes.iter().all(|a| !a.editable));
+}
+
+#[test]
+fn edits_are_checked_whole() {
+    let defs = definitions();
+    let settings = Settings::default();
+    let ok = validate_edit(
+        &edit(&[("customer_id", Some(" 42 ")), ("tier", None)]),
+        &defs,
+        &settings,
+    )
+    .unwrap();
+    assert_eq!(
+        ok[0],
+        ValueChange {
+            key: "customer_id".into(),
+            definition_id: "id-customer_id".into(),
+            value: Some("42".into())
+        }
+    );
+    assert_eq!(ok[1].value, None);
+    for (bad, code) in [
+        (edit(&[("tier", Some("Bronze"))]), "validation_failed"),
+        (edit(&[("followers", Some("1"))]), "validation_failed"),
+        (edit(&[("vip", Some("true"))]), "validation_failed"),
+        (edit(&[("nope", Some("1"))]), "validation_failed"),
+        (edit(&[("old", Some("1"))]), "validation_failed"),
+        (
+            edit(&[("customer_id", Some(&"x".repeat(1001)))]),
+            "validation_failed",
+        ),
+        (edit(&[("owner", Some("me"))]), "forbidden"),
+    ] {
+        assert_eq!(
+            validate_edit(&bad, &defs, &settings).unwrap_err().code(),
+            code,
+            "{bad:?}"
+        );
+    }
+    let long = "é".repeat(1000);
+    assert!(validate_edit(&edit(&[("customer_id", Some(&long))]), &defs, &settings).is_ok());
+    let crm_on = Settings {
+        crm_edit_enabled: true,
+        ..Default::default()
+    };
+    assert!(validate_edit(&edit(&[("owner", Some("me"))]), &defs, &crm_on).is_ok());
+    let err = validate_edit(&edit(&[("tier", Some("Bronze"))]), &defs, &settings).unwrap_err();
+    assert_eq!(err.to_body()["error"]["field"], "attributes.tier");
+}
+
+#[test]
+fn matching_values_compare_trimmed_and_case_insensitively() {
+    assert_eq!(
+        match_hash(" Ana@Example.com "),
+        match_hash("ana@example.com")
+    );
+    assert_ne!(match_hash("a"), match_hash("b"));
+    assert_eq!(match_hash("   "), None);
+    assert_eq!(match_hash("x").unwrap().len(), 64);
+}
+
+#[test]
+fn a_contact_round_trips_through_a_dynamodb_item() {
+    let c = contact();
+    let item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        serde_dynamo::to_item(&c).unwrap();
+    assert!(
+        item["linked"].is_ss(),
+        "linked is a string set so workers can ADD/DELETE"
+    );
+    let back: Contact = serde_dynamo::from_item(item).unwrap();
+    assert_eq!(back, c);
+}
+
+#[test]
+fn a_contact_prints_its_ids_never_its_person() {
+    let printed = format!("{:?}", contact());
+    assert!(
+        printed.contains("c1") && printed.contains("version: 3"),
+        "{printed}"
+    );
+    for secret in ["Ana", "@ana", "1234", "Gold", "hi"] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+}
