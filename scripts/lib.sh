@@ -88,8 +88,17 @@ start_aws_endpoint() {
 }
 
 build_runtime() {
-  say "building the local runtime"
-  cargo build --locked --quiet -p local --bin inbox-local
+  say "building the local runtime and the demo CRM"
+  cargo build --locked --quiet -p local --bin inbox-local --bin demo-crm
+}
+
+# Starts the demo CRM (a stand-in for a customer's CRM endpoints) on $1, seeded from $2 if given.
+start_demo_crm() {
+  local port="$1" seed="${2:-}" log="$STATE/logs/demo-crm.log"
+  "$ROOT/target/debug/demo-crm" "$port" $seed >"$log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_for "http://127.0.0.1:$port/t/probe/_calls" "demo CRM" "$log" "$!"
+  export DEMO_CRM_URL="http://127.0.0.1:$port"
 }
 
 # Starts the local runtime on $1; it provisions the template's table, bucket and queues.

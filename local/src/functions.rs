@@ -50,10 +50,12 @@ impl Registry {
         registry.http::<contact_notes::App>(s, env);
         registry.http::<delete_contact::App>(s, env);
         registry.http::<export_contacts::App>(s, env);
+        registry.http::<crm_sync::App>(s, env);
         registry.queue::<ingest_messages::App>(s, env);
         registry.queue::<match_contacts::App>(s, env);
         registry.queue::<delete_contact::App>(s, env);
         registry.queue::<export_contacts::App>(s, env);
+        registry.queue::<crm_sync::App>(s, env);
         registry.scheduled::<export_contacts::App>(s, env);
         registry
     }

@@ -2,6 +2,7 @@
 //! event sources and schedules, over a local AWS endpoint. Not deployed.
 
 pub mod authorizer;
+pub mod demo_crm;
 pub mod functions;
 pub mod gateway;
 pub mod metering;
@@ -16,7 +17,9 @@ use anyhow::Context;
 use shared::blobs::Blobs;
 use shared::clock::Env;
 use shared::config::Config;
+use shared::crm::Loopback;
 use shared::queue::Queue;
+use shared::secrets::SecretSeal;
 use shared::services::Services;
 use shared::store::Store;
 
@@ -84,6 +87,13 @@ pub async fn run(
         matching: Queue::new(sqs.clone(), resources.queue_url("MatchQueue")?),
         purge: Queue::new(sqs.clone(), resources.queue_url("PurgeQueue")?),
         exports: Queue::new(sqs.clone(), resources.queue_url("ExportQueue")?),
+        crm: Queue::new(sqs.clone(), resources.queue_url("CrmQueue")?),
+        seal: SecretSeal::new(
+            aws_sdk_kms::Client::new(&sdk),
+            resources.key_id("CrmSecretKey")?,
+        ),
+        // The local runtime alone lets a CRM stand-in run on this machine.
+        loopback: Loopback::Allowed,
     };
     let registry = functions::Registry::build(&services, &Env::system());
     let gateway = gateway::Gateway::new(&template, &registry, authorizer::Authorizer::generate()?)?;

@@ -18,6 +18,8 @@ pub struct LocalResources {
     pub table: String,
     pub buckets: HashMap<String, String>,
     pub queue_urls: HashMap<String, String>,
+    /// KMS key ids by logical id: the alias `alias/<logical id>`, made on first start.
+    pub key_ids: HashMap<String, String>,
 }
 
 impl LocalResources {
@@ -26,6 +28,13 @@ impl LocalResources {
             .get(logical_id)
             .map(String::as_str)
             .with_context(|| format!("template.yaml has no bucket {logical_id}"))
+    }
+
+    pub fn key_id(&self, logical_id: &str) -> anyhow::Result<&str> {
+        self.key_ids
+            .get(logical_id)
+            .map(String::as_str)
+            .with_context(|| format!("template.yaml has no KMS key {logical_id}"))
     }
 
     pub fn queue_url(&self, logical_id: &str) -> anyhow::Result<&str> {
@@ -71,6 +80,29 @@ pub async fn provision(
             Err(err) => return Err(err).with_context(|| format!("creating bucket {name}")),
         }
         resources.buckets.insert(bucket.clone(), name);
+    }
+    let kms = aws_sdk_kms::Client::new(sdk);
+    for key in &template.keys {
+        let alias = format!("alias/{key}");
+        let exists = kms.describe_key().key_id(&alias).send().await.is_ok();
+        if !exists {
+            let created = kms
+                .create_key()
+                .send()
+                .await
+                .context("creating a KMS key")?;
+            let key_id = created
+                .key_metadata
+                .map(|m| m.key_id)
+                .context("KMS key id")?;
+            kms.create_alias()
+                .alias_name(&alias)
+                .target_key_id(key_id)
+                .send()
+                .await
+                .with_context(|| format!("creating {alias}"))?;
+        }
+        resources.key_ids.insert(key.clone(), alias);
     }
     let sqs = aws_sdk_sqs::Client::new(sdk);
     // Dead-letter queues first: the queues that redrive to them need their ARNs.

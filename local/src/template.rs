@@ -88,6 +88,8 @@ pub struct Template {
     pub table: TableDef,
     pub buckets: Vec<String>,
     pub queues: Vec<QueueDef>,
+    /// KMS keys by logical id.
+    pub keys: Vec<String>,
 }
 
 impl Template {
@@ -107,6 +109,7 @@ impl Template {
         let mut tables = Vec::new();
         let mut buckets = Vec::new();
         let mut queues = Vec::new();
+        let mut keys = Vec::new();
         for (id, resource) in resources {
             let id = id.as_str().context("resource id")?.to_owned();
             match resource.get("Type").and_then(Value::as_str) {
@@ -119,6 +122,7 @@ impl Template {
                 }
                 Some("AWS::S3::Bucket") => buckets.push(id),
                 Some("AWS::SQS::Queue") => queues.push(parse_queue(&id, resource)),
+                Some("AWS::KMS::Key") => keys.push(id),
                 _ => {}
             }
         }
@@ -131,6 +135,7 @@ impl Template {
             table,
             buckets,
             queues,
+            keys,
         })
     }
 

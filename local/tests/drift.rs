@@ -8,32 +8,28 @@ use std::path::{Path, PathBuf};
 use aws_config::{BehaviorVersion, Region};
 use local::functions::Registry;
 use local::template::Template;
-use shared::blobs::Blobs;
 use shared::clock::Env;
-use shared::queue::Queue;
 use shared::services::Services;
-use shared::store::Store;
 
 fn repo_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
 }
 
 fn registry() -> Registry {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .build();
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .build();
-    let services = Services {
-        store: Store::new(aws_sdk_dynamodb::Client::from_conf(config), "unused"),
-        blobs: Blobs::new(aws_sdk_s3::Client::new(&sdk), "unused"),
-        matching: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
-        purge: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
-        exports: Queue::new(aws_sdk_sqs::Client::new(&sdk), "unused"),
+    let unused = shared::services::Endpoints {
+        table: "unused",
+        bucket: "unused",
+        match_queue_url: "unused",
+        purge_queue_url: "unused",
+        export_queue_url: "unused",
+        crm_queue_url: "unused",
+        crm_key_id: "unused",
     };
+    let services = Services::new(&sdk, &unused, shared::crm::Loopback::Refused);
     Registry::build(&services, &Env::system())
 }
 

@@ -70,6 +70,7 @@ pub enum Capability {
     WriteNotes,
     Vip,
     Crm,
+    CrmLookup,
     DeleteContacts,
     Export,
 }
@@ -90,6 +91,7 @@ fn rule(capability: Capability) -> (&'static [Role], &'static [Plan]) {
         Capability::WriteNotes => (EVERYONE, PAID_PLANS),
         Capability::Vip => (EVERYONE, PAID_PLANS),
         Capability::Crm => (ADMIN, ENTERPRISE),
+        Capability::CrmLookup => (EVERYONE, ENTERPRISE),
         Capability::DeleteContacts => (ADMIN, ALL_PLANS),
         Capability::Export => (ADMIN, ENTERPRISE),
     }

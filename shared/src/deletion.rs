@@ -74,6 +74,7 @@ mod tests {
             linked: vec![],
             match_hash: None,
             match_generation: 0,
+            crm: None,
             version: 1,
             created_at: String::new(),
             updated_at: String::new(),

@@ -8,6 +8,7 @@ pub const SK: &str = "SK";
 
 pub const SETTINGS_SK: &str = "SETTINGS";
 pub const ATTRIBUTE_DEFINITIONS_SK: &str = "ATTRDEFS";
+pub const CRM_SK: &str = "CRM";
 
 /// The partition holding an org's own singletons (settings, attribute definitions, exports).
 pub fn org_pk(org: &OrgId) -> String {

@@ -22,7 +22,7 @@ pub async fn local_services() -> Services {
         .unwrap_or_else(|_| "inbox-local-databucket".into());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut urls = Vec::new();
-    for queue in ["MatchQueue", "PurgeQueue", "ExportQueue"] {
+    for queue in ["MatchQueue", "PurgeQueue", "ExportQueue", "CrmQueue"] {
         let url = sqs
             .get_queue_url()
             .queue_name(queue)
@@ -33,15 +33,20 @@ pub async fn local_services() -> Services {
             .expect("a queue URL");
         urls.push(url);
     }
-    Services::new(
-        &sdk,
-        &config.table_name,
-        &bucket,
-        &urls[0],
-        &urls[1],
-        &urls[2],
-    )
+    let endpoints = crate::services::Endpoints {
+        table: &config.table_name,
+        bucket: &bucket,
+        match_queue_url: &urls[0],
+        purge_queue_url: &urls[1],
+        export_queue_url: &urls[2],
+        crm_queue_url: &urls[3],
+        crm_key_id: LOCAL_CRM_KEY,
+    };
+    Services::new(&sdk, &endpoints, crate::crm::Loopback::Allowed)
 }
+
+/// The alias under which the local runtime creates the template's CRM secret key.
+pub const LOCAL_CRM_KEY: &str = "alias/CrmSecretKey";
 
 /// A queue nobody polls, for handler tests that drive a worker themselves while the local
 /// runtime's pollers serve the template's queues.

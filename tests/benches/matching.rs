@@ -50,6 +50,7 @@ async fn main() {
             linked: Vec::new(),
             match_hash: None,
             match_generation: 0,
+            crm: None,
             version: 1,
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),

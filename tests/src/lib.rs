@@ -15,6 +15,58 @@ pub fn base_url() -> String {
     )
 }
 
+/// The demo CRM `./scripts/test` starts beside the runtime.
+pub fn demo_crm_url() -> String {
+    std::env::var("DEMO_CRM_URL").expect("DEMO_CRM_URL is set by ./scripts/test")
+}
+
+/// The demo CRM's tenant for one org: its lookup URL, and a way to set what it answers.
+pub struct DemoCrm {
+    pub lookup_url: String,
+    control: String,
+    calls: String,
+    http: reqwest::Client,
+}
+
+impl DemoCrm {
+    pub fn for_org(org: &str) -> Self {
+        let base = format!("{}/t/{org}", demo_crm_url());
+        Self {
+            lookup_url: format!("{base}/lookup"),
+            control: format!("{base}/_control"),
+            calls: format!("{base}/_calls"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `{"secrets", "records", "behaviour"}` as `local::demo_crm` reads them.
+    pub async fn set(&self, config: Value) {
+        let status = self
+            .http
+            .put(&self.control)
+            .json(&config)
+            .send()
+            .await
+            .expect("demo CRM")
+            .status();
+        assert_eq!(status.as_u16(), 204);
+    }
+
+    /// The calls it received: `{"webhook_id", "signatures", "verified", "body"}`.
+    pub async fn calls(&self) -> Vec<Value> {
+        let list: Value = self
+            .http
+            .get(&self.calls)
+            .send()
+            .await
+            .expect("demo CRM")
+            .json()
+            .await
+            .expect("json");
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+}
+
 /// A fresh org id nobody else uses.
 pub fn new_org() -> String {
     format!("t-{}", uuid::Uuid::now_v7().simple())

@@ -90,10 +90,11 @@ impl App {
         let ContactContext {
             settings,
             definitions,
+            crm,
             contact,
         } = self.store.contact_context(&caller.org, id).await?;
         let contact = contact.ok_or(ApiError::NotFound("contact"))?;
-        let view = contact.view(&definitions.value, &settings.value, caller);
+        let view = contact.view(&definitions.value, &settings.value, crm.as_ref(), caller);
         Ok(with_etag(ok(&view), contact.version))
     }
 
@@ -114,6 +115,7 @@ impl App {
             let ContactContext {
                 settings,
                 definitions,
+                crm,
                 contact,
             } = self.store.contact_context(&caller.org, id).await?;
             let contact = contact.ok_or(ApiError::NotFound("contact"))?;
@@ -122,7 +124,7 @@ impl App {
             }
             let changes = validate_edit(&body.attributes, &definitions.value, &settings.value)?;
             if changes.is_empty() {
-                let view = contact.view(&definitions.value, &settings.value, caller);
+                let view = contact.view(&definitions.value, &settings.value, crm.as_ref(), caller);
                 return Ok((contact, view, None));
             }
             let mut updated = contact.clone();
@@ -135,7 +137,7 @@ impl App {
                 else {
                     return Err(self.store.why_not_written(&caller.org, id).await.into());
                 };
-                let view = written.view(&definitions.value, &settings.value, caller);
+                let view = written.view(&definitions.value, &settings.value, crm.as_ref(), caller);
                 return Ok((written, view, None));
             };
             updated.version = contact.version + 1;
@@ -143,7 +145,7 @@ impl App {
             self.store
                 .save_edited_contact(&caller.org, &updated, contact.version, Some(&moved))
                 .await?;
-            let view = updated.view(&definitions.value, &settings.value, caller);
+            let view = updated.view(&definitions.value, &settings.value, crm.as_ref(), caller);
             Ok::<_, SaveError>((updated, view, Some((moved, contact.linked))))
         })
         .await

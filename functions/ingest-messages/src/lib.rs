@@ -192,6 +192,7 @@ impl App {
                 linked: Vec::new(),
                 match_hash: None,
                 match_generation: 0,
+                crm: None,
                 version: 0,
                 created_at: now.clone(),
                 updated_at: now.clone(),

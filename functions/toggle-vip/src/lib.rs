@@ -35,6 +35,7 @@ impl App {
         let ContactContext {
             settings,
             definitions,
+            crm,
             contact,
         } = self.store.contact_context(&caller.org, id).await?;
         let contact = contact.ok_or(ApiError::NotFound("contact"))?;
@@ -60,7 +61,7 @@ impl App {
             tracing::info!(contact = %written.id, vip, "VIP changed");
             written
         };
-        let view = contact.view(&definitions.value, &settings.value, caller);
+        let view = contact.view(&definitions.value, &settings.value, crm.as_ref(), caller);
         Ok(with_etag(ok(&view), contact.version))
     }
 }

@@ -61,6 +61,9 @@ pub struct Contact {
     pub match_hash: Option<String>,
     #[serde(default)]
     pub match_generation: u64,
+    /// The last CRM lookup's outcome, under the connection it ran under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm: Option<crate::crm::ContactCrm>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -214,6 +217,7 @@ impl Contact {
         &self,
         definitions: &AttributeSet,
         settings: &Settings,
+        crm: Option<&crate::crm::CrmConnection>,
         caller: &Caller,
     ) -> ContactView {
         let may_fill = caller.may(Capability::FillAttributes);
@@ -265,9 +269,9 @@ impl Contact {
             profile_url: self.profile_url.clone(),
             network: self.network,
             identities: self.identities.clone(),
-            validated: self.validated,
+            validated: self.validated_under(crm),
             vip: self.vip,
-            crm: None,
+            crm: self.crm_view(crm),
             attributes,
             linked_contact_ids: linked,
             version: self.version,

@@ -82,6 +82,7 @@ fn contact() -> Contact {
         linked: vec!["c9".into(), "c1".into()],
         match_hash: None,
         match_generation: 0,
+        crm: None,
         version: 3,
         created_at: "2026-01-01T10:00:00Z".into(),
         updated_at: "2026-01-01T10:00:00Z".into(),
@@ -100,6 +101,7 @@ fn the_view_shows_enabled_attributes_for_the_contacts_channels() {
     let view = contact().view(
         &definitions(),
         &Settings::default(),
+        None,
         &caller(Role::Agent, Plan::Business),
     );
     let keys: Vec<&str> = view.attributes.iter().map(|a| a.key.as_str()).collect();
@@ -129,6 +131,7 @@ fn nothing_is_editable_on_the_team_plan() {
     let view = contact().view(
         &definitions(),
         &Settings::default(),
+        None,
         &caller(Role::Admin, Plan::Team),
     );
     assert!(view.attributes.iter().all(|a| !a.editable));

@@ -23,6 +23,7 @@ use crate::retry::Backoff;
 use crate::settings::Settings;
 
 mod conversations;
+mod crm;
 mod deletion;
 mod exports;
 mod idempotency;
@@ -34,6 +35,7 @@ mod profile;
 mod tests;
 
 pub use conversations::*;
+pub use crm::CallOutcome;
 pub use exports::StoredSchedule;
 pub use idempotency::*;
 pub use ingest::*;

@@ -11,6 +11,7 @@ use super::*;
 use super::{SaveError, Store, Stored, conditional, internal, key};
 use crate::attributes::AttributeSet;
 use crate::contacts::{Contact, ValueChange};
+use crate::crm::ContactCrm;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::ApiError;
 use crate::ids::OrgId;
@@ -69,6 +70,7 @@ pub(super) fn contact_from_item(
 pub struct ContactContext {
     pub settings: Stored<Settings>,
     pub definitions: Stored<AttributeSet>,
+    pub crm: Option<crate::crm::CrmConnection>,
     pub contact: Option<Contact>,
 }
 
@@ -92,7 +94,8 @@ pub(super) fn unless_gone<T>(
 }
 
 impl Store {
-    /// Settings, definitions and a contact in one strongly consistent round trip.
+    /// Settings, definitions, the CRM connection and a contact in one strongly consistent
+    /// round trip.
     #[tracing::instrument(skip(self), fields(org = %org))]
     pub async fn contact_context(
         &self,
@@ -104,10 +107,25 @@ impl Store {
             .batch_get(vec![
                 key(org, keys::SETTINGS_SK),
                 key(org, keys::ATTRIBUTE_DEFINITIONS_SK),
+                key(org, keys::CRM_SK),
                 raw_key(&profile_pk, keys::PROFILE_SK),
             ])
             .await?;
         let (settings, definitions, mut rest) = super::split_org_config(org, items)?;
+        let crm = rest
+            .iter()
+            .position(|i| {
+                i.get(keys::SK)
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(keys::CRM_SK)
+            })
+            .map(|at| {
+                serde_dynamo::from_item::<_, super::crm::ConnectionItem>(rest.swap_remove(at))
+            })
+            .transpose()
+            .map_err(internal)?
+            .map(|i| i.connection);
         let contact = rest
             .iter()
             .position(|i| i.get(keys::PK).and_then(|v| v.as_s().ok()) == Some(&profile_pk))
@@ -116,6 +134,7 @@ impl Store {
         Ok(ContactContext {
             settings,
             definitions,
+            crm,
             contact,
         })
     }
@@ -229,9 +248,40 @@ impl Store {
         expected: Option<u64>,
         now: &str,
     ) -> Result<Option<Contact>, ApiError> {
-        let mut set = vec!["#updated = :now".to_owned()];
+        let request = self.profile_update(org, contact_id, expected, now);
+        self.send_value_update(request, changes, Vec::new()).await
+    }
+
+    /// Records a CRM lookup's outcome on the profile, with the CRM-managed values it brought,
+    /// field by field (an agent's edit of another field meanwhile is kept).
+    #[tracing::instrument(skip(self, crm, changes, now), fields(org = %org))]
+    pub async fn record_lookup(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        crm: &ContactCrm,
+        changes: &[ValueChange],
+        now: &str,
+    ) -> Result<Option<Contact>, ApiError> {
+        let request = self
+            .profile_update(org, contact_id, None, now)
+            .expression_attribute_names("#crm", "crm")
+            .expression_attribute_values(
+                ":crm",
+                serde_dynamo::to_attribute_value(crm).map_err(internal)?,
+            );
+        self.send_value_update(request, changes, vec!["#crm = :crm".to_owned()])
+            .await
+    }
+
+    async fn send_value_update(
+        &self,
+        mut request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        changes: &[ValueChange],
+        mut set: Vec<String>,
+    ) -> Result<Option<Contact>, ApiError> {
+        set.push("#updated = :now".to_owned());
         let mut remove = Vec::new();
-        let mut request = self.profile_update(org, contact_id, expected, now);
         for (n, change) in changes.iter().enumerate() {
             request = request.expression_attribute_names(format!("#d{n}"), &change.definition_id);
             match &change.value {
@@ -249,11 +299,10 @@ impl Store {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        let result = request
-            .expression_attribute_names("#values", "values")
-            .update_expression(expression)
-            .send()
-            .await;
+        if !changes.is_empty() {
+            request = request.expression_attribute_names("#values", "values");
+        }
+        let result = request.update_expression(expression).send().await;
         conditional(result)?
             .and_then(|out| out.attributes)
             .map(contact_from_item)

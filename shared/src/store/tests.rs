@@ -40,6 +40,7 @@ fn contact(id: &str) -> Contact {
         linked: vec![],
         match_hash: None,
         match_generation: 0,
+        crm: None,
         version: 1,
         created_at: NOW.into(),
         updated_at: NOW.into(),

@@ -59,6 +59,7 @@ pub async fn seed(local: &Services, org: &str, count: usize) {
             linked: vec![],
             match_hash: None,
             match_generation: 0,
+            crm: None,
             version: 1,
             created_at: "2026-01-01T10:00:00Z".into(),
             updated_at: "2026-01-01T10:00:00Z".into(),

@@ -1,0 +1,171 @@
+//! The one outbound HTTP client for customer URLs: every address a name resolves to is checked
+//! at connect time (the resolver hands the client only public addresses), no redirects, no
+//! proxies, 3 s in all, replies over 256 KiB refused; every call signed as Standard Webhooks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use serde::Serialize;
+use shared::crm::{CrmUrl, Loopback, SigningSecret, is_public, signature_header};
+
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+pub const REPLY_MAX_BYTES: usize = 256 * 1024;
+
+/// Resolves names and keeps only addresses that may be called.
+struct PublicOnly {
+    loopback: Loopback,
+}
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        let loopback = self.loopback;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| {
+                    is_public(a.ip()) || (loopback == Loopback::Allowed && a.ip().is_loopback())
+                })
+                .collect();
+            if found.is_empty() {
+                return Err("the host has no public address".into());
+            }
+            let addrs: Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Why a call failed, in words an admin can act on (never the reply's body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallFailure {
+    Timeout,
+    Unreachable(String),
+    Status(u16),
+    TooLarge,
+    NotJson,
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout => write!(f, "no answer within 3 s"),
+            Self::Unreachable(why) => write!(f, "could not connect: {why}"),
+            Self::Status(code) => write!(f, "answered HTTP {code}"),
+            Self::TooLarge => write!(f, "the reply is over 256 KiB"),
+            Self::NotJson => write!(f, "the reply is not JSON"),
+        }
+    }
+}
+
+/// A finished call: the status and, for a 2xx, the JSON reply.
+pub struct Reply {
+    pub status: u16,
+    pub latency: Duration,
+    pub outcome: Result<serde_json::Value, CallFailure>,
+}
+
+#[derive(Clone)]
+pub struct CrmClient {
+    http: reqwest::Client,
+}
+
+impl CrmClient {
+    pub fn new(loopback: Loopback) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(CALL_TIMEOUT)
+            .dns_resolver(Arc::new(PublicOnly { loopback }))
+            .build()?;
+        Ok(Self { http })
+    }
+
+    /// POSTs `body` to `url`, signed with every secret in `secrets` under `webhook_id`.
+    pub async fn call<T: Serialize>(
+        &self,
+        url: &CrmUrl,
+        secrets: &[SigningSecret],
+        webhook_id: &str,
+        timestamp: i64,
+        body: &T,
+    ) -> Result<Reply, shared::ApiError> {
+        let body = serde_json::to_vec(body).map_err(shared::ApiError::internal)?;
+        let signature = signature_header(secrets, webhook_id, timestamp, &body)?;
+        let started = Instant::now();
+        let sent = self
+            .http
+            .post(url.as_str())
+            .header("content-type", "application/json")
+            .header("webhook-id", webhook_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(err) => {
+                let failure = if err.is_timeout() {
+                    CallFailure::Timeout
+                } else {
+                    CallFailure::Unreachable(root_cause(&err))
+                };
+                return Ok(Reply {
+                    status: 0,
+                    latency: started.elapsed(),
+                    outcome: Err(failure),
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        let outcome = if !response.status().is_success() {
+            Err(CallFailure::Status(status))
+        } else {
+            read_capped(&mut response)
+                .await
+                .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|_| CallFailure::NotJson))
+        };
+        Ok(Reply {
+            status,
+            latency: started.elapsed(),
+            outcome,
+        })
+    }
+}
+
+/// The body, refused as soon as it passes [`REPLY_MAX_BYTES`].
+async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, CallFailure> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > REPLY_MAX_BYTES as u64)
+    {
+        return Err(CallFailure::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > REPLY_MAX_BYTES {
+                    return Err(CallFailure::TooLarge);
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(bytes),
+            Err(err) if err.is_timeout() => return Err(CallFailure::Timeout),
+            Err(err) => return Err(CallFailure::Unreachable(root_cause(&err))),
+        }
+    }
+}
+
+/// The innermost cause, which says what went wrong (a refused address, a reset) without the
+/// URL reqwest puts in its own message.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

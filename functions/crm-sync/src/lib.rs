@@ -1,0 +1,513 @@
+//! `crm-sync`: the org's CRM connection (connect, read, rotate the secret, test, disconnect),
+//! manual lookups, and the worker behind the CRM queue that calls the customer's endpoints.
+//! Nothing else ever calls a CRM: requests and ingest only enqueue.
+
+mod client;
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use lambda_http::Request;
+use lambda_http::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use shared::ApiError;
+use shared::auth::Caller;
+use shared::clock::{Env, rfc3339};
+use shared::contacts::{Contact, LookupStatus, ValueChange, validate_edit};
+use shared::crm::{
+    BREAKER_PAUSE_SECONDS, CallError, ContactCrm, CrmConnection, CrmJob, CrmUrl,
+    LOOKUP_TTL_DEFAULT_MINUTES, LOOKUP_TTL_MAX_MINUTES, LookupCall, LookupContact, LookupIdentity,
+    LookupReply, Loopback, ROTATION_OVERLAP_SECONDS, ReplyStatus, RetiringSecret, SigningSecret,
+};
+use shared::http::{HttpResult, Matched, json, json_body, no_content, ok};
+use shared::ids::{ContactId, OrgId};
+use shared::queue::Queue;
+use shared::secrets::SecretSeal;
+use shared::serve::{Build, Handled, HttpFunction, QueueFunction};
+use shared::services::Services;
+use shared::settings::Settings;
+use shared::store::{CallOutcome, ContactContext, Store};
+
+pub use client::{CALL_TIMEOUT, REPLY_MAX_BYTES};
+use client::{CallFailure, CrmClient};
+
+shared::routes! {
+    PUT "/crm" => Connect, Crm;
+    GET "/crm" => Read, Crm;
+    DELETE "/crm" => Disconnect, Crm;
+    POST "/crm/rotate-secret" => RotateSecret, Crm;
+    POST "/crm/test" => Test, Crm;
+    POST "/contacts/{id}/crm-lookup" => Lookup, CrmLookup;
+}
+
+pub struct App {
+    store: Store,
+    crm: Queue,
+    seal: SecretSeal,
+    loopback: Loopback,
+    client: CrmClient,
+    env: Env,
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self {
+            store: s.store.clone(),
+            crm: s.crm.clone(),
+            seal: s.seal.clone(),
+            loopback: s.loopback,
+            // Building fails only without a TLS backend, which this binary always has.
+            #[allow(clippy::expect_used)]
+            client: CrmClient::new(s.loopback).expect("an HTTP client"),
+            env: env.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectBody {
+    lookup_url: String,
+    #[serde(default)]
+    writeback_url: Option<String>,
+    #[serde(default)]
+    lookup_ttl_minutes: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Connected<'a> {
+    #[serde(flatten)]
+    view: shared::crm::CrmConnectionView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signing_secret: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TestResult {
+    ok: bool,
+    status: Option<u16>,
+    latency_ms: u128,
+    error: Option<String>,
+}
+
+const NO_CONNECTION: &str = "crm connection";
+
+impl App {
+    fn now(&self) -> String {
+        rfc3339(self.env.now())
+    }
+
+    async fn connection(&self, org: &OrgId) -> Result<CrmConnection, ApiError> {
+        self.store
+            .crm_connection(org)
+            .await?
+            .ok_or(ApiError::NotFound(NO_CONNECTION))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org))]
+    async fn connect(&self, caller: &Caller, req: &Request) -> HttpResult {
+        let body: ConnectBody = json_body(req)?;
+        let lookup_url = CrmUrl::parse("lookup_url", &body.lookup_url, self.loopback)?;
+        let writeback_url = body
+            .writeback_url
+            .as_deref()
+            .map(|u| CrmUrl::parse("writeback_url", u, self.loopback))
+            .transpose()?;
+        let ttl = body
+            .lookup_ttl_minutes
+            .unwrap_or(LOOKUP_TTL_DEFAULT_MINUTES);
+        if !(1..=LOOKUP_TTL_MAX_MINUTES).contains(&ttl) {
+            return Err(ApiError::validation(
+                "lookup_ttl_minutes",
+                "lookup_ttl_minutes is 1 to 10080".to_owned(),
+            ));
+        }
+        let now = self.now();
+        let existing = self.store.crm_connection(&caller.org).await?;
+        let expected = existing.as_ref().map(|p| p.updated_at.clone());
+        let (connection, shown) = match existing {
+            Some(previous) => (
+                CrmConnection {
+                    lookup_url,
+                    writeback_url,
+                    lookup_ttl_minutes: ttl,
+                    updated_at: now,
+                    ..previous
+                },
+                None,
+            ),
+            None => {
+                let secret = SigningSecret::generate();
+                let connection = CrmConnection {
+                    connection_id: self.env.ids.new_id(),
+                    lookup_url,
+                    writeback_url,
+                    lookup_ttl_minutes: ttl,
+                    secret: self.seal.seal(&caller.org, &secret).await?,
+                    retiring: None,
+                    consecutive_failures: 0,
+                    paused_until: None,
+                    last_error: None,
+                    created_at: now.clone(),
+                    updated_at: now,
+                };
+                (connection, Some(secret))
+            }
+        };
+        if !self
+            .store
+            .put_crm_connection(&caller.org, &connection, expected.as_deref())
+            .await?
+        {
+            return Err(ApiError::conflict(
+                None,
+                "the CRM connection changed meanwhile; try again",
+            ));
+        }
+        tracing::info!(created = shown.is_some(), "crm connection saved");
+        Ok(ok(&Connected {
+            view: connection.view(),
+            signing_secret: shown.as_ref().map(SigningSecret::expose),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org))]
+    async fn rotate(&self, caller: &Caller) -> HttpResult {
+        let current = self.connection(&caller.org).await?;
+        let secret = SigningSecret::generate();
+        let now = self.env.now();
+        let until = rfc3339(now + time::Duration::seconds(ROTATION_OVERLAP_SECONDS));
+        let rotated = CrmConnection {
+            secret: self.seal.seal(&caller.org, &secret).await?,
+            retiring: Some(RetiringSecret {
+                secret: current.secret.clone(),
+                until,
+            }),
+            updated_at: rfc3339(now),
+            ..current.clone()
+        };
+        if !self
+            .store
+            .put_crm_connection(&caller.org, &rotated, Some(&current.updated_at))
+            .await?
+        {
+            return Err(ApiError::conflict(
+                None,
+                "the CRM connection changed meanwhile; try again",
+            ));
+        }
+        tracing::info!("crm signing secret rotated");
+        Ok(ok(
+            &serde_json::json!({ "signing_secret": secret.expose() }),
+        ))
+    }
+
+    /// The secrets every call is signed with: the current one, and the old one for a day
+    /// after a rotation.
+    async fn signing_secrets(
+        &self,
+        org: &OrgId,
+        connection: &CrmConnection,
+    ) -> Result<Vec<SigningSecret>, ApiError> {
+        let mut secrets = vec![self.seal.open(org, &connection.secret).await?];
+        if let Some(retiring) = &connection.retiring
+            && self.now() < retiring.until
+        {
+            secrets.push(self.seal.open(org, &retiring.secret).await?);
+        }
+        Ok(secrets)
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org))]
+    async fn test(&self, caller: &Caller) -> HttpResult {
+        let connection = self.connection(&caller.org).await?;
+        let secrets = self.signing_secrets(&caller.org, &connection).await?;
+        let call = LookupCall {
+            kind: "ping",
+            contact: LookupContact {
+                id: "",
+                network: None,
+                identities: vec![],
+            },
+            lookup: BTreeMap::new(),
+        };
+        let reply = self
+            .client
+            .call(
+                &connection.lookup_url,
+                &secrets,
+                &self.env.ids.new_id(),
+                self.env.now().unix_timestamp(),
+                &call,
+            )
+            .await?;
+        Ok(ok(&TestResult {
+            ok: reply.outcome.is_ok(),
+            status: (reply.status != 0).then_some(reply.status),
+            latency_ms: reply.latency.as_millis(),
+            error: reply.outcome.err().map(|f| f.to_string()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %caller.org))]
+    async fn disconnect(&self, caller: &Caller) -> HttpResult {
+        if !self.store.delete_crm_connection(&caller.org).await? {
+            return Err(ApiError::NotFound(NO_CONNECTION));
+        }
+        tracing::info!("crm connection removed");
+        Ok(no_content())
+    }
+
+    /// Marks the contact's lookup pending and queues it, whatever the age of the last one.
+    #[tracing::instrument(skip_all, fields(org = %caller.org, contact = %id))]
+    async fn request_lookup(&self, caller: &Caller, id: &ContactId) -> HttpResult {
+        let ContactContext {
+            settings,
+            definitions,
+            crm,
+            contact,
+        } = self.store.contact_context(&caller.org, id).await?;
+        contact.ok_or(ApiError::NotFound("contact"))?;
+        let connection =
+            crm.ok_or_else(|| ApiError::conflict(None, "the organisation has no CRM connection"))?;
+        let previous = self
+            .store
+            .contact(&caller.org, id)
+            .await?
+            .and_then(|c| c.crm)
+            .filter(|c| c.connection_id == connection.connection_id);
+        let pending = ContactCrm {
+            connection_id: connection.connection_id.clone(),
+            status: LookupStatus::Pending,
+            record_id: previous.as_ref().and_then(|p| p.record_id.clone()),
+            record_url: previous.as_ref().and_then(|p| p.record_url.clone()),
+            last_lookup_at: previous.and_then(|p| p.last_lookup_at),
+            error: None,
+        };
+        let contact = self
+            .store
+            .record_lookup(&caller.org, id, &pending, &[], &self.now())
+            .await?
+            .ok_or(ApiError::NotFound("contact"))?;
+        self.crm
+            .send(&CrmJob::Lookup {
+                org_id: caller.org.clone(),
+                contact_id: id.clone(),
+            })
+            .await?;
+        let view = contact.view(
+            &definitions.value,
+            &settings.value,
+            Some(&connection),
+            caller,
+        );
+        Ok(json(StatusCode::ACCEPTED, &view))
+    }
+
+    /// Runs one lookup and records what it found; a failure is recorded on the contact and
+    /// counted by the breaker, never retried blindly (the next trigger looks up again).
+    #[tracing::instrument(skip(self), fields(org = %org, contact = %contact_id))]
+    pub async fn lookup(&self, org: &OrgId, contact_id: &ContactId) -> Result<(), ApiError> {
+        let ContactContext {
+            definitions,
+            crm,
+            contact,
+            ..
+        } = self.store.contact_context(org, contact_id).await?;
+        let (Some(connection), Some(contact)) = (crm, contact) else {
+            return Ok(());
+        };
+        let now = self.now();
+        let outcome = if connection.paused_at(&now) {
+            Err("calls to the CRM are paused after repeated failures".to_owned())
+        } else {
+            self.call_lookup(org, &connection, &contact, &definitions.value)
+                .await?
+        };
+        let (crm, changes) = match outcome {
+            Ok(reply) => found(&connection, &reply, &definitions.value, &now),
+            Err(error) => (
+                ContactCrm {
+                    connection_id: connection.connection_id.clone(),
+                    status: LookupStatus::Error,
+                    error: Some(error),
+                    last_lookup_at: Some(now.clone()),
+                    ..contact
+                        .crm
+                        .clone()
+                        .filter(|c| c.connection_id == connection.connection_id)
+                        .unwrap_or_else(|| never(&connection))
+                },
+                vec![],
+            ),
+        };
+        self.store
+            .record_lookup(org, contact_id, &crm, &changes, &now)
+            .await?;
+        tracing::info!(status = ?crm.status, values = changes.len(), "crm lookup recorded");
+        Ok(())
+    }
+
+    /// Calls the lookup URL; `Err` holds what the contact view says went wrong.
+    async fn call_lookup(
+        &self,
+        org: &OrgId,
+        connection: &CrmConnection,
+        contact: &Contact,
+        definitions: &shared::attributes::AttributeSet,
+    ) -> Result<Result<LookupReply, String>, ApiError> {
+        let values: Vec<(String, String)> = definitions
+            .definitions()
+            .into_iter()
+            .filter(|d| d.enabled && d.lookup)
+            .filter_map(|d| {
+                let value = contact.value_of(&d.key, definitions)?.to_owned();
+                Some((d.key, value))
+            })
+            .collect();
+        let call = LookupCall {
+            kind: "contact.lookup",
+            contact: LookupContact {
+                id: &contact.id,
+                network: Some(contact.network),
+                identities: contact
+                    .identities
+                    .iter()
+                    .map(|i| LookupIdentity {
+                        channel: i.channel,
+                        user_id: &i.user_id,
+                        handle: i.handle.as_deref(),
+                    })
+                    .collect(),
+            },
+            lookup: values
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        };
+        let secrets = self.signing_secrets(org, connection).await?;
+        let now = self.env.now();
+        let reply = self
+            .client
+            .call(
+                &connection.lookup_url,
+                &secrets,
+                &self.env.ids.new_id(),
+                now.unix_timestamp(),
+                &call,
+            )
+            .await?;
+        let parsed = reply.outcome.and_then(|json| {
+            serde_json::from_value::<LookupReply>(json).map_err(|_| CallFailure::NotJson)
+        });
+        let breaker = match &parsed {
+            Ok(_) => CallOutcome::Succeeded,
+            Err(failure) => CallOutcome::Failed {
+                error: CallError {
+                    at: rfc3339(now),
+                    message: failure.to_string(),
+                },
+                pause_until: rfc3339(now + time::Duration::seconds(BREAKER_PAUSE_SECONDS)),
+            },
+        };
+        self.store
+            .record_crm_call(org, &connection.connection_id, breaker)
+            .await?;
+        Ok(parsed.map_err(|f| f.to_string()))
+    }
+}
+
+fn never(connection: &CrmConnection) -> ContactCrm {
+    ContactCrm {
+        connection_id: connection.connection_id.clone(),
+        status: LookupStatus::Never,
+        record_id: None,
+        record_url: None,
+        last_lookup_at: None,
+        error: None,
+    }
+}
+
+/// The contact's CRM standing after an answered lookup, and the CRM-managed values a found
+/// record fills (keys that are not CRM-managed and values a definition refuses are ignored).
+fn found(
+    connection: &CrmConnection,
+    reply: &LookupReply,
+    definitions: &shared::attributes::AttributeSet,
+    now: &str,
+) -> (ContactCrm, Vec<ValueChange>) {
+    let status = match reply.status {
+        ReplyStatus::Found => LookupStatus::Found,
+        ReplyStatus::NotFound => LookupStatus::NotFound,
+        ReplyStatus::Multiple => LookupStatus::Multiple,
+    };
+    let record = reply
+        .record
+        .as_ref()
+        .filter(|_| reply.status == ReplyStatus::Found);
+    let crm_may_write = Settings {
+        crm_edit_enabled: true,
+        ..Settings::default()
+    };
+    let changes = record
+        .map(|r| {
+            r.attributes
+                .iter()
+                .filter(|(key, _)| {
+                    definitions
+                        .custom
+                        .get(key.as_str())
+                        .is_some_and(|d| d.crm_managed && d.enabled)
+                })
+                .filter_map(|(key, value)| {
+                    let one = HashMap::from([(key.clone(), value.clone())]);
+                    validate_edit(&one, definitions, &crm_may_write)
+                        .ok()
+                        .and_then(|mut c| c.pop())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let crm = ContactCrm {
+        connection_id: connection.connection_id.clone(),
+        status,
+        record_id: record.map(|r| r.id.clone()),
+        record_url: record.and_then(|r| r.url.clone()),
+        last_lookup_at: Some(now.to_owned()),
+        error: None,
+    };
+    (crm, changes)
+}
+
+impl HttpFunction for App {
+    type RouteId = RouteId;
+    const BINARY: &'static str = "crm-sync";
+
+    async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
+        let caller = &route.caller;
+        match route.id {
+            RouteId::Connect => self.connect(caller, req).await,
+            RouteId::Read => Ok(ok(&self.connection(&caller.org).await?.view())),
+            RouteId::Disconnect => self.disconnect(caller).await,
+            RouteId::RotateSecret => self.rotate(caller).await,
+            RouteId::Test => self.test(caller).await,
+            RouteId::Lookup => self.request_lookup(caller, &route.id("id")?).await,
+        }
+    }
+}
+
+/// Lookups from the CRM queue, one per record.
+impl QueueFunction for App {
+    const BINARY: &'static str = "crm-worker";
+    type Job = CrmJob;
+    type Error = ApiError;
+
+    async fn run(&self, job: CrmJob, _record: &SqsMessage) -> Result<Handled, ApiError> {
+        match job {
+            CrmJob::Lookup { org_id, contact_id } => {
+                self.lookup(&org_id, &contact_id).await?;
+            }
+        }
+        Ok(Handled::Done)
+    }
+}

@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::serve::lambda_http::<crm_sync::App>().await
+}

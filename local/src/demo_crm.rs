@@ -1,0 +1,202 @@
+//! A stand-in for a customer's CRM endpoints, for `./scripts/dev` and the tests. It speaks the
+//! contract exactly: it refuses calls whose Standard Webhooks signature does not verify with a
+//! secret it was given, and answers lookups from the records it holds. Each tenant (a path
+//! segment: an org id in tests, `demo` for the demo org) has its own secrets, records and
+//! behaviour, so tests can run side by side.
+//!
+//! - `POST /t/{tenant}/lookup`: the lookup URL.
+//! - `PUT /t/{tenant}/_control` `{"secrets": [..], "records": [{"match": "<user id or lookup
+//!   value>", "id", "url"?, "attributes": {..}}], "behaviour": "answer"|"status_500"|"slow"|
+//!   "redirect"|"not_json"|"oversized"}`.
+//! - `GET /t/{tenant}/_calls`: the calls received, with their headers and whether they verified.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::crm::SigningSecret;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Tenant {
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub records: Vec<Record>,
+    #[serde(default)]
+    pub behaviour: Behaviour,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Record {
+    /// An identity's user id or a lookup value that finds this record.
+    #[serde(rename = "match")]
+    pub matches: String,
+    pub id: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub attributes: HashMap<String, Option<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Behaviour {
+    #[default]
+    Answer,
+    #[serde(rename = "status_500")]
+    Status500,
+    Slow,
+    Redirect,
+    NotJson,
+    Oversized,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Call {
+    webhook_id: String,
+    signatures: usize,
+    verified: bool,
+    body: Value,
+}
+
+#[derive(Default)]
+struct Tenants {
+    config: HashMap<String, Tenant>,
+    calls: HashMap<String, Vec<Call>>,
+}
+
+type Shared = Arc<Mutex<Tenants>>;
+
+pub fn router(initial: HashMap<String, Tenant>) -> axum::Router {
+    let state: Shared = Arc::new(Mutex::new(Tenants {
+        config: initial,
+        calls: HashMap::new(),
+    }));
+    axum::Router::new()
+        .route("/t/{tenant}/lookup", post(lookup))
+        .route("/t/{tenant}/_control", put(control))
+        .route("/t/{tenant}/_calls", get(calls))
+        .with_state(state)
+}
+
+fn lock(state: &Shared) -> std::sync::MutexGuard<'_, Tenants> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn control(
+    State(state): State<Shared>,
+    Path(tenant): Path<String>,
+    Json(config): Json<Tenant>,
+) -> StatusCode {
+    lock(&state).config.insert(tenant, config);
+    StatusCode::NO_CONTENT
+}
+
+async fn calls(State(state): State<Shared>, Path(tenant): Path<String>) -> Json<Value> {
+    let calls = lock(&state).calls.get(&tenant).cloned().unwrap_or_default();
+    Json(json!({ "items": calls }))
+}
+
+/// Whether any signature in the header verifies with any secret the tenant holds.
+fn verifies(headers: &HeaderMap, body: &[u8], secrets: &[String]) -> (usize, bool, String) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (id, timestamp, signature) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let given: Vec<&str> = signature.split(' ').filter(|s| !s.is_empty()).collect();
+    let Ok(timestamp) = timestamp.parse::<i64>() else {
+        return (given.len(), false, id);
+    };
+    let verified = secrets.iter().any(|secret| {
+        SigningSecret::from_text(secret.clone())
+            .and_then(|s| s.sign(&id, timestamp, body))
+            .is_ok_and(|expected| given.contains(&expected.as_str()))
+    });
+    (given.len(), verified, id)
+}
+
+async fn lookup(
+    State(state): State<Shared>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let config = lock(&state)
+        .config
+        .get(&tenant)
+        .cloned()
+        .unwrap_or_default();
+    let (signatures, verified, webhook_id) = verifies(&headers, &body, &config.secrets);
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    lock(&state).calls.entry(tenant).or_default().push(Call {
+        webhook_id,
+        signatures,
+        verified,
+        body: parsed.clone(),
+    });
+    if !verified {
+        return (StatusCode::UNAUTHORIZED, "signature does not verify").into_response();
+    }
+    match config.behaviour {
+        Behaviour::Answer => {}
+        Behaviour::Status500 => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Behaviour::Slow => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        Behaviour::Redirect => {
+            return (StatusCode::FOUND, [("location", "http://169.254.169.254/")]).into_response();
+        }
+        Behaviour::NotJson => return (StatusCode::OK, "<html>hello</html>").into_response(),
+        Behaviour::Oversized => {
+            let big = "x".repeat(300 * 1024);
+            return Json(json!({ "status": "not_found", "padding": big })).into_response();
+        }
+    }
+    if parsed["type"] == "ping" {
+        return Json(json!({ "status": "not_found" })).into_response();
+    }
+    let mut keys: Vec<String> = parsed["contact"]["identities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["user_id"].as_str().map(str::to_owned))
+        .collect();
+    keys.extend(
+        parsed["lookup"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| v.as_str().map(str::to_owned)),
+    );
+    let found: Vec<&Record> = config
+        .records
+        .iter()
+        .filter(|r| keys.contains(&r.matches))
+        .collect();
+    match found.as_slice() {
+        [] => Json(json!({ "status": "not_found" })).into_response(),
+        [record] => Json(json!({
+            "status": "found",
+            "record": { "id": record.id, "url": record.url, "attributes": record.attributes }
+        }))
+        .into_response(),
+        _ => Json(json!({ "status": "multiple" })).into_response(),
+    }
+}

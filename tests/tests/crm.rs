@@ -1,0 +1,330 @@
+//! The CRM connection through the local runtime, against the demo CRM: connecting, the secret
+//! shown once, URL rules, signed calls, manual lookups that validate a contact and fill its
+//! CRM-managed values, failures, the breaker, rotation and disconnecting.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use api_tests::{Api, Caller, DemoCrm, entry, eventually, inbound, new_org};
+use serde_json::{Value, json};
+
+/// Connects the org to its demo CRM tenant, which then holds the secret: the secret.
+async fn connect(admin: &Caller<'_>, crm: &DemoCrm, records: Value, behaviour: &str) -> String {
+    let connected = admin
+        .put("/crm", &json!({"lookup_url": crm.lookup_url}))
+        .await
+        .expect(200);
+    let secret = connected["signing_secret"].as_str().unwrap().to_owned();
+    crm.set(json!({"secrets": [secret], "records": records, "behaviour": behaviour}))
+        .await;
+    secret
+}
+
+/// Requests a lookup and waits until it is no longer pending: the contact view.
+async fn looked_up(caller: &Caller<'_>, contact: &str) -> Value {
+    let path = format!("/contacts/{contact}/crm-lookup");
+    let pending = caller.post(&path, &json!({})).await.expect(202);
+    assert_eq!(pending["crm"]["status"], "pending");
+    eventually("the lookup finishing", || async {
+        let view = caller
+            .get(&format!("/contacts/{contact}"))
+            .await
+            .expect(200);
+        (view["crm"]["status"] != "pending").then_some(view)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_admin_connects_the_crm_and_sees_the_secret_once() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let crm = DemoCrm::for_org(&org);
+    admin.get("/crm").await.expect_error(404, "not_found");
+
+    let created = admin
+        .put(
+            "/crm",
+            &json!({"lookup_url": crm.lookup_url, "lookup_ttl_minutes": 60}),
+        )
+        .await
+        .expect(200);
+    let secret = created["signing_secret"].as_str().unwrap();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 6 + 44,
+        "{secret}"
+    );
+    assert_eq!(created["secret_hint"], secret[secret.len() - 4..]);
+
+    let read = admin.get("/crm").await.expect(200);
+    assert!(read.get("signing_secret").is_none(), "shown only once");
+    assert_eq!(read["lookup_ttl_minutes"], 60);
+    assert_eq!(read["state"], "healthy");
+    assert_eq!(read["writeback_url"], Value::Null);
+
+    let changed = admin
+        .put("/crm", &json!({"lookup_url": crm.lookup_url}))
+        .await
+        .expect(200);
+    assert!(changed.get("signing_secret").is_none());
+    assert_eq!(
+        changed["secret_hint"], read["secret_hint"],
+        "the secret is kept"
+    );
+    assert_eq!(changed["lookup_ttl_minutes"], 1440);
+
+    for (role, plan, code) in [
+        ("agent", "enterprise", "forbidden"),
+        ("admin", "business", "plan_required"),
+    ] {
+        let other = api.caller(&org, role, plan).await;
+        other.get("/crm").await.expect_error(403, code);
+        other
+            .put("/crm", &json!({"lookup_url": crm.lookup_url}))
+            .await
+            .expect_error(403, code);
+        other.delete("/crm").await.expect_error(403, code);
+    }
+    let foreign = api.caller(&new_org(), "admin", "enterprise").await;
+    foreign.get("/crm").await.expect_error(404, "not_found");
+    foreign.delete("/crm").await.expect_error(404, "not_found");
+
+    admin.delete("/crm").await.expect(204);
+    admin.get("/crm").await.expect_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn crm_urls_must_be_public_https_without_user_info() {
+    let api = Api::new();
+    let admin = api.caller(&new_org(), "admin", "enterprise").await;
+    for (body, field) in [
+        (
+            json!({"lookup_url": "http://crm.example.com/lookup"}),
+            "lookup_url",
+        ),
+        (
+            json!({"lookup_url": "https://10.0.0.8/lookup"}),
+            "lookup_url",
+        ),
+        (
+            json!({"lookup_url": "https://169.254.169.254/latest"}),
+            "lookup_url",
+        ),
+        (json!({"lookup_url": "https://[::1]/lookup"}), "lookup_url"),
+        (
+            json!({"lookup_url": "https://u:p@crm.example.com/"}),
+            "lookup_url",
+        ),
+        (
+            json!({"lookup_url": "http://127.0.0.1/lookup"}),
+            "lookup_url",
+        ),
+        (
+            json!({"lookup_url": "https://crm.example.com/", "writeback_url": "https://192.168.0.1/"}),
+            "writeback_url",
+        ),
+        (
+            json!({"lookup_url": "https://crm.example.com/", "lookup_ttl_minutes": 0}),
+            "lookup_ttl_minutes",
+        ),
+    ] {
+        let reply = admin.put("/crm", &body).await;
+        reply.expect_error(422, "validation_failed");
+        assert_eq!(reply.field(), field, "{body}");
+    }
+    admin.get("/crm").await.expect_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let agent = api.caller(&org, "agent", "enterprise").await;
+    for body in [
+        json!({"label": "Account", "type": "text", "crm_managed": true}),
+        json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Silver"], "crm_managed": true}),
+        json!({"label": "Notes field", "type": "text"}),
+    ] {
+        admin.post("/attributes", &body).await.expect(201);
+    }
+    let contact = api
+        .contact_of(&inbound(&org, "whatsapp", "+351911", "c1", "m1"))
+        .await;
+    agent
+        .post(&format!("/contacts/{contact}/crm-lookup"), &json!({}))
+        .await
+        .expect_error(409, "conflict");
+    let before = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+    assert_eq!(before["crm"], Value::Null, "no connection, no CRM state");
+
+    let crm = DemoCrm::for_org(&org);
+    let records = json!([{"match": "+351911", "id": "R-42", "url": "https://crm.example/R-42",
+        "attributes": {"account": "ACME", "tier": "Platinum", "notes_field": "x", "unknown": "y"}}]);
+    connect(&admin, &crm, records, "answer").await;
+    let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+    assert_eq!(view["crm"]["status"], "never");
+    assert_eq!(view["validated"], false);
+
+    let view = looked_up(&agent, &contact).await;
+    assert_eq!(view["crm"]["status"], "found", "{view}");
+    assert_eq!(view["crm"]["record_id"], "R-42");
+    assert_eq!(view["crm"]["record_url"], "https://crm.example/R-42");
+    assert!(view["crm"]["last_lookup_at"].is_string());
+    assert_eq!(view["validated"], true);
+    assert_eq!(entry(&view, "account").unwrap()["value"], "ACME");
+    assert_eq!(
+        entry(&view, "tier").unwrap()["value"],
+        Value::Null,
+        "a value outside the options is ignored"
+    );
+    assert_eq!(
+        entry(&view, "notes_field").unwrap()["value"],
+        Value::Null,
+        "only CRM-managed attributes are filled"
+    );
+
+    let calls = crm.calls().await;
+    let call = calls.last().unwrap();
+    assert_eq!(call["verified"], true, "signed with the org's secret");
+    assert_eq!(call["body"]["type"], "contact.lookup");
+    assert_eq!(call["body"]["contact"]["id"], contact);
+    assert_eq!(
+        call["body"]["contact"]["identities"][0]["user_id"],
+        "+351911"
+    );
+
+    // Disconnecting un-validates every contact at once.
+    admin.delete("/crm").await.expect(204);
+    let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+    assert_eq!(view["validated"], false);
+    assert_eq!(view["crm"], Value::Null);
+
+    // A new connection starts from "never": what the old one found does not count.
+    connect(&admin, &crm, json!([]), "answer").await;
+    let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+    assert_eq!(view["crm"]["status"], "never");
+    assert_eq!(view["validated"], false);
+    let view = looked_up(&agent, &contact).await;
+    assert_eq!(view["crm"]["status"], "not_found");
+    assert_eq!(view["validated"], false);
+}
+
+#[tokio::test]
+async fn lookups_need_an_enterprise_caller_of_the_contacts_org() {
+    let api = Api::new();
+    let org = new_org();
+    let contact = api
+        .contact_of(&inbound(&org, "sms", "+351922", "c1", "m1"))
+        .await;
+    let path = format!("/contacts/{contact}/crm-lookup");
+    api.caller(&org, "agent", "business")
+        .await
+        .post(&path, &json!({}))
+        .await
+        .expect_error(403, "plan_required");
+    api.caller(&new_org(), "agent", "enterprise")
+        .await
+        .post(&path, &json!({}))
+        .await
+        .expect_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn failed_lookups_are_recorded_and_five_in_a_row_pause_calls() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let crm = DemoCrm::for_org(&org);
+    let contact = api
+        .contact_of(&inbound(&org, "sms", "+351933", "c1", "m1"))
+        .await;
+    connect(&admin, &crm, json!([]), "status_500").await;
+    for _ in 0..5 {
+        let view = looked_up(&admin, &contact).await;
+        assert_eq!(view["crm"]["status"], "error");
+        assert_eq!(view["crm"]["error"], "answered HTTP 500");
+        assert_eq!(view["validated"], false);
+    }
+    let health = admin.get("/crm").await.expect(200);
+    assert_eq!(health["state"], "failing");
+    assert_eq!(health["consecutive_failures"], 5);
+    assert_eq!(health["last_error"]["message"], "answered HTTP 500");
+
+    let calls_before = crm.calls().await.len();
+    let view = looked_up(&admin, &contact).await;
+    assert_eq!(view["crm"]["status"], "error");
+    assert!(
+        view["crm"]["error"].as_str().unwrap().contains("paused"),
+        "{view}"
+    );
+    assert_eq!(
+        crm.calls().await.len(),
+        calls_before,
+        "no call while paused"
+    );
+}
+
+#[tokio::test]
+async fn the_test_route_reports_what_the_endpoint_did() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let crm = DemoCrm::for_org(&org);
+    let secret = connect(&admin, &crm, json!([]), "answer").await;
+    let ok = admin.post("/crm/test", &json!({})).await.expect(200);
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["status"], 200);
+    assert!(ok["latency_ms"].is_u64());
+    assert_eq!(crm.calls().await.last().unwrap()["body"]["type"], "ping");
+
+    for (behaviour, status, error) in [
+        ("not_json", json!(200), "the reply is not JSON"),
+        ("redirect", json!(302), "answered HTTP 302"),
+        ("oversized", json!(200), "the reply is over 256 KiB"),
+        ("status_500", json!(500), "answered HTTP 500"),
+        ("slow", Value::Null, "no answer within 3 s"),
+    ] {
+        crm.set(json!({"secrets": [secret], "behaviour": behaviour}))
+            .await;
+        let result = admin.post("/crm/test", &json!({})).await.expect(200);
+        assert_eq!(result["ok"], false, "{behaviour}");
+        assert_eq!(result["status"], status, "{behaviour}");
+        assert_eq!(result["error"], error, "{behaviour}");
+    }
+
+    // A secret the CRM does not hold: the call is refused there.
+    crm.set(json!({"secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}))
+        .await;
+    let refused = admin.post("/crm/test", &json!({})).await.expect(200);
+    assert_eq!(refused["status"], 401);
+}
+
+#[tokio::test]
+async fn after_a_rotation_calls_carry_both_signatures_for_a_day() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let crm = DemoCrm::for_org(&org);
+    let old = connect(&admin, &crm, json!([]), "answer").await;
+    let rotated = admin
+        .post("/crm/rotate-secret", &json!({}))
+        .await
+        .expect(200);
+    let new = rotated["signing_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(
+        admin.get("/crm").await.expect(200)["secret_hint"],
+        new[new.len() - 4..]
+    );
+    for secrets in [json!([old]), json!([new])] {
+        crm.set(json!({"secrets": secrets})).await;
+        let result = admin.post("/crm/test", &json!({})).await.expect(200);
+        assert_eq!(
+            result["ok"], true,
+            "either secret verifies during the rotation"
+        );
+        let call = crm.calls().await.pop().unwrap();
+        assert_eq!(call["signatures"], 2);
+    }
+}
