@@ -341,6 +341,22 @@ async fn the_role_and_plan_matrix_holds_on_every_route() {
         (Method::GET, format!("/exports/{n}"), Admins, Enterprise),
         (Method::GET, "/export-schedule".into(), Admins, Enterprise),
         (Method::PUT, "/export-schedule".into(), Admins, Enterprise),
+        (Method::PUT, "/crm".into(), Admins, Enterprise),
+        (Method::GET, "/crm".into(), Admins, Enterprise),
+        (Method::DELETE, "/crm".into(), Admins, Enterprise),
+        (
+            Method::POST,
+            "/crm/rotate-secret".into(),
+            Admins,
+            Enterprise,
+        ),
+        (Method::POST, "/crm/test".into(), Admins, Enterprise),
+        (
+            Method::POST,
+            format!("/contacts/{c}/crm-lookup"),
+            Everyone,
+            Enterprise,
+        ),
     ];
     let mut checked = 0;
     for role in ["admin", "agent"] {
@@ -382,6 +398,7 @@ async fn the_role_and_plan_matrix_holds_on_every_route() {
     // Nothing a refused or malformed call sent was written.
     let admin = api.caller(&org, "admin", "enterprise").await;
     assert_eq!(admin.get("/exports").await.expect(200)["items"], json!([]));
+    admin.get("/crm").await.expect_error(404, "not_found");
     assert_eq!(
         admin.get("/settings").await.expect(200)["matching_attribute"],
         Value::Null
