@@ -19,7 +19,7 @@ use shared::crm::{
     LOOKUP_TTL_DEFAULT_MINUTES, LOOKUP_TTL_MAX_MINUTES, LookupCall, LookupContact, LookupIdentity,
     LookupReply, Loopback, ROTATION_OVERLAP_SECONDS, ReplyStatus, RetiringSecret, SigningSecret,
 };
-use shared::http::{HttpResult, Matched, json, json_body, no_content, ok};
+use shared::http::{HttpResult, Matched, json, json_body, no_content, non_null, ok};
 use shared::ids::{ContactId, OrgId};
 use shared::queue::Queue;
 use shared::secrets::SecretSeal;
@@ -70,7 +70,7 @@ struct ConnectBody {
     lookup_url: String,
     #[serde(default)]
     writeback_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_null")]
     lookup_ttl_minutes: Option<u32>,
 }
 
