@@ -5,6 +5,8 @@
 //! behaviour, so tests can run side by side.
 //!
 //! - `POST /t/{tenant}/lookup`: the lookup URL.
+//! - `POST /t/{tenant}/writeback`: the write-back URL; answers 204, or as `writeback` says
+//!   (`"conflict"`: 409, `"status_500"`: 500).
 //! - `PUT /t/{tenant}/_control` `{"secrets": [..], "records": [{"match": "<user id or lookup
 //!   value>", "id", "url"?, "attributes": {..}}], "behaviour": "answer"|"status_500"|"slow"|
 //!   "redirect"|"not_json"|"oversized"}`.
@@ -31,6 +33,18 @@ pub struct Tenant {
     pub records: Vec<Record>,
     #[serde(default)]
     pub behaviour: Behaviour,
+    #[serde(default)]
+    pub writeback: WriteBackAnswer,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteBackAnswer {
+    #[default]
+    Accept,
+    Conflict,
+    #[serde(rename = "status_500")]
+    Status500,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +95,7 @@ pub fn router(initial: HashMap<String, Tenant>) -> axum::Router {
     }));
     axum::Router::new()
         .route("/t/{tenant}/lookup", post(lookup))
+        .route("/t/{tenant}/writeback", post(writeback))
         .route("/t/{tenant}/_control", put(control))
         .route("/t/{tenant}/_calls", get(calls))
         .with_state(state)
@@ -132,25 +147,47 @@ fn verifies(headers: &HeaderMap, body: &[u8], secrets: &[String]) -> (usize, boo
     (given.len(), verified, id)
 }
 
+/// Records a call and whether it verified: the tenant's configuration and the parsed body.
+fn received(
+    state: &Shared,
+    tenant: String,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Tenant, Value, bool) {
+    let config = lock(state).config.get(&tenant).cloned().unwrap_or_default();
+    let (signatures, verified, webhook_id) = verifies(headers, body, &config.secrets);
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    lock(state).calls.entry(tenant).or_default().push(Call {
+        webhook_id,
+        signatures,
+        verified,
+        body: parsed.clone(),
+    });
+    (config, parsed, verified)
+}
+
+async fn writeback(
+    State(state): State<Shared>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let (config, _, verified) = received(&state, tenant, &headers, &body);
+    match (verified, config.writeback) {
+        (false, _) => StatusCode::UNAUTHORIZED,
+        (true, WriteBackAnswer::Accept) => StatusCode::NO_CONTENT,
+        (true, WriteBackAnswer::Conflict) => StatusCode::CONFLICT,
+        (true, WriteBackAnswer::Status500) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 async fn lookup(
     State(state): State<Shared>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let config = lock(&state)
-        .config
-        .get(&tenant)
-        .cloned()
-        .unwrap_or_default();
-    let (signatures, verified, webhook_id) = verifies(&headers, &body, &config.secrets);
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    lock(&state).calls.entry(tenant).or_default().push(Call {
-        webhook_id,
-        signatures,
-        verified,
-        body: parsed.clone(),
-    });
+    let (config, parsed, verified) = received(&state, tenant, &headers, &body);
     if !verified {
         return (StatusCode::UNAUTHORIZED, "signature does not verify").into_response();
     }

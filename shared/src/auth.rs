@@ -65,6 +65,7 @@ impl Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
     Read,
+    ChangeStatus,
     ManageSettings,
     FillAttributes,
     WriteNotes,
@@ -86,6 +87,7 @@ const ENTERPRISE: &[Plan] = &[Plan::Enterprise];
 fn rule(capability: Capability) -> (&'static [Role], &'static [Plan]) {
     match capability {
         Capability::Read => (EVERYONE, ALL_PLANS),
+        Capability::ChangeStatus => (EVERYONE, ALL_PLANS),
         Capability::ManageSettings => (ADMIN, ALL_PLANS),
         Capability::FillAttributes => (EVERYONE, PAID_PLANS),
         Capability::WriteNotes => (EVERYONE, PAID_PLANS),

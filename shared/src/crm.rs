@@ -348,6 +348,53 @@ pub enum CrmJob {
         org_id: OrgId,
         contact_id: ContactId,
     },
+    /// Send the contact's pending CRM-managed values after one of its conversations changed
+    /// status; retried with the same `webhook_id` until `first_tried_at` + 24 h.
+    WriteBack {
+        org_id: OrgId,
+        contact_id: ContactId,
+        conversation: ConversationRef,
+        changed_by: ChangedBy,
+        webhook_id: String,
+        first_tried_at: String,
+        #[serde(default)]
+        attempt: u32,
+    },
+}
+
+/// How long write-backs are retried, and the longest wait between two tries (SQS's limit).
+pub const WRITEBACK_RETRY_SECONDS: i64 = 24 * 3600;
+pub const WRITEBACK_MAX_DELAY_SECONDS: i32 = 900;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationRef {
+    pub id: String,
+    pub status: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedBy {
+    pub id: String,
+    pub name: String,
+}
+
+crate::debug_showing!(ChangedBy { id });
+
+/// The body of a write-back call.
+#[derive(Debug, Serialize)]
+pub struct WriteBackCall<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub contact: WriteBackContact<'a>,
+    pub attributes: std::collections::BTreeMap<&'a str, Option<&'a str>>,
+    pub conversation: &'a ConversationRef,
+    pub changed_by: &'a ChangedBy,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WriteBackContact<'a> {
+    pub id: &'a str,
+    pub crm_record_id: Option<&'a str>,
 }
 
 /// The body of a lookup call.

@@ -75,6 +75,8 @@ mod tests {
             match_hash: None,
             match_generation: 0,
             crm: None,
+            sources: Default::default(),
+            sync: Default::default(),
             version: 1,
             created_at: String::new(),
             updated_at: String::new(),

@@ -51,6 +51,8 @@ async fn main() {
             match_hash: None,
             match_generation: 0,
             crm: None,
+            sources: Default::default(),
+            sync: Default::default(),
             version: 1,
             created_at: "2026-01-01T00:00:00Z".into(),
             updated_at: "2026-01-01T00:00:00Z".into(),

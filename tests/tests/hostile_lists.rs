@@ -334,6 +334,7 @@ async fn the_role_and_plan_matrix_holds_on_every_route() {
             Everyone,
             Paid,
         ),
+        (Method::PATCH, format!("/conversations/{v}"), Everyone, All),
         (Method::DELETE, format!("/contacts/{c}"), Admins, All),
         (Method::GET, "/deleted-contacts".into(), Admins, All),
         (Method::POST, "/exports".into(), Admins, Enterprise),

@@ -124,9 +124,13 @@ impl CrmClient {
         let outcome = if !response.status().is_success() {
             Err(CallFailure::Status(status))
         } else {
-            read_capped(&mut response)
-                .await
-                .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|_| CallFailure::NotJson))
+            // An empty body (a write-back's 204) is no answer rather than a wrong one.
+            read_capped(&mut response).await.and_then(|bytes| {
+                if bytes.is_empty() {
+                    return Ok(serde_json::Value::Null);
+                }
+                serde_json::from_slice(&bytes).map_err(|_| CallFailure::NotJson)
+            })
         };
         Ok(Reply {
             status,

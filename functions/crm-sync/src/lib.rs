@@ -3,33 +3,31 @@
 //! Nothing else ever calls a CRM: requests and ingest only enqueue.
 
 mod client;
+mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
 use shared::auth::Caller;
 use shared::clock::{Env, rfc3339};
-use shared::contacts::{Contact, LookupStatus, ValueChange, validate_edit};
+use shared::contacts::LookupStatus;
 use shared::crm::{
-    BREAKER_PAUSE_SECONDS, CallError, ContactCrm, CrmConnection, CrmJob, CrmUrl,
-    LOOKUP_TTL_DEFAULT_MINUTES, LOOKUP_TTL_MAX_MINUTES, LookupCall, LookupContact, LookupIdentity,
-    LookupReply, Loopback, ROTATION_OVERLAP_SECONDS, ReplyStatus, RetiringSecret, SigningSecret,
+    ContactCrm, CrmConnection, CrmJob, CrmUrl, LOOKUP_TTL_DEFAULT_MINUTES, LOOKUP_TTL_MAX_MINUTES,
+    LookupCall, LookupContact, Loopback, ROTATION_OVERLAP_SECONDS, RetiringSecret, SigningSecret,
 };
 use shared::http::{HttpResult, Matched, json, json_body, no_content, non_null, ok};
 use shared::ids::{ContactId, OrgId};
 use shared::queue::Queue;
 use shared::secrets::SecretSeal;
-use shared::serve::{Build, Handled, HttpFunction, QueueFunction};
+use shared::serve::{Build, HttpFunction};
 use shared::services::Services;
-use shared::settings::Settings;
-use shared::store::{CallOutcome, ContactContext, Store};
+use shared::store::{ContactContext, Store};
 
+use client::CrmClient;
 pub use client::{CALL_TIMEOUT, REPLY_MAX_BYTES};
-use client::{CallFailure, CrmClient};
 
 shared::routes! {
     PUT "/crm" => Connect, Crm;
@@ -303,182 +301,7 @@ impl App {
         );
         Ok(json(StatusCode::ACCEPTED, &view))
     }
-
-    /// Runs one lookup and records what it found; a failure is recorded on the contact and
-    /// counted by the breaker, never retried blindly (the next trigger looks up again).
-    #[tracing::instrument(skip(self), fields(org = %org, contact = %contact_id))]
-    pub async fn lookup(&self, org: &OrgId, contact_id: &ContactId) -> Result<(), ApiError> {
-        let ContactContext {
-            definitions,
-            crm,
-            contact,
-            ..
-        } = self.store.contact_context(org, contact_id).await?;
-        let (Some(connection), Some(contact)) = (crm, contact) else {
-            return Ok(());
-        };
-        let now = self.now();
-        let outcome = if connection.paused_at(&now) {
-            Err("calls to the CRM are paused after repeated failures".to_owned())
-        } else {
-            self.call_lookup(org, &connection, &contact, &definitions.value)
-                .await?
-        };
-        let (crm, changes) = match outcome {
-            Ok(reply) => found(&connection, &reply, &definitions.value, &now),
-            Err(error) => (
-                ContactCrm {
-                    connection_id: connection.connection_id.clone(),
-                    status: LookupStatus::Error,
-                    error: Some(error),
-                    last_lookup_at: Some(now.clone()),
-                    ..contact
-                        .crm
-                        .clone()
-                        .filter(|c| c.connection_id == connection.connection_id)
-                        .unwrap_or_else(|| never(&connection))
-                },
-                vec![],
-            ),
-        };
-        self.store
-            .record_lookup(org, contact_id, &crm, &changes, &now)
-            .await?;
-        tracing::info!(status = ?crm.status, values = changes.len(), "crm lookup recorded");
-        Ok(())
-    }
-
-    /// Calls the lookup URL; `Err` holds what the contact view says went wrong.
-    async fn call_lookup(
-        &self,
-        org: &OrgId,
-        connection: &CrmConnection,
-        contact: &Contact,
-        definitions: &shared::attributes::AttributeSet,
-    ) -> Result<Result<LookupReply, String>, ApiError> {
-        let values: Vec<(String, String)> = definitions
-            .definitions()
-            .into_iter()
-            .filter(|d| d.enabled && d.lookup)
-            .filter_map(|d| {
-                let value = contact.value_of(&d.key, definitions)?.to_owned();
-                Some((d.key, value))
-            })
-            .collect();
-        let call = LookupCall {
-            kind: "contact.lookup",
-            contact: LookupContact {
-                id: &contact.id,
-                network: Some(contact.network),
-                identities: contact
-                    .identities
-                    .iter()
-                    .map(|i| LookupIdentity {
-                        channel: i.channel,
-                        user_id: &i.user_id,
-                        handle: i.handle.as_deref(),
-                    })
-                    .collect(),
-            },
-            lookup: values
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
-        };
-        let secrets = self.signing_secrets(org, connection).await?;
-        let now = self.env.now();
-        let reply = self
-            .client
-            .call(
-                &connection.lookup_url,
-                &secrets,
-                &self.env.ids.new_id(),
-                now.unix_timestamp(),
-                &call,
-            )
-            .await?;
-        let parsed = reply.outcome.and_then(|json| {
-            serde_json::from_value::<LookupReply>(json).map_err(|_| CallFailure::NotJson)
-        });
-        let breaker = match &parsed {
-            Ok(_) => CallOutcome::Succeeded,
-            Err(failure) => CallOutcome::Failed {
-                error: CallError {
-                    at: rfc3339(now),
-                    message: failure.to_string(),
-                },
-                pause_until: rfc3339(now + time::Duration::seconds(BREAKER_PAUSE_SECONDS)),
-            },
-        };
-        self.store
-            .record_crm_call(org, &connection.connection_id, breaker)
-            .await?;
-        Ok(parsed.map_err(|f| f.to_string()))
-    }
 }
-
-fn never(connection: &CrmConnection) -> ContactCrm {
-    ContactCrm {
-        connection_id: connection.connection_id.clone(),
-        status: LookupStatus::Never,
-        record_id: None,
-        record_url: None,
-        last_lookup_at: None,
-        error: None,
-    }
-}
-
-/// The contact's CRM standing after an answered lookup, and the CRM-managed values a found
-/// record fills (keys that are not CRM-managed and values a definition refuses are ignored).
-fn found(
-    connection: &CrmConnection,
-    reply: &LookupReply,
-    definitions: &shared::attributes::AttributeSet,
-    now: &str,
-) -> (ContactCrm, Vec<ValueChange>) {
-    let status = match reply.status {
-        ReplyStatus::Found => LookupStatus::Found,
-        ReplyStatus::NotFound => LookupStatus::NotFound,
-        ReplyStatus::Multiple => LookupStatus::Multiple,
-    };
-    let record = reply
-        .record
-        .as_ref()
-        .filter(|_| reply.status == ReplyStatus::Found);
-    let crm_may_write = Settings {
-        crm_edit_enabled: true,
-        ..Settings::default()
-    };
-    let changes = record
-        .map(|r| {
-            r.attributes
-                .iter()
-                .filter(|(key, _)| {
-                    definitions
-                        .custom
-                        .get(key.as_str())
-                        .is_some_and(|d| d.crm_managed && d.enabled)
-                })
-                .filter_map(|(key, value)| {
-                    let one = HashMap::from([(key.clone(), value.clone())]);
-                    validate_edit(&one, definitions, &crm_may_write)
-                        .ok()
-                        .and_then(|mut c| c.pop())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let crm = ContactCrm {
-        connection_id: connection.connection_id.clone(),
-        status,
-        record_id: record.map(|r| r.id.clone()),
-        record_url: record.and_then(|r| r.url.clone()),
-        last_lookup_at: Some(now.to_owned()),
-        error: None,
-    };
-    (crm, changes)
-}
-
 impl HttpFunction for App {
     type RouteId = RouteId;
     const BINARY: &'static str = "crm-sync";
@@ -493,21 +316,5 @@ impl HttpFunction for App {
             RouteId::Test => self.test(caller).await,
             RouteId::Lookup => self.request_lookup(caller, &route.id("id")?).await,
         }
-    }
-}
-
-/// Lookups from the CRM queue, one per record.
-impl QueueFunction for App {
-    const BINARY: &'static str = "crm-worker";
-    type Job = CrmJob;
-    type Error = ApiError;
-
-    async fn run(&self, job: CrmJob, _record: &SqsMessage) -> Result<Handled, ApiError> {
-        match job {
-            CrmJob::Lookup { org_id, contact_id } => {
-                self.lookup(&org_id, &contact_id).await?;
-            }
-        }
-        Ok(Handled::Done)
     }
 }

@@ -10,6 +10,7 @@ use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, ContactSummary, validate_edit};
+use shared::crm::{ChangedBy, ConversationRef, CrmJob};
 use shared::http::{
     HttpResult, Matched, Page, if_match, json_body, ok, page_request, query_param, with_etag,
 };
@@ -25,13 +26,40 @@ shared::routes! {
     PATCH "/contacts/{id}" => EditContact, FillAttributes;
     GET "/contacts/{id}/conversations" => ContactConversations, Read;
     GET "/conversations/{conversation_id}/messages" => ConversationMessages, Read;
+    PATCH "/conversations/{conversation_id}" => SetConversationStatus, ChangeStatus;
 }
 
 pub struct App {
     store: Store,
     blobs: Blobs,
     matching: Queue,
+    /// `crm-sync`'s queue: write-backs after a status change.
+    crm: Queue,
     env: Env,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: ConversationStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ConversationStatus {
+    Open,
+    Pending,
+    Closed,
+}
+
+impl ConversationStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Pending => "pending",
+            Self::Closed => "closed",
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -191,6 +219,56 @@ impl App {
         Ok(ok(&Page::new(items, &scope, next)))
     }
 
+    /// Changes a conversation's status; a change (not a repeat) sends the contact's pending
+    /// CRM-managed values to the CRM, through the CRM queue.
+    #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
+    async fn set_status(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
+        let conversation: ConversationId = route.id("conversation_id")?;
+        let body: StatusBody = json_body(req)?;
+        let caller = &route.caller;
+        let now = rfc3339(self.env.now());
+        let (conversation, changed) = self
+            .store
+            .set_conversation_status(&caller.org, &conversation, body.status.as_str(), &now)
+            .await?
+            .ok_or(ApiError::NotFound("conversation"))?;
+        if changed {
+            let context = self
+                .store
+                .contact_context(&caller.org, &conversation.contact_id)
+                .await?;
+            let writes_back = context
+                .crm
+                .as_ref()
+                .is_some_and(|c| c.writeback_url.is_some());
+            let pending = context
+                .contact
+                .as_ref()
+                .filter(|c| !c.pending_writes().is_empty());
+            if let (true, Some(contact)) = (writes_back, pending) {
+                self.crm
+                    .send(&CrmJob::WriteBack {
+                        org_id: caller.org.clone(),
+                        contact_id: contact.typed_id()?,
+                        conversation: ConversationRef {
+                            id: conversation.id.clone(),
+                            status: conversation.status.clone(),
+                        },
+                        changed_by: ChangedBy {
+                            id: caller.user_id.to_string(),
+                            name: caller.name.clone(),
+                        },
+                        webhook_id: self.env.ids.new_id(),
+                        first_tried_at: now,
+                        attempt: 0,
+                    })
+                    .await?;
+            }
+            tracing::info!(status = %conversation.status, "conversation status changed");
+        }
+        Ok(ok(&conversation))
+    }
+
     /// A conversation's messages while it and its contact exist.
     #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
     async fn messages(
@@ -232,7 +310,8 @@ impl App {
 shared::build_from_services!(App {
     store,
     blobs,
-    matching
+    matching,
+    crm
 });
 
 impl HttpFunction for App {
@@ -252,6 +331,7 @@ impl HttpFunction for App {
             }
             RouteId::ContactConversations => self.conversations(&route, req).await,
             RouteId::ConversationMessages => self.messages(&route, req).await,
+            RouteId::SetConversationStatus => self.set_status(&route, req).await,
         }
     }
 }

@@ -193,6 +193,8 @@ impl App {
                 match_hash: None,
                 match_generation: 0,
                 crm: None,
+                sources: Default::default(),
+                sync: Default::default(),
                 version: 0,
                 created_at: now.clone(),
                 updated_at: now.clone(),

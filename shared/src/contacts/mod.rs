@@ -61,6 +61,13 @@ pub struct Contact {
     pub match_hash: Option<String>,
     #[serde(default)]
     pub match_generation: u64,
+    /// Who set each custom value, by definition id (values from before this was kept read as
+    /// an agent's).
+    #[serde(default)]
+    pub sources: BTreeMap<String, ValueSource>,
+    /// Where agents' changes to CRM-managed values stand with the CRM, by definition id.
+    #[serde(default)]
+    pub sync: BTreeMap<String, SyncState>,
     /// The last CRM lookup's outcome, under the connection it ran under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crm: Option<crate::crm::ContactCrm>,
@@ -190,16 +197,35 @@ impl Contact {
         }
     }
 
-    /// Applies validated value changes.
+    /// Applies validated value changes, with who made them and their write-back state.
     pub fn apply(&mut self, changes: &[ValueChange]) {
         for change in changes {
+            let id = change.definition_id.clone();
             match &change.value {
-                Some(value) => self
-                    .values
-                    .insert(change.definition_id.clone(), value.clone()),
-                None => self.values.remove(&change.definition_id),
+                Some(value) => {
+                    self.values.insert(id.clone(), value.clone());
+                    self.sources.insert(id.clone(), change.source);
+                }
+                None => {
+                    self.values.remove(&id);
+                    self.sources.remove(&id);
+                }
+            };
+            match change.sync {
+                Some(state) => self.sync.insert(id, state),
+                None => self.sync.remove(&id),
             };
         }
+    }
+
+    /// The agents' changes to CRM-managed values not yet written back: `(definition id,
+    /// value)`, `None` for a cleared value.
+    pub fn pending_writes(&self) -> Vec<(String, Option<String>)> {
+        self.sync
+            .iter()
+            .filter(|(_, state)| **state == SyncState::Pending)
+            .map(|(id, _)| (id.clone(), self.values.get(id).cloned()))
+            .collect()
     }
 
     /// The value of any attribute by key: platform values by key, custom ones by definition id.
@@ -238,15 +264,17 @@ impl Contact {
                     && may_fill
                     && (!d.crm_managed || settings.crm_edit_enabled);
                 let value = self.value_of(&d.key, definitions).map(str::to_owned);
-                // Platform values come from the channel; custom ones only from people today.
-                let source = value.as_ref().map(|_| match d.kind {
-                    Kind::Platform => ValueSource::Channel,
-                    _ => ValueSource::Agent,
+                let id = definitions.custom.get(&d.key).map(|c| c.id.as_str());
+                let source = value.as_ref().map(|_| match (d.kind, id) {
+                    (Kind::Platform, _) => ValueSource::Channel,
+                    (_, Some(id)) => self.sources.get(id).copied().unwrap_or(ValueSource::Agent),
+                    (_, None) => ValueSource::Agent,
                 });
+                let sync = id.and_then(|id| self.sync.get(id).copied());
                 AttributeValueView {
                     value,
                     source,
-                    sync: None,
+                    sync,
                     lookup: d.lookup,
                     key: d.key,
                     label: d.label,
@@ -290,6 +318,9 @@ pub struct ValueChange {
     pub key: String,
     pub definition_id: String,
     pub value: Option<String>,
+    pub source: ValueSource,
+    /// The value's write-back state after the change (`None`: nothing to write back).
+    pub sync: Option<SyncState>,
 }
 
 /// Checks an edit of attribute values against the definitions and settings, all or nothing.
@@ -348,6 +379,9 @@ pub fn validate_edit(
             key: key.clone(),
             definition_id: definition.id.clone(),
             value,
+            source: ValueSource::Agent,
+            // An agent's change to a CRM-managed value waits to be written back.
+            sync: definition.crm_managed.then_some(SyncState::Pending),
         });
     }
     Ok(changes)

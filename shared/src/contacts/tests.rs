@@ -83,6 +83,8 @@ fn contact() -> Contact {
         match_hash: None,
         match_generation: 0,
         crm: None,
+        sources: Default::default(),
+        sync: Default::default(),
         version: 3,
         created_at: "2026-01-01T10:00:00Z".into(),
         updated_at: "2026-01-01T10:00:00Z".into(),
@@ -152,7 +154,9 @@ fn edits_are_checked_whole() {
         ValueChange {
             key: "customer_id".into(),
             definition_id: "id-customer_id".into(),
-            value: Some("42".into())
+            value: Some("42".into()),
+            source: crate::contacts::ValueSource::Agent,
+            sync: None,
         }
     );
     assert_eq!(ok[1].value, None);

@@ -223,6 +223,51 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// Sets a conversation's status while it and its contact exist: the conversation and
+    /// whether the status changed (an unchanged status writes nothing).
+    #[tracing::instrument(skip(self, conversation_id, now), fields(org = %org))]
+    pub async fn set_conversation_status(
+        &self,
+        org: &OrgId,
+        conversation_id: &str,
+        status: &str,
+        now: &str,
+    ) -> Result<Option<(Conversation, bool)>, ApiError> {
+        let Some(contact_id) = self.conversation_contact(org, conversation_id).await? else {
+            return Ok(None);
+        };
+        let key = raw_key(
+            &keys::contact_pk(org, &contact_id),
+            &keys::conversation_sk(conversation_id),
+        );
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression("SET #status = :status, #updated = :now")
+            .condition_expression("attribute_exists(PK) AND #status <> :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_values(":status", AttributeValue::S(status.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        if let Some(item) = conditional(result)?.and_then(|out| out.attributes) {
+            let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;
+            return Ok(Some((item.conversation, true)));
+        }
+        let current = self.get_consistent(key).await?;
+        current
+            .map(|item| {
+                serde_dynamo::from_item::<_, ConversationItem>(item)
+                    .map(|i| (i.conversation, false))
+                    .map_err(internal)
+            })
+            .transpose()
+    }
+
     /// Moves a conversation's `last_message_at` forward after a message older ones did not set.
     pub async fn advance_conversation(
         &self,

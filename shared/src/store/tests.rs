@@ -41,6 +41,8 @@ fn contact(id: &str) -> Contact {
         match_hash: None,
         match_generation: 0,
         crm: None,
+        sources: Default::default(),
+        sync: Default::default(),
         version: 1,
         created_at: NOW.into(),
         updated_at: NOW.into(),
@@ -56,6 +58,8 @@ fn set(definition_id: &str, value: Option<&str>) -> ValueChange {
         key: definition_id.into(),
         definition_id: definition_id.into(),
         value: value.map(Into::into),
+        source: crate::contacts::ValueSource::Agent,
+        sync: None,
     }
 }
 

@@ -60,6 +60,8 @@ pub async fn seed(local: &Services, org: &str, count: usize) {
             match_hash: None,
             match_generation: 0,
             crm: None,
+            sources: Default::default(),
+            sync: Default::default(),
             version: 1,
             created_at: "2026-01-01T10:00:00Z".into(),
             updated_at: "2026-01-01T10:00:00Z".into(),
