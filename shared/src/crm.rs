@@ -340,6 +340,69 @@ impl Contact {
     }
 }
 
+/// The values of a contact's enabled lookup attributes (platform or custom), by key: what a
+/// lookup sends.
+pub fn lookup_values(
+    contact: &Contact,
+    definitions: &crate::attributes::AttributeSet,
+) -> std::collections::BTreeMap<String, String> {
+    definitions
+        .definitions()
+        .into_iter()
+        .filter(|d| d.enabled && d.lookup)
+        .filter_map(|d| {
+            let value = contact.value_of(&d.key, definitions)?.to_owned();
+            Some((d.key, value))
+        })
+        .collect()
+}
+
+/// Why a lookup may be due, besides the manual route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupTrigger {
+    /// A message made the contact or started a conversation: look up when the last answered
+    /// lookup is older than the connection's TTL.
+    NewContactOrConversation,
+    /// One of the contact's lookup values changed: look up now.
+    LookupValueChanged,
+}
+
+/// Whether to look the contact up now. A contact without a lookup value is never looked up
+/// automatically.
+pub fn lookup_due(
+    contact: &Contact,
+    definitions: &crate::attributes::AttributeSet,
+    connection: &CrmConnection,
+    trigger: LookupTrigger,
+    now: time::OffsetDateTime,
+) -> bool {
+    if lookup_values(contact, definitions).is_empty() {
+        return false;
+    }
+    match trigger {
+        LookupTrigger::LookupValueChanged => true,
+        LookupTrigger::NewContactOrConversation => {
+            let answered = contact
+                .crm
+                .as_ref()
+                .filter(|c| c.connection_id == connection.connection_id)
+                .filter(|c| {
+                    matches!(
+                        c.status,
+                        LookupStatus::Found | LookupStatus::NotFound | LookupStatus::Multiple
+                    )
+                })
+                .and_then(|c| c.last_lookup_at.as_deref())
+                .and_then(|at| {
+                    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                });
+            let ttl = time::Duration::minutes(i64::from(connection.lookup_ttl_minutes));
+            answered.is_none_or(|at| now - at >= ttl)
+        }
+    }
+}
+
 /// The jobs of `crm-sync`'s queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -518,3 +518,90 @@ async fn conversation_status_is_one_of_three_for_any_caller_of_the_org() {
         .expect(200);
     assert_eq!(done["status"], "pending");
 }
+
+#[tokio::test]
+async fn contacts_are_looked_up_when_they_arrive_and_when_a_lookup_value_changes() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let agent = api.caller(&org, "agent", "enterprise").await;
+    admin
+        .patch("/attributes/phone", &json!({"lookup": true}))
+        .await
+        .expect(200);
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Customer number", "type": "text", "lookup": true}),
+        )
+        .await
+        .expect(201);
+    let crm = DemoCrm::for_org(&org);
+    let records = json!([
+        {"match": "+351 966 000 000", "id": "R-PHONE"},
+        {"match": "C-77", "id": "R-NUMBER"},
+    ]);
+    connect(&admin, &crm, records, "answer").await;
+
+    // A new contact with a lookup value (the phone its channel gives) is looked up unasked.
+    let mut message = inbound(&org, "whatsapp", "+351966", "c1", "m1");
+    message["sender"]["attributes"] = json!({"phone": "+351 966 000 000"});
+    let contact = api.contact_of(&message).await;
+    let view = eventually("the first lookup", || async {
+        let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+        (view["crm"]["record_id"] == "R-PHONE").then_some(view)
+    })
+    .await;
+    assert_eq!(view["validated"], true);
+    let call = crm.calls().await.pop().unwrap();
+    assert_eq!(call["body"]["lookup"], json!({"phone": "+351 966 000 000"}));
+
+    // An agent changing a lookup value looks the contact up again, with every lookup value:
+    // now two records answer.
+    agent
+        .patch(
+            &format!("/contacts/{contact}"),
+            &json!({"attributes": {"customer_number": "C-77"}}),
+        )
+        .await
+        .expect(200);
+    let view = eventually("a second lookup", || async {
+        let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+        (view["crm"]["status"] == "multiple").then_some(view)
+    })
+    .await;
+    assert_eq!(view["validated"], false, "two records are not one person");
+    let call = crm.calls().await.pop().unwrap();
+    assert_eq!(
+        call["body"]["lookup"],
+        json!({"phone": "+351 966 000 000", "customer_number": "C-77"})
+    );
+}
+
+#[tokio::test]
+async fn a_status_change_from_the_channel_writes_back_pending_values() {
+    let api = Api::new();
+    let org = new_org();
+    let (_, agent, crm, contact, _) = writing_back(&api, &org, "accept").await;
+    agent
+        .patch(
+            &format!("/contacts/{contact}"),
+            &json!({"attributes": {"account": "Initech"}}),
+        )
+        .await
+        .expect(200);
+    let mut closing = inbound(&org, "whatsapp", "+351944", "c1", "m2");
+    closing["conversation"]["status"] = json!("closed");
+    api.ingest(&closing).await;
+    let view = settled(&agent, &contact).await;
+    assert_eq!(entry(&view, "account").unwrap()["sync"], "synced");
+    let call = crm
+        .calls()
+        .await
+        .into_iter()
+        .find(|c| c["body"]["type"] == "contact.updated")
+        .unwrap();
+    assert_eq!(call["body"]["attributes"], json!({"account": "Initech"}));
+    assert_eq!(call["body"]["conversation"]["status"], "closed");
+    assert_eq!(call["body"]["changed_by"]["name"], "whatsapp");
+}

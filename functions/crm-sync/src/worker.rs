@@ -9,7 +9,7 @@ use shared::contacts::{Contact, LookupStatus, SyncState, ValueChange, ValueSourc
 use shared::crm::{
     BREAKER_PAUSE_SECONDS, CallError, ContactCrm, CrmConnection, CrmJob, LookupCall, LookupContact,
     LookupIdentity, LookupReply, ReplyStatus, WRITEBACK_MAX_DELAY_SECONDS, WRITEBACK_RETRY_SECONDS,
-    WriteBackCall, WriteBackContact,
+    WriteBackCall, WriteBackContact, lookup_values,
 };
 use shared::ids::{ContactId, OrgId};
 use shared::serve::{Handled, QueueFunction};
@@ -113,15 +113,7 @@ impl App {
         contact: &Contact,
         definitions: &shared::attributes::AttributeSet,
     ) -> Result<Result<LookupReply, String>, ApiError> {
-        let values: Vec<(String, String)> = definitions
-            .definitions()
-            .into_iter()
-            .filter(|d| d.enabled && d.lookup)
-            .filter_map(|d| {
-                let value = contact.value_of(&d.key, definitions)?.to_owned();
-                Some((d.key, value))
-            })
-            .collect();
+        let values = lookup_values(contact, definitions);
         let call = LookupCall {
             kind: "contact.lookup",
             contact: LookupContact {

@@ -10,7 +10,7 @@ use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, ContactSummary, validate_edit};
-use shared::crm::{ChangedBy, ConversationRef, CrmJob};
+use shared::crm::{ChangedBy, ConversationRef, CrmJob, LookupTrigger, lookup_due, lookup_values};
 use shared::http::{
     HttpResult, Matched, Page, if_match, json_body, ok, page_request, query_param, with_etag,
 };
@@ -139,7 +139,7 @@ impl App {
         let body: EditBody = json_body(req)?;
         let expected = if_match(req)?;
         let now = rfc3339(self.env.now());
-        let (contact, view, moved) = retry_on_conflict(|| async {
+        let (contact, view, moved, look_up) = retry_on_conflict(|| async {
             let ContactContext {
                 settings,
                 definitions,
@@ -153,10 +153,22 @@ impl App {
             let changes = validate_edit(&body.attributes, &definitions.value, &settings.value)?;
             if changes.is_empty() {
                 let view = contact.view(&definitions.value, &settings.value, crm.as_ref(), caller);
-                return Ok((contact, view, None));
+                return Ok((contact, view, None, false));
             }
             let mut updated = contact.clone();
             updated.apply(&changes);
+            // A changed lookup value looks the contact up again (queued, never waited for).
+            let look_up = crm.as_ref().is_some_and(|connection| {
+                lookup_values(&contact, &definitions.value)
+                    != lookup_values(&updated, &definitions.value)
+                    && lookup_due(
+                        &updated,
+                        &definitions.value,
+                        connection,
+                        LookupTrigger::LookupValueChanged,
+                        self.env.now(),
+                    )
+            });
             let Some(moved) = refile(&mut updated, &settings.value, &definitions.value) else {
                 let Some(written) = self
                     .store
@@ -166,7 +178,7 @@ impl App {
                     return Err(self.store.why_not_written(&caller.org, id).await.into());
                 };
                 let view = written.view(&definitions.value, &settings.value, crm.as_ref(), caller);
-                return Ok((written, view, None));
+                return Ok((written, view, None, look_up));
             };
             updated.version = contact.version + 1;
             updated.updated_at = now.clone();
@@ -174,7 +186,7 @@ impl App {
                 .save_edited_contact(&caller.org, &updated, contact.version, Some(&moved))
                 .await?;
             let view = updated.view(&definitions.value, &settings.value, crm.as_ref(), caller);
-            Ok::<_, SaveError>((updated, view, Some((moved, contact.linked))))
+            Ok::<_, SaveError>((updated, view, Some((moved, contact.linked)), look_up))
         })
         .await
         .map_err(|err| match err {
@@ -189,6 +201,14 @@ impl App {
                     contact_id: contact.typed_id()?,
                     generation: moved.generation,
                     previously_linked,
+                })
+                .await?;
+        }
+        if look_up {
+            self.crm
+                .send(&CrmJob::Lookup {
+                    org_id: caller.org.clone(),
+                    contact_id: contact.typed_id()?,
                 })
                 .await?;
         }

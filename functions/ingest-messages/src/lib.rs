@@ -13,6 +13,7 @@ use shared::blobs::Blobs;
 use shared::channel::Channel;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, Identity};
+use shared::crm::{self, ChangedBy, ConversationRef, CrmJob, LookupTrigger};
 use shared::ids::{self, OrgId};
 use shared::keys;
 use shared::matching::{MatchJob, refile};
@@ -20,8 +21,8 @@ use shared::queue::Queue;
 use shared::retry::Backoff;
 use shared::serve::{Handled, QueueFunction};
 use shared::store::{
-    Conversation, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError, Store,
-    StoredAttachment,
+    Conversation, IngestContext, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError,
+    Store, StoredAttachment,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -111,6 +112,8 @@ pub struct App {
     store: Store,
     blobs: Blobs,
     matching: Queue,
+    /// `crm-sync`'s queue: lookups and write-backs a message asks for.
+    crm: Queue,
     env: Env,
 }
 
@@ -167,7 +170,10 @@ impl App {
         let mut backoff = Backoff::new();
         while backoff.next_try().await {
             let now = rfc3339(self.env.now());
-            let context = self.store.ingest_context(&org, &claim_pk).await?;
+            let context = self
+                .store
+                .ingest_context(&org, &claim_pk, &inbound.conversation.id)
+                .await?;
             let before = match &context.owner {
                 Some(id) => match self.store.contact(&org, id).await? {
                     Some(contact) => Some(contact),
@@ -261,10 +267,21 @@ impl App {
                                 org_id: org.clone(),
                                 contact_id: contact.typed_id()?,
                                 generation: settings.match_generation,
-                                previously_linked: before.map(|b| b.linked).unwrap_or_default(),
+                                previously_linked: before
+                                    .as_ref()
+                                    .map(|b| b.linked.clone())
+                                    .unwrap_or_default(),
                             })
                             .await?;
                     }
+                    self.follow_up_with_crm(
+                        &org,
+                        &context,
+                        before.as_ref(),
+                        &contact,
+                        &conversation,
+                    )
+                    .await?;
                     tracing::info!(contact = %contact.id, new_contact = is_new, "message ingested");
                     return Ok(ingested);
                 }
@@ -287,6 +304,72 @@ impl App {
             "the contact kept changing while the message was ingested",
         )
         .into())
+    }
+
+    /// What a committed message asks of the CRM, queued (never called from here): a lookup
+    /// when the message made the contact or started a conversation past the lookup TTL, or
+    /// changed a lookup value; a write-back of pending values when it changed the
+    /// conversation's status.
+    async fn follow_up_with_crm(
+        &self,
+        org: &OrgId,
+        context: &IngestContext,
+        before: Option<&Contact>,
+        contact: &Contact,
+        conversation: &Conversation,
+    ) -> Result<(), ApiError> {
+        let Some(connection) = &context.crm else {
+            return Ok(());
+        };
+        let definitions = &context.definitions.value;
+        let previous = context
+            .conversation
+            .as_ref()
+            .filter(|c| c.contact_id == contact.id);
+        let values_changed = before.is_some_and(|b| {
+            crm::lookup_values(b, definitions) != crm::lookup_values(contact, definitions)
+        });
+        let trigger = if values_changed {
+            Some(LookupTrigger::LookupValueChanged)
+        } else if before.is_none() || previous.is_none() {
+            Some(LookupTrigger::NewContactOrConversation)
+        } else {
+            None
+        };
+        let now = self.env.now();
+        if trigger.is_some_and(|t| crm::lookup_due(contact, definitions, connection, t, now)) {
+            self.crm
+                .send(&CrmJob::Lookup {
+                    org_id: org.clone(),
+                    contact_id: contact.typed_id()?,
+                })
+                .await?;
+        }
+        let status_changed = previous
+            .and_then(|p| p.status.as_deref())
+            .is_some_and(|s| s != conversation.status);
+        let writes_back =
+            connection.writeback_url.is_some() && !contact.pending_writes().is_empty();
+        if status_changed && writes_back {
+            self.crm
+                .send(&CrmJob::WriteBack {
+                    org_id: org.clone(),
+                    contact_id: contact.typed_id()?,
+                    conversation: ConversationRef {
+                        id: conversation.id.clone(),
+                        status: conversation.status.clone(),
+                    },
+                    changed_by: ChangedBy {
+                        id: format!("channel:{}", conversation.channel.as_str()),
+                        name: conversation.channel.as_str().to_owned(),
+                    },
+                    webhook_id: self.env.ids.new_id(),
+                    first_tried_at: rfc3339(now),
+                    attempt: 0,
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     fn decode_attachments<'a>(
@@ -426,7 +509,8 @@ fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
 shared::build_from_services!(App {
     store,
     blobs,
-    matching
+    matching,
+    crm
 });
 
 /// Inbound messages from the channels' queue; a malformed one fails alone and, after the

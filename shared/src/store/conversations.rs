@@ -214,6 +214,10 @@ impl Store {
             "contact_id".into(),
             AttributeValue::S(conversation.contact_id.clone()),
         );
+        item.insert(
+            "status".into(),
+            AttributeValue::S(conversation.status.clone()),
+        );
         item.insert("updated_at".into(), AttributeValue::S(now.to_owned()));
         let put = Put::builder()
             .table_name(&self.table)
@@ -240,29 +244,41 @@ impl Store {
             &keys::contact_pk(org, &contact_id),
             &keys::conversation_sk(conversation_id),
         );
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.clone()))
-            .update_expression("SET #status = :status, #updated = :now")
-            .condition_expression("attribute_exists(PK) AND #status <> :status")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#updated", "updated_at")
-            .expression_attribute_values(":status", AttributeValue::S(status.to_owned()))
-            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
-            .return_values(ReturnValue::AllNew)
-            .send()
+        // The owner item keeps the status too, so ingest sees a change from its one read.
+        let status_update = |key: super::Item, condition: &str| {
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression("SET #status = :status, #updated = :now")
+                .condition_expression(condition)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#updated", "updated_at")
+                .expression_attribute_values(":status", AttributeValue::S(status.to_owned()))
+                .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(internal)
+        };
+        let owner = raw_key(
+            &keys::conversation_pk(org, conversation_id),
+            keys::CONVERSATION_OWNER_SK,
+        );
+        let written = self
+            .transact(vec![
+                status_update(key.clone(), "attribute_exists(PK) AND #status <> :status")?,
+                status_update(owner, "attribute_exists(PK)")?,
+            ])
             .await;
-        if let Some(item) = conditional(result)?.and_then(|out| out.attributes) {
-            let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;
-            return Ok(Some((item.conversation, true)));
-        }
+        let changed = match written {
+            Ok(()) => true,
+            Err(SaveError::Conflict) => false,
+            Err(SaveError::Failed(err)) => return Err(err),
+        };
         let current = self.get_consistent(key).await?;
         current
             .map(|item| {
                 serde_dynamo::from_item::<_, ConversationItem>(item)
-                    .map(|i| (i.conversation, false))
+                    .map(|i| (i.conversation, changed))
                     .map_err(internal)
             })
             .transpose()

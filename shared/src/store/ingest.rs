@@ -19,7 +19,17 @@ use crate::settings::Settings;
 pub struct IngestContext {
     pub settings: Stored<Settings>,
     pub definitions: Stored<AttributeSet>,
+    pub crm: Option<crate::crm::CrmConnection>,
     pub owner: Option<String>,
+    /// The conversation as it stands before this message: its contact and status.
+    pub conversation: Option<ConversationHead>,
+}
+
+/// A conversation's `OWNER` item: whose it is and its last status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationHead {
+    pub contact_id: String,
+    pub status: Option<String>,
 }
 
 /// The writes of one inbound message, applied in one transaction.
@@ -64,34 +74,55 @@ pub enum IngestOutcome {
 }
 
 impl Store {
-    #[tracing::instrument(skip(self, claim_pk), fields(org = %org))]
+    /// Everything an inbound message is decided on, in one strongly consistent round trip:
+    /// settings, definitions, the CRM connection, who owns the sender's identity and the
+    /// conversation's owner and status.
+    #[tracing::instrument(skip(self, claim_pk, conversation_id), fields(org = %org))]
     pub async fn ingest_context(
         &self,
         org: &OrgId,
         claim_pk: &str,
+        conversation_id: &str,
     ) -> Result<IngestContext, ApiError> {
+        let conversation_pk = keys::conversation_pk(org, conversation_id);
         let items = self
             .batch_get(vec![
                 key(org, keys::SETTINGS_SK),
                 key(org, keys::ATTRIBUTE_DEFINITIONS_SK),
+                key(org, keys::CRM_SK),
                 raw_key(claim_pk, keys::IDENTITY_SK),
+                raw_key(&conversation_pk, keys::CONVERSATION_OWNER_SK),
             ])
             .await?;
         let (settings, definitions, rest) = super::split_org_config(org, items)?;
-        let owner = rest
-            .into_iter()
-            .find(|i| {
-                i.get(keys::PK)
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    == Some(claim_pk)
-            })
-            .and_then(|mut i| i.remove("contact_id"))
-            .and_then(|v| v.as_s().ok().cloned());
+        let (mut owner, mut conversation, mut crm) = (None, None, None);
+        for mut item in rest {
+            let text = |item: &super::Item, name: &str| {
+                item.get(name).and_then(|v| v.as_s().ok()).cloned()
+            };
+            let pk = text(&item, keys::PK);
+            let sk = text(&item, keys::SK);
+            if sk.as_deref() == Some(keys::CRM_SK) {
+                let item: super::crm::ConnectionItem =
+                    serde_dynamo::from_item(item).map_err(internal)?;
+                crm = Some(item.connection);
+            } else if pk.as_deref() == Some(claim_pk) {
+                owner = item
+                    .remove("contact_id")
+                    .and_then(|v| v.as_s().ok().cloned());
+            } else if pk.as_deref() == Some(conversation_pk.as_str()) {
+                conversation = text(&item, "contact_id").map(|contact_id| ConversationHead {
+                    contact_id,
+                    status: text(&item, "status"),
+                });
+            }
+        }
         Ok(IngestContext {
             settings,
             definitions,
+            crm,
             owner,
+            conversation,
         })
     }
 

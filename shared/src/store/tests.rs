@@ -210,8 +210,31 @@ async fn an_ingest_writes_claim_profile_conversation_and_message_once() {
     let (store, org) = (local_store().await, org());
     let ana = ingested(&store, &org, "c1", "conv-1").await;
     let claim = crate::keys::identity_pk(&org, "whatsapp", "u-c1");
-    let context = store.ingest_context(&org, &claim).await.unwrap();
+    let context = store.ingest_context(&org, &claim, "conv-1").await.unwrap();
     assert_eq!(context.owner.as_deref(), Some("c1"));
+    let head = context.conversation.unwrap();
+    assert_eq!(head.contact_id, "c1");
+    assert_eq!(head.status.as_deref(), Some("open"));
+    assert!(context.crm.is_none());
+    let (_, changed) = store
+        .set_conversation_status(&org, "conv-1", "open", NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!changed, "an unchanged status writes nothing");
+    let (closed, changed) = store
+        .set_conversation_status(&org, "conv-1", "closed", NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(changed);
+    assert_eq!(closed.status, "closed");
+    let context = store.ingest_context(&org, &claim, "conv-1").await.unwrap();
+    assert_eq!(
+        context.conversation.unwrap().status.as_deref(),
+        Some("closed"),
+        "the owner item follows the status"
+    );
     let (conversations, _) = store
         .linked_conversations(&org, &ana, page(10))
         .await
