@@ -218,11 +218,16 @@ async fn fire_schedule(
 
 /// Runs ingest on one inbound message, as its SQS event source would, and says what it made.
 async fn inbound(State(gw): State<Arc<Gateway>>, body: String) -> Response {
-    match gw.ingest.ingest_body(&body).await {
+    let (outcome, requests) = metering::metered(gw.ingest.ingest_body(&body)).await;
+    let mut response = match outcome {
         Ok(ingested) => axum::Json(ingested).into_response(),
         Err(ingest_messages::IngestError::Failed(err)) => error(err),
         Err(malformed) => error(ApiError::bad_request(malformed.to_string())),
-    }
+    };
+    response
+        .headers_mut()
+        .insert(metering::HEADER, requests.into());
+    response
 }
 
 async fn invoke(

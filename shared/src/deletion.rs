@@ -67,7 +67,6 @@ mod tests {
             profile_url: None,
             network: Network::X,
             identities: vec![],
-            validated: false,
             vip: false,
             platform: BTreeMap::new(),
             values: BTreeMap::new(),

@@ -65,7 +65,6 @@ async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, org: &OrgId, count
             profile_url: None,
             network: Network::X,
             identities: vec![],
-            validated: false,
             vip: i % 10 == 0,
             platform: BTreeMap::from([
                 ("followers".to_owned(), format!("{}", i * 7)),

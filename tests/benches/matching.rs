@@ -43,7 +43,6 @@ async fn main() {
                 user_id: format!("wa-{i}"),
                 handle: None,
             }],
-            validated: false,
             vip: false,
             platform: BTreeMap::from([("phone".to_string(), format!("+351 9{:08}", i / 2))]),
             values: BTreeMap::new(),

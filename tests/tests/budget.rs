@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, inbound, new_org};
+use api_tests::{Api, DemoCrm, inbound, new_org};
 use serde_json::json;
 
 #[tokio::test]
@@ -55,7 +55,7 @@ async fn every_route_stays_within_its_round_trip_budget() {
                 .await,
             2,
         ),
-        ("GET /contacts", admin.get("/contacts").await, 1),
+        ("GET /contacts", admin.get("/contacts").await, 2),
         (
             "GET /contacts/{id}",
             admin.get(&format!("/contacts/{contact}")).await,
@@ -163,6 +163,94 @@ async fn every_route_stays_within_its_round_trip_budget() {
             "DELETE /export-schedule",
             admin.delete("/export-schedule").await,
             1,
+        ),
+    ];
+    for (route, reply, budget) in cases {
+        assert!(reply.status.is_success(), "{route}: {}", reply.body);
+        assert_eq!(reply.dynamodb_requests(), budget, "{route}");
+    }
+}
+
+/// The DynamoDB requests of a first message, a later message and an edit in an org: the
+/// connection is read in the same round trips whether or not there is one.
+async fn message_and_edit_requests(api: &Api, org: &str, crm: bool) -> [usize; 3] {
+    let admin = api.caller(org, "admin", "enterprise").await;
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Customer number", "type": "text", "lookup": true}),
+        )
+        .await
+        .expect(201);
+    if crm {
+        let demo = DemoCrm::for_org(org);
+        let connected = admin
+            .put("/crm", &json!({"lookup_url": demo.lookup_url}))
+            .await
+            .expect(200);
+        demo.set(json!({"secrets": [connected["signing_secret"]]}))
+            .await;
+    }
+    let first = api.inbound(&inbound(org, "sms", "+1", "c1", "m1")).await;
+    let contact = first.body["contact_id"].as_str().unwrap().to_owned();
+    let later = api.inbound(&inbound(org, "sms", "+1", "c1", "m2")).await;
+    let edit = admin
+        .patch(
+            &format!("/contacts/{contact}"),
+            &json!({"attributes": {"customer_number": "C-1"}}),
+        )
+        .await;
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    [
+        first.dynamodb_requests(),
+        later.dynamodb_requests(),
+        edit.dynamodb_requests(),
+    ]
+}
+
+#[tokio::test]
+async fn a_crm_connection_adds_no_request_to_messages_and_edits() {
+    let api = Api::new();
+    let without = message_and_edit_requests(&api, &new_org(), false).await;
+    let with = message_and_edit_requests(&api, &new_org(), true).await;
+    assert_eq!(without, [3, 4, 2], "first message, later message, edit");
+    assert_eq!(
+        with, without,
+        "the connection rides in the reads they already make"
+    );
+
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let demo = DemoCrm::for_org(&org);
+    admin
+        .put("/crm", &json!({"lookup_url": demo.lookup_url}))
+        .await
+        .expect(200);
+    let contact = api
+        .contact_of(&inbound(&org, "sms", "+2", "c2", "m1"))
+        .await;
+    let cases = [
+        (
+            "POST /contacts/{id}/crm-lookup",
+            admin
+                .post(&format!("/contacts/{contact}/crm-lookup"), &json!({}))
+                .await,
+            2,
+        ),
+        ("GET /crm", admin.get("/crm").await, 1),
+        (
+            "PATCH /conversations/{id} (unchanged)",
+            admin
+                .patch("/conversations/c2", &json!({"status": "open"}))
+                .await,
+            4,
+        ),
+        (
+            "PATCH /conversations/{id}",
+            admin
+                .patch("/conversations/c2", &json!({"status": "closed"}))
+                .await,
+            5,
         ),
     ];
     for (route, reply, budget) in cases {

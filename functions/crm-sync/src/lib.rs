@@ -265,14 +265,11 @@ impl App {
             crm,
             contact,
         } = self.store.contact_context(&caller.org, id).await?;
-        contact.ok_or(ApiError::NotFound("contact"))?;
+        let contact = contact.ok_or(ApiError::NotFound("contact"))?;
         let connection =
             crm.ok_or_else(|| ApiError::conflict(None, "the organisation has no CRM connection"))?;
-        let previous = self
-            .store
-            .contact(&caller.org, id)
-            .await?
-            .and_then(|c| c.crm)
+        let previous = contact
+            .crm
             .filter(|c| c.connection_id == connection.connection_id);
         let pending = ContactCrm {
             connection_id: connection.connection_id.clone(),

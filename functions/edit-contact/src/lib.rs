@@ -105,11 +105,14 @@ impl App {
         };
         let scope = route.list_scope(filter);
         let page = page_request(req, &scope)?;
-        let (contacts, next) = self
-            .store
-            .list_contacts(&route.caller.org, page, vip_only)
-            .await?;
-        let items: Vec<ContactSummary> = contacts.iter().map(Contact::summary).collect();
+        // `validated` depends on the org's connection, read beside the page.
+        let org = &route.caller.org;
+        let (listed, crm) = tokio::join!(
+            self.store.list_contacts(org, page, vip_only),
+            self.store.crm_connection(org)
+        );
+        let ((contacts, next), crm) = (listed?, crm?);
+        let items: Vec<ContactSummary> = contacts.iter().map(|c| c.summary(crm.as_ref())).collect();
         Ok(ok(&Page::new(items, &scope, next)))
     }
 

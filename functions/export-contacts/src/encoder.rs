@@ -5,6 +5,7 @@ use serde::Serialize;
 use shared::ApiError;
 use shared::attributes::{AttributeSet, VIP_KEY};
 use shared::contacts::Contact;
+use shared::crm::CrmConnection;
 use shared::exports::{CONTACT_COLUMNS, ExportFormat};
 
 /// The attribute columns of an export: every platform and custom definition, enabled or not,
@@ -13,16 +14,22 @@ use shared::exports::{CONTACT_COLUMNS, ExportFormat};
 pub struct Columns {
     definitions: AttributeSet,
     keys: Vec<String>,
+    /// The org's CRM connection, which `validated` is read under.
+    crm: Option<CrmConnection>,
 }
 
 impl Columns {
-    pub fn new(definitions: AttributeSet) -> Self {
+    pub fn new(definitions: AttributeSet, crm: Option<CrmConnection>) -> Self {
         let keys = definitions
             .display_keys()
             .into_iter()
             .filter(|k| k != VIP_KEY)
             .collect();
-        Self { definitions, keys }
+        Self {
+            definitions,
+            keys,
+            crm,
+        }
     }
 
     pub fn header(&self) -> impl Iterator<Item = &str> {
@@ -117,7 +124,7 @@ impl Encoder {
                     contact.handle.as_deref().unwrap_or_default(),
                     contact.network.as_str(),
                     bool_cell(contact.vip),
-                    bool_cell(contact.validated),
+                    bool_cell(contact.validated_under(self.columns.crm.as_ref())),
                     contact.created_at.as_str(),
                     contact.updated_at.as_str(),
                 ];
@@ -137,7 +144,7 @@ impl Encoder {
                     handle: contact.handle.as_deref(),
                     network: contact.network.as_str(),
                     vip: contact.vip,
-                    validated: contact.validated,
+                    validated: contact.validated_under(self.columns.crm.as_ref()),
                     created_at: &contact.created_at,
                     updated_at: &contact.updated_at,
                     attributes: AttributeValues {
@@ -201,7 +208,6 @@ mod tests {
             profile_url: None,
             network: Network::Whatsapp,
             identities: vec![],
-            validated: false,
             vip: true,
             platform: [("phone".to_owned(), "+351 912".to_owned())].into(),
             values: [("def-1".to_owned(), "=HYPERLINK(\"x\")".to_owned())].into(),
@@ -258,7 +264,7 @@ mod tests {
 
     #[test]
     fn csv_has_the_contract_header_and_every_non_vip_definition_in_display_order() {
-        let columns = Columns::new(definitions());
+        let columns = Columns::new(definitions(), None);
         let header: Vec<&str> = columns.header().collect();
         assert_eq!(&header[..8], &CONTACT_COLUMNS);
         assert_eq!(
@@ -285,7 +291,8 @@ mod tests {
 
     #[test]
     fn csv_rows_quote_per_rfc_4180_and_neutralise_formulas() {
-        let mut encoder = Encoder::new(ExportFormat::Csv, Columns::new(definitions())).unwrap();
+        let mut encoder =
+            Encoder::new(ExportFormat::Csv, Columns::new(definitions(), None)).unwrap();
         encoder
             .write(&contact("Lima, \"Ana\"\nSecond line", Some("@ana")))
             .unwrap();
@@ -298,7 +305,7 @@ mod tests {
         assert!(text.ends_with("\r\n"));
         let rows = csv_rows(&bytes);
         assert_eq!(rows.len(), 1);
-        let header = Columns::new(definitions())
+        let header = Columns::new(definitions(), None)
             .header()
             .map(str::to_owned)
             .collect::<Vec<_>>();
@@ -315,7 +322,8 @@ mod tests {
 
     #[test]
     fn jsonl_rows_carry_raw_values_and_nulls_for_missing_ones() {
-        let mut encoder = Encoder::new(ExportFormat::Jsonl, Columns::new(definitions())).unwrap();
+        let mut encoder =
+            Encoder::new(ExportFormat::Jsonl, Columns::new(definitions(), None)).unwrap();
         encoder.write(&contact("Ana", None)).unwrap();
         encoder.write(&contact("Bea", Some("@bea"))).unwrap();
         let bytes = encoder.finish().unwrap();
@@ -333,7 +341,7 @@ mod tests {
         assert!(lines[0]["attributes"].get("vip").is_none());
         let text = String::from_utf8(bytes.clone()).unwrap();
         let first_line = text.lines().next().unwrap();
-        let positions: Vec<usize> = Columns::new(definitions())
+        let positions: Vec<usize> = Columns::new(definitions(), None)
             .header()
             .skip(CONTACT_COLUMNS.len())
             .map(|k| first_line.find(&format!("\"{k}\":")).unwrap())
@@ -343,7 +351,8 @@ mod tests {
 
     #[test]
     fn parts_are_taken_only_once_enough_bytes_gathered() {
-        let mut encoder = Encoder::new(ExportFormat::Jsonl, Columns::new(definitions())).unwrap();
+        let mut encoder =
+            Encoder::new(ExportFormat::Jsonl, Columns::new(definitions(), None)).unwrap();
         encoder.write(&contact("Ana", None)).unwrap();
         assert!(encoder.take_at_least(1 << 20).unwrap().is_none());
         let part = encoder.take_at_least(10).unwrap().unwrap();

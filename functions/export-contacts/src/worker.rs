@@ -142,7 +142,12 @@ impl App {
             .org_config(org)
             .await
             .map_err(at(Stage::ReadContacts))?;
-        let mut encoder = Encoder::new(job.format, Columns::new(definitions.value))
+        let crm = self
+            .store
+            .crm_connection(org)
+            .await
+            .map_err(at(Stage::ReadContacts))?;
+        let mut encoder = Encoder::new(job.format, Columns::new(definitions.value, crm))
             .map_err(at(Stage::WriteFile))?;
         let key = keys::export_object(org, &job.id, attempt, job.format.extension());
         let mut upload = self

@@ -191,7 +191,6 @@ impl App {
                 profile_url: None,
                 network,
                 identities: Vec::new(),
-                validated: false,
                 vip: false,
                 platform: BTreeMap::new(),
                 values: BTreeMap::new(),

@@ -27,7 +27,6 @@ crate::debug_showing!(Contact {
     id,
     network,
     vip,
-    validated,
     version
 });
 
@@ -41,7 +40,6 @@ pub struct Contact {
     pub profile_url: Option<String>,
     pub network: Network,
     pub identities: Vec<Identity>,
-    pub validated: bool,
     pub vip: bool,
     /// Platform attribute values by catalogue key; written only by ingest.
     #[serde(default)]
@@ -185,14 +183,15 @@ impl Contact {
         self.identities.iter().map(|i| i.channel)
     }
 
-    pub fn summary(&self) -> ContactSummary {
+    /// The list entry; `validated` under the org's CRM connection, as in the view.
+    pub fn summary(&self, crm: Option<&crate::crm::CrmConnection>) -> ContactSummary {
         ContactSummary {
             id: self.id.clone(),
             name: self.name.clone(),
             handle: self.handle.clone(),
             network: self.network,
             vip: self.vip,
-            validated: self.validated,
+            validated: self.validated_under(crm),
             updated_at: self.updated_at.clone(),
         }
     }

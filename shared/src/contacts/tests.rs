@@ -69,7 +69,6 @@ fn contact() -> Contact {
             user_id: "1234".into(),
             handle: Some("@ana".into()),
         }],
-        validated: false,
         vip: false,
         platform: BTreeMap::from([
             ("followers".into(), "120".into()),

@@ -33,7 +33,6 @@ fn contact(id: &str) -> Contact {
             user_id: format!("u-{id}"),
             handle: None,
         }],
-        validated: false,
         vip: false,
         platform: BTreeMap::new(),
         values: BTreeMap::new(),

@@ -52,7 +52,6 @@ pub async fn seed(local: &Services, org: &str, count: usize) {
             profile_url: None,
             network: Network::Sms,
             identities: vec![],
-            validated: false,
             vip: n % 2 == 0,
             platform: [("phone".to_owned(), format!("+1555{n:04}"))].into(),
             values: Default::default(),
