@@ -9,7 +9,7 @@ use shared::ApiError;
 use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
-use shared::contacts::{Contact, ContactSummary, validate_edit};
+use shared::contacts::{ContactSummary, validate_edit};
 use shared::crm::{ChangedBy, ConversationRef, CrmJob, LookupTrigger, lookup_due, lookup_values};
 use shared::http::{
     HttpResult, Matched, Page, if_match, json_body, ok, page_request, query_param, with_etag,
