@@ -152,8 +152,24 @@ async fn events_of_another_org_find_nothing() {
         "edit-contact",
         "contact-conversations",
         "conversation-messages",
+        "set-conversation-status",
     ] {
         let (status, _) = stranger.run(name).await;
         assert_eq!(status, 404, "{name}");
     }
+}
+
+#[tokio::test]
+async fn the_sample_event_closes_a_conversation_once() {
+    let h = Harness::new().await;
+    let (status, closed) = h.run("set-conversation-status").await;
+    assert_eq!(status, 200, "{closed}");
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["contact_id"], json!(h.contact_id));
+    let (status, again) = h.run("set-conversation-status").await;
+    assert_eq!(
+        (status, again),
+        (200, closed),
+        "an unchanged status changes nothing"
+    );
 }
