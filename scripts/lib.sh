@@ -95,7 +95,7 @@ build_runtime() {
 # Starts the demo CRM (a stand-in for a customer's CRM endpoints) on $1, seeded from $2 if given.
 start_demo_crm() {
   local port="$1" seed="${2:-}" log="$STATE/logs/demo-crm.log"
-  "$ROOT/target/debug/demo-crm" "$port" $seed >"$log" 2>&1 &
+  "${DEMO_CRM_BIN:-$ROOT/target/debug/demo-crm}" "$port" $seed >"$log" 2>&1 &
   STARTED_PIDS+=("$!")
   wait_for "http://127.0.0.1:$port/t/probe/_calls" "demo CRM" "$log" "$!"
   export DEMO_CRM_URL="http://127.0.0.1:$port"
