@@ -38,6 +38,30 @@ impl Resolve for PublicOnly {
     }
 }
 
+/// Whether a URL's host may be saved: a name that resolves now must resolve only to public
+/// addresses (one that does not resolve yet is checked again on every call). Literal
+/// addresses were checked when the URL was parsed.
+pub async fn resolves_publicly(url: &CrmUrl, loopback: Loopback) -> bool {
+    if loopback == Loopback::Allowed && url.is_loopback() {
+        return true;
+    }
+    match reqwest::Url::parse(url.as_str())
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        Some(host) => host_resolves_publicly(&host).await,
+        None => false,
+    }
+}
+
+async fn host_resolves_publicly(host: &str) -> bool {
+    let lookup = tokio::net::lookup_host((host, 443));
+    match tokio::time::timeout(CALL_TIMEOUT, lookup).await {
+        Ok(Ok(addresses)) => addresses.into_iter().all(|a| is_public(a.ip())),
+        Ok(Err(_)) | Err(_) => true,
+    }
+}
+
 /// Why a call failed, in words an admin can act on (never the reply's body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallFailure {
@@ -172,4 +196,35 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_private_address_is_refused() {
+        assert!(!host_resolves_publicly("localhost").await);
+        assert!(!host_resolves_publicly("127.0.0.1").await);
+        assert!(host_resolves_publicly("8.8.8.8").await);
+        assert!(
+            host_resolves_publicly("no-such-host.invalid").await,
+            "checked again on every call"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_resolver_hands_the_client_no_private_address() {
+        let refusing = PublicOnly {
+            loopback: Loopback::Refused,
+        };
+        let name: Name = "localhost".parse().unwrap();
+        assert!(refusing.resolve(name).await.is_err());
+        let local = PublicOnly {
+            loopback: Loopback::Allowed,
+        };
+        let name: Name = "localhost".parse().unwrap();
+        let addresses: Vec<SocketAddr> = local.resolve(name).await.unwrap().collect();
+        assert!(addresses.iter().all(|a| a.ip().is_loopback()));
+    }
 }

@@ -111,6 +111,20 @@ impl App {
             .as_deref()
             .map(|u| CrmUrl::parse("writeback_url", u, self.loopback))
             .transpose()?;
+        let urls = [
+            ("lookup_url", Some(&lookup_url)),
+            ("writeback_url", writeback_url.as_ref()),
+        ];
+        for (field, url) in urls {
+            if let Some(url) = url
+                && !client::resolves_publicly(url, self.loopback).await
+            {
+                return Err(ApiError::validation(
+                    field,
+                    format!("{field} must resolve only to public addresses"),
+                ));
+            }
+        }
         let ttl = body
             .lookup_ttl_minutes
             .unwrap_or(LOOKUP_TTL_DEFAULT_MINUTES);
