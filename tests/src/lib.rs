@@ -67,6 +67,38 @@ impl DemoCrm {
     }
 }
 
+/// Connects the org to its demo CRM tenant, which then holds the secret: the secret.
+pub async fn connect_demo_crm(
+    admin: &Caller<'_>,
+    crm: &DemoCrm,
+    records: Value,
+    behaviour: &str,
+) -> String {
+    let connected = admin
+        .put("/crm", &serde_json::json!({"lookup_url": crm.lookup_url}))
+        .await
+        .expect(200);
+    let secret = connected["signing_secret"].as_str().unwrap().to_owned();
+    crm.set(serde_json::json!({"secrets": [secret], "records": records, "behaviour": behaviour}))
+        .await;
+    secret
+}
+
+/// Requests a lookup and waits until it is no longer pending: the contact view.
+pub async fn looked_up(caller: &Caller<'_>, contact: &str) -> Value {
+    let path = format!("/contacts/{contact}/crm-lookup");
+    let pending = caller.post(&path, &serde_json::json!({})).await.expect(202);
+    assert_eq!(pending["crm"]["status"], "pending");
+    eventually("the lookup finishing", || async {
+        let view = caller
+            .get(&format!("/contacts/{contact}"))
+            .await
+            .expect(200);
+        (view["crm"]["status"] != "pending").then_some(view)
+    })
+    .await
+}
+
 /// A fresh org id nobody else uses.
 pub fn new_org() -> String {
     format!("t-{}", uuid::Uuid::now_v7().simple())

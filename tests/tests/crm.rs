@@ -4,35 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, Caller, DemoCrm, entry, eventually, inbound, new_org};
+use api_tests::{Api, DemoCrm, connect_demo_crm, entry, eventually, inbound, looked_up, new_org};
 use serde_json::{Value, json};
-
-/// Connects the org to its demo CRM tenant, which then holds the secret: the secret.
-async fn connect(admin: &Caller<'_>, crm: &DemoCrm, records: Value, behaviour: &str) -> String {
-    let connected = admin
-        .put("/crm", &json!({"lookup_url": crm.lookup_url}))
-        .await
-        .expect(200);
-    let secret = connected["signing_secret"].as_str().unwrap().to_owned();
-    crm.set(json!({"secrets": [secret], "records": records, "behaviour": behaviour}))
-        .await;
-    secret
-}
-
-/// Requests a lookup and waits until it is no longer pending: the contact view.
-async fn looked_up(caller: &Caller<'_>, contact: &str) -> Value {
-    let path = format!("/contacts/{contact}/crm-lookup");
-    let pending = caller.post(&path, &json!({})).await.expect(202);
-    assert_eq!(pending["crm"]["status"], "pending");
-    eventually("the lookup finishing", || async {
-        let view = caller
-            .get(&format!("/contacts/{contact}"))
-            .await
-            .expect(200);
-        (view["crm"]["status"] != "pending").then_some(view)
-    })
-    .await
-}
 
 #[tokio::test]
 async fn an_admin_connects_the_crm_and_sees_the_secret_once() {
@@ -161,7 +134,7 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
     let crm = DemoCrm::for_org(&org);
     let records = json!([{"match": "+351911", "id": "R-42", "url": "https://crm.example/R-42",
         "attributes": {"account": "ACME", "tier": "Platinum", "notes_field": "x", "unknown": "y"}}]);
-    connect(&admin, &crm, records, "answer").await;
+    connect_demo_crm(&admin, &crm, records, "answer").await;
     let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
     assert_eq!(view["crm"]["status"], "never");
     assert_eq!(view["validated"], false);
@@ -205,7 +178,7 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
     assert_eq!(listed["items"][0]["validated"], false);
 
     // A new connection starts from "never": what the old one found does not count.
-    connect(&admin, &crm, json!([]), "answer").await;
+    connect_demo_crm(&admin, &crm, json!([]), "answer").await;
     let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
     assert_eq!(view["crm"]["status"], "never");
     assert_eq!(view["validated"], false);
@@ -243,7 +216,7 @@ async fn failed_lookups_are_recorded_and_five_in_a_row_pause_calls() {
     let contact = api
         .contact_of(&inbound(&org, "sms", "+351933", "c1", "m1"))
         .await;
-    connect(&admin, &crm, json!([]), "status_500").await;
+    connect_demo_crm(&admin, &crm, json!([]), "status_500").await;
     for _ in 0..5 {
         let view = looked_up(&admin, &contact).await;
         assert_eq!(view["crm"]["status"], "error");
@@ -275,7 +248,7 @@ async fn the_test_route_reports_what_the_endpoint_did() {
     let org = new_org();
     let admin = api.caller(&org, "admin", "enterprise").await;
     let crm = DemoCrm::for_org(&org);
-    let secret = connect(&admin, &crm, json!([]), "answer").await;
+    let secret = connect_demo_crm(&admin, &crm, json!([]), "answer").await;
     let ok = admin.post("/crm/test", &json!({})).await.expect(200);
     assert_eq!(ok["ok"], true, "{ok}");
     assert_eq!(ok["status"], 200);
@@ -310,7 +283,7 @@ async fn after_a_rotation_calls_carry_both_signatures_for_a_day() {
     let org = new_org();
     let admin = api.caller(&org, "admin", "enterprise").await;
     let crm = DemoCrm::for_org(&org);
-    let old = connect(&admin, &crm, json!([]), "answer").await;
+    let old = connect_demo_crm(&admin, &crm, json!([]), "answer").await;
     let rotated = admin
         .post("/crm/rotate-secret", &json!({}))
         .await
@@ -331,196 +304,6 @@ async fn after_a_rotation_calls_carry_both_signatures_for_a_day() {
         let call = crm.calls().await.pop().unwrap();
         assert_eq!(call["signatures"], 2);
     }
-}
-
-/// An org whose agents may edit the CRM-managed `account`, connected to its demo CRM with a
-/// write-back URL, and a contact in conversation `c1`: (admin, agent, crm, contact).
-async fn writing_back<'a>(
-    api: &'a Api,
-    org: &str,
-    writeback: &str,
-) -> (Caller<'a>, Caller<'a>, DemoCrm, String, String) {
-    let admin = api.caller(org, "admin", "enterprise").await;
-    let agent = api.caller(org, "agent", "enterprise").await;
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Account", "type": "text", "crm_managed": true}),
-        )
-        .await
-        .expect(201);
-    admin
-        .patch("/settings", &json!({"crm_edit_enabled": true}))
-        .await
-        .expect(200);
-    let crm = DemoCrm::for_org(org);
-    let writeback_url = crm.lookup_url.replace("/lookup", "/writeback");
-    let connected = admin
-        .put(
-            "/crm",
-            &json!({"lookup_url": crm.lookup_url, "writeback_url": writeback_url}),
-        )
-        .await
-        .expect(200);
-    let secret = connected["signing_secret"].as_str().unwrap().to_owned();
-    let records = json!([{"match": "+351944", "id": "R-7", "attributes": {"account": "ACME"}}]);
-    crm.set(json!({"secrets": [secret.clone()], "records": records, "writeback": writeback}))
-        .await;
-    let contact = api
-        .contact_of(&inbound(org, "whatsapp", "+351944", "c1", "m1"))
-        .await;
-    (admin, agent, crm, contact, secret)
-}
-
-/// Waits until the contact's `account` has left `pending`: the view.
-async fn settled(caller: &Caller<'_>, contact: &str) -> Value {
-    eventually("the write-back settling", || async {
-        let view = caller
-            .get(&format!("/contacts/{contact}"))
-            .await
-            .expect(200);
-        (entry(&view, "account").unwrap()["sync"] != "pending").then_some(view)
-    })
-    .await
-}
-
-#[tokio::test]
-async fn an_agents_change_is_written_back_when_a_conversation_changes_status() {
-    let api = Api::new();
-    let org = new_org();
-    let (_, agent, crm, contact, _) = writing_back(&api, &org, "accept").await;
-    let view = agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"account": "Globex"}}),
-        )
-        .await
-        .expect(200);
-    let account = entry(&view, "account").unwrap();
-    assert_eq!(account["sync"], "pending");
-    assert_eq!(account["source"], "agent");
-
-    let same = agent
-        .patch("/conversations/c1", &json!({"status": "open"}))
-        .await
-        .expect(200);
-    assert_eq!(
-        same["status"], "open",
-        "an unchanged status changes nothing"
-    );
-    let closed = agent
-        .patch("/conversations/c1", &json!({"status": "closed"}))
-        .await
-        .expect(200);
-    assert_eq!(closed["status"], "closed");
-    assert_eq!(closed["contact_id"], contact);
-
-    let view = settled(&agent, &contact).await;
-    let account = entry(&view, "account").unwrap();
-    assert_eq!(account["sync"], "synced");
-    assert_eq!(account["value"], "Globex");
-    let call = crm
-        .calls()
-        .await
-        .into_iter()
-        .find(|c| c["body"]["type"] == "contact.updated")
-        .unwrap();
-    assert_eq!(call["verified"], true);
-    assert_eq!(call["body"]["attributes"], json!({"account": "Globex"}));
-    assert_eq!(
-        call["body"]["conversation"],
-        json!({"id": "c1", "status": "closed"})
-    );
-    assert_eq!(call["body"]["contact"]["id"], contact);
-    assert_eq!(call["body"]["changed_by"]["name"], "Test User");
-    let listed = agent
-        .get(&format!("/contacts/{contact}/conversations"))
-        .await
-        .expect(200);
-    assert_eq!(listed["items"][0]["status"], "closed");
-}
-
-#[tokio::test]
-async fn a_refused_change_fails_and_the_next_lookup_brings_back_the_crms_value() {
-    let api = Api::new();
-    let org = new_org();
-    let (_, agent, _, contact, _) = writing_back(&api, &org, "conflict").await;
-    agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"account": "Globex"}}),
-        )
-        .await
-        .expect(200);
-    agent
-        .patch("/conversations/c1", &json!({"status": "pending"}))
-        .await
-        .expect(200);
-    let view = settled(&agent, &contact).await;
-    let account = entry(&view, "account").unwrap();
-    assert_eq!(account["sync"], "failed");
-    assert_eq!(
-        account["value"], "Globex",
-        "the agent's value stays in sight"
-    );
-
-    let view = looked_up(&agent, &contact).await;
-    let account = entry(&view, "account").unwrap();
-    assert_eq!(account["value"], "ACME");
-    assert_eq!(account["source"], "crm");
-    assert_eq!(account["sync"], Value::Null);
-}
-
-#[tokio::test]
-async fn a_lookup_never_overwrites_a_change_waiting_to_be_written_back() {
-    let api = Api::new();
-    let org = new_org();
-    let (_, agent, _, contact, _) = writing_back(&api, &org, "accept").await;
-    agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"account": "Globex"}}),
-        )
-        .await
-        .expect(200);
-    let view = looked_up(&agent, &contact).await;
-    assert_eq!(view["crm"]["status"], "found");
-    let account = entry(&view, "account").unwrap();
-    assert_eq!(account["value"], "Globex");
-    assert_eq!(account["sync"], "pending");
-    assert_eq!(account["source"], "agent");
-}
-
-#[tokio::test]
-async fn conversation_status_is_one_of_three_for_any_caller_of_the_org() {
-    let api = Api::new();
-    let org = new_org();
-    api.contact_of(&inbound(&org, "sms", "+351955", "c1", "m1"))
-        .await;
-    let agent = api.caller(&org, "agent", "team").await;
-    let reply = agent
-        .patch("/conversations/c1", &json!({"status": "archived"}))
-        .await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "status");
-    agent
-        .patch("/conversations/c1", &json!({"status": "closed", "x": 1}))
-        .await
-        .expect_error(400, "bad_request");
-    agent
-        .patch("/conversations/nope", &json!({"status": "closed"}))
-        .await
-        .expect_error(404, "not_found");
-    api.caller(&new_org(), "admin", "enterprise")
-        .await
-        .patch("/conversations/c1", &json!({"status": "closed"}))
-        .await
-        .expect_error(404, "not_found");
-    let done = agent
-        .patch("/conversations/c1", &json!({"status": "pending"}))
-        .await
-        .expect(200);
-    assert_eq!(done["status"], "pending");
 }
 
 #[tokio::test]
@@ -545,7 +328,7 @@ async fn contacts_are_looked_up_when_they_arrive_and_when_a_lookup_value_changes
         {"match": "+351 966 000 000", "id": "R-PHONE"},
         {"match": "C-77", "id": "R-NUMBER"},
     ]);
-    connect(&admin, &crm, records, "answer").await;
+    connect_demo_crm(&admin, &crm, records, "answer").await;
 
     // A new contact with a lookup value (the phone its channel gives) is looked up unasked.
     let mut message = inbound(&org, "whatsapp", "+351966", "c1", "m1");
@@ -580,32 +363,4 @@ async fn contacts_are_looked_up_when_they_arrive_and_when_a_lookup_value_changes
         call["body"]["lookup"],
         json!({"phone": "+351 966 000 000", "customer_number": "C-77"})
     );
-}
-
-#[tokio::test]
-async fn a_status_change_from_the_channel_writes_back_pending_values() {
-    let api = Api::new();
-    let org = new_org();
-    let (_, agent, crm, contact, _) = writing_back(&api, &org, "accept").await;
-    agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"account": "Initech"}}),
-        )
-        .await
-        .expect(200);
-    let mut closing = inbound(&org, "whatsapp", "+351944", "c1", "m2");
-    closing["conversation"]["status"] = json!("closed");
-    api.ingest(&closing).await;
-    let view = settled(&agent, &contact).await;
-    assert_eq!(entry(&view, "account").unwrap()["sync"], "synced");
-    let call = crm
-        .calls()
-        .await
-        .into_iter()
-        .find(|c| c["body"]["type"] == "contact.updated")
-        .unwrap();
-    assert_eq!(call["body"]["attributes"], json!({"account": "Initech"}));
-    assert_eq!(call["body"]["conversation"]["status"], "closed");
-    assert_eq!(call["body"]["changed_by"]["name"], "whatsapp");
 }

@@ -24,6 +24,8 @@ use crate::settings::Settings;
 
 mod conversations;
 mod crm;
+#[cfg(test)]
+mod crm_tests;
 mod deletion;
 mod exports;
 mod idempotency;
@@ -33,6 +35,7 @@ mod notes;
 mod profile;
 #[cfg(test)]
 mod tests;
+mod values;
 
 pub use conversations::*;
 pub use crm::CallOutcome;

@@ -1,0 +1,226 @@
+//! CRM write-back through the local runtime, against the demo CRM: an agent's change to a
+//! CRM-managed value is sent when a conversation changes status (by an agent or a message),
+//! a refused change fails, a lookup never overwrites a pending change; conversation status.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use api_tests::{Api, Caller, DemoCrm, entry, eventually, inbound, looked_up, new_org};
+use serde_json::{Value, json};
+
+/// An org whose agents may edit the CRM-managed `account`, connected to its demo CRM with a
+/// write-back URL, and a contact in conversation `c1`: (admin, agent, crm, contact).
+async fn writing_back<'a>(
+    api: &'a Api,
+    org: &str,
+    writeback: &str,
+) -> (Caller<'a>, Caller<'a>, DemoCrm, String, String) {
+    let admin = api.caller(org, "admin", "enterprise").await;
+    let agent = api.caller(org, "agent", "enterprise").await;
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Account", "type": "text", "crm_managed": true}),
+        )
+        .await
+        .expect(201);
+    admin
+        .patch("/settings", &json!({"crm_edit_enabled": true}))
+        .await
+        .expect(200);
+    let crm = DemoCrm::for_org(org);
+    let writeback_url = crm.lookup_url.replace("/lookup", "/writeback");
+    let connected = admin
+        .put(
+            "/crm",
+            &json!({"lookup_url": crm.lookup_url, "writeback_url": writeback_url}),
+        )
+        .await
+        .expect(200);
+    let secret = connected["signing_secret"].as_str().unwrap().to_owned();
+    let records = json!([{"match": "+351944", "id": "R-7", "attributes": {"account": "ACME"}}]);
+    crm.set(json!({"secrets": [secret.clone()], "records": records, "writeback": writeback}))
+        .await;
+    let contact = api
+        .contact_of(&inbound(org, "whatsapp", "+351944", "c1", "m1"))
+        .await;
+    (admin, agent, crm, contact, secret)
+}
+
+/// Waits until the contact's `account` has left `pending`: the view.
+async fn settled(caller: &Caller<'_>, contact: &str) -> Value {
+    eventually("the write-back settling", || async {
+        let view = caller
+            .get(&format!("/contacts/{contact}"))
+            .await
+            .expect(200);
+        (entry(&view, "account").unwrap()["sync"] != "pending").then_some(view)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_agents_change_is_written_back_when_a_conversation_changes_status() {
+    let api = Api::new();
+    let org = new_org();
+    let (_, agent, crm, contact, _) = writing_back(&api, &org, "accept").await;
+    let view = agent
+        .patch(
+            &format!("/contacts/{contact}"),
+            &json!({"attributes": {"account": "Globex"}}),
+        )
+        .await
+        .expect(200);
+    let account = entry(&view, "account").unwrap();
+    assert_eq!(account["sync"], "pending");
+    assert_eq!(account["source"], "agent");
+
+    let same = agent
+        .patch("/conversations/c1", &json!({"status": "open"}))
+        .await
+        .expect(200);
+    assert_eq!(
+        same["status"], "open",
+        "an unchanged status changes nothing"
+    );
+    let closed = agent
+        .patch("/conversations/c1", &json!({"status": "closed"}))
+        .await
+        .expect(200);
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["contact_id"], contact);
+
+    let view = settled(&agent, &contact).await;
+    let account = entry(&view, "account").unwrap();
+    assert_eq!(account["sync"], "synced");
+    assert_eq!(account["value"], "Globex");
+    let call = crm
+        .calls()
+        .await
+        .into_iter()
+        .find(|c| c["body"]["type"] == "contact.updated")
+        .unwrap();
+    assert_eq!(call["verified"], true);
+    assert_eq!(call["body"]["attributes"], json!({"account": "Globex"}));
+    assert_eq!(
+        call["body"]["conversation"],
+        json!({"id": "c1", "status": "closed"})
+    );
+    assert_eq!(call["body"]["contact"]["id"], contact);
+    assert_eq!(call["body"]["changed_by"]["name"], "Test User");
+    let listed = agent
+        .get(&format!("/contacts/{contact}/conversations"))
+        .await
+        .expect(200);
+    assert_eq!(listed["items"][0]["status"], "closed");
+}
+
+#[tokio::test]
+async fn a_refused_change_fails_and_the_next_lookup_brings_back_the_crms_value() {
+    let api = Api::new();
+    let org = new_org();
+    let (_, agent, _, contact, _) = writing_back(&api, &org, "conflict").await;
+    agent
+        .patch(
+            &format!("/contacts/{contact}"),
+            &json!({"attributes": {"account": "Globex"}}),
+        )
+        .await
+        .expect(200);
+    agent
+        .patch("/conversations/c1", &json!({"status": "pending"}))
+        .await
+        .expect(200);
+    let view = settled(&agent, &contact).await;
+    let account = entry(&view, "account").unwrap();
+    assert_eq!(account["sync"], "failed");
+    assert_eq!(
+        account["value"], "Globex",
+        "the agent's value stays in sight"
+    );
+
+    let view = looked_up(&agent, &contact).await;
+    let account = entry(&view, "account").unwrap();
+    assert_eq!(account["value"], "ACME");
+    assert_eq!(account["source"], "crm");
+    assert_eq!(account["sync"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_lookup_never_overwrites_a_change_waiting_to_be_written_back() {
+    let api = Api::new();
+    let org = new_org();
+    let (_, agent, _, contact, _) = writing_back(&api, &org, "accept").await;
+    agent
+        .patch(
+            &format!("/contacts/{contact}"),
+            &json!({"attributes": {"account": "Globex"}}),
+        )
+        .await
+        .expect(200);
+    let view = looked_up(&agent, &contact).await;
+    assert_eq!(view["crm"]["status"], "found");
+    let account = entry(&view, "account").unwrap();
+    assert_eq!(account["value"], "Globex");
+    assert_eq!(account["sync"], "pending");
+    assert_eq!(account["source"], "agent");
+}
+
+#[tokio::test]
+async fn conversation_status_is_one_of_three_for_any_caller_of_the_org() {
+    let api = Api::new();
+    let org = new_org();
+    api.contact_of(&inbound(&org, "sms", "+351955", "c1", "m1"))
+        .await;
+    let agent = api.caller(&org, "agent", "team").await;
+    let reply = agent
+        .patch("/conversations/c1", &json!({"status": "archived"}))
+        .await;
+    reply.expect_error(422, "validation_failed");
+    assert_eq!(reply.field(), "status");
+    agent
+        .patch("/conversations/c1", &json!({"status": "closed", "x": 1}))
+        .await
+        .expect_error(400, "bad_request");
+    agent
+        .patch("/conversations/nope", &json!({"status": "closed"}))
+        .await
+        .expect_error(404, "not_found");
+    api.caller(&new_org(), "admin", "enterprise")
+        .await
+        .patch("/conversations/c1", &json!({"status": "closed"}))
+        .await
+        .expect_error(404, "not_found");
+    let done = agent
+        .patch("/conversations/c1", &json!({"status": "pending"}))
+        .await
+        .expect(200);
+    assert_eq!(done["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_status_change_from_the_channel_writes_back_pending_values() {
+    let api = Api::new();
+    let org = new_org();
+    let (_, agent, crm, contact, _) = writing_back(&api, &org, "accept").await;
+    agent
+        .patch(
+            &format!("/contacts/{contact}"),
+            &json!({"attributes": {"account": "Initech"}}),
+        )
+        .await
+        .expect(200);
+    let mut closing = inbound(&org, "whatsapp", "+351944", "c1", "m2");
+    closing["conversation"]["status"] = json!("closed");
+    api.ingest(&closing).await;
+    let view = settled(&agent, &contact).await;
+    assert_eq!(entry(&view, "account").unwrap()["sync"], "synced");
+    let call = crm
+        .calls()
+        .await
+        .into_iter()
+        .find(|c| c["body"]["type"] == "contact.updated")
+        .unwrap();
+    assert_eq!(call["body"]["attributes"], json!({"account": "Initech"}));
+    assert_eq!(call["body"]["conversation"]["status"], "closed");
+    assert_eq!(call["body"]["changed_by"]["name"], "whatsapp");
+}
