@@ -174,7 +174,7 @@ async fn failing_write_back(local: &Services, org: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_failing_write_back_is_queued_again_with_its_webhook_id_until_a_day_has_passed() {
+async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
     let mut local = local_services().await;
     // Retries go to a queue of their own: this test is the worker.
     local.crm = unpolled_queue("crm-handler-tests").await;
