@@ -46,6 +46,17 @@ async fn writing_back<'a>(
     (admin, agent, crm, contact, secret)
 }
 
+/// An agent's change to the CRM-managed `account`: the contact view.
+async fn edit_account(agent: &Caller<'_>, contact: &str, value: &str) -> Value {
+    agent
+        .patch(
+            &format!("/contacts/{contact}"),
+            &json!({"attributes": {"account": value}}),
+        )
+        .await
+        .expect(200)
+}
+
 /// Waits until the contact's `account` has left `pending`: the view.
 async fn settled(caller: &Caller<'_>, contact: &str) -> Value {
     eventually("the write-back settling", || async {
@@ -63,13 +74,7 @@ async fn an_agents_change_is_written_back_when_a_conversation_changes_status() {
     let api = Api::new();
     let org = new_org();
     let (_, agent, crm, contact, _) = writing_back(&api, &org, "accept").await;
-    let view = agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"account": "Globex"}}),
-        )
-        .await
-        .expect(200);
+    let view = edit_account(&agent, &contact, "Globex").await;
     let account = entry(&view, "account").unwrap();
     assert_eq!(account["sync"], "pending");
     assert_eq!(account["source"], "agent");
@@ -119,13 +124,7 @@ async fn a_refused_change_fails_and_the_next_lookup_brings_back_the_crms_value()
     let api = Api::new();
     let org = new_org();
     let (_, agent, _, contact, _) = writing_back(&api, &org, "conflict").await;
-    agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"account": "Globex"}}),
-        )
-        .await
-        .expect(200);
+    edit_account(&agent, &contact, "Globex").await;
     agent
         .patch("/conversations/c1", &json!({"status": "pending"}))
         .await
@@ -150,13 +149,7 @@ async fn a_lookup_never_overwrites_a_change_waiting_to_be_written_back() {
     let api = Api::new();
     let org = new_org();
     let (_, agent, _, contact, _) = writing_back(&api, &org, "accept").await;
-    agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"account": "Globex"}}),
-        )
-        .await
-        .expect(200);
+    edit_account(&agent, &contact, "Globex").await;
     let view = looked_up(&agent, &contact).await;
     assert_eq!(view["crm"]["status"], "found");
     let account = entry(&view, "account").unwrap();
@@ -202,13 +195,7 @@ async fn a_status_change_from_the_channel_writes_back_pending_values() {
     let api = Api::new();
     let org = new_org();
     let (_, agent, crm, contact, _) = writing_back(&api, &org, "accept").await;
-    agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"account": "Initech"}}),
-        )
-        .await
-        .expect(200);
+    edit_account(&agent, &contact, "Initech").await;
     let mut closing = inbound(&org, "whatsapp", "+351944", "c1", "m2");
     closing["conversation"]["status"] = json!("closed");
     api.ingest(&closing).await;

@@ -27,7 +27,6 @@ use shared::services::Services;
 use shared::store::{ContactContext, Store};
 
 use client::CrmClient;
-pub use client::{CALL_TIMEOUT, REPLY_MAX_BYTES};
 
 shared::routes! {
     PUT "/crm" => Connect, Crm;

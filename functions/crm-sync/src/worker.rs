@@ -67,34 +67,45 @@ impl App {
         };
         // Values with an agent's change pending write-back are left alone; an agent who edits
         // one meanwhile makes the write fail its condition, and it is worked out again.
-        let (crm, written) = retry_on_conflict(|| async {
-            let Some(contact) = self.store.contact(org, contact_id).await? else {
-                return Ok((None, 0));
-            };
-            let (crm, changes) = match &outcome {
-                Ok(reply) => found(&connection, reply, &definitions.value, &contact, &now),
-                Err(error) => (
-                    ContactCrm {
-                        connection_id: connection.connection_id.clone(),
-                        status: LookupStatus::Error,
-                        error: Some(error.clone()),
-                        last_lookup_at: Some(now.clone()),
-                        ..contact
-                            .crm
-                            .clone()
-                            .filter(|c| c.connection_id == connection.connection_id)
-                            .unwrap_or_else(|| never(&connection))
+        // The first attempt uses the profile read with the context; a retry reads it again.
+        let (outcome, connection, now) = (&outcome, &connection, &now);
+        let definitions = &definitions.value;
+        let mut known = Some(contact);
+        let (crm, written) = retry_on_conflict(|| {
+            let known = known.take();
+            async move {
+                let contact = match known {
+                    Some(contact) => contact,
+                    None => match self.store.contact(org, contact_id).await? {
+                        Some(contact) => contact,
+                        None => return Ok((None, 0)),
                     },
-                    vec![],
-                ),
-            };
-            match self
-                .store
-                .record_lookup(org, contact_id, &crm, &changes, &now)
-                .await?
-            {
-                Some(_) => Ok((Some(crm), changes.len())),
-                None => Err(SaveError::Conflict),
+                };
+                let (crm, changes) = match outcome {
+                    Ok(reply) => found(connection, reply, definitions, &contact, now),
+                    Err(error) => (
+                        ContactCrm {
+                            connection_id: connection.connection_id.clone(),
+                            status: LookupStatus::Error,
+                            error: Some(error.clone()),
+                            last_lookup_at: Some(now.clone()),
+                            ..contact
+                                .crm
+                                .clone()
+                                .filter(|c| c.connection_id == connection.connection_id)
+                                .unwrap_or_else(|| never(connection))
+                        },
+                        vec![],
+                    ),
+                };
+                match self
+                    .store
+                    .record_lookup(org, contact_id, &crm, &changes, now)
+                    .await?
+                {
+                    Some(_) => Ok((Some(crm), changes.len())),
+                    None => Err(SaveError::Conflict),
+                }
             }
         })
         .await?;
