@@ -7,10 +7,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::bail;
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use lambda_http::{Body, Request, Response};
 use shared::clock::Env;
-use shared::serve::{Build, HttpFunction, QueueFunction, ScheduledFunction};
+use shared::serve::{Build, HttpFunction, QueueFunction, ScheduledFunction, StreamFunction};
 use shared::services::Services;
 
 use crate::template::{HttpRoute, Template, Trigger, routes_by_binary};
@@ -18,6 +20,7 @@ use crate::template::{HttpRoute, Template, Trigger, routes_by_binary};
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture<Response<Body>> + Send + Sync>;
 pub type QueueHandler = Arc<dyn Fn(SqsEvent) -> BoxFuture<SqsBatchResponse> + Send + Sync>;
+pub type StreamHandler = Arc<dyn Fn(StreamEvent) -> BoxFuture<DynamoDbEventResponse> + Send + Sync>;
 /// A scheduled function: the EventBridge event in, its result (or error message) out.
 pub type ScheduleHandler =
     Arc<dyn Fn(serde_json::Value) -> BoxFuture<Result<serde_json::Value, String>> + Send + Sync>;
@@ -30,6 +33,8 @@ pub struct HttpEntry {
 pub struct Registry {
     pub http: BTreeMap<&'static str, HttpEntry>,
     pub consumers: BTreeMap<&'static str, QueueHandler>,
+    /// Consumers of the table's stream.
+    pub streams: BTreeMap<&'static str, StreamHandler>,
     pub scheduled: BTreeMap<&'static str, ScheduleHandler>,
     /// `POST /_local/inbound` runs ingest directly to answer with the contact it made.
     pub ingest: Arc<ingest_messages::App>,
@@ -41,6 +46,7 @@ impl Registry {
         let mut registry = Self {
             http: BTreeMap::new(),
             consumers: BTreeMap::new(),
+            streams: BTreeMap::new(),
             scheduled: BTreeMap::new(),
             ingest: Arc::new(ingest_messages::App::build(s, env)),
         };
@@ -56,8 +62,18 @@ impl Registry {
         registry.queue::<delete_contact::App>(s, env);
         registry.queue::<export_contacts::App>(s, env);
         registry.queue::<crm_sync::App>(s, env);
+        registry.stream::<publish_events::App>(s, env);
         registry.scheduled::<export_contacts::App>(s, env);
         registry
+    }
+
+    fn stream<F: StreamFunction>(&mut self, s: &Services, env: &Env) {
+        let function = Arc::new(F::build(s, env));
+        let handler: StreamHandler = Arc::new(move |event| {
+            let function = function.clone();
+            Box::pin(async move { function.handle_stream(event).await })
+        });
+        self.streams.insert(F::BINARY, handler);
     }
 
     fn http<F: HttpFunction>(&mut self, s: &Services, env: &Env) {
@@ -134,6 +150,7 @@ impl Registry {
             }
         }
         let mut consuming = BTreeSet::new();
+        let mut streaming = BTreeSet::new();
         let mut scheduled = BTreeSet::new();
         for function in &template.functions {
             for trigger in &function.triggers {
@@ -145,6 +162,16 @@ impl Registry {
                         } else {
                             problems.push(format!(
                                 "{} consumes queue {queue} but has no local consumer",
+                                function.binary
+                            ));
+                        }
+                    }
+                    Trigger::Stream => {
+                        if self.streams.contains_key(function.binary.as_str()) {
+                            streaming.insert(function.binary.as_str());
+                        } else {
+                            problems.push(format!(
+                                "{} reads the table's stream but has no local consumer",
                                 function.binary
                             ));
                         }
@@ -166,6 +193,13 @@ impl Registry {
             if !consuming.contains(binary) {
                 problems.push(format!(
                     "{binary} consumes a queue template.yaml does not give it"
+                ));
+            }
+        }
+        for binary in self.streams.keys() {
+            if !streaming.contains(binary) {
+                problems.push(format!(
+                    "{binary} reads a stream template.yaml does not give it"
                 ));
             }
         }

@@ -22,6 +22,7 @@ use shared::ids::OrgId;
 use crate::authorizer::{Authorizer, TokenRequest};
 use crate::functions::{HttpHandler, Registry, ScheduleHandler};
 use crate::metering;
+use crate::received_events::ReceivedEvents;
 use crate::template::Template;
 
 pub struct Gateway {
@@ -31,6 +32,7 @@ pub struct Gateway {
     /// Schedule name → the function it runs.
     scheduled: HashMap<String, (String, ScheduleHandler)>,
     ingest: Arc<ingest_messages::App>,
+    received: ReceivedEvents,
 }
 
 impl Gateway {
@@ -38,6 +40,7 @@ impl Gateway {
         template: &Template,
         registry: &Registry,
         authorizer: Authorizer,
+        received: ReceivedEvents,
     ) -> anyhow::Result<Self> {
         registry.check_against(template)?;
         let mut routes: HashMap<String, matchit::Router<(String, HttpHandler)>> = HashMap::new();
@@ -66,6 +69,7 @@ impl Gateway {
             schedules,
             scheduled,
             ingest: registry.ingest.clone(),
+            received,
         })
     }
 
@@ -75,6 +79,7 @@ impl Gateway {
             .route("/_local/schedules", get(schedules))
             .route("/_local/schedules/{name}", post(fire_schedule))
             .route("/_local/inbound", post(inbound))
+            .route("/_local/events", get(received_events))
             .fallback(invoke)
             .with_state(Arc::new(self))
     }
@@ -134,7 +139,10 @@ async fn token(State(gw): State<Arc<Gateway>>, Query(q): Query<TokenQuery>) -> R
     }
     let role = q.role.unwrap_or_else(|| "agent".into());
     if Role::parse(&role).is_none() {
-        return error(ApiError::bad_field("role", "role must be admin or agent"));
+        return error(ApiError::bad_field(
+            "role",
+            "role must be admin, agent or automation",
+        ));
     }
     if q.plan.as_deref().is_some_and(|p| Plan::parse(p).is_none()) {
         return error(ApiError::bad_field(
@@ -359,4 +367,32 @@ fn v2_event(
         "body": if body.is_empty() { Value::Null } else { Value::String(body) },
         "isBase64Encoded": encoded,
     })
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    org: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /_local/events?org=&type=&limit=`: what the bus received for an org, oldest first (the
+/// newest `limit`, 1..1000, default 100).
+async fn received_events(
+    State(gateway): State<Arc<Gateway>>,
+    Query(q): Query<EventsQuery>,
+) -> Response {
+    let Some(org) = q.org.as_deref().and_then(|o| OrgId::parse(o).ok()) else {
+        return error(ApiError::bad_field("org", "org must be an org id"));
+    };
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => 100,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => return error(ApiError::bad_field("limit", "limit must be 1..1000")),
+    };
+    let items = gateway
+        .received
+        .of_org(org.as_str(), q.kind.as_deref(), limit);
+    axum::Json(json!({ "items": items })).into_response()
 }

@@ -8,6 +8,8 @@ pub mod gateway;
 pub mod metering;
 pub mod poller;
 pub mod provision;
+pub mod received_events;
+pub mod stream;
 pub mod template;
 
 use std::net::SocketAddr;
@@ -15,6 +17,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use shared::blobs::Blobs;
+use shared::bus::EventBus;
 use shared::clock::Env;
 use shared::config::Config;
 use shared::crm::Loopback;
@@ -88,6 +91,10 @@ pub async fn run(
         purge: Queue::new(sqs.clone(), resources.queue_url("PurgeQueue")?),
         exports: Queue::new(sqs.clone(), resources.queue_url("ExportQueue")?),
         crm: Queue::new(sqs.clone(), resources.queue_url("CrmQueue")?),
+        bus: EventBus::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            resources.event_bus("ContactEvents")?,
+        ),
         seal: SecretSeal::new(
             aws_sdk_kms::Client::new(&sdk),
             resources.key_id("CrmSecretKey")?,
@@ -96,16 +103,36 @@ pub async fn run(
         loopback: Loopback::Allowed,
     };
     let registry = functions::Registry::build(&services, &Env::system());
-    let gateway = gateway::Gateway::new(&template, &registry, authorizer::Authorizer::generate()?)?;
+    let received = received_events::ReceivedEvents::default();
+    if let Some(tap) = &resources.events_tap_url {
+        received.spawn_tap(sqs.clone(), tap.clone());
+    }
+    let gateway = gateway::Gateway::new(
+        &template,
+        &registry,
+        authorizer::Authorizer::generate()?,
+        received,
+    )?;
     for function in &template.functions {
         for trigger in &function.triggers {
-            if let template::Trigger::Queue { queue } = trigger {
-                let handler = registry.consumers[function.binary.as_str()].clone();
-                let url = resources.queue_url(queue)?;
-                // Lambda runs several batches of a queue at once; so do we.
-                for _ in 0..poller::CONCURRENCY {
-                    poller::spawn(sqs.clone(), url.to_owned(), handler.clone());
+            match trigger {
+                template::Trigger::Queue { queue } => {
+                    let handler = registry.consumers[function.binary.as_str()].clone();
+                    let url = resources.queue_url(queue)?;
+                    // Lambda runs several batches of a queue at once; so do we.
+                    for _ in 0..poller::CONCURRENCY {
+                        poller::spawn(sqs.clone(), url.to_owned(), handler.clone());
+                    }
                 }
+                template::Trigger::Stream => {
+                    let handler = registry.streams[function.binary.as_str()].clone();
+                    let arn = resources
+                        .stream_arn
+                        .clone()
+                        .context("a function reads the table's stream, but it has none")?;
+                    stream::spawn(aws_sdk_dynamodbstreams::Client::new(&sdk), arn, handler);
+                }
+                _ => {}
             }
         }
     }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -20,6 +21,12 @@ pub struct LocalResources {
     pub queue_urls: HashMap<String, String>,
     /// KMS key ids by logical id: the alias `alias/<logical id>`, made on first start.
     pub key_ids: HashMap<String, String>,
+    /// The table's stream, when the template gives it one.
+    pub stream_arn: Option<String>,
+    /// Event bus names by logical id (the name is the logical id).
+    pub event_buses: HashMap<String, String>,
+    /// The local-only queue a rule on the bus fills with every event, for `GET /_local/events`.
+    pub events_tap_url: Option<String>,
 }
 
 impl LocalResources {
@@ -35,6 +42,13 @@ impl LocalResources {
             .get(logical_id)
             .map(String::as_str)
             .with_context(|| format!("template.yaml has no KMS key {logical_id}"))
+    }
+
+    pub fn event_bus(&self, logical_id: &str) -> anyhow::Result<&str> {
+        self.event_buses
+            .get(logical_id)
+            .map(String::as_str)
+            .with_context(|| format!("template.yaml has no event bus {logical_id}"))
     }
 
     pub fn queue_url(&self, logical_id: &str) -> anyhow::Result<&str> {
@@ -63,9 +77,10 @@ pub async fn provision(
     table_name: &str,
     bucket_prefix: &str,
 ) -> anyhow::Result<LocalResources> {
-    create_table(sdk, template, table_name).await?;
+    let stream_arn = create_table(sdk, template, table_name).await?;
     let mut resources = LocalResources {
         table: table_name.to_owned(),
+        stream_arn,
         ..Default::default()
     };
     let s3 = aws_sdk_s3::Client::new(sdk);
@@ -164,20 +179,126 @@ pub async fn provision(
         };
         resources.queue_urls.insert(queue.logical_id.clone(), url);
     }
+    provision_event_buses(sdk, template, &mut resources).await?;
     Ok(resources)
 }
 
+/// The template's buses and archives, and a local-only rule that copies every event of ours to
+/// a queue the runtime reads, so `GET /_local/events` shows what the bus received.
+async fn provision_event_buses(
+    sdk: &aws_config::SdkConfig,
+    template: &Template,
+    resources: &mut LocalResources,
+) -> anyhow::Result<()> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut bus_arns = HashMap::new();
+    for bus in &template.event_buses {
+        let arn = match events.describe_event_bus().name(bus).send().await {
+            Ok(found) => found.arn,
+            Err(_) => {
+                events
+                    .create_event_bus()
+                    .name(bus)
+                    .send()
+                    .await
+                    .with_context(|| format!("creating event bus {bus}"))?
+                    .event_bus_arn
+            }
+        }
+        .context("event bus ARN")?;
+        bus_arns.insert(bus.clone(), arn);
+        resources.event_buses.insert(bus.clone(), bus.clone());
+    }
+    for (archive, bus) in &template.archives {
+        let source = bus_arns
+            .get(bus)
+            .with_context(|| format!("archive {archive} archives an unknown bus {bus}"))?;
+        if events
+            .describe_archive()
+            .archive_name(archive)
+            .send()
+            .await
+            .is_err()
+        {
+            events
+                .create_archive()
+                .archive_name(archive)
+                .event_source_arn(source)
+                .send()
+                .await
+                .with_context(|| format!("creating archive {archive}"))?;
+        }
+    }
+    let Some(bus) = template.event_buses.first() else {
+        return Ok(());
+    };
+    let tap_url = sqs
+        .create_queue()
+        .queue_name("LocalEventsTap")
+        .send()
+        .await
+        .context("creating the local events tap")?
+        .queue_url
+        .context("tap queue URL")?;
+    let tap_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&tap_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .context("tap queue ARN")?;
+    let pattern = serde_json::json!({"source": [shared::events::SOURCE]});
+    events
+        .put_rule()
+        .name("local-events-tap")
+        .event_bus_name(bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .context("creating the local events rule")?;
+    events
+        .put_targets()
+        .rule("local-events-tap")
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("local-events-tap")
+                .arn(tap_arn)
+                .build()?,
+        )
+        .send()
+        .await
+        .context("targeting the local events tap")?;
+    resources.events_tap_url = Some(tap_url);
+    Ok(())
+}
+
+/// Creates the table unless it exists; its stream's ARN, if it has one.
 async fn create_table(
     sdk: &aws_config::SdkConfig,
     template: &Template,
     name: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let table = &template.table;
+    let stream = table
+        .stream_specification
+        .as_ref()
+        .map(|spec| {
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(spec.stream_view_type.as_str()))
+                .build()
+        })
+        .transpose()?;
     let mut create = dynamo
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
+        .set_stream_specification(stream)
         .set_key_schema(Some(key_schema(&table.key_schema)?));
     for def in &table.attribute_definitions {
         create = create.attribute_definitions(
@@ -234,5 +355,6 @@ async fn create_table(
     if created {
         tracing::info!(table = %name, "table created");
     }
-    Ok(())
+    let described = dynamo.describe_table().table_name(name).send().await?;
+    Ok(described.table.and_then(|t| t.latest_stream_arn))
 }

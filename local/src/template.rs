@@ -16,8 +16,15 @@ pub struct HttpRoute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     Http(HttpRoute),
-    Queue { queue: String },
-    Schedule { name: String, expression: String },
+    Queue {
+        queue: String,
+    },
+    /// The table's stream (`Type: DynamoDB`).
+    Stream,
+    Schedule {
+        name: String,
+        expression: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +72,14 @@ pub struct TableDef {
     pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
     #[serde(default)]
     pub time_to_live_specification: Option<TtlSpec>,
+    #[serde(default)]
+    pub stream_specification: Option<StreamSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpec {
+    pub stream_view_type: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +105,10 @@ pub struct Template {
     pub queues: Vec<QueueDef>,
     /// KMS keys by logical id.
     pub keys: Vec<String>,
+    /// EventBridge buses by logical id.
+    pub event_buses: Vec<String>,
+    /// Event archives: their logical id and the bus they archive.
+    pub archives: Vec<(String, String)>,
 }
 
 impl Template {
@@ -110,6 +129,8 @@ impl Template {
         let mut buckets = Vec::new();
         let mut queues = Vec::new();
         let mut keys = Vec::new();
+        let mut event_buses = Vec::new();
+        let mut archives = Vec::new();
         for (id, resource) in resources {
             let id = id.as_str().context("resource id")?.to_owned();
             match resource.get("Type").and_then(Value::as_str) {
@@ -123,6 +144,15 @@ impl Template {
                 Some("AWS::S3::Bucket") => buckets.push(id),
                 Some("AWS::SQS::Queue") => queues.push(parse_queue(&id, resource)),
                 Some("AWS::KMS::Key") => keys.push(id),
+                Some("AWS::Events::EventBus") => event_buses.push(id),
+                Some("AWS::Events::Archive") => {
+                    let source = resource
+                        .get("Properties")
+                        .map(untag)
+                        .and_then(|p| p.get("SourceArn").and_then(reference))
+                        .with_context(|| format!("archive {id} has no SourceArn"))?;
+                    archives.push((id, source));
+                }
                 _ => {}
             }
         }
@@ -136,6 +166,8 @@ impl Template {
             buckets,
             queues,
             keys,
+            event_buses,
+            archives,
         })
     }
 
@@ -237,6 +269,7 @@ fn parse_function(id: &str, resource: &Value) -> anyhow::Result<FunctionDef> {
             Some("SQS") => triggers.push(Trigger::Queue {
                 queue: prop("Queue")?,
             }),
+            Some("DynamoDB") => triggers.push(Trigger::Stream),
             Some("Schedule") | Some("ScheduleV2") => triggers.push(Trigger::Schedule {
                 expression: prop("Schedule").or_else(|_| prop("ScheduleExpression"))?,
                 name,

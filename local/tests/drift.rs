@@ -28,6 +28,7 @@ fn registry() -> Registry {
         export_queue_url: "unused",
         crm_queue_url: "unused",
         crm_key_id: "unused",
+        event_bus_name: "unused",
     };
     let services = Services::new(&sdk, &unused, shared::crm::Loopback::Refused);
     Registry::build(&services, &Env::system())

@@ -14,6 +14,8 @@ use crate::ids::{OrgId, UserId};
 pub enum Role {
     Admin,
     Agent,
+    /// A machine client of the org: an autoresponder, a virtual agent, a routing engine.
+    Automation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +31,7 @@ impl Role {
         match value {
             "admin" => Some(Self::Admin),
             "agent" => Some(Self::Agent),
+            "automation" => Some(Self::Automation),
             _ => None,
         }
     }
@@ -64,7 +67,10 @@ impl Plan {
 /// Everything a caller can be allowed to do; the matrix below says who may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
+    /// Settings, attribute definitions and notes: what people in the inbox read.
     Read,
+    /// Contacts and conversation history.
+    ReadContacts,
     ChangeStatus,
     ManageSettings,
     FillAttributes,
@@ -77,7 +83,8 @@ pub enum Capability {
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
-const EVERYONE: &[Role] = &[Role::Admin, Role::Agent];
+const PEOPLE: &[Role] = &[Role::Admin, Role::Agent];
+const EVERYONE: &[Role] = &[Role::Admin, Role::Agent, Role::Automation];
 const ALL_PLANS: &[Plan] = &[Plan::Team, Plan::Business, Plan::Enterprise];
 const PAID_PLANS: &[Plan] = &[Plan::Business, Plan::Enterprise];
 const ENTERPRISE: &[Plan] = &[Plan::Enterprise];
@@ -86,14 +93,15 @@ const ENTERPRISE: &[Plan] = &[Plan::Enterprise];
 /// capability, and on which plans.
 fn rule(capability: Capability) -> (&'static [Role], &'static [Plan]) {
     match capability {
-        Capability::Read => (EVERYONE, ALL_PLANS),
+        Capability::Read => (PEOPLE, ALL_PLANS),
+        Capability::ReadContacts => (EVERYONE, ALL_PLANS),
         Capability::ChangeStatus => (EVERYONE, ALL_PLANS),
         Capability::ManageSettings => (ADMIN, ALL_PLANS),
         Capability::FillAttributes => (EVERYONE, PAID_PLANS),
-        Capability::WriteNotes => (EVERYONE, PAID_PLANS),
+        Capability::WriteNotes => (PEOPLE, PAID_PLANS),
         Capability::Vip => (EVERYONE, PAID_PLANS),
         Capability::Crm => (ADMIN, ENTERPRISE),
-        Capability::CrmLookup => (EVERYONE, ENTERPRISE),
+        Capability::CrmLookup => (PEOPLE, ENTERPRISE),
         Capability::DeleteContacts => (ADMIN, ALL_PLANS),
         Capability::Export => (ADMIN, ENTERPRISE),
     }
@@ -233,6 +241,42 @@ mod tests {
         assert!(caller(Admin, Enterprise).may(Capability::Export));
         assert!(caller(Admin, Team).may(Capability::DeleteContacts));
         assert!(!caller(Agent, Enterprise).may(Capability::DeleteContacts));
+    }
+
+    #[test]
+    fn automation_reads_contacts_fills_values_and_vip_and_nothing_else() {
+        use Plan::*;
+        let bot = caller(Role::Automation, Enterprise);
+        for allowed in [
+            Capability::ReadContacts,
+            Capability::ChangeStatus,
+            Capability::FillAttributes,
+            Capability::Vip,
+        ] {
+            assert!(bot.may(allowed), "{allowed:?}");
+        }
+        for refused in [
+            Capability::Read,
+            Capability::ManageSettings,
+            Capability::WriteNotes,
+            Capability::Crm,
+            Capability::CrmLookup,
+            Capability::DeleteContacts,
+            Capability::Export,
+        ] {
+            assert_eq!(
+                bot.require(refused).unwrap_err().code(),
+                "forbidden",
+                "{refused:?}"
+            );
+        }
+        assert_eq!(
+            caller(Role::Automation, Team)
+                .require(Capability::FillAttributes)
+                .unwrap_err()
+                .code(),
+            "plan_required"
+        );
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub fn contact_pk(org: &OrgId, contact: &str) -> String {
 
 /// The claim on one sender identity: `scope` is the network for networks with global user ids
 /// (X, Instagram) and the channel otherwise.
+/// The org and contact a profile's partition key names: the relay reads keys off the stream.
+/// Org ids cannot hold `#`, so the first `#C#` ends the org.
+pub fn parse_contact_pk(pk: &str) -> Option<(OrgId, &str)> {
+    let (org, contact) = pk.strip_prefix("ORG#")?.split_once("#C#")?;
+    Some((OrgId::parse(org).ok()?, contact))
+}
+
 pub fn identity_pk(org: &OrgId, scope: &str, user_id: &str) -> String {
     format!("ORG#{org}#ID#{scope}#{user_id}")
 }
@@ -176,6 +183,15 @@ pub fn belongs_to_org(org: &OrgId, key_value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_key_names_its_org_and_contact() {
+        let org = OrgId::parse("acme-1").unwrap();
+        let pk = contact_pk(&org, "0190-c");
+        assert_eq!(parse_contact_pk(&pk), Some((org, "0190-c")));
+        assert_eq!(parse_contact_pk("ORG#acme#AUDIT"), None);
+        assert_eq!(parse_contact_pk("ORG#a#b#C#c"), None, "no org id holds #");
+    }
 
     fn org(s: &str) -> OrgId {
         OrgId::parse(s).unwrap()

@@ -5,7 +5,9 @@
 
 use std::future::Future;
 
+use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord as StreamRecord};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -136,6 +138,40 @@ pub trait QueueFunction: Build {
     }
 }
 
+/// A consumer of the table's stream. Records of a shard must be handled in order, so the batch
+/// stops at the first record that fails and reports it: Lambda retries from there.
+pub trait StreamFunction: Build {
+    const BINARY: &'static str;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    fn run(&self, record: StreamRecord) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    fn handle_stream(
+        &self,
+        event: StreamEvent,
+    ) -> impl Future<Output = DynamoDbEventResponse> + Send {
+        async move {
+            let mut response = DynamoDbEventResponse::default();
+            for record in event.records {
+                let sequence_number = record.change.sequence_number.clone();
+                if let Err(err) = Box::pin(self.run(record)).await {
+                    tracing::error!(
+                        function = Self::BINARY,
+                        sequence_number = sequence_number.as_deref().unwrap_or_default(),
+                        error = %ErrorChain(&err),
+                        "a stream record failed; the batch stops here"
+                    );
+                    let mut failure = DynamoDbBatchItemFailure::default();
+                    failure.item_identifier = sequence_number;
+                    response.batch_item_failures.push(failure);
+                    break;
+                }
+            }
+            response
+        }
+    }
+}
+
 /// A function that a schedule invokes with EventBridge's event.
 pub trait ScheduledFunction: Build {
     const BINARY: &'static str;
@@ -163,6 +199,17 @@ pub async fn lambda_queue<F: QueueFunction>() -> Result<(), lambda_runtime::Erro
     lambda_runtime::run(lambda_runtime::service_fn(
         |event: lambda_runtime::LambdaEvent<SqsEvent>| async {
             Ok::<_, lambda_runtime::Error>(function.handle_batch(event.payload).await)
+        },
+    ))
+    .await
+}
+
+/// The whole `main` of a stream consumer.
+pub async fn lambda_stream<F: StreamFunction>() -> Result<(), lambda_runtime::Error> {
+    let function = start::<F>().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<StreamEvent>| async {
+            Ok::<_, lambda_runtime::Error>(function.handle_stream(event.payload).await)
         },
     ))
     .await

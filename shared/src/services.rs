@@ -1,6 +1,7 @@
 //! The clients every function is built from, made once per process.
 
 use crate::blobs::Blobs;
+use crate::bus::EventBus;
 use crate::config::{Config, MissingVar};
 use crate::crm::Loopback;
 use crate::queue::Queue;
@@ -19,6 +20,8 @@ pub struct Services {
     pub exports: Queue,
     /// `crm-sync`'s queue: lookups and write-backs.
     pub crm: Queue,
+    /// The stack's event bus, which the event relay publishes to.
+    pub bus: EventBus,
     /// Seals CRM signing secrets with the stack's KMS key.
     pub seal: SecretSeal,
     /// Whether CRM URLs may name this machine: only the local runtime allows it.
@@ -34,6 +37,7 @@ pub struct Endpoints<'a> {
     pub export_queue_url: &'a str,
     pub crm_queue_url: &'a str,
     pub crm_key_id: &'a str,
+    pub event_bus_name: &'a str,
 }
 
 impl Services {
@@ -46,6 +50,7 @@ impl Services {
             purge: Queue::new(sqs.clone(), at.purge_queue_url),
             exports: Queue::new(sqs.clone(), at.export_queue_url),
             crm: Queue::new(sqs, at.crm_queue_url),
+            bus: EventBus::new(aws_sdk_eventbridge::Client::new(sdk), at.event_bus_name),
             seal: SecretSeal::new(aws_sdk_kms::Client::new(sdk), at.crm_key_id),
             loopback,
         }
@@ -63,6 +68,7 @@ impl Services {
             export_queue_url: &config.require("EXPORT_QUEUE_URL")?,
             crm_queue_url: &config.require("CRM_QUEUE_URL")?,
             crm_key_id: &config.require("CRM_KEY_ID")?,
+            event_bus_name: &config.require("EVENT_BUS_NAME")?,
         };
         // A deployed function never calls this machine's addresses.
         Ok(Self::new(&sdk, &endpoints, Loopback::Refused))

@@ -41,12 +41,16 @@ pub async fn local_services() -> Services {
         export_queue_url: &urls[2],
         crm_queue_url: &urls[3],
         crm_key_id: LOCAL_CRM_KEY,
+        event_bus_name: LOCAL_EVENT_BUS,
     };
     Services::new(&sdk, &endpoints, crate::crm::Loopback::Allowed)
 }
 
 /// The alias under which the local runtime creates the template's CRM secret key.
 pub const LOCAL_CRM_KEY: &str = "alias/CrmSecretKey";
+
+/// The name under which the local runtime creates the template's event bus.
+pub const LOCAL_EVENT_BUS: &str = "ContactEvents";
 
 /// A queue nobody polls, for handler tests that drive a worker themselves while the local
 /// runtime's pollers serve the template's queues.

@@ -18,6 +18,7 @@ use shared::crm::{
     ContactCrm, CrmConnection, CrmJob, CrmUrl, LOOKUP_TTL_DEFAULT_MINUTES, LOOKUP_TTL_MAX_MINUTES,
     LookupCall, LookupContact, Loopback, ROTATION_OVERLAP_SECONDS, RetiringSecret, SigningSecret,
 };
+use shared::events::Outbox;
 use shared::http::{HttpResult, Matched, json, json_body, no_content, non_null, ok};
 use shared::ids::{ContactId, OrgId};
 use shared::queue::Queue;
@@ -283,6 +284,7 @@ impl App {
             crm.ok_or_else(|| ApiError::conflict(None, "the organisation has no CRM connection"))?;
         let previous = contact
             .crm
+            .clone()
             .filter(|c| c.connection_id == connection.connection_id);
         let pending = ContactCrm {
             connection_id: connection.connection_id.clone(),
@@ -292,9 +294,11 @@ impl App {
             last_lookup_at: previous.and_then(|p| p.last_lookup_at),
             error: None,
         };
+        let mut outbox = Outbox::new(&caller.org, &self.env);
+        outbox.lookup_recorded(&contact, &pending, &[], &connection);
         let contact = self
             .store
-            .record_lookup(&caller.org, id, &pending, &[], &self.now())
+            .record_lookup(&caller.org, id, &pending, &[], &self.now(), outbox.events())
             .await?
             .ok_or(ApiError::NotFound("contact"))?;
         self.crm

@@ -11,6 +11,7 @@ use shared::crm::{
     LookupIdentity, LookupReply, ReplyStatus, WRITEBACK_MAX_DELAY_SECONDS, WRITEBACK_RETRY_SECONDS,
     WriteBackCall, WriteBackContact, lookup_values,
 };
+use shared::events::Outbox;
 use shared::ids::{ContactId, OrgId};
 use shared::serve::{Handled, QueueFunction};
 use shared::settings::Settings;
@@ -98,9 +99,11 @@ impl App {
                         vec![],
                     ),
                 };
+                let mut outbox = Outbox::new(org, &self.env);
+                outbox.lookup_recorded(&contact, &crm, &changes, connection);
                 match self
                     .store
-                    .record_lookup(org, contact_id, &crm, &changes, now)
+                    .record_lookup(org, contact_id, &crm, &changes, now, outbox.events())
                     .await?
                 {
                     Some(_) => Ok((Some(crm), changes.len())),
@@ -347,10 +350,6 @@ fn found(
         .record
         .as_ref()
         .filter(|_| reply.status == ReplyStatus::Found);
-    let crm_may_write = Settings {
-        crm_edit_enabled: true,
-        ..Settings::default()
-    };
     let changes = record
         .map(|r| {
             r.attributes
@@ -363,16 +362,11 @@ fn found(
                 })
                 .filter_map(|(key, value)| {
                     let one = HashMap::from([(key.clone(), value.clone())]);
-                    validate_edit(&one, definitions, &crm_may_write)
+                    validate_edit(&one, definitions, &Settings::default(), ValueSource::Crm)
                         .ok()
                         .and_then(|mut c| c.pop())
                 })
                 .filter(|c| contact.sync.get(&c.definition_id) != Some(&SyncState::Pending))
-                .map(|c| ValueChange {
-                    source: ValueSource::Crm,
-                    sync: None,
-                    ..c
-                })
                 .collect()
         })
         .unwrap_or_default();

@@ -9,8 +9,9 @@ use shared::ApiError;
 use shared::auth::{Caller, Capability};
 use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
-use shared::contacts::{ContactSummary, validate_edit};
+use shared::contacts::{ContactSummary, ValueSource, validate_edit};
 use shared::crm::{ChangedBy, ConversationRef, CrmJob, LookupTrigger, lookup_due, lookup_values};
+use shared::events::Outbox;
 use shared::http::{
     HttpResult, Matched, Page, if_match, json_body, ok, page_request, query_param, with_etag,
 };
@@ -18,14 +19,14 @@ use shared::ids::{ContactId, ConversationId};
 use shared::matching::{MatchJob, refile};
 use shared::queue::Queue;
 use shared::serve::HttpFunction;
-use shared::store::{ContactContext, SaveError, Store, retry_on_conflict};
+use shared::store::{ContactContext, SaveError, StatusContext, Store, retry_on_conflict};
 
 shared::routes! {
-    GET "/contacts" => ListContacts, Read;
-    GET "/contacts/{id}" => GetContact, Read;
+    GET "/contacts" => ListContacts, ReadContacts;
+    GET "/contacts/{id}" => GetContact, ReadContacts;
     PATCH "/contacts/{id}" => EditContact, FillAttributes;
-    GET "/contacts/{id}/conversations" => ContactConversations, Read;
-    GET "/conversations/{conversation_id}/messages" => ConversationMessages, Read;
+    GET "/contacts/{id}/conversations" => ContactConversations, ReadContacts;
+    GET "/conversations/{conversation_id}/messages" => ConversationMessages, ReadContacts;
     PATCH "/conversations/{conversation_id}" => SetConversationStatus, ChangeStatus;
 }
 
@@ -153,11 +154,19 @@ impl App {
             if expected.is_some_and(|v| v != contact.version) {
                 return Err(ApiError::PreconditionFailed.into());
             }
-            let changes = validate_edit(&body.attributes, &definitions.value, &settings.value)?;
+            let source = ValueSource::of(caller);
+            let changes = validate_edit(
+                &body.attributes,
+                &definitions.value,
+                &settings.value,
+                source,
+            )?;
             if changes.is_empty() {
                 let view = contact.view(&definitions.value, &settings.value, crm.as_ref(), caller);
                 return Ok((contact, view, None, false));
             }
+            let mut outbox = Outbox::new(&caller.org, &self.env);
+            outbox.contact_updated(&contact.id, contact.changed_keys(&changes), source);
             let mut updated = contact.clone();
             updated.apply(&changes);
             // A changed lookup value looks the contact up again (queued, never waited for).
@@ -175,7 +184,7 @@ impl App {
             let Some(moved) = refile(&mut updated, &settings.value, &definitions.value) else {
                 let Some(written) = self
                     .store
-                    .update_values(&caller.org, id, &changes, expected, &now)
+                    .update_values(&caller.org, id, &changes, expected, &now, outbox.events())
                     .await?
                 else {
                     return Err(self.store.why_not_written(&caller.org, id).await.into());
@@ -186,7 +195,13 @@ impl App {
             updated.version = contact.version + 1;
             updated.updated_at = now.clone();
             self.store
-                .save_edited_contact(&caller.org, &updated, contact.version, Some(&moved))
+                .save_edited_contact(
+                    &caller.org,
+                    &updated,
+                    contact.version,
+                    Some(&moved),
+                    outbox.events(),
+                )
                 .await?;
             let view = updated.view(&definitions.value, &settings.value, crm.as_ref(), caller);
             Ok::<_, SaveError>((updated, view, Some((moved, contact.linked)), look_up))
@@ -242,33 +257,42 @@ impl App {
         Ok(ok(&Page::new(items, &scope, next)))
     }
 
-    /// Changes a conversation's status; a change (not a repeat) sends the contact's pending
-    /// CRM-managed values to the CRM, through the CRM queue.
+    /// Changes a conversation's status; a change (not a repeat) is told as an event and sends
+    /// the contact's pending CRM-managed values to the CRM, through the CRM queue.
     #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
     async fn set_status(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
         let conversation: ConversationId = route.id("conversation_id")?;
         let body: StatusBody = json_body(req)?;
         let caller = &route.caller;
+        let to = body.status.as_str();
         let now = rfc3339(self.env.now());
-        let (conversation, changed) = self
-            .store
-            .set_conversation_status(&caller.org, &conversation, body.status.as_str(), &now)
-            .await?
-            .ok_or(ApiError::NotFound("conversation"))?;
-        if changed {
+        let (context, changed) = retry_on_conflict(|| async {
             let context = self
                 .store
-                .contact_context(&caller.org, &conversation.contact_id)
+                .status_context(&caller.org, &conversation)
+                .await?
+                .ok_or(ApiError::NotFound("conversation"))?;
+            let current = &context.conversation;
+            if current.status == to {
+                return Ok((context, false));
+            }
+            let mut outbox = Outbox::new(&caller.org, &self.env);
+            outbox.status_changed(&current.id, &current.contact_id, &current.status, to);
+            self.store
+                .set_conversation_status(&caller.org, current, to, &now, outbox.events())
                 .await?;
-            let writes_back = context
-                .crm
-                .as_ref()
-                .is_some_and(|c| c.writeback_url.is_some());
-            let pending = context
-                .contact
-                .as_ref()
-                .filter(|c| !c.pending_writes().is_empty());
-            if let (true, Some(contact)) = (writes_back, pending) {
+            Ok::<_, SaveError>((context, true))
+        })
+        .await?;
+        let StatusContext {
+            mut conversation,
+            contact,
+            crm,
+        } = context;
+        if changed {
+            conversation.status = to.to_owned();
+            let writes_back = crm.as_ref().is_some_and(|c| c.writeback_url.is_some());
+            if writes_back && !contact.pending_writes().is_empty() {
                 self.crm
                     .send(&CrmJob::WriteBack {
                         org_id: caller.org.clone(),

@@ -3,7 +3,7 @@
 
 mod crm;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use base64::Engine;
@@ -14,7 +14,8 @@ use shared::attributes::platform_attribute;
 use shared::blobs::Blobs;
 use shared::channel::Channel;
 use shared::clock::{Env, rfc3339};
-use shared::contacts::{Contact, Identity};
+use shared::contacts::{Contact, Identity, ValueSource};
+use shared::events::Outbox;
 use shared::ids::{self, OrgId};
 use shared::keys;
 use shared::matching::{MatchJob, refile};
@@ -22,8 +23,8 @@ use shared::queue::Queue;
 use shared::retry::Backoff;
 use shared::serve::{Handled, QueueFunction};
 use shared::store::{
-    Conversation, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError, Store,
-    StoredAttachment,
+    Conversation, IngestContext, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError,
+    Store, StoredAttachment,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -234,6 +235,14 @@ impl App {
                 sent_at: sent_at.clone(),
                 attachments: stored_attachments.clone(),
             };
+            let outbox = message_events(
+                &org,
+                &self.env,
+                &context,
+                before.as_ref(),
+                &contact,
+                &conversation,
+            );
             let write = IngestWrite {
                 org: &org,
                 profile: if is_new {
@@ -253,6 +262,7 @@ impl App {
                 message: &message,
                 match_move: match_move.clone(),
                 now: &now,
+                outbox: outbox.events(),
             };
             let ingested = Ingested {
                 contact_id: contact.id.clone(),
@@ -384,6 +394,52 @@ impl App {
         }
         Ok(stored)
     }
+}
+
+/// What a message tells the bus: a new contact or the platform values it changed, and a
+/// conversation that starts or changes status.
+fn message_events<'a>(
+    org: &'a OrgId,
+    env: &'a Env,
+    context: &IngestContext,
+    before: Option<&Contact>,
+    contact: &Contact,
+    conversation: &Conversation,
+) -> Outbox<'a> {
+    let mut outbox = Outbox::new(org, env);
+    let crm = context.crm.as_ref();
+    match before {
+        None => outbox.contact_created(contact, crm),
+        Some(before) => {
+            let keys: BTreeSet<&String> = before
+                .platform
+                .keys()
+                .chain(contact.platform.keys())
+                .collect();
+            let changed = keys
+                .into_iter()
+                .filter(|k| before.platform.get(*k) != contact.platform.get(*k))
+                .cloned()
+                .collect();
+            outbox.contact_updated(&contact.id, changed, ValueSource::Channel);
+        }
+    }
+    let previous = context
+        .conversation
+        .as_ref()
+        .filter(|c| c.contact_id == contact.id);
+    match previous.map(|p| p.status.as_deref()) {
+        None => outbox.conversation_started(
+            (&conversation.id, conversation.channel, &conversation.status),
+            contact,
+            (&context.definitions.value, &context.settings.value, crm),
+        ),
+        Some(Some(from)) if from != conversation.status => {
+            outbox.status_changed(&conversation.id, &contact.id, from, &conversation.status);
+        }
+        Some(_) => {}
+    }
+    outbox
 }
 
 enum AttachmentSource {

@@ -6,6 +6,8 @@ use shared::ApiError;
 use shared::attributes::VIP_KEY;
 use shared::auth::Caller;
 use shared::clock::{Env, rfc3339};
+use shared::contacts::Contact;
+use shared::events::Outbox;
 use shared::http::{HttpResult, Matched, if_match, ok, with_etag};
 use shared::ids::ContactId;
 use shared::serve::HttpFunction;
@@ -51,18 +53,39 @@ impl App {
             contact
         } else {
             let now = rfc3339(self.env.now());
-            let Some(written) = self
+            let mut outbox = Outbox::new(&caller.org, &self.env);
+            outbox.vip_changed(id, vip, &settings.value);
+            match self
                 .store
-                .set_vip(&caller.org, id, vip, expected, &now)
+                .set_vip(&caller.org, id, vip, expected, &now, outbox.events())
                 .await?
-            else {
-                return Err(self.store.why_not_written(&caller.org, id).await);
-            };
-            tracing::info!(contact = %written.id, vip, "VIP changed");
-            written
+            {
+                Some(written) => {
+                    tracing::info!(contact = %written.id, vip, "VIP changed");
+                    written
+                }
+                None => self.already_set(caller, id, vip, expected).await?,
+            }
         };
         let view = contact.view(&definitions.value, &settings.value, crm.as_ref(), caller);
         Ok(with_etag(ok(&view), contact.version))
+    }
+}
+
+impl App {
+    /// After a VIP write wrote nothing: a concurrent twin already set the flag (the outcome the
+    /// caller asked for, told once), or the contact is gone or past the caller's `If-Match`.
+    async fn already_set(
+        &self,
+        caller: &Caller,
+        id: &str,
+        vip: bool,
+        expected: Option<u64>,
+    ) -> Result<Contact, ApiError> {
+        match self.store.contact(&caller.org, id).await? {
+            Some(current) if current.vip == vip && expected.is_none() => Ok(current),
+            _ => Err(self.store.why_not_written(&caller.org, id).await),
+        }
     }
 }
 

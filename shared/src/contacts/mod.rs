@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::attributes::{AttrType, AttributeSet, CustomType, Kind, VIP_KEY, platform_attribute};
-use crate::auth::{Caller, Capability};
+use crate::auth::{Caller, Capability, Role};
 use crate::channel::{Channel, Network};
 use crate::error::ApiError;
 use crate::settings::Settings;
@@ -217,6 +217,15 @@ impl Contact {
         }
     }
 
+    /// The keys whose value these changes really change, in order.
+    pub fn changed_keys(&self, changes: &[ValueChange]) -> Vec<String> {
+        changes
+            .iter()
+            .filter(|c| self.values.get(&c.definition_id) != c.value.as_ref())
+            .map(|c| c.key.clone())
+            .collect()
+    }
+
     /// The agents' changes to CRM-managed values not yet written back: `(definition id,
     /// value)`, `None` for a cleared value.
     pub fn pending_writes(&self) -> Vec<(String, Option<String>)> {
@@ -234,6 +243,19 @@ impl Contact {
         }
         let custom = definitions.custom.get(key)?;
         self.values.get(&custom.id).map(String::as_str)
+    }
+
+    /// The enabled, non-empty values by key (`vip` has its own field), as events carry them.
+    pub fn present_values(&self, definitions: &AttributeSet) -> BTreeMap<String, String> {
+        definitions
+            .definitions()
+            .into_iter()
+            .filter(|d| d.enabled && d.key != VIP_KEY)
+            .filter_map(|d| {
+                let value = self.value_of(&d.key, definitions)?.to_owned();
+                Some((d.key.to_string(), value))
+            })
+            .collect()
     }
 
     /// What the caller sees: enabled definitions in display order, platform ones only for this
@@ -261,7 +283,7 @@ impl Contact {
             .map(|d| {
                 let editable = d.kind == Kind::Custom
                     && may_fill
-                    && (!d.crm_managed || settings.crm_edit_enabled);
+                    && (!d.crm_managed || ValueSource::of(caller).may_change_crm_managed(settings));
                 let value = self.value_of(&d.key, definitions).map(str::to_owned);
                 let id = definitions.custom.get(&d.key).map(|c| c.id.as_str());
                 let source = value.as_ref().map(|_| match (d.kind, id) {
@@ -322,12 +344,34 @@ pub struct ValueChange {
     pub sync: Option<SyncState>,
 }
 
-/// Checks an edit of attribute values against the definitions and settings, all or nothing.
-/// Keys are checked in sorted order so the reported field does not depend on JSON key order.
+impl ValueSource {
+    /// Who a caller writes values as: a machine client as `automation`, a person as `agent`.
+    pub fn of(caller: &Caller) -> Self {
+        match caller.role {
+            Role::Automation => Self::Automation,
+            Role::Admin | Role::Agent => Self::Agent,
+        }
+    }
+
+    /// Whether values from this source may change a CRM-managed attribute under `settings`:
+    /// the CRM always, people only while the admin allows it, automation never.
+    fn may_change_crm_managed(self, settings: &Settings) -> bool {
+        match self {
+            Self::Crm => true,
+            Self::Agent => settings.crm_edit_enabled,
+            Self::Automation | Self::Channel => false,
+        }
+    }
+}
+
+/// Checks an edit of attribute values from `source` against the definitions and settings, all
+/// or nothing. Keys are checked in sorted order so the reported field does not depend on JSON
+/// key order.
 pub fn validate_edit(
     requested: &HashMap<String, Option<String>>,
     definitions: &AttributeSet,
     settings: &Settings,
+    source: ValueSource,
 ) -> Result<Vec<ValueChange>, ApiError> {
     let mut keys: Vec<&String> = requested.keys().collect();
     keys.sort();
@@ -349,10 +393,15 @@ pub fn validate_edit(
         if !definition.enabled {
             return Err(invalid("this attribute is disabled"));
         }
-        if definition.crm_managed && !settings.crm_edit_enabled {
-            return Err(ApiError::Forbidden(format!(
-                "{key} is managed by the CRM; an admin has not allowed agents to edit it"
-            )));
+        if definition.crm_managed && !source.may_change_crm_managed(settings) {
+            return Err(ApiError::Forbidden(match source {
+                ValueSource::Automation => {
+                    format!("{key} is managed by the CRM; automation clients may not change it")
+                }
+                _ => format!(
+                    "{key} is managed by the CRM; an admin has not allowed agents to edit it"
+                ),
+            }));
         }
         let value = match &requested[key] {
             None => None,
@@ -378,9 +427,10 @@ pub fn validate_edit(
             key: key.clone(),
             definition_id: definition.id.clone(),
             value,
-            source: ValueSource::Agent,
+            source,
             // An agent's change to a CRM-managed value waits to be written back.
-            sync: definition.crm_managed.then_some(SyncState::Pending),
+            sync: (definition.crm_managed && source == ValueSource::Agent)
+                .then_some(SyncState::Pending),
         });
     }
     Ok(changes)

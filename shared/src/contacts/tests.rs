@@ -140,12 +140,14 @@ fn nothing_is_editable_on_the_team_plan() {
 
 #[test]
 fn edits_are_checked_whole() {
+    use crate::contacts::ValueSource::{Agent, Automation, Crm};
     let defs = definitions();
     let settings = Settings::default();
     let ok = validate_edit(
         &edit(&[("customer_id", Some(" 42 ")), ("tier", None)]),
         &defs,
         &settings,
+        Agent,
     )
     .unwrap();
     assert_eq!(
@@ -172,19 +174,47 @@ fn edits_are_checked_whole() {
         (edit(&[("owner", Some("me"))]), "forbidden"),
     ] {
         assert_eq!(
-            validate_edit(&bad, &defs, &settings).unwrap_err().code(),
+            validate_edit(&bad, &defs, &settings, Agent)
+                .unwrap_err()
+                .code(),
             code,
             "{bad:?}"
         );
     }
     let long = "é".repeat(1000);
-    assert!(validate_edit(&edit(&[("customer_id", Some(&long))]), &defs, &settings).is_ok());
+    assert!(
+        validate_edit(
+            &edit(&[("customer_id", Some(&long))]),
+            &defs,
+            &settings,
+            Agent
+        )
+        .is_ok()
+    );
     let crm_on = Settings {
         crm_edit_enabled: true,
         ..Default::default()
     };
-    assert!(validate_edit(&edit(&[("owner", Some("me"))]), &defs, &crm_on).is_ok());
-    let err = validate_edit(&edit(&[("tier", Some("Bronze"))]), &defs, &settings).unwrap_err();
+    let agent_owner = validate_edit(&edit(&[("owner", Some("me"))]), &defs, &crm_on, Agent);
+    assert_eq!(agent_owner.unwrap()[0].sync, Some(SyncState::Pending));
+    let automation_owner =
+        validate_edit(&edit(&[("owner", Some("me"))]), &defs, &crm_on, Automation);
+    assert_eq!(automation_owner.unwrap_err().code(), "forbidden");
+    let crm_owner = validate_edit(&edit(&[("owner", Some("me"))]), &defs, &settings, Crm);
+    assert_eq!(
+        crm_owner.unwrap()[0].sync,
+        None,
+        "the CRM's own values are not written back"
+    );
+    let bot = validate_edit(
+        &edit(&[("customer_id", Some("7"))]),
+        &defs,
+        &settings,
+        Automation,
+    );
+    assert_eq!(bot.unwrap()[0].source, Automation);
+    let err =
+        validate_edit(&edit(&[("tier", Some("Bronze"))]), &defs, &settings, Agent).unwrap_err();
     assert_eq!(err.to_body()["error"]["field"], "attributes.tier");
 }
 

@@ -12,9 +12,17 @@ use super::{Store, internal};
 use crate::contacts::Contact;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::ApiError;
+use crate::events::Event;
 use crate::ids::OrgId;
 use crate::keys;
 pub use crate::matching::MatchMove;
+
+/// What a status change is decided on.
+pub struct StatusContext {
+    pub conversation: Conversation,
+    pub contact: Contact,
+    pub crm: Option<crate::crm::CrmConnection>,
+}
 
 /// A conversation as listed in its contact's partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,61 +235,103 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Sets a conversation's status while it and its contact exist: the conversation and
-    /// whether the status changed (an unchanged status writes nothing).
-    #[tracing::instrument(skip(self, conversation_id, now), fields(org = %org))]
-    pub async fn set_conversation_status(
+    /// A conversation with its contact and the org's CRM connection, as a status change needs
+    /// them: `None` when the conversation or its contact is gone. Two round trips.
+    #[tracing::instrument(skip(self, conversation_id), fields(org = %org))]
+    pub async fn status_context(
         &self,
         org: &OrgId,
         conversation_id: &str,
-        status: &str,
-        now: &str,
-    ) -> Result<Option<(Conversation, bool)>, ApiError> {
-        let Some(contact_id) = self.conversation_contact(org, conversation_id).await? else {
+    ) -> Result<Option<StatusContext>, ApiError> {
+        let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
             return Ok(None);
         };
-        let key = raw_key(
-            &keys::contact_pk(org, &contact_id),
-            &keys::conversation_sk(conversation_id),
-        );
-        // The owner item keeps the status too, so ingest sees a change from its one read.
-        let status_update = |key: super::Item, condition: &str| {
+        let contact_pk = keys::contact_pk(org, &owner);
+        let items = self
+            .batch_get(vec![
+                super::key(org, keys::CRM_SK),
+                raw_key(&contact_pk, keys::PROFILE_SK),
+                raw_key(&contact_pk, &keys::conversation_sk(conversation_id)),
+            ])
+            .await?;
+        let (mut crm, mut contact, mut conversation) = (None, None, None);
+        for item in items {
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned();
+            match sk.as_deref() {
+                Some(keys::CRM_SK) => {
+                    let item: super::crm::ConnectionItem =
+                        serde_dynamo::from_item(item).map_err(internal)?;
+                    crm = Some(item.connection);
+                }
+                Some(keys::PROFILE_SK) => contact = Some(super::profile::contact_from_item(item)?),
+                _ => {
+                    let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;
+                    conversation = Some(item.conversation);
+                }
+            }
+        }
+        Ok(contact
+            .zip(conversation)
+            .map(|(contact, conversation)| StatusContext {
+                conversation,
+                contact,
+                crm,
+            }))
+    }
+
+    /// Moves a conversation from the status it was read with to `to`, and puts the change's
+    /// events in its contact's outbox, in one transaction: a conflict when the status moved
+    /// meanwhile or the contact is gone.
+    #[tracing::instrument(skip_all, fields(org = %org))]
+    pub async fn set_conversation_status(
+        &self,
+        org: &OrgId,
+        conversation: &Conversation,
+        to: &str,
+        now: &str,
+        outbox: &[Event],
+    ) -> Result<(), SaveError> {
+        let update = |key: super::Item, condition: &str| {
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key))
-                .update_expression("SET #status = :status, #updated = :now")
+                .update_expression("SET #status = :to, #updated = :now")
                 .condition_expression(condition)
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#updated", "updated_at")
-                .expression_attribute_values(":status", AttributeValue::S(status.to_owned()))
+                .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
                 .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
-                .build()
-                .map(|u| TransactWriteItem::builder().update(u).build())
-                .map_err(internal)
         };
-        let owner = raw_key(
-            &keys::conversation_pk(org, conversation_id),
-            keys::CONVERSATION_OWNER_SK,
+        let contact_pk = keys::contact_pk(org, &conversation.contact_id);
+        let entry = update(
+            raw_key(&contact_pk, &keys::conversation_sk(&conversation.id)),
+            "attribute_exists(PK) AND #status = :from",
+        )
+        .expression_attribute_values(":from", AttributeValue::S(conversation.status.clone()));
+        // The owner item keeps the status too, so ingest sees a change from its one read.
+        let owner = update(
+            raw_key(
+                &keys::conversation_pk(org, &conversation.id),
+                keys::CONVERSATION_OWNER_SK,
+            ),
+            "attribute_exists(PK)",
         );
-        let written = self
-            .transact(vec![
-                status_update(key.clone(), "attribute_exists(PK) AND #status <> :status")?,
-                status_update(owner, "attribute_exists(PK)")?,
-            ])
-            .await;
-        let changed = match written {
-            Ok(()) => true,
-            Err(SaveError::Conflict) => false,
-            Err(SaveError::Failed(err)) => return Err(err),
-        };
-        let current = self.get_consistent(key).await?;
-        current
-            .map(|item| {
-                serde_dynamo::from_item::<_, ConversationItem>(item)
-                    .map(|i| (i.conversation, changed))
+        let events = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(&contact_pk, keys::PROFILE_SK)))
+            .update_expression("SET #outbox = :outbox")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#outbox", super::profile::OUTBOX)
+            .expression_attribute_values(":outbox", super::profile::outbox_value(outbox)?);
+        let items = [entry, owner, events]
+            .into_iter()
+            .map(|u| {
+                u.build()
+                    .map(|u| TransactWriteItem::builder().update(u).build())
                     .map_err(internal)
             })
-            .transpose()
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        self.transact(items).await
     }
 
     /// Moves a conversation's `last_message_at` forward after a message older ones did not set.

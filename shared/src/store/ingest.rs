@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use super::*;
 use super::{SaveError, Store, Stored, internal, key};
 use crate::attributes::AttributeSet;
 use crate::contacts::Contact;
 use crate::error::ApiError;
+use crate::events::Event;
 use crate::ids::OrgId;
 use crate::keys;
 pub use crate::matching::MatchMove;
@@ -40,6 +41,8 @@ pub struct IngestWrite<'a> {
     pub message: &'a Message,
     pub match_move: Option<MatchMove>,
     pub now: &'a str,
+    /// The message's events, put in the contact's outbox by the same transaction.
+    pub outbox: &'a [Event],
 }
 
 /// What an inbound message does to its contact's profile.
@@ -181,17 +184,49 @@ impl Store {
                     .build(),
             );
         }
-        let profile_put = match write.profile {
-            ProfileWrite::New { contact, .. } => Some(self.contact_put(org, contact, 0)?),
-            ProfileWrite::Changed { contact, expected } => {
-                Some(self.contact_put(org, contact, expected)?)
+        let outbox = write.outbox;
+        items.push(
+            match write.profile {
+                ProfileWrite::New { contact, .. } => {
+                    TransactWriteItem::builder().put(self.contact_put(org, contact, 0, outbox)?)
+                }
+                ProfileWrite::Changed { contact, expected } => TransactWriteItem::builder()
+                    .put(self.contact_put(org, contact, expected, outbox)?),
+                // An unchanged profile is written only to carry events, and only while it exists.
+                ProfileWrite::Unchanged if !outbox.is_empty() => TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(raw_key(
+                                &keys::contact_pk(org, &write.conversation.contact_id),
+                                keys::PROFILE_SK,
+                            )))
+                            .update_expression("SET #outbox = :outbox")
+                            .condition_expression("attribute_exists(PK)")
+                            .expression_attribute_names("#outbox", super::profile::OUTBOX)
+                            .expression_attribute_values(
+                                ":outbox",
+                                super::profile::outbox_value(outbox)?,
+                            )
+                            .build()
+                            .map_err(internal)?,
+                    ),
+                ProfileWrite::Unchanged => return self.transact_message(items, message_key).await,
             }
-            ProfileWrite::Unchanged => None,
-        };
-        items.extend(profile_put.map(|put| TransactWriteItem::builder().put(put).build()));
+            .build(),
+        );
         if let (Some(moved), Some(contact)) = (&write.match_move, write.profile.contact()) {
             items.extend(self.match_link_writes(org, &contact.id, moved, write.now)?);
         }
+        self.transact_message(items, message_key).await
+    }
+
+    /// Runs an inbound message's transaction; a message already stored makes it a duplicate.
+    async fn transact_message(
+        &self,
+        items: Vec<TransactWriteItem>,
+        message_key: super::Item,
+    ) -> Result<IngestOutcome, SaveError> {
         match self.transact(items).await {
             Ok(()) => Ok(IngestOutcome::Written),
             Err(SaveError::Conflict) => {

@@ -32,6 +32,7 @@ mod idempotency;
 mod ingest;
 mod match_links;
 mod notes;
+mod outbox;
 mod profile;
 #[cfg(test)]
 mod tests;
@@ -43,6 +44,7 @@ pub use exports::StoredSchedule;
 pub use idempotency::*;
 pub use ingest::*;
 pub use notes::NoteEdit;
+pub use outbox::{StreamChange, relayed_events};
 pub use profile::*;
 
 #[derive(Clone)]

@@ -13,6 +13,7 @@ use crate::attributes::AttributeSet;
 use crate::contacts::Contact;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::ApiError;
+use crate::events::Event;
 use crate::ids::OrgId;
 use crate::keys;
 pub use crate::matching::MatchMove;
@@ -37,11 +38,22 @@ struct ContactItem {
     gsi2sk: Option<String>,
     #[serde(flatten)]
     contact: Contact,
+    /// The events of the write that put this item, relayed from the table's stream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    outbox: Vec<Event>,
 }
 
 pub fn contact_item(
     org: &OrgId,
     contact: &Contact,
+) -> Result<HashMap<String, AttributeValue>, ApiError> {
+    contact_item_with(org, contact, &[])
+}
+
+fn contact_item_with(
+    org: &OrgId,
+    contact: &Contact,
+    outbox: &[Event],
 ) -> Result<HashMap<String, AttributeValue>, ApiError> {
     serde_dynamo::to_item(ContactItem {
         head: Head::new(
@@ -54,8 +66,31 @@ pub fn contact_item(
         gsi2pk: contact.vip.then(|| keys::vip_index_pk(org)),
         gsi2sk: contact.vip.then(|| keys::contacts_index_sk(&contact.id)),
         contact: contact.clone(),
+        outbox: outbox.to_vec(),
     })
     .map_err(internal)
+}
+
+/// Adds `SET #outbox = :outbox` for a write's events; a write without events leaves the
+/// outbox as it was, which the relay reads as nothing new.
+pub(super) fn set_outbox(
+    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    set: &mut Vec<String>,
+    outbox: &[Event],
+) -> Result<aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, ApiError> {
+    if outbox.is_empty() {
+        return Ok(request);
+    }
+    set.push("#outbox = :outbox".to_owned());
+    Ok(request
+        .expression_attribute_names("#outbox", OUTBOX)
+        .expression_attribute_values(":outbox", outbox_value(outbox)?))
+}
+
+pub(super) const OUTBOX: &str = "outbox";
+
+pub(super) fn outbox_value(outbox: &[Event]) -> Result<AttributeValue, ApiError> {
+    serde_dynamo::to_attribute_value(outbox).map_err(internal)
 }
 
 pub(super) fn contact_from_item(
@@ -225,8 +260,9 @@ impl Store {
         contact: &Contact,
         expected_version: u64,
         match_move: Option<&MatchMove>,
+        outbox: &[Event],
     ) -> Result<(), SaveError> {
-        let put = self.contact_put(org, contact, expected_version)?;
+        let put = self.contact_put(org, contact, expected_version, outbox)?;
         let Some(moved) = match_move else {
             return self.put_conditionally(put).await;
         };
@@ -237,7 +273,9 @@ impl Store {
 
     /// Sets the VIP flag and with it the sparse VIP index keys; with `expected`, only while the
     /// profile still has that version. `None` when the contact is gone or `expected` fails.
-    #[tracing::instrument(skip(self, now), fields(org = %org))]
+    /// The flag must differ from `vip`, so a repeat (or a concurrent twin) writes nothing and
+    /// tells nothing twice.
+    #[tracing::instrument(skip(self, now, outbox), fields(org = %org))]
     pub async fn set_vip(
         &self,
         org: &OrgId,
@@ -245,27 +283,35 @@ impl Store {
         vip: bool,
         expected: Option<u64>,
         now: &str,
+        outbox: &[Event],
     ) -> Result<Option<Contact>, ApiError> {
-        let request = self
-            .profile_update(org, contact_id, expected, now)
+        let mut set = vec!["#vip = :vip".to_owned()];
+        let request = self.profile_update(org, contact_id, expected, now);
+        let request = set_outbox(request, &mut set, outbox)?;
+        let condition = match expected {
+            None => "attribute_exists(PK) AND #vip <> :vip",
+            Some(_) => "attribute_exists(PK) AND #version = :expected AND #vip <> :vip",
+        };
+        let request = request
+            .condition_expression(condition)
             .expression_attribute_names("#vip", "vip")
             .expression_attribute_names("#g2pk", "GSI2PK")
             .expression_attribute_names("#g2sk", "GSI2SK")
             .expression_attribute_values(":vip", AttributeValue::Bool(vip));
+        set.push("#updated = :now".to_owned());
+        let set = set.join(", ");
         let request = if vip {
             request
-                .update_expression(
-                    "SET #vip = :vip, #g2pk = :g2pk, #g2sk = :g2sk, #updated = :now ADD #version :one",
-                )
+                .update_expression(format!(
+                    "SET {set}, #g2pk = :g2pk, #g2sk = :g2sk ADD #version :one"
+                ))
                 .expression_attribute_values(":g2pk", AttributeValue::S(keys::vip_index_pk(org)))
                 .expression_attribute_values(
                     ":g2sk",
                     AttributeValue::S(keys::contacts_index_sk(contact_id)),
                 )
         } else {
-            request.update_expression(
-                "SET #vip = :vip, #updated = :now ADD #version :one REMOVE #g2pk, #g2sk",
-            )
+            request.update_expression(format!("SET {set} ADD #version :one REMOVE #g2pk, #g2sk"))
         };
         conditional(request.send().await)?
             .and_then(|out| out.attributes)
@@ -317,7 +363,7 @@ impl Store {
         contact: &Contact,
         expected_version: u64,
     ) -> Result<(), SaveError> {
-        self.put_conditionally(self.contact_put(org, contact, expected_version)?)
+        self.put_conditionally(self.contact_put(org, contact, expected_version, &[])?)
             .await
     }
 
@@ -326,10 +372,11 @@ impl Store {
         org: &OrgId,
         contact: &Contact,
         expected_version: u64,
+        outbox: &[Event],
     ) -> Result<Put, ApiError> {
         let builder = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(contact_item(org, contact)?));
+            .set_item(Some(contact_item_with(org, contact, outbox)?));
         let builder = if expected_version == 0 {
             builder.condition_expression("attribute_not_exists(PK)")
         } else {

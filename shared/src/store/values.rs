@@ -3,18 +3,19 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::profile::contact_from_item;
+use super::profile::{contact_from_item, set_outbox};
 use super::{Store, conditional, internal};
 use crate::contacts::{Contact, SyncState, ValueChange};
 use crate::crm::ContactCrm;
 use crate::error::ApiError;
+use crate::events::Event;
 use crate::ids::OrgId;
 
 impl Store {
     /// Sets and clears custom values one field at a time, so edits of different fields never
     /// wait for each other; with `expected`, only while the profile still has that version.
     /// `None` when the contact is gone or `expected` no longer holds.
-    #[tracing::instrument(skip(self, changes, now), fields(org = %org))]
+    #[tracing::instrument(skip(self, changes, now, outbox), fields(org = %org))]
     pub async fn update_values(
         &self,
         org: &OrgId,
@@ -22,16 +23,18 @@ impl Store {
         changes: &[ValueChange],
         expected: Option<u64>,
         now: &str,
+        outbox: &[Event],
     ) -> Result<Option<Contact>, ApiError> {
+        let mut set = Vec::new();
         let request = self.profile_update(org, contact_id, expected, now);
-        self.send_value_update(request, changes, Vec::new(), false)
-            .await
+        let request = set_outbox(request, &mut set, outbox)?;
+        self.send_value_update(request, changes, set, false).await
     }
 
     /// Records a CRM lookup's outcome on the profile, with the CRM-managed values it brought,
     /// field by field (an agent's edit of another field meanwhile is kept). `None` when the
     /// contact is gone or one of the values has an agent's change pending write-back.
-    #[tracing::instrument(skip(self, crm, changes, now), fields(org = %org))]
+    #[tracing::instrument(skip(self, crm, changes, now, outbox), fields(org = %org))]
     pub async fn record_lookup(
         &self,
         org: &OrgId,
@@ -39,7 +42,9 @@ impl Store {
         crm: &ContactCrm,
         changes: &[ValueChange],
         now: &str,
+        outbox: &[Event],
     ) -> Result<Option<Contact>, ApiError> {
+        let mut set = vec!["#crm = :crm".to_owned()];
         let request = self
             .profile_update(org, contact_id, None, now)
             .expression_attribute_names("#crm", "crm")
@@ -47,8 +52,8 @@ impl Store {
                 ":crm",
                 serde_dynamo::to_attribute_value(crm).map_err(internal)?,
             );
-        self.send_value_update(request, changes, vec!["#crm = :crm".to_owned()], true)
-            .await
+        let request = set_outbox(request, &mut set, outbox)?;
+        self.send_value_update(request, changes, set, true).await
     }
 
     /// One `UpdateItem` writing each change's value, source and write-back state. With
