@@ -274,6 +274,45 @@ impl Api {
     }
 }
 
+impl Api {
+    /// What the local bus received for an org (of one type, if given), oldest first.
+    pub async fn events(&self, org: &str, kind: Option<&str>) -> Vec<Value> {
+        let mut query = vec![("org", org), ("limit", "1000")];
+        query.extend(kind.map(|k| ("type", k)));
+        let reply = self
+            .http
+            .get(format!("{}/_local/events", self.base))
+            .query(&query)
+            .send()
+            .await
+            .expect("events request");
+        assert!(reply.status().is_success(), "events: {}", reply.status());
+        let body: Value = reply.json().await.expect("events body");
+        body["items"].as_array().expect("items").clone()
+    }
+
+    /// The org's events once the last one is of type `last` (the relay publishes after the
+    /// write commits), oldest first.
+    pub async fn events_through(&self, org: &str, last: &str) -> Vec<Value> {
+        eventually(&format!("a {last} event"), || async {
+            let events = self.events(org, None).await;
+            events
+                .last()
+                .is_some_and(|e| e["type"] == last)
+                .then_some(events)
+        })
+        .await
+    }
+}
+
+/// The types of events in order.
+pub fn types(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect()
+}
+
 /// An inbound message in the contract's shape, for tests to adjust.
 pub fn inbound(
     org: &str,

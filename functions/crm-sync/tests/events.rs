@@ -166,7 +166,14 @@ async fn failing_write_back(local: &Services, org: &str) -> String {
         .unwrap();
     local
         .store
-        .update_values(&org_id, &contact, &[change], None, "2026-01-01T10:00:00Z")
+        .update_values(
+            &org_id,
+            &contact,
+            &[change],
+            None,
+            "2026-01-01T10:00:00Z",
+            &[],
+        )
         .await
         .unwrap()
         .unwrap();

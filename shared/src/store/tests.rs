@@ -91,6 +91,7 @@ async fn ingested(store: &Store, org: &OrgId, id: &str, conversation: &str) -> C
         message: &message,
         match_move: None,
         now: NOW,
+        outbox: &[],
     };
     assert_eq!(store.ingest(write).await.unwrap(), IngestOutcome::Written);
     contact
@@ -126,8 +127,8 @@ async fn field_level_value_updates_keep_each_others_fields_and_check_if_match() 
     store.save_contact(&org, &contact("c1"), 0).await.unwrap();
     let (one, two) = ([set("d1", Some("one"))], [set("d2", Some("two"))]);
     let (a, b) = tokio::join!(
-        store.update_values(&org, "c1", &one, None, NOW),
-        store.update_values(&org, "c1", &two, None, NOW),
+        store.update_values(&org, "c1", &one, None, NOW, &[]),
+        store.update_values(&org, "c1", &two, None, NOW, &[]),
     );
     assert!(a.unwrap().is_some() && b.unwrap().is_some());
     let both = store.contact(&org, "c1").await.unwrap().unwrap();
@@ -135,7 +136,7 @@ async fn field_level_value_updates_keep_each_others_fields_and_check_if_match() 
     assert_eq!(both.values.get("d2").map(String::as_str), Some("two"));
     assert_eq!(both.version, 3);
     let stale = store
-        .update_values(&org, "c1", &[set("d1", None)], Some(1), NOW)
+        .update_values(&org, "c1", &[set("d1", None)], Some(1), NOW, &[])
         .await
         .unwrap();
     assert!(stale.is_none());
@@ -144,12 +145,14 @@ async fn field_level_value_updates_keep_each_others_fields_and_check_if_match() 
         "precondition_failed"
     );
     let cleared = store
-        .update_values(&org, "c1", &[set("d1", None)], Some(3), NOW)
+        .update_values(&org, "c1", &[set("d1", None)], Some(3), NOW, &[])
         .await
         .unwrap()
         .unwrap();
     assert!(!cleared.values.contains_key("d1"));
-    let gone = store.update_values(&org, "nobody", &one, None, NOW).await;
+    let gone = store
+        .update_values(&org, "nobody", &one, None, NOW, &[])
+        .await;
     assert!(gone.unwrap().is_none(), "never creates a profile");
     assert_eq!(
         store.why_not_written(&org, "nobody").await.code(),
@@ -173,14 +176,22 @@ async fn the_listing_is_newest_first_and_the_vip_index_holds_only_vips() {
     let (last, next) = store.list_contacts(&org, rest, false).await.unwrap();
     assert_eq!((last.len(), next), (1, None));
 
-    store.set_vip(&org, "01a-2", true, None, NOW).await.unwrap();
+    store
+        .set_vip(&org, "01a-2", true, None, NOW, &[])
+        .await
+        .unwrap();
+    let repeat = store.set_vip(&org, "01a-2", true, None, NOW, &[]).await;
+    assert!(
+        repeat.unwrap().is_none(),
+        "setting the flag it has writes nothing"
+    );
     let (vips, _) = store.list_contacts(&org, page(10), true).await.unwrap();
     assert_eq!(
         vips.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
         ["01a-2"]
     );
     store
-        .set_vip(&org, "01a-2", false, Some(2), NOW)
+        .set_vip(&org, "01a-2", false, Some(2), NOW, &[])
         .await
         .unwrap();
     let (vips, _) = store.list_contacts(&org, page(10), true).await.unwrap();
@@ -215,19 +226,31 @@ async fn an_ingest_writes_claim_profile_conversation_and_message_once() {
     assert_eq!(head.contact_id, "c1");
     assert_eq!(head.status.as_deref(), Some("open"));
     assert!(context.crm.is_none());
-    let (_, changed) = store
-        .set_conversation_status(&org, "conv-1", "open", NOW)
+    let read = store.status_context(&org, "conv-1").await.unwrap().unwrap();
+    assert_eq!(
+        (read.conversation.status.as_str(), read.contact.id.as_str()),
+        ("open", "c1")
+    );
+    store
+        .set_conversation_status(&org, &read.conversation, "closed", NOW, &[])
         .await
-        .unwrap()
         .unwrap();
-    assert!(!changed, "an unchanged status writes nothing");
-    let (closed, changed) = store
-        .set_conversation_status(&org, "conv-1", "closed", NOW)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(changed);
-    assert_eq!(closed.status, "closed");
+    let stale = store
+        .set_conversation_status(&org, &read.conversation, "pending", NOW, &[])
+        .await;
+    assert!(
+        matches!(stale, Err(SaveError::Conflict)),
+        "a status that moved since it was read is a lost race"
+    );
+    let closed = store.status_context(&org, "conv-1").await.unwrap().unwrap();
+    assert_eq!(closed.conversation.status, "closed");
+    assert!(
+        store
+            .status_context(&org, "conv-x")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let context = store.ingest_context(&org, &claim, "conv-1").await.unwrap();
     assert_eq!(
         context.conversation.unwrap().status.as_deref(),
