@@ -291,15 +291,14 @@ impl Api {
         body["items"].as_array().expect("items").clone()
     }
 
-    /// The org's events once the last one is of type `last` (the relay publishes after the
-    /// write commits), oldest first.
-    pub async fn events_through(&self, org: &str, last: &str) -> Vec<Value> {
-        eventually(&format!("a {last} event"), || async {
+    /// The org's events, oldest first, once `count` of them are of type `kind` (the relay
+    /// publishes after the write commits). Events of one contact arrive in the order of its
+    /// changes, so whatever a change before the awaited one told has arrived too.
+    pub async fn events_when(&self, org: &str, kind: &str, count: usize) -> Vec<Value> {
+        eventually(&format!("{count} {kind} event(s)"), || async {
             let events = self.events(org, None).await;
-            events
-                .last()
-                .is_some_and(|e| e["type"] == last)
-                .then_some(events)
+            let seen = events.iter().filter(|e| e["type"] == kind).count();
+            (seen >= count).then_some(events)
         })
         .await
     }

@@ -247,7 +247,10 @@ async fn a_later_page_of_a_deleted_contacts_notes_is_404() {
 
 #[derive(Clone, Copy)]
 enum Who {
+    /// People and automation clients.
     Everyone,
+    /// Admins and agents.
+    People,
     Admins,
 }
 
@@ -271,9 +274,9 @@ async fn the_role_and_plan_matrix_holds_on_every_route() {
     let n = "00000000-0000-7000-8000-000000000001";
     // The capability table of API.md, one line per route.
     let matrix: Vec<(Method, String, Who, Plans)> = vec![
-        (Method::GET, "/settings".into(), Everyone, All),
+        (Method::GET, "/settings".into(), People, All),
         (Method::PATCH, "/settings".into(), Admins, All),
-        (Method::GET, "/attributes".into(), Everyone, All),
+        (Method::GET, "/attributes".into(), People, All),
         (Method::POST, "/attributes".into(), Admins, All),
         (Method::PUT, "/attributes/order".into(), Admins, All),
         (Method::PATCH, "/attributes/nothing".into(), Admins, All),
@@ -296,42 +299,42 @@ async fn the_role_and_plan_matrix_holds_on_every_route() {
         ),
         (Method::PUT, format!("/contacts/{c}/vip"), Everyone, Paid),
         (Method::DELETE, format!("/contacts/{c}/vip"), Everyone, Paid),
-        (Method::GET, format!("/contacts/{c}/notes"), Everyone, All),
-        (Method::POST, format!("/contacts/{c}/notes"), Everyone, Paid),
+        (Method::GET, format!("/contacts/{c}/notes"), People, All),
+        (Method::POST, format!("/contacts/{c}/notes"), People, Paid),
         (
             Method::PATCH,
             format!("/contacts/{c}/notes/{n}"),
-            Everyone,
+            People,
             Paid,
         ),
         (
             Method::DELETE,
             format!("/contacts/{c}/notes/{n}"),
-            Everyone,
+            People,
             Paid,
         ),
         (
             Method::GET,
             format!("/conversations/{v}/notes"),
-            Everyone,
+            People,
             All,
         ),
         (
             Method::POST,
             format!("/conversations/{v}/notes"),
-            Everyone,
+            People,
             Paid,
         ),
         (
             Method::PATCH,
             format!("/conversations/{v}/notes/{n}"),
-            Everyone,
+            People,
             Paid,
         ),
         (
             Method::DELETE,
             format!("/conversations/{v}/notes/{n}"),
-            Everyone,
+            People,
             Paid,
         ),
         (Method::PATCH, format!("/conversations/{v}"), Everyone, All),
@@ -355,16 +358,20 @@ async fn the_role_and_plan_matrix_holds_on_every_route() {
         (
             Method::POST,
             format!("/contacts/{c}/crm-lookup"),
-            Everyone,
+            People,
             Enterprise,
         ),
     ];
     let mut checked = 0;
-    for role in ["admin", "agent"] {
+    for role in ["admin", "agent", "automation"] {
         for plan in ["team", "business", "enterprise"] {
             let caller = api.caller(&org, role, plan).await;
             for (method, path, who, plans) in &matrix {
-                let role_ok = matches!(who, Everyone) || role == "admin";
+                let role_ok = match who {
+                    Everyone => true,
+                    People => role != "automation",
+                    Admins => role == "admin",
+                };
                 let plan_ok = match plans {
                     All => true,
                     Paid => plan != "team",
@@ -395,7 +402,7 @@ async fn the_role_and_plan_matrix_holds_on_every_route() {
             }
         }
     }
-    assert_eq!(checked, 6 * matrix.len());
+    assert_eq!(checked, 9 * matrix.len());
     // Nothing a refused or malformed call sent was written.
     let admin = api.caller(&org, "admin", "enterprise").await;
     assert_eq!(admin.get("/exports").await.expect(200)["items"], json!([]));

@@ -1,0 +1,136 @@
+//! Automation clients (autoresponders, virtual agents, routing engines) through the local
+//! runtime: what they may read and fill, and what stays people's.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use api_tests::{Api, entry, inbound, new_org};
+use serde_json::json;
+
+#[tokio::test]
+async fn an_autoresponder_fills_custom_values_marks_vips_and_closes_conversations() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "enterprise").await;
+    let bot = api.caller(&org, "automation", "enterprise").await;
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Order number", "type": "text"}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Account", "type": "text", "crm_managed": true}),
+        )
+        .await
+        .expect(201);
+    admin
+        .patch("/settings", &json!({"crm_edit_enabled": true}))
+        .await
+        .expect(200);
+    let contact = api
+        .contact_of(&inbound(&org, "webchat", "visitor-1", "chat-1", "m-1"))
+        .await;
+    let path = format!("/contacts/{contact}");
+
+    let view = bot
+        .patch(&path, &json!({"attributes": {"order_number": "A-100"}}))
+        .await
+        .expect(200);
+    let order = entry(&view, "order_number").unwrap();
+    assert_eq!(
+        (&order["value"], &order["source"], &order["editable"]),
+        (&json!("A-100"), &json!("automation"), &json!(true))
+    );
+    assert_eq!(
+        entry(&view, "account").unwrap()["editable"],
+        false,
+        "CRM-managed values are never an automation's, whatever agents may do"
+    );
+    bot.patch(&path, &json!({"attributes": {"account": "ACME"}}))
+        .await
+        .expect_error(403, "forbidden");
+    let agent = api.caller(&org, "agent", "enterprise").await;
+    let seen = agent.get(&path).await.expect(200);
+    assert_eq!(
+        entry(&seen, "account").unwrap()["value"],
+        json!(null),
+        "nothing half-written"
+    );
+    assert_eq!(entry(&seen, "account").unwrap()["editable"], true);
+    assert_eq!(
+        entry(&seen, "order_number").unwrap()["source"],
+        "automation"
+    );
+
+    assert_eq!(
+        bot.put(&format!("{path}/vip"), &json!(null))
+            .await
+            .expect(200)["vip"],
+        true
+    );
+    assert_eq!(
+        api_tests::ids(&bot.get("/contacts?vip=true").await.expect(200)),
+        [contact.as_str()]
+    );
+    assert_eq!(
+        bot.patch("/conversations/chat-1", &json!({"status": "closed"}))
+            .await
+            .expect(200)["status"],
+        "closed"
+    );
+    let history = bot.get(&format!("{path}/conversations")).await.expect(200);
+    assert_eq!(history["items"][0]["status"], "closed");
+    let messages = bot.get("/conversations/chat-1/messages").await.expect(200);
+    assert_eq!(messages["items"][0]["id"], "m-1");
+}
+
+#[tokio::test]
+async fn an_automation_client_sees_nothing_of_another_org_and_none_of_peoples_things() {
+    let api = Api::new();
+    let org = new_org();
+    let contact = api
+        .contact_of(&inbound(&org, "webchat", "visitor-1", "chat-1", "m-1"))
+        .await;
+    let path = format!("/contacts/{contact}");
+    let stranger = api.caller(&new_org(), "automation", "enterprise").await;
+    stranger.get(&path).await.expect_error(404, "not_found");
+    stranger
+        .patch(&path, &json!({"attributes": {}}))
+        .await
+        .expect_error(404, "not_found");
+    stranger
+        .put(&format!("{path}/vip"), &json!(null))
+        .await
+        .expect_error(404, "not_found");
+    stranger
+        .patch("/conversations/chat-1", &json!({"status": "closed"}))
+        .await
+        .expect_error(404, "not_found");
+
+    let bot = api.caller(&org, "automation", "enterprise").await;
+    for (method, route) in [
+        (reqwest::Method::GET, "/settings".to_owned()),
+        (reqwest::Method::GET, "/attributes".to_owned()),
+        (reqwest::Method::GET, format!("{path}/notes")),
+        (
+            reqwest::Method::GET,
+            "/conversations/chat-1/notes".to_owned(),
+        ),
+        (reqwest::Method::DELETE, path.clone()),
+        (reqwest::Method::GET, "/exports".to_owned()),
+        (reqwest::Method::GET, "/crm".to_owned()),
+    ] {
+        bot.send(method.clone(), &route, None)
+            .await
+            .expect_error(403, "forbidden");
+    }
+    let team_bot = api.caller(&org, "automation", "team").await;
+    team_bot
+        .patch(&path, &json!({"attributes": {}}))
+        .await
+        .expect_error(403, "plan_required");
+    assert_eq!(team_bot.get(&path).await.expect(200)["id"], contact);
+}
