@@ -107,3 +107,95 @@ pub fn decode(response: lambda_http::Response<lambda_http::Body>) -> (u16, serde
 pub fn new_org(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
+
+/// What the local bus delivers for one org, read from a queue of the test's own that a rule on
+/// the bus fills, so a handler test sees the events a relay published.
+pub struct BusTap {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl BusTap {
+    pub async fn for_org(org: &str) -> Self {
+        let config = Config::from_env().expect("TABLE_NAME is set by scripts/test");
+        let sdk = config.aws().await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        let name = format!("tap-{org}");
+        let url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .expect("a tap queue")
+            .queue_url
+            .expect("a queue URL");
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("a queue ARN");
+        let pattern =
+            serde_json::json!({"source": [crate::events::SOURCE], "detail": {"org_id": [org]}});
+        events
+            .put_rule()
+            .name(&name)
+            .event_bus_name(LOCAL_EVENT_BUS)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .expect("a tap rule");
+        events
+            .put_targets()
+            .rule(&name)
+            .event_bus_name(LOCAL_EVENT_BUS)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("tap")
+                    .arn(arn)
+                    .build()
+                    .expect("a target"),
+            )
+            .send()
+            .await
+            .expect("the tap rule's target");
+        Self { sqs, url }
+    }
+
+    /// The events delivered so far and until `count` have arrived (at most 30 s), in order.
+    pub async fn received(&self, count: usize) -> Vec<serde_json::Value> {
+        let mut events = Vec::new();
+        for _ in 0..30 {
+            if events.len() >= count {
+                break;
+            }
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("the tap queue");
+            for message in out.messages.unwrap_or_default() {
+                let envelope: serde_json::Value =
+                    serde_json::from_str(message.body.as_deref().unwrap_or("{}")).expect("json");
+                events.push(envelope["detail"].clone());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(message.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+        events
+    }
+}

@@ -9,9 +9,10 @@ use edit_contact::App;
 use serde_json::{Value, json};
 use shared::clock::{Env, FixedClock, SequentialIds};
 use shared::config::Config;
+use shared::queue::Queue;
 use shared::serve::Build;
 use shared::serve::HttpFunction;
-use shared::testing::{decode, load_event, local_services, new_org, with_caller};
+use shared::testing::{BusTap, decode, load_event, local_services, new_org, with_caller};
 
 struct Harness {
     app: App,
@@ -171,5 +172,56 @@ async fn the_sample_event_closes_a_conversation_once() {
         (status, again),
         (200, closed),
         "an unchanged status changes nothing"
+    );
+}
+
+/// A function can die after its write commits (here: the matching queue is gone, so the edit
+/// answers 500 after saving). The event rides in the committed write, so it is published all
+/// the same, by the relay reading the table's stream.
+#[tokio::test]
+async fn an_edit_that_fails_after_its_commit_is_still_told() {
+    let h = Harness::new().await;
+    let tap = BusTap::for_org(&h.org).await;
+    let local = local_services().await;
+    let settings = manage_attributes::App::build(&local, &Env::system());
+    let mut patch = with_caller(
+        load_event("manage-attributes", "patch-settings"),
+        &h.org,
+        None,
+    );
+    patch["body"] = json!({"matching_attribute": "customer_id"})
+        .to_string()
+        .into();
+    let (status, _) = decode(
+        settings
+            .handle(lambda_http::request::from_str(&patch.to_string()).unwrap())
+            .await,
+    );
+    assert_eq!(status, 200);
+    let mut broken = local;
+    let sdk = Config::from_env().unwrap().aws().await;
+    broken.matching = Queue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        format!("{}/000000000000/no-such-queue", sdk.endpoint_url().unwrap()),
+    );
+    let dying = Harness {
+        app: App::build(&broken, &Env::system()),
+        org: h.org.clone(),
+        contact_id: h.contact_id.clone(),
+    };
+    let (status, _) = dying.run("edit-contact").await;
+    assert_eq!(status, 500, "the function failed after its commit");
+    let (_, view) = h.run("get-contact").await;
+    let saved = view["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "customer_id")
+        .unwrap();
+    assert_eq!(saved["value"], "C-1001", "the edit was committed");
+    let events = tap.received(1).await;
+    assert_eq!(
+        events[0]["data"],
+        json!({"contact_id": h.contact_id, "changed": ["customer_id"], "source": "agent"})
     );
 }
