@@ -139,7 +139,13 @@ mod tests {
             ["c"]
         );
         assert!(
-            relayed(StreamChange::Modify, "PROFILE", &[a.clone()], &[a]).is_empty(),
+            relayed(
+                StreamChange::Modify,
+                "PROFILE",
+                std::slice::from_ref(&a),
+                std::slice::from_ref(&a)
+            )
+            .is_empty(),
             "a write without events leaves the outbox as it was"
         );
     }
