@@ -327,6 +327,13 @@ Resources:
       KeySchema:
         - { AttributeName: PK, KeyType: HASH }
         - { AttributeName: SK, KeyType: RANGE }
+      StreamSpecification: { StreamViewType: NEW_AND_OLD_IMAGES }
+  Bus:
+    Type: AWS::Events::EventBus
+    Properties: { Name: !Sub "${AWS::StackName}-bus" }
+  BusArchive:
+    Type: AWS::Events::Archive
+    Properties: { SourceArn: !GetAtt Bus.Arn }
   Inbox:
     Type: AWS::SQS::Queue
     Properties:
@@ -351,6 +358,9 @@ Resources:
         Hourly:
           Type: Schedule
           Properties: { Schedule: rate(1 hour) }
+        Changes:
+          Type: DynamoDB
+          Properties: { Stream: !GetAtt Table.StreamArn, StartingPosition: TRIM_HORIZON }
 "#;
 
     #[test]
@@ -373,6 +383,13 @@ Resources:
             name: "Hourly".into(),
             expression: "rate(1 hour)".into()
         }));
+        assert!(f.triggers.contains(&Trigger::Stream));
+        assert_eq!(
+            t.table.stream_specification.map(|s| s.stream_view_type),
+            Some("NEW_AND_OLD_IMAGES".into())
+        );
+        assert_eq!(t.event_buses, ["Bus"]);
+        assert_eq!(t.archives, [("BusArchive".to_owned(), "Bus".to_owned())]);
     }
 
     #[test]
