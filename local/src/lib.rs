@@ -105,7 +105,8 @@ pub async fn run(
     let registry = functions::Registry::build(&services, &Env::system());
     let received = received_events::ReceivedEvents::default();
     if let Some(tap) = &resources.events_tap_url {
-        received.spawn_tap(sqs.clone(), tap.clone());
+        // One poller keeps the events in the order the bus delivered them.
+        poller::spawn(sqs.clone(), tap.clone(), received.tap());
     }
     let gateway = gateway::Gateway::new(
         &template,

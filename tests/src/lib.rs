@@ -413,12 +413,21 @@ impl Caller<'_> {
 /// Creates three custom attributes: `customer_id` (text), `tier` (dropdown Gold/Silver) and
 /// `old_field` (switched off).
 pub async fn sample_attributes(admin: &Caller<'_>) {
-    for body in [
-        serde_json::json!({"label": "Customer ID", "type": "text"}),
-        serde_json::json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Silver"]}),
-        serde_json::json!({"label": "Old field", "type": "text", "enabled": false}),
-    ] {
-        admin.post("/attributes", &body).await.expect(201);
+    define(
+        admin,
+        &[
+            serde_json::json!({"label": "Customer ID", "type": "text"}),
+            serde_json::json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Silver"]}),
+            serde_json::json!({"label": "Old field", "type": "text", "enabled": false}),
+        ],
+    )
+    .await;
+}
+
+/// Creates custom attributes from `POST /attributes` bodies, in order.
+pub async fn define(admin: &Caller<'_>, bodies: &[Value]) {
+    for body in bodies {
+        admin.post("/attributes", body).await.expect(201);
     }
 }
 

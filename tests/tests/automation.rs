@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, entry, inbound, new_org};
+use api_tests::{Api, define, entry, inbound, new_org};
 use serde_json::json;
 
 #[tokio::test]
@@ -12,20 +12,14 @@ async fn an_autoresponder_fills_custom_values_marks_vips_and_closes_conversation
     let org = new_org();
     let admin = api.caller(&org, "admin", "enterprise").await;
     let bot = api.caller(&org, "automation", "enterprise").await;
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Order number", "type": "text"}),
-        )
-        .await
-        .expect(201);
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Account", "type": "text", "crm_managed": true}),
-        )
-        .await
-        .expect(201);
+    define(
+        &admin,
+        &[
+            json!({"label": "Order number", "type": "text"}),
+            json!({"label": "Account", "type": "text", "crm_managed": true}),
+        ],
+    )
+    .await;
     admin
         .patch("/settings", &json!({"crm_edit_enabled": true}))
         .await

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, DemoCrm, inbound, new_org};
+use api_tests::{Api, DemoCrm, define, inbound, new_org};
 use serde_json::json;
 
 #[tokio::test]
@@ -267,13 +267,7 @@ async fn events_add_no_request_to_the_writes_that_make_them() {
     let api = Api::new();
     let org = new_org();
     let admin = api.caller(&org, "admin", "enterprise").await;
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Customer ID", "type": "text"}),
-        )
-        .await
-        .expect(201);
+    define(&admin, &[json!({"label": "Customer ID", "type": "text"})]).await;
     let first = api.inbound(&inbound(&org, "sms", "+1", "c1", "m1")).await;
     let contact = first.body["contact_id"].as_str().unwrap().to_owned();
     let path = format!("/contacts/{contact}");

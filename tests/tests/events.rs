@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, DemoCrm, connect_demo_crm, inbound, looked_up, new_org, types};
+use api_tests::{Api, DemoCrm, connect_demo_crm, define, inbound, looked_up, new_org, types};
 use serde_json::{Value, json};
 
 /// The one event of `kind` among `events`.
@@ -69,20 +69,14 @@ async fn a_vips_conversation_starts_with_the_routing_team_and_its_values() {
         .patch("/settings", &json!({"vip_routing_team": "VIP desk"}))
         .await
         .expect(200);
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Silver"]}),
-        )
-        .await
-        .expect(201);
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Hidden", "type": "text", "enabled": false}),
-        )
-        .await
-        .expect(201);
+    define(
+        &admin,
+        &[
+            json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Silver"]}),
+            json!({"label": "Hidden", "type": "text", "enabled": false}),
+        ],
+    )
+    .await;
     let contact = api.whatsapp_contact(&org, "+351900", "conv-1").await;
     let path = format!("/contacts/{contact}");
     bot.patch(&path, &json!({"attributes": {"tier": "Gold"}}))
@@ -125,17 +119,14 @@ async fn value_changes_are_told_with_who_made_them_and_repeats_tell_nothing() {
     let admin = api.caller(&org, "admin", "business").await;
     let agent = api.caller(&org, "agent", "business").await;
     let bot = api.caller(&org, "automation", "business").await;
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Customer ID", "type": "text"}),
-        )
-        .await
-        .expect(201);
-    admin
-        .post("/attributes", &json!({"label": "Plan", "type": "text"}))
-        .await
-        .expect(201);
+    define(
+        &admin,
+        &[
+            json!({"label": "Customer ID", "type": "text"}),
+            json!({"label": "Plan", "type": "text"}),
+        ],
+    )
+    .await;
     let mut first = inbound(&org, "sms", "+1555", "conv-1", "m-1");
     first["sender"]["attributes"] = json!({"phone": "+1555"});
     let contact = api.contact_of(&first).await;
@@ -239,13 +230,11 @@ async fn a_lookup_tells_when_it_validates_a_contact_and_what_it_filled() {
     let api = Api::new();
     let org = new_org();
     let admin = api.caller(&org, "admin", "enterprise").await;
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Account", "type": "text", "crm_managed": true}),
-        )
-        .await
-        .expect(201);
+    define(
+        &admin,
+        &[json!({"label": "Account", "type": "text", "crm_managed": true})],
+    )
+    .await;
     let contact = api.whatsapp_contact(&org, "+351911", "conv-1").await;
     let crm = DemoCrm::for_org(&org);
     let records = json!([{"match": "+351911", "id": "R-42", "attributes": {"account": "ACME"}}]);
