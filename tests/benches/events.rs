@@ -1,0 +1,43 @@
+//! How soon a committed change is on the bus: the time from a `PATCH /contacts/{id}` answer to
+//! its `contact.updated` showing in `GET /_local/events` (p50/p99), through the table's stream,
+//! the relay, moto's EventBridge and the local tap queue. Run with `./scripts/bench --bench
+//! events`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
+
+use std::time::{Duration, Instant};
+
+use api_tests::{Api, Timings, define, new_org};
+use serde_json::json;
+
+const CHANGES: usize = 200;
+
+#[tokio::main]
+async fn main() {
+    let api = Api::new();
+    let org = new_org();
+    let admin = api.caller(&org, "admin", "business").await;
+    define(&admin, &[json!({"label": "Order number", "type": "text"})]).await;
+    let contact = api.whatsapp_contact(&org, "+1", "c1").await;
+    api.events_when(&org, "conversation.started", 1).await;
+    let path = format!("/contacts/{contact}");
+    let mut told = Timings::new("change committed → event received");
+    for n in 0..CHANGES {
+        let edit = json!({"attributes": {"order_number": format!("A-{n}")}});
+        admin.patch(&path, &edit).await.expect(200);
+        let committed = Instant::now();
+        while api.events(&org, Some("contact.updated")).await.len() <= n {
+            assert!(
+                committed.elapsed() < Duration::from_secs(30),
+                "never published"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        told.record(committed.elapsed());
+    }
+    let (p50, p99) = (told.percentile_ms(50.0), told.percentile_ms(99.0));
+    println!(
+        "{CHANGES} edits: {} p50 {p50:.1} ms, p99 {p99:.1} ms (polling GET /_local/events every 5 ms)",
+        told.name
+    );
+}
