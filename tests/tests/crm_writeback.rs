@@ -98,12 +98,7 @@ async fn an_agents_change_is_written_back_when_a_conversation_changes_status() {
     let account = entry(&view, "account").unwrap();
     assert_eq!(account["sync"], "synced");
     assert_eq!(account["value"], "Globex");
-    let call = crm
-        .calls()
-        .await
-        .into_iter()
-        .find(|c| c["body"]["type"] == "contact.updated")
-        .unwrap();
+    let call = write_back_call(&crm).await;
     assert_eq!(call["verified"], true);
     assert_eq!(call["body"]["attributes"], json!({"account": "Globex"}));
     assert_eq!(
@@ -201,13 +196,17 @@ async fn a_status_change_from_the_channel_writes_back_pending_values() {
     api.ingest(&closing).await;
     let view = settled(&agent, &contact).await;
     assert_eq!(entry(&view, "account").unwrap()["sync"], "synced");
-    let call = crm
-        .calls()
-        .await
-        .into_iter()
-        .find(|c| c["body"]["type"] == "contact.updated")
-        .unwrap();
+    let call = write_back_call(&crm).await;
     assert_eq!(call["body"]["attributes"], json!({"account": "Initech"}));
     assert_eq!(call["body"]["conversation"]["status"], "closed");
     assert_eq!(call["body"]["changed_by"]["name"], "whatsapp");
+}
+
+/// The write-back call the demo CRM received.
+async fn write_back_call(crm: &DemoCrm) -> Value {
+    crm.calls()
+        .await
+        .into_iter()
+        .find(|c| c["body"]["type"] == "contact.updated")
+        .expect("a write-back call")
 }

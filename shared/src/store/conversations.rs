@@ -247,22 +247,18 @@ impl Store {
             return Ok(None);
         };
         let contact_pk = keys::contact_pk(org, &owner);
-        let items = self
+        let mut items = self
             .batch_get(vec![
                 super::key(org, keys::CRM_SK),
                 raw_key(&contact_pk, keys::PROFILE_SK),
                 raw_key(&contact_pk, &keys::conversation_sk(conversation_id)),
             ])
             .await?;
-        let (mut crm, mut contact, mut conversation) = (None, None, None);
+        let crm = super::crm::take_connection(&mut items)?;
+        let (mut contact, mut conversation) = (None, None);
         for item in items {
             let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned();
             match sk.as_deref() {
-                Some(keys::CRM_SK) => {
-                    let item: super::crm::ConnectionItem =
-                        serde_dynamo::from_item(item).map_err(internal)?;
-                    crm = Some(item.connection);
-                }
                 Some(keys::PROFILE_SK) => contact = Some(super::profile::contact_from_item(item)?),
                 _ => {
                     let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;

@@ -21,6 +21,23 @@ pub(super) struct ConnectionItem {
     pub(super) connection: CrmConnection,
 }
 
+/// Takes the org's CRM connection out of a batch read's items: `None` when it has none. The
+/// reads that carry it beside other items (a contact's, an ingest's, a status change's) use this.
+pub(super) fn take_connection(
+    items: &mut Vec<super::Item>,
+) -> Result<Option<CrmConnection>, ApiError> {
+    let at = items.iter().position(|item| {
+        item.get(keys::SK)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            == Some(keys::CRM_SK)
+    });
+    at.map(|at| serde_dynamo::from_item::<_, ConnectionItem>(items.swap_remove(at)))
+        .transpose()
+        .map(|item| item.map(|i| i.connection))
+        .map_err(internal)
+}
+
 /// What a call to the CRM came to, for the breaker.
 pub enum CallOutcome {
     Succeeded,

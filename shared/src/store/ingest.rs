@@ -97,19 +97,15 @@ impl Store {
                 raw_key(&conversation_pk, keys::CONVERSATION_OWNER_SK),
             ])
             .await?;
-        let (settings, definitions, rest) = super::split_org_config(org, items)?;
-        let (mut owner, mut conversation, mut crm) = (None, None, None);
+        let (settings, definitions, mut rest) = super::split_org_config(org, items)?;
+        let crm = super::crm::take_connection(&mut rest)?;
+        let (mut owner, mut conversation) = (None, None);
         for mut item in rest {
             let text = |item: &super::Item, name: &str| {
                 item.get(name).and_then(|v| v.as_s().ok()).cloned()
             };
             let pk = text(&item, keys::PK);
-            let sk = text(&item, keys::SK);
-            if sk.as_deref() == Some(keys::CRM_SK) {
-                let item: super::crm::ConnectionItem =
-                    serde_dynamo::from_item(item).map_err(internal)?;
-                crm = Some(item.connection);
-            } else if pk.as_deref() == Some(claim_pk) {
+            if pk.as_deref() == Some(claim_pk) {
                 owner = item
                     .remove("contact_id")
                     .and_then(|v| v.as_s().ok().cloned());

@@ -146,20 +146,7 @@ impl Store {
             ])
             .await?;
         let (settings, definitions, mut rest) = super::split_org_config(org, items)?;
-        let crm = rest
-            .iter()
-            .position(|i| {
-                i.get(keys::SK)
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    == Some(keys::CRM_SK)
-            })
-            .map(|at| {
-                serde_dynamo::from_item::<_, super::crm::ConnectionItem>(rest.swap_remove(at))
-            })
-            .transpose()
-            .map_err(internal)?
-            .map(|i| i.connection);
+        let crm = super::crm::take_connection(&mut rest)?;
         let contact = rest
             .iter()
             .position(|i| i.get(keys::PK).and_then(|v| v.as_s().ok()) == Some(&profile_pk))
