@@ -5,13 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::bail;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_http::{Body, Request, Response};
+use shared::ApiError;
 use shared::clock::Env;
+use shared::invocation::Deadline;
 use shared::serve::{Build, HttpFunction, QueueFunction, ScheduledFunction, StreamFunction};
 use shared::services::Services;
 
@@ -24,6 +27,55 @@ pub type StreamHandler = Arc<dyn Fn(StreamEvent) -> BoxFuture<DynamoDbEventRespo
 /// A scheduled function: the EventBridge event in, its result (or error message) out.
 pub type ScheduleHandler =
     Arc<dyn Fn(serde_json::Value) -> BoxFuture<Result<serde_json::Value, String>> + Send + Sync>;
+
+/// How long each function's invocations may run here, as Lambda would let them: the template's
+/// `Timeout`, capped by `LOCAL_MAX_TIMEOUT_S` so anyone can watch long jobs continue.
+#[derive(Debug, Clone, Default)]
+pub struct Timeouts {
+    by_binary: BTreeMap<String, Duration>,
+}
+
+impl Timeouts {
+    pub fn new(template: &Template, cap: Option<Duration>) -> Self {
+        let by_binary = template
+            .functions
+            .iter()
+            .map(|f| {
+                let own = Duration::from_secs(u64::from(f.timeout_s));
+                (f.binary.clone(), cap.map_or(own, |cap| own.min(cap)))
+            })
+            .collect();
+        Self { by_binary }
+    }
+
+    /// A function the template does not name (only in tests) gets Lambda's longest.
+    pub fn of(&self, binary: &str) -> Duration {
+        self.by_binary
+            .get(binary)
+            .copied()
+            .unwrap_or(Deadline::LAMBDA_MAX)
+    }
+
+    /// Every function with the timeout its invocations get, by binary name.
+    pub fn all(&self) -> impl Iterator<Item = (&str, Duration)> {
+        self.by_binary.iter().map(|(b, t)| (b.as_str(), *t))
+    }
+}
+
+/// Runs one invocation under its timeout; `None` when the runtime stopped it, as Lambda would.
+async fn within<T>(binary: &str, timeout: Duration, run: impl Future<Output = T>) -> Option<T> {
+    match tokio::time::timeout(timeout, run).await {
+        Ok(done) => Some(done),
+        Err(_) => {
+            tracing::warn!(
+                function = binary,
+                timeout_s = timeout.as_secs_f64(),
+                "the invocation reached its deadline and was stopped"
+            );
+            None
+        }
+    }
+}
 
 pub struct HttpEntry {
     pub routes: Vec<HttpRoute>,
@@ -38,17 +90,19 @@ pub struct Registry {
     pub scheduled: BTreeMap<&'static str, ScheduleHandler>,
     /// `POST /_local/inbound` runs ingest directly to answer with the contact it made.
     pub ingest: Arc<ingest_messages::App>,
+    pub timeouts: Timeouts,
 }
 
 impl Registry {
     /// Every function of the template, built over one set of clients: one line each.
-    pub fn build(s: &Services, env: &Env) -> Self {
+    pub fn build(s: &Services, env: &Env, timeouts: Timeouts) -> Self {
         let mut registry = Self {
             http: BTreeMap::new(),
             consumers: BTreeMap::new(),
             streams: BTreeMap::new(),
             scheduled: BTreeMap::new(),
             ingest: Arc::new(ingest_messages::App::build(s, env)),
+            timeouts,
         };
         registry.http::<manage_attributes::App>(s, env);
         registry.http::<edit_contact::App>(s, env);
@@ -69,18 +123,42 @@ impl Registry {
 
     fn stream<F: StreamFunction>(&mut self, s: &Services, env: &Env) {
         let function = Arc::new(F::build(s, env));
-        let handler: StreamHandler = Arc::new(move |event| {
+        let timeout = self.timeouts.of(F::BINARY);
+        let handler: StreamHandler = Arc::new(move |event: StreamEvent| {
             let function = function.clone();
-            Box::pin(async move { function.handle_stream(event).await })
+            Box::pin(async move {
+                let first = event
+                    .records
+                    .first()
+                    .map(|r| r.change.sequence_number.clone());
+                match within(F::BINARY, timeout, function.handle_stream(event)).await {
+                    Some(response) => response,
+                    // The whole batch failed: it is read again from its first record.
+                    None => {
+                        let mut response = DynamoDbEventResponse::default();
+                        let mut failure = DynamoDbBatchItemFailure::default();
+                        failure.item_identifier = first.flatten();
+                        response.batch_item_failures.push(failure);
+                        response
+                    }
+                }
+            })
         });
         self.streams.insert(F::BINARY, handler);
     }
 
     fn http<F: HttpFunction>(&mut self, s: &Services, env: &Env) {
         let function = Arc::new(F::build(s, env));
+        let timeout = self.timeouts.of(F::BINARY);
         let handler: HttpHandler = Arc::new(move |req| {
             let function = function.clone();
-            Box::pin(async move { function.handle(req).await })
+            Box::pin(async move {
+                within(F::BINARY, timeout, function.handle(req))
+                    .await
+                    .unwrap_or_else(|| {
+                        shared::http::respond(Err(ApiError::internal("the function timed out")))
+                    })
+            })
         });
         let routes = F::routes()
             .map(|(method, path)| HttpRoute {
@@ -93,20 +171,44 @@ impl Registry {
 
     fn queue<F: QueueFunction>(&mut self, s: &Services, env: &Env) {
         let function = Arc::new(F::build(s, env));
-        let handler: QueueHandler = Arc::new(move |event| {
+        let binary = <F as QueueFunction>::BINARY;
+        let timeout = self.timeouts.of(binary);
+        let handler: QueueHandler = Arc::new(move |event: SqsEvent| {
             let function = function.clone();
-            Box::pin(async move { function.handle_batch(event).await })
+            Box::pin(async move {
+                let ids: Vec<String> = event
+                    .records
+                    .iter()
+                    .filter_map(|r| r.message_id.clone())
+                    .collect();
+                let run = function.handle_batch(event, Deadline::after(timeout));
+                // A stopped invocation fails its whole batch: every record is delivered again.
+                within(binary, timeout, run).await.unwrap_or_else(|| {
+                    let mut response = SqsBatchResponse::default();
+                    for id in ids {
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = id;
+                        response.batch_item_failures.push(failure);
+                    }
+                    response
+                })
+            })
         });
         self.consumers.insert(<F as QueueFunction>::BINARY, handler);
     }
 
     fn scheduled<F: ScheduledFunction>(&mut self, s: &Services, env: &Env) {
         let function = Arc::new(F::build(s, env));
+        let binary = <F as ScheduledFunction>::BINARY;
+        let timeout = self.timeouts.of(binary);
         let handler: ScheduleHandler = Arc::new(move |event| {
             let function = function.clone();
             Box::pin(async move {
                 let event = serde_json::from_value(event).map_err(|e| e.to_string())?;
-                let run = function.run_scheduled(event).await.map_err(|e| {
+                let run = within(binary, timeout, function.run_scheduled(event))
+                    .await
+                    .ok_or_else(|| "the function timed out".to_owned())?;
+                let run = run.map_err(|e| {
                     tracing::error!(error = ?e, "scheduled run failed");
                     e.to_string()
                 })?;

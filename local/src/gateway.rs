@@ -29,6 +29,8 @@ pub struct Gateway {
     routes: HashMap<String, matchit::Router<(String, HttpHandler)>>,
     authorizer: Authorizer,
     schedules: Vec<Value>,
+    /// `{"name", "timeout_s"}` of every function, with the timeout its invocations get here.
+    functions: Vec<Value>,
     /// Schedule name → the function it runs.
     scheduled: HashMap<String, (String, ScheduleHandler)>,
     ingest: Arc<ingest_messages::App>,
@@ -63,10 +65,16 @@ impl Gateway {
                 (name.to_owned(), (f.binary.clone(), handler))
             })
             .collect();
+        let functions = registry
+            .timeouts
+            .all()
+            .map(|(name, timeout)| json!({"name": name, "timeout_s": timeout.as_secs()}))
+            .collect();
         Ok(Self {
             routes,
             authorizer,
             schedules,
+            functions,
             scheduled,
             ingest: registry.ingest.clone(),
             received,
@@ -76,6 +84,7 @@ impl Gateway {
     pub fn router(self) -> Router {
         Router::new()
             .route("/_local/token", get(token))
+            .route("/_local/functions", get(functions))
             .route("/_local/schedules", get(schedules))
             .route("/_local/schedules/{name}", post(fire_schedule))
             .route("/_local/inbound", post(inbound))
@@ -171,6 +180,10 @@ async fn token(State(gw): State<Arc<Gateway>>, Query(q): Query<TokenQuery>) -> R
         Ok(token) => axum::Json(json!({"token": token})).into_response(),
         Err(err) => error(ApiError::internal(err)),
     }
+}
+
+async fn functions(State(gw): State<Arc<Gateway>>) -> Response {
+    axum::Json(json!({"items": gw.functions})).into_response()
 }
 
 async fn schedules(State(gw): State<Arc<Gateway>>) -> Response {

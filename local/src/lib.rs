@@ -33,6 +33,8 @@ pub struct LocalConfig {
     pub template: PathBuf,
     pub aws: Config,
     pub bucket_prefix: String,
+    /// `LOCAL_MAX_TIMEOUT_S`: caps every function's timeout, to watch long jobs continue.
+    pub max_timeout: Option<std::time::Duration>,
 }
 
 impl LocalConfig {
@@ -51,11 +53,22 @@ impl LocalConfig {
             anyhow::bail!("set AWS_ENDPOINT_URL to a local AWS endpoint (scripts/dev starts one)");
         }
         let bucket_prefix = std::env::var("BUCKET_PREFIX").unwrap_or_else(|_| "inbox-local".into());
+        let max_timeout = std::env::var("LOCAL_MAX_TIMEOUT_S")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Ok(std::time::Duration::from_secs(seconds)),
+                _ => Err(anyhow::anyhow!(
+                    "LOCAL_MAX_TIMEOUT_S must be a whole number of seconds above 0"
+                )),
+            })
+            .transpose()?;
         Ok(Self {
             port,
             template,
             aws,
             bucket_prefix,
+            max_timeout,
         })
     }
 }
@@ -102,7 +115,8 @@ pub async fn run(
         // The local runtime alone lets a CRM stand-in run on this machine.
         loopback: Loopback::Allowed,
     };
-    let registry = functions::Registry::build(&services, &Env::system());
+    let timeouts = functions::Timeouts::new(&template, config.max_timeout);
+    let registry = functions::Registry::build(&services, &Env::system(), timeouts);
     let received = received_events::ReceivedEvents::default();
     if let Some(tap) = &resources.events_tap_url {
         // One poller keeps the events in the order the bus delivered them.

@@ -33,7 +33,12 @@ pub struct FunctionDef {
     /// The cargo binary SAM builds (`Metadata.BuildProperties.Binary`).
     pub binary: String,
     pub triggers: Vec<Trigger>,
+    /// `Timeout` in seconds: the function's own, else `Globals.Function`'s, else SAM's default.
+    pub timeout_s: u32,
 }
+
+/// SAM's timeout for a function that sets none.
+const DEFAULT_TIMEOUT_S: u32 = 3;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -131,10 +136,17 @@ impl Template {
         let mut keys = Vec::new();
         let mut event_buses = Vec::new();
         let mut archives = Vec::new();
+        let global_timeout = doc
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| number(f.get("Timeout")))
+            .map_or(DEFAULT_TIMEOUT_S, |n| n as u32);
         for (id, resource) in resources {
             let id = id.as_str().context("resource id")?.to_owned();
             match resource.get("Type").and_then(Value::as_str) {
-                Some("AWS::Serverless::Function") => functions.push(parse_function(&id, resource)?),
+                Some("AWS::Serverless::Function") => {
+                    functions.push(parse_function(&id, resource, global_timeout)?)
+                }
                 Some("AWS::DynamoDB::Table") => {
                     let props = resource.get("Properties").context("table properties")?;
                     let table: TableDef = serde_norway::from_value(untag(props))
@@ -216,14 +228,16 @@ fn untag(value: &Value) -> Value {
     }
 }
 
+/// A whole number written as a number or a string.
+fn number(value: Option<&Value>) -> Option<u64> {
+    value.and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    })
+}
+
 fn parse_queue(id: &str, resource: &Value) -> QueueDef {
     let props = resource.get("Properties").map(untag).unwrap_or(Value::Null);
-    let number = |v: Option<&Value>| {
-        v.and_then(|v| {
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-    };
     let redrive = props.get("RedrivePolicy").and_then(|policy| {
         let target = policy.get("deadLetterTargetArn").and_then(reference)?;
         let max = number(policy.get("maxReceiveCount")).unwrap_or(5) as u32;
@@ -236,7 +250,7 @@ fn parse_queue(id: &str, resource: &Value) -> QueueDef {
     }
 }
 
-fn parse_function(id: &str, resource: &Value) -> anyhow::Result<FunctionDef> {
+fn parse_function(id: &str, resource: &Value, global_timeout: u32) -> anyhow::Result<FunctionDef> {
     let binary = resource
         .get("Metadata")
         .and_then(|m| m.get("BuildProperties"))
@@ -277,10 +291,15 @@ fn parse_function(id: &str, resource: &Value) -> anyhow::Result<FunctionDef> {
             other => bail!("event {name} of {id} has unsupported type {other:?}"),
         }
     }
+    let timeout_s = resource
+        .get("Properties")
+        .and_then(|p| number(p.get("Timeout")))
+        .map_or(global_timeout, |n| n as u32);
     Ok(FunctionDef {
         logical_id: id.to_owned(),
         binary,
         triggers,
+        timeout_s,
     })
 }
 
@@ -316,6 +335,9 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = r#"
+Globals:
+  Function:
+    Timeout: 10
 Resources:
   Table:
     Type: AWS::DynamoDB::Table
@@ -348,6 +370,7 @@ Resources:
       BuildProperties:
         Binary: some-fn
     Properties:
+      Timeout: 900
       Events:
         Get:
           Type: HttpApi
@@ -390,6 +413,18 @@ Resources:
         );
         assert_eq!(t.event_buses, ["Bus"]);
         assert_eq!(t.archives, [("BusArchive".to_owned(), "Bus".to_owned())]);
+    }
+
+    #[test]
+    fn a_functions_timeout_is_its_own_else_the_global_one_else_sams_default() {
+        let t = Template::parse(SAMPLE).unwrap();
+        assert_eq!(t.functions[0].timeout_s, 900);
+        let global = Template::parse(&SAMPLE.replace("      Timeout: 900\n", "")).unwrap();
+        assert_eq!(global.functions[0].timeout_s, 10);
+        let none = SAMPLE
+            .replace("      Timeout: 900\n", "")
+            .replace("Globals:\n  Function:\n    Timeout: 10\n", "");
+        assert_eq!(Template::parse(&none).unwrap().functions[0].timeout_s, 3);
     }
 
     #[test]

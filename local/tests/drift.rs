@@ -31,7 +31,7 @@ fn registry() -> Registry {
         event_bus_name: "unused",
     };
     let services = Services::new(&sdk, &unused, shared::crm::Loopback::Refused);
-    Registry::build(&services, &Env::system())
+    Registry::build(&services, &Env::system(), Default::default())
 }
 
 fn template_text() -> String {

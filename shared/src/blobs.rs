@@ -5,6 +5,7 @@ use std::time::Duration;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
@@ -141,15 +142,50 @@ impl Blobs {
 
     /// A new object written in parts: it appears, whole, only when [`Upload::finish`] succeeds.
     pub fn upload(&self, key: &str, content_type: &str, file_name: &str) -> Upload {
+        self.resume_upload(key, content_type, file_name, UploadState::default())
+    }
+
+    /// An upload an earlier invocation began, from the state it saved ([`Upload::state`]).
+    pub fn resume_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        file_name: &str,
+        state: UploadState,
+    ) -> Upload {
         Upload {
             client: self.client.clone(),
             bucket: self.bucket.clone(),
             key: key.to_owned(),
             content_type: content_type.to_owned(),
             disposition: format!("attachment; filename=\"{file_name}\""),
-            upload_id: None,
-            parts: Vec::new(),
+            upload_id: state.upload_id,
+            parts: state
+                .parts
+                .into_iter()
+                .map(|p| {
+                    CompletedPart::builder()
+                        .part_number(p.number)
+                        .e_tag(p.etag)
+                        .build()
+                })
+                .collect(),
         }
+    }
+
+    /// An object's bytes; only for objects this system wrote and bounded (a pending part).
+    #[tracing::instrument(skip(self))]
+    pub async fn get(&self, key: &str) -> Result<Vec<u8>, ApiError> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(ApiError::internal)?;
+        let bytes = object.body.collect().await.map_err(ApiError::internal)?;
+        Ok(bytes.into_bytes().to_vec())
     }
 
     /// A link that downloads the object without credentials, for [`DOWNLOAD_LINK_LIFETIME`].
@@ -166,6 +202,21 @@ impl Blobs {
             .map_err(ApiError::internal)?;
         Ok(request.uri().to_owned())
     }
+}
+
+/// What a multipart upload has so far, saved so another invocation can go on with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    #[serde(default)]
+    pub parts: Vec<UploadedPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedPart {
+    pub number: i32,
+    pub etag: String,
 }
 
 /// An object being written in parts of at least [`Upload::MIN_PART_BYTES`] (but the last).
@@ -186,6 +237,20 @@ impl Upload {
 
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    pub fn state(&self) -> UploadState {
+        UploadState {
+            upload_id: self.upload_id.clone(),
+            parts: self
+                .parts
+                .iter()
+                .map(|p| UploadedPart {
+                    number: p.part_number.unwrap_or_default(),
+                    etag: p.e_tag.clone().unwrap_or_default(),
+                })
+                .collect(),
+        }
     }
 
     #[tracing::instrument(skip(self, bytes), fields(key = %self.key, size = bytes.len()))]

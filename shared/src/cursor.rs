@@ -53,6 +53,28 @@ struct CursorBody {
 
 pub type LastEvaluatedKey = HashMap<String, AttributeValue>;
 
+/// Where a job's walk of a listing stands, kept in its checkpoint between invocations: the
+/// listing's `LastEvaluatedKey`, whose parts are all strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position(BTreeMap<String, String>);
+
+impl Position {
+    pub fn of(key: &LastEvaluatedKey) -> Self {
+        Self(
+            key.iter()
+                .filter_map(|(name, value)| value.as_s().ok().map(|s| (name.clone(), s.clone())))
+                .collect(),
+        )
+    }
+
+    pub fn key(&self) -> LastEvaluatedKey {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.clone(), AttributeValue::S(value.clone())))
+            .collect()
+    }
+}
+
 pub fn encode(scope: &ListScope, key: &LastEvaluatedKey) -> String {
     let k = key
         .iter()

@@ -129,6 +129,28 @@ pub struct ExportJob {
     /// The scheduled period a scheduled job was started for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
+    /// Invocations that have claimed the job; an invocation writes only while its lease is the
+    /// latest, so a superseded one stops at its next write.
+    #[serde(default)]
+    pub lease: u64,
+    /// Where the next invocation picks the file up, while the job spans invocations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<ExportCheckpoint>,
+}
+
+/// A running export, saved by an invocation whose time ran out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportCheckpoint {
+    /// The definitions the file's columns came from, so every row of one file has the same.
+    pub definitions: crate::attributes::AttributeSet,
+    pub object_key: String,
+    pub upload: crate::blobs::UploadState,
+    /// Rows encoded but not yet uploaded (every part but the last must be 5 MiB), as an object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_key: Option<String>,
+    /// Where the listing's next page starts.
+    pub position: crate::cursor::Position,
+    pub rows: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -168,6 +190,8 @@ impl ExportJob {
             attempts: 0,
             object_key: None,
             period: None,
+            lease: 0,
+            checkpoint: None,
         }
     }
 
@@ -371,6 +395,10 @@ impl ExportSchedule {
 pub struct ExportTask {
     pub org_id: crate::ids::OrgId,
     pub export_id: crate::ids::ExportId,
+    /// Set on a continuation: the lease of the invocation that saved the checkpoint and handed
+    /// the job on. Anything else (a new job, a redelivery) is a new attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<u64>,
 }
 
 #[cfg(test)]

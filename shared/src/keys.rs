@@ -164,11 +164,16 @@ pub fn export_prefix(org: &OrgId, export: &str) -> String {
     format!("exports/{org}/{export}/")
 }
 
-pub fn export_object(org: &OrgId, export: &str, attempt: u32, extension: &str) -> String {
+pub fn export_object(org: &OrgId, export: &str, attempt: u64, extension: &str) -> String {
     format!(
         "{}attempt-{attempt}.{extension}",
         export_prefix(org, export)
     )
+}
+
+/// Rows an invocation encoded but could not upload as a part yet, for the next one.
+pub fn export_pending(org: &OrgId, export: &str, lease: u64) -> String {
+    format!("{}pending-{lease}", export_prefix(org, export))
 }
 
 /// True when a key value belongs to `org`'s partitions: used to refuse foreign cursors.

@@ -18,6 +18,7 @@ pub mod exports;
 pub mod http;
 pub mod idempotency;
 pub mod ids;
+pub mod invocation;
 pub mod keys;
 pub mod matching;
 pub mod notes;

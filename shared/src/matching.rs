@@ -21,7 +21,31 @@ pub enum MatchJob {
         previously_linked: Vec<String>,
     },
     /// The matching attribute changed: re-file and re-link every contact of the org.
-    Org { org_id: OrgId, generation: u64 },
+    Org {
+        org_id: OrgId,
+        generation: u64,
+        /// Where the re-match continues, on the message an invocation queued when its time ran
+        /// out; none on the first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        progress: Option<RematchProgress>,
+    },
+}
+
+/// How far an org-wide re-match got: it files every contact under its group (one walk of the
+/// listing), then sets every contact's links from the groups (a second walk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RematchProgress {
+    pub phase: RematchPhase,
+    /// Where the walk's next page starts; none at the start of the phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<crate::cursor::Position>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RematchPhase {
+    File,
+    Link,
 }
 
 /// A contact's move from one match group to another, written with the change that caused it.

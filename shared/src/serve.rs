@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::clock::Env;
 use crate::error::{ApiError, ErrorChain};
 use crate::http::{HttpResult, Matched, RouteTable, Router, respond};
+use crate::invocation::Deadline;
 use crate::services::Services;
 
 /// A function built from the clients of its process.
@@ -86,16 +87,23 @@ pub trait QueueFunction: Build {
     type Job: DeserializeOwned + Send;
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// Runs one job; `deadline` is when the invocation is stopped, for jobs that continue in
+    /// another invocation rather than outgrow this one.
     fn run(
         &self,
         job: Self::Job,
         record: &SqsMessage,
+        deadline: Deadline,
     ) -> impl Future<Output = Result<Handled, Self::Error>> + Send;
 
     /// The one SQS batch loop: every record is parsed as [`Self::Job`] and run; a record that
     /// does not parse, fails, or asks to run again is reported as a batch item failure, so the
     /// rest of the batch lands. Failures are logged with their cause chain, never the body.
-    fn handle_batch(&self, event: SqsEvent) -> impl Future<Output = SqsBatchResponse> + Send {
+    fn handle_batch(
+        &self,
+        event: SqsEvent,
+        deadline: Deadline,
+    ) -> impl Future<Output = SqsBatchResponse> + Send {
         async move {
             let mut response = SqsBatchResponse::default();
             for record in &event.records {
@@ -114,7 +122,7 @@ pub trait QueueFunction: Build {
                         );
                         Handled::Again
                     }
-                    Ok(job) => match Box::pin(self.run(job, record)).await {
+                    Ok(job) => match Box::pin(self.run(job, record, deadline)).await {
                         Ok(handled) => handled,
                         Err(err) => {
                             tracing::error!(
@@ -197,8 +205,12 @@ pub async fn lambda_http<F: HttpFunction>() -> Result<(), lambda_http::Error> {
 pub async fn lambda_queue<F: QueueFunction>() -> Result<(), lambda_runtime::Error> {
     let function = start::<F>().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
-        |event: lambda_runtime::LambdaEvent<SqsEvent>| async {
-            Ok::<_, lambda_runtime::Error>(function.handle_batch(event.payload).await)
+        |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let deadline = Deadline::from_epoch_millis(event.context.deadline);
+            let function = &function;
+            async move {
+                Ok::<_, lambda_runtime::Error>(function.handle_batch(event.payload, deadline).await)
+            }
         },
     ))
     .await

@@ -55,17 +55,76 @@ pub const LOCAL_EVENT_BUS: &str = "ContactEvents";
 /// A queue nobody polls, for handler tests that drive a worker themselves while the local
 /// runtime's pollers serve the template's queues.
 pub async fn unpolled_queue(name: &str) -> crate::queue::Queue {
-    let config = Config::from_env().expect("TABLE_NAME is set by scripts/test");
-    let sqs = aws_sdk_sqs::Client::new(&config.aws().await);
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("a local queue")
-        .queue_url
-        .expect("a queue URL");
-    crate::queue::Queue::new(sqs, url)
+    TestQueue::new(name).await.queue()
+}
+
+/// A queue of the test's own that no poller reads: the test delivers its messages itself, one
+/// record an invocation, as Lambda's event source would, and counts the invocations.
+pub struct TestQueue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl TestQueue {
+    pub async fn new(name: &str) -> Self {
+        let config = Config::from_env().expect("TABLE_NAME is set by scripts/test");
+        let sqs = aws_sdk_sqs::Client::new(&config.aws().await);
+        let url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("a local queue")
+            .queue_url
+            .expect("a queue URL");
+        Self { sqs, url }
+    }
+
+    /// The queue as a function sends to it.
+    pub fn queue(&self) -> crate::queue::Queue {
+        crate::queue::Queue::new(self.sqs.clone(), self.url.clone())
+    }
+
+    /// Delivers every message, one an invocation with `deadline` each, until the queue is empty
+    /// (a continuation a function queues is delivered too); a delivery it reports failed stays
+    /// on the queue. Returns the number of invocations.
+    pub async fn drain<F: crate::serve::QueueFunction>(&self, function: &F) -> usize {
+        use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+        let mut invocations = 0;
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(1)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("the test queue");
+            let Some(message) = received.messages.unwrap_or_default().into_iter().next() else {
+                return invocations;
+            };
+            let mut record = SqsMessage::default();
+            record.message_id = message.message_id.clone();
+            record.receipt_handle = message.receipt_handle.clone();
+            record.body = message.body;
+            let mut event = SqsEvent::default();
+            event.records = vec![record];
+            invocations += 1;
+            let response = function
+                .handle_batch(event, crate::invocation::Deadline::longest())
+                .await;
+            if response.batch_item_failures.is_empty() {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(message.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete a handled message");
+            }
+        }
+    }
 }
 
 /// A sample event from `events/<function>/<name>.json`.
@@ -197,5 +256,53 @@ impl BusTap {
             }
         }
         events
+    }
+}
+
+/// A contact as the listing shows it, with `phone` as its only value, for seeding.
+pub fn seeded_contact(n: usize, phone: &str) -> crate::contacts::Contact {
+    use crate::clock::IdGenerator;
+    crate::contacts::Contact {
+        id: crate::clock::UuidV7.new_id(),
+        name: format!("Contact {n}"),
+        handle: None,
+        avatar_url: None,
+        profile_url: None,
+        network: crate::channel::Network::Sms,
+        identities: vec![],
+        vip: n.is_multiple_of(2),
+        platform: [("phone".to_owned(), phone.to_owned())].into(),
+        values: Default::default(),
+        linked: vec![],
+        match_hash: None,
+        match_generation: 0,
+        crm: None,
+        sources: Default::default(),
+        sync: Default::default(),
+        version: 1,
+        created_at: "2026-01-01T10:00:00Z".into(),
+        updated_at: "2026-01-01T10:00:00Z".into(),
+    }
+}
+
+/// Writes contacts straight to their profile items, many at once: the jobs under test only
+/// read the listing index, and a plain put keeps seeding thousands cheap on moto (whose
+/// transactions copy the whole table).
+pub async fn seed_contacts(
+    store: &crate::store::Store,
+    org: &crate::ids::OrgId,
+    contacts: Vec<crate::contacts::Contact>,
+) {
+    let mut writes = tokio::task::JoinSet::new();
+    for chunk in contacts.chunks(contacts.len().div_ceil(16).max(1)) {
+        let (store, org, chunk) = (store.clone(), org.clone(), chunk.to_vec());
+        writes.spawn(async move {
+            for contact in &chunk {
+                store.save_contact(&org, contact, 0).await.expect("seeded");
+            }
+        });
+    }
+    while let Some(done) = writes.join_next().await {
+        done.expect("a seeding task");
     }
 }

@@ -45,9 +45,13 @@ async fn run_child(spec: &str) {
     let task = ExportTask {
         org_id: OrgId::parse(org).unwrap(),
         export_id: ExportId::parse(id).unwrap(),
+        lease: None,
     };
     let started = Instant::now();
-    let outcome = app.attempt(&task).await.unwrap();
+    let outcome = app
+        .attempt(&task, shared::invocation::Deadline::longest())
+        .await
+        .unwrap();
     let secs = started.elapsed().as_secs_f64();
     let Attempt::Succeeded { rows } = outcome else {
         panic!("{outcome:?}");

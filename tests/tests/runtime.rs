@@ -153,3 +153,32 @@ async fn schedules_are_listed_from_the_template() {
                             "expression": "cron(0 * * * ? *)"}])
     );
 }
+
+#[tokio::test]
+async fn functions_are_listed_with_the_timeout_each_invocation_gets() {
+    let api = Api::new();
+    let reply = api
+        .raw(Method::GET, "/_local/functions", None, None, &[])
+        .await
+        .expect(200);
+    // scripts/test starts the runtime without LOCAL_MAX_TIMEOUT_S: the template's values.
+    assert_eq!(
+        reply["items"],
+        json!([
+            {"name": "contact-notes", "timeout_s": 10},
+            {"name": "crm-sync", "timeout_s": 10},
+            {"name": "crm-worker", "timeout_s": 30},
+            {"name": "delete-contact", "timeout_s": 10},
+            {"name": "edit-contact", "timeout_s": 10},
+            {"name": "export-contacts", "timeout_s": 10},
+            {"name": "export-scheduler", "timeout_s": 300},
+            {"name": "export-worker", "timeout_s": 900},
+            {"name": "ingest-messages", "timeout_s": 30},
+            {"name": "manage-attributes", "timeout_s": 10},
+            {"name": "match-contacts", "timeout_s": 900},
+            {"name": "publish-events", "timeout_s": 30},
+            {"name": "purge-contact", "timeout_s": 900},
+            {"name": "toggle-vip", "timeout_s": 10},
+        ])
+    );
+}

@@ -387,7 +387,12 @@ impl QueueFunction for App {
     type Job = CrmJob;
     type Error = ApiError;
 
-    async fn run(&self, job: CrmJob, _record: &SqsMessage) -> Result<Handled, ApiError> {
+    async fn run(
+        &self,
+        job: CrmJob,
+        _record: &SqsMessage,
+        _deadline: shared::invocation::Deadline,
+    ) -> Result<Handled, ApiError> {
         match job {
             CrmJob::Lookup { org_id, contact_id } => {
                 self.lookup(&org_id, &contact_id).await?;

@@ -103,7 +103,10 @@ async fn the_sample_events_connect_test_look_up_rotate_and_disconnect() {
         (202, json!("pending"))
     );
     let batch = app
-        .handle_batch(queue_event("sqs-crm-lookup", &org, &contact, |_| {}))
+        .handle_batch(
+            queue_event("sqs-crm-lookup", &org, &contact, |_| {}),
+            shared::invocation::Deadline::longest(),
+        )
         .await;
     assert!(batch.batch_item_failures.is_empty());
     let found = local
@@ -191,9 +194,12 @@ async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
     let now = rfc3339(time::OffsetDateTime::now_utc());
 
     let batch = app
-        .handle_batch(queue_event("sqs-crm-writeback", &org, &contact, |b| {
-            b["first_tried_at"] = now.clone().into();
-        }))
+        .handle_batch(
+            queue_event("sqs-crm-writeback", &org, &contact, |b| {
+                b["first_tried_at"] = now.clone().into();
+            }),
+            shared::invocation::Deadline::longest(),
+        )
         .await;
     assert!(
         batch.batch_item_failures.is_empty(),
@@ -236,7 +242,10 @@ async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
 
     // A day after the first try, the next failure gives up: the value is `failed`.
     let batch = app
-        .handle_batch(queue_event("sqs-crm-writeback", &org, &contact, |_| {}))
+        .handle_batch(
+            queue_event("sqs-crm-writeback", &org, &contact, |_| {}),
+            shared::invocation::Deadline::longest(),
+        )
         .await;
     assert!(batch.batch_item_failures.is_empty());
     let failed = local

@@ -10,12 +10,14 @@ use shared::blobs::Blobs;
 use shared::clock::{Env, rfc3339};
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
 use shared::http::{HttpResult, Matched, Page, if_match, no_content, ok, page_request};
-use shared::ids::ContactId;
+use shared::ids::{ContactId, OrgId};
+use shared::invocation::{Budget, BudgetPolicy, Deadline};
 use shared::keys;
 use shared::notes::Person;
 use shared::queue::Queue;
 use shared::retry::Backoff;
-use shared::serve::{Handled, HttpFunction, QueueFunction};
+use shared::serve::{Build, Handled, HttpFunction, QueueFunction};
+use shared::services::Services;
 use shared::store::{SaveError, Store};
 
 /// The purge is queued twice: delayed before the transaction, so a function that dies right
@@ -32,6 +34,7 @@ pub struct App {
     blobs: Blobs,
     purge: Queue,
     env: Env,
+    tuning: PurgeTuning,
 }
 
 impl App {
@@ -92,77 +95,167 @@ impl App {
         ))
     }
 
-    /// Removes everything under a deleted contact. Safe to run any number of times and to stop
-    /// anywhere: each step deletes what is left, and the marker goes last.
-    #[tracing::instrument(skip(self, job), fields(org = %job.org_id, contact = %job.contact_id))]
-    pub async fn purge(&self, job: &PurgeJob) -> Result<(), ApiError> {
-        let org = job.org_id.clone();
+    /// Removes everything under a deleted contact, a page of items a step while `budget`
+    /// lasts. Safe to run any number of times and to stop anywhere: each step deletes what is
+    /// left, a conversation's entry goes only once its items are gone, and the marker goes last.
+    #[tracing::instrument(skip(self, job, budget), fields(org = %job.org_id, contact = %job.contact_id))]
+    pub async fn purge(&self, job: &PurgeJob, budget: &mut Budget) -> Result<Purged, ApiError> {
+        let org = &job.org_id;
         let contact_id = job.contact_id.as_str();
-        if !self.store.purge_pending(&org, contact_id).await? {
-            return Ok(());
+        if !self.store.purge_pending(org, contact_id).await? {
+            return Ok(Purged::Done);
         }
-        let contact_items = self
-            .store
-            .partition(&keys::contact_pk(&org, contact_id))
-            .await?;
-        let mut removed = 0usize;
-        for (key, _) in &contact_items {
-            let Some(conversation) = key
-                .get(keys::SK)
-                .and_then(|v| v.as_s().ok())
-                .and_then(|sk| sk.strip_prefix(keys::CONVERSATION_SK_PREFIX))
-            else {
-                continue;
-            };
-            let items = self
+        let contact_pk = keys::contact_pk(org, contact_id);
+        loop {
+            let (conversations, _) = self
                 .store
-                .partition(&keys::conversation_pk(&org, conversation))
+                .purge_page(&contact_pk, Some(keys::CONVERSATION_SK_PREFIX), None, 25)
                 .await?;
-            // A returning sender may already write to a reused conversation id: only the old
-            // contact's messages go, and the conversation's notes and owner only if it still
-            // belongs to the old contact.
-            let owner = items
-                .iter()
-                .find(|(k, _)| {
-                    k.get(keys::SK)
-                        .and_then(|v| v.as_s().ok())
-                        .map(String::as_str)
-                        == Some(keys::CONVERSATION_OWNER_SK)
-                })
-                .and_then(|(_, c)| c.clone());
-            let still_ours = owner.as_deref().is_none_or(|o| o == contact_id);
-            let doomed: Vec<_> = items
-                .into_iter()
-                .filter(|(_, owner_of_item)| match owner_of_item {
-                    Some(c) => c == contact_id,
-                    None => still_ours,
-                })
-                .map(|(k, _)| k)
-                .collect();
-            removed += doomed.len();
-            self.store.batch_delete(doomed).await?;
+            if conversations.is_empty() {
+                break;
+            }
+            for entry in conversations {
+                let Some(conversation) = entry.sk.strip_prefix(keys::CONVERSATION_SK_PREFIX) else {
+                    continue;
+                };
+                if !self
+                    .purge_conversation(org, contact_id, conversation, budget)
+                    .await?
+                {
+                    return Ok(Purged::OutOfTime);
+                }
+                self.store.batch_delete(vec![entry.key]).await?;
+            }
+        }
+        if !budget.next_step() {
+            return Ok(Purged::OutOfTime);
         }
         let objects = self
             .blobs
-            .delete_prefix(&keys::attachment_prefix(&org, contact_id))
+            .delete_prefix(&keys::attachment_prefix(org, contact_id))
             .await?;
-        let records = self.store.idempotency_records_of(&org, contact_id).await?;
-        removed += contact_items.len() + records.len();
+        let records = self.store.idempotency_records_of(org, contact_id).await?;
         self.store.batch_delete(records).await?;
-        self.store
-            .batch_delete(contact_items.into_iter().map(|(k, _)| k).collect())
+        loop {
+            if !budget.next_step() {
+                return Ok(Purged::OutOfTime);
+            }
+            let (page, _) = self
+                .store
+                .purge_page(&contact_pk, None, None, self.tuning.page_size)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            self.store
+                .batch_delete(page.into_iter().map(|e| e.key).collect())
+                .await?;
+        }
+        self.store.finish_purge(org, contact_id).await?;
+        tracing::info!(objects, "deleted contact purged");
+        Ok(Purged::Done)
+    }
+
+    /// Removes a conversation's items of the deleted contact, a page a step; `false` when the
+    /// budget ran out first. A returning sender may already write to a reused conversation id:
+    /// only the old contact's messages go, and the conversation's notes and owner only if it
+    /// still belongs to the old contact.
+    async fn purge_conversation(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        conversation: &str,
+        budget: &mut Budget,
+    ) -> Result<bool, ApiError> {
+        let pk = keys::conversation_pk(org, conversation);
+        let (owner, _) = self
+            .store
+            .purge_page(&pk, Some(keys::CONVERSATION_OWNER_SK), None, 1)
             .await?;
-        self.store.finish_purge(&org, contact_id).await?;
-        tracing::info!(items = removed, objects, "deleted contact purged");
-        Ok(())
+        let owner = owner
+            .into_iter()
+            .find(|e| e.sk == keys::CONVERSATION_OWNER_SK);
+        let still_ours = owner
+            .as_ref()
+            .and_then(|o| o.contact_id.as_deref())
+            .is_none_or(|o| o == contact_id);
+        let mut start = None;
+        loop {
+            if !budget.next_step() {
+                return Ok(false);
+            }
+            let (page, next) = self
+                .store
+                .purge_page(&pk, None, start, self.tuning.page_size)
+                .await?;
+            let doomed = page
+                .into_iter()
+                .filter(|e| e.sk != keys::CONVERSATION_OWNER_SK)
+                .filter(|e| match &e.contact_id {
+                    Some(c) => c == contact_id,
+                    None => still_ours,
+                })
+                .map(|e| e.key)
+                .collect();
+            self.store.batch_delete(doomed).await?;
+            start = next;
+            if start.is_none() {
+                break;
+            }
+        }
+        // The owner goes last, so a purge that stops before knows whose the conversation is.
+        if let Some(owner) = owner.filter(|_| still_ours) {
+            self.store.batch_delete(vec![owner.key]).await?;
+        }
+        Ok(true)
     }
 }
 
-shared::build_from_services!(App {
-    store,
-    blobs,
-    purge
-});
+/// How far one invocation of the purge got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purged {
+    Done,
+    /// The budget ran out: the job is queued again and goes on from what is left.
+    OutOfTime,
+}
+
+/// How the purge spends an invocation; tests shrink both to watch it span invocations.
+#[derive(Debug, Clone, Copy)]
+pub struct PurgeTuning {
+    /// Items read (and deleted) a step.
+    pub page_size: i32,
+    pub budget: BudgetPolicy,
+}
+
+impl Default for PurgeTuning {
+    fn default() -> Self {
+        Self {
+            page_size: 500,
+            budget: BudgetPolicy::UntilDeadline,
+        }
+    }
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self {
+            store: s.store.clone(),
+            blobs: s.blobs.clone(),
+            purge: s.purge.clone(),
+            env: env.clone(),
+            tuning: PurgeTuning::default(),
+        }
+    }
+}
+
+impl App {
+    /// The purge worker with its own queue and tuning (handler tests).
+    pub fn tuned(mut self, purge: Queue, tuning: PurgeTuning) -> Self {
+        self.purge = purge;
+        self.tuning = tuning;
+        self
+    }
+}
 
 impl HttpFunction for App {
     type RouteId = RouteId;
@@ -190,7 +283,17 @@ impl QueueFunction for App {
     type Job = PurgeJob;
     type Error = ApiError;
 
-    async fn run(&self, job: PurgeJob, _record: &SqsMessage) -> Result<Handled, ApiError> {
-        Box::pin(self.purge(&job)).await.map(|()| Handled::Done)
+    async fn run(
+        &self,
+        job: PurgeJob,
+        _record: &SqsMessage,
+        deadline: Deadline,
+    ) -> Result<Handled, ApiError> {
+        let mut budget = Budget::new(self.tuning.budget, deadline);
+        if Box::pin(self.purge(&job, &mut budget)).await? == Purged::OutOfTime {
+            self.purge.send(&job).await?;
+            tracing::info!(org = %job.org_id, "the purge continues in another invocation");
+        }
+        Ok(Handled::Done)
     }
 }

@@ -3,16 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use delete_contact::App;
+use delete_contact::{App, PurgeTuning};
 use serde_json::json;
 use shared::clock::Env;
 use shared::deletion::{DeletionRecord, PurgeJob};
 use shared::ids::{ContactId, OrgId};
+use shared::invocation::{Budget, BudgetPolicy, Deadline};
 use shared::keys;
 use shared::notes::Person;
 use shared::serve::Build;
 use shared::serve::{HttpFunction, QueueFunction};
-use shared::testing::{local_services, new_org};
+use shared::services::Services;
+use shared::store::Message;
+use shared::testing::{TestQueue, local_services, new_org};
 
 #[tokio::test]
 async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
@@ -29,30 +32,9 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
         ids = Some(ingest.ingest_body(&message.to_string()).await.unwrap());
     }
     let contact_id = ids.unwrap().contact_id;
-    let contact = local
-        .store
-        .contact(&org, &contact_id)
-        .await
-        .unwrap()
-        .unwrap();
 
     // The function "dies" right after its transaction: no purge job is sent.
-    let record = DeletionRecord {
-        id: uuid_like(),
-        contact_id: contact_id.clone(),
-        contact_hint: "A.".into(),
-        platform: "email".into(),
-        deleted_at: "2026-01-02T00:00:00Z".into(),
-        deleted_by: Person {
-            id: "admin".into(),
-            name: "Admin".into(),
-        },
-    };
-    local
-        .store
-        .delete_contact(&org, &contact, &record)
-        .await
-        .unwrap();
+    delete_without_purge(&local, &org, &contact_id).await;
     assert!(local.store.purge_pending(&org, &contact_id).await.unwrap());
     assert!(
         !local
@@ -68,7 +50,7 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
         org_id: OrgId::parse(&org_name).unwrap(),
         contact_id: ContactId::parse(&contact_id).unwrap(),
     };
-    app.purge(&job).await.unwrap();
+    app.purge(&job, &mut whole_invocation()).await.unwrap();
     assert!(
         local
             .store
@@ -94,7 +76,92 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
         0
     );
     assert!(!local.store.purge_pending(&org, &contact_id).await.unwrap());
-    app.purge(&job).await.unwrap();
+    app.purge(&job, &mut whole_invocation()).await.unwrap();
+}
+
+/// Deletes a contact as the function does, but sends no purge job.
+async fn delete_without_purge(local: &Services, org: &OrgId, contact_id: &str) {
+    let contact = local.store.contact(org, contact_id).await.unwrap().unwrap();
+    let record = DeletionRecord {
+        id: uuid_like(),
+        contact_id: contact_id.to_owned(),
+        contact_hint: "A.".into(),
+        platform: "email".into(),
+        deleted_at: "2026-01-02T00:00:00Z".into(),
+        deleted_by: Person {
+            id: "admin".into(),
+            name: "Admin".into(),
+        },
+    };
+    local
+        .store
+        .delete_contact(org, &contact, &record)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothing() {
+    let local = local_services().await;
+    let org_name = new_org("longpurge");
+    let org = OrgId::parse(&org_name).unwrap();
+    let ingest = ingest_messages::App::build(&local, &Env::system());
+    let message = json!({"org_id": org_name, "channel": "email", "sender": {"user_id": "bo@example.com", "name": "Bo"},
+                         "conversation": {"id": "long", "status": "open"},
+                         "message": {"id": "m-first", "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}});
+    let contact_id = ingest
+        .ingest_body(&message.to_string())
+        .await
+        .unwrap()
+        .contact_id;
+    let history: Vec<Message> = (0..3_000)
+        .map(|n| Message {
+            id: format!("m-{n:05}"),
+            conversation_id: "long".into(),
+            contact_id: contact_id.clone(),
+            text: "hello".into(),
+            sent_at: format!("2026-01-02T10:{:02}:{:02}Z", n / 60 % 60, n % 60),
+            attachments: vec![],
+        })
+        .collect();
+    local
+        .store
+        .import_messages(&org, &history, "2026-01-03T00:00:00Z")
+        .await
+        .unwrap();
+    delete_without_purge(&local, &org, &contact_id).await;
+
+    let queue = TestQueue::new(&format!("purge-{org_name}")).await;
+    // 100 items a page, 10 pages an invocation.
+    let app = App::build(&local, &Env::system()).tuned(
+        queue.queue(),
+        PurgeTuning {
+            page_size: 100,
+            budget: BudgetPolicy::Steps(10),
+        },
+    );
+    let job = PurgeJob {
+        org_id: org.clone(),
+        contact_id: ContactId::parse(&contact_id).unwrap(),
+    };
+    queue.queue().send(&job).await.unwrap();
+    let invocations = queue.drain(&app).await;
+    assert_eq!(
+        invocations, 4,
+        "31 pages of the conversation, then the rest"
+    );
+    for pk in [
+        keys::conversation_pk(&org, "long"),
+        keys::contact_pk(&org, &contact_id),
+    ] {
+        let left = local.store.partition(&pk).await.unwrap();
+        assert!(left.is_empty(), "{} items left", left.len());
+    }
+    assert!(!local.store.purge_pending(&org, &contact_id).await.unwrap());
+}
+
+fn whole_invocation() -> Budget {
+    Budget::new(BudgetPolicy::UntilDeadline, Deadline::longest())
 }
 
 fn uuid_like() -> String {
@@ -143,7 +210,7 @@ async fn the_sample_events_delete_list_and_purge() {
         .to_string()
         .into();
     let response = app
-        .handle_batch(serde_json::from_value(event).unwrap())
+        .handle_batch(serde_json::from_value(event).unwrap(), Deadline::longest())
         .await;
     assert!(response.batch_item_failures.is_empty());
     let org = OrgId::parse(&org).unwrap();

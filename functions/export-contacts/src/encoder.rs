@@ -115,6 +115,16 @@ impl Encoder {
         Ok(Self { columns, output })
     }
 
+    /// Goes on with a file an earlier invocation began: `pending` is what it had encoded but
+    /// not uploaded (the header included, for CSV).
+    pub fn resume(format: ExportFormat, columns: Columns, pending: Vec<u8>) -> Self {
+        let output = match format {
+            ExportFormat::Csv => Output::Csv(Box::new(csv_writer_over(pending))),
+            ExportFormat::Jsonl => Output::Jsonl(pending),
+        };
+        Self { columns, output }
+    }
+
     pub fn write(&mut self, contact: &Contact) -> Result<(), ApiError> {
         match &mut self.output {
             Output::Csv(writer) => {
@@ -184,9 +194,14 @@ impl Encoder {
 
 /// RFC 4180: fields quoted when they need it, records ended by CRLF.
 fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv_writer_over(Vec::new())
+}
+
+/// A CSV writer that appends to bytes already written.
+fn csv_writer_over(bytes: Vec<u8>) -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new())
+        .from_writer(bytes)
 }
 
 fn bool_cell(value: bool) -> &'static str {
@@ -244,6 +259,29 @@ mod tests {
             .records()
             .map(|r| r.unwrap().iter().map(str::to_owned).collect())
             .collect()
+    }
+
+    #[test]
+    fn a_file_resumed_from_its_pending_bytes_is_the_file_written_in_one_go() {
+        let contacts: Vec<Contact> = (0..6)
+            .map(|n| contact(&format!("N{n}"), Some("@h")))
+            .collect();
+        for format in [ExportFormat::Csv, ExportFormat::Jsonl] {
+            let columns = || Columns::new(definitions(), None);
+            let mut whole = Encoder::new(format, columns()).unwrap();
+            contacts.iter().for_each(|c| whole.write(c).unwrap());
+            let whole = whole.finish().unwrap();
+
+            let mut first = Encoder::new(format, columns()).unwrap();
+            contacts[..2].iter().for_each(|c| first.write(c).unwrap());
+            let part = first.take_at_least(1).unwrap().unwrap();
+            first.write(&contacts[2]).unwrap();
+            let pending = first.finish().unwrap();
+            let mut second = Encoder::resume(format, columns(), pending);
+            contacts[3..].iter().for_each(|c| second.write(c).unwrap());
+            let rest = second.finish().unwrap();
+            assert_eq!([part, rest].concat(), whole, "{format:?}");
+        }
     }
 
     #[test]

@@ -22,14 +22,15 @@ use shared::auth::Caller;
 use shared::blobs::{Blobs, Upload};
 use shared::clock::{Env, rfc3339};
 use shared::contacts::Contact;
-use shared::cursor::LastEvaluatedKey;
+use shared::cursor::{LastEvaluatedKey, Position};
 use shared::exports::{
-    ExportFilter, ExportJob, ExportRequest, ExportSchedule, ExportTask, ExportTrigger,
-    ScheduleRequest,
+    ExportCheckpoint, ExportFilter, ExportJob, ExportRequest, ExportSchedule, ExportTask,
+    ExportTrigger, ScheduleRequest,
 };
 use shared::http::{HttpResult, Matched, Page, json, json_body, no_content, ok, page_request};
 use shared::idempotency;
 use shared::ids::{ExportId, OrgId};
+use shared::invocation::{Budget, BudgetPolicy, Deadline};
 use shared::keys;
 use shared::queue::Queue;
 use shared::serve::{Build, Handled, HttpFunction, QueueFunction, ScheduledFunction};
@@ -48,6 +49,9 @@ pub struct Tuning {
     /// Attempts before a job ends `failed`. The queue's `maxReceiveCount` is higher, so the
     /// delivery after the last attempt died can still record the failure.
     pub max_attempts: u32,
+    /// How much of an invocation the worker spends before it hands the job on; tests give it
+    /// a number of pages.
+    pub budget: BudgetPolicy,
     /// An injected fault for tests; never set outside them.
     pub die_after: Option<DieAfter>,
 }
@@ -67,6 +71,7 @@ impl Default for Tuning {
             page_size: None,
             part_bytes: Upload::MIN_PART_BYTES,
             max_attempts: 3,
+            budget: BudgetPolicy::UntilDeadline,
             die_after: None,
         }
     }

@@ -37,6 +37,7 @@ impl App {
             org_id: org.clone(),
             export_id: ExportId::parse(&job.id)
                 .map_err(|_| ApiError::internal("an export job without a UUID id"))?,
+            lease: None,
         };
         let Err(err) = self.queue.send(&task).await else {
             return Ok(());

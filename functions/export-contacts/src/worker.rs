@@ -1,5 +1,6 @@
-//! `export-worker`: one attempt per delivery writes the whole file, page by page, as one S3
-//! (multipart) upload, and records progress and the outcome on the job.
+//! `export-worker`: writes the whole file, page by page, as one S3 (multipart) upload, and
+//! records progress and the outcome on the job. An export too large for one invocation saves a
+//! checkpoint before the deadline and queues its own continuation, so no org is too large.
 
 use super::*;
 
@@ -7,12 +8,16 @@ use super::*;
 /// for workers that die without a word).
 const RETRY_AFTER_SECONDS: i32 = 30;
 
-/// What an attempt came to, when it did not fail.
+/// What an invocation came to, when it did not fail.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Attempt {
-    /// The job already finished, or another attempt is the current one.
+    /// The job already finished, or another invocation is the current one.
     NothingToDo,
     Succeeded {
+        rows: u64,
+    },
+    /// Out of time: the job is saved and continues in the next invocation.
+    Continues {
         rows: u64,
     },
     /// The attempt failed and the job has attempts left: the queue delivers it again.
@@ -45,6 +50,16 @@ fn at(stage: Stage) -> impl FnOnce(ApiError) -> Failure {
     move |error| Failure { stage, error }
 }
 
+fn lost(stage: Stage) -> impl FnOnce(SaveError) -> Failure {
+    move |err| match err {
+        SaveError::Conflict => Failure {
+            stage,
+            error: ApiError::internal("superseded"),
+        },
+        SaveError::Failed(error) => Failure { stage, error },
+    }
+}
+
 /// Stops the page reader when the export stops, however it stops.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -54,13 +69,41 @@ impl Drop for AbortOnDrop {
     }
 }
 
-type ContactPage = Result<Vec<Contact>, ApiError>;
+/// A page of the listing and where the next one starts (`None`: this was the last).
+type ContactPage = Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError>;
+
+/// The file as one invocation holds it.
+struct File {
+    definitions: shared::attributes::AttributeSet,
+    encoder: Encoder,
+    upload: Upload,
+    rows: u64,
+    /// The pending-bytes object this invocation began from, removed once it is no longer needed.
+    pending_key: Option<String>,
+    /// Picked up from a checkpoint: the upload belongs to the job, not to this invocation.
+    resumed: bool,
+    start: Option<LastEvaluatedKey>,
+}
+
+/// How the walk of the listing ended.
+enum Walked {
+    /// Every page is in the file.
+    All,
+    /// The budget ran out: the next page starts here.
+    OutOfTime(LastEvaluatedKey),
+    /// A later invocation took the job over.
+    Superseded,
+}
 
 impl App {
-    /// Runs one attempt of a job. Any number of deliveries of the same task, in sequence or at
-    /// once, end with at most one file and a job that says where it is.
-    #[tracing::instrument(skip(self, task), fields(org = %task.org_id, export = %task.export_id))]
-    pub async fn attempt(&self, task: &ExportTask) -> Result<Attempt, ApiError> {
+    /// Runs one invocation of a job. Any number of deliveries of the same task, in sequence or
+    /// at once, end with at most one file and a job that says where it is.
+    #[tracing::instrument(skip(self, task, deadline), fields(org = %task.org_id, export = %task.export_id))]
+    pub async fn attempt(
+        &self,
+        task: &ExportTask,
+        deadline: Deadline,
+    ) -> Result<Attempt, ApiError> {
         let org = &task.org_id;
         let Some(job) = self.store.export_job(org, &task.export_id).await? else {
             tracing::warn!("export task for a job that does not exist");
@@ -69,7 +112,8 @@ impl App {
         if job.status.is_finished() {
             return Ok(Attempt::NothingToDo);
         }
-        if job.attempts >= self.tuning.max_attempts {
+        let continuation = task.lease == Some(job.lease);
+        if !continuation && job.attempts >= self.tuning.max_attempts {
             // The last attempt died without a word (a crash or a timeout).
             let reason = format!(
                 "the export did not finish in {} attempts",
@@ -78,24 +122,28 @@ impl App {
             return self.give_up(org, &job, &reason).await;
         }
         let now = rfc3339(self.env.now());
-        let attempt = match self
+        let lease = match self
             .store
-            .start_export_attempt(org, &job.id, job.attempts, &now)
+            .claim_export(org, &job.id, job.lease, !continuation, &now)
             .await
         {
-            Ok(attempt) => attempt,
+            Ok(lease) => lease,
+            // Another invocation claimed it first: it carries the job on.
+            Err(SaveError::Conflict) if continuation => return Ok(Attempt::NothingToDo),
             Err(SaveError::Conflict) => return Ok(Attempt::WillRetry),
             Err(SaveError::Failed(err)) => return Err(err),
         };
-        match self.write_file(org, &job, attempt).await {
+        let budget = Budget::new(self.tuning.budget, deadline);
+        match self.write_file(org, &job, lease, budget).await {
             Ok(outcome) => Ok(outcome),
             Err(failure) => {
-                tracing::error!(attempt, error = ?failure.error, "export attempt failed");
-                if attempt < self.tuning.max_attempts {
+                let attempts = job.attempts + u32::from(!continuation);
+                tracing::error!(attempts, error = ?failure.error, "export attempt failed");
+                if attempts < self.tuning.max_attempts {
                     return Ok(Attempt::WillRetry);
                 }
                 let reason = format!(
-                    "{} (tried {attempt} times); start a new export",
+                    "{} (tried {attempts} times); start a new export",
                     failure.stage.reason()
                 );
                 self.give_up(org, &job, &reason).await
@@ -113,8 +161,8 @@ impl App {
         match self.store.fail_export(org, &job.id, reason, &now).await {
             Ok(()) => {
                 tracing::warn!(reason, "export failed");
-                // Only an attempt that died between writing its file and recording it leaves
-                // one behind; the lifecycle rule removes it if this cleanup cannot.
+                // Pending bytes and a file written but never recorded; the lifecycle rule
+                // removes them if this cleanup cannot.
                 if let Err(err) = self
                     .blobs
                     .delete_prefix(&keys::export_prefix(org, &job.id))
@@ -129,72 +177,178 @@ impl App {
         }
     }
 
-    /// Streams the org's contacts into the attempt's own object: pages are read ahead while
-    /// the previous page is encoded and uploaded, and at most one part is held in memory.
-    async fn write_file(
-        &self,
-        org: &OrgId,
-        job: &ExportJob,
-        attempt: u32,
-    ) -> Result<Attempt, Failure> {
-        let (_, definitions) = self
-            .store
-            .org_config(org)
-            .await
-            .map_err(at(Stage::ReadContacts))?;
+    /// Picks the file up where the checkpoint left it, or begins it.
+    async fn open_file(&self, org: &OrgId, job: &ExportJob, lease: u64) -> Result<File, Failure> {
         let crm = self
             .store
             .crm_connection(org)
             .await
             .map_err(at(Stage::ReadContacts))?;
-        let mut encoder = Encoder::new(job.format, Columns::new(definitions.value, crm))
-            .map_err(at(Stage::WriteFile))?;
-        let key = keys::export_object(org, &job.id, attempt, job.format.extension());
-        let mut upload = self
-            .blobs
-            .upload(&key, job.format.content_type(), &job.file_name());
-        let (pages, reader) = self.read_ahead(org, job.filter.vip);
-        let streamed = self
-            .stream(org, job, attempt, pages, &mut encoder, &mut upload)
+        let file_name = job.file_name();
+        let content_type = job.format.content_type();
+        if let Some(checkpoint) = &job.checkpoint {
+            let pending = match &checkpoint.pending_key {
+                Some(key) => self.blobs.get(key).await.map_err(at(Stage::WriteFile))?,
+                None => Vec::new(),
+            };
+            let columns = Columns::new(checkpoint.definitions.clone(), crm);
+            return Ok(File {
+                definitions: checkpoint.definitions.clone(),
+                encoder: Encoder::resume(job.format, columns, pending),
+                upload: self.blobs.resume_upload(
+                    &checkpoint.object_key,
+                    content_type,
+                    &file_name,
+                    checkpoint.upload.clone(),
+                ),
+                rows: checkpoint.rows,
+                pending_key: checkpoint.pending_key.clone(),
+                resumed: true,
+                start: Some(checkpoint.position.key()),
+            });
+        }
+        let (_, definitions) = self
+            .store
+            .org_config(org)
+            .await
+            .map_err(at(Stage::ReadContacts))?;
+        let columns = Columns::new(definitions.value.clone(), crm);
+        let key = keys::export_object(org, &job.id, lease, job.format.extension());
+        Ok(File {
+            definitions: definitions.value,
+            encoder: Encoder::new(job.format, columns).map_err(at(Stage::WriteFile))?,
+            upload: self.blobs.upload(&key, content_type, &file_name),
+            rows: 0,
+            pending_key: None,
+            resumed: false,
+            start: None,
+        })
+    }
+
+    /// Streams the org's contacts into the job's object: pages are read ahead while the
+    /// previous page is encoded and uploaded, and at most one part is held in memory.
+    async fn write_file(
+        &self,
+        org: &OrgId,
+        job: &ExportJob,
+        lease: u64,
+        mut budget: Budget,
+    ) -> Result<Attempt, Failure> {
+        let mut file = self.open_file(org, job, lease).await?;
+        let (pages, reader) = self.read_ahead(org, job.filter.vip, file.start.take());
+        let walked = self
+            .walk(org, job, lease, pages, &mut file, &mut budget)
             .await;
         drop(reader);
-        let rows = match streamed {
-            Ok(Some(rows)) => rows,
-            Ok(None) => {
-                upload.abort().await;
-                return Ok(Attempt::NothingToDo);
+        match walked {
+            Ok(Walked::All) => self.complete(org, job, lease, file).await,
+            Ok(Walked::OutOfTime(next)) => self.hand_on(org, job, lease, file, next).await,
+            outcome => {
+                // An upload begun from a checkpoint is the job's: the next invocation goes on
+                // with it. One this invocation began is given back.
+                if !file.resumed {
+                    file.upload.abort().await;
+                }
+                outcome.map(|_| Attempt::NothingToDo)
             }
-            Err(failure) => {
-                upload.abort().await;
-                return Err(failure);
+        }
+    }
+
+    /// Saves where the file stands and queues the invocation that goes on with it.
+    async fn hand_on(
+        &self,
+        org: &OrgId,
+        job: &ExportJob,
+        lease: u64,
+        mut file: File,
+        next: LastEvaluatedKey,
+    ) -> Result<Attempt, Failure> {
+        let pending = file
+            .encoder
+            .take_at_least(0)
+            .map_err(at(Stage::WriteFile))?;
+        let pending_key = match pending {
+            Some(bytes) if !bytes.is_empty() => {
+                let key = keys::export_pending(org, &job.id, lease);
+                self.blobs
+                    .put(&key, bytes, "application/octet-stream")
+                    .await
+                    .map_err(at(Stage::WriteFile))?;
+                Some(key)
             }
+            _ => None,
         };
-        let last = encoder.finish().map_err(at(Stage::WriteFile))?;
-        upload.finish(last).await.map_err(at(Stage::WriteFile))?;
+        let checkpoint = ExportCheckpoint {
+            definitions: file.definitions,
+            object_key: file.upload.key().to_owned(),
+            upload: file.upload.state(),
+            pending_key,
+            position: Position::of(&next),
+            rows: file.rows,
+        };
         let now = rfc3339(self.env.now());
         match self
             .store
-            .finish_export(org, &job.id, attempt, rows, &key, &now)
+            .save_export_checkpoint(org, &job.id, lease, &checkpoint, &now)
             .await
         {
             Ok(()) => {}
-            Err(SaveError::Conflict) => {
-                // A later attempt owns the job now: its file is the one that counts.
-                self.blobs
-                    .delete(&key)
-                    .await
-                    .map_err(at(Stage::WriteFile))?;
-                return Ok(Attempt::NothingToDo);
-            }
-            Err(SaveError::Failed(err)) => {
-                self.blobs
-                    .delete(&key)
-                    .await
-                    .map_err(at(Stage::WriteFile))?;
-                return Err(at(Stage::WriteFile)(err));
-            }
+            Err(SaveError::Conflict) => return Ok(Attempt::NothingToDo),
+            Err(SaveError::Failed(err)) => return Err(at(Stage::WriteFile)(err)),
         }
-        // Files of attempts that died after writing (none, usually).
+        let continuation = ExportTask {
+            org_id: org.clone(),
+            export_id: ExportId::parse(&job.id).map_err(|_| {
+                at(Stage::WriteFile)(ApiError::internal("an export job without a UUID id"))
+            })?,
+            lease: Some(lease),
+        };
+        // Should this fail, the delivery is retried and resumes from the checkpoint just saved.
+        self.queue
+            .send(&continuation)
+            .await
+            .map_err(at(Stage::WriteFile))?;
+        self.forget_pending(file.pending_key.as_deref()).await;
+        tracing::info!(
+            rows = file.rows,
+            lease,
+            "export continues in another invocation"
+        );
+        Ok(Attempt::Continues { rows: file.rows })
+    }
+
+    /// Writes the last part, makes the file appear and records it on the job.
+    async fn complete(
+        &self,
+        org: &OrgId,
+        job: &ExportJob,
+        lease: u64,
+        file: File,
+    ) -> Result<Attempt, Failure> {
+        let rows = file.rows;
+        let key = file.upload.key().to_owned();
+        let last = file.encoder.finish().map_err(at(Stage::WriteFile))?;
+        file.upload
+            .finish(last)
+            .await
+            .map_err(at(Stage::WriteFile))?;
+        let now = rfc3339(self.env.now());
+        if let Err(err) = self
+            .store
+            .finish_export(org, &job.id, lease, rows, &key, &now)
+            .await
+        {
+            // A later invocation owns the job now: its file is the one that counts.
+            self.blobs
+                .delete(&key)
+                .await
+                .map_err(at(Stage::WriteFile))?;
+            return match err {
+                SaveError::Conflict => Ok(Attempt::NothingToDo),
+                failed => Err(lost(Stage::WriteFile)(failed)),
+            };
+        }
+        // Pending bytes and files of attempts that died after writing (none, usually).
         if let Err(err) = self
             .blobs
             .delete_prefix_except(&keys::export_prefix(org, &job.id), Some(&key))
@@ -202,21 +356,30 @@ impl App {
         {
             tracing::warn!(error = ?err, "could not remove an earlier attempt's file");
         }
-        tracing::info!(rows, attempt, "export succeeded");
+        tracing::info!(rows, lease, "export succeeded");
         Ok(Attempt::Succeeded { rows })
+    }
+
+    async fn forget_pending(&self, key: Option<&str>) {
+        if let Some(key) = key
+            && let Err(err) = self.blobs.delete(key).await
+        {
+            tracing::warn!(error = ?err, "pending bytes left for the lifecycle rule");
+        }
     }
 
     fn read_ahead(
         &self,
         org: &OrgId,
         vip_only: bool,
+        from: Option<LastEvaluatedKey>,
     ) -> (mpsc::Receiver<ContactPage>, AbortOnDrop) {
         let (tx, rx) = mpsc::channel::<ContactPage>(1);
         let store = self.store.clone();
         let org = org.clone();
         let limit = self.tuning.page_size;
         let reader = tokio::spawn(async move {
-            let mut start: Option<LastEvaluatedKey> = None;
+            let mut start = from;
             loop {
                 let (contacts, next) = match store.contacts_page(&org, vip_only, limit, start).await
                 {
@@ -226,7 +389,8 @@ impl App {
                         return;
                     }
                 };
-                if tx.send(Ok(contacts)).await.is_err() || next.is_none() {
+                let last = next.is_none();
+                if tx.send(Ok((contacts, next.clone()))).await.is_err() || last {
                     return;
                 }
                 start = next;
@@ -235,39 +399,43 @@ impl App {
         (rx, AbortOnDrop(reader))
     }
 
-    /// Encodes every page; `None` when a later attempt took the job over.
-    async fn stream(
+    /// Encodes pages while the budget lasts.
+    async fn walk(
         &self,
         org: &OrgId,
         job: &ExportJob,
-        attempt: u32,
+        lease: u64,
         mut pages: mpsc::Receiver<ContactPage>,
-        encoder: &mut Encoder,
-        upload: &mut Upload,
-    ) -> Result<Option<u64>, Failure> {
-        let mut rows = 0u64;
+        file: &mut File,
+        budget: &mut Budget,
+    ) -> Result<Walked, Failure> {
         let mut read = 0u64;
-        while let Some(page) = pages.recv().await {
-            let contacts = page.map_err(at(Stage::ReadContacts))?;
+        let mut resume_at = None;
+        while budget.next_step() {
+            let Some(page) = pages.recv().await else {
+                return Ok(Walked::All);
+            };
+            let (contacts, next) = page.map_err(at(Stage::ReadContacts))?;
             for contact in &contacts {
-                encoder.write(contact).map_err(at(Stage::WriteFile))?;
+                file.encoder.write(contact).map_err(at(Stage::WriteFile))?;
             }
-            rows += contacts.len() as u64;
+            file.rows += contacts.len() as u64;
             drop(contacts);
-            if let Some(part) = encoder
+            if let Some(part) = file
+                .encoder
                 .take_at_least(self.tuning.part_bytes)
                 .map_err(at(Stage::WriteFile))?
             {
-                upload.part(part).await.map_err(at(Stage::WriteFile))?;
+                file.upload.part(part).await.map_err(at(Stage::WriteFile))?;
             }
             let now = rfc3339(self.env.now());
             match self
                 .store
-                .export_progress(org, &job.id, attempt, rows, &now)
+                .export_progress(org, &job.id, lease, file.rows, &now)
                 .await
             {
                 Ok(()) => {}
-                Err(SaveError::Conflict) => return Ok(None),
+                Err(SaveError::Conflict) => return Ok(Walked::Superseded),
                 Err(SaveError::Failed(err)) => return Err(at(Stage::ReadContacts)(err)),
             }
             read += 1;
@@ -275,8 +443,12 @@ impl App {
                 fault.reached.notify_one();
                 std::future::pending::<()>().await;
             }
+            match next {
+                None => return Ok(Walked::All),
+                Some(next) => resume_at = Some(next),
+            }
         }
-        Ok(Some(rows))
+        Ok(resume_at.map_or(Walked::All, Walked::OutOfTime))
     }
 }
 
@@ -286,8 +458,13 @@ impl QueueFunction for App {
     type Job = ExportTask;
     type Error = ApiError;
 
-    async fn run(&self, task: ExportTask, record: &SqsMessage) -> Result<Handled, ApiError> {
-        let outcome = Box::pin(self.attempt(&task)).await;
+    async fn run(
+        &self,
+        task: ExportTask,
+        record: &SqsMessage,
+        deadline: Deadline,
+    ) -> Result<Handled, ApiError> {
+        let outcome = Box::pin(self.attempt(&task, deadline)).await;
         if matches!(outcome, Ok(Attempt::WillRetry) | Err(_))
             && let Some(receipt) = record.receipt_handle.as_deref()
             && let Err(err) = self.queue.retry_after(receipt, RETRY_AFTER_SECONDS).await

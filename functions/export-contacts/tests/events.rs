@@ -9,6 +9,7 @@ use export_contacts::{Attempt, ScheduledEvent, Tuning};
 use serde_json::json;
 use shared::exports::{ExportStatus, ExportTask};
 use shared::ids::{ExportId, OrgId};
+use shared::invocation::Deadline;
 use shared::serve::{QueueFunction, ScheduledFunction};
 use shared::testing::{load_event, local_services, new_org};
 
@@ -43,7 +44,9 @@ async fn the_sample_events_start_read_and_schedule_exports() {
     );
 
     assert_eq!(
-        app.attempt(&task(&org, id)).await.unwrap(),
+        app.attempt(&task(&org, id), Deadline::longest())
+            .await
+            .unwrap(),
         Attempt::Succeeded { rows: 0 }
     );
     let (status, read) = http(&app, &org, "get-export", None, id).await;
@@ -88,6 +91,7 @@ async fn the_sample_queue_event_runs_the_job_it_names() {
     let mut sample = ExportTask {
         org_id: OrgId::parse(org).unwrap(),
         export_id: ExportId::parse(SAMPLE_JOB).unwrap(),
+        lease: None,
     };
     if local
         .store
@@ -110,7 +114,7 @@ async fn the_sample_queue_event_runs_the_job_it_names() {
             .unwrap();
     }
     let event = serde_json::from_value(load_event("export-contacts", "sqs-export-task")).unwrap();
-    let response = app.handle_batch(event).await;
+    let response = app.handle_batch(event, Deadline::longest()).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(
         job(&local, org, SAMPLE_JOB).await.status,
@@ -118,7 +122,7 @@ async fn the_sample_queue_event_runs_the_job_it_names() {
     );
     sample.export_id = ExportId::parse("01a1fc60-0000-7000-8000-0000000000ff").unwrap();
     assert_eq!(
-        app.attempt(&sample).await.unwrap(),
+        app.attempt(&sample, Deadline::longest()).await.unwrap(),
         Attempt::NothingToDo,
         "a task for a job that does not exist is dropped"
     );

@@ -14,7 +14,10 @@ use shared::blobs::Blobs;
 use shared::clock::Env;
 use shared::exports::ExportStatus;
 use shared::ids::OrgId;
+use shared::invocation::BudgetPolicy;
+use shared::invocation::Deadline;
 use shared::serve::{HttpFunction, QueueFunction};
+use shared::testing::TestQueue;
 use shared::testing::{decode, load_event, local_services, new_org, unpolled_queue, with_caller};
 use time::macros::datetime;
 
@@ -41,7 +44,7 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
     // The first delivery dies after its third page: its future is dropped right there.
     let first = task(&org, &id);
     tokio::select! {
-        _ = dying.attempt(&first) => panic!("the first attempt should not finish"),
+        _ = dying.attempt(&first, Deadline::longest()) => panic!("the first attempt should not finish"),
         () = death.reached.notified() => {}
     }
     drop(dying);
@@ -63,7 +66,9 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
 
     // The queue delivers the task again.
     assert_eq!(
-        app.attempt(&task(&org, &id)).await.unwrap(),
+        app.attempt(&task(&org, &id), Deadline::longest())
+            .await
+            .unwrap(),
         Attempt::Succeeded { rows: 200 }
     );
     let done = job(&local, &org, &id).await;
@@ -76,9 +81,137 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
     assert_eq!(Some(&keys[0]), done.object_key.as_ref());
     assert_eq!(lines_of(&keys[0]).await, 201, "header and 200 contacts");
     assert_eq!(
-        app.attempt(&task(&org, &id)).await.unwrap(),
+        app.attempt(&task(&org, &id), Deadline::longest())
+            .await
+            .unwrap(),
         Attempt::NothingToDo,
         "a late duplicate changes nothing"
+    );
+}
+
+/// The contact ids of a CSV export, in file order.
+async fn exported_ids(key: &str) -> Vec<String> {
+    let text = text_of(key).await;
+    let mut lines = text.lines();
+    assert!(
+        lines.next().unwrap().starts_with("contact_id,"),
+        "one header, first"
+    );
+    lines
+        .map(|l| l.split(',').next().unwrap().to_owned())
+        .collect()
+}
+
+fn continuing(queue: &TestQueue, local: &shared::services::Services, pages: u32) -> App {
+    App::tuned(
+        local.store.clone(),
+        local.blobs.clone(),
+        queue.queue(),
+        Env::system(),
+        Tuning {
+            page_size: Some(100),
+            budget: BudgetPolicy::Steps(pages),
+            ..Tuning::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn an_export_too_large_for_one_invocation_continues_and_yields_one_whole_file() {
+    let local = local_services().await;
+    let org = new_org("long");
+    seed(&local, &org, 5_000).await;
+    let queue = TestQueue::new(&format!("export-{org}")).await;
+    // 50 pages of 100, 15 pages an invocation.
+    let app = continuing(&queue, &local, 15);
+    let id = start(&app, &org).await;
+
+    let invocations = queue.drain(&app).await;
+    assert_eq!(invocations, 4, "15 + 15 + 15 + 5 pages");
+    let done = job(&local, &org, &id).await;
+    assert_eq!(
+        (done.status, done.rows, done.attempts),
+        (ExportStatus::Succeeded, 5_000, 1),
+        "continuations are not new attempts"
+    );
+    assert_eq!(done.checkpoint, None, "nothing left of the checkpoint");
+    let keys = files(&org, &id).await;
+    assert_eq!(keys.len(), 1, "one file, no pending bytes left: {keys:?}");
+    let ids = exported_ids(&keys[0]).await;
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), distinct.len()),
+        (5_000, 5_000),
+        "every contact once"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_row_once() {
+    let local = local_services().await;
+    let org = new_org("kill");
+    seed(&local, &org, 700).await;
+    let queue = TestQueue::new(&format!("export-{org}")).await;
+    let app = continuing(&queue, &local, 2);
+    // The job's first message goes elsewhere: this test delivers it itself.
+    let starter = continuing(&TestQueue::new(&format!("start-{org}")).await, &local, 2);
+    let id = start(&starter, &org).await;
+    let first = task(&org, &id);
+    assert_eq!(
+        app.attempt(&first, Deadline::longest()).await.unwrap(),
+        Attempt::Continues { rows: 200 }
+    );
+
+    // The continuation is delivered to a worker that dies after one more page.
+    let death = DieAfter {
+        pages: 1,
+        ..DieAfter::default()
+    };
+    let dying = App::tuned(
+        local.store.clone(),
+        local.blobs.clone(),
+        queue.queue(),
+        Env::system(),
+        Tuning {
+            page_size: Some(100),
+            budget: BudgetPolicy::Steps(2),
+            die_after: Some(death.clone()),
+            ..Tuning::default()
+        },
+    );
+    let mut continuation = task(&org, &id);
+    continuation.lease = Some(1);
+    tokio::select! {
+        _ = dying.attempt(&continuation, Deadline::longest()) => panic!("the worker should die"),
+        () = death.reached.notified() => {}
+    }
+    drop(dying);
+    assert_eq!(
+        job(&local, &org, &id).await.rows,
+        300,
+        "progress up to the death"
+    );
+
+    // Its message comes back after the visibility timeout: the checkpoint is where it resumes.
+    let invocations = queue.drain(&app).await;
+    assert!(
+        invocations >= 3,
+        "the redelivery and its continuations: {invocations}"
+    );
+    let done = job(&local, &org, &id).await;
+    assert_eq!(
+        (done.status, done.rows, done.attempts),
+        (ExportStatus::Succeeded, 700, 2),
+        "the death cost one attempt"
+    );
+    let keys = files(&org, &id).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ids = exported_ids(&keys[0]).await;
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), distinct.len()),
+        (700, 700),
+        "every contact once"
     );
 }
 
@@ -100,13 +233,16 @@ async fn two_workers_on_one_job_leave_one_file_and_one_result() {
     let first = tokio::spawn({
         let slow = std::sync::Arc::new(slow);
         let task = task(&org, &id);
-        async move { slow.attempt(&task).await.unwrap() }
+        async move { slow.attempt(&task, Deadline::longest()).await.unwrap() }
     });
     while job(&local, &org, &id).await.rows < 3 {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // A redelivery while the first worker still runs takes the job over.
-    let second = fast.attempt(&task(&org, &id)).await.unwrap();
+    let second = fast
+        .attempt(&task(&org, &id), Deadline::longest())
+        .await
+        .unwrap();
     let first = first.await.unwrap();
     assert_eq!(second, Attempt::Succeeded { rows: 40 });
     assert_eq!(first, Attempt::NothingToDo, "the superseded worker stops");
@@ -140,7 +276,7 @@ async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
         event
     };
     for attempt in 1..=2 {
-        let response = broken.handle_batch(event(&id)).await;
+        let response = broken.handle_batch(event(&id), Deadline::longest()).await;
         assert_eq!(
             response.batch_item_failures.len(),
             1,
@@ -152,7 +288,7 @@ async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
             (ExportStatus::Running, attempt)
         );
     }
-    let response = broken.handle_batch(event(&id)).await;
+    let response = broken.handle_batch(event(&id), Deadline::longest()).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "the last attempt settles the job"
@@ -190,11 +326,13 @@ async fn a_job_whose_last_attempt_died_is_failed_by_the_next_delivery() {
     };
     let only = task(&org, &id);
     tokio::select! {
-        _ = app.attempt(&only) => panic!("the attempt should not finish"),
+        _ = app.attempt(&only, Deadline::longest()) => panic!("the attempt should not finish"),
         () = watcher => {}
     }
     assert_eq!(
-        app.attempt(&task(&org, &id)).await.unwrap(),
+        app.attempt(&task(&org, &id), Deadline::longest())
+            .await
+            .unwrap(),
         Attempt::Failed
     );
     let failed = job(&local, &org, &id).await;

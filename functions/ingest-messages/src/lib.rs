@@ -514,6 +514,7 @@ impl QueueFunction for App {
         &self,
         message: InboundMessage,
         _record: &SqsMessage,
+        _deadline: shared::invocation::Deadline,
     ) -> Result<Handled, IngestError> {
         Box::pin(self.ingest(message)).await.map(|_| Handled::Done)
     }

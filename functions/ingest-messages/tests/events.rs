@@ -28,7 +28,9 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
     let local = local_services().await;
     let app = App::build(&local, &Env::system());
     let org = new_org("ingest");
-    let response = app.handle_batch(batch_for(&org)).await;
+    let response = app
+        .handle_batch(batch_for(&org), shared::invocation::Deadline::longest())
+        .await;
 
     let failed: Vec<&str> = response
         .batch_item_failures
@@ -58,7 +60,9 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
     );
 
     // Redelivering the whole batch changes nothing and fails the same record again.
-    let again = app.handle_batch(batch_for(&org)).await;
+    let again = app
+        .handle_batch(batch_for(&org), shared::invocation::Deadline::longest())
+        .await;
     assert_eq!(again.batch_item_failures.len(), 1);
     let (after, _) = local
         .store

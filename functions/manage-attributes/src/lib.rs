@@ -208,6 +208,7 @@ impl App {
                 .send(&MatchJob::Org {
                     org_id: caller.org.clone(),
                     generation: saved.match_generation,
+                    progress: None,
                 })
                 .await?;
         }

@@ -7,19 +7,60 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use shared::ApiError;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::Contact;
+use shared::cursor::Position;
 use shared::ids::OrgId;
-use shared::matching::{MatchJob, current_hash};
+use shared::invocation::{Budget, BudgetPolicy, Deadline};
+use shared::matching::{MatchJob, RematchPhase, RematchProgress, current_hash};
+use shared::queue::Queue;
 use shared::retry::Backoff;
-use shared::serve::{Handled, QueueFunction};
+use shared::serve::{Build, Handled, QueueFunction};
+use shared::services::Services;
 use shared::store::{LinkChange, Store};
 
 pub struct App {
     store: Store,
+    matching: Queue,
     env: Env,
+    tuning: MatchTuning,
+}
+
+/// How an org-wide re-match spends an invocation; tests shrink both to watch it continue.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchTuning {
+    /// Contacts a step.
+    pub page_size: i32,
+    pub budget: BudgetPolicy,
+}
+
+impl Default for MatchTuning {
+    fn default() -> Self {
+        Self {
+            page_size: 200,
+            budget: BudgetPolicy::UntilDeadline,
+        }
+    }
+}
+
+impl Build for App {
+    fn build(s: &Services, env: &Env) -> Self {
+        Self {
+            store: s.store.clone(),
+            matching: s.matching.clone(),
+            env: env.clone(),
+            tuning: MatchTuning::default(),
+        }
+    }
 }
 
 impl App {
-    pub async fn relink(&self, job: MatchJob) -> Result<(), ApiError> {
+    /// The worker with its own queue and tuning (handler tests).
+    pub fn tuned(mut self, matching: Queue, tuning: MatchTuning) -> Self {
+        self.matching = matching;
+        self.tuning = tuning;
+        self
+    }
+
+    pub async fn relink(&self, job: MatchJob, deadline: Deadline) -> Result<(), ApiError> {
         match job {
             MatchJob::Contact {
                 org_id,
@@ -31,9 +72,28 @@ impl App {
                 self.relink_contact(&org, &contact_id, generation, previously_linked)
                     .await
             }
-            MatchJob::Org { org_id, generation } => {
-                let org = org_id;
-                self.rematch_org(&org, generation).await
+            MatchJob::Org {
+                org_id,
+                generation,
+                progress,
+            } => {
+                let budget = Budget::new(self.tuning.budget, deadline);
+                let Some(progress) = self
+                    .rematch_org(&org_id, generation, progress, budget)
+                    .await?
+                else {
+                    return Ok(());
+                };
+                // Should this send fail, the delivery is retried from where it began.
+                self.matching
+                    .send(&MatchJob::Org {
+                        org_id,
+                        generation,
+                        progress: Some(progress),
+                    })
+                    .await?;
+                tracing::info!("the re-match continues in another invocation");
+                Ok(())
             }
         }
     }
@@ -130,38 +190,120 @@ impl App {
         ))
     }
 
-    /// Files every contact under the current matching attribute and sets every link set.
-    #[tracing::instrument(skip(self), fields(org = %org))]
-    async fn rematch_org(&self, org: &OrgId, generation: u64) -> Result<(), ApiError> {
+    /// Files every contact under the current matching attribute, then sets every contact's
+    /// links from the groups, a page of contacts a step while `budget` lasts. Returns where to
+    /// continue when it ran out; a newer re-match supersedes this one at its next invocation.
+    #[tracing::instrument(skip(self, progress, budget), fields(org = %org))]
+    async fn rematch_org(
+        &self,
+        org: &OrgId,
+        generation: u64,
+        progress: Option<RematchProgress>,
+        mut budget: Budget,
+    ) -> Result<Option<RematchProgress>, ApiError> {
         let (settings, definitions) = self.store.org_config(org).await?;
         if settings.value.match_generation != generation {
             tracing::info!("a newer re-match supersedes this one");
-            return Ok(());
+            return Ok(None);
         }
-        let started = std::time::Instant::now();
-        let mut contacts: Vec<Contact> = Vec::new();
-        self.store
-            .for_each_contact_page(org, |page| contacts.extend(page))
-            .await?;
-        let hashes: Vec<Option<String>> = contacts
-            .iter()
-            .map(|c| current_hash(c, &settings.value, &definitions.value))
-            .collect();
-        let mut groups: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (contact, hash) in contacts.iter().zip(&hashes) {
-            if let Some(hash) = hash {
-                groups.entry(hash).or_default().push(&contact.id);
+        let (mut phase, mut start) = match progress {
+            Some(p) => (p.phase, p.position.map(|p| p.key())),
+            None => (RematchPhase::File, None),
+        };
+        let hash_of = |c: &Contact| current_hash(c, &settings.value, &definitions.value);
+        let mut contacts_seen = 0usize;
+        while budget.next_step() {
+            let (contacts, next) = self
+                .store
+                .contacts_page(org, false, Some(self.tuning.page_size), start)
+                .await?;
+            contacts_seen += contacts.len();
+            match phase {
+                RematchPhase::File => {
+                    let links: Vec<(String, String)> = contacts
+                        .iter()
+                        .filter_map(|c| hash_of(c).map(|h| (h, c.id.clone())))
+                        .collect();
+                    let now = rfc3339(self.env.now());
+                    self.store
+                        .put_match_links(org, generation, &links, &now)
+                        .await?;
+                }
+                RematchPhase::Link => self.link_page(org, generation, &contacts, hash_of).await?,
+            }
+            start = next;
+            if start.is_none() {
+                match phase {
+                    RematchPhase::File => phase = RematchPhase::Link,
+                    RematchPhase::Link => {
+                        tracing::info!(contacts = contacts_seen, "org re-matched");
+                        return Ok(None);
+                    }
+                }
             }
         }
-        let links: Vec<(String, String)> = contacts
-            .iter()
-            .zip(&hashes)
-            .filter_map(|(c, h)| h.as_ref().map(|h| (h.clone(), c.id.clone())))
-            .collect();
-        let now = rfc3339(self.env.now());
-        self.store
-            .put_match_links(org, generation, &links, &now)
-            .await?;
+        Ok(Some(RematchProgress {
+            phase,
+            position: start.as_ref().map(Position::of),
+        }))
+    }
+
+    /// Sets the links of a page of contacts from the groups they are filed under, and drops
+    /// their links of earlier generations.
+    async fn link_page(
+        &self,
+        org: &OrgId,
+        generation: u64,
+        contacts: &[Contact],
+        hash_of: impl Fn(&Contact) -> Option<String>,
+    ) -> Result<(), ApiError> {
+        let hashes: Vec<Option<String>> = contacts.iter().map(&hash_of).collect();
+        let mut groups: HashMap<&str, Vec<String>> = HashMap::new();
+        for hash in hashes.iter().flatten() {
+            if !groups.contains_key(hash.as_str()) {
+                let group = self.store.match_group(org, generation, hash).await?;
+                groups.insert(hash, group);
+            }
+        }
+        for (contact, hash) in contacts.iter().zip(&hashes) {
+            let mut wanted: Vec<String> = hash
+                .as_deref()
+                .and_then(|h| groups.get(h))
+                .map(|group| {
+                    group
+                        .iter()
+                        .filter(|id| **id != contact.id)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            wanted.sort();
+            let mut current = contact.linked.clone();
+            current.sort();
+            let unchanged = contact.match_generation == generation
+                && contact.match_hash == *hash
+                && current == wanted;
+            if unchanged {
+                continue;
+            }
+            let applied = self
+                .store
+                .refile_contact(
+                    org,
+                    &contact.id,
+                    contact.version,
+                    generation,
+                    hash.as_deref(),
+                    &wanted,
+                )
+                .await?;
+            if !applied {
+                // It changed since the walk read it: a change that moved its match filing
+                // queued its own job; anything else gets this contact re-linked on its own.
+                self.relink_contact(org, &contact.id, generation, contact.linked.clone())
+                    .await?;
+            }
+        }
         let stale: Vec<(u64, String, String)> = contacts
             .iter()
             .filter(|c| c.match_generation != generation)
@@ -171,64 +313,21 @@ impl App {
                     .map(|h| (c.match_generation, h, c.id.clone()))
             })
             .collect();
-        for (contact, hash) in contacts.iter().zip(&hashes) {
-            let linked: Vec<String> = hash
-                .as_deref()
-                .and_then(|h| groups.get(h))
-                .map(|group| {
-                    group
-                        .iter()
-                        .filter(|id| **id != contact.id)
-                        .map(|id| id.to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut current = contact.linked.clone();
-            current.sort();
-            let mut wanted = linked.clone();
-            wanted.sort();
-            let unchanged = contact.match_generation == generation
-                && contact.match_hash == *hash
-                && current == wanted;
-            if !unchanged {
-                let applied = self
-                    .store
-                    .refile_contact(
-                        org,
-                        &contact.id,
-                        contact.version,
-                        generation,
-                        hash.as_deref(),
-                        &linked,
-                    )
-                    .await?;
-                if !applied {
-                    // It changed since the walk read it: a change that moved its match filing
-                    // queued its own job; anything else gets this contact re-linked on its own.
-                    self.relink_contact(org, &contact.id, generation, contact.linked.clone())
-                        .await?;
-                }
-            }
-        }
-        self.store.delete_match_links(org, &stale).await?;
-        tracing::info!(
-            contacts = contacts.len(),
-            groups = groups.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "org re-matched"
-        );
-        Ok(())
+        self.store.delete_match_links(org, &stale).await
     }
 }
-
-shared::build_from_services!(App { store });
 
 impl QueueFunction for App {
     const BINARY: &'static str = "match-contacts";
     type Job = MatchJob;
     type Error = ApiError;
 
-    async fn run(&self, job: MatchJob, _record: &SqsMessage) -> Result<Handled, ApiError> {
-        self.relink(job).await.map(|()| Handled::Done)
+    async fn run(
+        &self,
+        job: MatchJob,
+        _record: &SqsMessage,
+        deadline: Deadline,
+    ) -> Result<Handled, ApiError> {
+        self.relink(job, deadline).await.map(|()| Handled::Done)
     }
 }

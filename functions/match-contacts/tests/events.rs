@@ -23,7 +23,9 @@ async fn jobs_for_an_org_without_contacts_succeed_and_garbage_fails_alone() {
         }
     }
     let event: SqsEvent = serde_json::from_value(event).unwrap();
-    let response = app.handle_batch(event).await;
+    let response = app
+        .handle_batch(event, shared::invocation::Deadline::longest())
+        .await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()

@@ -98,6 +98,24 @@ impl MessageItem {
     }
 }
 
+impl Store {
+    /// Writes a long history at once, for tests of what reads or removes one.
+    #[cfg(any(test, feature = "test-support"))]
+    pub async fn import_messages(
+        &self,
+        org: &OrgId,
+        messages: &[Message],
+        now: &str,
+    ) -> Result<(), ApiError> {
+        let writes = messages
+            .iter()
+            .map(|m| serde_dynamo::to_item(MessageItem::of(org, m, now)).map(BatchOp::Put))
+            .collect::<Result<_, _>>()
+            .map_err(internal)?;
+        self.batch_write(writes).await
+    }
+}
+
 /// A page of messages and where the next one starts.
 pub type MessagePage = (Vec<Message>, Option<LastEvaluatedKey>);
 

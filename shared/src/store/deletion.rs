@@ -15,6 +15,14 @@ use crate::error::ApiError;
 use crate::ids::OrgId;
 use crate::keys;
 
+/// An item the purge may remove: its key, its sort key and the contact it belongs to, if any.
+#[derive(Debug, Clone)]
+pub struct PurgeEntry {
+    pub key: Item,
+    pub sk: String,
+    pub contact_id: Option<String>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct DeletionItem {
     #[serde(flatten)]
@@ -133,6 +141,54 @@ impl Store {
     pub async fn finish_purge(&self, org: &OrgId, contact_id: &str) -> Result<(), ApiError> {
         let marker = raw_key(&keys::audit_pk(org), &keys::purge_sk(contact_id));
         self.batch_delete(vec![marker]).await
+    }
+
+    /// A page of a deleted contact's partition (or of its part whose sort keys begin with
+    /// `sk_prefix`), from `start`: what the purge removes a page at a time.
+    #[tracing::instrument(skip(self, start))]
+    pub async fn purge_page(
+        &self,
+        pk: &str,
+        sk_prefix: Option<&str>,
+        start: Option<LastEvaluatedKey>,
+        limit: i32,
+    ) -> Result<(Vec<PurgeEntry>, Option<LastEvaluatedKey>), ApiError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .projection_expression("PK, SK, contact_id")
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .consistent_read(true);
+        query = match sk_prefix {
+            Some(prefix) => query
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned())),
+            None => query.key_condition_expression("PK = :pk"),
+        };
+        let out = query.send().await.map_err(internal)?;
+        let entries = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut key| {
+                let contact_id = key
+                    .remove("contact_id")
+                    .and_then(|v| v.as_s().ok().cloned());
+                let sk = key
+                    .get(keys::SK)
+                    .and_then(|v| v.as_s().ok().cloned())
+                    .unwrap_or_default();
+                PurgeEntry {
+                    key,
+                    sk,
+                    contact_id,
+                }
+            })
+            .collect();
+        Ok((entries, out.last_evaluated_key))
     }
 
     /// Every item of a partition: its key and its `contact_id`, if it has one.

@@ -10,7 +10,7 @@ use super::Head;
 use super::{Item, SaveError, Store, conditional, internal, key};
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::error::ApiError;
-use crate::exports::{ExportJob, ExportSchedule, ExportStatus};
+use crate::exports::{ExportCheckpoint, ExportJob, ExportSchedule, ExportStatus};
 use crate::ids::OrgId;
 use crate::keys;
 
@@ -80,6 +80,8 @@ fn n(value: impl ToString) -> AttributeValue {
 /// What an attempt may write, and when.
 struct JobUpdate<'a> {
     set: &'a str,
+    /// Attributes that go, if any (`checkpoint` once the job is over).
+    remove: Option<&'a str>,
     condition: &'a str,
     values: Vec<(&'a str, AttributeValue)>,
 }
@@ -142,10 +144,13 @@ impl Store {
         now: &str,
         update: JobUpdate<'_>,
     ) -> Result<(), SaveError> {
-        let set = format!(
+        let mut set = format!(
             "SET {}, #version = #version + :one, updated_at = :now",
             update.set
         );
+        if let Some(remove) = update.remove {
+            set = format!("{set} REMOVE {remove}");
+        }
         let condition = format!("attribute_exists(PK) AND ({})", update.condition);
         let mut request = self
             .client
@@ -160,6 +165,7 @@ impl Store {
             ("#status", "status"),
             ("#rows", "rows"),
             ("#error", "error"),
+            ("#lease", "lease"),
         ] {
             if set.contains(placeholder) || condition.contains(placeholder) {
                 request = request.expression_attribute_names(placeholder, name);
@@ -176,43 +182,80 @@ impl Store {
             .ok_or(SaveError::Conflict)
     }
 
-    /// Starts attempt `seen_attempts + 1` of an unfinished job; a conflict means another worker
-    /// started one first or the job finished.
+    /// Claims the job for one invocation: lease `seen_lease + 1`. A continuation keeps the
+    /// attempt count; anything else (a new job, a redelivery after a failure or a death) is a
+    /// new attempt. A conflict means another invocation claimed it first or the job finished.
     #[tracing::instrument(skip(self, now), fields(org = %org, export = %id))]
-    pub async fn start_export_attempt(
+    pub async fn claim_export(
         &self,
         org: &OrgId,
         id: &str,
-        seen_attempts: u32,
+        seen_lease: u64,
+        new_attempt: bool,
         now: &str,
-    ) -> Result<u32, SaveError> {
-        let attempt = seen_attempts + 1;
+    ) -> Result<u64, SaveError> {
+        let lease = seen_lease + 1;
         self.update_export(
             org,
             id,
             now,
             JobUpdate {
-                set: "#status = :running, attempts = :attempt",
-                condition: "attempts = :seen AND #status IN (:queued, :running)",
+                set: "#status = :running, #lease = :lease, attempts = attempts + :counted",
+                remove: None,
+                condition: "(#lease = :seen OR (attribute_not_exists(#lease) AND :seen = :zero)) \
+                            AND #status IN (:queued, :running)",
                 values: vec![
                     (":running", s(ExportStatus::Running.as_str())),
                     (":queued", s(ExportStatus::Queued.as_str())),
-                    (":attempt", n(attempt)),
-                    (":seen", n(seen_attempts)),
+                    (":lease", n(lease)),
+                    (":seen", n(seen_lease)),
+                    (":zero", n(0)),
+                    (":counted", n(u32::from(new_attempt))),
                 ],
             },
         )
         .await?;
-        Ok(attempt)
+        Ok(lease)
     }
 
-    /// The live row count of a running attempt; a conflict means the attempt was superseded.
+    /// Saves where the job stands, for the invocation that continues it.
+    #[tracing::instrument(skip(self, checkpoint, now), fields(org = %org, export = %id))]
+    pub async fn save_export_checkpoint(
+        &self,
+        org: &OrgId,
+        id: &str,
+        lease: u64,
+        checkpoint: &ExportCheckpoint,
+        now: &str,
+    ) -> Result<(), SaveError> {
+        let saved = serde_dynamo::to_attribute_value(checkpoint)
+            .map_err(|e| SaveError::Failed(internal(e)))?;
+        self.update_export(
+            org,
+            id,
+            now,
+            JobUpdate {
+                set: "checkpoint = :checkpoint, #rows = :rows",
+                remove: None,
+                condition: "#lease = :lease AND #status = :running",
+                values: vec![
+                    (":checkpoint", saved),
+                    (":rows", n(checkpoint.rows)),
+                    (":lease", n(lease)),
+                    (":running", s(ExportStatus::Running.as_str())),
+                ],
+            },
+        )
+        .await
+    }
+
+    /// The live row count of a running invocation; a conflict means it was superseded.
     #[tracing::instrument(skip(self, now), fields(org = %org, export = %id))]
     pub async fn export_progress(
         &self,
         org: &OrgId,
         id: &str,
-        attempt: u32,
+        lease: u64,
         rows: u64,
         now: &str,
     ) -> Result<(), SaveError> {
@@ -222,10 +265,11 @@ impl Store {
             now,
             JobUpdate {
                 set: "#rows = :rows",
-                condition: "attempts = :attempt AND #status = :running",
+                remove: None,
+                condition: "#lease = :lease AND #status = :running",
                 values: vec![
                     (":rows", n(rows)),
-                    (":attempt", n(attempt)),
+                    (":lease", n(lease)),
                     (":running", s(ExportStatus::Running.as_str())),
                 ],
             },
@@ -233,13 +277,13 @@ impl Store {
         .await
     }
 
-    /// Marks the job succeeded with its file, if `attempt` is still the latest one.
+    /// Marks the job succeeded with its file, if `lease` is still the latest one.
     #[tracing::instrument(skip(self, now), fields(org = %org, export = %id))]
     pub async fn finish_export(
         &self,
         org: &OrgId,
         id: &str,
-        attempt: u32,
+        lease: u64,
         rows: u64,
         object_key: &str,
         now: &str,
@@ -250,12 +294,13 @@ impl Store {
             now,
             JobUpdate {
                 set: "#status = :succeeded, #rows = :rows, object_key = :object, completed_at = :now",
-                condition: "attempts = :attempt AND #status = :running",
+                remove: Some("checkpoint"),
+                condition: "#lease = :lease AND #status = :running",
                 values: vec![
                     (":succeeded", s(ExportStatus::Succeeded.as_str())),
                     (":rows", n(rows)),
                     (":object", s(object_key)),
-                    (":attempt", n(attempt)),
+                    (":lease", n(lease)),
                     (":running", s(ExportStatus::Running.as_str())),
                 ],
             },
@@ -278,6 +323,7 @@ impl Store {
             now,
             JobUpdate {
                 set: "#status = :failed, #error = :reason, completed_at = :now",
+                remove: Some("checkpoint"),
                 condition: "#status IN (:queued, :running)",
                 values: vec![
                     (":failed", s(ExportStatus::Failed.as_str())),

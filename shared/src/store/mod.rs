@@ -40,6 +40,7 @@ mod values;
 
 pub use conversations::*;
 pub use crm::CallOutcome;
+pub use deletion::PurgeEntry;
 pub use exports::StoredSchedule;
 pub use idempotency::*;
 pub use ingest::*;

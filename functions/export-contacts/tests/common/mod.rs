@@ -6,15 +6,15 @@
 
 use export_contacts::{App, Tuning};
 use serde_json::Value;
-use shared::channel::Network;
 use shared::clock::Env;
 use shared::config::Config;
-use shared::contacts::Contact;
 use shared::exports::ExportTask;
 use shared::ids::{ExportId, OrgId};
 use shared::serve::HttpFunction;
 use shared::services::Services;
-use shared::testing::{decode, load_event, new_org, unpolled_queue, with_caller};
+use shared::testing::{
+    decode, load_event, new_org, seed_contacts, seeded_contact, unpolled_queue, with_caller,
+};
 
 pub const SAMPLE_JOB: &str = "01a1fc60-0000-7000-8000-00000000e001";
 
@@ -39,34 +39,12 @@ pub async fn http(app: &App, org: &str, name: &str, role: Option<&str>, job: &st
     )
 }
 
-/// Contacts written straight to their profile items: the worker only reads the listing index,
-/// and a plain put keeps seeding cheap on moto (whose transactions copy the whole table).
+/// Contacts with unique phone numbers, half of them VIP.
 pub async fn seed(local: &Services, org: &str, count: usize) {
-    let org = OrgId::parse(org).unwrap();
-    for n in 0..count {
-        let contact = Contact {
-            id: uuid_v7(),
-            name: format!("Contact {n}"),
-            handle: None,
-            avatar_url: None,
-            profile_url: None,
-            network: Network::Sms,
-            identities: vec![],
-            vip: n % 2 == 0,
-            platform: [("phone".to_owned(), format!("+1555{n:04}"))].into(),
-            values: Default::default(),
-            linked: vec![],
-            match_hash: None,
-            match_generation: 0,
-            crm: None,
-            sources: Default::default(),
-            sync: Default::default(),
-            version: 1,
-            created_at: "2026-01-01T10:00:00Z".into(),
-            updated_at: "2026-01-01T10:00:00Z".into(),
-        };
-        local.store.save_contact(&org, &contact, 0).await.unwrap();
-    }
+    let contacts = (0..count)
+        .map(|n| seeded_contact(n, &format!("+1555{n:04}")))
+        .collect();
+    seed_contacts(&local.store, &OrgId::parse(org).unwrap(), contacts).await;
 }
 
 pub fn uuid_v7() -> String {
@@ -95,7 +73,7 @@ pub async fn files(org: &str, job: &str) -> Vec<String> {
         .collect()
 }
 
-pub async fn lines_of(key: &str) -> usize {
+pub async fn text_of(key: &str) -> String {
     let object = s3()
         .await
         .get_object()
@@ -105,10 +83,11 @@ pub async fn lines_of(key: &str) -> usize {
         .await
         .unwrap();
     let bytes = object.body.collect().await.unwrap().into_bytes();
-    bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .count()
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+pub async fn lines_of(key: &str) -> usize {
+    text_of(key).await.lines().filter(|l| !l.is_empty()).count()
 }
 
 pub async fn job(local: &Services, org: &str, id: &str) -> shared::exports::ExportJob {
@@ -138,5 +117,6 @@ pub fn task(org: &str, id: &str) -> ExportTask {
     ExportTask {
         org_id: OrgId::parse(org).unwrap(),
         export_id: ExportId::parse(id).unwrap(),
+        lease: None,
     }
 }

@@ -1,0 +1,95 @@
+//! An org-wide re-match too large for one invocation continues in the next, and every contact
+//! ends filed once under the new matching attribute with the right links.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::collections::BTreeMap;
+
+use match_contacts::{App, MatchTuning};
+use shared::clock::Env;
+use shared::ids::OrgId;
+use shared::invocation::BudgetPolicy;
+use shared::matching::MatchJob;
+use shared::serve::Build;
+use shared::testing::{TestQueue, local_services, new_org, seed_contacts, seeded_contact};
+
+#[tokio::test]
+async fn a_rematch_continues_across_invocations_and_refiles_each_contact_once() {
+    let local = local_services().await;
+    let name = new_org("rematch");
+    let org = OrgId::parse(&name).unwrap();
+    // Three contacts share each phone number.
+    let contacts: Vec<_> = (0..300)
+        .map(|n| seeded_contact(n, &format!("+1555{:04}", n % 100)))
+        .collect();
+    let mut by_phone: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in &contacts {
+        by_phone
+            .entry(c.platform["phone"].clone())
+            .or_default()
+            .push(c.id.clone());
+    }
+    seed_contacts(&local.store, &org, contacts).await;
+    let (mut settings, _) = local.store.org_config(&org).await.unwrap();
+    settings.value.matching_attribute = Some("phone".into());
+    settings.value.match_generation = 1;
+    local
+        .store
+        .save_settings(&org, &settings, Env::system().now(), None)
+        .await
+        .unwrap();
+
+    let queue = TestQueue::new(&format!("match-{name}")).await;
+    // Two walks of 3 pages of 100, 2 pages an invocation. (On moto every request costs tens of
+    // milliseconds and more as its table grows; 3,000 contacts take many minutes there, through
+    // the same mechanism.)
+    let app = App::build(&local, &Env::system()).tuned(
+        queue.queue(),
+        MatchTuning {
+            page_size: 100,
+            budget: BudgetPolicy::Steps(2),
+        },
+    );
+    queue
+        .queue()
+        .send(&MatchJob::Org {
+            org_id: org.clone(),
+            generation: 1,
+            progress: None,
+        })
+        .await
+        .unwrap();
+    let invocations = queue.drain(&app).await;
+    assert_eq!(invocations, 3);
+
+    let mut seen = 0;
+    let mut wrong = Vec::new();
+    let mut stored = Vec::new();
+    local
+        .store
+        .for_each_contact_page(&org, |page| stored.extend(page))
+        .await
+        .unwrap();
+    for contact in stored {
+        seen += 1;
+        let mut expected: Vec<String> = by_phone[&contact.platform["phone"]]
+            .iter()
+            .filter(|id| **id != contact.id)
+            .cloned()
+            .collect();
+        expected.sort();
+        let mut linked = contact.linked.clone();
+        linked.sort();
+        // Seeded at version 1: exactly one re-filing makes it 2.
+        if linked != expected || contact.match_generation != 1 || contact.version != 2 {
+            wrong.push((contact.id, linked, contact.version));
+        }
+    }
+    assert_eq!(seen, 300);
+    assert!(
+        wrong.is_empty(),
+        "{} contacts are wrong, e.g. {:?}",
+        wrong.len(),
+        wrong.first()
+    );
+}
