@@ -60,7 +60,10 @@ const MAX_RESERVE: Duration = Duration::from_secs(60);
 pub struct Budget {
     stop_at: Option<Instant>,
     steps_left: Option<u32>,
-    started: bool,
+    /// When the step now running began; `None` before the first.
+    step_began: Option<Instant>,
+    /// The longest step so far: a step is only begun if one as long still ends in time.
+    longest_step: Duration,
 }
 
 impl Budget {
@@ -72,22 +75,32 @@ impl Budget {
                 Self {
                     stop_at: Some(Instant::now() + left.saturating_sub(reserve)),
                     steps_left: None,
-                    started: false,
+                    step_began: None,
+                    longest_step: Duration::ZERO,
                 }
             }
             BudgetPolicy::Steps(steps) => Self {
                 stop_at: None,
                 steps_left: Some(steps),
-                started: false,
+                step_began: None,
+                longest_step: Duration::ZERO,
             },
         }
     }
 
     /// Call before each step. The first step of an invocation always runs, so every invocation
-    /// moves its job on; later ones only while the budget lasts.
+    /// moves its job on; a later one only if it would end in time, were it as long as the
+    /// longest so far.
     pub fn next_step(&mut self) -> bool {
-        let first = !std::mem::replace(&mut self.started, true);
-        let in_time = self.stop_at.is_none_or(|at| Instant::now() < at);
+        let now = Instant::now();
+        let first = match self.step_began.replace(now) {
+            None => true,
+            Some(began) => {
+                self.longest_step = self.longest_step.max(now - began);
+                false
+            }
+        };
+        let in_time = self.stop_at.is_none_or(|at| now + self.longest_step <= at);
         let allowed = match &mut self.steps_left {
             Some(0) => first,
             Some(left) => {
@@ -121,27 +134,47 @@ mod tests {
         assert!(!none.next_step());
     }
 
+    /// Steps of `step` until the budget refuses one; the number it allowed.
+    async fn steps_allowed(budget: &mut Budget, step: Duration) -> u32 {
+        let mut steps = 0;
+        while budget.next_step() {
+            steps += 1;
+            tokio::time::advance(step).await;
+        }
+        steps
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_deadline_budget_keeps_a_third_in_hand() {
         let mut budget = Budget::new(
             BudgetPolicy::UntilDeadline,
             Deadline::after(Duration::from_secs(3)),
         );
+        // Steps of 100 ms: the last begins at 1.9 s and ends at 2 s, a third short of 3 s.
+        assert_eq!(
+            steps_allowed(&mut budget, Duration::from_millis(100)).await,
+            20
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_is_not_begun_if_one_as_long_as_the_longest_would_overrun() {
+        let mut budget = Budget::new(
+            BudgetPolicy::UntilDeadline,
+            Deadline::after(Duration::from_secs(3)),
+        );
         assert!(budget.next_step());
-        tokio::time::advance(Duration::from_millis(1_900)).await;
-        assert!(budget.next_step(), "1.9 s of 3 s: still in budget");
-        tokio::time::advance(Duration::from_millis(200)).await;
-        assert!(!budget.next_step(), "2.1 s of 3 s: time to hand off");
+        tokio::time::advance(Duration::from_millis(1_500)).await;
+        assert!(!budget.next_step(), "1.5 s + a 1.5 s step would pass 2 s");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_long_invocation_keeps_a_minute_in_hand() {
         let mut budget = Budget::new(BudgetPolicy::UntilDeadline, Deadline::longest());
-        assert!(budget.next_step());
-        tokio::time::advance(Duration::from_secs(839)).await;
-        assert!(budget.next_step());
-        tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(!budget.next_step());
+        assert_eq!(
+            steps_allowed(&mut budget, Duration::from_secs(1)).await,
+            840
+        );
     }
 
     #[test]

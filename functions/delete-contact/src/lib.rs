@@ -230,7 +230,7 @@ pub struct PurgeTuning {
 impl Default for PurgeTuning {
     fn default() -> Self {
         Self {
-            page_size: 500,
+            page_size: 100,
             budget: BudgetPolicy::UntilDeadline,
         }
     }

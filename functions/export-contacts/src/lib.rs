@@ -42,7 +42,7 @@ use tokio::sync::mpsc;
 /// How the worker reads and writes; tests shrink pages to watch an export in progress.
 #[derive(Debug, Clone)]
 pub struct Tuning {
-    /// Contacts per listing query; `None` takes DynamoDB's 1 MB pages.
+    /// Contacts per listing query (a step of the budget); `None` takes DynamoDB's 1 MB pages.
     pub page_size: Option<i32>,
     /// Bytes gathered before a part is uploaded (S3 wants at least 5 MiB but for the last).
     pub part_bytes: usize,
@@ -68,7 +68,9 @@ pub struct DieAfter {
 impl Default for Tuning {
     fn default() -> Self {
         Self {
-            page_size: None,
+            // A step must be short beside any deadline, even a 3-second local one on moto
+            // (milliseconds an item); DynamoDB bills by size, so smaller pages cost no more.
+            page_size: Some(100),
             part_bytes: Upload::MIN_PART_BYTES,
             max_attempts: 3,
             budget: BudgetPolicy::UntilDeadline,

@@ -35,7 +35,7 @@ pub struct MatchTuning {
 impl Default for MatchTuning {
     fn default() -> Self {
         Self {
-            page_size: 200,
+            page_size: 20,
             budget: BudgetPolicy::UntilDeadline,
         }
     }
