@@ -92,16 +92,7 @@ impl TestQueue {
         use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
         let mut invocations = 0;
         loop {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(1)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .expect("the test queue");
-            let Some(message) = received.messages.unwrap_or_default().into_iter().next() else {
+            let Some(message) = self.receive(1).await.into_iter().next() else {
                 return invocations;
             };
             let mut record = SqsMessage::default();
@@ -115,15 +106,33 @@ impl TestQueue {
                 .handle_batch(event, crate::invocation::Deadline::longest())
                 .await;
             if response.batch_item_failures.is_empty() {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.url)
-                    .receipt_handle(message.receipt_handle.unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete a handled message");
+                self.delete(message.receipt_handle).await;
             }
         }
+    }
+
+    /// Up to `max` messages, waiting a second for the first.
+    async fn receive(&self, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("the test queue")
+            .messages
+            .unwrap_or_default()
+    }
+
+    async fn delete(&self, receipt_handle: Option<String>) {
+        self.sqs
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle.unwrap_or_default())
+            .send()
+            .await
+            .expect("delete a handled message");
     }
 }
 
@@ -170,28 +179,19 @@ pub fn new_org(prefix: &str) -> String {
 /// What the local bus delivers for one org, read from a queue of the test's own that a rule on
 /// the bus fills, so a handler test sees the events a relay published.
 pub struct BusTap {
-    sqs: aws_sdk_sqs::Client,
-    url: String,
+    queue: TestQueue,
 }
 
 impl BusTap {
     pub async fn for_org(org: &str) -> Self {
         let config = Config::from_env().expect("TABLE_NAME is set by scripts/test");
-        let sdk = config.aws().await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        let events = aws_sdk_eventbridge::Client::new(&config.aws().await);
         let name = format!("tap-{org}");
-        let url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .expect("a tap queue")
-            .queue_url
-            .expect("a queue URL");
-        let arn = sqs
+        let queue = TestQueue::new(&name).await;
+        let arn = queue
+            .sqs
             .get_queue_attributes()
-            .queue_url(&url)
+            .queue_url(&queue.url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
             .send()
             .await
@@ -223,7 +223,7 @@ impl BusTap {
             .send()
             .await
             .expect("the tap rule's target");
-        Self { sqs, url }
+        Self { queue }
     }
 
     /// The events delivered so far and until `count` have arrived (at most 30 s), in order.
@@ -233,26 +233,11 @@ impl BusTap {
             if events.len() >= count {
                 break;
             }
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .expect("the tap queue");
-            for message in out.messages.unwrap_or_default() {
+            for message in self.queue.receive(10).await {
                 let envelope: serde_json::Value =
                     serde_json::from_str(message.body.as_deref().unwrap_or("{}")).expect("json");
                 events.push(envelope["detail"].clone());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.url)
-                    .receipt_handle(message.receipt_handle.unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
+                self.queue.delete(message.receipt_handle).await;
             }
         }
         events

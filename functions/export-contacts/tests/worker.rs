@@ -102,7 +102,17 @@ async fn exported_ids(key: &str) -> Vec<String> {
         .collect()
 }
 
+/// A worker on `queue` that reads pages of 100 and hands the job on after `pages` of them.
 fn continuing(queue: &TestQueue, local: &shared::services::Services, pages: u32) -> App {
+    continuing_until(queue, local, pages, None)
+}
+
+fn continuing_until(
+    queue: &TestQueue,
+    local: &shared::services::Services,
+    pages: u32,
+    die_after: Option<DieAfter>,
+) -> App {
     App::tuned(
         local.store.clone(),
         local.blobs.clone(),
@@ -111,6 +121,7 @@ fn continuing(queue: &TestQueue, local: &shared::services::Services, pages: u32)
         Tuning {
             page_size: Some(100),
             budget: BudgetPolicy::Steps(pages),
+            die_after,
             ..Tuning::default()
         },
     )
@@ -167,18 +178,7 @@ async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_r
         pages: 1,
         ..DieAfter::default()
     };
-    let dying = App::tuned(
-        local.store.clone(),
-        local.blobs.clone(),
-        queue.queue(),
-        Env::system(),
-        Tuning {
-            page_size: Some(100),
-            budget: BudgetPolicy::Steps(2),
-            die_after: Some(death.clone()),
-            ..Tuning::default()
-        },
-    );
+    let dying = continuing_until(&queue, &local, 2, Some(death.clone()));
     let mut continuation = task(&org, &id);
     continuation.lease = Some(1);
     tokio::select! {
