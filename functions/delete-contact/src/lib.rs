@@ -105,6 +105,11 @@ impl App {
         if !self.store.purge_pending(org, contact_id).await? {
             return Ok(Purged::Done);
         }
+        // The attachments first: a reader who sees the conversation gone finds its files gone.
+        let objects = self
+            .blobs
+            .delete_prefix(&keys::attachment_prefix(org, contact_id))
+            .await?;
         let contact_pk = keys::contact_pk(org, contact_id);
         loop {
             let (conversations, _) = self
@@ -127,13 +132,6 @@ impl App {
                 self.store.batch_delete(vec![entry.key]).await?;
             }
         }
-        if !budget.next_step() {
-            return Ok(Purged::OutOfTime);
-        }
-        let objects = self
-            .blobs
-            .delete_prefix(&keys::attachment_prefix(org, contact_id))
-            .await?;
         let records = self.store.idempotency_records_of(org, contact_id).await?;
         self.store.batch_delete(records).await?;
         loop {
