@@ -16,15 +16,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use shared::blobs::Blobs;
-use shared::bus::EventBus;
 use shared::clock::Env;
 use shared::config::Config;
 use shared::crm::Loopback;
-use shared::queue::Queue;
-use shared::secrets::SecretSeal;
-use shared::services::Services;
-use shared::store::Store;
+use shared::services::{Endpoints, Services};
 
 /// How the runtime is started; everything comes from the environment.
 #[derive(Debug, Clone)]
@@ -91,30 +86,23 @@ pub async fn run(
         .interceptor(metering::CountRequests)
         .build();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let services = Services {
-        store: Store::new(
-            aws_sdk_dynamodb::Client::from_conf(dynamo_config),
-            &resources.table,
-        ),
-        blobs: Blobs::new(
-            aws_sdk_s3::Client::new(&sdk),
-            resources.bucket("DataBucket")?,
-        ),
-        matching: Queue::new(sqs.clone(), resources.queue_url("MatchQueue")?),
-        purge: Queue::new(sqs.clone(), resources.queue_url("PurgeQueue")?),
-        exports: Queue::new(sqs.clone(), resources.queue_url("ExportQueue")?),
-        crm: Queue::new(sqs.clone(), resources.queue_url("CrmQueue")?),
-        bus: EventBus::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            resources.event_bus("ContactEvents")?,
-        ),
-        seal: SecretSeal::new(
-            aws_sdk_kms::Client::new(&sdk),
-            resources.key_id("CrmSecretKey")?,
-        ),
-        // The local runtime alone lets a CRM stand-in run on this machine.
-        loopback: Loopback::Allowed,
+    let endpoints = Endpoints {
+        table: resources.table.clone(),
+        bucket: resources.bucket("DataBucket")?.to_owned(),
+        match_queue_url: resources.queue_url("MatchQueue")?.to_owned(),
+        purge_queue_url: resources.queue_url("PurgeQueue")?.to_owned(),
+        export_queue_url: resources.queue_url("ExportQueue")?.to_owned(),
+        crm_queue_url: resources.queue_url("CrmQueue")?.to_owned(),
+        crm_key_id: resources.key_id("CrmSecretKey")?.to_owned(),
+        event_bus_name: resources.event_bus("ContactEvents")?.to_owned(),
     };
+    let services = Services::with_dynamodb(
+        &sdk,
+        aws_sdk_dynamodb::Client::from_conf(dynamo_config),
+        endpoints,
+        // The local runtime alone lets a CRM stand-in run on this machine.
+        Loopback::Allowed,
+    );
     let timeouts = functions::Timeouts::new(&template, config.max_timeout);
     let registry = functions::Registry::build(&services, &Env::system(), timeouts);
     let received = received_events::ReceivedEvents::default();

@@ -20,17 +20,18 @@ fn registry() -> Registry {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .build();
+    let unused = || "unused".to_owned();
     let unused = shared::services::Endpoints {
-        table: "unused",
-        bucket: "unused",
-        match_queue_url: "unused",
-        purge_queue_url: "unused",
-        export_queue_url: "unused",
-        crm_queue_url: "unused",
-        crm_key_id: "unused",
-        event_bus_name: "unused",
+        table: unused(),
+        bucket: unused(),
+        match_queue_url: unused(),
+        purge_queue_url: unused(),
+        export_queue_url: unused(),
+        crm_queue_url: unused(),
+        crm_key_id: unused(),
+        event_bus_name: unused(),
     };
-    let services = Services::new(&sdk, &unused, shared::crm::Loopback::Refused);
+    let services = Services::new(&sdk, unused, shared::crm::Loopback::Refused);
     Registry::build(&services, &Env::system(), Default::default())
 }
 

@@ -32,9 +32,11 @@ impl Config {
             .ok_or(MissingVar(name))
     }
 
-    /// SDK configuration with retries on (the SDK's standard mode) and this config's endpoint.
+    /// SDK configuration with retries on (the SDK's standard mode) and this config's endpoint;
+    /// every client made from it shares one HTTP client and the process's one trust store.
     pub async fn aws(&self) -> aws_config::SdkConfig {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(crate::tls::sdk_http_client());
         if let Some(endpoint) = &self.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }

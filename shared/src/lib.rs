@@ -21,6 +21,7 @@ pub mod ids;
 pub mod invocation;
 pub mod keys;
 pub mod matching;
+pub mod metrics;
 pub mod notes;
 pub mod queue;
 pub mod redact;
@@ -34,5 +35,6 @@ pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod text;
+pub mod tls;
 
 pub use error::ApiError;

@@ -24,14 +24,15 @@ pub trait Build: Sized + Send + Sync + 'static {
 }
 
 /// `impl Build` for a function's `App` whose fields are the parts of [`Services`] it uses, named
-/// as there, plus `env`: `shared::build_from_services!(App { store, matching });`
+/// as there, plus `env`: `shared::build_from_services!(App { store, matching });`. Only the
+/// clients those parts need are made.
 #[macro_export]
 macro_rules! build_from_services {
     ($app:ident { $($part:ident),* }) => {
         impl $crate::serve::Build for $app {
             fn build(services: &$crate::services::Services, env: &$crate::clock::Env) -> Self {
                 Self {
-                    $($part: services.$part.clone(),)*
+                    $($part: services.$part(),)*
                     env: env.clone(),
                 }
             }

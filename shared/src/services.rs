@@ -1,4 +1,8 @@
-//! The clients every function is built from, made once per process.
+//! The clients a function is built from. A client is made the first time a function asks for a
+//! part that needs it, so a function's init pays only for the clients it uses; every client of
+//! the process shares one HTTP client (see `Config::aws`), so the TLS roots are read once.
+
+use std::sync::{Arc, OnceLock};
 
 use crate::blobs::Blobs;
 use crate::bus::EventBus;
@@ -9,51 +13,78 @@ use crate::secrets::SecretSeal;
 use crate::store::Store;
 
 #[derive(Clone)]
-pub struct Services {
-    pub store: Store,
-    pub blobs: Blobs,
-    /// The matching worker's queue.
-    pub matching: Queue,
-    /// The purge worker's queue (deleted contacts' notes, history and attachments).
-    pub purge: Queue,
-    /// The export worker's queue.
-    pub exports: Queue,
-    /// `crm-sync`'s queue: lookups and write-backs.
-    pub crm: Queue,
-    /// The stack's event bus, which the event relay publishes to.
-    pub bus: EventBus,
-    /// Seals CRM signing secrets with the stack's KMS key.
-    pub seal: SecretSeal,
-    /// Whether CRM URLs may name this machine: only the local runtime allows it.
-    pub loopback: Loopback,
+pub struct Services(Arc<Parts>);
+
+#[derive(Clone)]
+struct Parts {
+    sdk: aws_config::SdkConfig,
+    at: Endpoints,
+    loopback: Loopback,
+    dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    s3: OnceLock<aws_sdk_s3::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    eventbridge: OnceLock<aws_sdk_eventbridge::Client>,
+    kms: OnceLock<aws_sdk_kms::Client>,
 }
 
-/// Where a deployment's queues and key are.
-pub struct Endpoints<'a> {
-    pub table: &'a str,
-    pub bucket: &'a str,
-    pub match_queue_url: &'a str,
-    pub purge_queue_url: &'a str,
-    pub export_queue_url: &'a str,
-    pub crm_queue_url: &'a str,
-    pub crm_key_id: &'a str,
-    pub event_bus_name: &'a str,
+/// Where a deployment's table, bucket, queues, key and bus are.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub table: String,
+    pub bucket: String,
+    pub match_queue_url: String,
+    pub purge_queue_url: String,
+    pub export_queue_url: String,
+    pub crm_queue_url: String,
+    pub crm_key_id: String,
+    pub event_bus_name: String,
 }
 
 impl Services {
-    pub fn new(sdk: &aws_config::SdkConfig, at: &Endpoints<'_>, loopback: Loopback) -> Self {
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), at.table),
-            blobs: Blobs::new(aws_sdk_s3::Client::new(sdk), at.bucket),
-            matching: Queue::new(sqs.clone(), at.match_queue_url),
-            purge: Queue::new(sqs.clone(), at.purge_queue_url),
-            exports: Queue::new(sqs.clone(), at.export_queue_url),
-            crm: Queue::new(sqs, at.crm_queue_url),
-            bus: EventBus::new(aws_sdk_eventbridge::Client::new(sdk), at.event_bus_name),
-            seal: SecretSeal::new(aws_sdk_kms::Client::new(sdk), at.crm_key_id),
+    pub fn new(sdk: &aws_config::SdkConfig, at: Endpoints, loopback: Loopback) -> Self {
+        Self::with_table_client(sdk, OnceLock::new(), at, loopback)
+    }
+
+    /// As [`Services::new`], with `dynamodb` for the table instead of a client made from `sdk`
+    /// (the local runtime's counts its requests).
+    pub fn with_dynamodb(
+        sdk: &aws_config::SdkConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+        at: Endpoints,
+        loopback: Loopback,
+    ) -> Self {
+        Self::with_table_client(sdk, OnceLock::from(dynamodb), at, loopback)
+    }
+
+    fn with_table_client(
+        sdk: &aws_config::SdkConfig,
+        dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+        at: Endpoints,
+        loopback: Loopback,
+    ) -> Self {
+        Self(Arc::new(Parts {
+            sdk: sdk.clone(),
+            at,
             loopback,
-        }
+            dynamodb,
+            s3: OnceLock::new(),
+            sqs: OnceLock::new(),
+            eventbridge: OnceLock::new(),
+            kms: OnceLock::new(),
+        }))
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.0.at
+    }
+
+    /// The same clients, pointed elsewhere (tests point a part at a queue of their own, or at
+    /// one that does not exist).
+    pub fn at(&self, at: Endpoints) -> Self {
+        Self(Arc::new(Parts {
+            at,
+            ..Parts::clone(&self.0)
+        }))
     }
 
     /// From a function's environment as `template.yaml` sets it.
@@ -61,16 +92,83 @@ impl Services {
         let config = Config::from_env()?;
         let sdk = config.aws().await;
         let endpoints = Endpoints {
-            table: &config.table_name,
-            bucket: &config.require("BUCKET_NAME")?,
-            match_queue_url: &config.require("MATCH_QUEUE_URL")?,
-            purge_queue_url: &config.require("PURGE_QUEUE_URL")?,
-            export_queue_url: &config.require("EXPORT_QUEUE_URL")?,
-            crm_queue_url: &config.require("CRM_QUEUE_URL")?,
-            crm_key_id: &config.require("CRM_KEY_ID")?,
-            event_bus_name: &config.require("EVENT_BUS_NAME")?,
+            table: config.table_name.clone(),
+            bucket: config.require("BUCKET_NAME")?,
+            match_queue_url: config.require("MATCH_QUEUE_URL")?,
+            purge_queue_url: config.require("PURGE_QUEUE_URL")?,
+            export_queue_url: config.require("EXPORT_QUEUE_URL")?,
+            crm_queue_url: config.require("CRM_QUEUE_URL")?,
+            crm_key_id: config.require("CRM_KEY_ID")?,
+            event_bus_name: config.require("EVENT_BUS_NAME")?,
         };
         // A deployed function never calls this machine's addresses.
-        Ok(Self::new(&sdk, &endpoints, Loopback::Refused))
+        Ok(Self::new(&sdk, endpoints, Loopback::Refused))
+    }
+
+    pub fn store(&self) -> Store {
+        let client = self
+            .0
+            .dynamodb
+            .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.0.sdk));
+        Store::new(client.clone(), &self.0.at.table)
+    }
+
+    pub fn blobs(&self) -> Blobs {
+        let client = self
+            .0
+            .s3
+            .get_or_init(|| aws_sdk_s3::Client::new(&self.0.sdk));
+        Blobs::new(client.clone(), &self.0.at.bucket)
+    }
+
+    /// The matching worker's queue.
+    pub fn matching(&self) -> Queue {
+        self.queue(&self.0.at.match_queue_url)
+    }
+
+    /// The purge worker's queue (deleted contacts' notes, history and attachments).
+    pub fn purge(&self) -> Queue {
+        self.queue(&self.0.at.purge_queue_url)
+    }
+
+    /// The export worker's queue.
+    pub fn exports(&self) -> Queue {
+        self.queue(&self.0.at.export_queue_url)
+    }
+
+    /// `crm-sync`'s queue: lookups and write-backs.
+    pub fn crm(&self) -> Queue {
+        self.queue(&self.0.at.crm_queue_url)
+    }
+
+    /// The stack's event bus, which the event relay publishes to.
+    pub fn bus(&self) -> EventBus {
+        let client = self
+            .0
+            .eventbridge
+            .get_or_init(|| aws_sdk_eventbridge::Client::new(&self.0.sdk));
+        EventBus::new(client.clone(), &self.0.at.event_bus_name)
+    }
+
+    /// Seals CRM signing secrets with the stack's KMS key.
+    pub fn seal(&self) -> SecretSeal {
+        let client = self
+            .0
+            .kms
+            .get_or_init(|| aws_sdk_kms::Client::new(&self.0.sdk));
+        SecretSeal::new(client.clone(), &self.0.at.crm_key_id)
+    }
+
+    /// Whether CRM URLs may name this machine: only the local runtime allows it.
+    pub fn loopback(&self) -> Loopback {
+        self.0.loopback
+    }
+
+    fn queue(&self, url: &str) -> Queue {
+        let client = self
+            .0
+            .sqs
+            .get_or_init(|| aws_sdk_sqs::Client::new(&self.0.sdk));
+        Queue::new(client.clone(), url)
     }
 }

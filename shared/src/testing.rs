@@ -33,17 +33,23 @@ pub async fn local_services() -> Services {
             .expect("a queue URL");
         urls.push(url);
     }
+    let [
+        match_queue_url,
+        purge_queue_url,
+        export_queue_url,
+        crm_queue_url,
+    ] = <[String; 4]>::try_from(urls).expect("four queues");
     let endpoints = crate::services::Endpoints {
-        table: &config.table_name,
-        bucket: &bucket,
-        match_queue_url: &urls[0],
-        purge_queue_url: &urls[1],
-        export_queue_url: &urls[2],
-        crm_queue_url: &urls[3],
-        crm_key_id: LOCAL_CRM_KEY,
-        event_bus_name: LOCAL_EVENT_BUS,
+        table: config.table_name.clone(),
+        bucket,
+        match_queue_url,
+        purge_queue_url,
+        export_queue_url,
+        crm_queue_url,
+        crm_key_id: LOCAL_CRM_KEY.to_owned(),
+        event_bus_name: LOCAL_EVENT_BUS.to_owned(),
     };
-    Services::new(&sdk, &endpoints, crate::crm::Loopback::Allowed)
+    Services::new(&sdk, endpoints, crate::crm::Loopback::Allowed)
 }
 
 /// The alias under which the local runtime creates the template's CRM secret key.
@@ -78,6 +84,10 @@ impl TestQueue {
             .queue_url
             .expect("a queue URL");
         Self { sqs, url }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The queue as a function sends to it.

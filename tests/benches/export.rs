@@ -36,8 +36,8 @@ async fn run_child(spec: &str) {
     let (org, id) = spec.split_once('/').unwrap();
     let local = local_services().await;
     let app = App::tuned(
-        local.store,
-        local.blobs,
+        local.store(),
+        local.blobs(),
         unpolled_queue("export-bench").await,
         Env::system(),
         Tuning::default(),
@@ -155,7 +155,7 @@ async fn main() {
                 ExportTrigger::Manual,
                 "2026-01-01T00:00:00Z",
             );
-            local.store.create_export(&org, &job).await.unwrap();
+            local.store().create_export(&org, &job).await.unwrap();
             let output = tokio::process::Command::new(std::env::current_exe().unwrap())
                 .env(CHILD, format!("{org}/{}", job.id))
                 .output()
@@ -174,13 +174,13 @@ async fn main() {
             let (rows, secs, peak_kib) = (figures[0], figures[1], figures[2]);
             assert_eq!(rows as usize, count);
             let done = local
-                .store
+                .store()
                 .export_job(&org, &job.id)
                 .await
                 .unwrap()
                 .unwrap();
             let size = local
-                .blobs
+                .blobs()
                 .size(done.object_key.as_deref().unwrap())
                 .await
                 .unwrap()

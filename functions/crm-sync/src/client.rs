@@ -98,13 +98,23 @@ pub struct CrmClient {
 
 impl CrmClient {
     pub fn new(loopback: Loopback) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(CALL_TIMEOUT)
-            .dns_resolver(Arc::new(PublicOnly { loopback }))
-            .build()?;
-        Ok(Self { http })
+            .dns_resolver(Arc::new(PublicOnly { loopback }));
+        // The roots the SDK's clients trust too, read once for the process.
+        if let Some(roots) = shared::tls::roots() {
+            let certificates = roots
+                .certificates
+                .iter()
+                .map(|der| reqwest::Certificate::from_der(der))
+                .collect::<Result<Vec<_>, _>>()?;
+            builder = builder.tls_certs_only(certificates);
+        }
+        Ok(Self {
+            http: builder.build()?,
+        })
     }
 
     /// POSTs `body` to `url`, signed with every secret in `secrets` under `webhook_id`.

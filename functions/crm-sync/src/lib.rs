@@ -50,13 +50,13 @@ pub struct App {
 impl Build for App {
     fn build(s: &Services, env: &Env) -> Self {
         Self {
-            store: s.store.clone(),
-            crm: s.crm.clone(),
-            seal: s.seal.clone(),
-            loopback: s.loopback,
+            store: s.store(),
+            crm: s.crm(),
+            seal: s.seal(),
+            loopback: s.loopback(),
             // Building fails only without a TLS backend, which this binary always has.
             #[allow(clippy::expect_used)]
-            client: CrmClient::new(s.loopback).expect("an HTTP client"),
+            client: CrmClient::new(s.loopback()).expect("an HTTP client"),
             env: env.clone(),
         }
     }

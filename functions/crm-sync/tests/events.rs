@@ -10,8 +10,8 @@ use shared::clock::{Env, rfc3339};
 use shared::contacts::{SyncState, ValueChange, ValueSource};
 use shared::ids::OrgId;
 use shared::serve::{Build, HttpFunction, QueueFunction};
-use shared::services::Services;
-use shared::testing::{decode, load_event, local_services, new_org, unpolled_queue, with_caller};
+use shared::services::{Endpoints, Services};
+use shared::testing::{TestQueue, decode, load_event, local_services, new_org, with_caller};
 
 const SAMPLE_CONTACT: &str = "01a1fc52-0000-7000-8000-000000000001";
 
@@ -110,7 +110,7 @@ async fn the_sample_events_connect_test_look_up_rotate_and_disconnect() {
         .await;
     assert!(batch.batch_item_failures.is_empty());
     let found = local
-        .store
+        .store()
         .contact(&OrgId::parse(&org).unwrap(), &contact)
         .await
         .unwrap()
@@ -157,18 +157,18 @@ async fn failing_write_back(local: &Services, org: &str) -> String {
         lookup: false,
     };
     let org_id = OrgId::parse(org).unwrap();
-    let (_, mut definitions) = local.store.org_config(&org_id).await.unwrap();
+    let (_, mut definitions) = local.store().org_config(&org_id).await.unwrap();
     definitions
         .value
         .create(manage, "def-account".into())
         .unwrap();
     local
-        .store
+        .store()
         .save_attribute_set(&org_id, &definitions, time::OffsetDateTime::now_utc(), None)
         .await
         .unwrap();
     local
-        .store
+        .store()
         .update_values(
             &org_id,
             &contact,
@@ -185,9 +185,12 @@ async fn failing_write_back(local: &Services, org: &str) -> String {
 
 #[tokio::test]
 async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
-    let mut local = local_services().await;
+    let services = local_services().await;
     // Retries go to a queue of their own: this test is the worker.
-    local.crm = unpolled_queue("crm-handler-tests").await;
+    let local = services.at(Endpoints {
+        crm_queue_url: TestQueue::new("crm-handler-tests").await.url().to_owned(),
+        ..services.endpoints().clone()
+    });
     let org = new_org("wb");
     let contact = failing_write_back(&local, &org).await;
     let app = App::build(&local, &Env::system());
@@ -233,7 +236,7 @@ async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
     assert!(delayed >= 1, "a delayed retry is queued");
     let org_id = OrgId::parse(&org).unwrap();
     let still = local
-        .store
+        .store()
         .contact(&org_id, &contact)
         .await
         .unwrap()
@@ -249,7 +252,7 @@ async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
         .await;
     assert!(batch.batch_item_failures.is_empty());
     let failed = local
-        .store
+        .store()
         .contact(&org_id, &contact)
         .await
         .unwrap()

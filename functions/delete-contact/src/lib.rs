@@ -237,9 +237,9 @@ impl Default for PurgeTuning {
 impl Build for App {
     fn build(s: &Services, env: &Env) -> Self {
         Self {
-            store: s.store.clone(),
-            blobs: s.blobs.clone(),
-            purge: s.purge.clone(),
+            store: s.store(),
+            blobs: s.blobs(),
+            purge: s.purge(),
             env: env.clone(),
             tuning: PurgeTuning::default(),
         }

@@ -35,10 +35,16 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
 
     // The function "dies" right after its transaction: no purge job is sent.
     delete_without_purge(&local, &org, &contact_id).await;
-    assert!(local.store.purge_pending(&org, &contact_id).await.unwrap());
+    assert!(
+        local
+            .store()
+            .purge_pending(&org, &contact_id)
+            .await
+            .unwrap()
+    );
     assert!(
         !local
-            .store
+            .store()
             .partition(&keys::contact_pk(&org, &contact_id))
             .await
             .unwrap()
@@ -53,7 +59,7 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
     app.purge(&job, &mut whole_invocation()).await.unwrap();
     assert!(
         local
-            .store
+            .store()
             .partition(&keys::contact_pk(&org, &contact_id))
             .await
             .unwrap()
@@ -61,7 +67,7 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
     );
     for i in 0..3 {
         let left = local
-            .store
+            .store()
             .partition(&keys::conversation_pk(&org, &format!("conv-{i}")))
             .await
             .unwrap();
@@ -69,19 +75,30 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
     }
     assert_eq!(
         local
-            .blobs
+            .blobs()
             .delete_prefix(&keys::attachment_prefix(&org, &contact_id))
             .await
             .unwrap(),
         0
     );
-    assert!(!local.store.purge_pending(&org, &contact_id).await.unwrap());
+    assert!(
+        !local
+            .store()
+            .purge_pending(&org, &contact_id)
+            .await
+            .unwrap()
+    );
     app.purge(&job, &mut whole_invocation()).await.unwrap();
 }
 
 /// Deletes a contact as the function does, but sends no purge job.
 async fn delete_without_purge(local: &Services, org: &OrgId, contact_id: &str) {
-    let contact = local.store.contact(org, contact_id).await.unwrap().unwrap();
+    let contact = local
+        .store()
+        .contact(org, contact_id)
+        .await
+        .unwrap()
+        .unwrap();
     let record = DeletionRecord {
         id: uuid_like(),
         contact_id: contact_id.to_owned(),
@@ -94,7 +111,7 @@ async fn delete_without_purge(local: &Services, org: &OrgId, contact_id: &str) {
         },
     };
     local
-        .store
+        .store()
         .delete_contact(org, &contact, &record)
         .await
         .unwrap();
@@ -125,7 +142,7 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
         })
         .collect();
     local
-        .store
+        .store()
         .import_messages(&org, &history, "2026-01-03T00:00:00Z")
         .await
         .unwrap();
@@ -154,10 +171,16 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
         keys::conversation_pk(&org, "long"),
         keys::contact_pk(&org, &contact_id),
     ] {
-        let left = local.store.partition(&pk).await.unwrap();
+        let left = local.store().partition(&pk).await.unwrap();
         assert!(left.is_empty(), "{} items left", left.len());
     }
-    assert!(!local.store.purge_pending(&org, &contact_id).await.unwrap());
+    assert!(
+        !local
+            .store()
+            .purge_pending(&org, &contact_id)
+            .await
+            .unwrap()
+    );
 }
 
 fn whole_invocation() -> Budget {
@@ -216,7 +239,7 @@ async fn the_sample_events_delete_list_and_purge() {
     let org = OrgId::parse(&org).unwrap();
     assert!(
         local
-            .store
+            .store()
             .partition(&keys::conversation_pk(&org, "c"))
             .await
             .unwrap()

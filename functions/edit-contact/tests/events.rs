@@ -9,9 +9,9 @@ use edit_contact::App;
 use serde_json::{Value, json};
 use shared::clock::{Env, FixedClock, SequentialIds};
 use shared::config::Config;
-use shared::queue::Queue;
 use shared::serve::Build;
 use shared::serve::HttpFunction;
+use shared::services::Endpoints;
 use shared::testing::{BusTap, decode, load_event, local_services, new_org, with_caller};
 
 struct Harness {
@@ -198,12 +198,11 @@ async fn an_edit_that_fails_after_its_commit_is_still_told() {
             .await,
     );
     assert_eq!(status, 200);
-    let mut broken = local;
     let sdk = Config::from_env().unwrap().aws().await;
-    broken.matching = Queue::new(
-        aws_sdk_sqs::Client::new(&sdk),
-        format!("{}/000000000000/no-such-queue", sdk.endpoint_url().unwrap()),
-    );
+    let broken = local.at(Endpoints {
+        match_queue_url: format!("{}/000000000000/no-such-queue", sdk.endpoint_url().unwrap()),
+        ..local.endpoints().clone()
+    });
     let dying = Harness {
         app: App::build(&broken, &Env::system()),
         org: h.org.clone(),

@@ -102,9 +102,9 @@ impl App {
 impl Build for App {
     fn build(s: &Services, env: &Env) -> Self {
         Self::tuned(
-            s.store.clone(),
-            s.blobs.clone(),
-            s.exports.clone(),
+            s.store(),
+            s.blobs(),
+            s.exports(),
             env.clone(),
             Tuning::default(),
         )

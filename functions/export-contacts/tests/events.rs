@@ -94,7 +94,7 @@ async fn the_sample_queue_event_runs_the_job_it_names() {
         lease: None,
     };
     if local
-        .store
+        .store()
         .export_job(&OrgId::parse(org).unwrap(), SAMPLE_JOB)
         .await
         .unwrap()
@@ -108,7 +108,7 @@ async fn the_sample_queue_event_runs_the_job_it_names() {
             "2026-01-01T10:00:00Z",
         );
         local
-            .store
+            .store()
             .create_export(&OrgId::parse(org).unwrap(), &job)
             .await
             .unwrap();

@@ -114,8 +114,8 @@ fn continuing_until(
     die_after: Option<DieAfter>,
 ) -> App {
     App::tuned(
-        local.store.clone(),
-        local.blobs.clone(),
+        local.store().clone(),
+        local.blobs().clone(),
         queue.queue(),
         Env::system(),
         Tuning {
@@ -260,7 +260,7 @@ async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
     let org = new_org("fail");
     seed(&local, &org, 2).await;
     let broken = App::tuned(
-        local.store.clone(),
+        local.store().clone(),
         Blobs::new(s3().await, "inbox-local-no-such-bucket"),
         unpolled_queue("export-handler-tests").await,
         Env::system(),
@@ -369,7 +369,7 @@ async fn the_trigger_starts_a_due_schedule_once_per_period() {
     assert_eq!(status, 200);
     let jobs = || async {
         local
-            .store
+            .store()
             .list_exports(
                 &OrgId::parse(&org).unwrap(),
                 shared::cursor::PageRequest {

@@ -39,7 +39,7 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
         .collect();
     assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
     let (contacts, _) = local
-        .store
+        .store()
         .list_contacts(
             &OrgId::parse(&org).unwrap(),
             PageRequest {
@@ -65,7 +65,7 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
         .await;
     assert_eq!(again.batch_item_failures.len(), 1);
     let (after, _) = local
-        .store
+        .store()
         .list_contacts(
             &OrgId::parse(&org).unwrap(),
             PageRequest {

@@ -44,8 +44,8 @@ impl Default for MatchTuning {
 impl Build for App {
     fn build(s: &Services, env: &Env) -> Self {
         Self {
-            store: s.store.clone(),
-            matching: s.matching.clone(),
+            store: s.store(),
+            matching: s.matching(),
             env: env.clone(),
             tuning: MatchTuning::default(),
         }

@@ -29,12 +29,12 @@ async fn a_rematch_continues_across_invocations_and_refiles_each_contact_once() 
             .or_default()
             .push(c.id.clone());
     }
-    seed_contacts(&local.store, &org, contacts).await;
-    let (mut settings, _) = local.store.org_config(&org).await.unwrap();
+    seed_contacts(&local.store(), &org, contacts).await;
+    let (mut settings, _) = local.store().org_config(&org).await.unwrap();
     settings.value.matching_attribute = Some("phone".into());
     settings.value.match_generation = 1;
     local
-        .store
+        .store()
         .save_settings(&org, &settings, Env::system().now(), None)
         .await
         .unwrap();
@@ -66,7 +66,7 @@ async fn a_rematch_continues_across_invocations_and_refiles_each_contact_once() 
     let mut wrong = Vec::new();
     let mut stored = Vec::new();
     local
-        .store
+        .store()
         .for_each_contact_page(&org, |page| stored.extend(page))
         .await
         .unwrap();

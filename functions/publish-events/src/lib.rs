@@ -16,7 +16,17 @@ pub struct App {
     env: Env,
 }
 
-shared::build_from_services!(App { bus });
+impl App {
+    pub fn new(bus: EventBus, env: Env) -> Self {
+        Self { bus, env }
+    }
+}
+
+impl shared::serve::Build for App {
+    fn build(services: &shared::services::Services, env: &Env) -> Self {
+        Self::new(services.bus(), env.clone())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {

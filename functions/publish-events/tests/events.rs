@@ -50,10 +50,11 @@ async fn the_sample_records_put_what_they_tell_on_the_bus_in_order() {
 async fn a_refused_record_stops_the_batch_and_its_retry_repeats_the_same_ids() {
     let org = new_org("pub");
     let tap = BusTap::for_org(&org).await;
-    let mut broken = local_services().await;
     let sdk = Config::from_env().unwrap().aws().await;
-    broken.bus = EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus");
-    let failing = App::build(&broken, &Env::system());
+    let failing = App::new(
+        EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus"),
+        Env::system(),
+    );
     let response = failing.handle_stream(sample(&org)).await;
     let failed: Vec<_> = response
         .batch_item_failures

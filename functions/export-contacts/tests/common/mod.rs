@@ -21,8 +21,8 @@ pub const SAMPLE_JOB: &str = "01a1fc60-0000-7000-8000-00000000e001";
 /// Jobs go to a queue of their own: these tests are the worker, not the local runtime.
 pub async fn app(local: &Services, tuning: Tuning) -> App {
     App::tuned(
-        local.store.clone(),
-        local.blobs.clone(),
+        local.store().clone(),
+        local.blobs().clone(),
         unpolled_queue("export-handler-tests").await,
         Env::system(),
         tuning,
@@ -44,7 +44,7 @@ pub async fn seed(local: &Services, org: &str, count: usize) {
     let contacts = (0..count)
         .map(|n| seeded_contact(n, &format!("+1555{n:04}")))
         .collect();
-    seed_contacts(&local.store, &OrgId::parse(org).unwrap(), contacts).await;
+    seed_contacts(&local.store(), &OrgId::parse(org).unwrap(), contacts).await;
 }
 
 pub fn uuid_v7() -> String {
@@ -92,7 +92,7 @@ pub async fn lines_of(key: &str) -> usize {
 
 pub async fn job(local: &Services, org: &str, id: &str) -> shared::exports::ExportJob {
     local
-        .store
+        .store()
         .export_job(&OrgId::parse(org).unwrap(), id)
         .await
         .unwrap()
