@@ -98,3 +98,9 @@ mod tests {
         assert!(!hint.contains("900") && !hint.contains("example"), "{hint}");
     }
 }
+
+impl crate::serve::OrgJob for PurgeJob {
+    fn org_id(&self) -> &str {
+        self.org_id.as_str()
+    }
+}

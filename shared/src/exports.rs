@@ -504,3 +504,9 @@ mod tests {
         assert_eq!(job.file_name(), "contacts-2026-11-01-abc.csv");
     }
 }
+
+impl crate::serve::OrgJob for ExportTask {
+    fn org_id(&self) -> &str {
+        self.org_id.as_str()
+    }
+}

@@ -89,3 +89,11 @@ pub fn current_hash(
     let key = settings.matching_attribute.as_deref()?;
     contact.value_of(key, definitions).and_then(match_hash)
 }
+
+impl crate::serve::OrgJob for MatchJob {
+    fn org_id(&self) -> &str {
+        match self {
+            MatchJob::Contact { org_id, .. } | MatchJob::Org { org_id, .. } => org_id.as_str(),
+        }
+    }
+}

@@ -87,3 +87,78 @@ pub fn emf_line(metric: Metric, org: &OrgId, at_millis: i64) -> Value {
     document.insert("org_id".into(), json!(org.as_str()));
     Value::Object(document)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn org() -> OrgId {
+        OrgId::parse("acme").unwrap()
+    }
+
+    /// What CloudWatch requires of an EMF document: each metric it declares is a number at the
+    /// top level, and each dimension it names is a string there.
+    fn assert_valid_emf(line: &Value) {
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        assert!(line["_aws"]["Timestamp"].is_i64());
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(line[name].is_u64(), "{name} is a number at the top level");
+        }
+        for set in directive["Dimensions"].as_array().unwrap() {
+            for dimension in set.as_array().unwrap() {
+                let name = dimension.as_str().unwrap();
+                assert!(
+                    line[name].is_string(),
+                    "{name} is a string at the top level"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_crm_lookup_is_counted_under_its_result_with_the_org_as_a_property_only() {
+        let line = emf_line(
+            Metric::CrmLookup {
+                result: "not_found",
+            },
+            &org(),
+            1_700_000_000_000,
+        );
+        assert_valid_emf(&line);
+        assert_eq!(line["CrmLookups"], 1);
+        assert_eq!(line["Result"], "not_found");
+        assert_eq!(line["org_id"], "acme");
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Result"]]),
+            "never one metric per org"
+        );
+        assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+    }
+
+    #[test]
+    fn purged_items_carry_their_count_and_no_dimension() {
+        let line = emf_line(Metric::PurgedItems(3_001), &org(), 0);
+        assert_valid_emf(&line);
+        assert_eq!(line["PurgedItems"], 3_001);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
+    }
+
+    #[test]
+    fn contacts_created_and_finished_exports_are_their_own_metrics() {
+        let created = emf_line(Metric::ContactCreated, &org(), 0);
+        assert_valid_emf(&created);
+        assert_eq!(created["ContactsCreated"], 1);
+        let export = emf_line(Metric::ExportFinished { status: "failed" }, &org(), 0);
+        assert_valid_emf(&export);
+        assert_eq!(export["ExportsFinished"], 1);
+        assert_eq!(export["Status"], "failed");
+    }
+}

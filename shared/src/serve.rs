@@ -17,6 +17,8 @@ use crate::error::{ApiError, ErrorChain};
 use crate::http::{HttpResult, Matched, RouteTable, Router, respond};
 use crate::invocation::Deadline;
 use crate::services::Services;
+use crate::telemetry;
+use tracing::Instrument;
 
 /// A function built from the clients of its process.
 pub trait Build: Sized + Send + Sync + 'static {
@@ -59,7 +61,10 @@ pub trait HttpFunction: Build {
     fn handle(&self, req: Request) -> impl Future<Output = Response<Body>> + Send {
         async move {
             let outcome = match Router::new(Self::RouteId::ROUTES).authorize(&req) {
-                Ok(route) => self.dispatch(route, &req).await,
+                Ok(route) => {
+                    let scope = telemetry::org_scope(route.caller.org.as_str());
+                    self.dispatch(route, &req).instrument(scope).await
+                }
                 Err(err) => Err(err),
             };
             respond(outcome)
@@ -82,10 +87,15 @@ pub enum Handled {
     Again,
 }
 
+/// A queue job names the org it is for, so every line logged while it runs carries the org id.
+pub trait OrgJob {
+    fn org_id(&self) -> &str;
+}
+
 /// A function that consumes one queue, one typed job per record.
 pub trait QueueFunction: Build {
     const BINARY: &'static str;
-    type Job: DeserializeOwned + Send;
+    type Job: DeserializeOwned + OrgJob + Send;
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Runs one job; `deadline` is when the invocation is stopped, for jobs that continue in
@@ -123,18 +133,21 @@ pub trait QueueFunction: Build {
                         );
                         Handled::Again
                     }
-                    Ok(job) => match Box::pin(self.run(job, record, deadline)).await {
-                        Ok(handled) => handled,
-                        Err(err) => {
-                            tracing::error!(
-                                function = Self::BINARY,
-                                sqs_message = %id,
-                                error = %ErrorChain(&err),
-                                "a queue record failed"
-                            );
-                            Handled::Again
+                    Ok(job) => {
+                        let scope = telemetry::org_scope(job.org_id());
+                        match Box::pin(self.run(job, record, deadline).instrument(scope)).await {
+                            Ok(handled) => handled,
+                            Err(err) => {
+                                tracing::error!(
+                                    function = Self::BINARY,
+                                    sqs_message = %id,
+                                    error = %ErrorChain(&err),
+                                    "a queue record failed"
+                                );
+                                Handled::Again
+                            }
                         }
-                    },
+                    }
                 };
                 if handled == Handled::Again {
                     let mut failure = BatchItemFailure::default();

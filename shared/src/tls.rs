@@ -139,4 +139,30 @@ mod tests {
         let kept = Roots::from_pem(&text);
         assert_eq!(kept.certificates, roots.certificates);
     }
+
+    #[tokio::test]
+    async fn sdk_clients_make_their_https_connector_from_the_roots_on_first_use() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                aws_sdk_dynamodb::config::Credentials::for_tests(),
+            ))
+            .http_client(sdk_http_client())
+            // Nothing listens there: the connector is made (trust store and all), then refused.
+            .endpoint_url("https://127.0.0.1:9")
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        for _ in 0..2 {
+            let err = aws_sdk_dynamodb::Client::new(&sdk)
+                .list_tables()
+                .send()
+                .await
+                .expect_err("nothing listens on port 9");
+            assert!(
+                matches!(err, aws_sdk_dynamodb::error::SdkError::DispatchFailure(_)),
+                "{err:?}"
+            );
+        }
+    }
 }

@@ -13,6 +13,7 @@ use shared::crm::{
 };
 use shared::events::Outbox;
 use shared::ids::{ContactId, OrgId};
+use shared::metrics::{self, Metric};
 use shared::serve::{Handled, QueueFunction};
 use shared::settings::Settings;
 use shared::store::{CallOutcome, ContactContext, SaveError, retry_on_conflict};
@@ -116,6 +117,12 @@ impl App {
             return Ok(());
         };
         tracing::info!(status = ?crm.status, values = written, "crm lookup recorded");
+        metrics::record(
+            Metric::CrmLookup {
+                result: crm.status.as_str(),
+            },
+            org,
+        );
         Ok(())
     }
 

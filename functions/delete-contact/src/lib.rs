@@ -13,6 +13,7 @@ use shared::http::{HttpResult, Matched, Page, if_match, no_content, ok, page_req
 use shared::ids::{ContactId, OrgId};
 use shared::invocation::{Budget, BudgetPolicy, Deadline};
 use shared::keys;
+use shared::metrics::{self, Metric};
 use shared::notes::Person;
 use shared::queue::Queue;
 use shared::retry::Backoff;
@@ -100,6 +101,21 @@ impl App {
     /// left, a conversation's entry goes only once its items are gone, and the marker goes last.
     #[tracing::instrument(skip(self, job, budget), fields(org = %job.org_id, contact = %job.contact_id))]
     pub async fn purge(&self, job: &PurgeJob, budget: &mut Budget) -> Result<Purged, ApiError> {
+        let mut deleted = 0;
+        let purged = self.purge_steps(job, budget, &mut deleted).await;
+        if deleted > 0 {
+            metrics::record(Metric::PurgedItems(deleted), &job.org_id);
+        }
+        purged
+    }
+
+    /// The purge; `deleted` counts the items and objects it removed, whatever stopped it.
+    async fn purge_steps(
+        &self,
+        job: &PurgeJob,
+        budget: &mut Budget,
+        deleted: &mut u64,
+    ) -> Result<Purged, ApiError> {
         let org = &job.org_id;
         let contact_id = job.contact_id.as_str();
         if !self.store.purge_pending(org, contact_id).await? {
@@ -110,6 +126,7 @@ impl App {
             .blobs
             .delete_prefix(&keys::attachment_prefix(org, contact_id))
             .await?;
+        *deleted += objects as u64;
         let contact_pk = keys::contact_pk(org, contact_id);
         loop {
             let (conversations, _) = self
@@ -124,15 +141,17 @@ impl App {
                     continue;
                 };
                 if !self
-                    .purge_conversation(org, contact_id, conversation, budget)
+                    .purge_conversation(org, contact_id, conversation, budget, deleted)
                     .await?
                 {
                     return Ok(Purged::OutOfTime);
                 }
                 self.store.batch_delete(vec![entry.key]).await?;
+                *deleted += 1;
             }
         }
         let records = self.store.idempotency_records_of(org, contact_id).await?;
+        *deleted += records.len() as u64;
         self.store.batch_delete(records).await?;
         loop {
             if !budget.next_step() {
@@ -145,6 +164,7 @@ impl App {
             if page.is_empty() {
                 break;
             }
+            *deleted += page.len() as u64;
             self.store
                 .batch_delete(page.into_iter().map(|e| e.key).collect())
                 .await?;
@@ -164,6 +184,7 @@ impl App {
         contact_id: &str,
         conversation: &str,
         budget: &mut Budget,
+        deleted: &mut u64,
     ) -> Result<bool, ApiError> {
         let pk = keys::conversation_pk(org, conversation);
         let (owner, _) = self
@@ -194,7 +215,8 @@ impl App {
                     None => still_ours,
                 })
                 .map(|e| e.key)
-                .collect();
+                .collect::<Vec<_>>();
+            *deleted += doomed.len() as u64;
             self.store.batch_delete(doomed).await?;
             start = next;
             if start.is_none() {
@@ -204,6 +226,7 @@ impl App {
         // The owner goes last, so a purge that stops before knows whose the conversation is.
         if let Some(owner) = owner.filter(|_| still_ours) {
             self.store.batch_delete(vec![owner.key]).await?;
+            *deleted += 1;
         }
         Ok(true)
     }

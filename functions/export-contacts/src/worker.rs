@@ -3,6 +3,7 @@
 //! checkpoint before the deadline and queues its own continuation, so no org is too large.
 
 use super::*;
+use shared::metrics::{self, Metric};
 
 /// A failed attempt is tried again this soon (the queue's visibility timeout, 16 minutes, is
 /// for workers that die without a word).
@@ -161,6 +162,7 @@ impl App {
         match self.store.fail_export(org, &job.id, reason, &now).await {
             Ok(()) => {
                 tracing::warn!(reason, "export failed");
+                metrics::record(Metric::ExportFinished { status: "failed" }, org);
                 // Pending bytes and a file written but never recorded; the lifecycle rule
                 // removes them if this cleanup cannot.
                 if let Err(err) = self
@@ -357,6 +359,12 @@ impl App {
             tracing::warn!(error = ?err, "could not remove an earlier attempt's file");
         }
         tracing::info!(rows, lease, "export succeeded");
+        metrics::record(
+            Metric::ExportFinished {
+                status: "succeeded",
+            },
+            org,
+        );
         Ok(Attempt::Succeeded { rows })
     }
 

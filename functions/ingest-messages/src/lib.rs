@@ -19,6 +19,7 @@ use shared::events::Outbox;
 use shared::ids::{self, OrgId};
 use shared::keys;
 use shared::matching::{MatchJob, refile};
+use shared::metrics::{self, Metric};
 use shared::queue::Queue;
 use shared::retry::Backoff;
 use shared::serve::{Handled, QueueFunction};
@@ -270,6 +271,9 @@ impl App {
             };
             match self.store.ingest(write).await {
                 Ok(IngestOutcome::Written) => {
+                    if is_new {
+                        metrics::record(Metric::ContactCreated, &org);
+                    }
                     self.store.advance_conversation(&org, &conversation).await?;
                     if match_move.is_some() {
                         self.matching
@@ -517,5 +521,11 @@ impl QueueFunction for App {
         _deadline: shared::invocation::Deadline,
     ) -> Result<Handled, IngestError> {
         Box::pin(self.ingest(message)).await.map(|_| Handled::Done)
+    }
+}
+
+impl shared::serve::OrgJob for InboundMessage {
+    fn org_id(&self) -> &str {
+        &self.org_id
     }
 }

@@ -117,6 +117,20 @@ pub enum LookupStatus {
     Error,
 }
 
+impl LookupStatus {
+    /// The contract's name for the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LookupStatus::Never => "never",
+            LookupStatus::Pending => "pending",
+            LookupStatus::Found => "found",
+            LookupStatus::NotFound => "not_found",
+            LookupStatus::Multiple => "multiple",
+            LookupStatus::Error => "error",
+        }
+    }
+}
+
 /// Who set an attribute's current value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -512,3 +512,11 @@ crate::debug_showing!(CrmRecord { id });
 
 #[cfg(test)]
 mod tests;
+
+impl crate::serve::OrgJob for CrmJob {
+    fn org_id(&self) -> &str {
+        match self {
+            CrmJob::Lookup { org_id, .. } | CrmJob::WriteBack { org_id, .. } => org_id.as_str(),
+        }
+    }
+}
