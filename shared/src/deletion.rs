@@ -52,6 +52,12 @@ pub fn contact_hint(contact: &Contact) -> String {
     }
 }
 
+impl crate::serve::OrgJob for PurgeJob {
+    fn org_id(&self) -> &str {
+        self.org_id.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,11 +102,5 @@ mod tests {
         assert_eq!(contact_hint(&contact("", None)), "(no name)");
         let hint = contact_hint(&contact("+351 900 000 001", Some("ana@example.com")));
         assert!(!hint.contains("900") && !hint.contains("example"), "{hint}");
-    }
-}
-
-impl crate::serve::OrgJob for PurgeJob {
-    fn org_id(&self) -> &str {
-        self.org_id.as_str()
     }
 }

@@ -401,6 +401,12 @@ pub struct ExportTask {
     pub lease: Option<u64>,
 }
 
+impl crate::serve::OrgJob for ExportTask {
+    fn org_id(&self) -> &str {
+        self.org_id.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,11 +508,5 @@ mod tests {
         assert!(job.downloadable(datetime!(2026-11-08 10:04 UTC)).is_some());
         assert_eq!(job.downloadable(datetime!(2026-11-08 10:06 UTC)), None);
         assert_eq!(job.file_name(), "contacts-2026-11-01-abc.csv");
-    }
-}
-
-impl crate::serve::OrgJob for ExportTask {
-    fn org_id(&self) -> &str {
-        self.org_id.as_str()
     }
 }

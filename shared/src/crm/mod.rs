@@ -510,9 +510,6 @@ pub struct CrmRecord {
 
 crate::debug_showing!(CrmRecord { id });
 
-#[cfg(test)]
-mod tests;
-
 impl crate::serve::OrgJob for CrmJob {
     fn org_id(&self) -> &str {
         match self {
@@ -520,3 +517,6 @@ impl crate::serve::OrgJob for CrmJob {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
