@@ -51,16 +51,6 @@ fn at(stage: Stage) -> impl FnOnce(ApiError) -> Failure {
     move |error| Failure { stage, error }
 }
 
-fn lost(stage: Stage) -> impl FnOnce(SaveError) -> Failure {
-    move |err| match err {
-        SaveError::Conflict => Failure {
-            stage,
-            error: ApiError::internal("superseded"),
-        },
-        SaveError::Failed(error) => Failure { stage, error },
-    }
-}
-
 /// Stops the page reader when the export stops, however it stops.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -347,7 +337,7 @@ impl App {
                 .map_err(at(Stage::WriteFile))?;
             return match err {
                 SaveError::Conflict => Ok(Attempt::NothingToDo),
-                failed => Err(lost(Stage::WriteFile)(failed)),
+                SaveError::Failed(error) => Err(at(Stage::WriteFile)(error)),
             };
         }
         // Pending bytes and files of attempts that died after writing (none, usually).
