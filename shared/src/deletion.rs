@@ -62,29 +62,13 @@ impl crate::serve::OrgJob for PurgeJob {
 mod tests {
     use super::*;
     use crate::channel::Network;
-    use std::collections::BTreeMap;
 
     fn contact(name: &str, handle: Option<&str>) -> Contact {
         Contact {
-            id: "c".into(),
             name: name.into(),
             handle: handle.map(str::to_owned),
-            avatar_url: None,
-            profile_url: None,
-            network: Network::X,
-            identities: vec![],
-            vip: false,
-            platform: BTreeMap::new(),
-            values: BTreeMap::new(),
-            linked: vec![],
-            match_hash: None,
-            match_generation: 0,
-            crm: None,
-            sources: Default::default(),
-            sync: Default::default(),
             version: 1,
-            created_at: String::new(),
-            updated_at: String::new(),
+            ..Contact::new("c".to_owned(), Network::X, "")
         }
     }
 

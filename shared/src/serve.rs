@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord as StreamRecord};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -25,20 +25,80 @@ pub trait Build: Sized + Send + Sync + 'static {
     fn build(services: &Services, env: &Env) -> Self;
 }
 
-/// `impl Build` for a function's `App` whose fields are the parts of [`Services`] it uses, named
-/// as there, plus `env`: `shared::build_from_services!(App { store, matching });`. Only the
-/// clients those parts need are made.
+/// Declares a function's `App` once: its fields are the parts of [`Services`] it uses, named as
+/// there (only the clients those parts need are made), then `env`, and optionally the function's
+/// `tuning` (its default in production, set by handler tests through `tuned`).
+///
+/// ```ignore
+/// shared::app!(pub struct App { store, /** why it needs the queue */ matching });
+/// shared::app!(pub struct App { store, purge } tuning: PurgeTuning);
+/// ```
 #[macro_export]
-macro_rules! build_from_services {
-    ($app:ident { $($part:ident),* }) => {
+macro_rules! app {
+    (
+        $(#[$meta:meta])* $vis:vis struct $app:ident {
+            $($(#[$part_meta:meta])* $part:ident),* $(,)?
+        } $(tuning: $tuning:ty)?
+    ) => {
+        $(#[$meta])*
+        $vis struct $app {
+            $($(#[$part_meta])* $part: $crate::part_type!($part),)*
+            env: $crate::clock::Env,
+            $(tuning: $tuning,)?
+        }
+
         impl $crate::serve::Build for $app {
             fn build(services: &$crate::services::Services, env: &$crate::clock::Env) -> Self {
                 Self {
                     $($part: services.$part(),)*
                     env: env.clone(),
+                    $(tuning: <$tuning>::default(),)?
                 }
             }
         }
+
+        $(
+            impl $app {
+                /// The function with other tuning (handler tests).
+                pub fn tuned(mut self, tuning: $tuning) -> Self {
+                    self.tuning = tuning;
+                    self
+                }
+            }
+        )?
+    };
+}
+
+/// The type of each part of [`Services`], by its name there.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! part_type {
+    (store) => {
+        $crate::store::Store
+    };
+    (blobs) => {
+        $crate::blobs::Blobs
+    };
+    (matching) => {
+        $crate::queue::Queue
+    };
+    (purge) => {
+        $crate::queue::Queue
+    };
+    (exports) => {
+        $crate::queue::Queue
+    };
+    (crm) => {
+        $crate::queue::Queue
+    };
+    (bus) => {
+        $crate::bus::EventBus
+    };
+    (seal) => {
+        $crate::secrets::SecretSeal
+    };
+    (loopback) => {
+        $crate::crm::Loopback
     };
 }
 
@@ -87,6 +147,16 @@ pub enum Handled {
     Again,
 }
 
+/// How a queue record reached the function.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// When the invocation is stopped, for jobs that continue in another invocation rather
+    /// than outgrow this one.
+    pub deadline: Deadline,
+    /// The record's receipt handle, for jobs that change their own visibility.
+    pub receipt: Option<&'a str>,
+}
+
 /// A queue job names the org it is for, so every line logged while it runs carries the org id.
 pub trait OrgJob {
     fn org_id(&self) -> &str;
@@ -98,13 +168,11 @@ pub trait QueueFunction: Build {
     type Job: DeserializeOwned + OrgJob + Send;
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Runs one job; `deadline` is when the invocation is stopped, for jobs that continue in
-    /// another invocation rather than outgrow this one.
+    /// Runs one job.
     fn run(
         &self,
         job: Self::Job,
-        record: &SqsMessage,
-        deadline: Deadline,
+        delivery: Delivery<'_>,
     ) -> impl Future<Output = Result<Handled, Self::Error>> + Send;
 
     /// The one SQS batch loop: every record is parsed as [`Self::Job`] and run; a record that
@@ -135,7 +203,11 @@ pub trait QueueFunction: Build {
                     }
                     Ok(job) => {
                         let scope = telemetry::org_scope(job.org_id());
-                        match Box::pin(self.run(job, record, deadline).instrument(scope)).await {
+                        let delivery = Delivery {
+                            deadline,
+                            receipt: record.receipt_handle.as_deref(),
+                        };
+                        match Box::pin(self.run(job, delivery).instrument(scope)).await {
                             Ok(handled) => handled,
                             Err(err) => {
                                 tracing::error!(

@@ -258,25 +258,15 @@ impl BusTap {
 pub fn seeded_contact(n: usize, phone: &str) -> crate::contacts::Contact {
     use crate::clock::IdGenerator;
     crate::contacts::Contact {
-        id: crate::clock::UuidV7.new_id(),
         name: format!("Contact {n}"),
-        handle: None,
-        avatar_url: None,
-        profile_url: None,
-        network: crate::channel::Network::Sms,
-        identities: vec![],
         vip: n.is_multiple_of(2),
         platform: [("phone".to_owned(), phone.to_owned())].into(),
-        values: Default::default(),
-        linked: vec![],
-        match_hash: None,
-        match_generation: 0,
-        crm: None,
-        sources: Default::default(),
-        sync: Default::default(),
         version: 1,
-        created_at: "2026-01-01T10:00:00Z".into(),
-        updated_at: "2026-01-01T10:00:00Z".into(),
+        ..crate::contacts::Contact::new(
+            crate::clock::UuidV7.new_id(),
+            crate::channel::Network::Sms,
+            "2026-01-01T10:00:00Z",
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::ApiError;
 use shared::auth::Caller;
-use shared::clock::{Env, rfc3339};
+use shared::clock::rfc3339;
 use shared::http::{
     HttpResult, Matched, Page, if_match, json, json_body, no_content, ok, page_request, with_etag,
 };
@@ -14,7 +14,7 @@ use shared::idempotency::{self, AboutContact};
 use shared::ids::{ContactId, ConversationId, NoteId};
 use shared::notes::{Note, NoteParent, NoteText, Person};
 use shared::serve::HttpFunction;
-use shared::store::{NoteEdit, Store};
+use shared::store::NoteEdit;
 
 shared::routes! {
     GET "/contacts/{id}/notes" => ListContactNotes, Read;
@@ -27,10 +27,7 @@ shared::routes! {
     DELETE "/conversations/{conversation_id}/notes/{note_id}" => DeleteConversationNote, WriteNotes;
 }
 
-pub struct App {
-    store: Store,
-    env: Env,
-}
+shared::app!(pub struct App { store });
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,8 +109,6 @@ impl App {
         Ok(no_content())
     }
 }
-
-shared::build_from_services!(App { store });
 
 impl HttpFunction for App {
     type RouteId = RouteId;

@@ -25,7 +25,7 @@ use shared::queue::Queue;
 use shared::secrets::SecretSeal;
 use shared::serve::{Build, HttpFunction};
 use shared::services::Services;
-use shared::store::{ContactContext, Store};
+use shared::store::Store;
 
 use client::CrmClient;
 
@@ -273,15 +273,11 @@ impl App {
     /// Marks the contact's lookup pending and queues it, whatever the age of the last one.
     #[tracing::instrument(skip_all, fields(org = %caller.org, contact = %id))]
     async fn request_lookup(&self, caller: &Caller, id: &ContactId) -> HttpResult {
-        let ContactContext {
-            settings,
-            definitions,
-            crm,
-            contact,
-        } = self.store.contact_context(&caller.org, id).await?;
-        let contact = contact.ok_or(ApiError::NotFound("contact"))?;
-        let connection =
-            crm.ok_or_else(|| ApiError::conflict(None, "the organisation has no CRM connection"))?;
+        let c = self.store.existing_contact(&caller.org, id, None).await?;
+        let (contact, settings, definitions) = (c.contact, c.settings, c.definitions);
+        let connection = c
+            .crm
+            .ok_or_else(|| ApiError::conflict(None, "the organisation has no CRM connection"))?;
         let previous = contact
             .crm
             .clone()

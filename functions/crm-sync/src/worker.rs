@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use shared::ApiError;
+use shared::attributes::AttributeSet;
 use shared::clock::rfc3339;
 use shared::contacts::{Contact, LookupStatus, SyncState, ValueChange, ValueSource, validate_edit};
 use shared::crm::{
@@ -14,9 +14,9 @@ use shared::crm::{
 use shared::events::Outbox;
 use shared::ids::{ContactId, OrgId};
 use shared::metrics::{self, Metric};
-use shared::serve::{Handled, QueueFunction};
+use shared::serve::{Delivery, Handled, QueueFunction};
 use shared::settings::Settings;
-use shared::store::{CallOutcome, ContactContext, SaveError, retry_on_conflict};
+use shared::store::{CallOutcome, SaveError, Stored, retry_on_conflict};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -47,17 +47,26 @@ pub struct WriteBack {
 }
 
 impl App {
+    /// The contact and its org's CRM connection, or `None` when either is gone: a job for
+    /// them has nothing left to do.
+    async fn connected(
+        &self,
+        org: &OrgId,
+        contact_id: &ContactId,
+    ) -> Result<Option<(CrmConnection, Contact, Stored<AttributeSet>)>, ApiError> {
+        let context = self.store.contact_context(org, contact_id).await?;
+        Ok(context
+            .crm
+            .zip(context.contact)
+            .map(|(connection, contact)| (connection, contact, context.definitions)))
+    }
+
     /// Runs one lookup and records what it found; a failure is recorded on the contact and
     /// counted by the breaker, never retried blindly (the next trigger looks up again).
     #[tracing::instrument(skip(self), fields(org = %org, contact = %contact_id))]
     pub async fn lookup(&self, org: &OrgId, contact_id: &ContactId) -> Result<(), ApiError> {
-        let ContactContext {
-            definitions,
-            crm,
-            contact,
-            ..
-        } = self.store.contact_context(org, contact_id).await?;
-        let (Some(connection), Some(contact)) = (crm, contact) else {
+        let Some((connection, contact, definitions)) = self.connected(org, contact_id).await?
+        else {
             return Ok(());
         };
         let now = self.now();
@@ -188,13 +197,8 @@ impl App {
         contact_id: &ContactId,
         job: WriteBack,
     ) -> Result<(), ApiError> {
-        let ContactContext {
-            definitions,
-            crm,
-            contact,
-            ..
-        } = self.store.contact_context(org, contact_id).await?;
-        let (Some(connection), Some(contact)) = (crm, contact) else {
+        let Some((connection, contact, definitions)) = self.connected(org, contact_id).await?
+        else {
             return Ok(());
         };
         let Some(url) = connection.writeback_url.clone() else {
@@ -394,12 +398,7 @@ impl QueueFunction for App {
     type Job = CrmJob;
     type Error = ApiError;
 
-    async fn run(
-        &self,
-        job: CrmJob,
-        _record: &SqsMessage,
-        _deadline: shared::invocation::Deadline,
-    ) -> Result<Handled, ApiError> {
+    async fn run(&self, job: CrmJob, _delivery: Delivery<'_>) -> Result<Handled, ApiError> {
         match job {
             CrmJob::Lookup { org_id, contact_id } => {
                 self.lookup(&org_id, &contact_id).await?;

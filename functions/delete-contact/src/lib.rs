@@ -2,24 +2,20 @@
 //! with exactly one audit record — and lists deleted contacts. `purge-contact` (the same crate's
 //! queue worker) then removes the notes, conversations, messages and attachments, idempotently.
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::auth::Caller;
-use shared::blobs::Blobs;
-use shared::clock::{Env, rfc3339};
+use shared::clock::rfc3339;
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
 use shared::http::{HttpResult, Matched, Page, if_match, no_content, ok, page_request};
 use shared::ids::{ContactId, OrgId};
-use shared::invocation::{Budget, BudgetPolicy, Deadline};
+use shared::invocation::{Budget, BudgetPolicy};
 use shared::keys;
 use shared::metrics::{self, Metric};
 use shared::notes::Person;
-use shared::queue::Queue;
 use shared::retry::Backoff;
-use shared::serve::{Build, Handled, HttpFunction, QueueFunction};
-use shared::services::Services;
-use shared::store::{SaveError, Store};
+use shared::serve::{Delivery, Handled, HttpFunction, QueueFunction};
+use shared::store::SaveError;
 
 /// The purge is queued twice: delayed before the transaction, so a function that dies right
 /// after committing still gets its purge, and immediately after it.
@@ -30,13 +26,7 @@ shared::routes! {
     GET "/deleted-contacts" => ListDeleted, DeleteContacts;
 }
 
-pub struct App {
-    store: Store,
-    blobs: Blobs,
-    purge: Queue,
-    env: Env,
-    tuning: PurgeTuning,
-}
+shared::app!(pub struct App { store, blobs, purge } tuning: PurgeTuning);
 
 impl App {
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
@@ -257,27 +247,6 @@ impl Default for PurgeTuning {
     }
 }
 
-impl Build for App {
-    fn build(s: &Services, env: &Env) -> Self {
-        Self {
-            store: s.store(),
-            blobs: s.blobs(),
-            purge: s.purge(),
-            env: env.clone(),
-            tuning: PurgeTuning::default(),
-        }
-    }
-}
-
-impl App {
-    /// The purge worker with its own queue and tuning (handler tests).
-    pub fn tuned(mut self, purge: Queue, tuning: PurgeTuning) -> Self {
-        self.purge = purge;
-        self.tuning = tuning;
-        self
-    }
-}
-
 impl HttpFunction for App {
     type RouteId = RouteId;
     const BINARY: &'static str = "delete-contact";
@@ -304,13 +273,8 @@ impl QueueFunction for App {
     type Job = PurgeJob;
     type Error = ApiError;
 
-    async fn run(
-        &self,
-        job: PurgeJob,
-        _record: &SqsMessage,
-        deadline: Deadline,
-    ) -> Result<Handled, ApiError> {
-        let mut budget = Budget::new(self.tuning.budget, deadline);
+    async fn run(&self, job: PurgeJob, delivery: Delivery<'_>) -> Result<Handled, ApiError> {
+        let mut budget = Budget::new(self.tuning.budget, delivery.deadline);
         if Box::pin(self.purge(&job, &mut budget)).await? == Purged::OutOfTime {
             self.purge.send(&job).await?;
             tracing::info!(org = %job.org_id, "the purge continues in another invocation");

@@ -13,7 +13,7 @@ use shared::keys;
 use shared::notes::Person;
 use shared::serve::Build;
 use shared::serve::{HttpFunction, QueueFunction};
-use shared::services::Services;
+use shared::services::{Endpoints, Services};
 use shared::store::Message;
 use shared::testing::{TestQueue, local_services, new_org};
 
@@ -150,13 +150,14 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
 
     let queue = TestQueue::new(&format!("purge-{org_name}")).await;
     // 100 items a page, 10 pages an invocation.
-    let app = App::build(&local, &Env::system()).tuned(
-        queue.queue(),
-        PurgeTuning {
-            page_size: 100,
-            budget: BudgetPolicy::Steps(10),
-        },
-    );
+    let services = local.at(Endpoints {
+        purge_queue_url: queue.url().to_owned(),
+        ..local.endpoints().clone()
+    });
+    let app = App::build(&services, &Env::system()).tuned(PurgeTuning {
+        page_size: 100,
+        budget: BudgetPolicy::Steps(10),
+    });
     let job = PurgeJob {
         org_id: org.clone(),
         contact_id: ContactId::parse(&contact_id).unwrap(),

@@ -7,8 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
 use shared::auth::{Caller, Capability};
-use shared::blobs::Blobs;
-use shared::clock::{Env, rfc3339};
+use shared::clock::rfc3339;
 use shared::contacts::{ContactSummary, ValueSource, validate_edit};
 use shared::crm::{ChangedBy, ConversationRef, CrmJob, LookupTrigger, lookup_due, lookup_values};
 use shared::events::Outbox;
@@ -17,9 +16,8 @@ use shared::http::{
 };
 use shared::ids::{ContactId, ConversationId};
 use shared::matching::{MatchJob, refile};
-use shared::queue::Queue;
 use shared::serve::HttpFunction;
-use shared::store::{ContactContext, SaveError, StatusContext, Store, retry_on_conflict};
+use shared::store::{ExistingContact, SaveError, StatusContext, retry_on_conflict};
 
 shared::routes! {
     GET "/contacts" => ListContacts, ReadContacts;
@@ -30,14 +28,15 @@ shared::routes! {
     PATCH "/conversations/{conversation_id}" => SetConversationStatus, ChangeStatus;
 }
 
-pub struct App {
-    store: Store,
-    blobs: Blobs,
-    matching: Queue,
-    /// `crm-sync`'s queue: write-backs after a status change.
-    crm: Queue,
-    env: Env,
-}
+shared::app!(
+    pub struct App {
+        store,
+        blobs,
+        matching,
+        /// `crm-sync`'s queue: write-backs after a status change.
+        crm,
+    }
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,15 +118,14 @@ impl App {
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
     async fn view(&self, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
-        let ContactContext {
-            settings,
-            definitions,
-            crm,
-            contact,
-        } = self.store.contact_context(&caller.org, id).await?;
-        let contact = contact.ok_or(ApiError::NotFound("contact"))?;
-        let view = contact.view(&definitions.value, &settings.value, crm.as_ref(), caller);
-        Ok(with_etag(ok(&view), contact.version))
+        let c = self.store.existing_contact(&caller.org, id, None).await?;
+        let view = c.contact.view(
+            &c.definitions.value,
+            &c.settings.value,
+            c.crm.as_ref(),
+            caller,
+        );
+        Ok(with_etag(ok(&view), c.contact.version))
     }
 
     /// Values change field by field, so agents editing different attributes of one contact
@@ -144,16 +142,15 @@ impl App {
         let expected = if_match(req)?;
         let now = rfc3339(self.env.now());
         let (contact, view, moved, look_up) = retry_on_conflict(|| async {
-            let ContactContext {
+            let ExistingContact {
                 settings,
                 definitions,
                 crm,
                 contact,
-            } = self.store.contact_context(&caller.org, id).await?;
-            let contact = contact.ok_or(ApiError::NotFound("contact"))?;
-            if expected.is_some_and(|v| v != contact.version) {
-                return Err(ApiError::PreconditionFailed.into());
-            }
+            } = self
+                .store
+                .existing_contact(&caller.org, id, expected)
+                .await?;
             let source = ValueSource::of(caller);
             let changes = validate_edit(
                 &body.attributes,
@@ -353,13 +350,6 @@ impl App {
         Ok(ok(&Page::new(items, &scope, next)))
     }
 }
-
-shared::build_from_services!(App {
-    store,
-    blobs,
-    matching,
-    crm
-});
 
 impl HttpFunction for App {
     type RouteId = RouteId;

@@ -216,25 +216,18 @@ mod tests {
 
     fn contact(name: &str, handle: Option<&str>) -> Contact {
         Contact {
-            id: "0190-c1".into(),
             name: name.into(),
             handle: handle.map(Into::into),
-            avatar_url: None,
-            profile_url: None,
-            network: Network::Whatsapp,
-            identities: vec![],
             vip: true,
             platform: [("phone".to_owned(), "+351 912".to_owned())].into(),
             values: [("def-1".to_owned(), "=HYPERLINK(\"x\")".to_owned())].into(),
-            linked: vec![],
-            match_hash: None,
-            match_generation: 0,
-            crm: None,
-            sources: Default::default(),
-            sync: Default::default(),
             version: 1,
-            created_at: "2026-01-01T10:00:00Z".into(),
             updated_at: "2026-01-02T10:00:00Z".into(),
+            ..Contact::new(
+                "0190-c1".to_owned(),
+                Network::Whatsapp,
+                "2026-01-01T10:00:00Z",
+            )
         }
     }
 

@@ -12,7 +12,6 @@ pub use routes::RouteId;
 pub use scheduler::{ScheduleRun, ScheduledEvent};
 pub use worker::Attempt;
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use encoder::{Columns, Encoder};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -33,7 +32,7 @@ use shared::ids::{ExportId, OrgId};
 use shared::invocation::{Budget, BudgetPolicy, Deadline};
 use shared::keys;
 use shared::queue::Queue;
-use shared::serve::{Build, Handled, HttpFunction, QueueFunction, ScheduledFunction};
+use shared::serve::{Build, Delivery, Handled, HttpFunction, QueueFunction, ScheduledFunction};
 use shared::services::Services;
 use shared::store::{SaveError, Store, retry_on_conflict};
 use time::OffsetDateTime;

@@ -456,15 +456,10 @@ impl QueueFunction for App {
     type Job = ExportTask;
     type Error = ApiError;
 
-    async fn run(
-        &self,
-        task: ExportTask,
-        record: &SqsMessage,
-        deadline: Deadline,
-    ) -> Result<Handled, ApiError> {
-        let outcome = Box::pin(self.attempt(&task, deadline)).await;
+    async fn run(&self, task: ExportTask, delivery: Delivery<'_>) -> Result<Handled, ApiError> {
+        let outcome = Box::pin(self.attempt(&task, delivery.deadline)).await;
         if matches!(outcome, Ok(Attempt::WillRetry) | Err(_))
-            && let Some(receipt) = record.receipt_handle.as_deref()
+            && let Some(receipt) = delivery.receipt
             && let Err(err) = self.queue.retry_after(receipt, RETRY_AFTER_SECONDS).await
         {
             tracing::warn!(error = ?err, "retry left to the visibility timeout");

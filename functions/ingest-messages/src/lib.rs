@@ -2,17 +2,17 @@
 //! and messages. A malformed message is a batch item failure and never blocks the others.
 
 mod crm;
+mod message;
 
-use std::collections::{BTreeMap, BTreeSet};
+pub use message::*;
 
-use aws_lambda_events::event::sqs::SqsMessage;
+use std::collections::BTreeSet;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared::ApiError;
 use shared::attributes::platform_attribute;
-use shared::blobs::Blobs;
-use shared::channel::Channel;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::{Contact, Identity, ValueSource};
 use shared::events::Outbox;
@@ -20,76 +20,14 @@ use shared::ids::{self, OrgId};
 use shared::keys;
 use shared::matching::{MatchJob, refile};
 use shared::metrics::{self, Metric};
-use shared::queue::Queue;
 use shared::retry::Backoff;
-use shared::serve::{Handled, QueueFunction};
+use shared::serve::{Delivery, Handled, QueueFunction};
 use shared::store::{
     Conversation, IngestContext, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError,
-    Store, StoredAttachment,
+    StoredAttachment,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-pub const MAX_ATTACHMENT_BYTES: usize = 256 * 1024;
-
-#[derive(Debug, Deserialize)]
-pub struct InboundMessage {
-    pub org_id: String,
-    pub channel: Channel,
-    pub sender: Sender,
-    pub conversation: InboundConversation,
-    pub message: InboundBody,
-}
-
-shared::debug_showing!(Sender {});
-
-#[derive(Deserialize)]
-pub struct Sender {
-    pub user_id: String,
-    #[serde(default)]
-    pub handle: Option<String>,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub avatar_url: Option<String>,
-    #[serde(default)]
-    pub profile_url: Option<String>,
-    #[serde(default)]
-    pub attributes: BTreeMap<String, serde_json::Value>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct InboundConversation {
-    pub id: String,
-    #[serde(default = "open")]
-    pub status: String,
-}
-
-fn open() -> String {
-    "open".into()
-}
-
-shared::debug_showing!(InboundBody { id, sent_at });
-
-#[derive(Deserialize)]
-pub struct InboundBody {
-    pub id: String,
-    #[serde(default)]
-    pub text: String,
-    pub sent_at: String,
-    #[serde(default)]
-    pub attachments: Vec<InboundAttachment>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct InboundAttachment {
-    pub id: String,
-    pub content_type: String,
-    #[serde(default)]
-    pub content_base64: Option<String>,
-    #[serde(default)]
-    pub s3_key: Option<String>,
-}
 
 /// Why a message was not ingested. `Malformed` goes to the dead-letter queue after retries;
 /// `Failed` is transient.
@@ -111,14 +49,15 @@ pub struct Ingested {
     pub conversation_id: String,
 }
 
-pub struct App {
-    store: Store,
-    blobs: Blobs,
-    matching: Queue,
-    /// `crm-sync`'s queue: lookups and write-backs a message asks for.
-    crm: Queue,
-    env: Env,
-}
+shared::app!(
+    pub struct App {
+        store,
+        blobs,
+        matching,
+        /// `crm-sync`'s queue: lookups and write-backs a message asks for.
+        crm,
+    }
+);
 
 fn malformed(why: impl Into<String>) -> IngestError {
     IngestError::Malformed(why.into())
@@ -186,27 +125,9 @@ impl App {
                 None => None,
             };
             let is_new = before.is_none();
-            let mut contact = before.clone().unwrap_or_else(|| Contact {
-                id: self.env.ids.new_id(),
-                name: String::new(),
-                handle: None,
-                avatar_url: None,
-                profile_url: None,
-                network,
-                identities: Vec::new(),
-                vip: false,
-                platform: BTreeMap::new(),
-                values: BTreeMap::new(),
-                linked: Vec::new(),
-                match_hash: None,
-                match_generation: 0,
-                crm: None,
-                sources: Default::default(),
-                sync: Default::default(),
-                version: 0,
-                created_at: now.clone(),
-                updated_at: now.clone(),
-            });
+            let mut contact = before
+                .clone()
+                .unwrap_or_else(|| Contact::new(self.env.ids.new_id(), network, &now));
             refresh_profile(&mut contact, &inbound);
 
             let settings = &context.settings.value;
@@ -500,13 +421,6 @@ fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
     }
 }
 
-shared::build_from_services!(App {
-    store,
-    blobs,
-    matching,
-    crm
-});
-
 /// Inbound messages from the channels' queue; a malformed one fails alone and, after the
 /// queue's `maxReceiveCount`, rests in the dead-letter queue.
 impl QueueFunction for App {
@@ -517,15 +431,8 @@ impl QueueFunction for App {
     async fn run(
         &self,
         message: InboundMessage,
-        _record: &SqsMessage,
-        _deadline: shared::invocation::Deadline,
+        _delivery: Delivery<'_>,
     ) -> Result<Handled, IngestError> {
         Box::pin(self.ingest(message)).await.map(|_| Handled::Done)
-    }
-}
-
-impl shared::serve::OrgJob for InboundMessage {
-    fn org_id(&self) -> &str {
-        &self.org_id
     }
 }

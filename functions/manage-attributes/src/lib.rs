@@ -9,15 +9,13 @@ use shared::attributes::{
     AttributeChange, CustomType, Definition, DropdownOptions, Label, NewAttribute,
 };
 use shared::auth::{Caller, Capability};
-use shared::clock::Env;
 use shared::http::{HttpResult, Matched, Patch, json, json_body, no_content, non_null, ok};
 use shared::idempotency;
 use shared::ids::AttributeKey;
 use shared::matching::MatchJob;
-use shared::queue::Queue;
 use shared::serve::HttpFunction;
 use shared::settings::{self, MatchingAttribute};
-use shared::store::{SaveError, Store, retry_on_conflict};
+use shared::store::{SaveError, retry_on_conflict};
 
 shared::routes! {
     GET "/settings" => GetSettings, Read;
@@ -29,11 +27,7 @@ shared::routes! {
     DELETE "/attributes/{key}" => DeleteAttribute, ManageSettings;
 }
 
-pub struct App {
-    store: Store,
-    matching: Queue,
-    env: Env,
-}
+shared::app!(pub struct App { store, matching });
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -323,8 +317,6 @@ impl App {
         Ok(no_content())
     }
 }
-
-shared::build_from_services!(App { store, matching });
 
 impl HttpFunction for App {
     type RouteId = RouteId;

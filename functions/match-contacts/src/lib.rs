@@ -3,26 +3,18 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use shared::ApiError;
-use shared::clock::{Env, rfc3339};
+use shared::clock::rfc3339;
 use shared::contacts::Contact;
 use shared::cursor::Position;
 use shared::ids::OrgId;
 use shared::invocation::{Budget, BudgetPolicy, Deadline};
 use shared::matching::{MatchJob, RematchPhase, RematchProgress, current_hash};
-use shared::queue::Queue;
 use shared::retry::Backoff;
-use shared::serve::{Build, Handled, QueueFunction};
-use shared::services::Services;
-use shared::store::{LinkChange, Store};
+use shared::serve::{Delivery, Handled, QueueFunction};
+use shared::store::LinkChange;
 
-pub struct App {
-    store: Store,
-    matching: Queue,
-    env: Env,
-    tuning: MatchTuning,
-}
+shared::app!(pub struct App { store, matching } tuning: MatchTuning);
 
 /// How an org-wide re-match spends an invocation; tests shrink both to watch it continue.
 #[derive(Debug, Clone, Copy)]
@@ -41,25 +33,7 @@ impl Default for MatchTuning {
     }
 }
 
-impl Build for App {
-    fn build(s: &Services, env: &Env) -> Self {
-        Self {
-            store: s.store(),
-            matching: s.matching(),
-            env: env.clone(),
-            tuning: MatchTuning::default(),
-        }
-    }
-}
-
 impl App {
-    /// The worker with its own queue and tuning (handler tests).
-    pub fn tuned(mut self, matching: Queue, tuning: MatchTuning) -> Self {
-        self.matching = matching;
-        self.tuning = tuning;
-        self
-    }
-
     pub async fn relink(&self, job: MatchJob, deadline: Deadline) -> Result<(), ApiError> {
         match job {
             MatchJob::Contact {
@@ -322,12 +296,9 @@ impl QueueFunction for App {
     type Job = MatchJob;
     type Error = ApiError;
 
-    async fn run(
-        &self,
-        job: MatchJob,
-        _record: &SqsMessage,
-        deadline: Deadline,
-    ) -> Result<Handled, ApiError> {
-        self.relink(job, deadline).await.map(|()| Handled::Done)
+    async fn run(&self, job: MatchJob, delivery: Delivery<'_>) -> Result<Handled, ApiError> {
+        self.relink(job, delivery.deadline)
+            .await
+            .map(|()| Handled::Done)
     }
 }

@@ -11,6 +11,7 @@ use shared::ids::OrgId;
 use shared::invocation::BudgetPolicy;
 use shared::matching::MatchJob;
 use shared::serve::Build;
+use shared::services::Endpoints;
 use shared::testing::{TestQueue, local_services, new_org, seed_contacts, seeded_contact};
 
 #[tokio::test]
@@ -43,13 +44,14 @@ async fn a_rematch_continues_across_invocations_and_refiles_each_contact_once() 
     // Two walks of 3 pages of 100, 2 pages an invocation. (On moto every request costs tens of
     // milliseconds and more as its table grows; 3,000 contacts take many minutes there, through
     // the same mechanism.)
-    let app = App::build(&local, &Env::system()).tuned(
-        queue.queue(),
-        MatchTuning {
-            page_size: 100,
-            budget: BudgetPolicy::Steps(2),
-        },
-    );
+    let services = local.at(Endpoints {
+        match_queue_url: queue.url().to_owned(),
+        ..local.endpoints().clone()
+    });
+    let app = App::build(&services, &Env::system()).tuned(MatchTuning {
+        page_size: 100,
+        budget: BudgetPolicy::Steps(2),
+    });
     queue
         .queue()
         .send(&MatchJob::Org {

@@ -5,23 +5,19 @@ use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::attributes::VIP_KEY;
 use shared::auth::Caller;
-use shared::clock::{Env, rfc3339};
+use shared::clock::rfc3339;
 use shared::contacts::Contact;
 use shared::events::Outbox;
 use shared::http::{HttpResult, Matched, if_match, ok, with_etag};
 use shared::ids::ContactId;
 use shared::serve::HttpFunction;
-use shared::store::{ContactContext, Store};
 
 shared::routes! {
     PUT "/contacts/{id}/vip" => Designate, Vip;
     DELETE "/contacts/{id}/vip" => Undesignate, Vip;
 }
 
-pub struct App {
-    store: Store,
-    env: Env,
-}
+shared::app!(pub struct App { store });
 
 impl App {
     /// Sets the contact's VIP flag; setting it to what it already is changes nothing. Only the
@@ -34,27 +30,22 @@ impl App {
         vip: bool,
         expected: Option<u64>,
     ) -> Result<Response<Body>, ApiError> {
-        let ContactContext {
-            settings,
-            definitions,
-            crm,
-            contact,
-        } = self.store.contact_context(&caller.org, id).await?;
-        let contact = contact.ok_or(ApiError::NotFound("contact"))?;
-        if expected.is_some_and(|v| v != contact.version) {
-            return Err(ApiError::PreconditionFailed);
-        }
-        if !definitions.value.vip_enabled() {
+        let existing = self
+            .store
+            .existing_contact(&caller.org, id, expected)
+            .await?;
+        let (settings, definitions) = (&existing.settings.value, &existing.definitions.value);
+        if !definitions.vip_enabled() {
             return Err(ApiError::FeatureDisabled(format!(
                 "the {VIP_KEY} attribute is switched off for this organisation"
             )));
         }
-        let contact = if contact.vip == vip {
-            contact
+        let contact = if existing.contact.vip == vip {
+            existing.contact
         } else {
             let now = rfc3339(self.env.now());
             let mut outbox = Outbox::new(&caller.org, &self.env);
-            outbox.vip_changed(id, vip, &settings.value);
+            outbox.vip_changed(id, vip, settings);
             match self
                 .store
                 .set_vip(&caller.org, id, vip, expected, &now, outbox.events())
@@ -67,7 +58,7 @@ impl App {
                 None => self.already_set(caller, id, vip, expected).await?,
             }
         };
-        let view = contact.view(&definitions.value, &settings.value, crm.as_ref(), caller);
+        let view = contact.view(definitions, settings, existing.crm.as_ref(), caller);
         Ok(with_etag(ok(&view), contact.version))
     }
 }
@@ -88,8 +79,6 @@ impl App {
         }
     }
 }
-
-shared::build_from_services!(App { store });
 
 impl HttpFunction for App {
     type RouteId = RouteId;

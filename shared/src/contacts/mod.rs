@@ -187,6 +187,32 @@ pub struct ContactSummary {
 }
 
 impl Contact {
+    /// A contact first seen now on `network`: no identities, values or links yet, and version
+    /// 0 until its first write.
+    pub fn new(id: String, network: Network, now: &str) -> Self {
+        Self {
+            id,
+            name: String::new(),
+            handle: None,
+            avatar_url: None,
+            profile_url: None,
+            network,
+            identities: Vec::new(),
+            vip: false,
+            platform: BTreeMap::new(),
+            values: BTreeMap::new(),
+            linked: Vec::new(),
+            match_hash: None,
+            match_generation: 0,
+            crm: None,
+            sources: BTreeMap::new(),
+            sync: BTreeMap::new(),
+            version: 0,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+        }
+    }
+
     /// The id as the typed id queue messages carry; every stored contact has a UUID id.
     pub fn typed_id(&self) -> Result<crate::ids::ContactId, ApiError> {
         crate::ids::ContactId::parse(&self.id)

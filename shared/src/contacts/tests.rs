@@ -57,19 +57,14 @@ fn definitions() -> AttributeSet {
 
 fn contact() -> Contact {
     Contact {
-        id: "c1".into(),
         name: "Ana Lima".into(),
         handle: Some("@ana".into()),
-        avatar_url: None,
-        profile_url: None,
-        network: Network::X,
         identities: vec![Identity {
             channel: Channel::XDm,
             network: Network::X,
             user_id: "1234".into(),
             handle: Some("@ana".into()),
         }],
-        vip: false,
         platform: BTreeMap::from([
             ("followers".into(), "120".into()),
             ("bio".into(), "hi".into()),
@@ -79,14 +74,8 @@ fn contact() -> Contact {
             ("id-old".into(), "x".into()),
         ]),
         linked: vec!["c9".into(), "c1".into()],
-        match_hash: None,
-        match_generation: 0,
-        crm: None,
-        sources: Default::default(),
-        sync: Default::default(),
         version: 3,
-        created_at: "2026-01-01T10:00:00Z".into(),
-        updated_at: "2026-01-01T10:00:00Z".into(),
+        ..Contact::new("c1".to_owned(), Network::X, "2026-01-01T10:00:00Z")
     }
 }
 

@@ -1,5 +1,4 @@
-//! Conversations (in the contact's partition, with an `OWNER` head in their own) and their
-//! messages.
+//! Conversations: in the contact's partition, with an `OWNER` head in their own.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -44,81 +43,6 @@ struct ConversationItem {
     updated_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredAttachment {
-    pub id: String,
-    pub content_type: String,
-    pub size: u64,
-    pub s3_key: String,
-}
-
-crate::debug_showing!(Message {
-    id,
-    conversation_id,
-    contact_id,
-    sent_at
-});
-
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    pub id: String,
-    pub conversation_id: String,
-    pub contact_id: String,
-    pub text: String,
-    pub sent_at: String,
-    #[serde(default)]
-    pub attachments: Vec<StoredAttachment>,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(super) struct MessageItem {
-    #[serde(flatten)]
-    head: Head,
-    #[serde(flatten)]
-    message: Message,
-    created_at: String,
-}
-
-impl MessageItem {
-    /// The stored item of a message, under its conversation's partition.
-    pub(super) fn of(org: &OrgId, message: &Message, now: &str) -> Self {
-        Self {
-            head: Head::new(
-                keys::conversation_pk(org, &message.conversation_id),
-                keys::message_sk(&message.sent_at, &message.id),
-                "message",
-            ),
-            message: message.clone(),
-            created_at: now.to_owned(),
-        }
-    }
-
-    pub(super) fn key(&self) -> super::Item {
-        self.head.key()
-    }
-}
-
-impl Store {
-    /// Writes a long history at once, for tests of what reads or removes one.
-    #[cfg(any(test, feature = "test-support"))]
-    pub async fn import_messages(
-        &self,
-        org: &OrgId,
-        messages: &[Message],
-        now: &str,
-    ) -> Result<(), ApiError> {
-        let writes = messages
-            .iter()
-            .map(|m| serde_dynamo::to_item(MessageItem::of(org, m, now)).map(BatchOp::Put))
-            .collect::<Result<_, _>>()
-            .map_err(internal)?;
-        self.batch_write(writes).await
-    }
-}
-
-/// A page of messages and where the next one starts.
-pub type MessagePage = (Vec<Message>, Option<LastEvaluatedKey>);
-
 impl Store {
     /// The contact a conversation belongs to, while the conversation and that contact exist.
     #[tracing::instrument(skip(self, conversation_id), fields(org = %org))]
@@ -137,7 +61,7 @@ impl Store {
     }
 
     /// Who a conversation id belongs to now, by its `OWNER` item (the contact may be gone).
-    async fn owner_of_conversation(
+    pub(super) async fn owner_of_conversation(
         &self,
         org: &OrgId,
         conversation_id: &str,
@@ -153,7 +77,7 @@ impl Store {
     }
 
     /// Which of these contacts still have a profile, read strongly consistent.
-    async fn live_contacts(
+    pub(super) async fn live_contacts(
         &self,
         org: &OrgId,
         ids: BTreeSet<String>,
@@ -490,40 +414,5 @@ impl Store {
                 ])
             });
         Ok((items, next))
-    }
-
-    /// A page of a conversation's messages, newest first, while the contact it belongs to
-    /// exists (`None` otherwise). Messages of a deleted contact that shared the conversation id
-    /// are left out from the moment of the delete, before the purge removes them.
-    #[tracing::instrument(skip(self, page), fields(org = %org))]
-    pub async fn messages(
-        &self,
-        org: &OrgId,
-        conversation_id: &str,
-        page: PageRequest,
-    ) -> Result<Option<MessagePage>, ApiError> {
-        let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
-            return Ok(None);
-        };
-        let (items, next) = self
-            .page_newest_first::<MessageItem>(
-                keys::conversation_pk(org, conversation_id),
-                keys::MESSAGE_SK_PREFIX,
-                page,
-            )
-            .await?;
-        let mut writers: BTreeSet<String> =
-            items.iter().map(|m| m.message.contact_id.clone()).collect();
-        writers.insert(owner.clone());
-        let alive = self.live_contacts(org, writers).await?;
-        if !alive.contains(&owner) {
-            return Ok(None);
-        }
-        let messages = items
-            .into_iter()
-            .map(|m| m.message)
-            .filter(|m| alive.contains(&m.contact_id))
-            .collect();
-        Ok(Some((messages, next)))
     }
 }

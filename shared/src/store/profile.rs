@@ -108,6 +108,14 @@ pub struct ContactContext {
     pub contact: Option<Contact>,
 }
 
+/// A contact the caller named and that exists, with what its view or edit needs.
+pub struct ExistingContact {
+    pub settings: Stored<Settings>,
+    pub definitions: Stored<AttributeSet>,
+    pub crm: Option<crate::crm::CrmConnection>,
+    pub contact: Contact,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkChange {
     Add,
@@ -153,6 +161,32 @@ impl Store {
             .map(|at| contact_from_item(rest.swap_remove(at)))
             .transpose()?;
         Ok(ContactContext {
+            settings,
+            definitions,
+            crm,
+            contact,
+        })
+    }
+
+    /// The contact a caller names: a missing one is `NotFound`, one at another version than
+    /// the caller's `If-Match` is `PreconditionFailed`.
+    pub async fn existing_contact(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        expected: Option<u64>,
+    ) -> Result<ExistingContact, ApiError> {
+        let ContactContext {
+            settings,
+            definitions,
+            crm,
+            contact,
+        } = self.contact_context(org, contact_id).await?;
+        let contact = contact.ok_or(ApiError::NotFound("contact"))?;
+        if expected.is_some_and(|v| v != contact.version) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        Ok(ExistingContact {
             settings,
             definitions,
             crm,

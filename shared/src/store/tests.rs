@@ -2,8 +2,6 @@
 //! starts (moto's server, or whatever `AWS_ENDPOINT_URL` names). Each test works in an org of
 //! its own.
 
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::channel::{Channel, Network};
 use crate::contacts::{Contact, Identity, ValueChange};
@@ -21,30 +19,15 @@ fn org() -> OrgId {
 
 fn contact(id: &str) -> Contact {
     Contact {
-        id: id.into(),
         name: "Ana".into(),
-        handle: None,
-        avatar_url: None,
-        profile_url: None,
-        network: Network::Whatsapp,
         identities: vec![Identity {
             channel: Channel::Whatsapp,
             network: Network::Whatsapp,
             user_id: format!("u-{id}"),
             handle: None,
         }],
-        vip: false,
-        platform: BTreeMap::new(),
-        values: BTreeMap::new(),
-        linked: vec![],
-        match_hash: None,
-        match_generation: 0,
-        crm: None,
-        sources: Default::default(),
-        sync: Default::default(),
         version: 1,
-        created_at: NOW.into(),
-        updated_at: NOW.into(),
+        ..Contact::new(id.to_owned(), Network::Whatsapp, NOW)
     }
 }
 
