@@ -52,16 +52,18 @@ pub struct Tuning {
     /// a number of pages.
     pub budget: BudgetPolicy,
     /// An injected fault for tests; never set outside them.
-    pub die_after: Option<DieAfter>,
+    pub stop_after: Option<StopAfter>,
 }
 
-/// A worker that stops dead after `pages` pages, as one whose process is killed mid-export:
-/// no clean-up runs and nothing more is written. It tells `reached` when it gets there, so a
-/// test drops it at exactly that point rather than after a guessed delay.
+/// An injected fault: the worker stops after `pages` pages and tells `reached`, so a test acts
+/// at exactly that point rather than after a guessed delay. Without `resume` it never goes on,
+/// as one whose process is killed mid-export: no clean-up runs and nothing more is written. With
+/// it, it waits there until told, as one that is merely slow.
 #[derive(Debug, Clone, Default)]
-pub struct DieAfter {
+pub struct StopAfter {
     pub pages: u64,
     pub reached: std::sync::Arc<tokio::sync::Notify>,
+    pub resume: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl Default for Tuning {
@@ -73,7 +75,7 @@ impl Default for Tuning {
             part_bytes: Upload::MIN_PART_BYTES,
             max_attempts: 3,
             budget: BudgetPolicy::UntilDeadline,
-            die_after: None,
+            stop_after: None,
         }
     }
 }

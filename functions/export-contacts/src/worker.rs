@@ -437,9 +437,12 @@ impl App {
                 Err(SaveError::Failed(err)) => return Err(at(Stage::ReadContacts)(err)),
             }
             read += 1;
-            if let Some(fault) = self.tuning.die_after.as_ref().filter(|f| f.pages == read) {
-                fault.reached.notify_one();
-                std::future::pending::<()>().await;
+            if let Some(stop) = self.tuning.stop_after.as_ref().filter(|f| f.pages == read) {
+                stop.reached.notify_one();
+                match &stop.resume {
+                    Some(resume) => resume.notified().await,
+                    None => std::future::pending::<()>().await,
+                }
             }
             match next {
                 None => return Ok(Walked::All),

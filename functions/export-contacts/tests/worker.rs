@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use export_contacts::{App, Attempt, DieAfter, Tuning};
+use export_contacts::{App, Attempt, StopAfter, Tuning};
 use serde_json::{Value, json};
 use shared::blobs::Blobs;
 use shared::clock::Env;
@@ -26,15 +26,15 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
     let local = local_services().await;
     let org = new_org("die");
     seed(&local, &org, 200).await;
-    let death = DieAfter {
+    let death = StopAfter {
         pages: 3,
-        ..DieAfter::default()
+        ..StopAfter::default()
     };
     let dying = app(
         &local,
         Tuning {
             page_size: Some(10),
-            die_after: Some(death.clone()),
+            stop_after: Some(death.clone()),
             ..Tuning::default()
         },
     )
@@ -111,7 +111,7 @@ fn continuing_until(
     queue: &TestQueue,
     local: &shared::services::Services,
     pages: u32,
-    die_after: Option<DieAfter>,
+    stop_after: Option<StopAfter>,
 ) -> App {
     App::tuned(
         local.store().clone(),
@@ -121,7 +121,7 @@ fn continuing_until(
         Tuning {
             page_size: Some(100),
             budget: BudgetPolicy::Steps(pages),
-            die_after,
+            stop_after,
             ..Tuning::default()
         },
     )
@@ -174,9 +174,9 @@ async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_r
     );
 
     // The continuation is delivered to a worker that dies after one more page.
-    let death = DieAfter {
+    let death = StopAfter {
         pages: 1,
-        ..DieAfter::default()
+        ..StopAfter::default()
     };
     let dying = continuing_until(&queue, &local, 2, Some(death.clone()));
     let mut continuation = task(&org, &id);
@@ -220,10 +220,18 @@ async fn two_workers_on_one_job_leave_one_file_and_one_result() {
     let local = local_services().await;
     let org = new_org("race");
     seed(&local, &org, 40).await;
+    // The first worker holds after its third page until the second has finished the job.
+    let resume = std::sync::Arc::new(tokio::sync::Notify::new());
+    let hold = StopAfter {
+        pages: 3,
+        resume: Some(resume.clone()),
+        ..StopAfter::default()
+    };
     let slow = app(
         &local,
         Tuning {
             page_size: Some(1),
+            stop_after: Some(hold.clone()),
             ..Tuning::default()
         },
     )
@@ -235,14 +243,18 @@ async fn two_workers_on_one_job_leave_one_file_and_one_result() {
         let task = task(&org, &id);
         async move { slow.attempt(&task, Deadline::longest()).await.unwrap() }
     });
-    while job(&local, &org, &id).await.rows < 3 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    hold.reached.notified().await;
+    assert_eq!(
+        job(&local, &org, &id).await.rows,
+        3,
+        "the first worker is under way"
+    );
     // A redelivery while the first worker still runs takes the job over.
     let second = fast
         .attempt(&task(&org, &id), Deadline::longest())
         .await
         .unwrap();
+    resume.notify_one();
     let first = first.await.unwrap();
     assert_eq!(second, Attempt::Succeeded { rows: 40 });
     assert_eq!(first, Attempt::NothingToDo, "the superseded worker stops");
@@ -309,26 +321,31 @@ async fn a_job_whose_last_attempt_died_is_failed_by_the_next_delivery() {
     let local = local_services().await;
     let org = new_org("dead");
     seed(&local, &org, 100).await;
-    let app = app(
+    let death = StopAfter {
+        pages: 1,
+        ..StopAfter::default()
+    };
+    let tuning = Tuning {
+        page_size: Some(5),
+        max_attempts: 1,
+        ..Tuning::default()
+    };
+    let dying = app(
         &local,
         Tuning {
-            page_size: Some(5),
-            max_attempts: 1,
-            ..Tuning::default()
+            stop_after: Some(death.clone()),
+            ..tuning.clone()
         },
     )
     .await;
-    let id = start(&app, &org).await;
-    let watcher = async {
-        while job(&local, &org, &id).await.rows == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    };
+    let id = start(&dying, &org).await;
     let only = task(&org, &id);
     tokio::select! {
-        _ = app.attempt(&only, Deadline::longest()) => panic!("the attempt should not finish"),
-        () = watcher => {}
+        _ = dying.attempt(&only, Deadline::longest()) => panic!("the attempt should not finish"),
+        () = death.reached.notified() => {}
     }
+    drop(dying);
+    let app = app(&local, tuning).await;
     assert_eq!(
         app.attempt(&task(&org, &id), Deadline::longest())
             .await

@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::*;
-use super::{Head, Store, internal};
+#[cfg(any(test, feature = "test-support"))]
+use super::{BatchOp, internal};
+use super::{Head, Store};
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::error::ApiError;
 use crate::ids::OrgId;
