@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use std::time::Instant;
-
-use api_tests::{Api, Timings, inbound, new_org, raw_dynamodb};
+use api_tests::{Api, Timings, new_org, raw_dynamodb};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
@@ -16,20 +14,8 @@ async fn main() {
     let api = Api::new();
     let org = new_org();
     let admin = api.caller(&org, "admin", "business").await;
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Customer ID", "type": "text"}),
-        )
-        .await
-        .expect(201);
-    let contact = api
-        .inbound(&inbound(&org, "x_dm", "bench", "c", "m"))
-        .await
-        .expect(200)["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    admin.define_text("Customer ID").await;
+    let contact = api.contact_from(&org, "x_dm", "bench", "c", "m").await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{contact}");
     let (client, table) = raw_dynamodb().await;
@@ -48,48 +34,27 @@ async fn main() {
     let mut update_item = Timings::new("raw UpdateItem");
     for round in 0..ROUNDS + 20 {
         let measured = round >= 20;
-        let t = Instant::now();
-        agent.get(&path).await.expect(200);
-        if measured {
-            view.record(t.elapsed());
-        }
-        let t = Instant::now();
-        agent
-            .patch(
-                &path,
-                &json!({"attributes": {"customer_id": format!("C-{round}")}}),
-            )
+        view.time(measured, agent.get(&path)).await.expect(200);
+        let values = json!({"customer_id": format!("C-{round}")});
+        edit.time(measured, agent.edit(&contact, values))
             .await
             .expect(200);
-        if measured {
-            edit.record(t.elapsed());
-        }
-        let t = Instant::now();
-        client
+        let read = client
             .get_item()
             .table_name(&table)
             .set_key(Some(profile(pk.clone()).into_iter().collect()))
             .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        if measured {
-            get_item.record(t.elapsed());
-        }
-        let t = Instant::now();
-        client
+            .send();
+        get_item.time(measured, read).await.unwrap();
+        let write = client
             .update_item()
             .table_name(&table)
             .set_key(Some(profile(scratch.clone()).into_iter().collect()))
             .update_expression("SET #v = :v")
             .expression_attribute_names("#v", "value")
             .expression_attribute_values(":v", AttributeValue::S(format!("C-{round}")))
-            .send()
-            .await
-            .unwrap();
-        if measured {
-            update_item.record(t.elapsed());
-        }
+            .send();
+        update_item.time(measured, write).await.unwrap();
     }
     println!(
         "{ROUNDS} rounds against {}",
@@ -98,7 +63,7 @@ async fn main() {
     println!("{:<24} {:>9} {:>9}", "operation", "p50 ms", "p99 ms");
     let mut rows = Vec::new();
     for t in [&mut view, &mut get_item, &mut edit, &mut update_item] {
-        let (p50, p99) = (t.percentile_ms(50.0), t.percentile_ms(99.0));
+        let (p50, p99) = t.p50_p99();
         println!("{:<24} {:>9.2} {:>9.2}", t.name, p50, p99);
         rows.push((p50, p99));
     }

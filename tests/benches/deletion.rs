@@ -7,15 +7,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api_tests::{Api, batch_put, inbound, new_org, raw_dynamodb};
+use api_tests::{Api, batch_put, env_count, new_org, poll_until, raw_dynamodb};
 use aws_sdk_dynamodb::types::AttributeValue;
-
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() {
@@ -24,18 +17,8 @@ async fn main() {
     let api = Api::new();
     let org = new_org();
     let contact = api
-        .inbound(&inbound(
-            &org,
-            "email",
-            "long@example.com",
-            "conv-long",
-            "m-first",
-        ))
-        .await
-        .expect(200)["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .contact_from(&org, "email", "long@example.com", "conv-long", "m-first")
+        .await;
     let (client, table) = raw_dynamodb().await;
     let s = |v: String| AttributeValue::S(v);
     let mut items = Vec::with_capacity(messages + notes);
@@ -81,36 +64,21 @@ async fn main() {
     let reply = admin.delete(&format!("/contacts/{contact}")).await;
     assert_eq!(reply.status, 204, "{}", reply.body);
     let answered = started.elapsed();
-    loop {
-        let left = client
+    let left = |pk: String| {
+        let query = client
             .query()
             .table_name(&table)
             .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(format!("ORG#{org}#CONV#conv-long")))
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .send()
-            .await
-            .unwrap()
-            .count;
-        let notes_left = client
-            .query()
-            .table_name(&table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(format!("ORG#{org}#C#{contact}")))
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .send()
-            .await
-            .unwrap()
-            .count;
-        if left == 0 && notes_left == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(900),
-            "purge did not finish in 15 min"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+            .expression_attribute_values(":pk", s(pk))
+            .select(aws_sdk_dynamodb::types::Select::Count);
+        async move { query.send().await.unwrap().count }
+    };
+    let (every, within) = (Duration::from_millis(250), Duration::from_secs(900));
+    poll_until("the purge finishing", every, within, || async {
+        left(format!("ORG#{org}#CONV#conv-long")).await == 0
+            && left(format!("ORG#{org}#C#{contact}")).await == 0
+    })
+    .await;
     println!(
         "DELETE answered in {:.0} ms; purge of {} items finished {:.1} s after the request",
         answered.as_secs_f64() * 1000.0,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use api_tests::{batch_put, new_org, raw_dynamodb};
+use api_tests::{batch_put, new_org, raw_dynamodb, seeded_contact};
 use aws_sdk_dynamodb::types::AttributeValue;
 use export_contacts::{App, Attempt, Tuning};
 use shared::channel::Network;
@@ -61,14 +61,10 @@ async fn run_child(spec: &str) {
 
 async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, org: &OrgId, count: usize) {
     let contacts = (0..count).map(|i| {
+        let name = format!("Person {i}, \"bench\"");
         let contact = Contact {
-            id: uuid::Uuid::now_v7().to_string(),
-            name: format!("Person {i}, \"bench\""),
             handle: Some(format!("@person{i}")),
             avatar_url: Some(format!("https://cdn.example/{i}.png")),
-            profile_url: None,
-            network: Network::X,
-            identities: vec![],
             vip: i % 10 == 0,
             platform: BTreeMap::from([
                 ("followers".to_owned(), format!("{}", i * 7)),
@@ -78,16 +74,7 @@ async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, org: &OrgId, count
                 ),
                 ("location".to_owned(), "Lisbon".to_owned()),
             ]),
-            values: BTreeMap::new(),
-            linked: Vec::new(),
-            match_hash: None,
-            match_generation: 0,
-            crm: None,
-            sources: Default::default(),
-            sync: Default::default(),
-            version: 1,
-            created_at: "2026-01-01T00:00:00Z".into(),
-            updated_at: "2026-01-01T00:00:00Z".into(),
+            ..seeded_contact(uuid::Uuid::now_v7().to_string(), name, Network::X)
         };
         contact_item(org, &contact).unwrap()
     });

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use api_tests::{Api, batch_put, new_org, raw_dynamodb};
+use api_tests::{Api, batch_put, env_count, new_org, poll_until, raw_dynamodb, seeded_contact};
 use serde_json::json;
 use shared::channel::{Channel, Network};
 use shared::contacts::{Contact, Identity};
@@ -16,10 +16,7 @@ use shared::store::contact_item;
 
 #[tokio::main]
 async fn main() {
-    let count: usize = std::env::var("BENCH_CONTACTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
+    let count = env_count("BENCH_CONTACTS", 10_000);
     let api = Api::new();
     let org_name = new_org();
     let org = OrgId::parse(&org_name).unwrap();
@@ -31,30 +28,14 @@ async fn main() {
         .collect();
     let items = ids.iter().enumerate().map(|(i, id)| {
         let contact = Contact {
-            id: id.clone(),
-            name: format!("Person {i}"),
-            handle: None,
-            avatar_url: None,
-            profile_url: None,
-            network: Network::Whatsapp,
             identities: vec![Identity {
                 channel: Channel::Whatsapp,
                 network: Network::Whatsapp,
                 user_id: format!("wa-{i}"),
                 handle: None,
             }],
-            vip: false,
             platform: BTreeMap::from([("phone".to_string(), format!("+351 9{:08}", i / 2))]),
-            values: BTreeMap::new(),
-            linked: Vec::new(),
-            match_hash: None,
-            match_generation: 0,
-            crm: None,
-            sources: Default::default(),
-            sync: Default::default(),
-            version: 1,
-            created_at: "2026-01-01T00:00:00Z".into(),
-            updated_at: "2026-01-01T00:00:00Z".into(),
+            ..seeded_contact(id.clone(), format!("Person {i}"), Network::Whatsapp)
         };
         contact_item(&org, &contact).unwrap()
     });
@@ -68,22 +49,15 @@ async fn main() {
     let agent = api.caller(&org_name, "agent", "team").await;
     let started = Instant::now();
     admin
-        .patch("/settings", &json!({"matching_attribute": "phone"}))
-        .await
-        .expect(200);
+        .set_settings(&json!({"matching_attribute": "phone"}))
+        .await;
     // The worker walks contacts newest first, so the oldest pair is linked last.
     let (last, partner) = (&ids[0], &ids[1]);
-    loop {
-        let view = agent.get(&format!("/contacts/{last}")).await.expect(200);
-        if view["linked_contact_ids"] == json!([partner]) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(900),
-            "re-match did not finish in 15 min"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let (every, within) = (Duration::from_millis(250), Duration::from_secs(900));
+    poll_until("the re-match finishing", every, within, || async {
+        agent.view(last).await["linked_contact_ids"] == json!([partner])
+    })
+    .await;
     let took = started.elapsed().as_secs_f64();
     println!(
         "re-linked {count} contacts ({} pairs) in {took:.1} s ({:.0} contacts/s)",

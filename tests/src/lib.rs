@@ -3,9 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use std::collections::HashMap;
+mod bench;
+mod crm;
+mod routes;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+pub use bench::{Timings, batch_put, env_count, poll_until, raw_dynamodb, seeded_contact};
+pub use crm::{
+    DemoCrm, connect_demo_crm, connect_demo_crm_with, demo_crm_url, looked_up,
+    message_and_edit_requests,
+};
+pub use routes::Refused;
+
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -15,95 +23,25 @@ pub fn base_url() -> String {
     )
 }
 
-/// The demo CRM `./scripts/test` starts beside the runtime.
-pub fn demo_crm_url() -> String {
-    std::env::var("DEMO_CRM_URL").expect("DEMO_CRM_URL is set by ./scripts/test")
-}
-
-/// The demo CRM's tenant for one org: its lookup URL, and a way to set what it answers.
-pub struct DemoCrm {
-    pub lookup_url: String,
-    control: String,
-    calls: String,
-    http: reqwest::Client,
-}
-
-impl DemoCrm {
-    pub fn for_org(org: &str) -> Self {
-        let base = format!("{}/t/{org}", demo_crm_url());
-        Self {
-            lookup_url: format!("{base}/lookup"),
-            control: format!("{base}/_control"),
-            calls: format!("{base}/_calls"),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// `{"secrets", "records", "behaviour"}` as `local::demo_crm` reads them.
-    pub async fn set(&self, config: Value) {
-        let status = self
-            .http
-            .put(&self.control)
-            .json(&config)
-            .send()
-            .await
-            .expect("demo CRM")
-            .status();
-        assert_eq!(status.as_u16(), 204);
-    }
-
-    /// The calls it received: `{"webhook_id", "signatures", "verified", "body"}`.
-    pub async fn calls(&self) -> Vec<Value> {
-        let list: Value = self
-            .http
-            .get(&self.calls)
-            .send()
-            .await
-            .expect("demo CRM")
-            .json()
-            .await
-            .expect("json");
-        list["items"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-/// Connects the org to its demo CRM tenant, which then holds the secret: the secret.
-pub async fn connect_demo_crm(
-    admin: &Caller<'_>,
-    crm: &DemoCrm,
-    records: Value,
-    behaviour: &str,
-) -> String {
-    let connected = admin
-        .put("/crm", &serde_json::json!({"lookup_url": crm.lookup_url}))
-        .await
-        .expect(200);
-    let secret = connected["signing_secret"].as_str().unwrap().to_owned();
-    crm.set(serde_json::json!({"secrets": [secret], "records": records, "behaviour": behaviour}))
-        .await;
-    secret
-}
-
-/// Requests a lookup and waits until it is no longer pending: the contact view.
-pub async fn looked_up(caller: &Caller<'_>, contact: &str) -> Value {
-    let path = format!("/contacts/{contact}/crm-lookup");
-    let pending = caller.post(&path, &serde_json::json!({})).await.expect(202);
-    assert_eq!(pending["crm"]["status"], "pending");
-    eventually("the lookup finishing", || async {
-        let view = caller
-            .get(&format!("/contacts/{contact}"))
-            .await
-            .expect(200);
-        (view["crm"]["status"] != "pending").then_some(view)
-    })
-    .await
-}
-
 /// A fresh org id nobody else uses.
 pub fn new_org() -> String {
     format!("t-{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Where a test starts: a client of the runtime and an org of the test's own, so that tests
+/// run in parallel without seeing each other's data.
+pub fn fresh() -> (Api, String) {
+    (Api::new(), new_org())
+}
+
+/// `fresh`, with the first caller of the org, of `role` on `plan`.
+pub async fn fresh_as(role: &str, plan: &str) -> (Api, String, Caller) {
+    let (api, org) = fresh();
+    let caller = api.caller(&org, role, plan).await;
+    (api, org, caller)
+}
+
+#[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     base: String,
@@ -134,6 +72,13 @@ impl Reply {
             self.body
         );
         self.body
+    }
+
+    /// An error as `expect_error` wants it, naming `field` (the body's path to the bad value).
+    #[track_caller]
+    pub fn expect_error_at(&self, status: u16, code: &str, field: &str) {
+        self.expect_error(status, code);
+        assert_eq!(self.field(), field, "body: {}", self.body);
     }
 
     #[track_caller]
@@ -170,35 +115,60 @@ impl Api {
 
     /// A token from the runtime's `/_local/token`; `query` pairs as that route takes them.
     pub async fn token(&self, query: &[(&str, &str)]) -> String {
-        let reply = self
-            .http
-            .get(format!("{}/_local/token", self.base))
-            .query(query)
-            .send()
-            .await
-            .expect("token request");
-        assert!(reply.status().is_success(), "token: {}", reply.status());
-        let body: Value = reply.json().await.expect("token body");
+        let body = self.local_json("token", query).await;
         body["token"].as_str().expect("token string").to_owned()
     }
 
-    pub async fn caller(&self, org: &str, role: &str, plan: &str) -> Caller<'_> {
+    /// A local-only route of the runtime (`/_local/{route}`) that must answer with success:
+    /// its JSON body.
+    async fn local_json(&self, route: &str, query: &[(&str, &str)]) -> Value {
+        let reply = self
+            .http
+            .get(format!("{}/_local/{route}", self.base))
+            .query(query)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{route} request: {e}"));
+        assert!(reply.status().is_success(), "{route}: {}", reply.status());
+        reply.json().await.expect("a JSON body")
+    }
+
+    /// A request with no token (the local-only routes, or an anonymous caller).
+    pub async fn anonymous(&self, method: Method, path: &str) -> Reply {
+        self.raw(method, path, None, None, &[]).await
+    }
+
+    pub async fn caller(&self, org: &str, role: &str, plan: &str) -> Caller {
         self.caller_as(org, role, plan, &format!("{org}-{role}"))
             .await
     }
 
     /// A caller with a chosen user id (`sub`), to be the same person under another role or plan.
-    pub async fn caller_as(&self, org: &str, role: &str, plan: &str, sub: &str) -> Caller<'_> {
-        let token = self
-            .token(&[
-                ("org", org),
-                ("role", role),
-                ("plan", plan),
-                ("name", "Test User"),
-                ("sub", sub),
-            ])
-            .await;
-        Caller { api: self, token }
+    pub async fn caller_as(&self, org: &str, role: &str, plan: &str, sub: &str) -> Caller {
+        self.caller_named(org, role, plan, sub, "Test User").await
+    }
+
+    /// A caller with a chosen user id and display name, for what records its author.
+    pub async fn caller_named(
+        &self,
+        org: &str,
+        role: &str,
+        plan: &str,
+        sub: &str,
+        name: &str,
+    ) -> Caller {
+        let query = [
+            ("org", org),
+            ("role", role),
+            ("plan", plan),
+            ("name", name),
+            ("sub", sub),
+        ];
+        let token = self.token(&query).await;
+        Caller {
+            api: self.clone(),
+            token,
+        }
     }
 
     pub async fn raw(
@@ -253,10 +223,39 @@ impl Api {
         self.ingest(message).await.0
     }
 
+    /// Ingests the message `inbound` makes of these, which must be accepted:
+    /// `(contact_id, conversation_id)`.
+    pub async fn ingest_from(
+        &self,
+        org: &str,
+        channel: &str,
+        user: &str,
+        conversation: &str,
+        message: &str,
+    ) -> (String, String) {
+        self.ingest(&inbound(org, channel, user, conversation, message))
+            .await
+    }
+
+    /// The contact of the message `inbound` makes of these, which must be accepted.
+    pub async fn contact_from(
+        &self,
+        org: &str,
+        channel: &str,
+        user: &str,
+        conversation: &str,
+        message: &str,
+    ) -> String {
+        self.ingest_from(org, channel, user, conversation, message)
+            .await
+            .0
+    }
+
     /// The contact of a WhatsApp sender, made by its first message in `conversation`.
     pub async fn whatsapp_contact(&self, org: &str, user: &str, conversation: &str) -> String {
-        let message = inbound(org, "whatsapp", user, conversation, &format!("m-{user}"));
-        self.contact_of(&message).await
+        let message = format!("m-{user}");
+        self.contact_from(org, "whatsapp", user, conversation, &message)
+            .await
     }
 
     /// Hands an inbound message to the runtime's ingest, as the channels' queue would.
@@ -279,15 +278,7 @@ impl Api {
     pub async fn events(&self, org: &str, kind: Option<&str>) -> Vec<Value> {
         let mut query = vec![("org", org), ("limit", "1000")];
         query.extend(kind.map(|k| ("type", k)));
-        let reply = self
-            .http
-            .get(format!("{}/_local/events", self.base))
-            .query(&query)
-            .send()
-            .await
-            .expect("events request");
-        assert!(reply.status().is_success(), "events: {}", reply.status());
-        let body: Value = reply.json().await.expect("events body");
+        let body = self.local_json("events", &query).await;
         body["items"].as_array().expect("items").clone()
     }
 
@@ -341,13 +332,13 @@ impl Reply {
     }
 }
 
-/// A signed-in user of one org.
-pub struct Caller<'a> {
-    api: &'a Api,
+/// A signed-in user of one org, with a client of its own (a clone shares the connection pool).
+pub struct Caller {
+    api: Api,
     pub token: String,
 }
 
-impl Caller<'_> {
+impl Caller {
     pub async fn send_with(
         &self,
         method: Method,
@@ -412,7 +403,7 @@ impl Caller<'_> {
 
 /// Creates three custom attributes: `customer_id` (text), `tier` (dropdown Gold/Silver) and
 /// `old_field` (switched off).
-pub async fn sample_attributes(admin: &Caller<'_>) {
+pub async fn sample_attributes(admin: &Caller) {
     define(
         admin,
         &[
@@ -425,26 +416,39 @@ pub async fn sample_attributes(admin: &Caller<'_>) {
 }
 
 /// Creates custom attributes from `POST /attributes` bodies, in order.
-pub async fn define(admin: &Caller<'_>, bodies: &[Value]) {
+pub async fn define(admin: &Caller, bodies: &[Value]) {
     for body in bodies {
-        admin.post("/attributes", body).await.expect(201);
+        admin.create_attribute(body).await;
     }
 }
 
 /// Polls `check` every 100 ms until it answers `Some` (background work: matching, purges,
 /// exports), for up to 30 s; then fails the test naming `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..300 {
+    retry(what, 300, check).await
+}
+
+/// `eventually` with `attempts` checks 100 ms apart instead of 300, for work with a tighter
+/// promise than 30 s.
+pub async fn retry<T, F, Fut>(what: &str, attempts: u32, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..attempts {
         if let Some(done) = check().await {
             return done;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("{what} did not happen within 30 s");
+    panic!(
+        "{what} did not happen within {} s",
+        f64::from(attempts) / 10.0
+    );
 }
 
 /// The entry of `list` (`{"items": [...]}` or a contact view's `attributes`) with this `key`.
@@ -453,86 +457,23 @@ pub fn entry<'a>(list: &'a Value, key: &str) -> Option<&'a Value> {
     items.as_array()?.iter().find(|d| d["key"] == key)
 }
 
-/// Keys of an attribute list in display order.
+/// Keys of an attribute list (or a contact view's attributes) in display order.
 pub fn keys(list: &Value) -> Vec<String> {
-    field_of_items(list, "key")
+    let items = list.get("items").or_else(|| list.get("attributes"));
+    column(items.expect("items or attributes"), "key")
 }
 
 /// Ids of a page's items in order.
 pub fn ids(list: &Value) -> Vec<String> {
-    field_of_items(list, "id")
+    column(&list["items"], "id")
 }
 
-fn field_of_items(list: &Value, name: &str) -> Vec<String> {
-    list["items"]
+/// One text field of every object in a JSON array, in order.
+pub fn column(items: &Value, name: &str) -> Vec<String> {
+    items
         .as_array()
-        .expect("items")
+        .expect("an array")
         .iter()
         .map(|d| d[name].as_str().expect(name).to_owned())
         .collect()
-}
-
-/// Latency figures of one measured operation.
-pub struct Timings {
-    pub name: &'static str,
-    samples: Vec<std::time::Duration>,
-}
-
-impl Timings {
-    pub fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            samples: Vec::new(),
-        }
-    }
-
-    pub fn record(&mut self, took: std::time::Duration) {
-        self.samples.push(took);
-    }
-
-    /// The `p`th percentile (0..=100) in milliseconds, nearest-rank.
-    pub fn percentile_ms(&mut self, p: f64) -> f64 {
-        self.samples.sort();
-        let rank = ((p / 100.0) * self.samples.len() as f64).ceil().max(1.0) as usize - 1;
-        self.samples[rank.min(self.samples.len() - 1)].as_secs_f64() * 1000.0
-    }
-}
-
-/// Writes items straight to the table, 25 per `BatchWriteItem`, until none is left unprocessed.
-/// Items are taken from the iterator as they are written, so seeding holds one batch at a time.
-pub async fn batch_put(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    items: impl IntoIterator<Item = HashMap<String, AttributeValue>>,
-) {
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        let batch: Vec<WriteRequest> = items
-            .by_ref()
-            .take(25)
-            .map(|item| {
-                WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                    .build()
-            })
-            .collect();
-        let mut pending = HashMap::from([(table.to_owned(), batch)]);
-        while !pending.is_empty() {
-            let out = client
-                .batch_write_item()
-                .set_request_items(Some(pending))
-                .send()
-                .await
-                .expect("a batch write");
-            pending = out.unprocessed_items.unwrap_or_default();
-            pending.retain(|_, v| !v.is_empty());
-        }
-    }
-}
-
-/// A DynamoDB client and table for raw baseline requests against the runtime's endpoint.
-pub async fn raw_dynamodb() -> (aws_sdk_dynamodb::Client, String) {
-    let config = shared::config::Config::from_env().expect("TABLE_NAME and AWS_ENDPOINT_URL");
-    let client = aws_sdk_dynamodb::Client::new(&config.aws().await);
-    (client, config.table_name)
 }

@@ -2,13 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, new_org};
+use api_tests::fresh_as;
 use serde_json::json;
 
 #[tokio::test]
 async fn invalid_definitions_are_422_naming_the_field() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "team").await;
+    let (_, _, admin) = fresh_as("admin", "team").await;
     let options = |n: usize| (0..n).map(|i| format!("o{i}")).collect::<Vec<_>>();
     let cases = [
         (json!({"label": "", "type": "text"}), "label"),
@@ -52,32 +51,21 @@ async fn invalid_definitions_are_422_naming_the_field() {
         ),
     ];
     for (body, field) in cases {
-        let reply = admin.post("/attributes", &body).await;
-        reply.expect_error(422, "validation_failed");
-        assert_eq!(reply.field(), field, "{body}");
+        admin
+            .post("/attributes", &body)
+            .await
+            .expect_error_at(422, "validation_failed", field);
     }
     // The limits themselves pass.
     admin
-        .post(
-            "/attributes",
-            &json!({"label": "é".repeat(64), "type": "text", "key": "long_label"}),
-        )
-        .await
-        .expect(201);
+        .create_attribute(&json!({"label": "é".repeat(64), "type": "text", "key": "long_label"}))
+        .await;
     admin
-        .post(
-            "/attributes",
-            &json!({"label": "Many", "type": "dropdown", "options": options(100)}),
-        )
-        .await
-        .expect(201);
+        .create_attribute(&json!({"label": "Many", "type": "dropdown", "options": options(100)}))
+        .await;
     admin
-        .post(
-            "/attributes",
-            &json!({"label": "Key", "type": "text", "key": "a".repeat(40)}),
-        )
-        .await
-        .expect(201);
+        .create_attribute(&json!({"label": "Key", "type": "text", "key": "a".repeat(40)}))
+        .await;
     let list = admin.get("/attributes").await.expect(200);
     assert_eq!(
         list["items"]
@@ -92,8 +80,7 @@ async fn invalid_definitions_are_422_naming_the_field() {
 
 #[tokio::test]
 async fn malformed_definitions_are_400() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "team").await;
+    let (_, _, admin) = fresh_as("admin", "team").await;
     for (body, field) in [
         (json!({"type": "text"}), Some("label")),
         (json!({"label": 7, "type": "text"}), Some("label")),
@@ -122,11 +109,10 @@ async fn malformed_definitions_are_400() {
         .await
         .expect_error(400, "bad_request");
     // A well-formed value outside the closed set of types breaks a rule: 422.
-    let reply = admin
+    admin
         .post("/attributes", &json!({"label": "Ok", "type": "number"}))
-        .await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "type");
+        .await
+        .expect_error_at(422, "validation_failed", "type");
     let list = admin.get("/attributes").await.expect(200);
     assert!(
         list["items"]
@@ -139,9 +125,7 @@ async fn malformed_definitions_are_400() {
 
 #[tokio::test]
 async fn crm_and_lookup_flags_need_enterprise() {
-    let api = Api::new();
-    let org = new_org();
-    let business = api.caller(&org, "admin", "business").await;
+    let (api, org, business) = fresh_as("admin", "business").await;
     let enterprise = api.caller(&org, "admin", "enterprise").await;
     for body in [
         json!({"label": "Account", "type": "text", "crm_managed": true}),
@@ -153,12 +137,8 @@ async fn crm_and_lookup_flags_need_enterprise() {
             .expect_error(403, "plan_required");
     }
     business
-        .post(
-            "/attributes",
-            &json!({"label": "Account", "type": "text", "crm_managed": false}),
-        )
-        .await
-        .expect(201);
+        .create_attribute(&json!({"label": "Account", "type": "text", "crm_managed": false}))
+        .await;
     business
         .patch("/attributes/account", &json!({"crm_managed": true}))
         .await
@@ -180,12 +160,10 @@ async fn crm_and_lookup_flags_need_enterprise() {
         (json!(true), json!(true))
     );
     let created = enterprise
-        .post(
-            "/attributes",
+        .create_attribute(
             &json!({"label": "CRM id", "type": "text", "crm_managed": true, "lookup": true}),
         )
-        .await
-        .expect(201);
+        .await;
     assert_eq!(
         (created["crm_managed"].clone(), created["lookup"].clone()),
         (json!(true), json!(true))
@@ -195,9 +173,8 @@ async fn crm_and_lookup_flags_need_enterprise() {
         .await
         .expect(200);
     assert_eq!(bio["lookup"], true);
-    let reply = enterprise
+    enterprise
         .patch("/attributes/bio", &json!({"crm_managed": true}))
-        .await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "crm_managed");
+        .await
+        .expect_error_at(422, "validation_failed", "crm_managed");
 }

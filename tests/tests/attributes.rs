@@ -2,13 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, entry, keys, new_org};
+use api_tests::{Api, entry, fresh_as, keys, new_org};
 use serde_json::json;
 
 #[tokio::test]
 async fn a_new_org_lists_the_platform_catalogue_then_vip() {
-    let api = Api::new();
-    let agent = api.caller(&new_org(), "agent", "team").await;
+    let (_, _, agent) = fresh_as("agent", "team").await;
     let list = agent.get("/attributes").await.expect(200);
     let keys = keys(&list);
     for platform in [
@@ -49,25 +48,15 @@ async fn a_new_org_lists_the_platform_catalogue_then_vip() {
 
 #[tokio::test]
 async fn an_admin_creates_text_and_dropdown_attributes_placed_last() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "team").await;
-    let text = admin
-        .post(
-            "/attributes",
-            &json!({"label": "Customer ID", "type": "text"}),
-        )
-        .await
-        .expect(201);
+    let (api, org, admin) = fresh_as("admin", "team").await;
+    let text = admin.define_text("Customer ID").await;
     assert_eq!(
         text,
         json!({"key": "customer_id", "label": "Customer ID", "kind": "custom", "type": "text", "enabled": true,
                "position": text["position"], "crm_managed": false, "lookup": false})
     );
     let dropdown = admin
-        .post("/attributes", &json!({"label": "Tier", "type": "dropdown", "options": ["Gold", " Silver "], "key": "loyalty_tier", "enabled": false}))
-        .await
-        .expect(201);
+        .create_attribute(&json!({"label": "Tier", "type": "dropdown", "options": ["Gold", " Silver "], "key": "loyalty_tier", "enabled": false})).await;
     assert_eq!(dropdown["key"], "loyalty_tier");
     assert_eq!(dropdown["options"], json!(["Gold", "Silver"]));
     assert_eq!(dropdown["enabled"], false);
@@ -84,35 +73,27 @@ async fn an_admin_creates_text_and_dropdown_attributes_placed_last() {
 
 #[tokio::test]
 async fn keys_are_unique_across_custom_platform_and_vip() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "team").await;
-    admin
-        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
-        .await
-        .expect(201);
+    let (_, _, admin) = fresh_as("admin", "team").await;
+    admin.define_text("Tier").await;
     for body in [
         json!({"label": "Tier", "type": "text"}),
         json!({"label": "Other", "type": "text", "key": "tier"}),
         json!({"label": "Phone", "type": "text"}),
         json!({"label": "VIP", "type": "text"}),
     ] {
-        let reply = admin.post("/attributes", &body).await;
-        reply.expect_error(409, "conflict");
-        assert_eq!(reply.field(), "key", "{body}");
+        admin
+            .post("/attributes", &body)
+            .await
+            .expect_error_at(409, "conflict", "key");
     }
 }
 
 #[tokio::test]
 async fn custom_attributes_can_be_relabelled_reoptioned_and_switched_off() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "team").await;
+    let (_, _, admin) = fresh_as("admin", "team").await;
     admin
-        .post(
-            "/attributes",
-            &json!({"label": "Size", "type": "dropdown", "options": ["S", "M"]}),
-        )
-        .await
-        .expect(201);
+        .create_attribute(&json!({"label": "Size", "type": "dropdown", "options": ["S", "M"]}))
+        .await;
     let def = admin
         .patch(
             "/attributes/size",
@@ -133,27 +114,24 @@ async fn custom_attributes_can_be_relabelled_reoptioned_and_switched_off() {
         &def
     );
 
+    admin.define_text("Notes").await;
     admin
-        .post("/attributes", &json!({"label": "Notes", "type": "text"}))
-        .await
-        .expect(201);
-    let reply = admin
         .patch(
             "/attributes/notes",
             &json!({"options": ["a", "b"], "label": "Changed"}),
         )
-        .await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "options");
+        .await
+        .expect_error_at(422, "validation_failed", "options");
     assert_eq!(
         entry(&admin.get("/attributes").await.expect(200), "notes").unwrap()["label"],
         "Notes",
         "nothing half-written"
     );
 
-    let reply = admin.patch("/attributes/size", &json!({"label": ""})).await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "label");
+    admin
+        .patch("/attributes/size", &json!({"label": ""}))
+        .await
+        .expect_error_at(422, "validation_failed", "label");
     admin
         .patch("/attributes/size", &json!({"type": "text"}))
         .await
@@ -166,8 +144,7 @@ async fn custom_attributes_can_be_relabelled_reoptioned_and_switched_off() {
 
 #[tokio::test]
 async fn platform_attributes_only_switch_on_off_and_vip_only_enabled() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "enterprise").await;
+    let (_, _, admin) = fresh_as("admin", "enterprise").await;
     let bio = admin
         .patch("/attributes/bio", &json!({"enabled": false}))
         .await
@@ -180,9 +157,11 @@ async fn platform_attributes_only_switch_on_off_and_vip_only_enabled() {
         (json!({"label": "Biography"}), "label"),
         (json!({"options": ["a", "b"]}), "options"),
     ] {
-        let reply = admin.patch("/attributes/bio", &body).await;
-        reply.expect_error(422, "validation_failed");
-        assert_eq!(reply.field(), field);
+        admin.patch("/attributes/bio", &body).await.expect_error_at(
+            422,
+            "validation_failed",
+            field,
+        );
     }
     let vip = admin
         .patch("/attributes/vip", &json!({"enabled": false}))
@@ -194,9 +173,11 @@ async fn platform_attributes_only_switch_on_off_and_vip_only_enabled() {
         (json!({"lookup": true}), "lookup"),
         (json!({"crm_managed": true}), "crm_managed"),
     ] {
-        let reply = admin.patch("/attributes/vip", &body).await;
-        reply.expect_error(422, "validation_failed");
-        assert_eq!(reply.field(), field);
+        admin.patch("/attributes/vip", &body).await.expect_error_at(
+            422,
+            "validation_failed",
+            field,
+        );
     }
     let list = admin.get("/attributes").await.expect(200);
     assert_eq!(entry(&list, "vip").unwrap()["enabled"], false);
@@ -209,12 +190,8 @@ async fn platform_attributes_only_switch_on_off_and_vip_only_enabled() {
 
 #[tokio::test]
 async fn reorder_takes_exactly_the_current_keys() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "team").await;
-    admin
-        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
-        .await
-        .expect(201);
+    let (_, _, admin) = fresh_as("admin", "team").await;
+    admin.define_text("Tier").await;
     let mut order = keys(&admin.get("/attributes").await.expect(200));
     order.reverse();
     let list = admin
@@ -231,9 +208,10 @@ async fn reorder_takes_exactly_the_current_keys() {
     let mut extra = order.clone();
     extra.push("nope".into());
     for bad in [order[1..].to_vec(), twice, extra, vec![]] {
-        let reply = admin.put("/attributes/order", &json!({"keys": bad})).await;
-        reply.expect_error(422, "validation_failed");
-        assert_eq!(reply.field(), "keys");
+        admin
+            .put("/attributes/order", &json!({"keys": bad}))
+            .await
+            .expect_error_at(422, "validation_failed", "keys");
     }
     admin
         .put("/attributes/order", &json!({"keys": "tier"}))
@@ -250,10 +228,7 @@ async fn reorder_takes_exactly_the_current_keys() {
     );
 
     // A new attribute still goes last after a reorder.
-    admin
-        .post("/attributes", &json!({"label": "Later", "type": "text"}))
-        .await
-        .expect(201);
+    admin.define_text("Later").await;
     assert_eq!(
         keys(&admin.get("/attributes").await.expect(200))
             .last()
@@ -264,24 +239,12 @@ async fn reorder_takes_exactly_the_current_keys() {
 
 #[tokio::test]
 async fn only_custom_attributes_are_deleted_and_never_the_matching_one() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "team").await;
+    let (_, _, admin) = fresh_as("admin", "team").await;
+    admin.define_text("Customer ID").await;
+    admin.define_text("Tier").await;
     admin
-        .post(
-            "/attributes",
-            &json!({"label": "Customer ID", "type": "text"}),
-        )
-        .await
-        .expect(201);
-    admin
-        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
-        .await
-        .expect(201);
-    admin
-        .patch("/settings", &json!({"matching_attribute": "customer_id"}))
-        .await
-        .expect(200);
+        .set_settings(&json!({"matching_attribute": "customer_id"}))
+        .await;
 
     let reply = admin.delete("/attributes/customer_id").await;
     reply.expect_error(409, "conflict");
@@ -306,31 +269,21 @@ async fn only_custom_attributes_are_deleted_and_never_the_matching_one() {
     assert!(entry(&list, "customer_id").is_some());
 
     admin
-        .patch("/settings", &json!({"matching_attribute": null}))
-        .await
-        .expect(200);
+        .set_settings(&json!({"matching_attribute": null}))
+        .await;
     assert_eq!(admin.delete("/attributes/customer_id").await.status, 204);
 
     // The key is free again, for a brand-new attribute.
     let again = admin
-        .post(
-            "/attributes",
-            &json!({"label": "Tier", "type": "dropdown", "options": ["A", "B"]}),
-        )
-        .await
-        .expect(201);
+        .create_attribute(&json!({"label": "Tier", "type": "dropdown", "options": ["A", "B"]}))
+        .await;
     assert_eq!(again["type"], "dropdown");
 }
 
 #[tokio::test]
 async fn agents_read_but_never_change_definitions() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
-    admin
-        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
-        .await
-        .expect(201);
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
+    admin.define_text("Tier").await;
     let before = admin.get("/attributes").await.expect(200);
     let agent = api.caller(&org, "agent", "enterprise").await;
     assert_eq!(agent.get("/attributes").await.expect(200), before);
@@ -355,13 +308,9 @@ async fn agents_read_but_never_change_definitions() {
 
 #[tokio::test]
 async fn another_orgs_attributes_are_not_found() {
-    let api = Api::new();
-    let owner = api.caller(&new_org(), "admin", "team").await;
+    let (api, _, owner) = fresh_as("admin", "team").await;
     let stranger = api.caller(&new_org(), "admin", "team").await;
-    owner
-        .post("/attributes", &json!({"label": "Secret", "type": "text"}))
-        .await
-        .expect(201);
+    owner.define_text("Secret").await;
 
     assert!(entry(&stranger.get("/attributes").await.expect(200), "secret").is_none());
     stranger
@@ -379,10 +328,7 @@ async fn another_orgs_attributes_are_not_found() {
         .await
         .expect_error(422, "validation_failed");
     // The stranger can still create its own attribute with the same key.
-    stranger
-        .post("/attributes", &json!({"label": "Secret", "type": "text"}))
-        .await
-        .expect(201);
+    stranger.define_text("Secret").await;
     assert_eq!(
         entry(&owner.get("/attributes").await.expect(200), "secret").unwrap()["label"],
         "Secret"
@@ -391,9 +337,7 @@ async fn another_orgs_attributes_are_not_found() {
 
 #[tokio::test]
 async fn concurrent_admins_never_lose_each_others_attributes() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "team").await;
+    let (_, _, admin) = fresh_as("admin", "team").await;
     let creates = (0..6).map(|i| {
         let body = json!({"label": format!("Field {i}"), "type": "text"});
         let admin = &admin;
@@ -421,13 +365,7 @@ async fn deleting_an_attribute_races_making_it_the_matching_one_safely() {
     let api = Api::new();
     for _ in 0..4 {
         let admin = api.caller(&new_org(), "admin", "team").await;
-        admin
-            .post(
-                "/attributes",
-                &json!({"label": "Customer ID", "type": "text"}),
-            )
-            .await
-            .expect(201);
+        admin.define_text("Customer ID").await;
         let matching = json!({"matching_attribute": "customer_id"});
         let (set, delete) = tokio::join!(
             admin.patch("/settings", &matching),

@@ -3,14 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, define, entry, inbound, new_org};
-use serde_json::json;
+use api_tests::{Refused, define, entry, fresh, fresh_as, new_org};
+use reqwest::Method;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn an_autoresponder_fills_custom_values_marks_vips_and_closes_conversations() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let bot = api.caller(&org, "automation", "enterprise").await;
     define(
         &admin,
@@ -20,12 +19,9 @@ async fn an_autoresponder_fills_custom_values_marks_vips_and_closes_conversation
         ],
     )
     .await;
-    admin
-        .patch("/settings", &json!({"crm_edit_enabled": true}))
-        .await
-        .expect(200);
+    admin.set_settings(&json!({"crm_edit_enabled": true})).await;
     let contact = api
-        .contact_of(&inbound(&org, "webchat", "visitor-1", "chat-1", "m-1"))
+        .contact_from(&org, "webchat", "visitor-1", "chat-1", "m-1")
         .await;
     let path = format!("/contacts/{contact}");
 
@@ -69,12 +65,7 @@ async fn an_autoresponder_fills_custom_values_marks_vips_and_closes_conversation
         api_tests::ids(&bot.get("/contacts?vip=true").await.expect(200)),
         [contact.as_str()]
     );
-    assert_eq!(
-        bot.patch("/conversations/chat-1", &json!({"status": "closed"}))
-            .await
-            .expect(200)["status"],
-        "closed"
-    );
+    assert_eq!(bot.set_status("chat-1", "closed").await["status"], "closed");
     let history = bot.get(&format!("{path}/conversations")).await.expect(200);
     assert_eq!(history["items"][0]["status"], "closed");
     let messages = bot.get("/conversations/chat-1/messages").await.expect(200);
@@ -83,39 +74,34 @@ async fn an_autoresponder_fills_custom_values_marks_vips_and_closes_conversation
 
 #[tokio::test]
 async fn an_automation_client_sees_nothing_of_another_org_and_none_of_peoples_things() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let contact = api
-        .contact_of(&inbound(&org, "webchat", "visitor-1", "chat-1", "m-1"))
+        .contact_from(&org, "webchat", "visitor-1", "chat-1", "m-1")
         .await;
     let path = format!("/contacts/{contact}");
     let stranger = api.caller(&new_org(), "automation", "enterprise").await;
-    stranger.get(&path).await.expect_error(404, "not_found");
-    stranger
-        .patch(&path, &json!({"attributes": {}}))
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .put(&format!("{path}/vip"), &json!(null))
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .patch("/conversations/chat-1", &json!({"status": "closed"}))
-        .await
-        .expect_error(404, "not_found");
+    let (none, vip, closed) = (
+        json!({"attributes": {}}),
+        format!("{path}/vip"),
+        json!({"status": "closed"}),
+    );
+    let theirs: [Refused; 4] = [
+        (Method::GET, &path, None),
+        (Method::PATCH, &path, Some(&none)),
+        (Method::PUT, &vip, Some(&Value::Null)),
+        (Method::PATCH, "/conversations/chat-1", Some(&closed)),
+    ];
+    stranger.expect_each_error(404, "not_found", &theirs).await;
 
     let bot = api.caller(&org, "automation", "enterprise").await;
     for (method, route) in [
-        (reqwest::Method::GET, "/settings".to_owned()),
-        (reqwest::Method::GET, "/attributes".to_owned()),
-        (reqwest::Method::GET, format!("{path}/notes")),
-        (
-            reqwest::Method::GET,
-            "/conversations/chat-1/notes".to_owned(),
-        ),
-        (reqwest::Method::DELETE, path.clone()),
-        (reqwest::Method::GET, "/exports".to_owned()),
-        (reqwest::Method::GET, "/crm".to_owned()),
+        (Method::GET, "/settings".to_owned()),
+        (Method::GET, "/attributes".to_owned()),
+        (Method::GET, format!("{path}/notes")),
+        (Method::GET, "/conversations/chat-1/notes".to_owned()),
+        (Method::DELETE, path.clone()),
+        (Method::GET, "/exports".to_owned()),
+        (Method::GET, "/crm".to_owned()),
     ] {
         bot.send(method.clone(), &route, None)
             .await

@@ -3,21 +3,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, DemoCrm, define, inbound, new_org};
+use api_tests::{
+    Api, DemoCrm, Reply, define, fresh_as, inbound, message_and_edit_requests, new_org,
+};
 use serde_json::json;
+
+/// Each `(route, reply, budget)`: the call succeeded in exactly `budget` DynamoDB requests.
+#[track_caller]
+fn within_budgets<const N: usize>(cases: [(&str, Reply, usize); N]) {
+    for (route, reply, budget) in cases {
+        assert!(reply.status.is_success(), "{route}: {}", reply.body);
+        assert_eq!(reply.dynamodb_requests(), budget, "{route}");
+    }
+}
 
 #[tokio::test]
 async fn every_route_stays_within_its_round_trip_budget() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
-    let contact = api
-        .inbound(&inbound(&org, "x_dm", "1", "c1", "m1"))
-        .await
-        .expect(200)["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
+    let contact = api.contact_from(&org, "x_dm", "1", "c1", "m1").await;
     let order = {
         let list = admin.get("/attributes").await.expect(200);
         let mut keys = api_tests::keys(&list);
@@ -63,12 +66,7 @@ async fn every_route_stays_within_its_round_trip_budget() {
         ),
         (
             "PATCH /contacts/{id}",
-            admin
-                .patch(
-                    &format!("/contacts/{contact}"),
-                    &json!({"attributes": {"tier": "x"}}),
-                )
-                .await,
+            admin.edit(&contact, json!({"tier": "x"})).await,
             2,
         ),
         (
@@ -123,17 +121,8 @@ async fn every_route_stays_within_its_round_trip_budget() {
             2,
         ),
     ];
-    for (route, reply, budget) in cases {
-        assert!(reply.status.is_success(), "{route}: {}", reply.body);
-        assert_eq!(reply.dynamodb_requests(), budget, "{route}");
-    }
-    let doomed = api
-        .inbound(&inbound(&org, "sms", "+9", "c9", "m9"))
-        .await
-        .expect(200)["contact_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    within_budgets(cases);
+    let doomed = api.contact_from(&org, "sms", "+9", "c9", "m9").await;
     let reply = admin.delete(&format!("/contacts/{doomed}")).await;
     assert_eq!(reply.status, 204);
     assert_eq!(reply.dynamodb_requests(), 2, "DELETE /contacts/{{id}}");
@@ -165,47 +154,7 @@ async fn every_route_stays_within_its_round_trip_budget() {
             1,
         ),
     ];
-    for (route, reply, budget) in cases {
-        assert!(reply.status.is_success(), "{route}: {}", reply.body);
-        assert_eq!(reply.dynamodb_requests(), budget, "{route}");
-    }
-}
-
-/// The DynamoDB requests of a first message, a later message and an edit in an org: the
-/// connection is read in the same round trips whether or not there is one.
-async fn message_and_edit_requests(api: &Api, org: &str, crm: bool) -> [usize; 3] {
-    let admin = api.caller(org, "admin", "enterprise").await;
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Customer number", "type": "text", "lookup": true}),
-        )
-        .await
-        .expect(201);
-    if crm {
-        let demo = DemoCrm::for_org(org);
-        let connected = admin
-            .put("/crm", &json!({"lookup_url": demo.lookup_url}))
-            .await
-            .expect(200);
-        demo.set(json!({"secrets": [connected["signing_secret"]]}))
-            .await;
-    }
-    let first = api.inbound(&inbound(org, "sms", "+1", "c1", "m1")).await;
-    let contact = first.body["contact_id"].as_str().unwrap().to_owned();
-    let later = api.inbound(&inbound(org, "sms", "+1", "c1", "m2")).await;
-    let edit = admin
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"customer_number": "C-1"}}),
-        )
-        .await;
-    assert_eq!(edit.status, 200, "{}", edit.body);
-    [
-        first.dynamodb_requests(),
-        later.dynamodb_requests(),
-        edit.dynamodb_requests(),
-    ]
+    within_budgets(cases);
 }
 
 #[tokio::test]
@@ -226,9 +175,7 @@ async fn a_crm_connection_adds_no_request_to_messages_and_edits() {
         .put("/crm", &json!({"lookup_url": demo.lookup_url}))
         .await
         .expect(200);
-    let contact = api
-        .contact_of(&inbound(&org, "sms", "+2", "c2", "m1"))
-        .await;
+    let contact = api.contact_from(&org, "sms", "+2", "c2", "m1").await;
     let cases = [
         (
             "POST /contacts/{id}/crm-lookup",
@@ -253,10 +200,7 @@ async fn a_crm_connection_adds_no_request_to_messages_and_edits() {
             3,
         ),
     ];
-    for (route, reply, budget) in cases {
-        assert!(reply.status.is_success(), "{route}: {}", reply.body);
-        assert_eq!(reply.dynamodb_requests(), budget, "{route}");
-    }
+    within_budgets(cases);
 }
 
 /// Events ride in the write they tell of (the contact's outbox, relayed from the table's
@@ -264,9 +208,7 @@ async fn a_crm_connection_adds_no_request_to_messages_and_edits() {
 /// they tell arrives in the order of the changes.
 #[tokio::test]
 async fn events_add_no_request_to_the_writes_that_make_them() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     define(&admin, &[json!({"label": "Customer ID", "type": "text"})]).await;
     let first = api.inbound(&inbound(&org, "sms", "+1", "c1", "m1")).await;
     let contact = first.body["contact_id"].as_str().unwrap().to_owned();
@@ -304,10 +246,7 @@ async fn events_add_no_request_to_the_writes_that_make_them() {
         ),
         ("DELETE /contacts/{id}", admin.delete(&path).await, 2),
     ];
-    for (route, reply, budget) in cases {
-        assert!(reply.status.is_success(), "{route}: {}", reply.body);
-        assert_eq!(reply.dynamodb_requests(), budget, "{route}");
-    }
+    within_budgets(cases);
     let events = api.events_when(&org, "contact.deleted", 1).await;
     assert_eq!(
         api_tests::types(&events),

@@ -2,38 +2,28 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, entry, inbound, new_org};
+use api_tests::{Refused, entry, fresh, fresh_as, inbound, new_org};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edit() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     api_tests::sample_attributes(&admin).await;
     admin
-        .post(
-            "/attributes",
-            &json!({"label": "Account owner", "type": "text", "crm_managed": true}),
-        )
-        .await
-        .expect(201);
+        .create_attribute(&json!({"label": "Account owner", "type": "text", "crm_managed": true}))
+        .await;
     admin
         .patch("/attributes/followers", &json!({"enabled": false}))
         .await
         .expect(200);
-    let id = api.contact_of(&inbound(&org, "x_dm", "7", "c", "m")).await;
+    let id = api.contact_from(&org, "x_dm", "7", "c", "m").await;
 
     let agent = api.caller(&org, "agent", "business").await;
-    let view = agent.get(&format!("/contacts/{id}")).await.expect(200);
-    let keys: Vec<&str> = view["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["key"].as_str().unwrap())
-        .collect();
-    assert!(!keys.contains(&"followers") && !keys.contains(&"old_field") && !keys.contains(&"vip"));
+    let view = agent.view(&id).await;
+    let keys = api_tests::keys(&view);
+    let shown = |key: &str| keys.iter().any(|k| k == key);
+    assert!(!shown("followers") && !shown("old_field") && !shown("vip"));
     assert_eq!(
         keys[keys.len() - 3..],
         ["customer_id", "tier", "account_owner"]
@@ -51,7 +41,7 @@ async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edi
     assert_eq!(entry(&view, "bio").unwrap()["editable"], false);
 
     let team = api.caller(&org, "agent", "team").await;
-    let view = team.get(&format!("/contacts/{id}")).await.expect(200);
+    let view = team.view(&id).await;
     assert!(
         view["attributes"]
             .as_array()
@@ -63,20 +53,12 @@ async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edi
 
 #[tokio::test]
 async fn agents_fill_and_clear_custom_values_all_or_nothing() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     api_tests::sample_attributes(&admin).await;
     admin
-        .post(
-            "/attributes",
-            &json!({"label": "Account owner", "type": "text", "crm_managed": true}),
-        )
-        .await
-        .expect(201);
-    let id = api
-        .contact_of(&inbound(&org, "whatsapp", "+1", "c", "m"))
+        .create_attribute(&json!({"label": "Account owner", "type": "text", "crm_managed": true}))
         .await;
+    let id = api.contact_from(&org, "whatsapp", "+1", "c", "m").await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{id}");
 
@@ -118,9 +100,10 @@ async fn agents_fill_and_clear_custom_values_all_or_nothing() {
         ),
     ];
     for (attributes, field) in cases {
-        let reply = agent.patch(&path, &json!({"attributes": attributes})).await;
-        reply.expect_error(422, "validation_failed");
-        assert_eq!(reply.field(), field);
+        agent
+            .patch(&path, &json!({"attributes": attributes}))
+            .await
+            .expect_error_at(422, "validation_failed", field);
     }
     agent
         .patch(&path, &json!({"attributes": {"account_owner": "me"}}))
@@ -153,10 +136,7 @@ async fn agents_fill_and_clear_custom_values_all_or_nothing() {
         .await
         .expect(200);
     assert_eq!(entry(&view, "tier").unwrap()["value"], json!(null));
-    admin
-        .patch("/settings", &json!({"crm_edit_enabled": true}))
-        .await
-        .expect(200);
+    admin.set_settings(&json!({"crm_edit_enabled": true})).await;
     let view = agent
         .patch(&path, &json!({"attributes": {"account_owner": "me"}}))
         .await
@@ -166,28 +146,23 @@ async fn agents_fill_and_clear_custom_values_all_or_nothing() {
 
 #[tokio::test]
 async fn filling_values_needs_a_paid_plan() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     api_tests::sample_attributes(&api.caller(&org, "admin", "team").await).await;
-    let id = api.contact_of(&inbound(&org, "sms", "+1", "c", "m")).await;
+    let id = api.contact_from(&org, "sms", "+1", "c", "m").await;
     for role in ["agent", "admin"] {
         let team = api.caller(&org, role, "team").await;
-        team.patch(
-            &format!("/contacts/{id}"),
-            &json!({"attributes": {"customer_id": "1"}}),
-        )
-        .await
-        .expect_error(403, "plan_required");
+        team.edit(&id, json!({"customer_id": "1"}))
+            .await
+            .expect_error(403, "plan_required");
     }
 }
 
 #[tokio::test]
 async fn if_match_refuses_stale_writes() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     api_tests::sample_attributes(&api.caller(&org, "admin", "team").await).await;
     let id = api
-        .contact_of(&inbound(&org, "email", "a@example.com", "c", "m"))
+        .contact_from(&org, "email", "a@example.com", "c", "m")
         .await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{id}");
@@ -214,21 +189,11 @@ async fn if_match_refuses_stale_writes() {
 
 #[tokio::test]
 async fn parallel_edits_of_different_fields_both_land() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "business").await;
+    let (api, org, admin) = fresh_as("admin", "business").await;
     for i in 0..6 {
-        admin
-            .post(
-                "/attributes",
-                &json!({"label": format!("Field {i}"), "type": "text"}),
-            )
-            .await
-            .expect(201);
+        admin.define_text(&format!("Field {i}")).await;
     }
-    let id = api
-        .contact_of(&inbound(&org, "webchat", "v", "c", "m"))
-        .await;
+    let id = api.contact_from(&org, "webchat", "v", "c", "m").await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{id}");
     let bodies: Vec<Value> = (0..6)
@@ -251,28 +216,20 @@ async fn parallel_edits_of_different_fields_both_land() {
 
 #[tokio::test]
 async fn another_orgs_contacts_and_conversations_are_not_found() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let id = api
-        .contact_of(&inbound(&org, "x_dm", "1", "secret-conv", "m"))
+        .contact_from(&org, "x_dm", "1", "secret-conv", "m")
         .await;
     let stranger = api.caller(&new_org(), "admin", "enterprise").await;
-    stranger
-        .get(&format!("/contacts/{id}"))
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .patch(&format!("/contacts/{id}"), &json!({"attributes": {}}))
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .get(&format!("/contacts/{id}/conversations"))
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .get("/conversations/secret-conv/messages")
-        .await
-        .expect_error(404, "not_found");
+    let (path, none) = (format!("/contacts/{id}"), json!({"attributes": {}}));
+    let conversations = format!("{path}/conversations");
+    let theirs: [Refused; 4] = [
+        (Method::GET, &path, None),
+        (Method::PATCH, &path, Some(&none)),
+        (Method::GET, &conversations, None),
+        (Method::GET, "/conversations/secret-conv/messages", None),
+    ];
+    stranger.expect_each_error(404, "not_found", &theirs).await;
     assert_eq!(
         stranger.get("/contacts").await.expect(200)["items"],
         json!([])
@@ -281,8 +238,7 @@ async fn another_orgs_contacts_and_conversations_are_not_found() {
     let owner = api.caller(&org, "agent", "team").await;
     let page = owner.get("/contacts?limit=1").await.expect(200);
     assert_eq!(page["next_cursor"], json!(null));
-    api.contact_of(&inbound(&org, "x_dm", "2", "c2", "m2"))
-        .await;
+    api.contact_from(&org, "x_dm", "2", "c2", "m2").await;
     let page = owner.get("/contacts?limit=1").await.expect(200);
     let cursor = page["next_cursor"].as_str().unwrap();
     stranger
@@ -293,8 +249,7 @@ async fn another_orgs_contacts_and_conversations_are_not_found() {
 
 #[tokio::test]
 async fn lists_page_newest_first() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let mut ids = Vec::new();
     for i in 0..3 {
         let mut message = inbound(&org, "sms", &format!("+{i}"), "c", &format!("m{i}"));
@@ -308,13 +263,7 @@ async fn lists_page_newest_first() {
         .get(&format!("/contacts?limit=2&cursor={cursor}"))
         .await
         .expect(200);
-    let listed: Vec<&str> = first["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .chain(second["items"].as_array().unwrap())
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let listed = [api_tests::ids(&first), api_tests::ids(&second)].concat();
     let mut newest_first = ids.clone();
     newest_first.reverse();
     assert_eq!(listed, newest_first);
@@ -331,13 +280,7 @@ async fn lists_page_newest_first() {
         ))
         .await
         .expect(200);
-    let messages: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .chain(rest["items"].as_array().unwrap())
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let messages = [api_tests::ids(&page), api_tests::ids(&rest)].concat();
     assert_eq!(messages, ["m2", "m1", "m0"]);
 
     for bad in [

@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, DemoCrm, connect_demo_crm, entry, eventually, inbound, looked_up, new_org};
+use api_tests::{DemoCrm, connect_demo_crm, entry, fresh, fresh_as, inbound, looked_up, new_org};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn an_admin_connects_the_crm_and_sees_the_secret_once() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let crm = DemoCrm::for_org(&org);
     admin.get("/crm").await.expect_error(404, "not_found");
 
@@ -68,8 +66,7 @@ async fn an_admin_connects_the_crm_and_sees_the_secret_once() {
 
 #[tokio::test]
 async fn crm_urls_must_be_public_https_without_user_info() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "enterprise").await;
+    let (_, _, admin) = fresh_as("admin", "enterprise").await;
     for (body, field) in [
         (
             json!({"lookup_url": "http://crm.example.com/lookup"}),
@@ -101,18 +98,17 @@ async fn crm_urls_must_be_public_https_without_user_info() {
             "lookup_ttl_minutes",
         ),
     ] {
-        let reply = admin.put("/crm", &body).await;
-        reply.expect_error(422, "validation_failed");
-        assert_eq!(reply.field(), field, "{body}");
+        admin
+            .put("/crm", &body)
+            .await
+            .expect_error_at(422, "validation_failed", field);
     }
     admin.get("/crm").await.expect_error(404, "not_found");
 }
 
 #[tokio::test]
 async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let agent = api.caller(&org, "agent", "enterprise").await;
     for body in [
         json!({"label": "Account", "type": "text", "crm_managed": true}),
@@ -122,20 +118,20 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
         admin.post("/attributes", &body).await.expect(201);
     }
     let contact = api
-        .contact_of(&inbound(&org, "whatsapp", "+351911", "c1", "m1"))
+        .contact_from(&org, "whatsapp", "+351911", "c1", "m1")
         .await;
     agent
         .post(&format!("/contacts/{contact}/crm-lookup"), &json!({}))
         .await
         .expect_error(409, "conflict");
-    let before = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+    let before = agent.view(&contact).await;
     assert_eq!(before["crm"], Value::Null, "no connection, no CRM state");
 
     let crm = DemoCrm::for_org(&org);
     let records = json!([{"match": "+351911", "id": "R-42", "url": "https://crm.example/R-42",
         "attributes": {"account": "ACME", "tier": "Platinum", "notes_field": "x", "unknown": "y"}}]);
     connect_demo_crm(&admin, &crm, records, "answer").await;
-    let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+    let view = agent.view(&contact).await;
     assert_eq!(view["crm"]["status"], "never");
     assert_eq!(view["validated"], false);
 
@@ -171,7 +167,7 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
 
     // Disconnecting un-validates every contact at once.
     admin.delete("/crm").await.expect(204);
-    let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+    let view = agent.view(&contact).await;
     assert_eq!(view["validated"], false);
     assert_eq!(view["crm"], Value::Null);
     let listed = agent.get("/contacts").await.expect(200);
@@ -179,7 +175,7 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
 
     // A new connection starts from "never": what the old one found does not count.
     connect_demo_crm(&admin, &crm, json!([]), "answer").await;
-    let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
+    let view = agent.view(&contact).await;
     assert_eq!(view["crm"]["status"], "never");
     assert_eq!(view["validated"], false);
     let view = looked_up(&agent, &contact).await;
@@ -189,11 +185,8 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
 
 #[tokio::test]
 async fn lookups_need_an_enterprise_caller_of_the_contacts_org() {
-    let api = Api::new();
-    let org = new_org();
-    let contact = api
-        .contact_of(&inbound(&org, "sms", "+351922", "c1", "m1"))
-        .await;
+    let (api, org) = fresh();
+    let contact = api.contact_from(&org, "sms", "+351922", "c1", "m1").await;
     let path = format!("/contacts/{contact}/crm-lookup");
     api.caller(&org, "agent", "business")
         .await
@@ -209,13 +202,9 @@ async fn lookups_need_an_enterprise_caller_of_the_contacts_org() {
 
 #[tokio::test]
 async fn failed_lookups_are_recorded_and_five_in_a_row_pause_calls() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let crm = DemoCrm::for_org(&org);
-    let contact = api
-        .contact_of(&inbound(&org, "sms", "+351933", "c1", "m1"))
-        .await;
+    let contact = api.contact_from(&org, "sms", "+351933", "c1", "m1").await;
     connect_demo_crm(&admin, &crm, json!([]), "status_500").await;
     for _ in 0..5 {
         let view = looked_up(&admin, &contact).await;
@@ -244,9 +233,7 @@ async fn failed_lookups_are_recorded_and_five_in_a_row_pause_calls() {
 
 #[tokio::test]
 async fn the_test_route_reports_what_the_endpoint_did() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (_, org, admin) = fresh_as("admin", "enterprise").await;
     let crm = DemoCrm::for_org(&org);
     let secret = connect_demo_crm(&admin, &crm, json!([]), "answer").await;
     let ok = admin.post("/crm/test", &json!({})).await.expect(200);
@@ -279,9 +266,7 @@ async fn the_test_route_reports_what_the_endpoint_did() {
 
 #[tokio::test]
 async fn after_a_rotation_calls_carry_both_signatures_for_a_day() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (_, org, admin) = fresh_as("admin", "enterprise").await;
     let crm = DemoCrm::for_org(&org);
     let old = connect_demo_crm(&admin, &crm, json!([]), "answer").await;
     let rotated = admin
@@ -308,21 +293,15 @@ async fn after_a_rotation_calls_carry_both_signatures_for_a_day() {
 
 #[tokio::test]
 async fn contacts_are_looked_up_when_they_arrive_and_when_a_lookup_value_changes() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let agent = api.caller(&org, "agent", "enterprise").await;
     admin
         .patch("/attributes/phone", &json!({"lookup": true}))
         .await
         .expect(200);
     admin
-        .post(
-            "/attributes",
-            &json!({"label": "Customer number", "type": "text", "lookup": true}),
-        )
-        .await
-        .expect(201);
+        .create_attribute(&json!({"label": "Customer number", "type": "text", "lookup": true}))
+        .await;
     let crm = DemoCrm::for_org(&org);
     let records = json!([
         {"match": "+351 966 000 000", "id": "R-PHONE"},
@@ -334,11 +313,11 @@ async fn contacts_are_looked_up_when_they_arrive_and_when_a_lookup_value_changes
     let mut message = inbound(&org, "whatsapp", "+351966", "c1", "m1");
     message["sender"]["attributes"] = json!({"phone": "+351 966 000 000"});
     let contact = api.contact_of(&message).await;
-    let view = eventually("the first lookup", || async {
-        let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
-        (view["crm"]["record_id"] == "R-PHONE").then_some(view)
-    })
-    .await;
+    let view = agent
+        .view_when(&contact, "the first lookup", |view| {
+            view["crm"]["record_id"] == "R-PHONE"
+        })
+        .await;
     assert_eq!(view["validated"], true);
     let call = crm.calls().await.pop().unwrap();
     assert_eq!(call["body"]["lookup"], json!({"phone": "+351 966 000 000"}));
@@ -346,17 +325,14 @@ async fn contacts_are_looked_up_when_they_arrive_and_when_a_lookup_value_changes
     // An agent changing a lookup value looks the contact up again, with every lookup value:
     // now two records answer.
     agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"customer_number": "C-77"}}),
-        )
+        .edit(&contact, json!({"customer_number": "C-77"}))
         .await
         .expect(200);
-    let view = eventually("a second lookup", || async {
-        let view = agent.get(&format!("/contacts/{contact}")).await.expect(200);
-        (view["crm"]["status"] == "multiple").then_some(view)
-    })
-    .await;
+    let view = agent
+        .view_when(&contact, "a second lookup", |view| {
+            view["crm"]["status"] == "multiple"
+        })
+        .await;
     assert_eq!(view["validated"], false, "two records are not one person");
     let call = crm.calls().await.pop().unwrap();
     assert_eq!(

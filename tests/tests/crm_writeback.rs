@@ -4,93 +4,68 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, Caller, DemoCrm, entry, eventually, inbound, looked_up, new_org};
+use api_tests::{
+    Api, Caller, DemoCrm, connect_demo_crm_with, entry, fresh, inbound, looked_up, new_org,
+};
 use serde_json::{Value, json};
 
 /// An org whose agents may edit the CRM-managed `account`, connected to its demo CRM with a
 /// write-back URL, and a contact in conversation `c1`: (admin, agent, crm, contact).
-async fn writing_back<'a>(
-    api: &'a Api,
+async fn writing_back(
+    api: &Api,
     org: &str,
     writeback: &str,
-) -> (Caller<'a>, Caller<'a>, DemoCrm, String, String) {
+) -> (Caller, Caller, DemoCrm, String, String) {
     let admin = api.caller(org, "admin", "enterprise").await;
     let agent = api.caller(org, "agent", "enterprise").await;
     admin
-        .post(
-            "/attributes",
-            &json!({"label": "Account", "type": "text", "crm_managed": true}),
-        )
-        .await
-        .expect(201);
-    admin
-        .patch("/settings", &json!({"crm_edit_enabled": true}))
-        .await
-        .expect(200);
+        .create_attribute(&json!({"label": "Account", "type": "text", "crm_managed": true}))
+        .await;
+    admin.set_settings(&json!({"crm_edit_enabled": true})).await;
     let crm = DemoCrm::for_org(org);
     let writeback_url = crm.lookup_url.replace("/lookup", "/writeback");
-    let connected = admin
-        .put(
-            "/crm",
-            &json!({"lookup_url": crm.lookup_url, "writeback_url": writeback_url}),
-        )
-        .await
-        .expect(200);
-    let secret = connected["signing_secret"].as_str().unwrap().to_owned();
+    let connection = json!({"lookup_url": crm.lookup_url, "writeback_url": writeback_url});
     let records = json!([{"match": "+351944", "id": "R-7", "attributes": {"account": "ACME"}}]);
-    crm.set(json!({"secrets": [secret.clone()], "records": records, "writeback": writeback}))
-        .await;
+    let config = json!({"records": records, "writeback": writeback});
+    let secret = connect_demo_crm_with(&admin, &crm, connection, config).await;
     let contact = api
-        .contact_of(&inbound(org, "whatsapp", "+351944", "c1", "m1"))
+        .contact_from(org, "whatsapp", "+351944", "c1", "m1")
         .await;
     (admin, agent, crm, contact, secret)
 }
 
 /// An agent's change to the CRM-managed `account`: the contact view.
-async fn edit_account(agent: &Caller<'_>, contact: &str, value: &str) -> Value {
+async fn edit_account(agent: &Caller, contact: &str, value: &str) -> Value {
     agent
-        .patch(
-            &format!("/contacts/{contact}"),
-            &json!({"attributes": {"account": value}}),
-        )
+        .edit(contact, json!({"account": value}))
         .await
         .expect(200)
 }
 
 /// Waits until the contact's `account` has left `pending`: the view.
-async fn settled(caller: &Caller<'_>, contact: &str) -> Value {
-    eventually("the write-back settling", || async {
-        let view = caller
-            .get(&format!("/contacts/{contact}"))
-            .await
-            .expect(200);
-        (entry(&view, "account").unwrap()["sync"] != "pending").then_some(view)
-    })
-    .await
+async fn settled(caller: &Caller, contact: &str) -> Value {
+    caller
+        .view_when(contact, "the write-back settling", |view| {
+            entry(view, "account").unwrap()["sync"] != "pending"
+        })
+        .await
 }
 
 #[tokio::test]
 async fn an_agents_change_is_written_back_when_a_conversation_changes_status() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let (_, agent, crm, contact, _) = writing_back(&api, &org, "accept").await;
     let view = edit_account(&agent, &contact, "Globex").await;
     let account = entry(&view, "account").unwrap();
     assert_eq!(account["sync"], "pending");
     assert_eq!(account["source"], "agent");
 
-    let same = agent
-        .patch("/conversations/c1", &json!({"status": "open"}))
-        .await
-        .expect(200);
+    let same = agent.set_status("c1", "open").await;
     assert_eq!(
         same["status"], "open",
         "an unchanged status changes nothing"
     );
-    let closed = agent
-        .patch("/conversations/c1", &json!({"status": "closed"}))
-        .await
-        .expect(200);
+    let closed = agent.set_status("c1", "closed").await;
     assert_eq!(closed["status"], "closed");
     assert_eq!(closed["contact_id"], contact);
 
@@ -116,14 +91,10 @@ async fn an_agents_change_is_written_back_when_a_conversation_changes_status() {
 
 #[tokio::test]
 async fn a_refused_change_fails_and_the_next_lookup_brings_back_the_crms_value() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let (_, agent, _, contact, _) = writing_back(&api, &org, "conflict").await;
     edit_account(&agent, &contact, "Globex").await;
-    agent
-        .patch("/conversations/c1", &json!({"status": "pending"}))
-        .await
-        .expect(200);
+    agent.set_status("c1", "pending").await;
     let view = settled(&agent, &contact).await;
     let account = entry(&view, "account").unwrap();
     assert_eq!(account["sync"], "failed");
@@ -141,8 +112,7 @@ async fn a_refused_change_fails_and_the_next_lookup_brings_back_the_crms_value()
 
 #[tokio::test]
 async fn a_lookup_never_overwrites_a_change_waiting_to_be_written_back() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let (_, agent, _, contact, _) = writing_back(&api, &org, "accept").await;
     edit_account(&agent, &contact, "Globex").await;
     let view = looked_up(&agent, &contact).await;
@@ -155,16 +125,13 @@ async fn a_lookup_never_overwrites_a_change_waiting_to_be_written_back() {
 
 #[tokio::test]
 async fn conversation_status_is_one_of_three_for_any_caller_of_the_org() {
-    let api = Api::new();
-    let org = new_org();
-    api.contact_of(&inbound(&org, "sms", "+351955", "c1", "m1"))
-        .await;
+    let (api, org) = fresh();
+    api.contact_from(&org, "sms", "+351955", "c1", "m1").await;
     let agent = api.caller(&org, "agent", "team").await;
-    let reply = agent
+    agent
         .patch("/conversations/c1", &json!({"status": "archived"}))
-        .await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "status");
+        .await
+        .expect_error_at(422, "validation_failed", "status");
     agent
         .patch("/conversations/c1", &json!({"status": "closed", "x": 1}))
         .await
@@ -178,17 +145,13 @@ async fn conversation_status_is_one_of_three_for_any_caller_of_the_org() {
         .patch("/conversations/c1", &json!({"status": "closed"}))
         .await
         .expect_error(404, "not_found");
-    let done = agent
-        .patch("/conversations/c1", &json!({"status": "pending"}))
-        .await
-        .expect(200);
+    let done = agent.set_status("c1", "pending").await;
     assert_eq!(done["status"], "pending");
 }
 
 #[tokio::test]
 async fn a_status_change_from_the_channel_writes_back_pending_values() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let (_, agent, crm, contact, _) = writing_back(&api, &org, "accept").await;
     edit_account(&agent, &contact, "Initech").await;
     let mut closing = inbound(&org, "whatsapp", "+351944", "c1", "m2");

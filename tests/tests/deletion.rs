@@ -2,11 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, Caller, inbound, new_org};
+use api_tests::{Caller, Refused, fresh, inbound, new_org};
+use reqwest::Method;
 use serde_json::json;
 
 /// Polls until `path` answers `status` (the background purge).
-async fn eventually_status(caller: &Caller<'_>, path: &str, status: u16) {
+async fn eventually_status(caller: &Caller, path: &str, status: u16) {
     api_tests::eventually(&format!("{path} answering {status}"), || async {
         (caller.get(path).await.status == status).then_some(())
     })
@@ -15,8 +16,7 @@ async fn eventually_status(caller: &Caller<'_>, path: &str, status: u16) {
 
 #[tokio::test]
 async fn eight_parallel_deletes_make_one_204_and_one_audit_record() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     // A sender id no generated (hex) id can contain, so finding it in the record means a leak.
     let mut message = inbound(&org, "x_dm", "sender-xyz", "c1", "m1");
     message["sender"]["name"] = json!("Ana Lima");
@@ -61,27 +61,18 @@ async fn eight_parallel_deletes_make_one_204_and_one_audit_record() {
 
 #[tokio::test]
 async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let mut first = inbound(&org, "whatsapp", "+351911", "conv-old", "m1");
     first["message"]["attachments"] =
         json!([{"id": "a1", "content_type": "image/png", "content_base64": "iVBORw0KGgo="}]);
     let old = api.contact_of(&first).await;
     let agent = api.caller(&org, "agent", "business").await;
     agent
-        .post(
-            &format!("/contacts/{old}/notes"),
-            &json!({"text": "private remark"}),
-        )
-        .await
-        .expect(201);
+        .note(&format!("/contacts/{old}/notes"), "private remark")
+        .await;
     agent
-        .post(
-            "/conversations/conv-old/notes",
-            &json!({"text": "conversation remark"}),
-        )
-        .await
-        .expect(201);
+        .note("/conversations/conv-old/notes", "conversation remark")
+        .await;
     let messages = agent
         .get("/conversations/conv-old/messages")
         .await
@@ -110,10 +101,10 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
     assert_eq!(status.as_u16(), 404, "the attachment object is gone");
 
     let fresh = api
-        .contact_of(&inbound(&org, "whatsapp", "+351911", "conv-new", "m2"))
+        .contact_from(&org, "whatsapp", "+351911", "conv-new", "m2")
         .await;
     assert_ne!(fresh, old);
-    let view = agent.get(&format!("/contacts/{fresh}")).await.expect(200);
+    let view = agent.view(&fresh).await;
     assert_eq!(view["version"], 1);
     assert_eq!(
         agent
@@ -126,38 +117,29 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
         .get(&format!("/contacts/{fresh}/conversations"))
         .await
         .expect(200);
-    let ids: Vec<&str> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let ids = api_tests::ids(&history);
     assert_eq!(ids, ["conv-new"]);
 }
 
 #[tokio::test]
 async fn only_admins_delete_and_list_and_only_their_own_orgs_contacts() {
-    let api = Api::new();
-    let org = new_org();
-    let id = api.contact_of(&inbound(&org, "sms", "+1", "c", "m")).await;
+    let (api, org) = fresh();
+    let id = api.contact_from(&org, "sms", "+1", "c", "m").await;
     let agent = api.caller(&org, "agent", "enterprise").await;
+    let path = format!("/contacts/{id}");
+    let admins_only: [Refused; 2] = [
+        (Method::DELETE, &path, None),
+        (Method::GET, "/deleted-contacts", None),
+    ];
     agent
-        .delete(&format!("/contacts/{id}"))
-        .await
-        .expect_error(403, "forbidden");
-    agent
-        .get("/deleted-contacts")
-        .await
-        .expect_error(403, "forbidden");
+        .expect_each_error(403, "forbidden", &admins_only)
+        .await;
     let stranger = api.caller(&new_org(), "admin", "enterprise").await;
-    stranger
-        .delete(&format!("/contacts/{id}"))
-        .await
-        .expect_error(404, "not_found");
-    agent.get(&format!("/contacts/{id}")).await.expect(200);
+    stranger.delete(&path).await.expect_error(404, "not_found");
+    agent.view(&id).await;
 
     let admin = api.caller(&org, "admin", "team").await;
-    assert_eq!(admin.delete(&format!("/contacts/{id}")).await.status, 204);
+    assert_eq!(admin.delete(&path).await.status, 204);
     assert_eq!(
         stranger.get("/deleted-contacts").await.expect(200)["items"],
         json!([])

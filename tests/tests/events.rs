@@ -4,7 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, DemoCrm, connect_demo_crm, define, inbound, looked_up, new_org, types};
+use api_tests::{
+    Api, DemoCrm, connect_demo_crm, define, fresh, fresh_as, inbound, looked_up, new_org, types,
+};
 use serde_json::{Value, json};
 
 /// The one event of `kind` among `events`.
@@ -16,8 +18,7 @@ fn only<'a>(events: &'a [Value], kind: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_first_message_tells_of_the_contact_and_its_conversation() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let mut message = inbound(&org, "x_dm", "42", "conv-1", "m-1");
     message["sender"]["attributes"] = json!({"followers": "120", "verified": "true"});
     let (contact, _) = api.ingest(&message).await;
@@ -43,10 +44,8 @@ async fn a_first_message_tells_of_the_contact_and_its_conversation() {
     // A redelivered message changes nothing and tells nothing; a later message in the same
     // conversation is no new conversation.
     api.ingest(&message).await;
-    api.ingest(&inbound(&org, "x_dm", "42", "conv-1", "m-2"))
-        .await;
-    api.ingest(&inbound(&org, "x_dm", "42", "conv-2", "m-3"))
-        .await;
+    api.ingest_from(&org, "x_dm", "42", "conv-1", "m-2").await;
+    api.ingest_from(&org, "x_dm", "42", "conv-2", "m-3").await;
     let events = api.events_when(&org, "conversation.started", 2).await;
     assert_eq!(
         types(&events),
@@ -61,14 +60,11 @@ async fn a_first_message_tells_of_the_contact_and_its_conversation() {
 
 #[tokio::test]
 async fn a_vips_conversation_starts_with_the_routing_team_and_its_values() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "business").await;
+    let (api, org, admin) = fresh_as("admin", "business").await;
     let bot = api.caller(&org, "automation", "business").await;
     admin
-        .patch("/settings", &json!({"vip_routing_team": "VIP desk"}))
-        .await
-        .expect(200);
+        .set_settings(&json!({"vip_routing_team": "VIP desk"}))
+        .await;
     define(
         &admin,
         &[
@@ -91,7 +87,7 @@ async fn a_vips_conversation_starts_with_the_routing_team_and_its_values() {
         json!({"contact_id": contact, "vip": true, "vip_routing_team": "VIP desk"})
     );
 
-    api.ingest(&inbound(&org, "whatsapp", "+351900", "conv-2", "m-2"))
+    api.ingest_from(&org, "whatsapp", "+351900", "conv-2", "m-2")
         .await;
     let events = api.events_when(&org, "conversation.started", 2).await;
     let started = events.last().unwrap();
@@ -114,9 +110,7 @@ async fn a_vips_conversation_starts_with_the_routing_team_and_its_values() {
 
 #[tokio::test]
 async fn value_changes_are_told_with_who_made_them_and_repeats_tell_nothing() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "business").await;
+    let (api, org, admin) = fresh_as("admin", "business").await;
     let agent = api.caller(&org, "agent", "business").await;
     let bot = api.caller(&org, "automation", "business").await;
     define(
@@ -168,26 +162,15 @@ async fn value_changes_are_told_with_who_made_them_and_repeats_tell_nothing() {
 
 #[tokio::test]
 async fn an_unchanged_vip_flag_or_status_publishes_nothing() {
-    let api = Api::new();
-    let org = new_org();
-    let agent = api.caller(&org, "agent", "business").await;
+    let (api, org, agent) = fresh_as("agent", "business").await;
     let contact = api.whatsapp_contact(&org, "+44700", "conv-1").await;
     let vip = format!("/contacts/{contact}/vip");
     agent.delete(&vip).await.expect(200);
-    agent
-        .patch("/conversations/conv-1", &json!({"status": "open"}))
-        .await
-        .expect(200);
+    agent.set_status("conv-1", "open").await;
     agent.put(&vip, &json!(null)).await.expect(200);
     agent.put(&vip, &json!(null)).await.expect(200);
-    agent
-        .patch("/conversations/conv-1", &json!({"status": "pending"}))
-        .await
-        .expect(200);
-    agent
-        .patch("/conversations/conv-1", &json!({"status": "pending"}))
-        .await
-        .expect(200);
+    agent.set_status("conv-1", "pending").await;
+    agent.set_status("conv-1", "pending").await;
     // The same status from the channel is no change either; another one is.
     let mut same = inbound(&org, "whatsapp", "+44700", "conv-1", "m-2");
     same["conversation"]["status"] = json!("pending");
@@ -227,9 +210,7 @@ async fn an_unchanged_vip_flag_or_status_publishes_nothing() {
 
 #[tokio::test]
 async fn a_lookup_tells_when_it_validates_a_contact_and_what_it_filled() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     define(
         &admin,
         &[json!({"label": "Account", "type": "text", "crm_managed": true})],
@@ -268,9 +249,7 @@ async fn a_lookup_tells_when_it_validates_a_contact_and_what_it_filled() {
 
 #[tokio::test]
 async fn a_deleted_contact_is_told_once() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "team").await;
+    let (api, org, admin) = fresh_as("admin", "team").await;
     let contact = api.whatsapp_contact(&org, "+3312", "conv-1").await;
     let path = format!("/contacts/{contact}");
     let (a, b) = tokio::join!(admin.delete(&path), admin.delete(&path));
@@ -286,31 +265,18 @@ async fn a_deleted_contact_is_told_once() {
 
 #[tokio::test]
 async fn no_event_carries_note_or_message_text() {
-    let api = Api::new();
-    let org = new_org();
-    let agent = api.caller(&org, "agent", "business").await;
+    let (api, org, agent) = fresh_as("agent", "business").await;
     let mut message = inbound(&org, "email", "ana@example.com", "conv-1", "m-1");
     message["message"]["text"] = json!("message-text-4f1c");
     message["sender"]["attributes"] = json!({"email_address": "ana@example.com"});
     let contact = api.contact_of(&message).await;
     agent
-        .post(
-            &format!("/contacts/{contact}/notes"),
-            &json!({"text": "note-text-9a2b"}),
-        )
-        .await
-        .expect(201);
+        .note(&format!("/contacts/{contact}/notes"), "note-text-9a2b")
+        .await;
     agent
-        .post(
-            "/conversations/conv-1/notes",
-            &json!({"text": "conversation-note-7e3d"}),
-        )
-        .await
-        .expect(201);
-    agent
-        .patch("/conversations/conv-1", &json!({"status": "closed"}))
-        .await
-        .expect(200);
+        .note("/conversations/conv-1/notes", "conversation-note-7e3d")
+        .await;
+    agent.set_status("conv-1", "closed").await;
     let events = api
         .events_when(&org, "conversation.status_changed", 1)
         .await;
@@ -339,9 +305,7 @@ async fn the_local_bus_shows_one_orgs_events_and_needs_an_org() {
         types(&api.events(&org, Some("contact.created")).await),
         ["contact.created"]
     );
-    let reply = api
-        .raw(reqwest::Method::GET, "/_local/events", None, None, &[])
-        .await;
-    reply.expect_error(400, "bad_request");
-    assert_eq!(reply.field(), "org");
+    api.anonymous(reqwest::Method::GET, "/_local/events")
+        .await
+        .expect_error_at(400, "bad_request", "org");
 }

@@ -2,14 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, inbound, new_org};
+use api_tests::{fresh_as, inbound};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn the_export_schedule_is_set_replaced_read_and_removed() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "enterprise").await;
+    let (_, _, admin) = fresh_as("admin", "enterprise").await;
     admin
         .get("/export-schedule")
         .await
@@ -56,14 +55,12 @@ async fn the_export_schedule_is_set_replaced_read_and_removed() {
 
 #[tokio::test]
 async fn the_hourly_schedule_starts_one_export_per_period_however_often_it_fires() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     api.inbound(&inbound(&org, "sms", "+1", "c1", "m1"))
         .await
         .expect(200);
     let listed = api
-        .raw(Method::GET, "/_local/schedules", None, None, &[])
+        .anonymous(Method::GET, "/_local/schedules")
         .await
         .expect(200);
     assert_eq!(listed["items"][0]["name"], "HourlyExports");
@@ -125,7 +122,7 @@ async fn the_hourly_schedule_starts_one_export_per_period_however_often_it_fires
         "the next Tuesday is the next period"
     );
 
-    api.raw(Method::POST, "/_local/schedules/Nope", None, None, &[])
+    api.anonymous(Method::POST, "/_local/schedules/Nope")
         .await
         .expect_error(404, "not_found");
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use api_tests::{Api, inbound, new_org};
+use api_tests::{Api, fresh_as, inbound, new_org};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -46,10 +46,7 @@ struct Fixture {
 async fn fixture(api: &Api) -> Fixture {
     let org = new_org();
     let admin = api.caller(&org, "admin", "enterprise").await;
-    admin
-        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
-        .await
-        .expect(201);
+    admin.define_text("Tier").await;
     let mut order = api_tests::keys(&admin.get("/attributes").await.expect(200));
     order.retain(|k| k != "tier");
     order.insert(0, "tier".into());
@@ -67,21 +64,13 @@ async fn fixture(api: &Api) -> Fixture {
     message["sender"]["name"] = json!("Lima, \"Ana\"\nZoë 🌵");
     message["sender"]["handle"] = json!(null);
     let quoted = api.contact_of(&message).await;
-    let vip = api
-        .contact_of(&inbound(&org, "sms", "+3", "c3", "m3"))
-        .await;
+    let vip = api.contact_from(&org, "sms", "+3", "c3", "m3").await;
 
     admin
-        .patch(
-            &format!("/contacts/{evil}"),
-            &json!({"attributes": {"tier": "=HYPERLINK(\"http://x\")"}}),
-        )
+        .edit(&evil, json!({"tier": "=HYPERLINK(\"http://x\")"}))
         .await
         .expect(200);
-    admin
-        .put(&format!("/contacts/{vip}/vip"), &json!(null))
-        .await
-        .expect(200);
+    admin.make_vip(&vip).await;
     admin
         .patch("/attributes/tier", &json!({"enabled": false}))
         .await
@@ -245,9 +234,7 @@ async fn a_jsonl_export_of_the_vip_group() {
 
 #[tokio::test]
 async fn exports_are_for_enterprise_admins_and_stay_in_their_org() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let id = admin
         .post("/exports", &json!({"format": "csv"}))
         .await
@@ -291,7 +278,7 @@ async fn exports_are_for_enterprise_admins_and_stay_in_their_org() {
             .send(method.clone(), path, body.as_ref())
             .await
             .expect_error(403, "plan_required");
-        let anonymous = api.raw(method.clone(), path, None, None, &[]).await;
+        let anonymous = api.anonymous(method.clone(), path).await;
         assert_eq!(anonymous.status, 401, "{method} {path}");
     }
     // Nothing changed: the schedule is still there and there is still one export.
@@ -299,13 +286,7 @@ async fn exports_are_for_enterprise_admins_and_stay_in_their_org() {
         admin.get("/export-schedule").await.expect(200)["hour_utc"],
         23
     );
-    assert_eq!(
-        admin.get("/exports").await.expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(admin.count("/exports").await, 1);
 
     let other = api.caller(&new_org(), "admin", "enterprise").await;
     other
@@ -329,9 +310,7 @@ async fn exports_are_for_enterprise_admins_and_stay_in_their_org() {
 
 #[tokio::test]
 async fn bad_export_requests_name_the_field() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (_, _, admin) = fresh_as("admin", "enterprise").await;
     for (body, status, code, field) in [
         (
             json!({"format": "xlsx"}),
@@ -427,9 +406,7 @@ async fn bad_export_requests_name_the_field() {
 
 #[tokio::test]
 async fn exports_list_newest_first_and_an_idempotency_key_starts_one_job() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, _, admin) = fresh_as("admin", "enterprise").await;
     let first = admin
         .send_with(
             Method::POST,

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, inbound, new_org};
+use api_tests::{fresh, fresh_as};
 use reqwest::Method;
 use serde_json::json;
 
@@ -12,11 +12,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_refused_request_is_never_replayed_to_an_allowed_caller() {
-    let api = Api::new();
-    let org = new_org();
-    let (contact, _) = api
-        .ingest(&inbound(&org, "sms", "+1555", "c-1", "m-1"))
-        .await;
+    let (api, org) = fresh();
+    let (contact, _) = api.ingest_from(&org, "sms", "+1555", "c-1", "m-1").await;
     let path = format!("/contacts/{contact}/notes");
     let body = json!({"text": "call back tomorrow"});
     let on_team = api.caller_as(&org, "agent", "team", "ana").await;
@@ -34,8 +31,7 @@ async fn a_refused_request_is_never_replayed_to_an_allowed_caller() {
 
 #[tokio::test]
 async fn a_stored_response_is_not_replayed_to_a_caller_whose_role_no_longer_allows_it() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let admin = api.caller_as(&org, "admin", "team", "dana").await;
     let body = json!({"label": "Customer ID", "type": "text"});
     admin
@@ -54,11 +50,8 @@ async fn a_stored_response_is_not_replayed_to_a_caller_whose_role_no_longer_allo
 
 #[tokio::test]
 async fn keys_belong_to_the_user_who_first_used_them() {
-    let api = Api::new();
-    let org = new_org();
-    let (contact, _) = api
-        .ingest(&inbound(&org, "sms", "+1556", "c-1", "m-1"))
-        .await;
+    let (api, org) = fresh();
+    let (contact, _) = api.ingest_from(&org, "sms", "+1556", "c-1", "m-1").await;
     let path = format!("/contacts/{contact}/notes");
     let body = json!({"text": "same words"});
     let ana = api.caller_as(&org, "agent", "business", "ana").await;
@@ -80,11 +73,8 @@ async fn keys_belong_to_the_user_who_first_used_them() {
 
 #[tokio::test]
 async fn an_error_is_never_stored_so_the_corrected_request_runs() {
-    let api = Api::new();
-    let org = new_org();
-    let (contact, _) = api
-        .ingest(&inbound(&org, "sms", "+1557", "c-1", "m-1"))
-        .await;
+    let (api, org) = fresh();
+    let (contact, _) = api.ingest_from(&org, "sms", "+1557", "c-1", "m-1").await;
     let path = format!("/contacts/{contact}/notes");
     let agent = api.caller(&org, "agent", "business").await;
     agent
@@ -101,9 +91,7 @@ async fn an_error_is_never_stored_so_the_corrected_request_runs() {
 
 #[tokio::test]
 async fn only_a_json_object_without_duplicate_keys_is_a_body() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let before = admin.get("/settings").await.expect(200);
     for body in [
         r#"[null, true]"#,
@@ -118,13 +106,8 @@ async fn only_a_json_object_without_duplicate_keys_is_a_body() {
         reply.expect_error(400, "bad_request");
     }
     assert_eq!(admin.get("/settings").await.expect(200), before);
-    admin
-        .post("/attributes", &json!({"label": "Tier", "type": "text"}))
-        .await
-        .expect(201);
-    let (contact, _) = api
-        .ingest(&inbound(&org, "sms", "+1700", "c-1", "m-1"))
-        .await;
+    admin.define_text("Tier").await;
+    let (contact, _) = api.ingest_from(&org, "sms", "+1700", "c-1", "m-1").await;
     let reply = admin
         .raw_body(
             Method::PATCH,
@@ -133,22 +116,19 @@ async fn only_a_json_object_without_duplicate_keys_is_a_body() {
         )
         .await;
     reply.expect_error(400, "bad_request");
-    let reply = admin
+    admin
         .raw_body(
             Method::POST,
             "/exports",
             br#"{"format": "csv", "filter": [true]}"#,
         )
-        .await;
-    reply.expect_error(400, "bad_request");
-    assert_eq!(reply.field(), "filter");
+        .await
+        .expect_error_at(400, "bad_request", "filter");
 }
 
 #[tokio::test]
 async fn error_messages_speak_of_fields_never_of_rust_types() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (_, _, admin) = fresh_as("admin", "enterprise").await;
     let cases: Vec<(Method, &str, &str)> = vec![
         (Method::PATCH, "/settings", r#"{"crm_edit_enabled": "yes"}"#),
         (
@@ -194,20 +174,18 @@ async fn error_messages_speak_of_fields_never_of_rust_types() {
 
 #[tokio::test]
 async fn a_value_outside_a_closed_set_is_422_naming_the_field_and_21_0_is_an_integer() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
-    let reply = admin.post("/exports", &json!({"format": "xml"})).await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "format");
-    let reply = admin
+    let (_, _, admin) = fresh_as("admin", "enterprise").await;
+    admin
+        .post("/exports", &json!({"format": "xml"}))
+        .await
+        .expect_error_at(422, "validation_failed", "format");
+    admin
         .put(
             "/export-schedule",
             &json!({"cadence": "hourly", "hour_utc": 3, "format": "csv"}),
         )
-        .await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "cadence");
+        .await
+        .expect_error_at(422, "validation_failed", "cadence");
     let reply = admin
         .raw_body(
             Method::PUT,
@@ -222,12 +200,8 @@ async fn a_value_outside_a_closed_set_is_422_naming_the_field_and_21_0_is_an_int
 
 #[tokio::test]
 async fn control_characters_bidi_overrides_and_invisible_text_are_refused() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
-    let (contact, conversation) = api
-        .ingest(&inbound(&org, "sms", "+1800", "c-1", "m-1"))
-        .await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
+    let (contact, conversation) = api.ingest_from(&org, "sms", "+1800", "c-1", "m-1").await;
     for text in [
         "a\u{0}b",
         "ring\u{7}",
@@ -239,49 +213,37 @@ async fn control_characters_bidi_overrides_and_invisible_text_are_refused() {
             format!("/contacts/{contact}/notes"),
             format!("/conversations/{conversation}/notes"),
         ] {
-            let reply = admin.post(&path, &json!({"text": text})).await;
-            reply.expect_error(422, "validation_failed");
-            assert_eq!(reply.field(), "text", "{text:?}");
+            admin
+                .post(&path, &json!({"text": text}))
+                .await
+                .expect_error_at(422, "validation_failed", "text");
         }
     }
     let note = admin
-        .post(
+        .note(
             &format!("/contacts/{contact}/notes"),
-            &json!({"text": "line one\n\tline two"}),
+            "line one\n\tline two",
         )
-        .await
-        .expect(201);
+        .await;
     assert_eq!(note["text"], "line one\n\tline two");
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Customer ID", "type": "text"}),
-        )
-        .await
-        .expect(201);
+    admin.define_text("Customer ID").await;
     for value in ["A\u{0}1", "A\n1", "=cmd\u{1b}", "\u{2066}x"] {
-        let reply = admin
-            .patch(
-                &format!("/contacts/{contact}"),
-                &json!({"attributes": {"customer_id": value}}),
-            )
-            .await;
-        reply.expect_error(422, "validation_failed");
-        assert_eq!(reply.field(), "attributes.customer_id", "{value:?}");
+        admin
+            .edit(&contact, json!({"customer_id": value}))
+            .await
+            .expect_error_at(422, "validation_failed", "attributes.customer_id");
     }
-    let reply = admin
+    admin
         .post(
             "/attributes",
             &json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Sil\u{0}ver"]}),
         )
-        .await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "options");
-    let reply = admin
+        .await
+        .expect_error_at(422, "validation_failed", "options");
+    admin
         .post("/attributes", &json!({"label": "\u{200B}", "type": "text"}))
-        .await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "label");
+        .await
+        .expect_error_at(422, "validation_failed", "label");
     let reply = admin
         .post(
             "/attributes",
@@ -289,7 +251,7 @@ async fn control_characters_bidi_overrides_and_invisible_text_are_refused() {
         )
         .await;
     reply.expect_error(422, "validation_failed");
-    let view = admin.get(&format!("/contacts/{contact}")).await.expect(200);
+    let view = admin.view(&contact).await;
     assert_eq!(view["version"], 1, "nothing was written");
 }
 
@@ -297,17 +259,10 @@ async fn control_characters_bidi_overrides_and_invisible_text_are_refused() {
 
 #[tokio::test]
 async fn a_conversation_id_with_reserved_characters_is_reached_percent_encoded() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let conversation = "thread 7#a?b%";
     let (_, id) = api
-        .ingest(&inbound(
-            &org,
-            "email",
-            "ana@example.com",
-            conversation,
-            "m-1",
-        ))
+        .ingest_from(&org, "email", "ana@example.com", conversation, "m-1")
         .await;
     assert_eq!(id, conversation);
     let agent = api.caller(&org, "agent", "business").await;
@@ -318,12 +273,8 @@ async fn a_conversation_id_with_reserved_characters_is_reached_percent_encoded()
         .expect(200);
     assert_eq!(messages["items"].as_array().unwrap().len(), 1);
     agent
-        .post(
-            &format!("/conversations/{encoded}/notes"),
-            &json!({"text": "reached"}),
-        )
-        .await
-        .expect(201);
+        .note(&format!("/conversations/{encoded}/notes"), "reached")
+        .await;
     let notes = agent
         .get(&format!("/conversations/{encoded}/notes"))
         .await
@@ -333,9 +284,7 @@ async fn a_conversation_id_with_reserved_characters_is_reached_percent_encoded()
 
 #[tokio::test]
 async fn an_unsupported_method_is_405_with_allow_and_an_overlong_uri_is_414_with_a_body() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (_, _, admin) = fresh_as("admin", "enterprise").await;
     for (method, path, allow) in [
         (Method::PUT, "/settings", "GET, PATCH"),
         (Method::POST, "/settings", "GET, PATCH"),

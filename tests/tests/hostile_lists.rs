@@ -28,31 +28,21 @@ async fn two_of_everything(api: &Api) -> Lists {
     let mut second = inbound(&org, "sms", "+1600", "conv-a", "m-2");
     second["message"]["sent_at"] = json!("2026-01-01T11:00:00Z");
     api.ingest(&second).await;
-    api.ingest(&inbound(&org, "sms", "+1600", "conv-b", "m-3"))
-        .await;
-    let (other_contact, _) = api
-        .ingest(&inbound(&org, "sms", "+1601", "conv-c", "m-4"))
-        .await;
+    api.ingest_from(&org, "sms", "+1600", "conv-b", "m-3").await;
+    let (other_contact, _) = api.ingest_from(&org, "sms", "+1601", "conv-c", "m-4").await;
     for id in [&contact, &other_contact] {
         admin
             .put(&format!("/contacts/{id}/vip"), &json!({}))
             .await
             .expect(200);
         for text in ["one", "two"] {
-            admin
-                .post(&format!("/contacts/{id}/notes"), &json!({"text": text}))
-                .await
-                .expect(201);
+            admin.note(&format!("/contacts/{id}/notes"), text).await;
         }
     }
     for text in ["one", "two"] {
         admin
-            .post(
-                &format!("/conversations/{conversation}/notes"),
-                &json!({"text": text}),
-            )
-            .await
-            .expect(201);
+            .note(&format!("/conversations/{conversation}/notes"), text)
+            .await;
         admin
             .post("/exports", &json!({"format": "csv"}))
             .await
@@ -60,7 +50,7 @@ async fn two_of_everything(api: &Api) -> Lists {
     }
     for _ in 0..2 {
         let (gone, _) = api
-            .ingest(&inbound(&org, "email", &uuid(), &uuid(), &uuid()))
+            .ingest_from(&org, "email", &uuid(), &uuid(), &uuid())
             .await;
         admin.delete(&format!("/contacts/{gone}")).await.expect(204);
     }
@@ -216,9 +206,10 @@ async fn a_crafted_cursor_with_the_right_list_but_a_foreign_key_shape_is_400() {
         ),
     ] {
         let cursor = encode(scope, &shape);
-        let reply = admin.get(&format!("{path}?cursor={cursor}")).await;
-        reply.expect_error(400, "bad_request");
-        assert_eq!(reply.field(), "cursor");
+        admin
+            .get(&format!("{path}?cursor={cursor}"))
+            .await
+            .expect_error_at(400, "bad_request", "cursor");
     }
 }
 

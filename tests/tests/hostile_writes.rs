@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, inbound, new_org};
+use api_tests::{fresh, fresh_as, inbound};
 use reqwest::Method;
 use serde_json::json;
 
@@ -11,12 +11,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn vip_and_delete_honour_if_match() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "business").await;
-    let (contact, _) = api
-        .ingest(&inbound(&org, "sms", "+1900", "c-1", "m-1"))
-        .await;
+    let (api, org, admin) = fresh_as("admin", "business").await;
+    let (contact, _) = api.ingest_from(&org, "sms", "+1900", "c-1", "m-1").await;
     let path = format!("/contacts/{contact}");
     let stale = [("if-match", "\"7\"")];
     admin
@@ -53,23 +49,13 @@ async fn vip_and_delete_honour_if_match() {
 
 #[tokio::test]
 async fn from_the_204_on_every_read_and_write_of_the_contacts_data_is_404() {
-    let api = Api::new();
-    let org = new_org();
-    let (contact, conversation) = api
-        .ingest(&inbound(&org, "sms", "+2000", "conv-x", "m-1"))
-        .await;
+    let (api, org) = fresh();
+    let (contact, conversation) = api.ingest_from(&org, "sms", "+2000", "conv-x", "m-1").await;
     let agent = api.caller(&org, "agent", "business").await;
-    let note = agent
-        .post(&format!("/contacts/{contact}/notes"), &json!({"text": "a"}))
-        .await
-        .expect(201);
+    let note = agent.note(&format!("/contacts/{contact}/notes"), "a").await;
     let conversation_note = agent
-        .post(
-            &format!("/conversations/{conversation}/notes"),
-            &json!({"text": "b"}),
-        )
-        .await
-        .expect(201);
+        .note(&format!("/conversations/{conversation}/notes"), "b")
+        .await;
     let admin = api.caller(&org, "admin", "business").await;
     admin
         .delete(&format!("/contacts/{contact}"))
@@ -145,11 +131,8 @@ async fn from_the_204_on_every_read_and_write_of_the_contacts_data_is_404() {
 
 #[tokio::test]
 async fn the_purge_removes_the_idempotency_records_that_hold_a_contacts_data() {
-    let api = Api::new();
-    let org = new_org();
-    let (contact, conversation) = api
-        .ingest(&inbound(&org, "sms", "+2100", "conv-y", "m-1"))
-        .await;
+    let (api, org) = fresh();
+    let (contact, conversation) = api.ingest_from(&org, "sms", "+2100", "conv-y", "m-1").await;
     let agent = api.caller(&org, "agent", "business").await;
     agent
         .post_with_key(
@@ -190,21 +173,15 @@ async fn the_purge_removes_the_idempotency_records_that_hold_a_contacts_data() {
         .delete(&format!("/contacts/{contact}"))
         .await
         .expect(204);
-    for _ in 0..150 {
-        if records().await == 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the idempotency records holding note text were not purged within 15 s");
+    let what = "the purge of the idempotency records holding note text";
+    api_tests::retry(what, 150, || async { (records().await == 0).then_some(()) }).await;
 }
 
 // ---- 9. Attachments only from the org's incoming prefix ----
 
 #[tokio::test]
 async fn an_attachment_key_outside_the_orgs_incoming_prefix_is_refused() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     for key in [
         "incoming/someone-else/x.png".to_owned(),
         format!("incoming/{org}/../../exports/{org}/e/attempt-1.csv"),
@@ -223,21 +200,11 @@ async fn an_attachment_key_outside_the_orgs_incoming_prefix_is_refused() {
 
 #[tokio::test]
 async fn sixteen_agents_editing_different_attributes_of_one_contact_all_succeed() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "business").await;
+    let (api, org, admin) = fresh_as("admin", "business").await;
     for n in 0..16 {
-        admin
-            .post(
-                "/attributes",
-                &json!({"label": format!("Field {n}"), "type": "text"}),
-            )
-            .await
-            .expect(201);
+        admin.define_text(&format!("Field {n}")).await;
     }
-    let (contact, _) = api
-        .ingest(&inbound(&org, "sms", "+2300", "c-1", "m-1"))
-        .await;
+    let (contact, _) = api.ingest_from(&org, "sms", "+2300", "c-1", "m-1").await;
     let mut agents = Vec::new();
     for n in 0..16 {
         agents.push(

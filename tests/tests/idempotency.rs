@@ -2,14 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, new_org};
+use api_tests::{fresh, fresh_as, new_org};
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
 async fn an_idempotency_key_replays_the_first_response_without_a_second_note() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let c = api.whatsapp_contact(&org, "+1", "c1").await;
     let agent = api.caller(&org, "agent", "business").await;
     let notes = format!("/contacts/{c}/notes");
@@ -30,13 +29,7 @@ async fn an_idempotency_key_replays_the_first_response_without_a_second_note() {
         .await;
     other.expect_error(422, "validation_failed");
     assert_eq!(other.field(), "Idempotency-Key");
-    assert_eq!(
-        agent.get(&notes).await.expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(agent.count(&notes).await, 1);
 
     // Another org may use the same key for its own request.
     let other_org = new_org();
@@ -60,8 +53,7 @@ async fn an_idempotency_key_replays_the_first_response_without_a_second_note() {
 
 #[tokio::test]
 async fn simultaneous_requests_with_one_key_make_one_note() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let c = api.whatsapp_contact(&org, "+1", "c1").await;
     let agent = api.caller(&org, "agent", "business").await;
     let notes = format!("/contacts/{c}/notes");
@@ -75,19 +67,12 @@ async fn simultaneous_requests_with_one_key_make_one_note() {
         ids_seen.insert(note["id"].as_str().unwrap().to_owned());
     }
     assert_eq!(ids_seen.len(), 1, "every caller sees the one note");
-    assert_eq!(
-        agent.get(&notes).await.expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(agent.count(&notes).await, 1);
 }
 
 #[tokio::test]
 async fn creating_an_attribute_with_a_replayed_key_is_not_a_conflict() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "team").await;
+    let (_, _, admin) = fresh_as("admin", "team").await;
     let body = json!({"label": "Tier", "type": "text"});
     let first = admin.post_with_key("/attributes", &body, "attr-1").await;
     let again = admin.post_with_key("/attributes", &body, "attr-1").await;

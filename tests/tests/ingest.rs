@@ -2,14 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, entry, inbound, new_org};
+use api_tests::{entry, fresh, inbound};
 use base64::Engine;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_first_message_makes_a_contact_with_its_conversation_message_and_attachment() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let mut message = inbound(&org, "x_dm", "1234", "conv-1", "m-1");
     message["sender"]["attributes"] =
         json!({"followers": 120, "bio": "Coffee", "unknown_key": "x", "phone": "+1"});
@@ -88,20 +87,15 @@ async fn a_first_message_makes_a_contact_with_its_conversation_message_and_attac
 
 #[tokio::test]
 async fn x_and_instagram_senders_are_one_contact_across_channels_others_one_per_channel() {
-    let api = Api::new();
-    let org = new_org();
-    let dm = api
-        .contact_of(&inbound(&org, "x_dm", "42", "c1", "m1"))
-        .await;
-    let public = api
-        .contact_of(&inbound(&org, "x_public", "42", "c2", "m2"))
-        .await;
+    let (api, org) = fresh();
+    let dm = api.contact_from(&org, "x_dm", "42", "c1", "m1").await;
+    let public = api.contact_from(&org, "x_public", "42", "c2", "m2").await;
     assert_eq!(dm, public);
     let ig_dm = api
-        .contact_of(&inbound(&org, "instagram_dm", "42", "c3", "m3"))
+        .contact_from(&org, "instagram_dm", "42", "c3", "m3")
         .await;
     let ig_comment = api
-        .contact_of(&inbound(&org, "instagram_comment", "42", "c4", "m4"))
+        .contact_from(&org, "instagram_comment", "42", "c4", "m4")
         .await;
     assert_eq!(ig_dm, ig_comment);
     assert_ne!(
@@ -109,21 +103,14 @@ async fn x_and_instagram_senders_are_one_contact_across_channels_others_one_per_
         "the same number on another network is another person"
     );
     let whatsapp = api
-        .contact_of(&inbound(&org, "whatsapp", "+351900", "c5", "m5"))
+        .contact_from(&org, "whatsapp", "+351900", "c5", "m5")
         .await;
-    let sms = api
-        .contact_of(&inbound(&org, "sms", "+351900", "c6", "m6"))
-        .await;
+    let sms = api.contact_from(&org, "sms", "+351900", "c6", "m6").await;
     assert_ne!(whatsapp, sms);
 
     let agent = api.caller(&org, "agent", "team").await;
-    let view = agent.get(&format!("/contacts/{dm}")).await.expect(200);
-    let channels: Vec<&str> = view["identities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["channel"].as_str().unwrap())
-        .collect();
+    let view = agent.view(&dm).await;
+    let channels = api_tests::column(&view["identities"], "channel");
     assert_eq!(channels, ["x_dm", "x_public"]);
     let list = agent.get("/contacts").await.expect(200);
     assert_eq!(list["items"].as_array().unwrap().len(), 4);
@@ -131,19 +118,15 @@ async fn x_and_instagram_senders_are_one_contact_across_channels_others_one_per_
 
 #[tokio::test]
 async fn a_redelivered_message_changes_nothing() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let message = inbound(&org, "whatsapp", "+1555", "conv-r", "m-r");
     let first = api.contact_of(&message).await;
     let agent = api.caller(&org, "agent", "team").await;
-    let before = agent.get(&format!("/contacts/{first}")).await.expect(200);
+    let before = agent.view(&first).await;
     let mut again = message.clone();
     again["sender"]["name"] = json!("Someone Else");
     assert_eq!(api.contact_of(&again).await, first);
-    assert_eq!(
-        agent.get(&format!("/contacts/{first}")).await.expect(200),
-        before
-    );
+    assert_eq!(agent.view(&first).await, before);
     let messages = agent
         .get("/conversations/conv-r/messages")
         .await
@@ -153,10 +136,9 @@ async fn a_redelivered_message_changes_nothing() {
 
 #[tokio::test]
 async fn name_handle_and_avatar_follow_the_latest_message() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let id = api
-        .contact_of(&inbound(&org, "facebook_messenger", "fb-1", "c", "m1"))
+        .contact_from(&org, "facebook_messenger", "fb-1", "c", "m1")
         .await;
     let mut later = inbound(&org, "facebook_messenger", "fb-1", "c", "m2");
     later["sender"] = json!({"user_id": "fb-1", "name": "Renamed", "handle": "@new", "avatar_url": "https://cdn.example/new.png",
@@ -164,7 +146,7 @@ async fn name_handle_and_avatar_follow_the_latest_message() {
     later["message"]["sent_at"] = json!("2026-01-02T09:00:00Z");
     api.contact_of(&later).await;
     let agent = api.caller(&org, "agent", "team").await;
-    let view = agent.get(&format!("/contacts/{id}")).await.expect(200);
+    let view = agent.view(&id).await;
     assert_eq!(
         (
             view["name"].clone(),
@@ -187,19 +169,13 @@ async fn name_handle_and_avatar_follow_the_latest_message() {
         "2026-01-02T09:00:00Z"
     );
     let messages = agent.get("/conversations/c/messages").await.expect(200);
-    let ids: Vec<&str> = messages["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = api_tests::ids(&messages);
     assert_eq!(ids, ["m2", "m1"], "newest first");
 }
 
 #[tokio::test]
 async fn parallel_first_messages_from_one_sender_make_one_contact() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let messages: Vec<Value> = (0..8)
         .map(|i| {
             inbound(
@@ -218,13 +194,7 @@ async fn parallel_first_messages_from_one_sender_make_one_contact() {
         .collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
     let agent = api.caller(&org, "agent", "team").await;
-    assert_eq!(
-        agent.get("/contacts").await.expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(agent.count("/contacts").await, 1);
     let id = ids.into_iter().next().unwrap();
     let conversations = agent
         .get(&format!("/contacts/{id}/conversations?limit=100"))
@@ -235,8 +205,7 @@ async fn parallel_first_messages_from_one_sender_make_one_contact() {
 
 #[tokio::test]
 async fn malformed_inbound_messages_are_refused_with_a_reason() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let good = inbound(&org, "email", "ana@example.com", "c", "m");
     let mut cases = Vec::new();
     let mut bad = good.clone();

@@ -2,64 +2,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, new_org};
+use api_tests::{Refused, fresh, new_org};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn any_agent_adds_edits_and_deletes_contact_notes_newest_first() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let c = api.whatsapp_contact(&org, "+1", "c1").await;
     let ana = api
-        .token(&[
-            ("org", &org),
-            ("role", "agent"),
-            ("plan", "business"),
-            ("name", "Ana Agent"),
-            ("sub", "ana"),
-        ])
+        .caller_named(&org, "agent", "business", "ana", "Ana Agent")
         .await;
     let ben = api
-        .token(&[
-            ("org", &org),
-            ("role", "agent"),
-            ("plan", "business"),
-            ("name", "Ben Agent"),
-            ("sub", "ben"),
-        ])
+        .caller_named(&org, "agent", "business", "ben", "Ben Agent")
         .await;
     let notes = format!("/contacts/{c}/notes");
-    let send = |token: &str,
-                method: Method,
-                path: &str,
-                body: Option<Value>,
-                headers: Vec<(&'static str, String)>| {
-        let api = &api;
-        let token = token.to_owned();
-        let path = path.to_owned();
-        async move {
-            let headers: Vec<(&str, &str)> =
-                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            api.raw(
-                method,
-                &path,
-                Some(&token),
-                body.map(|b| serde_json::to_vec(&b).unwrap()),
-                &headers,
-            )
-            .await
-        }
-    };
+    let stale = [("if-match", "\"1\"")];
 
-    let first = send(
-        &ana,
-        Method::POST,
-        &notes,
-        Some(json!({"text": "  Prefers email  "})),
-        vec![],
-    )
-    .await;
+    let first = ana
+        .post(&notes, &json!({"text": "  Prefers email  "}))
+        .await;
     assert_eq!(first.headers["etag"], "\"1\"");
     let first = first.expect(201);
     assert_eq!(
@@ -74,28 +36,10 @@ async fn any_agent_adds_edits_and_deletes_contact_notes_newest_first() {
             json!(null)
         )
     );
-    let second = send(
-        &ana,
-        Method::POST,
-        &notes,
-        Some(json!({"text": "Called back"})),
-        vec![],
-    )
-    .await
-    .expect(201);
-    let third = send(
-        &ben,
-        Method::POST,
-        &notes,
-        Some(json!({"text": "VIP candidate"})),
-        vec![],
-    )
-    .await
-    .expect(201);
+    let second = ana.note(&notes, "Called back").await;
+    let third = ben.note(&notes, "VIP candidate").await;
 
-    let page = send(&ben, Method::GET, &format!("{notes}?limit=2"), None, vec![])
-        .await
-        .expect(200);
+    let page = ben.get(&format!("{notes}?limit=2")).await.expect(200);
     assert_eq!(
         api_tests::ids(&page),
         [
@@ -104,27 +48,22 @@ async fn any_agent_adds_edits_and_deletes_contact_notes_newest_first() {
         ]
     );
     let cursor = page["next_cursor"].as_str().unwrap();
-    let rest = send(
-        &ben,
-        Method::GET,
-        &format!("{notes}?limit=2&cursor={cursor}"),
-        None,
-        vec![],
-    )
-    .await
-    .expect(200);
+    let rest = ben
+        .get(&format!("{notes}?limit=2&cursor={cursor}"))
+        .await
+        .expect(200);
     assert_eq!(api_tests::ids(&rest), [first["id"].as_str().unwrap()]);
     assert_eq!(rest["next_cursor"], json!(null));
 
     let note = format!("{notes}/{}", first["id"].as_str().unwrap());
-    let edited = send(
-        &ben,
-        Method::PATCH,
-        &note,
-        Some(json!({"text": "Prefers email, not phone"})),
-        vec![("if-match", "\"1\"".into())],
-    )
-    .await;
+    let edited = ben
+        .send_with(
+            Method::PATCH,
+            &note,
+            &json!({"text": "Prefers email, not phone"}),
+            &stale,
+        )
+        .await;
     assert_eq!(edited.headers["etag"], "\"2\"");
     let edited = edited.expect(200);
     assert_eq!(
@@ -139,55 +78,24 @@ async fn any_agent_adds_edits_and_deletes_contact_notes_newest_first() {
             json!(2)
         )
     );
-    send(
-        &ana,
-        Method::PATCH,
-        &note,
-        Some(json!({"text": "stale"})),
-        vec![("if-match", "\"1\"".into())],
-    )
-    .await
-    .expect_error(412, "precondition_failed");
-    send(
-        &ana,
-        Method::DELETE,
-        &note,
-        None,
-        vec![("if-match", "\"1\"".into())],
-    )
-    .await
-    .expect_error(412, "precondition_failed");
-    assert_eq!(
-        send(&ana, Method::DELETE, &note, None, vec![]).await.status,
-        204
-    );
-    send(&ana, Method::DELETE, &note, None, vec![])
+    ana.send_with(Method::PATCH, &note, &json!({"text": "stale"}), &stale)
+        .await
+        .expect_error(412, "precondition_failed");
+    // A DELETE carries no body: only the header.
+    api.raw(Method::DELETE, &note, Some(&ana.token), None, &stale)
+        .await
+        .expect_error(412, "precondition_failed");
+    assert_eq!(ana.delete(&note).await.status, 204);
+    ana.delete(&note).await.expect_error(404, "not_found");
+    ana.patch(&note, &json!({"text": "gone"}))
         .await
         .expect_error(404, "not_found");
-    send(
-        &ana,
-        Method::PATCH,
-        &note,
-        Some(json!({"text": "gone"})),
-        vec![],
-    )
-    .await
-    .expect_error(404, "not_found");
-    assert_eq!(
-        send(&ana, Method::GET, &notes, None, vec![])
-            .await
-            .expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(ana.count(&notes).await, 2);
 }
 
 #[tokio::test]
 async fn note_text_is_1_to_2000_characters_after_trimming() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let c = api.whatsapp_contact(&org, "+1", "c1").await;
     let agent = api.caller(&org, "agent", "enterprise").await;
     let notes = format!("/contacts/{c}/notes");
@@ -209,9 +117,10 @@ async fn note_text_is_1_to_2000_characters_after_trimming() {
         "   ".to_string(),
         String::new(),
     ] {
-        let reply = agent.post(&notes, &json!({"text": text})).await;
-        reply.expect_error(422, "validation_failed");
-        assert_eq!(reply.field(), "text");
+        agent
+            .post(&notes, &json!({"text": text}))
+            .await
+            .expect_error_at(422, "validation_failed", "text");
     }
     let note = format!("{notes}/{}", emoji["id"].as_str().unwrap());
     agent
@@ -228,99 +137,54 @@ async fn note_text_is_1_to_2000_characters_after_trimming() {
             .await
             .expect_error(400, "bad_request");
     }
-    assert_eq!(
-        agent.get(&notes).await.expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(agent.count(&notes).await, 2);
 }
 
 #[tokio::test]
 async fn notes_need_a_paid_plan_to_write_and_the_callers_own_contact() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let c = api.whatsapp_contact(&org, "+1", "c1").await;
     let writer = api.caller(&org, "agent", "business").await;
-    let note = writer
-        .post(&format!("/contacts/{c}/notes"), &json!({"text": "hi"}))
-        .await
-        .expect(201);
-    let note_path = format!("/contacts/{c}/notes/{}", note["id"].as_str().unwrap());
+    let notes = format!("/contacts/{c}/notes");
+    let note = writer.note(&notes, "hi").await;
+    let note_path = format!("{notes}/{}", note["id"].as_str().unwrap());
 
+    let x = json!({"text": "x"});
     let team = api.caller(&org, "admin", "team").await;
-    assert_eq!(
-        team.get(&format!("/contacts/{c}/notes")).await.expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    team.post(&format!("/contacts/{c}/notes"), &json!({"text": "x"}))
-        .await
-        .expect_error(403, "plan_required");
-    team.patch(&note_path, &json!({"text": "x"}))
-        .await
-        .expect_error(403, "plan_required");
-    team.delete(&note_path)
-        .await
-        .expect_error(403, "plan_required");
+    assert_eq!(team.count(&notes).await, 1);
+    let writes: [Refused; 3] = [
+        (Method::POST, &notes, Some(&x)),
+        (Method::PATCH, &note_path, Some(&x)),
+        (Method::DELETE, &note_path, None),
+    ];
+    team.expect_each_error(403, "plan_required", &writes).await;
 
     let stranger = api.caller(&new_org(), "agent", "enterprise").await;
-    stranger
-        .get(&format!("/contacts/{c}/notes"))
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .post(&format!("/contacts/{c}/notes"), &json!({"text": "x"}))
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .patch(&note_path, &json!({"text": "x"}))
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .delete(&note_path)
-        .await
-        .expect_error(404, "not_found");
-    writer
-        .post("/contacts/no-such-contact/notes", &json!({"text": "x"}))
-        .await
-        .expect_error(404, "not_found");
-    writer
-        .get("/contacts/no-such-contact/notes")
-        .await
-        .expect_error(404, "not_found");
+    stranger.get(&notes).await.expect_error(404, "not_found");
+    stranger.expect_each_error(404, "not_found", &writes).await;
+    let nobody = "/contacts/no-such-contact/notes";
+    let nobodys = [
+        (Method::POST, nobody, Some(&x)),
+        (Method::GET, nobody, None),
+    ];
+    writer.expect_each_error(404, "not_found", &nobodys).await;
     assert_eq!(
-        writer
-            .get(&format!("/contacts/{c}/notes"))
-            .await
-            .expect(200)["items"][0]["text"],
+        writer.get(&notes).await.expect(200)["items"][0]["text"],
         "hi"
     );
 }
 
 #[tokio::test]
 async fn conversation_notes_are_kept_apart_from_contact_notes() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let c = api.whatsapp_contact(&org, "+1", "conv-a").await;
     let agent = api.caller(&org, "agent", "business").await;
     let on_contact = agent
-        .post(
-            &format!("/contacts/{c}/notes"),
-            &json!({"text": "about the person"}),
-        )
-        .await
-        .expect(201);
+        .note(&format!("/contacts/{c}/notes"), "about the person")
+        .await;
     let on_conversation = agent
-        .post(
-            "/conversations/conv-a/notes",
-            &json!({"text": "about this chat"}),
-        )
-        .await
-        .expect(201);
+        .note("/conversations/conv-a/notes", "about this chat")
+        .await;
     assert_eq!(
         api_tests::ids(&agent.get(&format!("/contacts/{c}/notes")).await.expect(200)),
         [on_contact["id"].as_str().unwrap()]

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, new_org};
+use api_tests::{Api, fresh, new_org};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
@@ -10,8 +10,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_401() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let good = api.token(&[("org", &org), ("role", "admin")]).await;
     let expired = api
         .token(&[("org", &org), ("role", "admin"), ("expires_in", "-3600")])
@@ -64,17 +63,12 @@ async fn requests_without_a_valid_token_are_401() {
 #[tokio::test]
 async fn the_token_route_refuses_roles_outside_the_contract() {
     let api = Api::new();
-    let reply = api
-        .raw(
-            Method::GET,
-            &format!("/_local/token?org={}&role=owner", new_org()),
-            None,
-            None,
-            &[],
-        )
-        .await;
-    reply.expect_error(400, "bad_request");
-    assert_eq!(reply.field(), "role");
+    api.anonymous(
+        Method::GET,
+        &format!("/_local/token?org={}&role=owner", new_org()),
+    )
+    .await
+    .expect_error_at(400, "bad_request", "role");
 }
 
 #[tokio::test]
@@ -120,8 +114,7 @@ async fn bodies_over_64_kib_are_413() {
 
 #[tokio::test]
 async fn tokens_carry_the_requested_claims() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let token = api
         .token(&[("org", &org), ("role", "agent"), ("plan", "business")])
         .await;
@@ -130,13 +123,9 @@ async fn tokens_carry_the_requested_claims() {
         .await
         .expect(200);
     assert_eq!(settings["plan"], "business");
-    let bad_plan = api
-        .raw(Method::GET, "/_local/token?plan=gold", None, None, &[])
-        .await;
+    let bad_plan = api.anonymous(Method::GET, "/_local/token?plan=gold").await;
     bad_plan.expect_error(400, "bad_request");
-    let bad_org = api
-        .raw(Method::GET, "/_local/token?org=a%23b", None, None, &[])
-        .await;
+    let bad_org = api.anonymous(Method::GET, "/_local/token?org=a%23b").await;
     bad_org.expect_error(400, "bad_request");
 }
 
@@ -144,7 +133,7 @@ async fn tokens_carry_the_requested_claims() {
 async fn schedules_are_listed_from_the_template() {
     let api = Api::new();
     let reply = api
-        .raw(Method::GET, "/_local/schedules", None, None, &[])
+        .anonymous(Method::GET, "/_local/schedules")
         .await
         .expect(200);
     assert_eq!(
@@ -158,7 +147,7 @@ async fn schedules_are_listed_from_the_template() {
 async fn functions_are_listed_with_the_timeout_each_invocation_gets() {
     let api = Api::new();
     let reply = api
-        .raw(Method::GET, "/_local/functions", None, None, &[])
+        .anonymous(Method::GET, "/_local/functions")
         .await
         .expect(200);
     // scripts/test starts the runtime without LOCAL_MAX_TIMEOUT_S: the template's values.

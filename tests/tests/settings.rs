@@ -2,13 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, new_org};
+use api_tests::{fresh_as, new_org};
 use serde_json::json;
 
 #[tokio::test]
 async fn a_new_org_has_default_settings_and_the_callers_plan() {
-    let api = Api::new();
-    let agent = api.caller(&new_org(), "agent", "enterprise").await;
+    let (_, _, agent) = fresh_as("agent", "enterprise").await;
     let settings = agent.get("/settings").await.expect(200);
     assert_eq!(
         settings,
@@ -18,24 +17,11 @@ async fn a_new_org_has_default_settings_and_the_callers_plan() {
 
 #[tokio::test]
 async fn an_admin_changes_settings_and_everyone_sees_them() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let agent = api.caller(&org, "agent", "enterprise").await;
-    admin
-        .post(
-            "/attributes",
-            &json!({"label": "Customer ID", "type": "text"}),
-        )
-        .await
-        .expect(201);
+    admin.define_text("Customer ID").await;
     let changed = admin
-        .patch(
-            "/settings",
-            &json!({"matching_attribute": "customer_id", "crm_edit_enabled": true, "vip_routing_team": "  VIP desk "}),
-        )
-        .await
-        .expect(200);
+        .set_settings(&json!({"matching_attribute": "customer_id", "crm_edit_enabled": true, "vip_routing_team": "  VIP desk "})).await;
     assert_eq!(changed["matching_attribute"], "customer_id");
     assert_eq!(changed["crm_edit_enabled"], true);
     assert_eq!(changed["vip_routing_team"], "VIP desk");
@@ -43,12 +29,8 @@ async fn an_admin_changes_settings_and_everyone_sees_them() {
 
     // Fields not sent stay as they were; null clears.
     let cleared = admin
-        .patch(
-            "/settings",
-            &json!({"matching_attribute": null, "vip_routing_team": null}),
-        )
-        .await
-        .expect(200);
+        .set_settings(&json!({"matching_attribute": null, "vip_routing_team": null}))
+        .await;
     assert_eq!(cleared["matching_attribute"], json!(null));
     assert_eq!(cleared["vip_routing_team"], json!(null));
     assert_eq!(cleared["crm_edit_enabled"], true);
@@ -56,32 +38,26 @@ async fn an_admin_changes_settings_and_everyone_sees_them() {
 
 #[tokio::test]
 async fn a_platform_attribute_can_be_the_matching_attribute() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "team").await;
+    let (_, _, admin) = fresh_as("admin", "team").await;
     let s = admin
-        .patch("/settings", &json!({"matching_attribute": "email_address"}))
-        .await
-        .expect(200);
+        .set_settings(&json!({"matching_attribute": "email_address"}))
+        .await;
     assert_eq!(s["matching_attribute"], "email_address");
 }
 
 #[tokio::test]
 async fn the_matching_attribute_must_be_a_text_attribute_that_exists() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "team").await;
+    let (_, _, admin) = fresh_as("admin", "team").await;
     admin
-        .post(
-            "/attributes",
+        .create_attribute(
             &json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Silver"]}),
         )
-        .await
-        .expect(201);
+        .await;
     for key in ["tier", "vip", "verified", "no_such_attribute"] {
-        let reply = admin
+        admin
             .patch("/settings", &json!({"matching_attribute": key}))
-            .await;
-        reply.expect_error(422, "validation_failed");
-        assert_eq!(reply.field(), "matching_attribute", "{key}");
+            .await
+            .expect_error_at(422, "validation_failed", "matching_attribute");
     }
     let unchanged = admin.get("/settings").await.expect(200);
     assert_eq!(unchanged["matching_attribute"], json!(null));
@@ -89,34 +65,31 @@ async fn the_matching_attribute_must_be_a_text_attribute_that_exists() {
 
 #[tokio::test]
 async fn settings_bodies_of_the_wrong_shape_are_400() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "enterprise").await;
+    let (_, _, admin) = fresh_as("admin", "enterprise").await;
     for (body, field) in [
         (json!({"crm_edit_enabled": "yes"}), "crm_edit_enabled"),
         (json!({"crm_edit_enabled": null}), "crm_edit_enabled"),
         (json!({"matching_attribute": 5}), "matching_attribute"),
         (json!({"plan": "enterprise"}), "plan"),
     ] {
-        let reply = admin.patch("/settings", &body).await;
-        reply.expect_error(400, "bad_request");
-        assert_eq!(reply.field(), field, "{body}");
+        admin
+            .patch("/settings", &body)
+            .await
+            .expect_error_at(400, "bad_request", field);
     }
     admin
         .raw_body(reqwest::Method::PATCH, "/settings", b"{not json")
         .await
         .expect_error(400, "bad_request");
-    let reply = admin
+    admin
         .patch("/settings", &json!({"vip_routing_team": " "}))
-        .await;
-    reply.expect_error(422, "validation_failed");
-    assert_eq!(reply.field(), "vip_routing_team");
+        .await
+        .expect_error_at(422, "validation_failed", "vip_routing_team");
 }
 
 #[tokio::test]
 async fn only_admins_change_settings() {
-    let api = Api::new();
-    let org = new_org();
-    let agent = api.caller(&org, "agent", "enterprise").await;
+    let (api, org, agent) = fresh_as("agent", "enterprise").await;
     agent
         .patch("/settings", &json!({"vip_routing_team": "x"}))
         .await
@@ -130,8 +103,7 @@ async fn only_admins_change_settings() {
 
 #[tokio::test]
 async fn allowing_agents_to_edit_crm_values_needs_enterprise() {
-    let api = Api::new();
-    let admin = api.caller(&new_org(), "admin", "business").await;
+    let (_, _, admin) = fresh_as("admin", "business").await;
     admin
         .patch("/settings", &json!({"crm_edit_enabled": true}))
         .await
@@ -144,24 +116,16 @@ async fn allowing_agents_to_edit_crm_values_needs_enterprise() {
 
 #[tokio::test]
 async fn orgs_never_see_each_others_settings() {
-    let api = Api::new();
-    let admin_a = api.caller(&new_org(), "admin", "team").await;
+    let (api, _, admin_a) = fresh_as("admin", "team").await;
     let admin_b = api.caller(&new_org(), "admin", "team").await;
     admin_a
-        .patch("/settings", &json!({"vip_routing_team": "A team"}))
-        .await
-        .expect(200);
+        .set_settings(&json!({"vip_routing_team": "A team"}))
+        .await;
     assert_eq!(
         admin_b.get("/settings").await.expect(200)["vip_routing_team"],
         json!(null)
     );
-    admin_a
-        .post(
-            "/attributes",
-            &json!({"label": "Secret key", "type": "text"}),
-        )
-        .await
-        .expect(201);
+    admin_a.define_text("Secret key").await;
     // Org B cannot point its matching attribute at org A's custom attribute.
     admin_b
         .patch("/settings", &json!({"matching_attribute": "secret_key"}))
@@ -171,9 +135,7 @@ async fn orgs_never_see_each_others_settings() {
 
 #[tokio::test]
 async fn concurrent_admins_changing_different_settings_both_win() {
-    let api = Api::new();
-    let org = new_org();
-    let a = api.caller(&org, "admin", "enterprise").await;
+    let (api, org, a) = fresh_as("admin", "enterprise").await;
     let b = api.caller(&org, "admin", "enterprise").await;
     for round in 0..5 {
         let team = format!("team {round}");

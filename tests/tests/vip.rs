@@ -2,13 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, inbound, new_org};
+use api_tests::{fresh, inbound, new_org};
 use serde_json::json;
 
 #[tokio::test]
 async fn vip_is_designated_idempotently_and_forms_the_vip_group() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let a = api.whatsapp_contact(&org, "+1", "c1").await;
     let b = api.whatsapp_contact(&org, "+2", "c2").await;
     let agent = api.caller(&org, "agent", "business").await;
@@ -38,10 +37,7 @@ async fn vip_is_designated_idempotently_and_forms_the_vip_group() {
         .find(|c| c["id"] == a)
         .unwrap();
     assert_eq!(summary["vip"], true);
-    assert_eq!(
-        agent.get(&format!("/contacts/{b}")).await.expect(200)["vip"],
-        false
-    );
+    assert_eq!(agent.view(&b).await["vip"], false);
 
     // A new message rewrites the profile; the contact stays in the VIP group.
     let mut later = inbound(&org, "whatsapp", "+1", "c1", "m-later");
@@ -62,8 +58,7 @@ async fn vip_is_designated_idempotently_and_forms_the_vip_group() {
 
 #[tokio::test]
 async fn vip_needs_a_paid_plan_the_vip_attribute_and_the_callers_own_contact() {
-    let api = Api::new();
-    let org = new_org();
+    let (api, org) = fresh();
     let a = api.whatsapp_contact(&org, "+1", "c1").await;
     let path = format!("/contacts/{a}/vip");
     for role in ["agent", "admin"] {
@@ -98,8 +93,5 @@ async fn vip_needs_a_paid_plan_the_vip_attribute_and_the_callers_own_contact() {
         .delete(&path)
         .await
         .expect_error(403, "feature_disabled");
-    assert_eq!(
-        agent.get(&format!("/contacts/{a}")).await.expect(200)["vip"],
-        false
-    );
+    assert_eq!(agent.view(&a).await["vip"], false);
 }

@@ -230,10 +230,25 @@ impl App {
         Ok(secrets)
     }
 
+    /// Sends a lookup (or a ping) to the connection's lookup URL, signed with every current
+    /// secret under a new webhook id.
+    async fn send_lookup(
+        &self,
+        org: &OrgId,
+        connection: &CrmConnection,
+        call: &LookupCall<'_>,
+    ) -> Result<client::Reply, ApiError> {
+        let secrets = self.signing_secrets(org, connection).await?;
+        let (id, at) = (self.env.ids.new_id(), self.env.now().unix_timestamp());
+        let reply = self
+            .client
+            .call(&connection.lookup_url, &secrets, &id, at, call);
+        reply.await
+    }
+
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
     async fn test(&self, caller: &Caller) -> HttpResult {
         let connection = self.connection(&caller.org).await?;
-        let secrets = self.signing_secrets(&caller.org, &connection).await?;
         let call = LookupCall {
             kind: "ping",
             contact: LookupContact {
@@ -243,16 +258,7 @@ impl App {
             },
             lookup: BTreeMap::new(),
         };
-        let reply = self
-            .client
-            .call(
-                &connection.lookup_url,
-                &secrets,
-                &self.env.ids.new_id(),
-                self.env.now().unix_timestamp(),
-                &call,
-            )
-            .await?;
+        let reply = self.send_lookup(&caller.org, &connection, &call).await?;
         Ok(ok(&TestResult {
             ok: reply.outcome.is_ok(),
             status: (reply.status != 0).then_some(reply.status),

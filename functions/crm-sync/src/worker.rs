@@ -164,22 +164,11 @@ impl App {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect(),
         };
-        let secrets = self.signing_secrets(org, connection).await?;
-        let now = self.env.now();
-        let reply = self
-            .client
-            .call(
-                &connection.lookup_url,
-                &secrets,
-                &self.env.ids.new_id(),
-                now.unix_timestamp(),
-                &call,
-            )
-            .await?;
+        let reply = self.send_lookup(org, connection, &call).await?;
         let parsed = reply.outcome.and_then(|json| {
             serde_json::from_value::<LookupReply>(json).map_err(|_| CallFailure::NotJson)
         });
-        let breaker = breaker_outcome(&parsed, now);
+        let breaker = breaker_outcome(&parsed, self.env.now());
         self.store
             .record_crm_call(org, &connection.connection_id, breaker)
             .await?;

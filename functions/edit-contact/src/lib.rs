@@ -28,15 +28,8 @@ shared::routes! {
     PATCH "/conversations/{conversation_id}" => SetConversationStatus, ChangeStatus;
 }
 
-shared::app!(
-    pub struct App {
-        store,
-        blobs,
-        matching,
-        /// `crm-sync`'s queue: write-backs after a status change.
-        crm,
-    }
-);
+// `crm` is `crm-sync`'s queue: write-backs after a status change.
+shared::app!(pub struct App { store, blobs, matching, crm });
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -49,15 +49,8 @@ pub struct Ingested {
     pub conversation_id: String,
 }
 
-shared::app!(
-    pub struct App {
-        store,
-        blobs,
-        matching,
-        /// `crm-sync`'s queue: lookups and write-backs a message asks for.
-        crm,
-    }
-);
+// `crm` is `crm-sync`'s queue: lookups and write-backs a message asks for.
+shared::app!(pub struct App { store, blobs, matching, crm });
 
 fn malformed(why: impl Into<String>) -> IngestError {
     IngestError::Malformed(why.into())

@@ -82,10 +82,7 @@ impl Store {
         org: &OrgId,
         ids: BTreeSet<String>,
     ) -> Result<BTreeSet<String>, ApiError> {
-        let keys: Vec<_> = ids
-            .iter()
-            .map(|id| raw_key(&keys::contact_pk(org, id), keys::PROFILE_SK))
-            .collect();
+        let keys: Vec<_> = ids.iter().map(|id| profile_key(org, id)).collect();
         let mut alive = BTreeSet::new();
         // BatchGetItem takes at most 100 keys.
         for chunk in keys.chunks(100) {

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::Head;
-use super::raw_key;
 use super::{BatchOp, Item, SaveError, Store, internal};
+use super::{profile_key, raw_key};
 use crate::contacts::Contact;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::deletion::DeletionRecord;
@@ -54,15 +54,15 @@ impl Store {
     ) -> Result<(), SaveError> {
         let delete = |key: Item| Delete::builder().table_name(&self.table).set_key(Some(key));
         let mut deletes = vec![
-            delete(raw_key(
-                &keys::contact_pk(org, &contact.id),
-                keys::PROFILE_SK,
-            ))
-            .condition_expression("#version = :version")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":version", AttributeValue::N(contact.version.to_string()))
-            .build()
-            .map_err(internal)?,
+            delete(profile_key(org, &contact.id))
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(
+                    ":version",
+                    AttributeValue::N(contact.version.to_string()),
+                )
+                .build()
+                .map_err(internal)?,
         ];
         for claim in claim_keys(org, contact) {
             deletes.push(
@@ -108,12 +108,7 @@ impl Store {
             .map(|d| TransactWriteItem::builder().delete(d).build())
             .collect();
         for item in [audit, marker] {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(internal)?;
+            let put = self.put_new(item)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
         self.transact(items).await

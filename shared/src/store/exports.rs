@@ -86,6 +86,25 @@ struct JobUpdate<'a> {
     values: Vec<(&'a str, AttributeValue)>,
 }
 
+impl<'a> JobUpdate<'a> {
+    /// An update only the invocation holding `lease` of a running job may make.
+    fn under_lease(
+        lease: u64,
+        set: &'a str,
+        remove: Option<&'a str>,
+        mut values: Vec<(&'a str, AttributeValue)>,
+    ) -> Self {
+        values.push((":lease", n(lease)));
+        values.push((":running", s(ExportStatus::Running.as_str())));
+        Self {
+            set,
+            remove,
+            condition: "#lease = :lease AND #status = :running",
+            values,
+        }
+    }
+}
+
 impl Store {
     fn export_item(&self, org: &OrgId, job: &ExportJob) -> Result<Item, ApiError> {
         serde_dynamo::to_item(ExportItem {
@@ -100,12 +119,7 @@ impl Store {
     /// Writes a new, queued job.
     #[tracing::instrument(skip(self, job), fields(org = %org, export = %job.id))]
     pub async fn create_export(&self, org: &OrgId, job: &ExportJob) -> Result<(), ApiError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.export_item(org, job)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(internal)?;
+        let put = self.put_new(self.export_item(org, job)?)?;
         self.put_conditionally(put).await.map_err(|err| match err {
             SaveError::Conflict => ApiError::internal("an export id was reused"),
             SaveError::Failed(err) => err,
@@ -234,17 +248,12 @@ impl Store {
             org,
             id,
             now,
-            JobUpdate {
-                set: "checkpoint = :checkpoint, #rows = :rows",
-                remove: None,
-                condition: "#lease = :lease AND #status = :running",
-                values: vec![
-                    (":checkpoint", saved),
-                    (":rows", n(checkpoint.rows)),
-                    (":lease", n(lease)),
-                    (":running", s(ExportStatus::Running.as_str())),
-                ],
-            },
+            JobUpdate::under_lease(
+                lease,
+                "checkpoint = :checkpoint, #rows = :rows",
+                None,
+                vec![(":checkpoint", saved), (":rows", n(checkpoint.rows))],
+            ),
         )
         .await
     }
@@ -263,16 +272,7 @@ impl Store {
             org,
             id,
             now,
-            JobUpdate {
-                set: "#rows = :rows",
-                remove: None,
-                condition: "#lease = :lease AND #status = :running",
-                values: vec![
-                    (":rows", n(rows)),
-                    (":lease", n(lease)),
-                    (":running", s(ExportStatus::Running.as_str())),
-                ],
-            },
+            JobUpdate::under_lease(lease, "#rows = :rows", None, vec![(":rows", n(rows))]),
         )
         .await
     }
@@ -292,18 +292,16 @@ impl Store {
             org,
             id,
             now,
-            JobUpdate {
-                set: "#status = :succeeded, #rows = :rows, object_key = :object, completed_at = :now",
-                remove: Some("checkpoint"),
-                condition: "#lease = :lease AND #status = :running",
-                values: vec![
+            JobUpdate::under_lease(
+                lease,
+                "#status = :succeeded, #rows = :rows, object_key = :object, completed_at = :now",
+                Some("checkpoint"),
+                vec![
                     (":succeeded", s(ExportStatus::Succeeded.as_str())),
                     (":rows", n(rows)),
                     (":object", s(object_key)),
-                    (":lease", n(lease)),
-                    (":running", s(ExportStatus::Running.as_str())),
                 ],
-            },
+            ),
         )
         .await
     }
@@ -435,12 +433,7 @@ impl Store {
         job: &ExportJob,
         period: &str,
     ) -> Result<(), SaveError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.export_item(org, job)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(internal)?;
+        let put = self.put_new(self.export_item(org, job)?)?;
         let mark = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(org, keys::EXPORT_SCHEDULE_SK)))

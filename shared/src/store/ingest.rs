@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::*;
 use super::{SaveError, Store, Stored, internal, key};
@@ -135,14 +135,7 @@ impl Store {
         let message_item: super::Item = serde_dynamo::to_item(message).map_err(internal)?;
         let mut items = vec![
             TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(message_item))
-                        .condition_expression("attribute_not_exists(PK)")
-                        .build()
-                        .map_err(internal)?,
-                )
+                .put(self.put_new(message_item)?)
                 .build(),
         ];
         items.push(self.conversation_upsert(org, write.conversation, write.now)?);
@@ -169,14 +162,7 @@ impl Store {
             ]);
             items.push(
                 TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(claim))
-                            .condition_expression("attribute_not_exists(PK)")
-                            .build()
-                            .map_err(internal)?,
-                    )
+                    .put(self.put_new(claim)?)
                     .build(),
             );
         }
@@ -193,10 +179,7 @@ impl Store {
                     .update(
                         Update::builder()
                             .table_name(&self.table)
-                            .set_key(Some(raw_key(
-                                &keys::contact_pk(org, &write.conversation.contact_id),
-                                keys::PROFILE_SK,
-                            )))
+                            .set_key(Some(profile_key(org, &write.conversation.contact_id)))
                             .update_expression("SET #outbox = :outbox")
                             .condition_expression("attribute_exists(PK)")
                             .expression_attribute_names("#outbox", super::profile::OUTBOX)

@@ -24,8 +24,6 @@ use crate::settings::Settings;
 
 mod conversations;
 mod crm;
-#[cfg(test)]
-mod crm_tests;
 mod deletion;
 mod exports;
 mod idempotency;
@@ -408,18 +406,19 @@ impl Store {
         };
         let item = serde_dynamo::to_item(item).map_err(internal)?;
         let builder = Put::builder().table_name(&self.table).set_item(Some(item));
-        let builder = if stored.version == 0 {
-            builder.condition_expression("attribute_not_exists(PK)")
-        } else {
-            builder
-                .condition_expression("#version = :version")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(
-                    ":version",
-                    AttributeValue::N(stored.version.to_string()),
-                )
-        };
-        builder.build().map_err(internal)
+        put_on_version(builder, stored.version)
+            .build()
+            .map_err(internal)
+    }
+
+    /// A put that only creates: it fails if an item with the key exists.
+    pub(super) fn put_new(&self, item: Item) -> Result<Put, ApiError> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(internal)
     }
 
     async fn write(&self, put: Put, guard: Option<ConditionCheck>) -> Result<(), SaveError> {
@@ -465,6 +464,25 @@ impl Store {
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// An item's primary key.
+/// The key of a contact's `PROFILE` item.
+pub(crate) fn profile_key(org: &OrgId, contact_id: &str) -> Item {
+    raw_key(&keys::contact_pk(org, contact_id), keys::PROFILE_SK)
+}
+
+/// A put that creates the item (`expected` 0) or replaces the version that was read.
+pub(super) fn put_on_version(
+    put: aws_sdk_dynamodb::types::builders::PutBuilder,
+    expected: u64,
+) -> aws_sdk_dynamodb::types::builders::PutBuilder {
+    if expected == 0 {
+        put.condition_expression("attribute_not_exists(PK)")
+    } else {
+        put.condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", AttributeValue::N(expected.to_string()))
+    }
+}
+
 pub(crate) fn raw_key(pk: &str, sk: &str) -> Item {
     HashMap::from([
         (keys::PK.to_owned(), AttributeValue::S(pk.to_owned())),

@@ -1,13 +1,11 @@
 //! Notes under a contact or a conversation.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::Head;
-use super::raw_key;
 use super::{SaveError, Store, conditional, internal};
+use super::{profile_key, raw_key};
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::ApiError;
 use crate::ids::OrgId;
@@ -74,10 +72,7 @@ impl Store {
                 let contact = self.live_parent(org, parent).await?;
                 let profile = ConditionCheck::builder()
                     .table_name(&self.table)
-                    .set_key(Some(raw_key(
-                        &keys::contact_pk(org, &contact),
-                        keys::PROFILE_SK,
-                    )))
+                    .set_key(Some(profile_key(org, &contact)))
                     .condition_expression("attribute_exists(PK)")
                     .build()
                     .map_err(internal)?;
@@ -95,12 +90,7 @@ impl Store {
             .condition_expression("attribute_exists(PK)")
             .build()
             .map_err(internal)?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(internal)?;
+        let put = self.put_new(item)?;
         let mut items = vec![
             TransactWriteItem::builder().condition_check(check).build(),
             TransactWriteItem::builder().put(put).build(),

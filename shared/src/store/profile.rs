@@ -200,13 +200,10 @@ impl Store {
         org: &OrgId,
         contact_id: &str,
     ) -> Result<Option<Contact>, ApiError> {
-        self.get_consistent(raw_key(
-            &keys::contact_pk(org, contact_id),
-            keys::PROFILE_SK,
-        ))
-        .await?
-        .map(contact_from_item)
-        .transpose()
+        self.get_consistent(profile_key(org, contact_id))
+            .await?
+            .map(contact_from_item)
+            .transpose()
     }
 
     /// A page of an org's contacts, newest first; with `vip_only`, from the sparse VIP index.
@@ -343,7 +340,7 @@ impl Store {
     /// Why a conditional profile update wrote nothing: the contact is gone (`404`), or it
     /// exists and so the caller's `If-Match` no longer holds (`412`).
     pub async fn why_not_written(&self, org: &OrgId, contact_id: &str) -> ApiError {
-        let profile = raw_key(&keys::contact_pk(org, contact_id), keys::PROFILE_SK);
+        let profile = profile_key(org, contact_id);
         self.gone_or_stale(profile, "contact").await
     }
 
@@ -360,10 +357,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(raw_key(
-                &keys::contact_pk(org, contact_id),
-                keys::PROFILE_SK,
-            )))
+            .set_key(Some(profile_key(org, contact_id)))
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#updated", "updated_at")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -398,18 +392,9 @@ impl Store {
         let builder = Put::builder()
             .table_name(&self.table)
             .set_item(Some(contact_item_with(org, contact, outbox)?));
-        let builder = if expected_version == 0 {
-            builder.condition_expression("attribute_not_exists(PK)")
-        } else {
-            builder
-                .condition_expression("#version = :version")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(
-                    ":version",
-                    AttributeValue::N(expected_version.to_string()),
-                )
-        };
-        builder.build().map_err(internal)
+        put_on_version(builder, expected_version)
+            .build()
+            .map_err(internal)
     }
 
     /// Adds or removes ids in a contact's `linked` set; a contact that is gone stays gone.
@@ -433,10 +418,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(raw_key(
-                &keys::contact_pk(org, contact_id),
-                keys::PROFILE_SK,
-            )))
+            .set_key(Some(profile_key(org, contact_id)))
             .update_expression(expression)
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#linked", "linked")
@@ -465,10 +447,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(raw_key(
-                &keys::contact_pk(org, contact_id),
-                keys::PROFILE_SK,
-            )))
+            .set_key(Some(profile_key(org, contact_id)))
             .condition_expression("#version = :expected")
             .expression_attribute_values(
                 ":expected",

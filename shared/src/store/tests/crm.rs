@@ -2,10 +2,7 @@
 //! counters, deleted once. Each test works in an org of its own.
 
 use super::*;
-use crate::ids::OrgId;
-use crate::testing::{local_store, new_org};
-
-const NOW: &str = "2026-01-01T10:00:00Z";
+use crate::testing::local_store;
 
 fn connection(id: &str) -> crate::crm::CrmConnection {
     crate::crm::CrmConnection {
@@ -93,4 +90,63 @@ async fn the_crm_breaker_opens_after_five_failures_in_a_row_and_one_success_clos
 
     assert!(store.delete_crm_connection(&org).await.unwrap());
     assert!(!store.delete_crm_connection(&org).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_connection_is_replaced_only_over_the_one_read_and_read_with_the_contact() {
+    let (store, org) = (local_store().await, org());
+    assert_eq!(store.crm_connection(&org).await.unwrap(), None);
+    assert!(
+        !store
+            .put_crm_connection(&org, &connection("k1"), Some(NOW))
+            .await
+            .unwrap(),
+        "a replace never creates"
+    );
+    assert!(
+        store
+            .put_crm_connection(&org, &connection("k1"), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.crm_connection(&org).await.unwrap(),
+        Some(connection("k1"))
+    );
+    let later = "2026-01-01T10:05:00Z";
+    let replacement = crate::crm::CrmConnection {
+        updated_at: later.into(),
+        ..connection("k2")
+    };
+    assert!(
+        store
+            .put_crm_connection(&org, &replacement, Some(NOW))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_crm_connection(&org, &connection("k3"), Some(NOW))
+            .await
+            .unwrap(),
+        "a replace over a stale read is refused"
+    );
+    assert_eq!(store.crm_connection(&org).await.unwrap(), Some(replacement));
+
+    store.save_contact(&org, &contact("c1"), 0).await.unwrap();
+    let context = store.contact_context(&org, "c1").await.unwrap();
+    assert_eq!(context.crm.map(|c| c.connection_id).as_deref(), Some("k2"));
+    assert_eq!(context.contact.map(|c| c.id).as_deref(), Some("c1"));
+    let other = store.contact_context(&self::org(), "c1").await.unwrap();
+    assert!(other.crm.is_none() && other.contact.is_none());
+
+    assert!(store.delete_crm_connection(&org).await.unwrap());
+    assert!(
+        !store
+            .put_crm_connection(&org, &connection("k4"), Some(later))
+            .await
+            .unwrap(),
+        "a deleted connection is not brought back"
+    );
+    assert_eq!(store.crm_connection(&org).await.unwrap(), None);
 }

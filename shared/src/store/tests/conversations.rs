@@ -1,0 +1,174 @@
+//! Conversations: their owner, their status, their time, and the linked contacts' listing.
+
+use super::*;
+use crate::cursor::PageRequest;
+use crate::deletion::DeletionRecord;
+use crate::notes::Person;
+use crate::testing::local_store;
+
+#[tokio::test]
+async fn linked_contacts_conversations_page_as_one_list_newest_first() {
+    let (store, org) = (local_store().await, org());
+    let mut ana = ingested(&store, &org, "c1", "conv-1").await;
+    ingested(&store, &org, "c2", "conv-2").await;
+    ana.linked = vec!["c1".into(), "c2".into()];
+    let (first, next) = store
+        .linked_conversations(&org, &ana, page(1))
+        .await
+        .unwrap();
+    assert_eq!(first[0].id, "conv-2", "same time: the larger id first");
+    let request = PageRequest {
+        limit: 1,
+        start: next,
+    };
+    let (second, next) = store
+        .linked_conversations(&org, &ana, request)
+        .await
+        .unwrap();
+    assert_eq!(second[0].id, "conv-1");
+    assert!(next.is_none(), "two conversations make two pages of one");
+    let foreign = PageRequest {
+        limit: 1,
+        start: Some(raw_key("ORG#other#C#c1", "CONV#conv-1")),
+    };
+    let err = store
+        .linked_conversations(&org, &ana, foreign)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "bad_request");
+}
+
+#[tokio::test]
+async fn a_conversation_belongs_to_its_contact_only_while_the_contact_exists() {
+    let (store, org) = (local_store().await, org());
+    let ana = ingested(&store, &org, "c1", "conv-1").await;
+    assert_eq!(
+        store
+            .conversation_contact(&org, "conv-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("c1")
+    );
+    assert_eq!(
+        store.conversation_contact(&org, "conv-x").await.unwrap(),
+        None
+    );
+    let record = DeletionRecord {
+        id: "del-1".into(),
+        contact_id: ana.id.clone(),
+        contact_hint: "A.".into(),
+        platform: "whatsapp".into(),
+        deleted_at: NOW.into(),
+        deleted_by: Person {
+            id: "u".into(),
+            name: "Admin".into(),
+        },
+    };
+    store.delete_contact(&org, &ana, &record).await.unwrap();
+    assert_eq!(
+        store.conversation_contact(&org, "conv-1").await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .messages(&org, "conv-1", page(10))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (log, _) = store.list_deletions(&org, page(10)).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(store.purge_pending(&org, "c1").await.unwrap());
+    assert!(
+        matches!(
+            store.delete_contact(&org, &ana, &record).await,
+            Err(SaveError::Conflict)
+        ),
+        "one audit record however often it is deleted"
+    );
+}
+
+/// The conversations `ana` lists, with their times.
+async fn listed(store: &Store, org: &OrgId, ana: &Contact) -> Vec<(String, String)> {
+    let (all, _) = store
+        .linked_conversations(org, ana, page(10))
+        .await
+        .unwrap();
+    all.into_iter().map(|c| (c.id, c.last_message_at)).collect()
+}
+
+#[tokio::test]
+async fn a_conversations_last_message_time_only_moves_forward() {
+    let (store, org) = (local_store().await, org());
+    let ana = ingested(&store, &org, "c1", "conv-1").await;
+    let at = |time: &str, id: &str| Conversation {
+        id: id.into(),
+        channel: Channel::Whatsapp,
+        status: "open".into(),
+        contact_id: "c1".into(),
+        last_message_at: time.into(),
+    };
+    store
+        .advance_conversation(&org, &at("2026-01-01T09:00:00Z", "conv-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(&store, &org, &ana).await,
+        [("conv-1".to_owned(), NOW.to_owned())]
+    );
+    let later = "2026-01-01T11:00:00Z";
+    store
+        .advance_conversation(&org, &at(later, "conv-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(&store, &org, &ana).await,
+        [("conv-1".to_owned(), later.to_owned())]
+    );
+    store
+        .advance_conversation(&org, &at(later, "conv-x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(&store, &org, &ana).await.len(),
+        1,
+        "never creates a conversation"
+    );
+}
+
+#[tokio::test]
+async fn a_status_change_of_a_deleted_contacts_conversation_is_refused() {
+    let (store, org) = (local_store().await, org());
+    let ana = ingested(&store, &org, "c1", "conv-1").await;
+    let read = store.status_context(&org, "conv-1").await.unwrap().unwrap();
+    assert_eq!(read.contact.version, 1);
+    assert!(read.crm.is_none());
+    let record = DeletionRecord {
+        id: "del-1".into(),
+        contact_id: "c1".into(),
+        contact_hint: "A.".into(),
+        platform: "whatsapp".into(),
+        deleted_at: NOW.into(),
+        deleted_by: Person {
+            id: "u".into(),
+            name: "Admin".into(),
+        },
+    };
+    store.delete_contact(&org, &ana, &record).await.unwrap();
+    let refused = store
+        .set_conversation_status(&org, &read.conversation, "closed", NOW, &[])
+        .await;
+    assert!(matches!(refused, Err(SaveError::Conflict)));
+    assert!(
+        store
+            .status_context(&org, "conv-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store.contact(&org, "c1").await.unwrap().is_none(),
+        "the outbox write did not bring the profile back"
+    );
+}

@@ -1,0 +1,71 @@
+//! Notes on a contact or a conversation, under a live parent.
+
+use super::*;
+use crate::notes::{Note, NoteParent, NoteText, Person};
+use crate::testing::local_store;
+
+#[tokio::test]
+async fn notes_live_under_a_live_parent_newest_first() {
+    let (store, org) = (local_store().await, org());
+    ingested(&store, &org, "c1", "conv-1").await;
+    let note = |id: &str| Note {
+        id: id.into(),
+        text: NoteText::parse("call back").unwrap(),
+        author: Person {
+            id: "u".into(),
+            name: "Agent".into(),
+        },
+        created_at: NOW.into(),
+        updated_at: NOW.into(),
+        updated_by: None,
+        version: 1,
+    };
+    let contact = NoteParent::Contact("c1");
+    for id in ["01a-1", "01a-2"] {
+        assert_eq!(
+            store.add_note(&org, contact, &note(id)).await.unwrap(),
+            "c1"
+        );
+    }
+    let conversation = NoteParent::Conversation("conv-1");
+    assert_eq!(
+        store
+            .add_note(&org, conversation, &note("01a-3"))
+            .await
+            .unwrap(),
+        "c1"
+    );
+    let (notes, _) = store.list_notes(&org, contact, page(10)).await.unwrap();
+    assert_eq!(
+        notes.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["01a-2", "01a-1"]
+    );
+    let missing = store
+        .add_note(&org, NoteParent::Contact("c9"), &note("01a-4"))
+        .await;
+    assert_eq!(missing.unwrap_err().code(), "not_found");
+    let by = Person {
+        id: "u2".into(),
+        name: "Other".into(),
+    };
+    let edit = NoteEdit {
+        text: "done",
+        by: &by,
+        at: NOW,
+    };
+    let stale = store
+        .update_note(&org, contact, "01a-1", &edit, Some(5))
+        .await;
+    assert_eq!(stale.unwrap_err().code(), "precondition_failed");
+    let edited = store
+        .update_note(&org, contact, "01a-1", &edit, Some(1))
+        .await
+        .unwrap();
+    assert_eq!((edited.version, edited.text.as_str()), (2, "done"));
+    store
+        .delete_note(&org, contact, "01a-1", None)
+        .await
+        .unwrap();
+    let again = store.delete_note(&org, contact, "01a-1", None).await;
+    assert_eq!(again.unwrap_err().code(), "not_found");
+}

@@ -1,0 +1,98 @@
+//! The calls the black-box tests make over and over, each with the status a passing test
+//! expects, so a test reads as the steps it takes rather than as paths and bodies.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{Caller, Reply};
+
+/// A request a caller may not make: method, path and body (`None` sends none).
+pub type Refused<'a> = (Method, &'a str, Option<&'a Value>);
+
+impl Caller {
+    /// Sends each request in order and expects every one to fail with `status` and `code`
+    /// (a route closed to the caller's role, plan or org).
+    pub async fn expect_each_error(&self, status: u16, code: &str, requests: &[Refused<'_>]) {
+        for (method, path, body) in requests {
+            let reply = self.send(method.clone(), path, *body).await;
+            let got = (reply.status.as_u16(), reply.code());
+            assert_eq!(got, (status, code), "{method} {path}: {}", reply.body);
+            reply.expect_error(status, code);
+        }
+    }
+
+    /// `GET /contacts/{id}`: the contact view.
+    pub async fn view(&self, contact: &str) -> Value {
+        self.get(&format!("/contacts/{contact}")).await.expect(200)
+    }
+
+    /// `PATCH /contacts/{id}` with these attribute values; the reply, for the test to judge.
+    pub async fn edit(&self, contact: &str, attributes: Value) -> Reply {
+        self.patch(
+            &format!("/contacts/{contact}"),
+            &json!({ "attributes": attributes }),
+        )
+        .await
+    }
+
+    /// Polls the contact view until `done` holds for it (background work: matching, lookups,
+    /// write-backs): the view.
+    pub async fn view_when(
+        &self,
+        contact: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        crate::eventually(what, || async {
+            let view = self.view(contact).await;
+            done(&view).then_some(view)
+        })
+        .await
+    }
+
+    /// `POST /attributes` that must create the definition: the definition.
+    pub async fn create_attribute(&self, body: &Value) -> Value {
+        self.post("/attributes", body).await.expect(201)
+    }
+
+    /// A custom text attribute with this label (its key is the label in snake case).
+    pub async fn define_text(&self, label: &str) -> Value {
+        self.create_attribute(&json!({"label": label, "type": "text"}))
+            .await
+    }
+
+    /// `PATCH /settings` that must be accepted: the settings.
+    pub async fn set_settings(&self, body: &Value) -> Value {
+        self.patch("/settings", body).await.expect(200)
+    }
+
+    /// `POST` of a note to a notes list (a contact's or a conversation's): the note.
+    pub async fn note(&self, notes: &str, text: &str) -> Value {
+        self.post(notes, &json!({ "text": text })).await.expect(201)
+    }
+
+    /// How many items the first page of a list holds.
+    pub async fn count(&self, list: &str) -> usize {
+        self.get(list).await.expect(200)["items"]
+            .as_array()
+            .expect("items")
+            .len()
+    }
+
+    /// `PUT /contacts/{id}/vip` that must be accepted: the contact view.
+    pub async fn make_vip(&self, contact: &str) -> Value {
+        self.put(&format!("/contacts/{contact}/vip"), &json!(null))
+            .await
+            .expect(200)
+    }
+
+    /// `PATCH /conversations/{id}` to a status, which must be accepted: the conversation.
+    pub async fn set_status(&self, conversation: &str, status: &str) -> Value {
+        self.patch(
+            &format!("/conversations/{conversation}"),
+            &json!({ "status": status }),
+        )
+        .await
+        .expect(200)
+    }
+}
