@@ -29,7 +29,7 @@ pub trait Build: Sized + Send + Sync + 'static {
 /// there (only the clients those parts need are made), then `env`, and optionally the function's
 /// `tuning` (its default in production, set by handler tests through `tuned`).
 ///
-/// ```ignore
+/// ```text
 /// shared::app!(pub struct App { store, /** why it needs the queue */ matching });
 /// shared::app!(pub struct App { store, purge } tuning: PurgeTuning);
 /// ```

@@ -186,6 +186,18 @@ pub fn new_org(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
+/// A Tuesday of a week the test owns, for firing the hourly export trigger. The trigger starts
+/// every org's due schedule, so a test that fires it works in a far-future year drawn from its
+/// own org id: another test's firings land in other years, outside the periods it counts.
+pub fn own_week(org: &str) -> time::Date {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    org.hash(&mut hasher);
+    let year = 2100 + i32::try_from(hasher.finish() % 7800).unwrap_or_default();
+    let week = 1 + u8::try_from(hasher.finish() / 7800 % 48).unwrap_or_default();
+    time::Date::from_iso_week_date(year, week, time::Weekday::Tuesday).expect("weeks 1..=48 exist")
+}
+
 /// What the local bus delivers for one org, read from a queue of the test's own that a rule on
 /// the bus fills, so a handler test sees the events a relay published.
 pub struct BusTap {

@@ -65,7 +65,16 @@ async fn the_hourly_schedule_starts_one_export_per_period_however_often_it_fires
         .expect(200);
     assert_eq!(listed["items"][0]["name"], "HourlyExports");
 
-    // This test owns 14:00 UTC. 2032-05-04 is a Tuesday.
+    // Day 0 is a Tuesday of the test's own week, in a year no other test fires in; and only
+    // the jobs this test's firings started count, whatever other firings do.
+    let week = shared::testing::own_week(&org);
+    let at = |day: i64, hour: u8, minute: u8| {
+        let time = (week + time::Duration::days(day))
+            .with_hms(hour, minute, 0)
+            .unwrap()
+            .assume_utc();
+        shared::clock::rfc3339(time)
+    };
     admin
         .put(
             "/export-schedule",
@@ -73,38 +82,47 @@ async fn the_hourly_schedule_starts_one_export_per_period_however_often_it_fires
         )
         .await
         .expect(200);
-    let fire = |time: &'static str| {
+    let fire = |time: String| {
         let api = &api;
         async move {
             let body = serde_json::to_vec(&json!({"time": time})).unwrap();
-            api.raw(
-                Method::POST,
-                "/_local/schedules/HourlyExports",
-                None,
-                Some(body),
-                &[],
-            )
-            .await
-            .expect(200)
+            let fired = api
+                .raw(
+                    Method::POST,
+                    "/_local/schedules/HourlyExports",
+                    None,
+                    Some(body),
+                    &[],
+                )
+                .await
+                .expect(200);
+            assert_eq!(fired["function"], "export-scheduler");
+            fired["result"]["started"].as_array().unwrap().clone()
         }
     };
-    let scheduled = || async {
-        admin.get("/exports").await.expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .clone()
+    let mut started = Vec::new();
+    let scheduled = |started: &[Value]| {
+        let started = started.to_vec();
+        let admin = &admin;
+        async move {
+            admin.get("/exports").await.expect(200)["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|job| started.contains(&job["id"]))
+                .cloned()
+                .collect::<Vec<_>>()
+        }
     };
 
-    fire("2032-05-04T13:00:00Z").await;
-    assert!(scheduled().await.is_empty(), "not due the hour before");
-    let (a, b, c) = tokio::join!(
-        fire("2032-05-04T14:00:00Z"),
-        fire("2032-05-04T14:00:00Z"),
-        fire("2032-05-04T14:30:00Z")
+    started.extend(fire(at(0, 13, 0)).await);
+    assert!(
+        scheduled(&started).await.is_empty(),
+        "not due the hour before"
     );
-    assert_eq!(a["function"], "export-scheduler");
-    let _ = (b, c);
-    let jobs = scheduled().await;
+    let (a, b, c) = tokio::join!(fire(at(0, 14, 0)), fire(at(0, 14, 0)), fire(at(0, 14, 30)));
+    started.extend(a.into_iter().chain(b).chain(c));
+    let jobs = scheduled(&started).await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0]["trigger"], "schedule");
     let done = admin.finished_export(jobs[0]["id"].as_str().unwrap()).await;
@@ -113,11 +131,15 @@ async fn the_hourly_schedule_starts_one_export_per_period_however_often_it_fires
         (json!("succeeded"), json!(1))
     );
 
-    fire("2032-05-05T14:00:00Z").await;
-    assert_eq!(scheduled().await.len(), 1, "weekly: Wednesday is not due");
-    fire("2032-05-11T14:00:00Z").await;
+    started.extend(fire(at(1, 14, 0)).await);
     assert_eq!(
-        scheduled().await.len(),
+        scheduled(&started).await.len(),
+        1,
+        "weekly: Wednesday is not due"
+    );
+    started.extend(fire(at(7, 14, 0)).await);
+    assert_eq!(
+        scheduled(&started).await.len(),
         2,
         "the next Tuesday is the next period"
     );

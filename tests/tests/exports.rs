@@ -1,9 +1,7 @@
 //! Exports and the export schedule through the local runtime: the worker runs from the real
 //! local queue, files come back through their presigned links.
-//!
-//! The hourly trigger finds schedules by hour across orgs, so each test that fires it owns the
-//! hours it fires (13 and 14 here; 2, 3 and 6 in the handler tests) and other tests keep their
-//! schedules out of those hours.
+//! A test that fires the hourly trigger (which starts every org's due schedule) works in a week
+//! of its own (`shared::testing::own_week`) and counts only the jobs its firings started.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 

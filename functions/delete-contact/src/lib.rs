@@ -15,7 +15,7 @@ use shared::metrics::{self, Metric};
 use shared::notes::Person;
 use shared::retry::Backoff;
 use shared::serve::{Delivery, Handled, HttpFunction, QueueFunction};
-use shared::store::SaveError;
+use shared::store::{PurgeEntry, PurgeScope, SaveError};
 
 /// The purge is queued twice: delayed before the transaction, so a function that dies right
 /// after committing still gets its purge, and immediately after it.
@@ -117,17 +117,16 @@ impl App {
             .delete_prefix(&keys::attachment_prefix(org, contact_id))
             .await?;
         *deleted += objects as u64;
-        let contact_pk = keys::contact_pk(org, contact_id);
         loop {
             let (conversations, _) = self
                 .store
-                .purge_page(&contact_pk, Some(keys::CONVERSATION_SK_PREFIX), None, 25)
+                .purge_page(org, PurgeScope::ConversationsOf(contact_id), None, 25)
                 .await?;
             if conversations.is_empty() {
                 break;
             }
             for entry in conversations {
-                let Some(conversation) = entry.sk.strip_prefix(keys::CONVERSATION_SK_PREFIX) else {
+                let Some(conversation) = entry.conversation_id() else {
                     continue;
                 };
                 if !self
@@ -149,7 +148,12 @@ impl App {
             }
             let (page, _) = self
                 .store
-                .purge_page(&contact_pk, None, None, self.tuning.page_size)
+                .purge_page(
+                    org,
+                    PurgeScope::Contact(contact_id),
+                    None,
+                    self.tuning.page_size,
+                )
                 .await?;
             if page.is_empty() {
                 break;
@@ -176,14 +180,11 @@ impl App {
         budget: &mut Budget,
         deleted: &mut u64,
     ) -> Result<bool, ApiError> {
-        let pk = keys::conversation_pk(org, conversation);
         let (owner, _) = self
             .store
-            .purge_page(&pk, Some(keys::CONVERSATION_OWNER_SK), None, 1)
+            .purge_page(org, PurgeScope::ConversationOwner(conversation), None, 1)
             .await?;
-        let owner = owner
-            .into_iter()
-            .find(|e| e.sk == keys::CONVERSATION_OWNER_SK);
+        let owner = owner.into_iter().find(PurgeEntry::is_conversation_owner);
         let still_ours = owner
             .as_ref()
             .and_then(|o| o.contact_id.as_deref())
@@ -195,11 +196,16 @@ impl App {
             }
             let (page, next) = self
                 .store
-                .purge_page(&pk, None, start, self.tuning.page_size)
+                .purge_page(
+                    org,
+                    PurgeScope::Conversation(conversation),
+                    start,
+                    self.tuning.page_size,
+                )
                 .await?;
             let doomed = page
                 .into_iter()
-                .filter(|e| e.sk != keys::CONVERSATION_OWNER_SK)
+                .filter(|e| !e.is_conversation_owner())
                 .filter(|e| match &e.contact_id {
                     Some(c) => c == contact_id,
                     None => still_ours,

@@ -19,8 +19,50 @@ use crate::keys;
 #[derive(Debug, Clone)]
 pub struct PurgeEntry {
     pub key: Item,
-    pub sk: String,
+    pub(crate) sk: String,
     pub contact_id: Option<String>,
+}
+
+impl PurgeEntry {
+    /// The conversation a reference in a contact's partition names.
+    pub fn conversation_id(&self) -> Option<&str> {
+        self.sk.strip_prefix(keys::CONVERSATION_SK_PREFIX)
+    }
+
+    /// Whether this is a conversation's `OWNER` head, which says whose the conversation is.
+    pub fn is_conversation_owner(&self) -> bool {
+        self.sk == keys::CONVERSATION_OWNER_SK
+    }
+}
+
+/// What the purge of a deleted contact reads, a page at a time.
+#[derive(Debug, Clone, Copy)]
+pub enum PurgeScope<'a> {
+    /// The references to the conversations the contact had, in its partition.
+    ConversationsOf(&'a str),
+    /// Everything in the contact's partition.
+    Contact(&'a str),
+    /// A conversation's `OWNER` head alone.
+    ConversationOwner(&'a str),
+    /// Everything in a conversation's partition: its owner head, messages and notes.
+    Conversation(&'a str),
+}
+
+impl PurgeScope<'_> {
+    fn partition_and_prefix(self, org: &OrgId) -> (String, Option<&'static str>) {
+        match self {
+            Self::ConversationsOf(contact) => (
+                keys::contact_pk(org, contact),
+                Some(keys::CONVERSATION_SK_PREFIX),
+            ),
+            Self::Contact(contact) => (keys::contact_pk(org, contact), None),
+            Self::ConversationOwner(conversation) => (
+                keys::conversation_pk(org, conversation),
+                Some(keys::CONVERSATION_OWNER_SK),
+            ),
+            Self::Conversation(conversation) => (keys::conversation_pk(org, conversation), None),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -138,21 +180,21 @@ impl Store {
         self.batch_delete(vec![marker]).await
     }
 
-    /// A page of a deleted contact's partition (or of its part whose sort keys begin with
-    /// `sk_prefix`), from `start`: what the purge removes a page at a time.
-    #[tracing::instrument(skip(self, start))]
+    /// A page of what `scope` holds, from `start`: what the purge removes a page at a time.
+    #[tracing::instrument(skip(self, start), fields(org = %org))]
     pub async fn purge_page(
         &self,
-        pk: &str,
-        sk_prefix: Option<&str>,
+        org: &OrgId,
+        scope: PurgeScope<'_>,
         start: Option<LastEvaluatedKey>,
         limit: i32,
     ) -> Result<(Vec<PurgeEntry>, Option<LastEvaluatedKey>), ApiError> {
+        let (pk, sk_prefix) = scope.partition_and_prefix(org);
         let mut query = self
             .client
             .query()
             .table_name(&self.table)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
             .projection_expression("PK, SK, contact_id")
             .set_exclusive_start_key(start)
             .limit(limit)

@@ -39,7 +39,7 @@ mod values;
 
 pub use conversations::*;
 pub use crm::CallOutcome;
-pub use deletion::PurgeEntry;
+pub use deletion::{PurgeEntry, PurgeScope};
 pub use exports::StoredSchedule;
 pub use idempotency::*;
 pub use ingest::*;

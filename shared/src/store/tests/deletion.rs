@@ -121,11 +121,11 @@ fn note(id: &str) -> Note {
     }
 }
 
-/// Every sort key of a partition (or of its part under `prefix`), a page of `limit` at a time.
-async fn sort_keys(store: &Store, pk: &str, prefix: Option<&str>, limit: i32) -> Vec<String> {
+/// Every sort key `scope` holds, a page of `limit` at a time.
+async fn sort_keys(store: &Store, org: &OrgId, scope: PurgeScope<'_>, limit: i32) -> Vec<String> {
     let (mut all, mut start) = (Vec::new(), None);
     loop {
-        let (entries, next) = store.purge_page(pk, prefix, start, limit).await.unwrap();
+        let (entries, next) = store.purge_page(org, scope, start, limit).await.unwrap();
         assert!(entries.len() <= usize::try_from(limit).unwrap());
         all.extend(entries.into_iter().map(|e| e.sk));
         start = next.filter(|k| !k.is_empty());
@@ -149,8 +149,7 @@ async fn the_purge_pages_through_what_a_deleted_contact_left_and_finishes_once()
         .delete_contact(&org, &ana, &deletion("01a-9", "c1"))
         .await
         .unwrap();
-    let contact_pk = crate::keys::contact_pk(&org, "c1");
-    let left: BTreeSet<String> = sort_keys(&store, &contact_pk, None, 2)
+    let left: BTreeSet<String> = sort_keys(&store, &org, PurgeScope::Contact("c1"), 2)
         .await
         .into_iter()
         .collect();
@@ -163,13 +162,13 @@ async fn the_purge_pages_through_what_a_deleted_contact_left_and_finishes_once()
         ])
     );
     assert_eq!(
-        sort_keys(&store, &contact_pk, Some("CONV#"), 25).await,
+        sort_keys(&store, &org, PurgeScope::ConversationsOf("c1"), 25).await,
         ["CONV#conv-1"]
     );
 
     let conversation_pk = crate::keys::conversation_pk(&org, "conv-1");
     let (owner, _) = store
-        .purge_page(&conversation_pk, Some("OWNER"), None, 1)
+        .purge_page(&org, PurgeScope::ConversationOwner("conv-1"), None, 1)
         .await
         .unwrap();
     assert_eq!(owner.len(), 1);
@@ -181,10 +180,17 @@ async fn the_purge_pages_through_what_a_deleted_contact_left_and_finishes_once()
     let items = store.partition(&conversation_pk).await.unwrap();
     assert_eq!(items.len(), 2, "the owner and the message");
 
-    let (entries, _) = store.purge_page(&contact_pk, None, None, 25).await.unwrap();
+    let (entries, _) = store
+        .purge_page(&org, PurgeScope::Contact("c1"), None, 25)
+        .await
+        .unwrap();
     let keys = entries.into_iter().map(|e| e.key).collect();
     store.batch_delete(keys).await.unwrap();
-    assert!(sort_keys(&store, &contact_pk, None, 25).await.is_empty());
+    assert!(
+        sort_keys(&store, &org, PurgeScope::Contact("c1"), 25)
+            .await
+            .is_empty()
+    );
 
     store.finish_purge(&org, "c1").await.unwrap();
     assert!(!store.purge_pending(&org, "c1").await.unwrap());
