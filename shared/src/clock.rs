@@ -95,10 +95,67 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// A point in time as it is stored and compared: RFC 3339 in UTC to the second
+/// (`2026-01-01T10:00:00Z`). The text has one form per instant, so its order, in code, in sort
+/// keys and in DynamoDB conditions alike, is the order of the times.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct Timestamp(String);
+
+impl Timestamp {
+    pub fn at(t: OffsetDateTime) -> Self {
+        Self(rfc3339(t))
+    }
+
+    /// Any RFC 3339 time, in whatever offset and precision, as the instant's one form.
+    pub fn parse(text: &str) -> Result<Self, time::error::Parse> {
+        OffsetDateTime::parse(text, &Rfc3339).map(Self::at)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Timestamp {
+    type Error = time::error::Parse;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(t: Timestamp) -> Self {
+        t.0
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn a_timestamp_has_one_form_per_instant_so_text_order_is_time_order() {
+        let late_in_lisbon = Timestamp::parse("2026-01-01T10:30:00.75+01:00").unwrap();
+        let early_in_utc = Timestamp::parse("2026-01-01T09:45:00Z").unwrap();
+        assert_eq!(late_in_lisbon.as_str(), "2026-01-01T09:30:00Z");
+        assert!(late_in_lisbon < early_in_utc, "9:30 UTC is before 9:45 UTC");
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("\"2026-01-01T09:30:00+00:00\"").unwrap(),
+            late_in_lisbon
+        );
+        assert!(Timestamp::parse("yesterday").is_err());
+    }
 
     #[test]
     fn times_are_utc_rfc3339() {

@@ -128,7 +128,7 @@ pub struct ExportJob {
     pub object_key: Option<String>,
     /// The scheduled period a scheduled job was started for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub period: Option<String>,
+    pub period: Option<crate::clock::Timestamp>,
     /// Invocations that have claimed the job; an invocation writes only while its lease is the
     /// latest, so a superseded one stops at its next write.
     #[serde(default)]
@@ -347,7 +347,7 @@ impl ExportSchedule {
 
     /// The scheduled period `at` falls in, if the schedule is due in that hour: its start,
     /// which names the period in the once-per-period write.
-    pub fn due_period(&self, at: OffsetDateTime) -> Option<String> {
+    pub fn due_period(&self, at: OffsetDateTime) -> Option<crate::clock::Timestamp> {
         let at = at.to_offset(time::UtcOffset::UTC);
         if at.hour() != self.hour_utc {
             return None;
@@ -358,7 +358,7 @@ impl ExportSchedule {
             return None;
         }
         let start = at.replace_minute(0).ok()?.replace_second(0).ok()?;
-        Some(crate::clock::rfc3339(start.replace_nanosecond(0).ok()?))
+        Some(crate::clock::Timestamp::at(start))
     }
 
     /// The first scheduled start strictly after `now`.
@@ -453,7 +453,10 @@ mod tests {
         // 2026-11-21 is a Saturday.
         let at = datetime!(2026-11-21 09:00:41 UTC);
         assert_eq!(
-            weekly.due_period(at).as_deref(),
+            weekly
+                .due_period(at)
+                .as_ref()
+                .map(crate::clock::Timestamp::as_str),
             Some("2026-11-21T09:00:00Z")
         );
         assert_eq!(
@@ -473,7 +476,10 @@ mod tests {
                 .unwrap();
         assert_eq!(daily.next_run(at), datetime!(2026-11-22 00:00 UTC));
         assert_eq!(
-            daily.due_period(datetime!(2026-11-22 00:10 UTC)).as_deref(),
+            daily
+                .due_period(datetime!(2026-11-22 00:10 UTC))
+                .as_ref()
+                .map(crate::clock::Timestamp::as_str),
             Some("2026-11-22T00:00:00Z")
         );
     }

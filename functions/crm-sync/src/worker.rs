@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use shared::ApiError;
 use shared::attributes::AttributeSet;
-use shared::clock::rfc3339;
+use shared::clock::{Timestamp, rfc3339};
 use shared::contacts::{Contact, LookupStatus, SyncState, ValueChange, ValueSource, validate_edit};
 use shared::crm::{
     BREAKER_PAUSE_SECONDS, CallError, ContactCrm, CrmConnection, CrmJob, LookupCall, LookupContact,
@@ -32,7 +32,7 @@ fn breaker_outcome<T>(outcome: &Result<T, CallFailure>, now: OffsetDateTime) -> 
                 at: rfc3339(now),
                 message: failure.to_string(),
             },
-            pause_until: rfc3339(now + time::Duration::seconds(BREAKER_PAUSE_SECONDS)),
+            pause_until: Timestamp::at(now + time::Duration::seconds(BREAKER_PAUSE_SECONDS)),
         },
     }
 }
@@ -70,7 +70,7 @@ impl App {
             return Ok(());
         };
         let now = self.now();
-        let outcome = if connection.paused_at(&now) {
+        let outcome = if connection.paused_at(self.env.now()) {
             Err("calls to the CRM are paused after repeated failures".to_owned())
         } else {
             self.call_lookup(org, &connection, &contact, &definitions.value)
@@ -210,7 +210,7 @@ impl App {
             return Ok(());
         }
         let now = self.env.now();
-        let settled = if connection.paused_at(&rfc3339(now)) {
+        let settled = if connection.paused_at(now) {
             if self
                 .retry_later(org, contact_id, &job, now, "paused")
                 .await?

@@ -407,7 +407,11 @@ async fn the_trigger_starts_a_due_schedule_once_per_period() {
             .unwrap()
             .0
             .into_iter()
-            .filter(|job| job.period.as_ref().is_some_and(|p| p.starts_with(&year)))
+            .filter(|job| {
+                job.period
+                    .as_ref()
+                    .is_some_and(|p| p.as_str().starts_with(&year))
+            })
             .collect::<Vec<_>>()
     };
 
@@ -425,8 +429,8 @@ async fn the_trigger_starts_a_due_schedule_once_per_period() {
     let started = jobs().await;
     assert_eq!(started.len(), 1);
     assert_eq!(
-        started[0].period.as_deref(),
-        Some(shared::clock::rfc3339(at(0, 3, 0, 0)).as_str())
+        started[0].period,
+        Some(shared::clock::Timestamp::at(at(0, 3, 0, 0)))
     );
     assert_eq!(started[0].trigger, shared::exports::ExportTrigger::Schedule);
 

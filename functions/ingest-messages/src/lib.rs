@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use shared::ApiError;
 use shared::attributes::platform_attribute;
-use shared::clock::{Env, rfc3339};
+use shared::clock::{Env, Timestamp, rfc3339};
 use shared::contacts::{Contact, Identity, ValueSource};
 use shared::events::Outbox;
 use shared::ids::{self, OrgId};
@@ -26,8 +26,6 @@ use shared::store::{
     Conversation, IngestContext, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError,
     StoredAttachment,
 };
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Why a message was not ingested. `Malformed` goes to the dead-letter queue after retries;
 /// `Failed` is transient.
@@ -93,9 +91,10 @@ impl App {
         if status.is_empty() || status.len() > 32 {
             return Err(malformed("conversation.status must be 1..32 characters"));
         }
-        let sent_at = OffsetDateTime::parse(&inbound.message.sent_at, &Rfc3339)
-            .map(rfc3339)
-            .map_err(|_| malformed("message.sent_at must be an RFC 3339 time"))?;
+        // Messages sort by `sent_at` in their keys: one form per instant keeps that order true.
+        let sent_at: String = Timestamp::parse(&inbound.message.sent_at)
+            .map_err(|_| malformed("message.sent_at must be an RFC 3339 time"))?
+            .into();
         let attachments = self.decode_attachments(&org, &inbound.message.attachments)?;
 
         let channel = inbound.channel;

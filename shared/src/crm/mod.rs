@@ -248,7 +248,7 @@ pub struct CrmConnection {
     pub consecutive_failures: u32,
     /// Calls wait until then after [`BREAKER_FAILURES`] failures in a row.
     #[serde(default)]
-    pub paused_until: Option<String>,
+    pub paused_until: Option<crate::clock::Timestamp>,
     #[serde(default)]
     pub last_error: Option<CallError>,
     pub created_at: String,
@@ -288,9 +288,10 @@ impl CrmConnection {
         }
     }
 
-    /// Whether calls wait at `now` (RFC 3339 strings of one format order as times do).
-    pub fn paused_at(&self, now: &str) -> bool {
-        self.paused_until.as_deref().is_some_and(|u| now < u)
+    /// Whether calls wait at `now`.
+    pub fn paused_at(&self, now: time::OffsetDateTime) -> bool {
+        let now = crate::clock::Timestamp::at(now);
+        self.paused_until.as_ref().is_some_and(|until| now < *until)
     }
 }
 

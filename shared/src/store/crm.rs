@@ -44,7 +44,7 @@ pub enum CallOutcome {
     /// Failed at `at`; after enough failures in a row calls pause until `pause_until`.
     Failed {
         error: CallError,
-        pause_until: String,
+        pause_until: crate::clock::Timestamp,
     },
 }
 
@@ -160,7 +160,10 @@ impl Store {
                             AttributeValue::S(connection_id.into()),
                         )
                         .update_expression("SET paused_until = :until")
-                        .expression_attribute_values(":until", AttributeValue::S(pause_until))
+                        .expression_attribute_values(
+                            ":until",
+                            AttributeValue::S(pause_until.into()),
+                        )
                         .send()
                         .await;
                     conditional(result)?;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Head;
 use super::{Item, SaveError, Store, conditional, internal, key};
+use crate::clock::Timestamp;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::error::ApiError;
 use crate::exports::{ExportCheckpoint, ExportJob, ExportSchedule, ExportStatus};
@@ -39,7 +40,7 @@ struct ScheduleItem {
     schedule: Option<ExportSchedule>,
     /// The last scheduled period a job was started for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_period: Option<String>,
+    last_period: Option<Timestamp>,
     version: u64,
     created_at: String,
     updated_at: String,
@@ -50,7 +51,7 @@ struct ScheduleItem {
 pub struct StoredSchedule {
     pub org: OrgId,
     pub schedule: Option<ExportSchedule>,
-    pub last_period: Option<String>,
+    pub last_period: Option<Timestamp>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -431,7 +432,7 @@ impl Store {
         &self,
         org: &OrgId,
         job: &ExportJob,
-        period: &str,
+        period: &Timestamp,
     ) -> Result<(), SaveError> {
         let put = self.put_new(self.export_item(org, job)?)?;
         let mark = Update::builder()
@@ -446,7 +447,7 @@ impl Store {
                 ("#schedule".to_owned(), "schedule".to_owned()),
             ])))
             .set_expression_attribute_values(Some(HashMap::from([
-                (":period".to_owned(), s(period)),
+                (":period".to_owned(), s(period.as_str())),
                 (":one".to_owned(), n(1)),
             ])))
             .build()

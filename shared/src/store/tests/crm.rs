@@ -50,7 +50,7 @@ async fn the_crm_breaker_opens_after_five_failures_in_a_row_and_one_success_clos
             at: NOW.into(),
             message: "answered HTTP 500".into(),
         },
-        pause_until: "2026-01-01T10:01:00Z".into(),
+        pause_until: crate::clock::Timestamp::parse("2026-01-01T10:01:00Z").unwrap(),
     };
     for n in 1..=5 {
         store.record_crm_call(&org, "k1", failure()).await.unwrap();
@@ -59,8 +59,11 @@ async fn the_crm_breaker_opens_after_five_failures_in_a_row_and_one_success_clos
         assert_eq!(now.paused_until.is_some(), n == 5, "paused at the fifth");
     }
     let paused = store.crm_connection(&org).await.unwrap().unwrap();
-    assert!(paused.paused_at("2026-01-01T10:00:30Z"));
-    assert!(!paused.paused_at("2026-01-01T10:01:00Z"), "for 60 s");
+    assert!(paused.paused_at(time::macros::datetime!(2026-01-01 10:00:30 UTC)));
+    assert!(
+        !paused.paused_at(time::macros::datetime!(2026-01-01 10:01:00 UTC)),
+        "for 60 s"
+    );
     assert_eq!(paused.view().state, "failing");
 
     // A call made under a replaced connection counts for nothing.

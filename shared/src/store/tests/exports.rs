@@ -296,14 +296,15 @@ async fn a_schedule_is_found_by_its_hour_and_runs_each_period_once() {
     assert!(listed(&store, &org, 7).await);
     assert!(!listed(&store, &org, 8).await);
 
+    let at = |period: &str| crate::clock::Timestamp::parse(period).unwrap();
     let scheduled = |id: &str, period: &str| ExportJob {
         trigger: ExportTrigger::Schedule,
-        period: Some(period.into()),
+        period: Some(at(period)),
         ..job(id)
     };
     let (day1, day2) = ("2026-01-01T07:00:00Z", "2026-01-02T07:00:00Z");
     store
-        .start_scheduled_export(&org, &scheduled("s1", day1), day1)
+        .start_scheduled_export(&org, &scheduled("s1", day1), &at(day1))
         .await
         .unwrap();
     assert_eq!(
@@ -311,7 +312,7 @@ async fn a_schedule_is_found_by_its_hour_and_runs_each_period_once() {
         Some(scheduled("s1", day1))
     );
     let twin = store
-        .start_scheduled_export(&org, &scheduled("s2", day1), day1)
+        .start_scheduled_export(&org, &scheduled("s2", day1), &at(day1))
         .await;
     assert!(
         matches!(twin, Err(SaveError::Conflict)),
@@ -326,14 +327,20 @@ async fn a_schedule_is_found_by_its_hour_and_runs_each_period_once() {
         .start_scheduled_export(
             &org,
             &scheduled("s0", "2025-12-31T07:00:00Z"),
-            "2025-12-31T07:00:00Z",
+            &at("2025-12-31T07:00:00Z"),
         )
         .await;
     assert!(matches!(earlier, Err(SaveError::Conflict)));
 
     // A change of the schedule keeps the period it last ran for.
     let stored = store.export_schedule(&org).await.unwrap().unwrap();
-    assert_eq!(stored.last_period.as_deref(), Some(day1));
+    assert_eq!(
+        stored
+            .last_period
+            .as_ref()
+            .map(crate::clock::Timestamp::as_str),
+        Some(day1)
+    );
     store
         .save_export_schedule(&org, Some(&stored), &daily(8), LATER)
         .await
@@ -341,13 +348,19 @@ async fn a_schedule_is_found_by_its_hour_and_runs_each_period_once() {
     assert!(listed(&store, &org, 8).await);
     assert!(!listed(&store, &org, 7).await, "moved, not copied");
     let changed = store.export_schedule(&org).await.unwrap().unwrap();
-    assert_eq!(changed.last_period.as_deref(), Some(day1));
+    assert_eq!(
+        changed
+            .last_period
+            .as_ref()
+            .map(crate::clock::Timestamp::as_str),
+        Some(day1)
+    );
     let again = store
-        .start_scheduled_export(&org, &scheduled("s3", day1), day1)
+        .start_scheduled_export(&org, &scheduled("s3", day1), &at(day1))
         .await;
     assert!(matches!(again, Err(SaveError::Conflict)));
     store
-        .start_scheduled_export(&org, &scheduled("s4", day2), day2)
+        .start_scheduled_export(&org, &scheduled("s4", day2), &at(day2))
         .await
         .unwrap();
 
@@ -360,13 +373,15 @@ async fn a_schedule_is_found_by_its_hour_and_runs_each_period_once() {
         .start_scheduled_export(
             &org,
             &scheduled("s5", "2026-01-03T08:00:00Z"),
-            "2026-01-03T08:00:00Z",
+            &at("2026-01-03T08:00:00Z"),
         )
         .await;
     assert!(matches!(gone, Err(SaveError::Conflict)));
     let kept = store.export_schedule(&org).await.unwrap().unwrap();
     assert_eq!(
-        kept.last_period.as_deref(),
+        kept.last_period
+            .as_ref()
+            .map(crate::clock::Timestamp::as_str),
         Some(day2),
         "remembered after removal"
     );

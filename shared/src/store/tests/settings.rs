@@ -2,7 +2,8 @@
 //! version, with the guard that ties the matching attribute to its definition.
 
 use super::*;
-use crate::attributes::{CustomAttribute, CustomType, DropdownOptions, Label};
+use crate::attributes::{AttributeSet, CustomAttribute, CustomType, DropdownOptions, Label};
+use crate::settings::Settings;
 use crate::testing::local_store;
 
 fn custom(id: &str, label: &str, ty: CustomType) -> CustomAttribute {
