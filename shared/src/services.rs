@@ -106,19 +106,17 @@ impl Services {
     }
 
     pub fn store(&self) -> Store {
-        let client = self
-            .0
-            .dynamodb
-            .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.0.sdk));
-        Store::new(client.clone(), &self.0.at.table)
+        Store::new(
+            self.client(&self.0.dynamodb, aws_sdk_dynamodb::Client::new),
+            &self.0.at.table,
+        )
     }
 
     pub fn blobs(&self) -> Blobs {
-        let client = self
-            .0
-            .s3
-            .get_or_init(|| aws_sdk_s3::Client::new(&self.0.sdk));
-        Blobs::new(client.clone(), &self.0.at.bucket)
+        Blobs::new(
+            self.client(&self.0.s3, aws_sdk_s3::Client::new),
+            &self.0.at.bucket,
+        )
     }
 
     /// The matching worker's queue.
@@ -143,20 +141,18 @@ impl Services {
 
     /// The stack's event bus, which the event relay publishes to.
     pub fn bus(&self) -> EventBus {
-        let client = self
-            .0
-            .eventbridge
-            .get_or_init(|| aws_sdk_eventbridge::Client::new(&self.0.sdk));
-        EventBus::new(client.clone(), &self.0.at.event_bus_name)
+        EventBus::new(
+            self.client(&self.0.eventbridge, aws_sdk_eventbridge::Client::new),
+            &self.0.at.event_bus_name,
+        )
     }
 
     /// Seals CRM signing secrets with the stack's KMS key.
     pub fn seal(&self) -> SecretSeal {
-        let client = self
-            .0
-            .kms
-            .get_or_init(|| aws_sdk_kms::Client::new(&self.0.sdk));
-        SecretSeal::new(client.clone(), &self.0.at.crm_key_id)
+        SecretSeal::new(
+            self.client(&self.0.kms, aws_sdk_kms::Client::new),
+            &self.0.at.crm_key_id,
+        )
     }
 
     /// Whether CRM URLs may name this machine: only the local runtime allows it.
@@ -165,10 +161,11 @@ impl Services {
     }
 
     fn queue(&self, url: &str) -> Queue {
-        let client = self
-            .0
-            .sqs
-            .get_or_init(|| aws_sdk_sqs::Client::new(&self.0.sdk));
-        Queue::new(client.clone(), url)
+        Queue::new(self.client(&self.0.sqs, aws_sdk_sqs::Client::new), url)
+    }
+
+    /// An SDK client, made on first use from the process's one configuration.
+    fn client<C: Clone>(&self, made: &OnceLock<C>, make: fn(&aws_config::SdkConfig) -> C) -> C {
+        made.get_or_init(|| make(&self.0.sdk)).clone()
     }
 }

@@ -81,17 +81,16 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
             .unwrap(),
         0
     );
-    assert!(
-        !local
-            .store()
-            .purge_pending(&org, &contact_id)
-            .await
-            .unwrap()
-    );
+    assert!(!purge_pending(&local, &org, &contact_id).await);
     app.purge(&job, &mut whole_invocation()).await.unwrap();
 }
 
 /// Deletes a contact as the function does, but sends no purge job.
+/// Whether the deleted contact's purge marker is still there.
+async fn purge_pending(local: &Services, org: &OrgId, contact_id: &str) -> bool {
+    local.store().purge_pending(org, contact_id).await.unwrap()
+}
+
 async fn delete_without_purge(local: &Services, org: &OrgId, contact_id: &str) {
     let contact = local
         .store()
@@ -175,13 +174,7 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
         let left = local.store().partition(&pk).await.unwrap();
         assert!(left.is_empty(), "{} items left", left.len());
     }
-    assert!(
-        !local
-            .store()
-            .purge_pending(&org, &contact_id)
-            .await
-            .unwrap()
-    );
+    assert!(!purge_pending(&local, &org, &contact_id).await);
 }
 
 fn whole_invocation() -> Budget {

@@ -2,8 +2,6 @@
 
 use super::*;
 use crate::cursor::PageRequest;
-use crate::deletion::DeletionRecord;
-use crate::notes::Person;
 use crate::testing::local_store;
 
 #[tokio::test]
@@ -54,17 +52,7 @@ async fn a_conversation_belongs_to_its_contact_only_while_the_contact_exists() {
         store.conversation_contact(&org, "conv-x").await.unwrap(),
         None
     );
-    let record = DeletionRecord {
-        id: "del-1".into(),
-        contact_id: ana.id.clone(),
-        contact_hint: "A.".into(),
-        platform: "whatsapp".into(),
-        deleted_at: NOW.into(),
-        deleted_by: Person {
-            id: "u".into(),
-            name: "Admin".into(),
-        },
-    };
+    let record = deletion("del-1", &ana.id);
     store.delete_contact(&org, &ana, &record).await.unwrap();
     assert_eq!(
         store.conversation_contact(&org, "conv-1").await.unwrap(),
@@ -144,17 +132,7 @@ async fn a_status_change_of_a_deleted_contacts_conversation_is_refused() {
     let read = store.status_context(&org, "conv-1").await.unwrap().unwrap();
     assert_eq!(read.contact.version, 1);
     assert!(read.crm.is_none());
-    let record = DeletionRecord {
-        id: "del-1".into(),
-        contact_id: "c1".into(),
-        contact_hint: "A.".into(),
-        platform: "whatsapp".into(),
-        deleted_at: NOW.into(),
-        deleted_by: Person {
-            id: "u".into(),
-            name: "Admin".into(),
-        },
-    };
+    let record = deletion("del-1", "c1");
     store.delete_contact(&org, &ana, &record).await.unwrap();
     let refused = store
         .set_conversation_status(&org, &read.conversation, "closed", NOW, &[])
