@@ -17,7 +17,7 @@ pub use crate::body::MAX_BODY_BYTES;
 
 /// What a route's handler answers: a response, or an error the HTTP edge turns into the
 /// contract's error body.
-pub type HttpResult = Result<Response<Body>, ApiError>;
+pub type HttpResult = HttpResult;
 
 /// One route a function serves, written as in `template.yaml` (`/attributes/{key}`), with the
 /// capability a caller needs before anything else about the request is looked at.
@@ -45,25 +45,25 @@ impl<R> Route<R> {
     }
 }
 
-/// A function's route table, one line a route:
-/// `GET "/contacts/{id}" => GetContact, Read;` (method, path as in `template.yaml`, the name the
-/// function dispatches on, the capability it needs). Declares `enum RouteId` with one variant per
-/// line, and its [`RouteTable`], so a route is named once.
+/// A function's route table, one line a path, as `template.yaml` spells it, with the methods it
+/// answers: `"/contacts/{id}" { GET => GetContact: Read, PATCH => EditContact: FillAttributes }`
+/// (method, the name the function dispatches on, the capability it needs). Declares
+/// `enum RouteId` with one variant per route, and its [`RouteTable`], so a route is named once.
 #[macro_export]
 macro_rules! routes {
-    ($($method:ident $path:literal => $id:ident, $capability:ident;)*) => {
+    ($($path:literal { $($method:ident => $id:ident: $capability:ident),+ $(,)? })*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum RouteId {
-            $($id),*
+            $($($id),+),*
         }
 
         impl $crate::http::RouteTable for RouteId {
-            const ROUTES: &'static [$crate::http::Route<RouteId>] = &[$($crate::http::Route::new(
+            const ROUTES: &'static [$crate::http::Route<RouteId>] = &[$($($crate::http::Route::new(
                 stringify!($method),
                 $path,
                 RouteId::$id,
                 $crate::auth::Capability::$capability,
-            )),*];
+            )),+),*];
         }
     };
 }
@@ -331,7 +331,7 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
 }
 
 /// Turns a handler's outcome into the response, logging internal failures once.
-pub fn respond(result: Result<Response<Body>, ApiError>) -> Response<Body> {
+pub fn respond(result: HttpResult) -> Response<Body> {
     result.unwrap_or_else(|err| error_response(&err))
 }
 

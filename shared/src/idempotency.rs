@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::Caller;
 use crate::clock::Env;
 use crate::error::ApiError;
-use crate::http::no_content;
+use crate::http::{HttpResult, no_content};
 use crate::store::{Claim, Store, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";
@@ -113,10 +113,10 @@ pub async fn once<F, Fut>(
     caller: &Caller,
     req: &Request,
     run: F,
-) -> Result<Response<Body>, ApiError>
+) -> HttpResult
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+    Fut: Future<Output = HttpResult>,
 {
     let Some(key) = parse_key(req)? else {
         return run().await;

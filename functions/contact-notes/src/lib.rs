@@ -17,14 +17,16 @@ use shared::serve::HttpFunction;
 use shared::store::NoteEdit;
 
 shared::routes! {
-    GET "/contacts/{id}/notes" => ListContactNotes, Read;
-    POST "/contacts/{id}/notes" => AddContactNote, WriteNotes;
-    PATCH "/contacts/{id}/notes/{note_id}" => EditContactNote, WriteNotes;
-    DELETE "/contacts/{id}/notes/{note_id}" => DeleteContactNote, WriteNotes;
-    GET "/conversations/{conversation_id}/notes" => ListConversationNotes, Read;
-    POST "/conversations/{conversation_id}/notes" => AddConversationNote, WriteNotes;
-    PATCH "/conversations/{conversation_id}/notes/{note_id}" => EditConversationNote, WriteNotes;
-    DELETE "/conversations/{conversation_id}/notes/{note_id}" => DeleteConversationNote, WriteNotes;
+    "/contacts/{id}/notes" { GET => ListContactNotes: Read, POST => AddContactNote: WriteNotes }
+    "/contacts/{id}/notes/{note_id}" {
+        PATCH => EditContactNote: WriteNotes, DELETE => DeleteContactNote: WriteNotes
+    }
+    "/conversations/{conversation_id}/notes" {
+        GET => ListConversationNotes: Read, POST => AddConversationNote: WriteNotes
+    }
+    "/conversations/{conversation_id}/notes/{note_id}" {
+        PATCH => EditConversationNote: WriteNotes, DELETE => DeleteConversationNote: WriteNotes
+    }
 }
 
 shared::app!(pub struct App { store });
@@ -44,12 +46,7 @@ enum Action {
 
 impl App {
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
-    async fn add(
-        &self,
-        caller: &Caller,
-        parent: NoteParent<'_>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn add(&self, caller: &Caller, parent: NoteParent<'_>, req: &Request) -> HttpResult {
         let body: NoteBody = json_body(req)?;
         let now = rfc3339(self.env.now());
         let note = Note {
@@ -75,7 +72,7 @@ impl App {
         parent: NoteParent<'_>,
         note_id: &str,
         req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    ) -> HttpResult {
         let body: NoteBody = json_body(req)?;
         let text = NoteText::parse(&body.text)?;
         let expected = if_match(req)?;
@@ -100,7 +97,7 @@ impl App {
         parent: NoteParent<'_>,
         note_id: &str,
         req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    ) -> HttpResult {
         let expected = if_match(req)?;
         self.store
             .delete_note(&caller.org, parent, note_id, expected)

@@ -30,12 +30,10 @@ use shared::store::Store;
 use client::CrmClient;
 
 shared::routes! {
-    PUT "/crm" => Connect, Crm;
-    GET "/crm" => Read, Crm;
-    DELETE "/crm" => Disconnect, Crm;
-    POST "/crm/rotate-secret" => RotateSecret, Crm;
-    POST "/crm/test" => Test, Crm;
-    POST "/contacts/{id}/crm-lookup" => Lookup, CrmLookup;
+    "/crm" { PUT => Connect: Crm, GET => Read: Crm, DELETE => Disconnect: Crm }
+    "/crm/rotate-secret" { POST => RotateSecret: Crm }
+    "/crm/test" { POST => Test: Crm }
+    "/contacts/{id}/crm-lookup" { POST => Lookup: CrmLookup }
 }
 
 pub struct App {

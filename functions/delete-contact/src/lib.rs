@@ -22,20 +22,15 @@ use shared::store::{PurgeEntry, PurgeScope, SaveError};
 pub const SAFETY_NET_DELAY_SECONDS: i32 = 300;
 
 shared::routes! {
-    DELETE "/contacts/{id}" => DeleteContact, DeleteContacts;
-    GET "/deleted-contacts" => ListDeleted, DeleteContacts;
+    "/contacts/{id}" { DELETE => DeleteContact: DeleteContacts }
+    "/deleted-contacts" { GET => ListDeleted: DeleteContacts }
 }
 
 shared::app!(pub struct App { store, blobs, purge } tuning: PurgeTuning);
 
 impl App {
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
-    async fn delete(
-        &self,
-        caller: &Caller,
-        id: &ContactId,
-        expected: Option<u64>,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn delete(&self, caller: &Caller, id: &ContactId, expected: Option<u64>) -> HttpResult {
         let job = PurgeJob {
             org_id: caller.org.clone(),
             contact_id: id.clone(),

@@ -20,12 +20,11 @@ use shared::serve::HttpFunction;
 use shared::store::{ExistingContact, SaveError, StatusContext, retry_on_conflict};
 
 shared::routes! {
-    GET "/contacts" => ListContacts, ReadContacts;
-    GET "/contacts/{id}" => GetContact, ReadContacts;
-    PATCH "/contacts/{id}" => EditContact, FillAttributes;
-    GET "/contacts/{id}/conversations" => ContactConversations, ReadContacts;
-    GET "/conversations/{conversation_id}/messages" => ConversationMessages, ReadContacts;
-    PATCH "/conversations/{conversation_id}" => SetConversationStatus, ChangeStatus;
+    "/contacts" { GET => ListContacts: ReadContacts }
+    "/contacts/{id}" { GET => GetContact: ReadContacts, PATCH => EditContact: FillAttributes }
+    "/contacts/{id}/conversations" { GET => ContactConversations: ReadContacts }
+    "/conversations/{conversation_id}/messages" { GET => ConversationMessages: ReadContacts }
+    "/conversations/{conversation_id}" { PATCH => SetConversationStatus: ChangeStatus }
 }
 
 // `crm` is `crm-sync`'s queue: write-backs after a status change.
@@ -80,11 +79,7 @@ struct MessageView {
 impl App {
     /// Newest first; `?vip=true` is the VIP group, which needs the VIP feature of the plan.
     #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
-    async fn list(
-        &self,
-        route: &Matched<RouteId>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn list(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
         let vip_only = match query_param(req, "vip").as_deref() {
             None => false,
             Some("true") => true,
@@ -110,7 +105,7 @@ impl App {
     }
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
-    async fn view(&self, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
+    async fn view(&self, caller: &Caller, id: &str) -> HttpResult {
         let c = self.store.existing_contact(&caller.org, id, None).await?;
         let view = c.contact.view(
             &c.definitions.value,
@@ -125,12 +120,7 @@ impl App {
     /// all succeed; a change that moves the contact to another match group is written with
     /// its match links in one transaction on the version read.
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
-    async fn edit(
-        &self,
-        caller: &Caller,
-        id: &str,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn edit(&self, caller: &Caller, id: &str, req: &Request) -> HttpResult {
         let body: EditBody = json_body(req)?;
         let expected = if_match(req)?;
         let now = rfc3339(self.env.now());
@@ -226,11 +216,7 @@ impl App {
 
     /// The contact's and its linked contacts' conversations, newest first.
     #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
-    async fn conversations(
-        &self,
-        route: &Matched<RouteId>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn conversations(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
         let contact: ContactId = route.id("id")?;
         let (caller, id) = (&route.caller, &*contact);
         let scope = route.list_scope("");
@@ -308,11 +294,7 @@ impl App {
 
     /// A conversation's messages while it and its contact exist.
     #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
-    async fn messages(
-        &self,
-        route: &Matched<RouteId>,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn messages(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
         let conversation: ConversationId = route.id("conversation_id")?;
         let (caller, conversation_id) = (&route.caller, &*conversation);
         let scope = route.list_scope("");

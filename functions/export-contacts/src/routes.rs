@@ -3,17 +3,16 @@
 use super::*;
 
 shared::routes! {
-    POST "/exports" => StartExport, Export;
-    GET "/exports/{id}" => GetExport, Export;
-    GET "/exports" => ListExports, Export;
-    PUT "/export-schedule" => PutSchedule, Export;
-    GET "/export-schedule" => GetSchedule, Export;
-    DELETE "/export-schedule" => DeleteSchedule, Export;
+    "/exports" { POST => StartExport: Export, GET => ListExports: Export }
+    "/exports/{id}" { GET => GetExport: Export }
+    "/export-schedule" {
+        PUT => PutSchedule: Export, GET => GetSchedule: Export, DELETE => DeleteSchedule: Export
+    }
 }
 
 impl App {
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
-    async fn start(&self, caller: &Caller, req: &Request) -> Result<Response<Body>, ApiError> {
+    async fn start(&self, caller: &Caller, req: &Request) -> HttpResult {
         let request: ExportRequest = json_body(req)?;
         let filter = ExportFilter::requested(request.filter)?;
         let now = rfc3339(self.env.now());
@@ -53,7 +52,7 @@ impl App {
     }
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
-    async fn get(&self, caller: &Caller, id: &str) -> Result<Response<Body>, ApiError> {
+    async fn get(&self, caller: &Caller, id: &str) -> HttpResult {
         let job = self
             .store
             .export_job(&caller.org, id)
@@ -72,11 +71,7 @@ impl App {
     }
 
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
-    async fn put_schedule(
-        &self,
-        caller: &Caller,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn put_schedule(&self, caller: &Caller, req: &Request) -> HttpResult {
         let schedule = ExportSchedule::parse(json_body::<ScheduleRequest>(req)?)?;
         let now = rfc3339(self.env.now());
         retry_on_conflict(|| async {
@@ -90,7 +85,7 @@ impl App {
     }
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
-    async fn get_schedule(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
+    async fn get_schedule(&self, caller: &Caller) -> HttpResult {
         let stored = self.store.export_schedule(&caller.org).await?;
         let Some((schedule, updated_at)) = stored.and_then(|s| Some((s.schedule?, s.updated_at)))
         else {
@@ -100,7 +95,7 @@ impl App {
     }
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
-    async fn delete_schedule(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
+    async fn delete_schedule(&self, caller: &Caller) -> HttpResult {
         let now = rfc3339(self.env.now());
         if self.store.remove_export_schedule(&caller.org, &now).await? {
             Ok(no_content())

@@ -18,13 +18,12 @@ use shared::settings::{self, MatchingAttribute};
 use shared::store::{SaveError, retry_on_conflict};
 
 shared::routes! {
-    GET "/settings" => GetSettings, Read;
-    PATCH "/settings" => PatchSettings, ManageSettings;
-    GET "/attributes" => ListAttributes, Read;
-    POST "/attributes" => CreateAttribute, ManageSettings;
-    PUT "/attributes/order" => ReorderAttributes, ManageSettings;
-    PATCH "/attributes/{key}" => PatchAttribute, ManageSettings;
-    DELETE "/attributes/{key}" => DeleteAttribute, ManageSettings;
+    "/settings" { GET => GetSettings: Read, PATCH => PatchSettings: ManageSettings }
+    "/attributes" { GET => ListAttributes: Read, POST => CreateAttribute: ManageSettings }
+    "/attributes/order" { PUT => ReorderAttributes: ManageSettings }
+    "/attributes/{key}" {
+        PATCH => PatchAttribute: ManageSettings, DELETE => DeleteAttribute: ManageSettings
+    }
 }
 
 shared::app!(pub struct App { store, matching });
@@ -138,17 +137,13 @@ impl CreateAttributeBody {
 
 impl App {
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
-    async fn get_settings(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
+    async fn get_settings(&self, caller: &Caller) -> HttpResult {
         let (settings, _) = self.store.org_config(&caller.org).await?;
         Ok(ok(&settings.value.view(caller.plan)))
     }
 
     #[tracing::instrument(skip_all, fields(org = %caller.org, user = %caller.user_id))]
-    async fn patch_settings(
-        &self,
-        caller: &Caller,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn patch_settings(&self, caller: &Caller, req: &Request) -> HttpResult {
         let patch: SettingsPatch = json_body(req)?;
         if patch.crm_edit_enabled.is_some() {
             caller.require(Capability::Crm)?;
@@ -211,7 +206,7 @@ impl App {
     }
 
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
-    async fn list_attributes(&self, caller: &Caller) -> Result<Response<Body>, ApiError> {
+    async fn list_attributes(&self, caller: &Caller) -> HttpResult {
         let (_, attributes) = self.store.org_config(&caller.org).await?;
         Ok(ok(&Definitions {
             items: attributes.value.definitions(),
@@ -219,11 +214,7 @@ impl App {
     }
 
     #[tracing::instrument(skip_all, fields(org = %caller.org, user = %caller.user_id))]
-    async fn create_attribute(
-        &self,
-        caller: &Caller,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn create_attribute(&self, caller: &Caller, req: &Request) -> HttpResult {
         let body: CreateAttributeBody = json_body(req)?;
         if body.crm_managed == Some(true) || body.lookup == Some(true) {
             caller.require(Capability::Crm)?;
@@ -244,11 +235,7 @@ impl App {
     }
 
     #[tracing::instrument(skip_all, fields(org = %caller.org, user = %caller.user_id))]
-    async fn reorder_attributes(
-        &self,
-        caller: &Caller,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn reorder_attributes(&self, caller: &Caller, req: &Request) -> HttpResult {
         let body: OrderBody = json_body(req)?;
         let definitions = retry_on_conflict(|| async {
             let (_, mut stored) = self.store.org_config(&caller.org).await?;
@@ -263,12 +250,7 @@ impl App {
     }
 
     #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
-    async fn patch_attribute(
-        &self,
-        caller: &Caller,
-        key: &str,
-        req: &Request,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn patch_attribute(&self, caller: &Caller, key: &str, req: &Request) -> HttpResult {
         let body: AttributePatchBody = json_body(req)?;
         if body.crm_managed.is_some() || body.lookup.is_some() {
             caller.require(Capability::Crm)?;
@@ -293,11 +275,7 @@ impl App {
     }
 
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
-    async fn delete_attribute(
-        &self,
-        caller: &Caller,
-        key: &str,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn delete_attribute(&self, caller: &Caller, key: &str) -> HttpResult {
         retry_on_conflict(|| async {
             let (settings, mut stored) = self.store.org_config(&caller.org).await?;
             stored.value.remove(key)?;

@@ -13,8 +13,7 @@ use shared::ids::ContactId;
 use shared::serve::HttpFunction;
 
 shared::routes! {
-    PUT "/contacts/{id}/vip" => Designate, Vip;
-    DELETE "/contacts/{id}/vip" => Undesignate, Vip;
+    "/contacts/{id}/vip" { PUT => Designate: Vip, DELETE => Undesignate: Vip }
 }
 
 shared::app!(pub struct App { store });
@@ -29,7 +28,7 @@ impl App {
         id: &str,
         vip: bool,
         expected: Option<u64>,
-    ) -> Result<Response<Body>, ApiError> {
+    ) -> HttpResult {
         let existing = self
             .store
             .existing_contact(&caller.org, id, expected)
