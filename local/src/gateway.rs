@@ -242,7 +242,7 @@ async fn inbound(State(gw): State<Arc<Gateway>>, body: String) -> Response {
     let (outcome, requests) = metering::metered(gw.ingest.ingest_body(&body)).await;
     let mut response = match outcome {
         Ok(ingested) => axum::Json(ingested).into_response(),
-        Err(ingest_messages::IngestError::Failed(err)) => error(err),
+        Err(ingest_messages::IngestError::Failed(err)) => error(err.into()),
         Err(malformed) => error(ApiError::bad_request(malformed.to_string())),
     };
     response

@@ -7,7 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::DomainError;
 
 /// How long a download link stays valid.
 pub const DOWNLOAD_LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -27,7 +27,12 @@ impl Blobs {
     }
 
     #[tracing::instrument(skip(self, bytes), fields(size = bytes.len()))]
-    pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ApiError> {
+    pub async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), DomainError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -36,13 +41,13 @@ impl Blobs {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         Ok(())
     }
 
     /// Copies an object within the bucket and returns its size; `None` when the source is absent.
     #[tracing::instrument(skip(self))]
-    pub async fn copy(&self, from: &str, to: &str) -> Result<Option<u64>, ApiError> {
+    pub async fn copy(&self, from: &str, to: &str) -> Result<Option<u64>, DomainError> {
         let Some(size) = self.size(from).await? else {
             return Ok(None);
         };
@@ -53,12 +58,12 @@ impl Blobs {
             .key(to)
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         Ok(Some(size))
     }
 
     /// The size of an object in bytes; `None` when there is no such object.
-    pub async fn size(&self, key: &str) -> Result<Option<u64>, ApiError> {
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, DomainError> {
         match self
             .client
             .head_object()
@@ -69,25 +74,25 @@ impl Blobs {
         {
             Ok(head) => Ok(Some(head.content_length.unwrap_or_default().max(0) as u64)),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(err) => Err(ApiError::internal(err)),
+            Err(err) => Err(DomainError::failed(err)),
         }
     }
 
     #[tracing::instrument(skip(self))]
-    pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, key: &str) -> Result<(), DomainError> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         Ok(())
     }
 
     /// Deletes every object under `prefix`, a page of up to 1000 at a time.
     #[tracing::instrument(skip(self), err(Debug))]
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, ApiError> {
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, DomainError> {
         self.delete_prefix_except(prefix, None).await
     }
 
@@ -97,7 +102,7 @@ impl Blobs {
         &self,
         prefix: &str,
         keep: Option<&str>,
-    ) -> Result<usize, ApiError> {
+    ) -> Result<usize, DomainError> {
         let mut deleted = 0;
         let mut continuation = None;
         loop {
@@ -109,7 +114,7 @@ impl Blobs {
                 .set_continuation_token(continuation)
                 .send()
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(DomainError::failed)?;
             let objects: Vec<ObjectIdentifier> = listed
                 .contents
                 .unwrap_or_default()
@@ -124,14 +129,14 @@ impl Blobs {
                     .set_objects(Some(objects))
                     .quiet(true)
                     .build()
-                    .map_err(ApiError::internal)?;
+                    .map_err(DomainError::failed)?;
                 self.client
                     .delete_objects()
                     .bucket(&self.bucket)
                     .delete(batch)
                     .send()
                     .await
-                    .map_err(ApiError::internal)?;
+                    .map_err(DomainError::failed)?;
             }
             continuation = listed.next_continuation_token;
             if continuation.is_none() {
@@ -175,7 +180,7 @@ impl Blobs {
 
     /// An object's bytes; only for objects this system wrote and bounded (a pending part).
     #[tracing::instrument(skip(self))]
-    pub async fn get(&self, key: &str) -> Result<Vec<u8>, ApiError> {
+    pub async fn get(&self, key: &str) -> Result<Vec<u8>, DomainError> {
         let object = self
             .client
             .get_object()
@@ -183,15 +188,15 @@ impl Blobs {
             .key(key)
             .send()
             .await
-            .map_err(ApiError::internal)?;
-        let bytes = object.body.collect().await.map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
+        let bytes = object.body.collect().await.map_err(DomainError::failed)?;
         Ok(bytes.into_bytes().to_vec())
     }
 
     /// A link that downloads the object without credentials, for [`DOWNLOAD_LINK_LIFETIME`].
-    pub async fn download_link(&self, key: &str) -> Result<String, ApiError> {
+    pub async fn download_link(&self, key: &str) -> Result<String, DomainError> {
         let config =
-            PresigningConfig::expires_in(DOWNLOAD_LINK_LIFETIME).map_err(ApiError::internal)?;
+            PresigningConfig::expires_in(DOWNLOAD_LINK_LIFETIME).map_err(DomainError::failed)?;
         let request = self
             .client
             .get_object()
@@ -199,7 +204,7 @@ impl Blobs {
             .key(key)
             .presigned(config)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         Ok(request.uri().to_owned())
     }
 }
@@ -254,7 +259,7 @@ impl Upload {
     }
 
     #[tracing::instrument(skip(self, bytes), fields(key = %self.key, size = bytes.len()))]
-    pub async fn part(&mut self, bytes: Vec<u8>) -> Result<(), ApiError> {
+    pub async fn part(&mut self, bytes: Vec<u8>) -> Result<(), DomainError> {
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
@@ -267,15 +272,15 @@ impl Upload {
                     .content_disposition(&self.disposition)
                     .send()
                     .await
-                    .map_err(ApiError::internal)?;
+                    .map_err(DomainError::failed)?;
                 let id = started
                     .upload_id
-                    .ok_or_else(|| ApiError::internal("S3 gave no upload id"))?;
+                    .ok_or_else(|| DomainError::failed("S3 gave no upload id"))?;
                 self.upload_id = Some(id.clone());
                 id
             }
         };
-        let number = i32::try_from(self.parts.len() + 1).map_err(ApiError::internal)?;
+        let number = i32::try_from(self.parts.len() + 1).map_err(DomainError::failed)?;
         let uploaded = self
             .client
             .upload_part()
@@ -286,7 +291,7 @@ impl Upload {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         self.parts.push(
             CompletedPart::builder()
                 .part_number(number)
@@ -298,7 +303,7 @@ impl Upload {
 
     /// Writes the last bytes and makes the object appear.
     #[tracing::instrument(skip(self, last), fields(key = %self.key, parts = self.parts.len()))]
-    pub async fn finish(mut self, last: Vec<u8>) -> Result<(), ApiError> {
+    pub async fn finish(mut self, last: Vec<u8>) -> Result<(), DomainError> {
         let Some(upload_id) = self.upload_id.clone() else {
             self.client
                 .put_object()
@@ -309,7 +314,7 @@ impl Upload {
                 .body(ByteStream::from(last))
                 .send()
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(DomainError::failed)?;
             return Ok(());
         };
         if !last.is_empty() {
@@ -327,7 +332,7 @@ impl Upload {
             )
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, DomainError};
 use crate::ids::OrgId;
 use crate::keys;
 
@@ -151,7 +151,9 @@ pub enum KeyPart<'a> {
     Prefix(&'a str, &'a str),
 }
 
-pub fn check_start(start: Option<&LastEvaluatedKey>, parts: &[KeyPart]) -> Result<(), ApiError> {
+/// A page may start only inside the list being read: a start key from another partition (a
+/// cursor forged or carried over from another list) is refused.
+pub fn check_start(start: Option<&LastEvaluatedKey>, parts: &[KeyPart]) -> Result<(), DomainError> {
     let Some(start) = start else { return Ok(()) };
     let text = |name: &str| start.get(name).and_then(|v| v.as_s().ok());
     let fits = start.len() == parts.len()
@@ -159,7 +161,7 @@ pub fn check_start(start: Option<&LastEvaluatedKey>, parts: &[KeyPart]) -> Resul
             KeyPart::Exactly(name, value) => text(name) == Some(value),
             KeyPart::Prefix(name, prefix) => text(name).is_some_and(|v| v.starts_with(prefix)),
         });
-    fits.then_some(()).ok_or_else(bad_cursor)
+    fits.then_some(()).ok_or(DomainError::ForeignCursor)
 }
 
 #[cfg(test)]

@@ -129,6 +129,47 @@ impl ApiError {
     }
 }
 
+/// What the store, the queues, the key service and the workers report, in the domain's words:
+/// what happened, not which status it deserves. Only the HTTP edge turns it into one, through
+/// `From<DomainError> for ApiError`; a worker logs it and lets the queue retry.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The object, or the parent it hangs from, does not exist (another org's never does).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The object exists, but not at the version the caller named.
+    #[error("the {0} has changed since it was read")]
+    Stale(&'static str),
+    /// Other writers kept winning the race for the same object; a later try may succeed.
+    #[error("{0}")]
+    Contended(&'static str),
+    /// A page was asked to start outside the list being read.
+    #[error("the cursor is not valid for this list")]
+    ForeignCursor,
+    /// A dependency (the table, the bucket, a queue, the key service) failed, or answered
+    /// something this code cannot read.
+    #[error("a dependency failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl DomainError {
+    pub fn failed(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Failed(cause.into())
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::NotFound(what) => ApiError::NotFound(what),
+            DomainError::Stale(_) => ApiError::PreconditionFailed,
+            DomainError::Contended(message) => ApiError::conflict(None, message),
+            DomainError::ForeignCursor => crate::cursor::bad_cursor(),
+            DomainError::Failed(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
 /// Displays an error with every source in its chain, for logs.
 pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
 
@@ -164,6 +205,28 @@ mod tests {
         let body = err.to_body();
         assert_eq!(body["error"]["code"], "internal");
         assert!(!body.to_string().contains("fire"));
+    }
+
+    #[test]
+    fn domain_errors_become_the_contract_statuses_at_the_edge() {
+        let cases = [
+            (DomainError::NotFound("contact"), StatusCode::NOT_FOUND),
+            (
+                DomainError::Stale("contact"),
+                StatusCode::PRECONDITION_FAILED,
+            ),
+            (DomainError::Contended("busy"), StatusCode::CONFLICT),
+            (DomainError::ForeignCursor, StatusCode::BAD_REQUEST),
+            (
+                DomainError::failed("table gone"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (domain, status) in cases {
+            assert_eq!(ApiError::from(domain).status(), status);
+        }
+        let hidden = ApiError::from(DomainError::failed("table ContactsTable is on fire"));
+        assert!(!hidden.to_body().to_string().contains("fire"));
     }
 
     #[test]

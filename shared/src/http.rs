@@ -17,7 +17,7 @@ pub use crate::body::MAX_BODY_BYTES;
 
 /// What a route's handler answers: a response, or an error the HTTP edge turns into the
 /// contract's error body.
-pub type HttpResult = HttpResult;
+pub type HttpResult = Result<Response<Body>, ApiError>;
 
 /// One route a function serves, written as in `template.yaml` (`/attributes/{key}`), with the
 /// capability a caller needs before anything else about the request is looked at.

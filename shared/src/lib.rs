@@ -37,4 +37,4 @@ pub mod testing;
 pub mod text;
 pub mod tls;
 
-pub use error::ApiError;
+pub use error::{ApiError, DomainError};

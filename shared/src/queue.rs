@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::error::DomainError;
 
 #[derive(Clone)]
 pub struct Queue {
@@ -18,7 +18,7 @@ impl Queue {
         }
     }
 
-    pub async fn send<T: Serialize>(&self, message: &T) -> Result<(), ApiError> {
+    pub async fn send<T: Serialize>(&self, message: &T) -> Result<(), DomainError> {
         self.send_delayed(message, 0).await
     }
 
@@ -28,8 +28,8 @@ impl Queue {
         &self,
         message: &T,
         delay_seconds: i32,
-    ) -> Result<(), ApiError> {
-        let body = serde_json::to_string(message).map_err(ApiError::internal)?;
+    ) -> Result<(), DomainError> {
+        let body = serde_json::to_string(message).map_err(DomainError::failed)?;
         self.client
             .send_message()
             .queue_url(&self.url)
@@ -37,14 +37,14 @@ impl Queue {
             .delay_seconds(delay_seconds)
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         Ok(())
     }
 
     /// Makes a received message visible again after `seconds`: a retry sooner than the
     /// queue's visibility timeout, which is sized for a worker that dies.
     #[tracing::instrument(skip(self, receipt_handle))]
-    pub async fn retry_after(&self, receipt_handle: &str, seconds: i32) -> Result<(), ApiError> {
+    pub async fn retry_after(&self, receipt_handle: &str, seconds: i32) -> Result<(), DomainError> {
         self.client
             .change_message_visibility()
             .queue_url(&self.url)
@@ -52,7 +52,7 @@ impl Queue {
             .visibility_timeout(seconds)
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         Ok(())
     }
 }

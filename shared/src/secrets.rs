@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::crm::{SealedSecret, SigningSecret};
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::ids::OrgId;
 
 #[derive(Clone)]
@@ -27,7 +27,7 @@ impl SecretSeal {
         &self,
         org: &OrgId,
         secret: &SigningSecret,
-    ) -> Result<SealedSecret, ApiError> {
+    ) -> Result<SealedSecret, DomainError> {
         let out = self
             .kms
             .encrypt()
@@ -36,10 +36,10 @@ impl SecretSeal {
             .encryption_context("org", org.as_str())
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         let blob = out
             .ciphertext_blob
-            .ok_or_else(|| ApiError::Internal("KMS returned no ciphertext".into()))?;
+            .ok_or_else(|| DomainError::Failed("KMS returned no ciphertext".into()))?;
         Ok(SealedSecret {
             ciphertext: BASE64.encode(blob.as_ref()),
             hint: secret.hint(),
@@ -50,10 +50,10 @@ impl SecretSeal {
         &self,
         org: &OrgId,
         sealed: &SealedSecret,
-    ) -> Result<SigningSecret, ApiError> {
+    ) -> Result<SigningSecret, DomainError> {
         let ciphertext = BASE64
             .decode(&sealed.ciphertext)
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         let out = self
             .kms
             .decrypt()
@@ -62,11 +62,11 @@ impl SecretSeal {
             .encryption_context("org", org.as_str())
             .send()
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::failed)?;
         let plain = out
             .plaintext
-            .ok_or_else(|| ApiError::Internal("KMS returned no plaintext".into()))?;
-        let text = String::from_utf8(plain.into_inner()).map_err(ApiError::internal)?;
+            .ok_or_else(|| DomainError::Failed("KMS returned no plaintext".into()))?;
+        let text = String::from_utf8(plain.into_inner()).map_err(DomainError::failed)?;
         SigningSecret::from_text(text)
     }
 }

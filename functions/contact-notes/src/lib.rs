@@ -1,10 +1,9 @@
 //! `contact-notes`: notes on contacts and, kept apart, notes on conversations. Any agent may
 //! edit or delete any note; the author is always the caller from the token.
 
+use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use shared::ApiError;
 use shared::auth::Caller;
 use shared::clock::rfc3339;
 use shared::http::{

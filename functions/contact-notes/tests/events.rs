@@ -23,15 +23,10 @@ impl Harness {
     async fn new() -> Self {
         let local = local_services().await;
         let org = new_org("evt");
-        let ingest = ingest_messages::App::build(&local, &Env::system());
-        let message = json!({"org_id": org, "channel": "sms", "sender": {"user_id": "+351900"},
-                             "conversation": {"id": "conv-1", "status": "open"},
-                             "message": {"id": "m-1", "text": "hello", "sent_at": "2026-01-01T10:00:00Z"}});
-        let contact_id = ingest
-            .ingest_body(&message.to_string())
+        let contact_id = ingest_messages::App::build(&local, &Env::system())
+            .first_contact(&org, "sms", json!({"user_id": "+351900"}))
             .await
-            .expect("ingested")
-            .contact_id;
+            .expect("ingested");
         Self {
             app: App::build(&local, &Env::system()),
             org,

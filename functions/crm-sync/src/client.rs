@@ -125,8 +125,8 @@ impl CrmClient {
         webhook_id: &str,
         timestamp: i64,
         body: &T,
-    ) -> Result<Reply, shared::ApiError> {
-        let body = serde_json::to_vec(body).map_err(shared::ApiError::internal)?;
+    ) -> Result<Reply, shared::DomainError> {
+        let body = serde_json::to_vec(body).map_err(shared::DomainError::failed)?;
         let signature = signature_header(secrets, webhook_id, timestamp, &body)?;
         let started = Instant::now();
         let sent = self

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shared::ApiError;
 use shared::auth::Caller;
 use shared::clock::{Env, rfc3339};
 use shared::contacts::LookupStatus;
@@ -26,6 +25,7 @@ use shared::secrets::SecretSeal;
 use shared::serve::{Build, HttpFunction};
 use shared::services::Services;
 use shared::store::Store;
+use shared::{ApiError, DomainError};
 
 use client::CrmClient;
 
@@ -218,7 +218,7 @@ impl App {
         &self,
         org: &OrgId,
         connection: &CrmConnection,
-    ) -> Result<Vec<SigningSecret>, ApiError> {
+    ) -> Result<Vec<SigningSecret>, DomainError> {
         let mut secrets = vec![self.seal.open(org, &connection.secret).await?];
         if let Some(retiring) = &connection.retiring
             && self.now() < retiring.until
@@ -235,7 +235,7 @@ impl App {
         org: &OrgId,
         connection: &CrmConnection,
         call: &LookupCall<'_>,
-    ) -> Result<client::Reply, ApiError> {
+    ) -> Result<client::Reply, DomainError> {
         let secrets = self.signing_secrets(org, connection).await?;
         let (id, at) = (self.env.ids.new_id(), self.env.now().unix_timestamp());
         let reply = self

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use shared::ApiError;
+use shared::DomainError;
 use shared::attributes::AttributeSet;
 use shared::clock::{Timestamp, rfc3339};
 use shared::contacts::{Contact, LookupStatus, SyncState, ValueChange, ValueSource, validate_edit};
@@ -53,7 +53,7 @@ impl App {
         &self,
         org: &OrgId,
         contact_id: &ContactId,
-    ) -> Result<Option<(CrmConnection, Contact, Stored<AttributeSet>)>, ApiError> {
+    ) -> Result<Option<(CrmConnection, Contact, Stored<AttributeSet>)>, DomainError> {
         let context = self.store.contact_context(org, contact_id).await?;
         Ok(context
             .crm
@@ -64,7 +64,7 @@ impl App {
     /// Runs one lookup and records what it found; a failure is recorded on the contact and
     /// counted by the breaker, never retried blindly (the next trigger looks up again).
     #[tracing::instrument(skip(self), fields(org = %org, contact = %contact_id))]
-    pub async fn lookup(&self, org: &OrgId, contact_id: &ContactId) -> Result<(), ApiError> {
+    pub async fn lookup(&self, org: &OrgId, contact_id: &ContactId) -> Result<(), DomainError> {
         let Some((connection, contact, definitions)) = self.connected(org, contact_id).await?
         else {
             return Ok(());
@@ -142,7 +142,7 @@ impl App {
         connection: &CrmConnection,
         contact: &Contact,
         definitions: &shared::attributes::AttributeSet,
-    ) -> Result<Result<LookupReply, String>, ApiError> {
+    ) -> Result<Result<LookupReply, String>, DomainError> {
         let values = lookup_values(contact, definitions);
         let call = LookupCall {
             kind: "contact.lookup",
@@ -185,7 +185,7 @@ impl App {
         org: &OrgId,
         contact_id: &ContactId,
         job: WriteBack,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let Some((connection, contact, definitions)) = self.connected(org, contact_id).await?
         else {
             return Ok(());
@@ -290,9 +290,9 @@ impl App {
         job: &WriteBack,
         now: OffsetDateTime,
         outcome: &str,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, DomainError> {
         let first =
-            OffsetDateTime::parse(&job.first_tried_at, &Rfc3339).map_err(ApiError::internal)?;
+            OffsetDateTime::parse(&job.first_tried_at, &Rfc3339).map_err(DomainError::failed)?;
         if (now - first).whole_seconds() >= WRITEBACK_RETRY_SECONDS {
             return Ok(false);
         }
@@ -385,9 +385,9 @@ fn found(
 impl QueueFunction for App {
     const BINARY: &'static str = "crm-worker";
     type Job = CrmJob;
-    type Error = ApiError;
+    type Error = DomainError;
 
-    async fn run(&self, job: CrmJob, _delivery: Delivery<'_>) -> Result<Handled, ApiError> {
+    async fn run(&self, job: CrmJob, _delivery: Delivery<'_>) -> Result<Handled, DomainError> {
         match job {
             CrmJob::Lookup { org_id, contact_id } => {
                 self.lookup(&org_id, &contact_id).await?;

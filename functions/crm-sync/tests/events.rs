@@ -48,14 +48,10 @@ async fn run(app: &App, org: &str, name: &str, contact: &str) -> (u16, Value) {
 
 /// A contact made by ingest, in conversation `conv-1`.
 async fn contact(local: &Services, org: &str, user: &str) -> String {
-    let message = json!({"org_id": org, "channel": "sms", "sender": {"user_id": user},
-                         "conversation": {"id": "conv-1", "status": "open"},
-                         "message": {"id": "m-1", "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}});
     ingest_messages::App::build(local, &Env::system())
-        .ingest_body(&message.to_string())
+        .first_contact(org, "sms", json!({"user_id": user}))
         .await
         .unwrap()
-        .contact_id
 }
 
 /// The sample SQS event with its body's org and contact replaced.

@@ -2,8 +2,7 @@
 //! with exactly one audit record — and lists deleted contacts. `purge-contact` (the same crate's
 //! queue worker) then removes the notes, conversations, messages and attachments, idempotently.
 
-use lambda_http::{Body, Request, Response};
-use shared::ApiError;
+use lambda_http::Request;
 use shared::auth::Caller;
 use shared::clock::rfc3339;
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
@@ -16,6 +15,7 @@ use shared::notes::Person;
 use shared::retry::Backoff;
 use shared::serve::{Delivery, Handled, HttpFunction, QueueFunction};
 use shared::store::{PurgeEntry, PurgeScope, SaveError};
+use shared::{ApiError, DomainError};
 
 /// The purge is queued twice: delayed before the transaction, so a function that dies right
 /// after committing still gets its purge, and immediately after it.
@@ -72,7 +72,7 @@ impl App {
                 }
                 // Changed or deleted meanwhile: read again (a concurrent delete makes this 404).
                 Err(SaveError::Conflict) => continue,
-                Err(SaveError::Failed(err)) => return Err(err),
+                Err(SaveError::Failed(err)) => return Err(err.into()),
             }
         }
         Err(ApiError::conflict(
@@ -85,7 +85,7 @@ impl App {
     /// lasts. Safe to run any number of times and to stop anywhere: each step deletes what is
     /// left, a conversation's entry goes only once its items are gone, and the marker goes last.
     #[tracing::instrument(skip(self, job, budget), fields(org = %job.org_id, contact = %job.contact_id))]
-    pub async fn purge(&self, job: &PurgeJob, budget: &mut Budget) -> Result<Purged, ApiError> {
+    pub async fn purge(&self, job: &PurgeJob, budget: &mut Budget) -> Result<Purged, DomainError> {
         let mut deleted = 0;
         let purged = self.purge_steps(job, budget, &mut deleted).await;
         if deleted > 0 {
@@ -100,7 +100,7 @@ impl App {
         job: &PurgeJob,
         budget: &mut Budget,
         deleted: &mut u64,
-    ) -> Result<Purged, ApiError> {
+    ) -> Result<Purged, DomainError> {
         let org = &job.org_id;
         let contact_id = job.contact_id.as_str();
         if !self.store.purge_pending(org, contact_id).await? {
@@ -174,7 +174,7 @@ impl App {
         conversation: &str,
         budget: &mut Budget,
         deleted: &mut u64,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, DomainError> {
         let (owner, _) = self
             .store
             .purge_page(org, PurgeScope::ConversationOwner(conversation), None, 1)
@@ -272,9 +272,9 @@ impl HttpFunction for App {
 impl QueueFunction for App {
     const BINARY: &'static str = "purge-contact";
     type Job = PurgeJob;
-    type Error = ApiError;
+    type Error = DomainError;
 
-    async fn run(&self, job: PurgeJob, delivery: Delivery<'_>) -> Result<Handled, ApiError> {
+    async fn run(&self, job: PurgeJob, delivery: Delivery<'_>) -> Result<Handled, DomainError> {
         let mut budget = Budget::new(self.tuning.budget, delivery.deadline);
         if Box::pin(self.purge(&job, &mut budget)).await? == Purged::OutOfTime {
             self.purge.send(&job).await?;

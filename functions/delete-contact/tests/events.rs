@@ -121,19 +121,18 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
     let local = local_services().await;
     let org_name = new_org("longpurge");
     let org = OrgId::parse(&org_name).unwrap();
-    let ingest = ingest_messages::App::build(&local, &Env::system());
-    let message = json!({"org_id": org_name, "channel": "email", "sender": {"user_id": "bo@example.com", "name": "Bo"},
-                         "conversation": {"id": "long", "status": "open"},
-                         "message": {"id": "m-first", "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}});
-    let contact_id = ingest
-        .ingest_body(&message.to_string())
+    let contact_id = ingest_messages::App::build(&local, &Env::system())
+        .first_contact(
+            &org_name,
+            "email",
+            json!({"user_id": "bo@example.com", "name": "Bo"}),
+        )
         .await
-        .unwrap()
-        .contact_id;
+        .unwrap();
     let history: Vec<Message> = (0..3_000)
         .map(|n| Message {
             id: format!("m-{n:05}"),
-            conversation_id: "long".into(),
+            conversation_id: "conv-1".into(),
             contact_id: contact_id.clone(),
             text: "hello".into(),
             sent_at: format!("2026-01-02T10:{:02}:{:02}Z", n / 60 % 60, n % 60),
@@ -168,7 +167,7 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
         "31 pages of the conversation, then the rest"
     );
     for pk in [
-        keys::conversation_pk(&org, "long"),
+        keys::conversation_pk(&org, "conv-1"),
         keys::contact_pk(&org, &contact_id),
     ] {
         let left = local.store().partition(&pk).await.unwrap();
@@ -191,15 +190,11 @@ async fn the_sample_events_delete_list_and_purge() {
     use shared::testing::{decode, load_event, with_caller};
     let local = local_services().await;
     let org = new_org("evt");
-    let ingest = ingest_messages::App::build(&local, &Env::system());
-    let message = json!({"org_id": org, "channel": "x_dm", "sender": {"user_id": "9", "name": "Ana Lima", "handle": "@ana"},
-                         "conversation": {"id": "c", "status": "open"},
-                         "message": {"id": "m", "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}});
-    let contact = ingest
-        .ingest_body(&message.to_string())
+    let sender = json!({"user_id": "9", "name": "Ana Lima", "handle": "@ana"});
+    let contact = ingest_messages::App::build(&local, &Env::system())
+        .first_contact(&org, "x_dm", sender)
         .await
-        .unwrap()
-        .contact_id;
+        .unwrap();
     let app = App::build(&local, &Env::system());
     let run = |name: &str, role: Option<&str>| {
         let text = with_caller(load_event("delete-contact", name), &org, role)
@@ -234,7 +229,7 @@ async fn the_sample_events_delete_list_and_purge() {
     assert!(
         local
             .store()
-            .partition(&keys::conversation_pk(&org, "c"))
+            .partition(&keys::conversation_pk(&org, "conv-1"))
             .await
             .unwrap()
             .is_empty()

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
 use shared::auth::{Caller, Capability};
@@ -184,7 +184,7 @@ impl App {
                 )
                 .await?;
             let view = updated.view(&definitions.value, &settings.value, crm.as_ref(), caller);
-            Ok::<_, SaveError>((updated, view, Some((moved, contact.linked)), look_up))
+            Ok::<_, SaveError<ApiError>>((updated, view, Some((moved, contact.linked)), look_up))
         })
         .await
         .map_err(|err| match err {
@@ -257,7 +257,7 @@ impl App {
             self.store
                 .set_conversation_status(&caller.org, current, to, &now, outbox.events())
                 .await?;
-            Ok::<_, SaveError>((context, true))
+            Ok::<_, SaveError<ApiError>>((context, true))
         })
         .await?;
         let StatusContext {

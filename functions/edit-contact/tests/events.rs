@@ -24,15 +24,11 @@ impl Harness {
     async fn new() -> Self {
         let local = local_services().await;
         let org = new_org("evt");
-        let ingest = ingest_messages::App::build(&local, &Env::system());
-        let message = json!({"org_id": org, "channel": "email", "sender": {"user_id": "ana@example.com", "name": "Ana"},
-                             "conversation": {"id": "conv-1", "status": "open"},
-                             "message": {"id": "m-1", "text": "hello", "sent_at": "2026-01-01T10:00:00Z"}});
-        let contact_id = ingest
-            .ingest_body(&message.to_string())
+        let sender = json!({"user_id": "ana@example.com", "name": "Ana"});
+        let contact_id = ingest_messages::App::build(&local, &Env::system())
+            .first_contact(&org, "email", sender)
             .await
-            .expect("ingested")
-            .contact_id;
+            .expect("ingested");
         let admin = manage_attributes::App::build(&local, &Env::system());
         let create = with_caller(
             load_event("manage-attributes", "create-attribute"),

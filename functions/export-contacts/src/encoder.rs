@@ -2,7 +2,7 @@
 //! the org's attribute definitions as columns; parts are taken off as they fill up.
 
 use serde::Serialize;
-use shared::ApiError;
+use shared::DomainError;
 use shared::attributes::{AttributeSet, VIP_KEY};
 use shared::contacts::Contact;
 use shared::crm::CrmConnection;
@@ -101,13 +101,13 @@ impl Serialize for AttributeValues<'_> {
 }
 
 impl Encoder {
-    pub fn new(format: ExportFormat, columns: Columns) -> Result<Self, ApiError> {
+    pub fn new(format: ExportFormat, columns: Columns) -> Result<Self, DomainError> {
         let output = match format {
             ExportFormat::Csv => {
                 let mut writer = csv_writer();
                 writer
                     .write_record(columns.header())
-                    .map_err(ApiError::internal)?;
+                    .map_err(DomainError::failed)?;
                 Output::Csv(Box::new(writer))
             }
             ExportFormat::Jsonl => Output::Jsonl(Vec::new()),
@@ -125,7 +125,7 @@ impl Encoder {
         Self { columns, output }
     }
 
-    pub fn write(&mut self, contact: &Contact) -> Result<(), ApiError> {
+    pub fn write(&mut self, contact: &Contact) -> Result<(), DomainError> {
         match &mut self.output {
             Output::Csv(writer) => {
                 let fixed = [
@@ -145,7 +145,7 @@ impl Encoder {
                 );
                 writer
                     .write_record(cells.map(|c| neutralise(c).into_owned()))
-                    .map_err(ApiError::internal)
+                    .map_err(DomainError::failed)
             }
             Output::Jsonl(buffer) => {
                 let row = JsonRow {
@@ -162,7 +162,7 @@ impl Encoder {
                         contact,
                     },
                 };
-                serde_json::to_writer(&mut *buffer, &row).map_err(ApiError::internal)?;
+                serde_json::to_writer(&mut *buffer, &row).map_err(DomainError::failed)?;
                 buffer.push(b'\n');
                 Ok(())
             }
@@ -170,24 +170,24 @@ impl Encoder {
     }
 
     /// The bytes gathered so far, if there are at least `min` of them.
-    pub fn take_at_least(&mut self, min: usize) -> Result<Option<Vec<u8>>, ApiError> {
+    pub fn take_at_least(&mut self, min: usize) -> Result<Option<Vec<u8>>, DomainError> {
         match &mut self.output {
             Output::Csv(writer) => {
-                writer.flush().map_err(ApiError::internal)?;
+                writer.flush().map_err(DomainError::failed)?;
                 if writer.get_ref().len() < min {
                     return Ok(None);
                 }
                 let full = std::mem::replace(&mut **writer, csv_writer());
                 full.into_inner()
                     .map(Some)
-                    .map_err(|e| ApiError::internal(e.into_error()))
+                    .map_err(|e| DomainError::failed(e.into_error()))
             }
             Output::Jsonl(buffer) => Ok((buffer.len() >= min).then(|| std::mem::take(buffer))),
         }
     }
 
     /// Whatever is left, to close the file with.
-    pub fn finish(mut self) -> Result<Vec<u8>, ApiError> {
+    pub fn finish(mut self) -> Result<Vec<u8>, DomainError> {
         Ok(self.take_at_least(0)?.unwrap_or_default())
     }
 }

@@ -13,10 +13,9 @@ pub use scheduler::{ScheduleRun, ScheduledEvent};
 pub use worker::Attempt;
 
 use encoder::{Columns, Encoder};
+use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::ApiError;
 use shared::auth::Caller;
 use shared::blobs::{Blobs, Upload};
 use shared::clock::{Env, rfc3339};
@@ -34,7 +33,8 @@ use shared::keys;
 use shared::queue::Queue;
 use shared::serve::{Build, Delivery, Handled, HttpFunction, QueueFunction, ScheduledFunction};
 use shared::services::Services;
-use shared::store::{SaveError, Store, retry_on_conflict};
+use shared::store::{ExportLease, SaveError, Store, retry_on_conflict};
+use shared::{ApiError, DomainError};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 

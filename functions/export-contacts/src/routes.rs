@@ -31,11 +31,11 @@ impl App {
 
     /// Hands a written job to the worker. A job the queue would not take is failed at once,
     /// so it never waits forever in `queued`.
-    pub(crate) async fn enqueue(&self, org: &OrgId, job: &ExportJob) -> Result<(), ApiError> {
+    pub(crate) async fn enqueue(&self, org: &OrgId, job: &ExportJob) -> Result<(), DomainError> {
         let task = ExportTask {
             org_id: org.clone(),
             export_id: ExportId::parse(&job.id)
-                .map_err(|_| ApiError::internal("an export job without a UUID id"))?,
+                .map_err(|_| DomainError::failed("an export job without a UUID id"))?,
             lease: None,
         };
         let Err(err) = self.queue.send(&task).await else {

@@ -20,7 +20,7 @@ impl App {
     /// The hourly trigger: starts a job for every schedule due in `at`'s hour whose period has
     /// not run yet. However often it fires, a period runs once (the store's conditional write).
     #[tracing::instrument(skip(self))]
-    pub async fn run_schedules(&self, at: OffsetDateTime) -> Result<ScheduleRun, ApiError> {
+    pub async fn run_schedules(&self, at: OffsetDateTime) -> Result<ScheduleRun, DomainError> {
         let at = at.to_offset(time::UtcOffset::UTC);
         let mut run = ScheduleRun {
             hour_utc: at.hour(),
@@ -81,7 +81,7 @@ impl ScheduledFunction for App {
     type Event = ScheduledEvent;
     type Output = ScheduleRun;
 
-    async fn run_scheduled(&self, event: ScheduledEvent) -> Result<ScheduleRun, ApiError> {
+    async fn run_scheduled(&self, event: ScheduledEvent) -> Result<ScheduleRun, DomainError> {
         Box::pin(self.run_schedules(event.time.unwrap_or_else(|| self.env.now()))).await
     }
 }

@@ -44,10 +44,10 @@ impl Stage {
 
 struct Failure {
     stage: Stage,
-    error: ApiError,
+    error: DomainError,
 }
 
-fn at(stage: Stage) -> impl FnOnce(ApiError) -> Failure {
+fn at(stage: Stage) -> impl FnOnce(DomainError) -> Failure {
     move |error| Failure { stage, error }
 }
 
@@ -61,7 +61,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// A page of the listing and where the next one starts (`None`: this was the last).
-type ContactPage = Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError>;
+type ContactPage = Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError>;
 
 /// The file as one invocation holds it.
 struct File {
@@ -94,7 +94,7 @@ impl App {
         &self,
         task: &ExportTask,
         deadline: Deadline,
-    ) -> Result<Attempt, ApiError> {
+    ) -> Result<Attempt, DomainError> {
         let org = &task.org_id;
         let Some(job) = self.store.export_job(org, &task.export_id).await? else {
             tracing::warn!("export task for a job that does not exist");
@@ -125,7 +125,7 @@ impl App {
             Err(SaveError::Failed(err)) => return Err(err),
         };
         let budget = Budget::new(self.tuning.budget, deadline);
-        match self.write_file(org, &job, lease, budget).await {
+        match self.write_file(&job, &lease, budget).await {
             Ok(outcome) => Ok(outcome),
             Err(failure) => {
                 let attempts = job.attempts + u32::from(!continuation);
@@ -147,7 +147,7 @@ impl App {
         org: &OrgId,
         job: &ExportJob,
         reason: &str,
-    ) -> Result<Attempt, ApiError> {
+    ) -> Result<Attempt, DomainError> {
         let now = rfc3339(self.env.now());
         match self.store.fail_export(org, &job.id, reason, &now).await {
             Ok(()) => {
@@ -170,7 +170,8 @@ impl App {
     }
 
     /// Picks the file up where the checkpoint left it, or begins it.
-    async fn open_file(&self, org: &OrgId, job: &ExportJob, lease: u64) -> Result<File, Failure> {
+    async fn open_file(&self, job: &ExportJob, lease: &ExportLease) -> Result<File, Failure> {
+        let org = lease.org();
         let crm = self
             .store
             .crm_connection(org)
@@ -205,7 +206,7 @@ impl App {
             .await
             .map_err(at(Stage::ReadContacts))?;
         let columns = Columns::new(definitions.value.clone(), crm);
-        let key = keys::export_object(org, &job.id, lease, job.format.extension());
+        let key = keys::export_object(org, &job.id, lease.number(), job.format.extension());
         Ok(File {
             definitions: definitions.value,
             encoder: Encoder::new(job.format, columns).map_err(at(Stage::WriteFile))?,
@@ -221,20 +222,17 @@ impl App {
     /// previous page is encoded and uploaded, and at most one part is held in memory.
     async fn write_file(
         &self,
-        org: &OrgId,
         job: &ExportJob,
-        lease: u64,
+        lease: &ExportLease,
         mut budget: Budget,
     ) -> Result<Attempt, Failure> {
-        let mut file = self.open_file(org, job, lease).await?;
-        let (pages, reader) = self.read_ahead(org, job.filter.vip, file.start.take());
-        let walked = self
-            .walk(org, job, lease, pages, &mut file, &mut budget)
-            .await;
+        let mut file = self.open_file(job, lease).await?;
+        let (pages, reader) = self.read_ahead(lease.org(), job.filter.vip, file.start.take());
+        let walked = self.walk(lease, pages, &mut file, &mut budget).await;
         drop(reader);
         match walked {
-            Ok(Walked::All) => self.complete(org, job, lease, file).await,
-            Ok(Walked::OutOfTime(next)) => self.hand_on(org, job, lease, file, next).await,
+            Ok(Walked::All) => self.complete(lease, file).await,
+            Ok(Walked::OutOfTime(next)) => self.hand_on(job, lease, file, next).await,
             outcome => {
                 // An upload begun from a checkpoint is the job's: the next invocation goes on
                 // with it. One this invocation began is given back.
@@ -249,19 +247,19 @@ impl App {
     /// Saves where the file stands and queues the invocation that goes on with it.
     async fn hand_on(
         &self,
-        org: &OrgId,
         job: &ExportJob,
-        lease: u64,
+        lease: &ExportLease,
         mut file: File,
         next: LastEvaluatedKey,
     ) -> Result<Attempt, Failure> {
+        let org = lease.org();
         let pending = file
             .encoder
             .take_at_least(0)
             .map_err(at(Stage::WriteFile))?;
         let pending_key = match pending {
             Some(bytes) if !bytes.is_empty() => {
-                let key = keys::export_pending(org, &job.id, lease);
+                let key = keys::export_pending(org, &job.id, lease.number());
                 self.blobs
                     .put(&key, bytes, "application/octet-stream")
                     .await
@@ -281,7 +279,7 @@ impl App {
         let now = rfc3339(self.env.now());
         match self
             .store
-            .save_export_checkpoint(org, &job.id, lease, &checkpoint, &now)
+            .save_export_checkpoint(lease, &checkpoint, &now)
             .await
         {
             Ok(()) => {}
@@ -291,9 +289,9 @@ impl App {
         let continuation = ExportTask {
             org_id: org.clone(),
             export_id: ExportId::parse(&job.id).map_err(|_| {
-                at(Stage::WriteFile)(ApiError::internal("an export job without a UUID id"))
+                at(Stage::WriteFile)(DomainError::failed("an export job without a UUID id"))
             })?,
-            lease: Some(lease),
+            lease: Some(lease.number()),
         };
         // Should this fail, the delivery is retried and resumes from the checkpoint just saved.
         self.queue
@@ -303,20 +301,15 @@ impl App {
         self.forget_pending(file.pending_key.as_deref()).await;
         tracing::info!(
             rows = file.rows,
-            lease,
+            lease = lease.number(),
             "export continues in another invocation"
         );
         Ok(Attempt::Continues { rows: file.rows })
     }
 
     /// Writes the last part, makes the file appear and records it on the job.
-    async fn complete(
-        &self,
-        org: &OrgId,
-        job: &ExportJob,
-        lease: u64,
-        file: File,
-    ) -> Result<Attempt, Failure> {
+    async fn complete(&self, lease: &ExportLease, file: File) -> Result<Attempt, Failure> {
+        let org = lease.org();
         let rows = file.rows;
         let key = file.upload.key().to_owned();
         let last = file.encoder.finish().map_err(at(Stage::WriteFile))?;
@@ -325,11 +318,7 @@ impl App {
             .await
             .map_err(at(Stage::WriteFile))?;
         let now = rfc3339(self.env.now());
-        if let Err(err) = self
-            .store
-            .finish_export(org, &job.id, lease, rows, &key, &now)
-            .await
-        {
+        if let Err(err) = self.store.finish_export(lease, rows, &key, &now).await {
             // A later invocation owns the job now: its file is the one that counts.
             self.blobs
                 .delete(&key)
@@ -343,12 +332,12 @@ impl App {
         // Pending bytes and files of attempts that died after writing (none, usually).
         if let Err(err) = self
             .blobs
-            .delete_prefix_except(&keys::export_prefix(org, &job.id), Some(&key))
+            .delete_prefix_except(&keys::export_prefix(org, lease.id()), Some(&key))
             .await
         {
             tracing::warn!(error = ?err, "could not remove an earlier attempt's file");
         }
-        tracing::info!(rows, lease, "export succeeded");
+        tracing::info!(rows, lease = lease.number(), "export succeeded");
         metrics::record(
             Metric::ExportFinished {
                 status: "succeeded",
@@ -400,9 +389,7 @@ impl App {
     /// Encodes pages while the budget lasts.
     async fn walk(
         &self,
-        org: &OrgId,
-        job: &ExportJob,
-        lease: u64,
+        lease: &ExportLease,
         mut pages: mpsc::Receiver<ContactPage>,
         file: &mut File,
         budget: &mut Budget,
@@ -427,11 +414,7 @@ impl App {
                 file.upload.part(part).await.map_err(at(Stage::WriteFile))?;
             }
             let now = rfc3339(self.env.now());
-            match self
-                .store
-                .export_progress(org, &job.id, lease, file.rows, &now)
-                .await
-            {
+            match self.store.export_progress(lease, file.rows, &now).await {
                 Ok(()) => {}
                 Err(SaveError::Conflict) => return Ok(Walked::Superseded),
                 Err(SaveError::Failed(err)) => return Err(at(Stage::ReadContacts)(err)),
@@ -457,9 +440,9 @@ impl App {
 impl QueueFunction for App {
     const BINARY: &'static str = "export-worker";
     type Job = ExportTask;
-    type Error = ApiError;
+    type Error = DomainError;
 
-    async fn run(&self, task: ExportTask, delivery: Delivery<'_>) -> Result<Handled, ApiError> {
+    async fn run(&self, task: ExportTask, delivery: Delivery<'_>) -> Result<Handled, DomainError> {
         let outcome = Box::pin(self.attempt(&task, delivery.deadline)).await;
         if matches!(outcome, Ok(Attempt::WillRetry) | Err(_))
             && let Some(receipt) = delivery.receipt

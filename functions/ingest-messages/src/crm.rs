@@ -1,7 +1,7 @@
 //! What a committed message asks of the org's CRM: lookups and write-backs, queued for
 //! `crm-sync`, never called from here.
 
-use shared::ApiError;
+use shared::DomainError;
 use shared::clock::rfc3339;
 use shared::contacts::Contact;
 use shared::crm::{self, ChangedBy, ConversationRef, CrmJob, LookupTrigger};
@@ -22,7 +22,7 @@ impl App {
         before: Option<&Contact>,
         contact: &Contact,
         conversation: &Conversation,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let Some(connection) = &context.crm else {
             return Ok(());
         };

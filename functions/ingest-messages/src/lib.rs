@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
-use shared::ApiError;
+use shared::DomainError;
 use shared::attributes::platform_attribute;
 use shared::clock::{Env, Timestamp, rfc3339};
 use shared::contacts::{Contact, Identity, ValueSource};
@@ -38,7 +38,7 @@ pub enum IngestError {
     #[error("malformed message: {0}")]
     Undecodable(serde_json::Error),
     #[error("ingest failed")]
-    Failed(#[from] ApiError),
+    Failed(#[from] DomainError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,10 +80,24 @@ impl App {
         self.ingest(message).await
     }
 
+    /// A sender's first message, `m-1` in an open conversation `conv-1`: where other functions'
+    /// handler tests get a contact to work on. Answers the new contact's id.
+    #[cfg(feature = "test-support")]
+    pub async fn first_contact(
+        &self,
+        org: &str,
+        channel: &str,
+        sender: serde_json::Value,
+    ) -> Result<String, IngestError> {
+        let message = serde_json::json!({"org_id": org, "channel": channel, "sender": sender,
+            "conversation": {"id": "conv-1", "status": "open"},
+            "message": {"id": "m-1", "text": "hello", "sent_at": "2026-01-01T10:00:00Z"}});
+        Ok(self.ingest_body(&message.to_string()).await?.contact_id)
+    }
+
     #[tracing::instrument(skip_all, fields(org = %inbound.org_id, channel = inbound.channel.as_str(), message = %inbound.message.id))]
     pub async fn ingest(&self, inbound: InboundMessage) -> Result<Ingested, IngestError> {
-        let org =
-            OrgId::parse(&inbound.org_id).map_err(|_| malformed("org_id is not a valid org id"))?;
+        let org = &inbound.org_id;
         check_id("sender.user_id", &inbound.sender.user_id)?;
         check_id("conversation.id", &inbound.conversation.id)?;
         check_id("message.id", &inbound.message.id)?;
@@ -95,21 +109,21 @@ impl App {
         let sent_at: String = Timestamp::parse(&inbound.message.sent_at)
             .map_err(|_| malformed("message.sent_at must be an RFC 3339 time"))?
             .into();
-        let attachments = self.decode_attachments(&org, &inbound.message.attachments)?;
+        let attachments = self.decode_attachments(org, &inbound.message.attachments)?;
 
         let channel = inbound.channel;
         let network = channel.network();
-        let claim_pk = keys::identity_pk(&org, channel.identity_scope(), &inbound.sender.user_id);
+        let claim_pk = keys::identity_pk(org, channel.identity_scope(), &inbound.sender.user_id);
 
         let mut backoff = Backoff::new();
         while backoff.next_try().await {
             let now = rfc3339(self.env.now());
             let context = self
                 .store
-                .ingest_context(&org, &claim_pk, &inbound.conversation.id)
+                .ingest_context(org, &claim_pk, &inbound.conversation.id)
                 .await?;
             let before = match &context.owner {
-                Some(id) => match self.store.contact(&org, id).await? {
+                Some(id) => match self.store.contact(org, id).await? {
                     Some(contact) => Some(contact),
                     // The claim outlives its profile only while a deletion finishes.
                     None => continue,
@@ -132,7 +146,7 @@ impl App {
             }
 
             let stored_attachments = self
-                .store_attachments(&org, &contact.id, &inbound.message.id, &attachments)
+                .store_attachments(org, &contact.id, &inbound.message.id, &attachments)
                 .await?;
             let conversation = Conversation {
                 id: inbound.conversation.id.clone(),
@@ -150,7 +164,7 @@ impl App {
                 attachments: stored_attachments.clone(),
             };
             let outbox = message_events(
-                &org,
+                org,
                 &self.env,
                 &context,
                 before.as_ref(),
@@ -158,7 +172,7 @@ impl App {
                 &conversation,
             );
             let write = IngestWrite {
-                org: &org,
+                org,
                 profile: if is_new {
                     ProfileWrite::New {
                         contact: &contact,
@@ -185,9 +199,9 @@ impl App {
             match self.store.ingest(write).await {
                 Ok(IngestOutcome::Written) => {
                     if is_new {
-                        metrics::record(Metric::ContactCreated, &org);
+                        metrics::record(Metric::ContactCreated, org);
                     }
-                    self.store.advance_conversation(&org, &conversation).await?;
+                    self.store.advance_conversation(org, &conversation).await?;
                     if match_move.is_some() {
                         self.matching
                             .send(&MatchJob::Contact {
@@ -202,7 +216,7 @@ impl App {
                             .await?;
                     }
                     self.follow_up_with_crm(
-                        &org,
+                        org,
                         &context,
                         before.as_ref(),
                         &contact,
@@ -226,11 +240,10 @@ impl App {
                 Err(SaveError::Failed(err)) => return Err(err.into()),
             }
         }
-        Err(ApiError::conflict(
-            None,
-            "the contact kept changing while the message was ingested",
+        Err(
+            DomainError::Contended("the contact kept changing while the message was ingested")
+                .into(),
         )
-        .into())
     }
 
     fn decode_attachments<'a>(

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use shared::channel::Channel;
+use shared::ids::OrgId;
 
 pub const MAX_ATTACHMENT_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct InboundMessage {
-    pub org_id: String,
+    /// Checked as it is read: a key can never be built from an org id that is not one.
+    pub org_id: OrgId,
     pub channel: Channel,
     pub sender: Sender,
     pub conversation: InboundConversation,
@@ -69,6 +71,6 @@ pub struct InboundAttachment {
 
 impl shared::serve::OrgJob for InboundMessage {
     fn org_id(&self) -> &str {
-        &self.org_id
+        self.org_id.as_str()
     }
 }

@@ -1,7 +1,7 @@
 //! `manage-attributes`: org settings and contact attribute definitions (the admin screen).
 
+use lambda_http::Request;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use shared::ApiError;
@@ -187,7 +187,7 @@ impl App {
                     custom_guard.as_deref(),
                 )
                 .await?;
-            Ok::<_, SaveError>(stored.value)
+            Ok::<_, SaveError<ApiError>>(stored.value)
         })
         .await?;
         // Sent whenever the matching attribute is named, changed or not: re-sending the same
@@ -227,7 +227,7 @@ impl App {
             self.store
                 .save_attribute_set(&caller.org, &stored, self.env.now(), None)
                 .await?;
-            Ok::<_, SaveError>(created)
+            Ok::<_, SaveError<ApiError>>(created)
         })
         .await?;
         tracing::info!(key = %created.key, "attribute created");
@@ -243,7 +243,7 @@ impl App {
             self.store
                 .save_attribute_set(&caller.org, &stored, self.env.now(), None)
                 .await?;
-            Ok::<_, SaveError>(stored.value.definitions())
+            Ok::<_, SaveError<ApiError>>(stored.value.definitions())
         })
         .await?;
         Ok(ok(&Definitions { items: definitions }))
@@ -268,7 +268,7 @@ impl App {
             self.store
                 .save_attribute_set(&caller.org, &stored, self.env.now(), None)
                 .await?;
-            Ok::<_, SaveError>(changed)
+            Ok::<_, SaveError<ApiError>>(changed)
         })
         .await?;
         Ok(ok(&changed))

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use shared::ApiError;
+use shared::DomainError;
 use shared::clock::rfc3339;
 use shared::contacts::Contact;
 use shared::cursor::Position;
@@ -34,7 +34,7 @@ impl Default for MatchTuning {
 }
 
 impl App {
-    pub async fn relink(&self, job: MatchJob, deadline: Deadline) -> Result<(), ApiError> {
+    pub async fn relink(&self, job: MatchJob, deadline: Deadline) -> Result<(), DomainError> {
         match job {
             MatchJob::Contact {
                 org_id,
@@ -81,7 +81,7 @@ impl App {
         contact_id: &str,
         generation: u64,
         previously_linked: Vec<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let (settings, definitions) = self.store.org_config(org).await?;
         if settings.value.match_generation != generation {
             tracing::info!("a newer org-wide re-match supersedes this job");
@@ -158,8 +158,7 @@ impl App {
             }
             return Ok(());
         }
-        Err(ApiError::conflict(
-            None,
+        Err(DomainError::Contended(
             "the contact kept changing; the job will be retried",
         ))
     }
@@ -174,7 +173,7 @@ impl App {
         generation: u64,
         progress: Option<RematchProgress>,
         mut budget: Budget,
-    ) -> Result<Option<RematchProgress>, ApiError> {
+    ) -> Result<Option<RematchProgress>, DomainError> {
         let (settings, definitions) = self.store.org_config(org).await?;
         if settings.value.match_generation != generation {
             tracing::info!("a newer re-match supersedes this one");
@@ -230,7 +229,7 @@ impl App {
         generation: u64,
         contacts: &[Contact],
         hash_of: impl Fn(&Contact) -> Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let hashes: Vec<Option<String>> = contacts.iter().map(&hash_of).collect();
         let mut groups: HashMap<&str, Vec<String>> = HashMap::new();
         for hash in hashes.iter().flatten() {
@@ -294,9 +293,9 @@ impl App {
 impl QueueFunction for App {
     const BINARY: &'static str = "match-contacts";
     type Job = MatchJob;
-    type Error = ApiError;
+    type Error = DomainError;
 
-    async fn run(&self, job: MatchJob, delivery: Delivery<'_>) -> Result<Handled, ApiError> {
+    async fn run(&self, job: MatchJob, delivery: Delivery<'_>) -> Result<Handled, DomainError> {
         self.relink(job, delivery.deadline)
             .await
             .map(|()| Handled::Done)

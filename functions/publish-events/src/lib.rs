@@ -4,7 +4,7 @@
 //! a record that fails is retried (with every event's id unchanged) before any later one.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
-use shared::ApiError;
+use shared::DomainError;
 use shared::bus::{EventBus, PublishError};
 use shared::clock::{Env, rfc3339};
 use shared::serve::StreamFunction;
@@ -31,7 +31,7 @@ impl shared::serve::Build for App {
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("reading a stream record failed")]
-    Read(#[source] ApiError),
+    Read(#[source] DomainError),
     #[error(transparent)]
     Publish(#[from] PublishError),
 }

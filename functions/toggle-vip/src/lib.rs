@@ -1,7 +1,7 @@
 //! `toggle-vip`: designate and undesignate VIP contacts. The VIP group itself is
 //! `GET /contacts?vip=true`, read from the sparse index this function maintains.
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use shared::ApiError;
 use shared::attributes::VIP_KEY;
 use shared::auth::Caller;
@@ -74,7 +74,7 @@ impl App {
     ) -> Result<Contact, ApiError> {
         match self.store.contact(&caller.org, id).await? {
             Some(current) if current.vip == vip && expected.is_none() => Ok(current),
-            _ => Err(self.store.why_not_written(&caller.org, id).await),
+            _ => Err(self.store.why_not_written(&caller.org, id).await.into()),
         }
     }
 }

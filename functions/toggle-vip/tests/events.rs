@@ -23,15 +23,10 @@ async fn run(app: &App, org: &str, contact: &str, name: &str, role: Option<&str>
 async fn the_sample_events_designate_and_undesignate() {
     let local = local_services().await;
     let org = new_org("evt");
-    let ingest = ingest_messages::App::build(&local, &Env::system());
-    let message = json!({"org_id": org, "channel": "x_dm", "sender": {"user_id": "42", "name": "Ana"},
-                         "conversation": {"id": "c", "status": "open"},
-                         "message": {"id": "m", "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}});
-    let contact = ingest
-        .ingest_body(&message.to_string())
+    let contact = ingest_messages::App::build(&local, &Env::system())
+        .first_contact(&org, "x_dm", json!({"user_id": "42", "name": "Ana"}))
         .await
-        .unwrap()
-        .contact_id;
+        .unwrap();
     let app = App::build(&local, &Env::system());
 
     let (status, view) = run(&app, &org, &contact, "designate-vip", None).await;

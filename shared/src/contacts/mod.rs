@@ -214,9 +214,9 @@ impl Contact {
     }
 
     /// The id as the typed id queue messages carry; every stored contact has a UUID id.
-    pub fn typed_id(&self) -> Result<crate::ids::ContactId, ApiError> {
+    pub fn typed_id(&self) -> Result<crate::ids::ContactId, crate::DomainError> {
         crate::ids::ContactId::parse(&self.id)
-            .map_err(|_| ApiError::internal("a stored contact without a UUID id"))
+            .map_err(|_| crate::DomainError::failed("a stored contact without a UUID id"))
     }
 
     pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use crate::contacts::{Contact, CrmView, LookupStatus};
-use crate::error::ApiError;
+use crate::error::{ApiError, DomainError};
 use crate::ids::{ContactId, OrgId};
 
 pub const LOOKUP_TTL_DEFAULT_MINUTES: u32 = 1440;
@@ -153,7 +153,7 @@ impl SigningSecret {
     }
 
     /// A secret read back from its sealed form.
-    pub fn from_text(text: String) -> Result<Self, ApiError> {
+    pub fn from_text(text: String) -> Result<Self, DomainError> {
         let secret = Self(text);
         secret.key()?;
         Ok(secret)
@@ -171,15 +171,15 @@ impl SigningSecret {
     }
 
     /// The HMAC key: the decoded bytes after `whsec_`.
-    fn key(&self) -> Result<Vec<u8>, ApiError> {
+    fn key(&self) -> Result<Vec<u8>, DomainError> {
         self.0
             .strip_prefix(SECRET_PREFIX)
             .and_then(|b| BASE64.decode(b).ok())
-            .ok_or_else(|| ApiError::Internal("a stored signing secret is malformed".into()))
+            .ok_or_else(|| DomainError::failed("a stored signing secret is malformed"))
     }
 
     /// `v1,<base64 HMAC-SHA256 over "<id>.<timestamp>.<body>">`.
-    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> Result<String, ApiError> {
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> Result<String, DomainError> {
         let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.key()?);
         let mut context = aws_lc_rs::hmac::Context::with_key(&key);
         context.update(format!("{id}.{timestamp}.").as_bytes());
@@ -195,7 +195,7 @@ pub fn signature_header(
     id: &str,
     timestamp: i64,
     body: &[u8],
-) -> Result<String, ApiError> {
+) -> Result<String, DomainError> {
     let signatures = secrets
         .iter()
         .map(|s| s.sign(id, timestamp, body))

@@ -10,7 +10,7 @@ use super::*;
 use super::{Store, internal};
 use crate::contacts::Contact;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::events::Event;
 use crate::ids::OrgId;
 use crate::keys;
@@ -50,7 +50,7 @@ impl Store {
         &self,
         org: &OrgId,
         conversation_id: &str,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<String>, DomainError> {
         let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
             return Ok(None);
         };
@@ -65,7 +65,7 @@ impl Store {
         &self,
         org: &OrgId,
         conversation_id: &str,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<String>, DomainError> {
         Ok(self
             .get_consistent(raw_key(
                 &keys::conversation_pk(org, conversation_id),
@@ -81,7 +81,7 @@ impl Store {
         &self,
         org: &OrgId,
         ids: BTreeSet<String>,
-    ) -> Result<BTreeSet<String>, ApiError> {
+    ) -> Result<BTreeSet<String>, DomainError> {
         let keys: Vec<_> = ids.iter().map(|id| profile_key(org, id)).collect();
         let mut alive = BTreeSet::new();
         // BatchGetItem takes at most 100 keys.
@@ -101,7 +101,7 @@ impl Store {
         org: &OrgId,
         conversation: &Conversation,
         now: &str,
-    ) -> Result<TransactWriteItem, ApiError> {
+    ) -> Result<TransactWriteItem, DomainError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(raw_key(
@@ -148,7 +148,7 @@ impl Store {
         org: &OrgId,
         conversation: &Conversation,
         now: &str,
-    ) -> Result<TransactWriteItem, ApiError> {
+    ) -> Result<TransactWriteItem, DomainError> {
         let mut item = raw_key(
             &keys::conversation_pk(org, &conversation.id),
             keys::CONVERSATION_OWNER_SK,
@@ -181,7 +181,7 @@ impl Store {
         &self,
         org: &OrgId,
         conversation_id: &str,
-    ) -> Result<Option<StatusContext>, ApiError> {
+    ) -> Result<Option<StatusContext>, DomainError> {
         let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
             return Ok(None);
         };
@@ -265,7 +265,7 @@ impl Store {
                     .map(|u| TransactWriteItem::builder().update(u).build())
                     .map_err(internal)
             })
-            .collect::<Result<Vec<_>, ApiError>>()?;
+            .collect::<Result<Vec<_>, DomainError>>()?;
         self.transact(items).await
     }
 
@@ -274,7 +274,7 @@ impl Store {
         &self,
         org: &OrgId,
         conversation: &Conversation,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let result = self
             .client
             .update_item()
@@ -302,7 +302,7 @@ impl Store {
         pk: String,
         prefix: &str,
         page: PageRequest,
-    ) -> Result<(Vec<I>, Option<LastEvaluatedKey>), ApiError> {
+    ) -> Result<(Vec<I>, Option<LastEvaluatedKey>), DomainError> {
         check_start(
             page.start.as_ref(),
             &[
@@ -350,7 +350,7 @@ impl Store {
         org: &OrgId,
         contact: &Contact,
         page: PageRequest,
-    ) -> Result<(Vec<Conversation>, Option<LastEvaluatedKey>), ApiError> {
+    ) -> Result<(Vec<Conversation>, Option<LastEvaluatedKey>), DomainError> {
         const AT: &str = "AT";
         check_start(
             page.start.as_ref(),

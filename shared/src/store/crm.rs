@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Head, Store, conditional, internal, key};
 use crate::crm::{BREAKER_FAILURES, CallError, CrmConnection};
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
 
@@ -25,7 +25,7 @@ pub(super) struct ConnectionItem {
 /// reads that carry it beside other items (a contact's, an ingest's, a status change's) use this.
 pub(super) fn take_connection(
     items: &mut Vec<super::Item>,
-) -> Result<Option<CrmConnection>, ApiError> {
+) -> Result<Option<CrmConnection>, DomainError> {
     let at = items.iter().position(|item| {
         item.get(keys::SK)
             .and_then(|v| v.as_s().ok())
@@ -50,7 +50,7 @@ pub enum CallOutcome {
 
 impl Store {
     #[tracing::instrument(skip(self), fields(org = %org))]
-    pub async fn crm_connection(&self, org: &OrgId) -> Result<Option<CrmConnection>, ApiError> {
+    pub async fn crm_connection(&self, org: &OrgId) -> Result<Option<CrmConnection>, DomainError> {
         self.get_consistent(key(org, keys::CRM_SK))
             .await?
             .map(|item| {
@@ -69,7 +69,7 @@ impl Store {
         org: &OrgId,
         connection: &CrmConnection,
         previous: Option<&str>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, DomainError> {
         let item = serde_dynamo::to_item(ConnectionItem {
             head: Head::new(keys::org_pk(org), keys::CRM_SK, ENTITY),
             connection: connection.clone(),
@@ -91,7 +91,7 @@ impl Store {
 
     /// `false` when there was none.
     #[tracing::instrument(skip(self), fields(org = %org))]
-    pub async fn delete_crm_connection(&self, org: &OrgId) -> Result<bool, ApiError> {
+    pub async fn delete_crm_connection(&self, org: &OrgId) -> Result<bool, DomainError> {
         let result = self
             .client
             .delete_item()
@@ -112,7 +112,7 @@ impl Store {
         org: &OrgId,
         connection_id: &str,
         outcome: CallOutcome,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let request = self
             .client
             .update_item()

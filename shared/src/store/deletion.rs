@@ -11,7 +11,7 @@ use super::{profile_key, raw_key};
 use crate::contacts::Contact;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::deletion::DeletionRecord;
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
 
@@ -162,7 +162,7 @@ impl Store {
         &self,
         org: &OrgId,
         page: PageRequest,
-    ) -> Result<(Vec<DeletionRecord>, Option<LastEvaluatedKey>), ApiError> {
+    ) -> Result<(Vec<DeletionRecord>, Option<LastEvaluatedKey>), DomainError> {
         let (items, next) = self
             .page_newest_first::<DeletionItem>(keys::audit_pk(org), keys::DELETION_SK_PREFIX, page)
             .await?;
@@ -170,12 +170,12 @@ impl Store {
     }
 
     /// Whether a deleted contact still has a purge to finish.
-    pub async fn purge_pending(&self, org: &OrgId, contact_id: &str) -> Result<bool, ApiError> {
+    pub async fn purge_pending(&self, org: &OrgId, contact_id: &str) -> Result<bool, DomainError> {
         let marker = raw_key(&keys::audit_pk(org), &keys::purge_sk(contact_id));
         Ok(self.get_consistent(marker).await?.is_some())
     }
 
-    pub async fn finish_purge(&self, org: &OrgId, contact_id: &str) -> Result<(), ApiError> {
+    pub async fn finish_purge(&self, org: &OrgId, contact_id: &str) -> Result<(), DomainError> {
         let marker = raw_key(&keys::audit_pk(org), &keys::purge_sk(contact_id));
         self.batch_delete(vec![marker]).await
     }
@@ -188,7 +188,7 @@ impl Store {
         scope: PurgeScope<'_>,
         start: Option<LastEvaluatedKey>,
         limit: i32,
-    ) -> Result<(Vec<PurgeEntry>, Option<LastEvaluatedKey>), ApiError> {
+    ) -> Result<(Vec<PurgeEntry>, Option<LastEvaluatedKey>), DomainError> {
         let (pk, sk_prefix) = scope.partition_and_prefix(org);
         let mut query = self
             .client
@@ -231,7 +231,7 @@ impl Store {
     /// Every item of a partition: its key and its `contact_id`, if it has one (tests check what
     /// a purge left).
     #[cfg(any(test, feature = "test-support"))]
-    pub async fn partition(&self, pk: &str) -> Result<Vec<(Item, Option<String>)>, ApiError> {
+    pub async fn partition(&self, pk: &str) -> Result<Vec<(Item, Option<String>)>, DomainError> {
         let query = self
             .client
             .query()
@@ -254,7 +254,7 @@ impl Store {
     }
 
     /// Deletes items by key, 25 at a time.
-    pub async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), ApiError> {
+    pub async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), DomainError> {
         let writes = keys.into_iter().map(BatchOp::Delete).collect();
         self.batch_write(writes).await
     }

@@ -10,10 +10,34 @@ use super::Head;
 use super::{Item, SaveError, Store, conditional, internal, key};
 use crate::clock::Timestamp;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::exports::{ExportCheckpoint, ExportJob, ExportSchedule, ExportStatus};
 use crate::ids::OrgId;
 use crate::keys;
+
+/// One invocation's claim on a job: every write it makes is conditioned on this still being the
+/// job's latest lease, so only [`Store::claim_export`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportLease {
+    org: OrgId,
+    id: String,
+    number: u64,
+}
+
+impl ExportLease {
+    pub fn org(&self) -> &OrgId {
+        &self.org
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Counts the job's claims; it names the invocation's file parts and its continuation.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct ExportItem {
@@ -107,7 +131,7 @@ impl<'a> JobUpdate<'a> {
 }
 
 impl Store {
-    fn export_item(&self, org: &OrgId, job: &ExportJob) -> Result<Item, ApiError> {
+    fn export_item(&self, org: &OrgId, job: &ExportJob) -> Result<Item, DomainError> {
         serde_dynamo::to_item(ExportItem {
             head: Head::new(keys::org_pk(org), keys::export_sk(&job.id), "export_job"),
             version: 1,
@@ -119,16 +143,20 @@ impl Store {
 
     /// Writes a new, queued job.
     #[tracing::instrument(skip(self, job), fields(org = %org, export = %job.id))]
-    pub async fn create_export(&self, org: &OrgId, job: &ExportJob) -> Result<(), ApiError> {
+    pub async fn create_export(&self, org: &OrgId, job: &ExportJob) -> Result<(), DomainError> {
         let put = self.put_new(self.export_item(org, job)?)?;
         self.put_conditionally(put).await.map_err(|err| match err {
-            SaveError::Conflict => ApiError::internal("an export id was reused"),
+            SaveError::Conflict => DomainError::failed("an export id was reused"),
             SaveError::Failed(err) => err,
         })
     }
 
     #[tracing::instrument(skip(self), fields(org = %org))]
-    pub async fn export_job(&self, org: &OrgId, id: &str) -> Result<Option<ExportJob>, ApiError> {
+    pub async fn export_job(
+        &self,
+        org: &OrgId,
+        id: &str,
+    ) -> Result<Option<ExportJob>, DomainError> {
         self.get_consistent(key(org, &keys::export_sk(id)))
             .await?
             .map(|item| {
@@ -145,7 +173,7 @@ impl Store {
         &self,
         org: &OrgId,
         page: PageRequest,
-    ) -> Result<(Vec<ExportJob>, Option<LastEvaluatedKey>), ApiError> {
+    ) -> Result<(Vec<ExportJob>, Option<LastEvaluatedKey>), DomainError> {
         let (items, next) = self
             .page_newest_first::<ExportItem>(keys::org_pk(org), keys::EXPORT_SK_PREFIX, page)
             .await?;
@@ -208,7 +236,7 @@ impl Store {
         seen_lease: u64,
         new_attempt: bool,
         now: &str,
-    ) -> Result<u64, SaveError> {
+    ) -> Result<ExportLease, SaveError> {
         let lease = seen_lease + 1;
         self.update_export(
             org,
@@ -230,27 +258,29 @@ impl Store {
             },
         )
         .await?;
-        Ok(lease)
+        Ok(ExportLease {
+            org: org.clone(),
+            id: id.to_owned(),
+            number: lease,
+        })
     }
 
     /// Saves where the job stands, for the invocation that continues it.
-    #[tracing::instrument(skip(self, checkpoint, now), fields(org = %org, export = %id))]
+    #[tracing::instrument(skip(self, checkpoint, now), fields(org = %lease.org, export = %lease.id))]
     pub async fn save_export_checkpoint(
         &self,
-        org: &OrgId,
-        id: &str,
-        lease: u64,
+        lease: &ExportLease,
         checkpoint: &ExportCheckpoint,
         now: &str,
     ) -> Result<(), SaveError> {
         let saved = serde_dynamo::to_attribute_value(checkpoint)
             .map_err(|e| SaveError::Failed(internal(e)))?;
         self.update_export(
-            org,
-            id,
+            &lease.org,
+            &lease.id,
             now,
             JobUpdate::under_lease(
-                lease,
+                lease.number,
                 "checkpoint = :checkpoint, #rows = :rows",
                 None,
                 vec![(":checkpoint", saved), (":rows", n(checkpoint.rows))],
@@ -260,41 +290,37 @@ impl Store {
     }
 
     /// The live row count of a running invocation; a conflict means it was superseded.
-    #[tracing::instrument(skip(self, now), fields(org = %org, export = %id))]
+    #[tracing::instrument(skip(self, now), fields(org = %lease.org, export = %lease.id))]
     pub async fn export_progress(
         &self,
-        org: &OrgId,
-        id: &str,
-        lease: u64,
+        lease: &ExportLease,
         rows: u64,
         now: &str,
     ) -> Result<(), SaveError> {
-        self.update_export(
-            org,
-            id,
-            now,
-            JobUpdate::under_lease(lease, "#rows = :rows", None, vec![(":rows", n(rows))]),
-        )
-        .await
+        let update = JobUpdate::under_lease(
+            lease.number,
+            "#rows = :rows",
+            None,
+            vec![(":rows", n(rows))],
+        );
+        self.update_export(&lease.org, &lease.id, now, update).await
     }
 
     /// Marks the job succeeded with its file, if `lease` is still the latest one.
-    #[tracing::instrument(skip(self, now), fields(org = %org, export = %id))]
+    #[tracing::instrument(skip(self, now), fields(org = %lease.org, export = %lease.id))]
     pub async fn finish_export(
         &self,
-        org: &OrgId,
-        id: &str,
-        lease: u64,
+        lease: &ExportLease,
         rows: u64,
         object_key: &str,
         now: &str,
     ) -> Result<(), SaveError> {
         self.update_export(
-            org,
-            id,
+            &lease.org,
+            &lease.id,
             now,
             JobUpdate::under_lease(
-                lease,
+                lease.number,
                 "#status = :succeeded, #rows = :rows, object_key = :object, completed_at = :now",
                 Some("checkpoint"),
                 vec![
@@ -336,7 +362,10 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self), fields(org = %org))]
-    pub async fn export_schedule(&self, org: &OrgId) -> Result<Option<StoredSchedule>, ApiError> {
+    pub async fn export_schedule(
+        &self,
+        org: &OrgId,
+    ) -> Result<Option<StoredSchedule>, DomainError> {
         let Some(item) = self
             .get_consistent(key(org, keys::EXPORT_SCHEDULE_SK))
             .await?
@@ -388,7 +417,11 @@ impl Store {
 
     /// Removes the schedule (and its place in the hourly index); `false` when there was none.
     #[tracing::instrument(skip(self, now), fields(org = %org))]
-    pub async fn remove_export_schedule(&self, org: &OrgId, now: &str) -> Result<bool, ApiError> {
+    pub async fn remove_export_schedule(
+        &self,
+        org: &OrgId,
+        now: &str,
+    ) -> Result<bool, DomainError> {
         let result = self
             .client
             .update_item()
@@ -409,7 +442,10 @@ impl Store {
 
     /// Every org's schedule set for `hour_utc`.
     #[tracing::instrument(skip(self))]
-    pub async fn schedules_for_hour(&self, hour_utc: u8) -> Result<Vec<StoredSchedule>, ApiError> {
+    pub async fn schedules_for_hour(
+        &self,
+        hour_utc: u8,
+    ) -> Result<Vec<StoredSchedule>, DomainError> {
         let query = self
             .client
             .query()

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::Head;
 use super::raw_key;
 use super::{Store, conditional, internal};
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
 
@@ -55,7 +55,7 @@ impl Store {
         request_hash: &str,
         now_unix: i64,
         ttl: i64,
-    ) -> Result<Claim, ApiError> {
+    ) -> Result<Claim, DomainError> {
         let item = serde_dynamo::to_item(RecordItem {
             head: Head::new(
                 keys::idempotency_pk(org, key),
@@ -85,8 +85,7 @@ impl Store {
         match self.idempotency_record(org, key).await? {
             Some(record) => Ok(Claim::Taken(record)),
             // It expired and was removed in between: a retry will claim it.
-            None => Err(ApiError::conflict(
-                None,
+            None => Err(DomainError::Contended(
                 "the idempotency key is being released; retry",
             )),
         }
@@ -96,7 +95,7 @@ impl Store {
         &self,
         org: &OrgId,
         key: &str,
-    ) -> Result<Option<IdempotencyRecord>, ApiError> {
+    ) -> Result<Option<IdempotencyRecord>, DomainError> {
         self.get_consistent(raw_key(
             &keys::idempotency_pk(org, key),
             keys::IDEMPOTENCY_SK,
@@ -119,7 +118,7 @@ impl Store {
         request_hash: &str,
         response: &StoredResponse,
         about_contact: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let pk = keys::idempotency_pk(org, key);
         let response = serde_dynamo::to_attribute_value(response).map_err(internal)?;
         let mut request = self
@@ -152,7 +151,7 @@ impl Store {
         &self,
         org: &OrgId,
         contact: &str,
-    ) -> Result<Vec<super::Item>, ApiError> {
+    ) -> Result<Vec<super::Item>, DomainError> {
         let query = self
             .client
             .query()
@@ -168,7 +167,7 @@ impl Store {
     }
 
     /// Lets a key go after the first request failed unexpectedly, so a retry can run.
-    pub async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), ApiError> {
+    pub async fn release_idempotency_key(&self, org: &OrgId, key: &str) -> Result<(), DomainError> {
         self.client
             .delete_item()
             .table_name(&self.table)

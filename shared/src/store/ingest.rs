@@ -9,7 +9,7 @@ use super::*;
 use super::{SaveError, Store, Stored, internal, key};
 use crate::attributes::AttributeSet;
 use crate::contacts::Contact;
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::events::Event;
 use crate::ids::OrgId;
 use crate::keys;
@@ -86,7 +86,7 @@ impl Store {
         org: &OrgId,
         claim_pk: &str,
         conversation_id: &str,
-    ) -> Result<IngestContext, ApiError> {
+    ) -> Result<IngestContext, DomainError> {
         let conversation_pk = keys::conversation_pk(org, conversation_id);
         let items = self
             .batch_get(vec![

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::*;
 use super::{BatchOp, Store, internal};
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
 pub use crate::matching::MatchMove;
@@ -43,7 +43,7 @@ impl Store {
         contact_id: &str,
         moved: &MatchMove,
         now: &str,
-    ) -> Result<Vec<TransactWriteItem>, ApiError> {
+    ) -> Result<Vec<TransactWriteItem>, DomainError> {
         let mut writes = Vec::new();
         if let Some(from) = &moved.from {
             let delete = Delete::builder()
@@ -74,7 +74,7 @@ impl Store {
         org: &OrgId,
         generation: u64,
         hash: &str,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, DomainError> {
         let query = self
             .client
             .query()
@@ -100,7 +100,7 @@ impl Store {
         generation: u64,
         links: &[(String, String)],
         now: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let writes = links
             .iter()
             .map(|(hash, contact_id)| {
@@ -115,7 +115,7 @@ impl Store {
         &self,
         org: &OrgId,
         links: &[(u64, String, String)],
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let writes = links
             .iter()
             .map(|(generation, hash, contact_id)| {

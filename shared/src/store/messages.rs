@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{BatchOp, internal};
 use super::{Head, Store};
 use crate::cursor::{LastEvaluatedKey, PageRequest};
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
 
@@ -74,7 +74,7 @@ impl Store {
         org: &OrgId,
         messages: &[Message],
         now: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         let writes = messages
             .iter()
             .map(|m| serde_dynamo::to_item(MessageItem::of(org, m, now)).map(BatchOp::Put))
@@ -97,7 +97,7 @@ impl Store {
         org: &OrgId,
         conversation_id: &str,
         page: PageRequest,
-    ) -> Result<Option<MessagePage>, ApiError> {
+    ) -> Result<Option<MessagePage>, DomainError> {
         let Some(owner) = self.owner_of_conversation(org, conversation_id).await? else {
             return Ok(None);
         };

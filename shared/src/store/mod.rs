@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, DomainError};
 use crate::ids::OrgId;
 use crate::keys;
 use crate::retry::Backoff;
@@ -36,7 +36,7 @@ mod values;
 pub use conversations::*;
 pub use crm::CallOutcome;
 pub use deletion::{PurgeEntry, PurgeScope};
-pub use exports::StoredSchedule;
+pub use exports::{ExportLease, StoredSchedule};
 pub use idempotency::*;
 pub use ingest::*;
 pub use messages::*;
@@ -60,16 +60,34 @@ pub struct Stored<T> {
     pub created_at: Option<String>,
 }
 
+/// How one attempt at a conditional write ended when it did not save. The store fails with a
+/// [`DomainError`]; a handler's attempt, which also checks the request against what it read,
+/// fails with the [`ApiError`] it answers.
 #[derive(Debug)]
-pub enum SaveError {
+pub enum SaveError<E = DomainError> {
     /// A condition failed: someone else wrote first, or a guarded invariant no longer holds.
     Conflict,
-    Failed(ApiError),
+    Failed(E),
 }
 
-impl From<ApiError> for SaveError {
+impl<E: From<DomainError>> From<DomainError> for SaveError<E> {
+    fn from(err: DomainError) -> Self {
+        SaveError::Failed(err.into())
+    }
+}
+
+impl From<ApiError> for SaveError<ApiError> {
     fn from(err: ApiError) -> Self {
         SaveError::Failed(err)
+    }
+}
+
+impl From<SaveError> for SaveError<ApiError> {
+    fn from(err: SaveError) -> Self {
+        match err {
+            SaveError::Conflict => SaveError::Conflict,
+            SaveError::Failed(err) => SaveError::Failed(err.into()),
+        }
     }
 }
 
@@ -104,13 +122,13 @@ fn key(org: &OrgId, sk: &str) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn internal(err: impl std::error::Error + Send + Sync + 'static) -> ApiError {
-    ApiError::internal(err)
+fn internal(err: impl std::error::Error + Send + Sync + 'static) -> DomainError {
+    DomainError::failed(err)
 }
 
 /// The result of a conditional write: `None` when its condition failed (or, for a transaction,
 /// when it was cancelled), which callers read as a lost race or a missing item.
-fn conditional<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, ApiError>
+fn conditional<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, DomainError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -130,11 +148,13 @@ where
 }
 
 /// Runs `attempt` until it saves without a conflict, backing off between tries. A caller that
-/// keeps losing gets `409 conflict` rather than a silently lost update.
-pub async fn retry_on_conflict<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+/// keeps losing gets [`DomainError::Contended`] (`409 conflict`) rather than a silently lost
+/// update.
+pub async fn retry_on_conflict<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
 where
+    E: From<DomainError>,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SaveError>>,
+    Fut: Future<Output = Result<T, SaveError<E>>>,
 {
     let mut backoff = Backoff::new();
     while backoff.next_try().await {
@@ -144,10 +164,7 @@ where
             Err(SaveError::Conflict) => {}
         }
     }
-    Err(ApiError::conflict(
-        None,
-        "the resource is being changed by someone else; try again",
-    ))
+    Err(DomainError::Contended("the resource is being changed by someone else; try again").into())
 }
 
 impl Store {
@@ -159,7 +176,7 @@ impl Store {
     }
 
     /// One item by key, strongly consistent.
-    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, ApiError> {
+    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, DomainError> {
         let out = self
             .client
             .get_item()
@@ -174,10 +191,10 @@ impl Store {
 
     /// After a conditional write on an item failed: `404` (naming `what`) when the item is gone,
     /// `412` when it exists, so its version moved on.
-    async fn gone_or_stale(&self, key: Item, what: &'static str) -> ApiError {
+    async fn gone_or_stale(&self, key: Item, what: &'static str) -> DomainError {
         match self.get_consistent(key).await {
-            Ok(Some(_)) => ApiError::PreconditionFailed,
-            Ok(None) => ApiError::NotFound(what),
+            Ok(Some(_)) => DomainError::Stale(what),
+            Ok(None) => DomainError::NotFound(what),
             Err(err) => err,
         }
     }
@@ -186,7 +203,7 @@ impl Store {
     async fn query_all(
         &self,
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    ) -> Result<Vec<Item>, ApiError> {
+    ) -> Result<Vec<Item>, DomainError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -205,7 +222,7 @@ impl Store {
     }
 
     /// Strongly consistent `BatchGetItem`, asking again for keys left unprocessed.
-    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, ApiError> {
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, DomainError> {
         let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
@@ -233,11 +250,11 @@ impl Store {
                 return Ok(items);
             }
         }
-        Err(ApiError::internal("batch get left keys unprocessed"))
+        Err(DomainError::failed("batch get left keys unprocessed"))
     }
 
     /// `BatchWriteItem` in chunks of 25, retrying unprocessed items with backoff.
-    async fn batch_write(&self, ops: Vec<BatchOp>) -> Result<(), ApiError> {
+    async fn batch_write(&self, ops: Vec<BatchOp>) -> Result<(), DomainError> {
         let writes = ops
             .into_iter()
             .map(|op| {
@@ -256,7 +273,7 @@ impl Store {
             let mut backoff = Backoff::new();
             while !pending.is_empty() {
                 if !backoff.next_try().await {
-                    return Err(ApiError::internal("batch write left items unprocessed"));
+                    return Err(DomainError::failed("batch write left items unprocessed"));
                 }
                 let out = self
                     .client
@@ -273,7 +290,7 @@ impl Store {
     }
 
     /// A put that only creates: it fails if an item with the key exists.
-    pub(super) fn put_new(&self, item: Item) -> Result<Put, ApiError> {
+    pub(super) fn put_new(&self, item: Item) -> Result<Put, DomainError> {
         Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))

@@ -7,7 +7,7 @@ use super::Head;
 use super::{SaveError, Store, conditional, internal};
 use super::{profile_key, raw_key};
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
 use crate::notes::{Note, NoteParent, Person};
@@ -40,15 +40,19 @@ fn parent_keys(org: &OrgId, parent: NoteParent) -> (String, &'static str, &'stat
     }
 }
 
-fn not_found(parent: NoteParent) -> ApiError {
-    ApiError::NotFound(parent.name())
+fn not_found(parent: NoteParent) -> DomainError {
+    DomainError::NotFound(parent.name())
 }
 
 impl Store {
     /// The contact a note parent belongs to while it is alive: a contact that exists, or a
     /// conversation whose contact exists. A deleted contact's notes and conversations are
     /// gone from the moment of the delete, before the purge has removed them.
-    async fn live_parent(&self, org: &OrgId, parent: NoteParent<'_>) -> Result<String, ApiError> {
+    async fn live_parent(
+        &self,
+        org: &OrgId,
+        parent: NoteParent<'_>,
+    ) -> Result<String, DomainError> {
         let contact = match parent {
             NoteParent::Contact(id) => self.contact(org, id).await?.map(|c| c.id),
             NoteParent::Conversation(id) => self.conversation_contact(org, id).await?,
@@ -64,7 +68,7 @@ impl Store {
         org: &OrgId,
         parent: NoteParent<'_>,
         note: &Note,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, DomainError> {
         let (pk, head, entity) = parent_keys(org, parent);
         let (contact, owner_check) = match parent {
             NoteParent::Contact(id) => (id.to_owned(), None),
@@ -111,7 +115,7 @@ impl Store {
         org: &OrgId,
         parent: NoteParent<'_>,
         page: PageRequest,
-    ) -> Result<(Vec<Note>, Option<LastEvaluatedKey>), ApiError> {
+    ) -> Result<(Vec<Note>, Option<LastEvaluatedKey>), DomainError> {
         let (pk, head, _) = parent_keys(org, parent);
         check_start(
             page.start.as_ref(),
@@ -171,7 +175,7 @@ impl Store {
         note_id: &str,
         edit: &NoteEdit<'_>,
         expected: Option<u64>,
-    ) -> Result<Note, ApiError> {
+    ) -> Result<Note, DomainError> {
         let NoteEdit { text, by, at: now } = *edit;
         self.live_parent(org, parent).await?;
         let (pk, _, _) = parent_keys(org, parent);
@@ -214,7 +218,7 @@ impl Store {
         parent: NoteParent<'_>,
         note_id: &str,
         expected: Option<u64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         self.live_parent(org, parent).await?;
         let (pk, _, _) = parent_keys(org, parent);
         let key = raw_key(&pk, &keys::note_sk(note_id));

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::internal;
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::events::{Event, contact_deleted};
 use crate::keys;
 
@@ -42,7 +42,7 @@ struct OutboxImage {
     outbox: Vec<Event>,
 }
 
-fn outbox_of(image: serde_dynamo::Item) -> Result<Vec<Event>, ApiError> {
+fn outbox_of(image: serde_dynamo::Item) -> Result<Vec<Event>, DomainError> {
     if image.is_empty() {
         return Ok(Vec::new());
     }
@@ -59,7 +59,7 @@ pub fn relayed_events(
     old: serde_dynamo::Item,
     new: serde_dynamo::Item,
     time: String,
-) -> Result<Vec<Event>, ApiError> {
+) -> Result<Vec<Event>, DomainError> {
     let key: KeyImage = serde_dynamo::from_item(keys).map_err(internal)?;
     if key.sk != keys::PROFILE_SK {
         return Ok(Vec::new());

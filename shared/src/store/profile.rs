@@ -12,7 +12,7 @@ use super::{SaveError, Store, Stored, conditional, internal, key};
 use crate::attributes::AttributeSet;
 use crate::contacts::Contact;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::events::Event;
 use crate::ids::OrgId;
 use crate::keys;
@@ -46,7 +46,7 @@ struct ContactItem {
 pub fn contact_item(
     org: &OrgId,
     contact: &Contact,
-) -> Result<HashMap<String, AttributeValue>, ApiError> {
+) -> Result<HashMap<String, AttributeValue>, DomainError> {
     contact_item_with(org, contact, &[])
 }
 
@@ -54,7 +54,7 @@ fn contact_item_with(
     org: &OrgId,
     contact: &Contact,
     outbox: &[Event],
-) -> Result<HashMap<String, AttributeValue>, ApiError> {
+) -> Result<HashMap<String, AttributeValue>, DomainError> {
     serde_dynamo::to_item(ContactItem {
         head: Head::new(
             keys::contact_pk(org, &contact.id),
@@ -77,7 +77,8 @@ pub(super) fn set_outbox(
     request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
     set: &mut Vec<String>,
     outbox: &[Event],
-) -> Result<aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, ApiError> {
+) -> Result<aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, DomainError>
+{
     if outbox.is_empty() {
         return Ok(request);
     }
@@ -89,13 +90,13 @@ pub(super) fn set_outbox(
 
 pub(super) const OUTBOX: &str = "outbox";
 
-pub(super) fn outbox_value(outbox: &[Event]) -> Result<AttributeValue, ApiError> {
+pub(super) fn outbox_value(outbox: &[Event]) -> Result<AttributeValue, DomainError> {
     serde_dynamo::to_attribute_value(outbox).map_err(internal)
 }
 
 pub(super) fn contact_from_item(
     item: HashMap<String, AttributeValue>,
-) -> Result<Contact, ApiError> {
+) -> Result<Contact, DomainError> {
     let item: ContactItem = serde_dynamo::from_item(item).map_err(internal)?;
     Ok(item.contact)
 }
@@ -131,7 +132,7 @@ pub(super) fn unless_gone<T>(
             aws_sdk_dynamodb::operation::update_item::UpdateItemError,
         >,
     >,
-) -> Result<(), ApiError> {
+) -> Result<(), DomainError> {
     conditional(result).map(drop)
 }
 
@@ -143,7 +144,7 @@ impl Store {
         &self,
         org: &OrgId,
         contact_id: &str,
-    ) -> Result<ContactContext, ApiError> {
+    ) -> Result<ContactContext, DomainError> {
         let profile_pk = keys::contact_pk(org, contact_id);
         let items = self
             .batch_get(vec![
@@ -175,16 +176,16 @@ impl Store {
         org: &OrgId,
         contact_id: &str,
         expected: Option<u64>,
-    ) -> Result<ExistingContact, ApiError> {
+    ) -> Result<ExistingContact, DomainError> {
         let ContactContext {
             settings,
             definitions,
             crm,
             contact,
         } = self.contact_context(org, contact_id).await?;
-        let contact = contact.ok_or(ApiError::NotFound("contact"))?;
+        let contact = contact.ok_or(DomainError::NotFound("contact"))?;
         if expected.is_some_and(|v| v != contact.version) {
-            return Err(ApiError::PreconditionFailed);
+            return Err(DomainError::Stale("contact"));
         }
         Ok(ExistingContact {
             settings,
@@ -199,7 +200,7 @@ impl Store {
         &self,
         org: &OrgId,
         contact_id: &str,
-    ) -> Result<Option<Contact>, ApiError> {
+    ) -> Result<Option<Contact>, DomainError> {
         self.get_consistent(profile_key(org, contact_id))
             .await?
             .map(contact_from_item)
@@ -213,7 +214,7 @@ impl Store {
         org: &OrgId,
         page: PageRequest,
         vip_only: bool,
-    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError> {
+    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError> {
         self.contacts_page(org, vip_only, Some(page.limit), page.start)
             .await
     }
@@ -225,7 +226,7 @@ impl Store {
         vip_only: bool,
         limit: Option<i32>,
         start: Option<LastEvaluatedKey>,
-    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), ApiError> {
+    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError> {
         let (index, pk_name, sk_name, pk) = if vip_only {
             (SPARSE_INDEX, "GSI2PK", "GSI2SK", keys::vip_index_pk(org))
         } else {
@@ -302,7 +303,7 @@ impl Store {
         expected: Option<u64>,
         now: &str,
         outbox: &[Event],
-    ) -> Result<Option<Contact>, ApiError> {
+    ) -> Result<Option<Contact>, DomainError> {
         let mut set = vec!["#vip = :vip".to_owned()];
         let request = self.profile_update(org, contact_id, expected, now);
         let request = set_outbox(request, &mut set, outbox)?;
@@ -339,7 +340,7 @@ impl Store {
 
     /// Why a conditional profile update wrote nothing: the contact is gone (`404`), or it
     /// exists and so the caller's `If-Match` no longer holds (`412`).
-    pub async fn why_not_written(&self, org: &OrgId, contact_id: &str) -> ApiError {
+    pub async fn why_not_written(&self, org: &OrgId, contact_id: &str) -> DomainError {
         let profile = profile_key(org, contact_id);
         self.gone_or_stale(profile, "contact").await
     }
@@ -388,7 +389,7 @@ impl Store {
         contact: &Contact,
         expected_version: u64,
         outbox: &[Event],
-    ) -> Result<Put, ApiError> {
+    ) -> Result<Put, DomainError> {
         let builder = Put::builder()
             .table_name(&self.table)
             .set_item(Some(contact_item_with(org, contact, outbox)?));
@@ -404,7 +405,7 @@ impl Store {
         contact_id: &str,
         change: LinkChange,
         ids: &[String],
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), DomainError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -440,7 +441,7 @@ impl Store {
         generation: u64,
         hash: Option<&str>,
         linked: &[String],
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, DomainError> {
         let mut set = vec!["#gen = :gen"];
         let mut remove = Vec::new();
         let mut request = self
@@ -483,7 +484,11 @@ impl Store {
     }
 
     /// Every contact of an org, page by page through the listing index.
-    pub async fn for_each_contact_page<F>(&self, org: &OrgId, mut visit: F) -> Result<(), ApiError>
+    pub async fn for_each_contact_page<F>(
+        &self,
+        org: &OrgId,
+        mut visit: F,
+    ) -> Result<(), DomainError>
     where
         F: FnMut(Vec<Contact>),
     {

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::{Head, Item, SaveError, Store, Stored, internal, key, put_on_version};
 use crate::attributes::AttributeSet;
 use crate::clock::rfc3339;
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
 use crate::settings::Settings;
@@ -47,7 +47,7 @@ impl Store {
     pub async fn org_config(
         &self,
         org: &OrgId,
-    ) -> Result<(Stored<Settings>, Stored<AttributeSet>), ApiError> {
+    ) -> Result<(Stored<Settings>, Stored<AttributeSet>), DomainError> {
         let items = self
             .batch_get(vec![
                 key(org, SETTINGS.sk),
@@ -133,7 +133,7 @@ impl Store {
         singleton: &Singleton,
         stored: &Stored<T>,
         now: OffsetDateTime,
-    ) -> Result<Put, ApiError> {
+    ) -> Result<Put, DomainError> {
         let now = rfc3339(now);
         let item = SingletonItem {
             head: Head::new(
@@ -161,7 +161,7 @@ type OrgConfigAndRest = (Stored<Settings>, Stored<AttributeSet>, Vec<Item>);
 pub(super) fn split_org_config(
     org: &OrgId,
     items: Vec<Item>,
-) -> Result<OrgConfigAndRest, ApiError> {
+) -> Result<OrgConfigAndRest, DomainError> {
     let mut settings = Stored::default();
     let mut definitions = Stored::default();
     let mut rest = Vec::new();
@@ -181,7 +181,7 @@ pub(super) fn split_org_config(
 
 fn from_item<T: DeserializeOwned>(
     item: HashMap<String, AttributeValue>,
-) -> Result<Stored<T>, ApiError> {
+) -> Result<Stored<T>, DomainError> {
     let item: SingletonItem<T> = serde_dynamo::from_item(item).map_err(internal)?;
     Ok(Stored {
         value: item.data,

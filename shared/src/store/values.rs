@@ -7,7 +7,7 @@ use super::profile::{contact_from_item, set_outbox};
 use super::{Store, conditional, internal};
 use crate::contacts::{Contact, SyncState, ValueChange};
 use crate::crm::ContactCrm;
-use crate::error::ApiError;
+use crate::error::DomainError;
 use crate::events::Event;
 use crate::ids::OrgId;
 
@@ -24,7 +24,7 @@ impl Store {
         expected: Option<u64>,
         now: &str,
         outbox: &[Event],
-    ) -> Result<Option<Contact>, ApiError> {
+    ) -> Result<Option<Contact>, DomainError> {
         let mut set = Vec::new();
         let request = self.profile_update(org, contact_id, expected, now);
         let request = set_outbox(request, &mut set, outbox)?;
@@ -43,7 +43,7 @@ impl Store {
         changes: &[ValueChange],
         now: &str,
         outbox: &[Event],
-    ) -> Result<Option<Contact>, ApiError> {
+    ) -> Result<Option<Contact>, DomainError> {
         let mut set = vec!["#crm = :crm".to_owned()];
         let request = self
             .profile_update(org, contact_id, None, now)
@@ -65,7 +65,7 @@ impl Store {
         changes: &[ValueChange],
         mut set: Vec<String>,
         spare_pending: bool,
-    ) -> Result<Option<Contact>, ApiError> {
+    ) -> Result<Option<Contact>, DomainError> {
         set.push("#updated = :now".to_owned());
         let mut remove = Vec::new();
         let mut spared = Vec::new();
@@ -136,7 +136,7 @@ impl Store {
         sent: Option<&str>,
         state: SyncState,
         now: &str,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, DomainError> {
         let same_value = match sent {
             Some(_) => "#values.#d = :sent",
             None => "attribute_not_exists(#values.#d)",

@@ -43,7 +43,7 @@ async fn notes_live_under_a_live_parent_newest_first() {
     let missing = store
         .add_note(&org, NoteParent::Contact("c9"), &note("01a-4"))
         .await;
-    assert_eq!(missing.unwrap_err().code(), "not_found");
+    assert!(matches!(missing, Err(DomainError::NotFound(_))));
     let by = Person {
         id: "u2".into(),
         name: "Other".into(),
@@ -56,7 +56,7 @@ async fn notes_live_under_a_live_parent_newest_first() {
     let stale = store
         .update_note(&org, contact, "01a-1", &edit, Some(5))
         .await;
-    assert_eq!(stale.unwrap_err().code(), "precondition_failed");
+    assert!(matches!(stale, Err(DomainError::Stale(_))));
     let edited = store
         .update_note(&org, contact, "01a-1", &edit, Some(1))
         .await
@@ -67,5 +67,5 @@ async fn notes_live_under_a_live_parent_newest_first() {
         .await
         .unwrap();
     let again = store.delete_note(&org, contact, "01a-1", None).await;
-    assert_eq!(again.unwrap_err().code(), "not_found");
+    assert!(matches!(again, Err(DomainError::NotFound(_))));
 }
