@@ -181,6 +181,23 @@ pub fn decode(response: lambda_http::Response<lambda_http::Body>) -> (u16, serde
     (status, body)
 }
 
+/// Runs an API Gateway v2 event (its JSON text) through a function's handler, as Lambda
+/// would: the status and the JSON body.
+pub async fn invoke<F: crate::serve::HttpFunction>(
+    app: &F,
+    event: &str,
+) -> (u16, serde_json::Value) {
+    let request = lambda_http::request::from_str(event).expect("a valid v2 event");
+    // Boxed: the handler's future is deep enough to overflow the layout query of a test's future.
+    decode(Box::pin(app.handle(request)).await)
+}
+
+/// The message ids an SQS batch answer reports as failed, in order.
+pub fn failed_records(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<&str> {
+    let failures = response.batch_item_failures.iter();
+    failures.map(|f| f.item_identifier.as_str()).collect()
+}
+
 /// A fresh org id for one test.
 pub fn new_org(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())

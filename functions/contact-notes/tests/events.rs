@@ -7,8 +7,7 @@ use contact_notes::App;
 use serde_json::{Value, json};
 use shared::clock::Env;
 use shared::serve::Build;
-use shared::serve::HttpFunction;
-use shared::testing::{decode, load_event, local_services, new_org, with_caller};
+use shared::testing::{invoke, load_event, local_services, new_org, with_caller};
 
 const SAMPLE_CONTACT: &str = "01a1fc52-0000-7000-8000-000000000001";
 const SAMPLE_NOTE: &str = "01a1fc52-0000-7000-8000-0000000000aa";
@@ -41,11 +40,7 @@ impl Harness {
         if let Some(note_id) = note_id {
             text = text.replace(SAMPLE_NOTE, note_id);
         }
-        decode(
-            self.app
-                .handle(lambda_http::request::from_str(&text).unwrap())
-                .await,
-        )
+        invoke(&self.app, &text).await
     }
 }
 

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use shared::clock::{Env, rfc3339};
 use shared::contacts::{SyncState, ValueChange, ValueSource};
 use shared::ids::OrgId;
-use shared::serve::{Build, HttpFunction, QueueFunction};
+use shared::serve::{Build, QueueFunction};
 use shared::services::{Endpoints, Services};
-use shared::testing::{TestQueue, decode, load_event, local_services, new_org, with_caller};
+use shared::testing::{TestQueue, invoke, load_event, local_services, new_org, with_caller};
 
 const SAMPLE_CONTACT: &str = "01a1fc52-0000-7000-8000-000000000001";
 
@@ -40,10 +40,7 @@ async fn run(app: &App, org: &str, name: &str, contact: &str) -> (u16, Value) {
         .to_string()
         .replace(SAMPLE_CONTACT, contact)
         .replace("http://127.0.0.1:3100/t/acme", &demo_crm(org));
-    decode(
-        app.handle(lambda_http::request::from_str(&text).unwrap())
-            .await,
-    )
+    invoke(app, &text).await
 }
 
 /// A contact made by ingest, in conversation `conv-1`.

@@ -12,7 +12,7 @@ use shared::invocation::{Budget, BudgetPolicy, Deadline};
 use shared::keys;
 use shared::notes::Person;
 use shared::serve::Build;
-use shared::serve::{HttpFunction, QueueFunction};
+use shared::serve::QueueFunction;
 use shared::services::{Endpoints, Services};
 use shared::store::Message;
 use shared::testing::{TestQueue, local_services, new_org};
@@ -187,7 +187,7 @@ fn uuid_like() -> String {
 /// The sample events: delete, the log, and the purge job, for a contact made by ingest.
 #[tokio::test]
 async fn the_sample_events_delete_list_and_purge() {
-    use shared::testing::{decode, load_event, with_caller};
+    use shared::testing::{invoke, load_event, with_caller};
     let local = local_services().await;
     let org = new_org("evt");
     let sender = json!({"user_id": "9", "name": "Ana Lima", "handle": "@ana"});
@@ -201,12 +201,7 @@ async fn the_sample_events_delete_list_and_purge() {
             .to_string()
             .replace("01a1fc52-0000-7000-8000-000000000001", &contact);
         let app = &app;
-        async move {
-            decode(
-                app.handle(lambda_http::request::from_str(&text).unwrap())
-                    .await,
-            )
-        }
+        async move { invoke(app, &text).await }
     };
     assert_eq!(run("delete-contact", Some("agent")).await.0, 403);
     assert_eq!(run("delete-contact", None).await.0, 204);

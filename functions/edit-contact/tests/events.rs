@@ -10,9 +10,8 @@ use serde_json::{Value, json};
 use shared::clock::{Env, FixedClock, SequentialIds};
 use shared::config::Config;
 use shared::serve::Build;
-use shared::serve::HttpFunction;
 use shared::services::Endpoints;
-use shared::testing::{BusTap, decode, load_event, local_services, new_org, with_caller};
+use shared::testing::{BusTap, invoke, load_event, local_services, new_org, with_caller};
 
 struct Harness {
     app: App,
@@ -39,11 +38,7 @@ impl Harness {
         create["body"] = json!({"label": "Customer ID", "type": "text"})
             .to_string()
             .into();
-        let (status, _) = decode(
-            admin
-                .handle(lambda_http::request::from_str(&create.to_string()).unwrap())
-                .await,
-        );
+        let (status, _) = invoke(&admin, &create.to_string()).await;
         assert_eq!(status, 201);
         let env = Env {
             clock: Arc::new(FixedClock::at(
@@ -63,11 +58,7 @@ impl Harness {
         let text = with_caller(load_event("edit-contact", name), &self.org, None)
             .to_string()
             .replace("01a1fc52-0000-7000-8000-000000000001", &self.contact_id);
-        decode(
-            self.app
-                .handle(lambda_http::request::from_str(&text).unwrap())
-                .await,
-        )
+        invoke(&self.app, &text).await
     }
 }
 
@@ -188,11 +179,7 @@ async fn an_edit_that_fails_after_its_commit_is_still_told() {
     patch["body"] = json!({"matching_attribute": "customer_id"})
         .to_string()
         .into();
-    let (status, _) = decode(
-        settings
-            .handle(lambda_http::request::from_str(&patch.to_string()).unwrap())
-            .await,
-    );
+    let (status, _) = invoke(&settings, &patch.to_string()).await;
     assert_eq!(status, 200);
     let sdk = Config::from_env().unwrap().aws().await;
     let broken = local.at(Endpoints {

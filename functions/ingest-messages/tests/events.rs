@@ -6,11 +6,13 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use ingest_messages::App;
 use serde_json::Value;
 use shared::clock::Env;
+use shared::contacts::Contact;
 use shared::cursor::PageRequest;
 use shared::ids::OrgId;
 use shared::serve::Build;
 use shared::serve::QueueFunction;
-use shared::testing::{load_event, local_services, new_org};
+use shared::services::Services;
+use shared::testing::{failed_records, load_event, local_services, new_org};
 
 /// The sample batch with every message moved into `org`.
 fn batch_for(org: &str) -> SqsEvent {
@@ -23,6 +25,21 @@ fn batch_for(org: &str) -> SqsEvent {
     serde_json::from_value(event).expect("an SQS event")
 }
 
+/// Up to ten of the org's contacts, newest first.
+async fn first_page_of_contacts(local: &Services, org: &str) -> Vec<Contact> {
+    let org = OrgId::parse(org).unwrap();
+    let page = PageRequest {
+        limit: 10,
+        start: None,
+    };
+    local
+        .store()
+        .list_contacts(&org, page, false)
+        .await
+        .unwrap()
+        .0
+}
+
 #[tokio::test]
 async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
     let local = local_services().await;
@@ -32,24 +49,11 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
         .handle_batch(batch_for(&org), shared::invocation::Deadline::longest())
         .await;
 
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
-    let (contacts, _) = local
-        .store()
-        .list_contacts(
-            &OrgId::parse(&org).unwrap(),
-            PageRequest {
-                limit: 10,
-                start: None,
-            },
-            false,
-        )
-        .await
-        .unwrap();
+    assert_eq!(
+        failed_records(&response),
+        ["2e1424d4-f796-459a-8184-9c92662be6da"]
+    );
+    let contacts = first_page_of_contacts(&local, &org).await;
     let mut names: Vec<&str> = contacts.iter().map(|c| c.name.as_str()).collect();
     names.sort();
     assert_eq!(names, ["Ana Lima", "Bruno"]);
@@ -64,17 +68,6 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
         .handle_batch(batch_for(&org), shared::invocation::Deadline::longest())
         .await;
     assert_eq!(again.batch_item_failures.len(), 1);
-    let (after, _) = local
-        .store()
-        .list_contacts(
-            &OrgId::parse(&org).unwrap(),
-            PageRequest {
-                limit: 10,
-                start: None,
-            },
-            false,
-        )
-        .await
-        .unwrap();
+    let after = first_page_of_contacts(&local, &org).await;
     assert_eq!(after, contacts);
 }

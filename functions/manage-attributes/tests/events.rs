@@ -9,8 +9,7 @@ use manage_attributes::App;
 use serde_json::Value;
 use shared::clock::{Env, FixedClock, SequentialIds};
 use shared::serve::Build;
-use shared::serve::HttpFunction;
-use shared::testing::{decode, load_event, local_services, new_org, with_caller};
+use shared::testing::{invoke, load_event, local_services, new_org, with_caller};
 
 struct Harness {
     app: App,
@@ -39,8 +38,7 @@ impl Harness {
     }
 
     async fn run_event(&self, event: Value) -> (u16, Value) {
-        let request = lambda_http::request::from_str(&event.to_string()).expect("a valid v2 event");
-        decode(self.app.handle(request).await)
+        invoke(&self.app, &event.to_string()).await
     }
 
     async fn run(&self, name: &str) -> (u16, Value) {

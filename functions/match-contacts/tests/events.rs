@@ -8,7 +8,7 @@ use serde_json::Value;
 use shared::clock::Env;
 use shared::serve::Build;
 use shared::serve::QueueFunction;
-use shared::testing::{load_event, local_services, new_org};
+use shared::testing::{failed_records, load_event, local_services, new_org};
 
 #[tokio::test]
 async fn jobs_for_an_org_without_contacts_succeed_and_garbage_fails_alone() {
@@ -26,10 +26,8 @@ async fn jobs_for_an_org_without_contacts_succeed_and_garbage_fails_alone() {
     let response = app
         .handle_batch(event, shared::invocation::Deadline::longest())
         .await;
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    assert_eq!(failed, ["7b3e1c2a-1111-4a2b-9c3d-000000000003"]);
+    assert_eq!(
+        failed_records(&response),
+        ["7b3e1c2a-1111-4a2b-9c3d-000000000003"]
+    );
 }

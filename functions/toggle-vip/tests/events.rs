@@ -5,18 +5,14 @@
 use serde_json::{Value, json};
 use shared::clock::Env;
 use shared::serve::Build;
-use shared::serve::HttpFunction;
-use shared::testing::{decode, load_event, local_services, new_org, with_caller};
+use shared::testing::{invoke, load_event, local_services, new_org, with_caller};
 use toggle_vip::App;
 
 async fn run(app: &App, org: &str, contact: &str, name: &str, role: Option<&str>) -> (u16, Value) {
     let text = with_caller(load_event("toggle-vip", name), org, role)
         .to_string()
         .replace("01a1fc52-0000-7000-8000-000000000001", contact);
-    decode(
-        app.handle(lambda_http::request::from_str(&text).unwrap())
-            .await,
-    )
+    invoke(app, &text).await
 }
 
 #[tokio::test]

@@ -10,10 +10,9 @@ use shared::clock::Env;
 use shared::config::Config;
 use shared::exports::ExportTask;
 use shared::ids::{ExportId, OrgId};
-use shared::serve::HttpFunction;
 use shared::services::Services;
 use shared::testing::{
-    decode, load_event, new_org, seed_contacts, seeded_contact, unpolled_queue, with_caller,
+    invoke, load_event, new_org, seed_contacts, seeded_contact, unpolled_queue, with_caller,
 };
 
 pub const SAMPLE_JOB: &str = "01a1fc60-0000-7000-8000-00000000e001";
@@ -33,10 +32,7 @@ pub async fn http(app: &App, org: &str, name: &str, role: Option<&str>, job: &st
     let text = with_caller(load_event("export-contacts", name), org, role)
         .to_string()
         .replace(SAMPLE_JOB, job);
-    decode(
-        app.handle(lambda_http::request::from_str(&text).unwrap())
-            .await,
-    )
+    invoke(app, &text).await
 }
 
 /// Contacts with unique phone numbers, half of them VIP.
@@ -105,10 +101,7 @@ pub async fn start(app: &App, org: &str) -> String {
         .to_string()
         .replace(r#"\"filter\": {\"vip\": true}"#, r#"\"filter\": null"#)
         .replace("export-2026-01-01", &new_org("key"));
-    let (status, body) = decode(
-        app.handle(lambda_http::request::from_str(&text).unwrap())
-            .await,
-    );
+    let (status, body) = invoke(app, &text).await;
     assert_eq!(status, 202, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
