@@ -118,18 +118,19 @@ mod tests {
         format!("Bearer {token}")
     }
 
+    /// A token for the test claims, minted now with what `request` asks beyond them.
+    fn minted(auth: &Authorizer, request: TokenRequest) -> String {
+        let request = TokenRequest {
+            claims: claims(),
+            ..request
+        };
+        auth.mint(request, now()).unwrap()
+    }
+
     #[test]
     fn accepts_its_own_tokens_and_hands_claims_on_as_strings() {
         let auth = Authorizer::generate().unwrap();
-        let token = auth
-            .mint(
-                TokenRequest {
-                    claims: claims(),
-                    ..Default::default()
-                },
-                now(),
-            )
-            .unwrap();
+        let token = minted(&auth, TokenRequest::default());
         let verified = auth.verify(Some(&bearer(&token))).unwrap();
         assert_eq!(verified["org_id"], "acme");
         assert!(verified["exp"].parse::<i64>().is_ok());
@@ -139,26 +140,9 @@ mod tests {
     fn refuses_what_api_gateway_refuses() {
         let auth = Authorizer::generate().unwrap();
         let other = Authorizer::generate().unwrap();
-        let mint = |r: TokenRequest| {
-            auth.mint(
-                TokenRequest {
-                    claims: claims(),
-                    ..r
-                },
-                now(),
-            )
-            .unwrap()
-        };
+        let mint = |r: TokenRequest| minted(&auth, r);
 
-        let foreign_key = other
-            .mint(
-                TokenRequest {
-                    claims: claims(),
-                    ..Default::default()
-                },
-                now(),
-            )
-            .unwrap();
+        let foreign_key = minted(&other, TokenRequest::default());
         let wrong_issuer = mint(TokenRequest {
             issuer: Some("https://evil/".into()),
             ..Default::default()

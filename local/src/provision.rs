@@ -31,32 +31,31 @@ pub struct LocalResources {
 
 impl LocalResources {
     pub fn bucket(&self, logical_id: &str) -> anyhow::Result<&str> {
-        self.buckets
-            .get(logical_id)
-            .map(String::as_str)
-            .with_context(|| format!("template.yaml has no bucket {logical_id}"))
+        provisioned(&self.buckets, "bucket", logical_id)
     }
 
     pub fn key_id(&self, logical_id: &str) -> anyhow::Result<&str> {
-        self.key_ids
-            .get(logical_id)
-            .map(String::as_str)
-            .with_context(|| format!("template.yaml has no KMS key {logical_id}"))
+        provisioned(&self.key_ids, "KMS key", logical_id)
     }
 
     pub fn event_bus(&self, logical_id: &str) -> anyhow::Result<&str> {
-        self.event_buses
-            .get(logical_id)
-            .map(String::as_str)
-            .with_context(|| format!("template.yaml has no event bus {logical_id}"))
+        provisioned(&self.event_buses, "event bus", logical_id)
     }
 
     pub fn queue_url(&self, logical_id: &str) -> anyhow::Result<&str> {
-        self.queue_urls
-            .get(logical_id)
-            .map(String::as_str)
-            .with_context(|| format!("template.yaml has no queue {logical_id}"))
+        provisioned(&self.queue_urls, "queue", logical_id)
     }
+}
+
+/// The local name (or URL) of the resource `template.yaml` declares as `logical_id`.
+fn provisioned<'a>(
+    made: &'a HashMap<String, String>,
+    kind: &str,
+    logical_id: &str,
+) -> anyhow::Result<&'a str> {
+    made.get(logical_id)
+        .map(String::as_str)
+        .with_context(|| format!("template.yaml has no {kind} {logical_id}"))
 }
 
 fn key_schema(elements: &[KeyElement]) -> anyhow::Result<Vec<KeySchemaElement>> {

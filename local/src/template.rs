@@ -168,6 +168,10 @@ impl Template {
                 _ => {}
             }
         }
+        // Only the keys a function is handed: one that encrypts, say, the alarm topic has
+        // nothing to do locally.
+        let handed = environment_references(&doc, resources);
+        keys.retain(|key| handed.contains(key));
         let table = match <[TableDef; 1]>::try_from(tables) {
             Ok([table]) => table,
             Err(found) => bail!("expected one DynamoDB table, found {}", found.len()),
@@ -304,6 +308,25 @@ fn parse_function(id: &str, resource: &Value, global_timeout: u32) -> anyhow::Re
 }
 
 /// The logical id a `{Ref: X}` or `{Fn::GetAtt: [X, Arn]}` points at.
+/// Every resource a function's environment variables (its own or `Globals.Function`'s) name.
+fn environment_references(
+    doc: &Value,
+    resources: &serde_norway::Mapping,
+) -> std::collections::BTreeSet<String> {
+    let globals = doc.get("Globals").and_then(|g| g.get("Function"));
+    let functions = resources
+        .values()
+        .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+        .filter_map(|r| r.get("Properties"));
+    globals
+        .into_iter()
+        .chain(functions)
+        .filter_map(|p| p.get("Environment").and_then(|e| e.get("Variables")))
+        .filter_map(|vars| untag(vars).as_mapping().cloned())
+        .flat_map(|vars| vars.into_iter().filter_map(|(_, value)| reference(&value)))
+        .collect()
+}
+
 fn reference(value: &Value) -> Option<String> {
     if let Some(id) = value.get("Ref").and_then(Value::as_str) {
         return Some(id.to_owned());
@@ -363,6 +386,10 @@ Resources:
       RedrivePolicy: { deadLetterTargetArn: !GetAtt InboxDlq.Arn, maxReceiveCount: 3 }
   InboxDlq:
     Type: AWS::SQS::Queue
+  SecretKey:
+    Type: AWS::KMS::Key
+  TopicKey:
+    Type: AWS::KMS::Key
   Fn:
     Type: AWS::Serverless::Function
     Metadata:
@@ -371,6 +398,9 @@ Resources:
         Binary: some-fn
     Properties:
       Timeout: 900
+      Environment:
+        Variables:
+          KEY_ID: !Ref SecretKey
       Events:
         Get:
           Type: HttpApi
@@ -412,6 +442,7 @@ Resources:
             Some("NEW_AND_OLD_IMAGES".into())
         );
         assert_eq!(t.event_buses, ["Bus"]);
+        assert_eq!(t.keys, ["SecretKey"], "only the key a function is handed");
         assert_eq!(t.archives, [("BusArchive".to_owned(), "Bus".to_owned())]);
     }
 

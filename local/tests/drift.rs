@@ -131,3 +131,9 @@ fn the_openapi_document_describes_exactly_the_template_routes() {
     }
     assert_eq!(documented, declared);
 }
+
+#[test]
+fn the_runtime_makes_only_the_kms_keys_a_function_is_handed() {
+    let template = Template::parse(&template_text()).unwrap();
+    assert_eq!(template.keys, ["CrmSecretKey"], "not the alarm topic's key");
+}

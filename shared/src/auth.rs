@@ -185,16 +185,7 @@ impl Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn caller(role: Role, plan: Plan) -> Caller {
-        Caller {
-            org: OrgId::parse("o").unwrap(),
-            user_id: UserId::parse("u").unwrap(),
-            name: "U".into(),
-            role,
-            plan,
-        }
-    }
+    use crate::testing::caller;
 
     fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

@@ -198,6 +198,18 @@ pub fn failed_records(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Ve
     failures.map(|f| f.item_identifier.as_str()).collect()
 }
 
+/// A caller of org `o` (user `u`, named `U`) with this role and plan, as verified claims make
+/// one: for unit tests of the rules that depend on who asks.
+pub fn caller(role: crate::auth::Role, plan: crate::auth::Plan) -> crate::auth::Caller {
+    crate::auth::Caller {
+        org: crate::ids::OrgId::parse("o").unwrap(),
+        user_id: crate::ids::UserId::parse("u").unwrap(),
+        name: "U".into(),
+        role,
+        plan,
+    }
+}
+
 /// A fresh org id for one test.
 pub fn new_org(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())

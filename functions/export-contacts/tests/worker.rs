@@ -90,17 +90,24 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
     );
 }
 
-/// The contact ids of a CSV export, in file order.
-async fn exported_ids(key: &str) -> Vec<String> {
-    let text = text_of(key).await;
+/// The job left one file (no pending bytes, no earlier attempt's file), with one header and
+/// each of the org's `contacts` exactly once.
+async fn assert_one_file_with_every_contact_once(org: &str, id: &str, contacts: usize) {
+    let keys = files(org, id).await;
+    assert_eq!(keys.len(), 1, "one file, nothing else left: {keys:?}");
+    let text = text_of(&keys[0]).await;
     let mut lines = text.lines();
     assert!(
         lines.next().unwrap().starts_with("contact_id,"),
         "one header, first"
     );
-    lines
-        .map(|l| l.split(',').next().unwrap().to_owned())
-        .collect()
+    let ids: Vec<&str> = lines.map(|l| l.split(',').next().unwrap()).collect();
+    let distinct: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(
+        (ids.len(), distinct.len()),
+        (contacts, contacts),
+        "every contact once"
+    );
 }
 
 /// A worker on `queue` that reads pages of 100 and hands the job on after `pages` of them.
@@ -147,15 +154,7 @@ async fn an_export_too_large_for_one_invocation_continues_and_yields_one_whole_f
         "continuations are not new attempts"
     );
     assert_eq!(done.checkpoint, None, "nothing left of the checkpoint");
-    let keys = files(&org, &id).await;
-    assert_eq!(keys.len(), 1, "one file, no pending bytes left: {keys:?}");
-    let ids = exported_ids(&keys[0]).await;
-    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(
-        (ids.len(), distinct.len()),
-        (5_000, 5_000),
-        "every contact once"
-    );
+    assert_one_file_with_every_contact_once(&org, &id, 5_000).await;
 }
 
 #[tokio::test]
@@ -205,15 +204,7 @@ async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_r
         (ExportStatus::Succeeded, 700, 2),
         "the death cost one attempt"
     );
-    let keys = files(&org, &id).await;
-    assert_eq!(keys.len(), 1, "{keys:?}");
-    let ids = exported_ids(&keys[0]).await;
-    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(
-        (ids.len(), distinct.len()),
-        (700, 700),
-        "every contact once"
-    );
+    assert_one_file_with_every_contact_once(&org, &id, 700).await;
 }
 
 #[tokio::test]

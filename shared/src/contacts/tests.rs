@@ -1,17 +1,8 @@
 use super::*;
 use crate::attributes::{AttributeChange, DropdownOptions, Label, NewAttribute};
 use crate::auth::{Plan, Role};
-use crate::ids::{AttributeKey, OrgId, UserId};
-
-fn caller(role: Role, plan: Plan) -> Caller {
-    Caller {
-        org: OrgId::parse("o").unwrap(),
-        user_id: UserId::parse("u").unwrap(),
-        name: "U".into(),
-        role,
-        plan,
-    }
-}
+use crate::ids::AttributeKey;
+use crate::testing::caller;
 
 fn definitions() -> AttributeSet {
     let mut set = AttributeSet::default();
