@@ -106,9 +106,8 @@ impl App {
             return Err(malformed("conversation.status must be 1..32 characters"));
         }
         // Messages sort by `sent_at` in their keys: one form per instant keeps that order true.
-        let sent_at: String = Timestamp::parse(&inbound.message.sent_at)
-            .map_err(|_| malformed("message.sent_at must be an RFC 3339 time"))?
-            .into();
+        let sent_at = Timestamp::parse(&inbound.message.sent_at)
+            .map_err(|_| malformed("message.sent_at must be an RFC 3339 time"))?;
         let attachments = self.decode_attachments(org, &inbound.message.attachments)?;
 
         let channel = inbound.channel;
@@ -160,7 +159,7 @@ impl App {
                 conversation_id: conversation.id.clone(),
                 contact_id: contact.id.clone(),
                 text: inbound.message.text.clone(),
-                sent_at: sent_at.clone(),
+                sent_at: sent_at.as_str().to_owned(),
                 attachments: stored_attachments.clone(),
             };
             let outbox = message_events(

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Head;
 use super::*;
 use super::{Store, internal};
+use crate::clock::Timestamp;
 use crate::contacts::Contact;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::DomainError;
@@ -30,7 +31,9 @@ pub struct Conversation {
     pub channel: crate::channel::Channel,
     pub status: String,
     pub contact_id: String,
-    pub last_message_at: String,
+    /// Compared as text by the write that moves it forward, and sorted on when conversations
+    /// are listed: one form per instant keeps both true.
+    pub last_message_at: Timestamp,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -135,7 +138,7 @@ impl Store {
             .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
             .expression_attribute_values(
                 ":at",
-                AttributeValue::S(conversation.last_message_at.clone()),
+                AttributeValue::S(conversation.last_message_at.as_str().to_owned()),
             )
             .build()
             .map_err(internal)?;
@@ -288,7 +291,7 @@ impl Store {
             .expression_attribute_names("#last", "last_message_at")
             .expression_attribute_values(
                 ":at",
-                AttributeValue::S(conversation.last_message_at.clone()),
+                AttributeValue::S(conversation.last_message_at.as_str().to_owned()),
             )
             .return_values(ReturnValue::None)
             .send()
@@ -406,7 +409,7 @@ impl Store {
                     ),
                     (
                         AT.to_owned(),
-                        AttributeValue::S(last.last_message_at.clone()),
+                        AttributeValue::S(last.last_message_at.as_str().to_owned()),
                     ),
                 ])
             });

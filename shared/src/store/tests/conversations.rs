@@ -83,7 +83,7 @@ async fn listed(store: &Store, org: &OrgId, ana: &Contact) -> Vec<(String, Strin
         .linked_conversations(org, ana, page(10))
         .await
         .unwrap();
-    all.into_iter().map(|c| (c.id, c.last_message_at)).collect()
+    all.into_iter().map(|c| (c.id, c.last_message_at.into())).collect()
 }
 
 #[tokio::test]
@@ -95,7 +95,7 @@ async fn a_conversations_last_message_time_only_moves_forward() {
         channel: Channel::Whatsapp,
         status: "open".into(),
         contact_id: "c1".into(),
-        last_message_at: time.into(),
+        last_message_at: super::at(time),
     };
     store
         .advance_conversation(&org, &at("2026-01-01T09:00:00Z", "conv-1"))

@@ -65,7 +65,7 @@ fn conversation_of(contact_id: &str) -> Conversation {
         channel: Channel::Whatsapp,
         status: "open".into(),
         contact_id: contact_id.into(),
-        last_message_at: NOW.into(),
+        last_message_at: at(NOW),
     }
 }
 

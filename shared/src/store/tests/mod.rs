@@ -26,6 +26,11 @@ mod values;
 
 const NOW: &str = "2026-01-01T10:00:00Z";
 
+/// A time the way the store keeps it.
+fn at(text: &str) -> crate::clock::Timestamp {
+    crate::clock::Timestamp::parse(text).unwrap()
+}
+
 fn org() -> OrgId {
     OrgId::parse(&new_org("store")).unwrap()
 }
@@ -100,7 +105,7 @@ async fn ingested(store: &Store, org: &OrgId, id: &str, conversation: &str) -> C
         channel: Channel::Whatsapp,
         status: "open".into(),
         contact_id: id.into(),
-        last_message_at: NOW.into(),
+        last_message_at: at(NOW),
     };
     let message = Message {
         id: format!("m-{id}"),
