@@ -5,7 +5,7 @@
 
 use delete_contact::{App, PurgeTuning};
 use serde_json::json;
-use shared::clock::Env;
+use shared::clock::{Env, Timestamp};
 use shared::deletion::{DeletionRecord, PurgeJob};
 use shared::ids::{ContactId, OrgId};
 use shared::invocation::{Budget, BudgetPolicy, Deadline};
@@ -135,7 +135,8 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
             conversation_id: "conv-1".into(),
             contact_id: contact_id.clone(),
             text: "hello".into(),
-            sent_at: format!("2026-01-02T10:{:02}:{:02}Z", n / 60 % 60, n % 60),
+            sent_at: Timestamp::parse(&format!("2026-01-02T10:{:02}:{:02}Z", n / 60 % 60, n % 60))
+                .unwrap(),
             attachments: vec![],
         })
         .collect();

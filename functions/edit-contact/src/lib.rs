@@ -318,7 +318,7 @@ impl App {
             items.push(MessageView {
                 id: message.id,
                 text: message.text,
-                sent_at: message.sent_at,
+                sent_at: message.sent_at.into(),
                 attachments,
             });
         }

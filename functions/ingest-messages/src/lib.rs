@@ -159,7 +159,7 @@ impl App {
                 conversation_id: conversation.id.clone(),
                 contact_id: contact.id.clone(),
                 text: inbound.message.text.clone(),
-                sent_at: sent_at.as_str().to_owned(),
+                sent_at: sent_at.clone(),
                 attachments: stored_attachments.clone(),
             };
             let outbox = message_events(

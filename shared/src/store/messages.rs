@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(any(test, feature = "test-support"))]
 use super::{BatchOp, internal};
 use super::{Head, Store};
+use crate::clock::Timestamp;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::error::DomainError;
 use crate::ids::OrgId;
@@ -33,7 +34,8 @@ pub struct Message {
     pub conversation_id: String,
     pub contact_id: String,
     pub text: String,
-    pub sent_at: String,
+    /// Part of the message's sort key: one form per instant keeps key order time order.
+    pub sent_at: Timestamp,
     #[serde(default)]
     pub attachments: Vec<StoredAttachment>,
 }
@@ -53,7 +55,7 @@ impl MessageItem {
         Self {
             head: Head::new(
                 keys::conversation_pk(org, &message.conversation_id),
-                keys::message_sk(&message.sent_at, &message.id),
+                keys::message_sk(message.sent_at.as_str(), &message.id),
                 "message",
             ),
             message: message.clone(),

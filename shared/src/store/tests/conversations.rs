@@ -83,7 +83,9 @@ async fn listed(store: &Store, org: &OrgId, ana: &Contact) -> Vec<(String, Strin
         .linked_conversations(org, ana, page(10))
         .await
         .unwrap();
-    all.into_iter().map(|c| (c.id, c.last_message_at.into())).collect()
+    all.into_iter()
+        .map(|c| (c.id, c.last_message_at.into()))
+        .collect()
 }
 
 #[tokio::test]

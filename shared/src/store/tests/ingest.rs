@@ -75,7 +75,7 @@ fn message_of(id: &str, contact_id: &str) -> Message {
         conversation_id: "conv-1".into(),
         contact_id: contact_id.into(),
         text: "again".into(),
-        sent_at: NOW.into(),
+        sent_at: at(NOW),
         attachments: vec![],
     }
 }

@@ -10,7 +10,7 @@ fn message(id: &str, contact_id: &str, sent_at: &str) -> Message {
         conversation_id: "conv-1".into(),
         contact_id: contact_id.into(),
         text: "hello".into(),
-        sent_at: sent_at.into(),
+        sent_at: super::at(sent_at),
         attachments: vec![],
     }
 }

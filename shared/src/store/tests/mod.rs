@@ -112,7 +112,7 @@ async fn ingested(store: &Store, org: &OrgId, id: &str, conversation: &str) -> C
         conversation_id: conversation.into(),
         contact_id: id.into(),
         text: "hi".into(),
-        sent_at: NOW.into(),
+        sent_at: at(NOW),
         attachments: vec![],
     };
     let claim = crate::keys::identity_pk(org, "whatsapp", &format!("u-{id}"));
