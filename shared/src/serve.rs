@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::clock::Env;
-use crate::error::ErrorChain;
+use crate::error::{DomainError, ErrorChain};
 use crate::http::{HttpResult, Matched, RouteTable, Router, respond};
 use crate::invocation::Deadline;
 use crate::services::Services;
@@ -275,7 +275,7 @@ pub trait ScheduledFunction: Build {
     fn run_scheduled(
         &self,
         event: Self::Event,
-    ) -> impl Future<Output = Result<Self::Output, crate::error::DomainError>> + Send;
+    ) -> impl Future<Output = Result<Self::Output, DomainError>> + Send;
 }
 
 /// The whole `main` of an HTTP function.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Head;
 use super::*;
-use super::{Store, internal};
+use super::{Store, failed};
 use crate::clock::Timestamp;
 use crate::contacts::Contact;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
@@ -141,7 +141,7 @@ impl Store {
                 AttributeValue::S(conversation.last_message_at.as_str().to_owned()),
             )
             .build()
-            .map_err(internal)?;
+            .map_err(failed)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -173,7 +173,7 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(item))
             .build()
-            .map_err(internal)?;
+            .map_err(failed)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -203,7 +203,7 @@ impl Store {
             match sk.as_deref() {
                 Some(keys::PROFILE_SK) => contact = Some(super::profile::contact_from_item(item)?),
                 _ => {
-                    let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;
+                    let item: ConversationItem = serde_dynamo::from_item(item).map_err(failed)?;
                     conversation = Some(item.conversation);
                 }
             }
@@ -266,7 +266,7 @@ impl Store {
             .map(|u| {
                 u.build()
                     .map(|u| TransactWriteItem::builder().update(u).build())
-                    .map_err(internal)
+                    .map_err(failed)
             })
             .collect::<Result<Vec<_>, DomainError>>()?;
         self.transact(items).await
@@ -320,12 +320,12 @@ impl Store {
             .set_exclusive_start_key(page.start)
             .send()
             .await
-            .map_err(internal)?;
+            .map_err(failed)?;
         let items = out
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| serde_dynamo::from_item(item).map_err(internal))
+            .map(|item| serde_dynamo::from_item(item).map_err(failed))
             .collect::<Result<_, _>>()?;
         Ok((items, out.last_evaluated_key.filter(|k| !k.is_empty())))
     }
@@ -371,7 +371,7 @@ impl Store {
                 keys::CONVERSATION_SK_PREFIX,
             );
             for item in self.query_all(query).await? {
-                let item: ConversationItem = serde_dynamo::from_item(item).map_err(internal)?;
+                let item: ConversationItem = serde_dynamo::from_item(item).map_err(failed)?;
                 all.push(item.conversation);
             }
         }

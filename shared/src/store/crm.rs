@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
-use super::{Head, Store, conditional, internal, key};
+use super::{Head, Store, conditional, failed, key};
 use crate::crm::{BREAKER_FAILURES, CallError, CrmConnection};
 use crate::error::DomainError;
 use crate::ids::OrgId;
@@ -35,7 +35,7 @@ pub(super) fn take_connection(
     at.map(|at| serde_dynamo::from_item::<_, ConnectionItem>(items.swap_remove(at)))
         .transpose()
         .map(|item| item.map(|i| i.connection))
-        .map_err(internal)
+        .map_err(failed)
 }
 
 /// What a call to the CRM came to, for the breaker.
@@ -56,7 +56,7 @@ impl Store {
             .map(|item| {
                 serde_dynamo::from_item::<_, ConnectionItem>(item)
                     .map(|i| i.connection)
-                    .map_err(internal)
+                    .map_err(failed)
             })
             .transpose()
     }
@@ -74,7 +74,7 @@ impl Store {
             head: Head::new(keys::org_pk(org), keys::CRM_SK, ENTITY),
             connection: connection.clone(),
         })
-        .map_err(internal)?;
+        .map_err(failed)?;
         let request = self
             .client
             .put_item()
@@ -130,7 +130,7 @@ impl Store {
                 conditional(result)?;
             }
             CallOutcome::Failed { error, pause_until } => {
-                let last_error = serde_dynamo::to_attribute_value(&error).map_err(internal)?;
+                let last_error = serde_dynamo::to_attribute_value(&error).map_err(failed)?;
                 let result = request
                     .update_expression("SET last_error = :error ADD consecutive_failures :one")
                     .expression_attribute_values(":error", last_error)

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::Head;
-use super::{BatchOp, Item, SaveError, Store, internal};
+use super::{BatchOp, Item, SaveError, Store, failed};
 use super::{profile_key, raw_key};
 use crate::contacts::Contact;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
@@ -104,7 +104,7 @@ impl Store {
                     AttributeValue::N(contact.version.to_string()),
                 )
                 .build()
-                .map_err(internal)?,
+                .map_err(failed)?,
         ];
         for claim in claim_keys(org, contact) {
             deletes.push(
@@ -112,7 +112,7 @@ impl Store {
                     .condition_expression("attribute_not_exists(PK) OR contact_id = :contact")
                     .expression_attribute_values(":contact", AttributeValue::S(contact.id.clone()))
                     .build()
-                    .map_err(internal)?,
+                    .map_err(failed)?,
             );
         }
         if let Some(hash) = &contact.match_hash {
@@ -122,7 +122,7 @@ impl Store {
                     &keys::match_sk(&contact.id),
                 ))
                 .build()
-                .map_err(internal)?,
+                .map_err(failed)?,
             );
         }
         let mut audit: Item = serde_dynamo::to_item(DeletionItem {
@@ -133,7 +133,7 @@ impl Store {
             ),
             record: record.clone(),
         })
-        .map_err(internal)?;
+        .map_err(failed)?;
         audit.insert(
             "created_at".into(),
             AttributeValue::S(record.deleted_at.clone()),
@@ -205,7 +205,7 @@ impl Store {
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned())),
             None => query.key_condition_expression("PK = :pk"),
         };
-        let out = query.send().await.map_err(internal)?;
+        let out = query.send().await.map_err(failed)?;
         let entries = out
             .items
             .unwrap_or_default()

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::Head;
-use super::{Item, SaveError, Store, conditional, internal, key};
+use super::{Item, SaveError, Store, conditional, failed, key};
 use crate::clock::Timestamp;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
 use crate::error::DomainError;
@@ -138,7 +138,7 @@ impl Store {
             updated_at: job.created_at.clone(),
             job: job.clone(),
         })
-        .map_err(internal)
+        .map_err(failed)
     }
 
     /// Writes a new, queued job.
@@ -162,7 +162,7 @@ impl Store {
             .map(|item| {
                 serde_dynamo::from_item::<_, ExportItem>(item)
                     .map(|i| i.job)
-                    .map_err(internal)
+                    .map_err(failed)
             })
             .transpose()
     }
@@ -274,7 +274,7 @@ impl Store {
         now: &str,
     ) -> Result<(), SaveError> {
         let saved = serde_dynamo::to_attribute_value(checkpoint)
-            .map_err(|e| SaveError::Failed(internal(e)))?;
+            .map_err(|e| SaveError::Failed(failed(e)))?;
         self.update_export(
             &lease.org,
             &lease.id,
@@ -372,7 +372,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let item: ScheduleItem = serde_dynamo::from_item(item).map_err(internal)?;
+        let item: ScheduleItem = serde_dynamo::from_item(item).map_err(failed)?;
         Ok(item.into())
     }
 
@@ -404,7 +404,7 @@ impl Store {
         };
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(item).map_err(internal)?));
+            .set_item(Some(serde_dynamo::to_item(item).map_err(failed)?));
         let put = match previous {
             None => put.condition_expression("attribute_not_exists(PK)"),
             Some(p) => put
@@ -412,7 +412,7 @@ impl Store {
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":version", n(p.version)),
         };
-        self.put_conditionally(put.build().map_err(internal)?).await
+        self.put_conditionally(put.build().map_err(failed)?).await
     }
 
     /// Removes the schedule (and its place in the hourly index); `false` when there was none.
@@ -455,7 +455,7 @@ impl Store {
             .expression_attribute_values(":pk", s(keys::schedules_due_pk(hour_utc)));
         let mut schedules = Vec::new();
         for item in self.query_all(query).await? {
-            let item: ScheduleItem = serde_dynamo::from_item(item).map_err(internal)?;
+            let item: ScheduleItem = serde_dynamo::from_item(item).map_err(failed)?;
             schedules.extend(Option::<StoredSchedule>::from(item));
         }
         Ok(schedules)
@@ -487,7 +487,7 @@ impl Store {
                 (":one".to_owned(), n(1)),
             ])))
             .build()
-            .map_err(internal)?;
+            .map_err(failed)?;
         self.transact(vec![
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(mark).build(),

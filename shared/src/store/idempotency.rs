@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Head;
 use super::raw_key;
-use super::{Store, conditional, internal};
+use super::{Store, conditional, failed};
 use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
@@ -68,7 +68,7 @@ impl Store {
                 ttl,
             },
         })
-        .map_err(internal)?;
+        .map_err(failed)?;
         let result = self
             .client
             .put_item()
@@ -104,7 +104,7 @@ impl Store {
         .map(|item| {
             serde_dynamo::from_item::<_, RecordItem>(item)
                 .map(|r| r.record)
-                .map_err(internal)
+                .map_err(failed)
         })
         .transpose()
     }
@@ -120,7 +120,7 @@ impl Store {
         about_contact: Option<&str>,
     ) -> Result<(), DomainError> {
         let pk = keys::idempotency_pk(org, key);
-        let response = serde_dynamo::to_attribute_value(response).map_err(internal)?;
+        let response = serde_dynamo::to_attribute_value(response).map_err(failed)?;
         let mut request = self
             .client
             .update_item()
@@ -142,7 +142,7 @@ impl Store {
                 )
                 .expression_attribute_values(":g1sk", AttributeValue::S(pk)),
         };
-        request.send().await.map_err(internal)?;
+        request.send().await.map_err(failed)?;
         Ok(())
     }
 
@@ -177,7 +177,7 @@ impl Store {
             )))
             .send()
             .await
-            .map_err(internal)?;
+            .map_err(failed)?;
         Ok(())
     }
 }

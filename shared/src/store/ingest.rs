@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::*;
-use super::{SaveError, Store, Stored, internal, key};
+use super::{SaveError, Store, Stored, failed, key};
 use crate::attributes::AttributeSet;
 use crate::contacts::Contact;
 use crate::error::DomainError;
@@ -132,7 +132,7 @@ impl Store {
         let org = write.org;
         let message = MessageItem::of(org, write.message, write.now);
         let message_key = message.key();
-        let message_item: super::Item = serde_dynamo::to_item(message).map_err(internal)?;
+        let message_item: super::Item = serde_dynamo::to_item(message).map_err(failed)?;
         let mut items = vec![
             TransactWriteItem::builder()
                 .put(self.put_new(message_item)?)
@@ -188,7 +188,7 @@ impl Store {
                                 super::profile::outbox_value(outbox)?,
                             )
                             .build()
-                            .map_err(internal)?,
+                            .map_err(failed)?,
                     ),
                 ProfileWrite::Unchanged => return self.transact_message(items, message_key).await,
             }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::*;
-use super::{BatchOp, Store, internal};
+use super::{BatchOp, Store, failed};
 use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
@@ -53,7 +53,7 @@ impl Store {
                     &keys::match_sk(contact_id),
                 )))
                 .build()
-                .map_err(internal)?;
+                .map_err(failed)?;
             writes.push(TransactWriteItem::builder().delete(delete).build());
         }
         if let Some(to) = &moved.to {
@@ -62,7 +62,7 @@ impl Store {
                 .table_name(&self.table)
                 .set_item(Some(item))
                 .build()
-                .map_err(internal)?;
+                .map_err(failed)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
         Ok(writes)

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 #[cfg(any(test, feature = "test-support"))]
-use super::{BatchOp, internal};
+use super::{BatchOp, failed};
 use super::{Head, Store};
 use crate::clock::Timestamp;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
@@ -81,7 +81,7 @@ impl Store {
             .iter()
             .map(|m| serde_dynamo::to_item(MessageItem::of(org, m, now)).map(BatchOp::Put))
             .collect::<Result<_, _>>()
-            .map_err(internal)?;
+            .map_err(failed)?;
         self.batch_write(writes).await
     }
 }

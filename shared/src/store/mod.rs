@@ -122,7 +122,8 @@ fn key(org: &OrgId, sk: &str) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn internal(err: impl std::error::Error + Send + Sync + 'static) -> DomainError {
+/// A call DynamoDB did not answer as it should: the cause goes with it, for the log.
+fn failed(err: impl std::error::Error + Send + Sync + 'static) -> DomainError {
     DomainError::failed(err)
 }
 
@@ -143,7 +144,7 @@ where
         {
             Ok(None)
         }
-        Err(err) => Err(internal(err)),
+        Err(err) => Err(failed(err)),
     }
 }
 
@@ -185,7 +186,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(internal)?;
+            .map_err(failed)?;
         Ok(out.item)
     }
 
@@ -212,7 +213,7 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(internal)?;
+                .map_err(failed)?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key.filter(|k| !k.is_empty());
             if start.is_none() {
@@ -227,7 +228,7 @@ impl Store {
             .set_keys(Some(keys))
             .consistent_read(true)
             .build()
-            .map_err(internal)?;
+            .map_err(failed)?;
         let mut pending = HashMap::from([(self.table.clone(), request)]);
         let mut items = Vec::new();
         let mut backoff = Backoff::new();
@@ -238,7 +239,7 @@ impl Store {
                 .set_request_items(Some(pending))
                 .send()
                 .await
-                .map_err(internal)?;
+                .map_err(failed)?;
             items.extend(
                 out.responses
                     .unwrap_or_default()
@@ -267,7 +268,7 @@ impl Store {
                 .build())
             })
             .collect::<Result<Vec<_>, aws_sdk_dynamodb::error::BuildError>>()
-            .map_err(internal)?;
+            .map_err(failed)?;
         for chunk in writes.chunks(25) {
             let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
             let mut backoff = Backoff::new();
@@ -281,7 +282,7 @@ impl Store {
                     .set_request_items(Some(pending))
                     .send()
                     .await
-                    .map_err(internal)?;
+                    .map_err(failed)?;
                 pending = out.unprocessed_items.unwrap_or_default();
                 pending.retain(|_, items| !items.is_empty());
             }
@@ -296,7 +297,7 @@ impl Store {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
             .build()
-            .map_err(internal)
+            .map_err(failed)
     }
 
     async fn write(&self, put: Put, guard: Option<ConditionCheck>) -> Result<(), SaveError> {

@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, Trans
 use serde::{Deserialize, Serialize};
 
 use super::Head;
-use super::{SaveError, Store, conditional, internal};
+use super::{SaveError, Store, conditional, failed};
 use super::{profile_key, raw_key};
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::DomainError;
@@ -79,7 +79,7 @@ impl Store {
                     .set_key(Some(profile_key(org, &contact)))
                     .condition_expression("attribute_exists(PK)")
                     .build()
-                    .map_err(internal)?;
+                    .map_err(failed)?;
                 (contact, Some(profile))
             }
         };
@@ -87,13 +87,13 @@ impl Store {
             head: Head::new(pk.clone(), keys::note_sk(&note.id), entity.to_owned()),
             note: note.clone(),
         })
-        .map_err(internal)?;
+        .map_err(failed)?;
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(raw_key(&pk, head)))
             .condition_expression("attribute_exists(PK)")
             .build()
-            .map_err(internal)?;
+            .map_err(failed)?;
         let put = self.put_new(item)?;
         let mut items = vec![
             TransactWriteItem::builder().condition_check(check).build(),
@@ -142,7 +142,7 @@ impl Store {
             .set_exclusive_start_key(page.start)
             .send()
             .await
-            .map_err(internal)?;
+            .map_err(failed)?;
         let mut items = out.items.unwrap_or_default();
         if first_page {
             let head_found = items
@@ -160,7 +160,7 @@ impl Store {
             .map(|item| {
                 serde_dynamo::from_item::<_, NoteItem>(item)
                     .map(|n| n.note)
-                    .map_err(internal)
+                    .map_err(failed)
             })
             .collect::<Result<_, _>>()?;
         Ok((notes, out.last_evaluated_key.filter(|k| !k.is_empty())))
@@ -180,7 +180,7 @@ impl Store {
         self.live_parent(org, parent).await?;
         let (pk, _, _) = parent_keys(org, parent);
         let key = raw_key(&pk, &keys::note_sk(note_id));
-        let by = serde_dynamo::to_attribute_value(by).map_err(internal)?;
+        let by = serde_dynamo::to_attribute_value(by).map_err(failed)?;
         let mut request = self
             .client
             .update_item()
@@ -206,7 +206,7 @@ impl Store {
             return Err(self.gone_or_stale(key, "note").await);
         };
         let item: NoteItem =
-            serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(internal)?;
+            serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(failed)?;
         Ok(item.note)
     }
 

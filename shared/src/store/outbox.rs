@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::internal;
+use super::failed;
 use crate::error::DomainError;
 use crate::events::{Event, contact_deleted};
 use crate::keys;
@@ -46,7 +46,7 @@ fn outbox_of(image: serde_dynamo::Item) -> Result<Vec<Event>, DomainError> {
     if image.is_empty() {
         return Ok(Vec::new());
     }
-    let image: OutboxImage = serde_dynamo::from_item(image).map_err(internal)?;
+    let image: OutboxImage = serde_dynamo::from_item(image).map_err(failed)?;
     Ok(image.outbox)
 }
 
@@ -60,7 +60,7 @@ pub fn relayed_events(
     new: serde_dynamo::Item,
     time: String,
 ) -> Result<Vec<Event>, DomainError> {
-    let key: KeyImage = serde_dynamo::from_item(keys).map_err(internal)?;
+    let key: KeyImage = serde_dynamo::from_item(keys).map_err(failed)?;
     if key.sk != keys::PROFILE_SK {
         return Ok(Vec::new());
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Head;
 use super::*;
-use super::{SaveError, Store, Stored, conditional, internal, key};
+use super::{SaveError, Store, Stored, conditional, failed, key};
 use crate::attributes::AttributeSet;
 use crate::contacts::Contact;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
@@ -68,7 +68,7 @@ fn contact_item_with(
         contact: contact.clone(),
         outbox: outbox.to_vec(),
     })
-    .map_err(internal)
+    .map_err(failed)
 }
 
 /// Adds `SET #outbox = :outbox` for a write's events; a write without events leaves the
@@ -91,13 +91,13 @@ pub(super) fn set_outbox(
 pub(super) const OUTBOX: &str = "outbox";
 
 pub(super) fn outbox_value(outbox: &[Event]) -> Result<AttributeValue, DomainError> {
-    serde_dynamo::to_attribute_value(outbox).map_err(internal)
+    serde_dynamo::to_attribute_value(outbox).map_err(failed)
 }
 
 pub(super) fn contact_from_item(
     item: HashMap<String, AttributeValue>,
 ) -> Result<Contact, DomainError> {
-    let item: ContactItem = serde_dynamo::from_item(item).map_err(internal)?;
+    let item: ContactItem = serde_dynamo::from_item(item).map_err(failed)?;
     Ok(item.contact)
 }
 
@@ -260,7 +260,7 @@ impl Store {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(internal)?;
+            .map_err(failed)?;
         let contacts = out
             .items
             .unwrap_or_default()
@@ -395,7 +395,7 @@ impl Store {
             .set_item(Some(contact_item_with(org, contact, outbox)?));
         put_on_version(builder, expected_version)
             .build()
-            .map_err(internal)
+            .map_err(failed)
     }
 
     /// Adds or removes ids in a contact's `linked` set; a contact that is gone stays gone.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use super::{Head, Item, SaveError, Store, Stored, internal, key, put_on_version};
+use super::{Head, Item, SaveError, Store, Stored, failed, key, put_on_version};
 use crate::attributes::AttributeSet;
 use crate::clock::rfc3339;
 use crate::error::DomainError;
@@ -121,7 +121,7 @@ impl Store {
                     .table_name(&self.table)
                     .expression_attribute_names("#data", "data")
                     .build()
-                    .map_err(internal)
+                    .map_err(failed)
             })
             .transpose()?;
         self.write(put, guard).await
@@ -146,11 +146,11 @@ impl Store {
             updated_at: now,
             data: &stored.value,
         };
-        let item = serde_dynamo::to_item(item).map_err(internal)?;
+        let item = serde_dynamo::to_item(item).map_err(failed)?;
         let builder = Put::builder().table_name(&self.table).set_item(Some(item));
         put_on_version(builder, stored.version)
             .build()
-            .map_err(internal)
+            .map_err(failed)
     }
 }
 
@@ -182,7 +182,7 @@ pub(super) fn split_org_config(
 fn from_item<T: DeserializeOwned>(
     item: HashMap<String, AttributeValue>,
 ) -> Result<Stored<T>, DomainError> {
-    let item: SingletonItem<T> = serde_dynamo::from_item(item).map_err(internal)?;
+    let item: SingletonItem<T> = serde_dynamo::from_item(item).map_err(failed)?;
     Ok(Stored {
         value: item.data,
         version: item.version,

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::profile::{contact_from_item, set_outbox};
-use super::{Store, conditional, internal};
+use super::{Store, conditional, failed};
 use crate::contacts::{Contact, SyncState, ValueChange};
 use crate::crm::ContactCrm;
 use crate::error::DomainError;
@@ -50,7 +50,7 @@ impl Store {
             .expression_attribute_names("#crm", "crm")
             .expression_attribute_values(
                 ":crm",
-                serde_dynamo::to_attribute_value(crm).map_err(internal)?,
+                serde_dynamo::to_attribute_value(crm).map_err(failed)?,
             );
         let request = set_outbox(request, &mut set, outbox)?;
         self.send_value_update(request, changes, set, true).await
@@ -74,8 +74,7 @@ impl Store {
             match &change.value {
                 Some(value) => {
                     set.push(format!("#values.#d{n} = :d{n}, #sources.#d{n} = :s{n}"));
-                    let source =
-                        serde_dynamo::to_attribute_value(change.source).map_err(internal)?;
+                    let source = serde_dynamo::to_attribute_value(change.source).map_err(failed)?;
                     request = request
                         .expression_attribute_values(
                             format!(":d{n}"),
@@ -88,7 +87,7 @@ impl Store {
             match change.sync {
                 Some(state) => {
                     set.push(format!("#sync.#d{n} = :y{n}"));
-                    let state = serde_dynamo::to_attribute_value(state).map_err(internal)?;
+                    let state = serde_dynamo::to_attribute_value(state).map_err(failed)?;
                     request = request.expression_attribute_values(format!(":y{n}"), state);
                 }
                 None => remove.push(format!("#sync.#d{n}")),
@@ -104,7 +103,7 @@ impl Store {
                 .condition_expression(format!("attribute_exists(PK) AND {}", spared.join(" AND ")))
                 .expression_attribute_values(
                     ":pending",
-                    serde_dynamo::to_attribute_value(SyncState::Pending).map_err(internal)?,
+                    serde_dynamo::to_attribute_value(SyncState::Pending).map_err(failed)?,
                 );
         }
         let mut expression = format!("SET {} ADD #version :one", set.join(", "));
@@ -152,11 +151,11 @@ impl Store {
             .expression_attribute_names("#d", definition_id)
             .expression_attribute_values(
                 ":state",
-                serde_dynamo::to_attribute_value(state).map_err(internal)?,
+                serde_dynamo::to_attribute_value(state).map_err(failed)?,
             )
             .expression_attribute_values(
                 ":pending",
-                serde_dynamo::to_attribute_value(SyncState::Pending).map_err(internal)?,
+                serde_dynamo::to_attribute_value(SyncState::Pending).map_err(failed)?,
             );
         if let Some(value) = sent {
             request = request.expression_attribute_values(":sent", AttributeValue::S(value.into()));
