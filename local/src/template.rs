@@ -322,7 +322,10 @@ fn environment_references(
         .into_iter()
         .chain(functions)
         .filter_map(|p| p.get("Environment").and_then(|e| e.get("Variables")))
-        .filter_map(|vars| untag(vars).as_mapping().cloned())
+        .filter_map(|vars| match untag(vars) {
+            Value::Mapping(vars) => Some(vars),
+            _ => None,
+        })
         .flat_map(|vars| vars.into_iter().filter_map(|(_, value)| reference(&value)))
         .collect()
 }

@@ -232,7 +232,7 @@ impl App {
         drop(reader);
         match walked {
             Ok(Walked::All) => self.complete(lease, file).await,
-            Ok(Walked::OutOfTime(next)) => self.hand_on(job, lease, file, next).await,
+            Ok(Walked::OutOfTime(next)) => self.hand_on(lease, file, next).await,
             outcome => {
                 // An upload begun from a checkpoint is the job's: the next invocation goes on
                 // with it. One this invocation began is given back.
@@ -247,7 +247,6 @@ impl App {
     /// Saves where the file stands and queues the invocation that goes on with it.
     async fn hand_on(
         &self,
-        job: &ExportJob,
         lease: &ExportLease,
         mut file: File,
         next: LastEvaluatedKey,
@@ -259,7 +258,7 @@ impl App {
             .map_err(at(Stage::WriteFile))?;
         let pending_key = match pending {
             Some(bytes) if !bytes.is_empty() => {
-                let key = keys::export_pending(org, &job.id, lease.number());
+                let key = keys::export_pending(org, lease.id(), lease.number());
                 self.blobs
                     .put(&key, bytes, "application/octet-stream")
                     .await
@@ -288,7 +287,7 @@ impl App {
         }
         let continuation = ExportTask {
             org_id: org.clone(),
-            export_id: ExportId::parse(&job.id).map_err(|_| {
+            export_id: ExportId::parse(lease.id()).map_err(|_| {
                 at(Stage::WriteFile)(DomainError::failed("an export job without a UUID id"))
             })?,
             lease: Some(lease.number()),
