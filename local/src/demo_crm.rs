@@ -26,14 +26,11 @@ use serde_json::{Value, json};
 use shared::crm::SigningSecret;
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct Tenant {
-    #[serde(default)]
     pub secrets: Vec<String>,
-    #[serde(default)]
     pub records: Vec<Record>,
-    #[serde(default)]
     pub behaviour: Behaviour,
-    #[serde(default)]
     pub writeback: WriteBackAnswer,
 }
 

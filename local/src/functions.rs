@@ -246,67 +246,33 @@ impl Registry {
                 ));
             }
         }
-        let mut consuming = BTreeSet::new();
-        let mut streaming = BTreeSet::new();
-        let mut scheduled = BTreeSet::new();
+        let (mut queues, mut streams, mut schedules) = (Vec::new(), Vec::new(), Vec::new());
         for function in &template.functions {
+            let binary = function.binary.as_str();
             for trigger in &function.triggers {
                 match trigger {
                     Trigger::Http(_) => {}
-                    Trigger::Queue { queue } => {
-                        if self.consumers.contains_key(function.binary.as_str()) {
-                            consuming.insert(function.binary.as_str());
-                        } else {
-                            problems.push(format!(
-                                "{} consumes queue {queue} but has no local consumer",
-                                function.binary
-                            ));
-                        }
-                    }
-                    Trigger::Stream => {
-                        if self.streams.contains_key(function.binary.as_str()) {
-                            streaming.insert(function.binary.as_str());
-                        } else {
-                            problems.push(format!(
-                                "{} reads the table's stream but has no local consumer",
-                                function.binary
-                            ));
-                        }
-                    }
-                    Trigger::Schedule { name, .. } => {
-                        if self.scheduled.contains_key(function.binary.as_str()) {
-                            scheduled.insert(function.binary.as_str());
-                        } else {
-                            problems.push(format!(
-                                "schedule {name} of {} has no local handler",
-                                function.binary
-                            ));
-                        }
-                    }
+                    Trigger::Queue { queue } => queues.push((
+                        binary,
+                        format!("{binary} consumes queue {queue} but has no local consumer"),
+                    )),
+                    Trigger::Stream => streams.push((
+                        binary,
+                        format!("{binary} reads the table's stream but has no local consumer"),
+                    )),
+                    Trigger::Schedule { name, .. } => schedules.push((
+                        binary,
+                        format!("schedule {name} of {binary} has no local handler"),
+                    )),
                 }
             }
         }
-        for binary in self.consumers.keys() {
-            if !consuming.contains(binary) {
-                problems.push(format!(
-                    "{binary} consumes a queue template.yaml does not give it"
-                ));
-            }
-        }
-        for binary in self.streams.keys() {
-            if !streaming.contains(binary) {
-                problems.push(format!(
-                    "{binary} reads a stream template.yaml does not give it"
-                ));
-            }
-        }
-        for binary in self.scheduled.keys() {
-            if !scheduled.contains(binary) {
-                problems.push(format!(
-                    "{binary} runs on a schedule template.yaml does not declare"
-                ));
-            }
-        }
+        let unwired = "consumes a queue template.yaml does not give it";
+        check_wiring(&self.consumers, queues, unwired, &mut problems);
+        let unwired = "reads a stream template.yaml does not give it";
+        check_wiring(&self.streams, streams, unwired, &mut problems);
+        let unwired = "runs on a schedule template.yaml does not declare";
+        check_wiring(&self.scheduled, schedules, unwired, &mut problems);
         if !problems.is_empty() {
             bail!(
                 "template.yaml and the functions disagree:\n  {}",
@@ -314,5 +280,25 @@ impl Registry {
             );
         }
         Ok(())
+    }
+}
+
+/// Checks one kind of trigger both ways: each `(binary, problem)` the template wires needs a
+/// local handler (else `problem`), and each local handler needs the template to wire it (else
+/// "`binary` `unwired`").
+fn check_wiring<H>(
+    local: &BTreeMap<&'static str, H>,
+    wired: Vec<(&str, String)>,
+    unwired: &str,
+    problems: &mut Vec<String>,
+) {
+    let in_template: BTreeSet<&str> = wired.iter().map(|(binary, _)| *binary).collect();
+    for (binary, missing) in wired {
+        if !local.contains_key(binary) {
+            problems.push(missing);
+        }
+    }
+    for binary in local.keys().filter(|b| !in_template.contains(**b)) {
+        problems.push(format!("{binary} {unwired}"));
     }
 }

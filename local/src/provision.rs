@@ -129,15 +129,7 @@ pub async fn provision(
         }
         if let Some((dlq, max_receives)) = &queue.redrive {
             let dlq_url = resources.queue_url(dlq)?;
-            let arn = sqs
-                .get_queue_attributes()
-                .queue_url(dlq_url)
-                .attribute_names(QueueAttributeName::QueueArn)
-                .send()
-                .await?
-                .attributes
-                .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-                .context("dead-letter queue ARN")?;
+            let arn = queue_arn(&sqs, dlq_url, "dead-letter queue ARN").await?;
             let policy =
                 serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receives});
             attributes.insert(QueueAttributeName::RedrivePolicy, policy.to_string());
@@ -240,15 +232,7 @@ async fn provision_event_buses(
         .context("creating the local events tap")?
         .queue_url
         .context("tap queue URL")?;
-    let tap_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&tap_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .context("tap queue ARN")?;
+    let tap_arn = queue_arn(&sqs, &tap_url, "tap queue ARN").await?;
     let pattern = serde_json::json!({"source": [shared::events::SOURCE]});
     events
         .put_rule()
@@ -356,4 +340,20 @@ async fn create_table(
     }
     let described = dynamo.describe_table().table_name(name).send().await?;
     Ok(described.table.and_then(|t| t.latest_stream_arn))
+}
+
+/// A queue's ARN, which redrive policies and rule targets name it by.
+async fn queue_arn(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    what: &'static str,
+) -> anyhow::Result<String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .context(what)
 }

@@ -130,6 +130,15 @@ impl<'de> Visitor<'de> for UniqueVisitor {
 
 type Error = serde_json::Error;
 
+/// Every integer width reads as `deserialize_i64` does, so `21.0` is 21 whatever the field's type.
+macro_rules! forward_to_whole_number {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.deserialize_i64(visitor)
+        }
+    )*};
+}
+
 /// Reads a [`Json`] into a request type strictly: structs only from objects, enums only from
 /// strings, integers also from floats without a fraction.
 impl<'de> Deserializer<'de> for &'de Json {
@@ -169,10 +178,7 @@ impl<'de> Deserializer<'de> for &'de Json {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        match self {
-            Json::Object(_) => self.deserialize_any(visitor),
-            other => Err(other.invalid_type(&visitor)),
-        }
+        self.deserialize_map(visitor)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -210,32 +216,14 @@ impl<'de> Deserializer<'de> for &'de Json {
         }
     }
 
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_i64(visitor)
-    }
-
     forward_to_deserialize_any! {
         bool f32 f64 char str string bytes byte_buf unit unit_struct seq tuple tuple_struct
         identifier ignored_any
     }
 
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_i64(visitor)
+    forward_to_whole_number! {
+        deserialize_i8 deserialize_i16 deserialize_i32
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
     }
 }
 

@@ -112,6 +112,14 @@ impl<R> Matched<R> {
         let parent: Vec<&str> = self.params.iter().map(|(_, v)| v.as_str()).collect();
         ListScope::new(&self.caller.org, &route, &parent, filter)
     }
+
+    /// The page a list request asks for, its cursor checked against this list (`filter`
+    /// included), and the list's scope, which the next cursor is bound to.
+    pub fn page(&self, req: &Request, filter: &str) -> Result<(ListScope, PageRequest), ApiError> {
+        let scope = self.list_scope(filter);
+        let page = page_request(req, &scope)?;
+        Ok((scope, page))
+    }
 }
 
 impl<R: Copy + 'static> Router<R> {
@@ -249,7 +257,7 @@ impl<T> Page<T> {
 }
 
 /// `?limit=` and `?cursor=` of a list request, the cursor checked against the list it is for.
-pub fn page_request(req: &Request, scope: &ListScope) -> Result<PageRequest, ApiError> {
+fn page_request(req: &Request, scope: &ListScope) -> Result<PageRequest, ApiError> {
     PageRequest::parse(
         scope,
         query_param(req, "limit").as_deref(),

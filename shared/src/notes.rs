@@ -23,15 +23,14 @@ impl std::fmt::Debug for NoteText {
 
 impl NoteText {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let text = text::typed(raw, "text", LineBreaks::Allowed)?;
-        let chars = text.chars().count();
-        if chars == 0 || chars > NOTE_MAX_CHARS {
-            return Err(ApiError::validation(
-                "text",
-                format!("a note is 1..{NOTE_MAX_CHARS} characters"),
-            ));
-        }
-        Ok(Self(text.to_owned()))
+        text::bounded(
+            raw,
+            "text",
+            LineBreaks::Allowed,
+            NOTE_MAX_CHARS,
+            "note text",
+        )
+        .map(Self)
     }
 
     pub fn as_str(&self) -> &str {

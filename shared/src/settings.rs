@@ -72,15 +72,13 @@ pub fn matching_attribute(key: &str, set: &AttributeSet) -> Result<MatchingAttri
 
 /// A routing team name: trimmed, 1..100 characters.
 pub fn routing_team(raw: &str) -> Result<String, ApiError> {
-    let team = text::typed(raw, "vip_routing_team", LineBreaks::Refused)?;
-    let chars = team.chars().count();
-    if chars == 0 || chars > TEAM_NAME_MAX_CHARS {
-        return Err(ApiError::validation(
-            "vip_routing_team",
-            format!("the team name must be 1..{TEAM_NAME_MAX_CHARS} characters"),
-        ));
-    }
-    Ok(team.to_owned())
+    text::bounded(
+        raw,
+        "vip_routing_team",
+        LineBreaks::Refused,
+        TEAM_NAME_MAX_CHARS,
+        "the team name",
+    )
 }
 
 #[cfg(test)]

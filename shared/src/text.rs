@@ -36,6 +36,26 @@ pub fn typed<'a>(raw: &'a str, field: &str, breaks: LineBreaks) -> Result<&'a st
     })
 }
 
+/// Typed text that must say something and fit: trimmed, 1..`max` characters, or `422` naming
+/// `field` ("`what` must be 1..`max` characters").
+pub fn bounded(
+    raw: &str,
+    field: &str,
+    breaks: LineBreaks,
+    max: usize,
+    what: &str,
+) -> Result<String, ApiError> {
+    let text = typed(raw, field, breaks)?;
+    let chars = text.chars().count();
+    if chars == 0 || chars > max {
+        return Err(ApiError::validation(
+            field,
+            format!("{what} must be 1..{max} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// Embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069): they reorder what
 /// follows them on screen, so text can be made to read as something else.
 fn is_bidi_control(c: char) -> bool {
@@ -126,5 +146,19 @@ mod tests {
             typed("a\u{200B}", "text", LineBreaks::Allowed).unwrap(),
             "a\u{200B}"
         );
+    }
+
+    #[test]
+    fn bounded_text_is_one_to_max_characters_counted_as_scalars() {
+        let bounded = |raw| bounded(raw, "label", LineBreaks::Refused, 3, "label");
+        assert_eq!(bounded(" çãé ").unwrap(), "çãé");
+        for raw in ["", " \u{200B} ", "abcd"] {
+            let err = bounded(raw).unwrap_err();
+            assert!(
+                matches!(&err, ApiError::Validation { field, message }
+                    if field == "label" && message == "label must be 1..3 characters"),
+                "{raw:?}: {err:?}"
+            );
+        }
     }
 }

@@ -12,7 +12,7 @@ pub use crm::{
     DemoCrm, connect_demo_crm, connect_demo_crm_with, demo_crm_url, looked_up,
     message_and_edit_requests,
 };
-pub use routes::Refused;
+pub use routes::Request;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

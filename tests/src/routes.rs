@@ -1,20 +1,57 @@
 //! The calls the black-box tests make over and over, each with the status a passing test
 //! expects, so a test reads as the steps it takes rather than as paths and bodies.
 
+use std::borrow::Borrow;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{Caller, Reply};
 
-/// A request a caller may not make: method, path and body (`None` sends none).
-pub type Refused<'a> = (Method, &'a str, Option<&'a Value>);
+/// A request a test expects refused: method, path and body.
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Value>,
+}
+
+impl Request {
+    fn new(method: Method, path: impl AsRef<str>, body: Option<&Value>) -> Self {
+        let path = path.as_ref().to_owned();
+        Self {
+            method,
+            path,
+            body: body.cloned(),
+        }
+    }
+
+    pub fn get(path: impl AsRef<str>) -> Self {
+        Self::new(Method::GET, path, None)
+    }
+
+    pub fn delete(path: impl AsRef<str>) -> Self {
+        Self::new(Method::DELETE, path, None)
+    }
+
+    pub fn post(path: impl AsRef<str>, body: impl Borrow<Value>) -> Self {
+        Self::new(Method::POST, path, Some(body.borrow()))
+    }
+
+    pub fn patch(path: impl AsRef<str>, body: impl Borrow<Value>) -> Self {
+        Self::new(Method::PATCH, path, Some(body.borrow()))
+    }
+
+    pub fn put(path: impl AsRef<str>, body: impl Borrow<Value>) -> Self {
+        Self::new(Method::PUT, path, Some(body.borrow()))
+    }
+}
 
 impl Caller {
     /// Sends each request in order and expects every one to fail with `status` and `code`
-    /// (a route closed to the caller's role, plan or org).
-    pub async fn expect_each_error(&self, status: u16, code: &str, requests: &[Refused<'_>]) {
-        for (method, path, body) in requests {
-            let reply = self.send(method.clone(), path, *body).await;
+    /// (a route closed to the caller's role, plan or org, or an object that is not there).
+    pub async fn expect_each_error(&self, status: u16, code: &str, requests: &[Request]) {
+        for Request { method, path, body } in requests {
+            let reply = self.send(method.clone(), path, body.as_ref()).await;
             let got = (reply.status.as_u16(), reply.code());
             assert_eq!(got, (status, code), "{method} {path}: {}", reply.body);
             reply.expect_error(status, code);

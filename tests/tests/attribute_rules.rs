@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::fresh_as;
+use api_tests::{Request, fresh_as};
 use serde_json::json;
 
 #[tokio::test]
@@ -139,14 +139,13 @@ async fn crm_and_lookup_flags_need_enterprise() {
     business
         .create_attribute(&json!({"label": "Account", "type": "text", "crm_managed": false}))
         .await;
+    let gated = [
+        Request::patch("/attributes/account", json!({"crm_managed": true})),
+        Request::patch("/attributes/bio", json!({"lookup": true})),
+    ];
     business
-        .patch("/attributes/account", &json!({"crm_managed": true}))
-        .await
-        .expect_error(403, "plan_required");
-    business
-        .patch("/attributes/bio", &json!({"lookup": true}))
-        .await
-        .expect_error(403, "plan_required");
+        .expect_each_error(403, "plan_required", &gated)
+        .await;
 
     let def = enterprise
         .patch(

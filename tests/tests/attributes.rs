@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, entry, fresh_as, keys, new_org};
+use api_tests::{Api, Request, entry, fresh_as, keys, new_org};
 use serde_json::json;
 
 #[tokio::test]
@@ -132,14 +132,13 @@ async fn custom_attributes_can_be_relabelled_reoptioned_and_switched_off() {
         .patch("/attributes/size", &json!({"label": ""}))
         .await
         .expect_error_at(422, "validation_failed", "label");
+    let malformed = [
+        Request::patch("/attributes/size", json!({"type": "text"})),
+        Request::patch("/attributes/size", json!({"key": "other"})),
+    ];
     admin
-        .patch("/attributes/size", &json!({"type": "text"}))
-        .await
-        .expect_error(400, "bad_request");
-    admin
-        .patch("/attributes/size", &json!({"key": "other"}))
-        .await
-        .expect_error(400, "bad_request");
+        .expect_each_error(400, "bad_request", &malformed)
+        .await;
 }
 
 #[tokio::test]
@@ -213,14 +212,13 @@ async fn reorder_takes_exactly_the_current_keys() {
             .await
             .expect_error_at(422, "validation_failed", "keys");
     }
+    let malformed = [
+        Request::put("/attributes/order", json!({"keys": "tier"})),
+        Request::put("/attributes/order", json!({})),
+    ];
     admin
-        .put("/attributes/order", &json!({"keys": "tier"}))
-        .await
-        .expect_error(400, "bad_request");
-    admin
-        .put("/attributes/order", &json!({}))
-        .await
-        .expect_error(400, "bad_request");
+        .expect_each_error(400, "bad_request", &malformed)
+        .await;
     assert_eq!(
         keys(&admin.get("/attributes").await.expect(200)),
         order,
@@ -313,14 +311,11 @@ async fn another_orgs_attributes_are_not_found() {
     owner.define_text("Secret").await;
 
     assert!(entry(&stranger.get("/attributes").await.expect(200), "secret").is_none());
-    stranger
-        .patch("/attributes/secret", &json!({"label": "Mine"}))
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .delete("/attributes/secret")
-        .await
-        .expect_error(404, "not_found");
+    let missing = [
+        Request::patch("/attributes/secret", json!({"label": "Mine"})),
+        Request::delete("/attributes/secret"),
+    ];
+    stranger.expect_each_error(404, "not_found", &missing).await;
     let mut theirs = keys(&owner.get("/attributes").await.expect(200));
     theirs.rotate_left(1);
     stranger

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Refused, define, entry, fresh, fresh_as, new_org};
-use reqwest::Method;
+use api_tests::{Request, define, entry, fresh, fresh_as, new_org};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -85,28 +84,25 @@ async fn an_automation_client_sees_nothing_of_another_org_and_none_of_peoples_th
         format!("{path}/vip"),
         json!({"status": "closed"}),
     );
-    let theirs: [Refused; 4] = [
-        (Method::GET, &path, None),
-        (Method::PATCH, &path, Some(&none)),
-        (Method::PUT, &vip, Some(&Value::Null)),
-        (Method::PATCH, "/conversations/chat-1", Some(&closed)),
+    let theirs = [
+        Request::get(&path),
+        Request::patch(&path, &none),
+        Request::put(&vip, &Value::Null),
+        Request::patch("/conversations/chat-1", &closed),
     ];
     stranger.expect_each_error(404, "not_found", &theirs).await;
 
     let bot = api.caller(&org, "automation", "enterprise").await;
-    for (method, route) in [
-        (Method::GET, "/settings".to_owned()),
-        (Method::GET, "/attributes".to_owned()),
-        (Method::GET, format!("{path}/notes")),
-        (Method::GET, "/conversations/chat-1/notes".to_owned()),
-        (Method::DELETE, path.clone()),
-        (Method::GET, "/exports".to_owned()),
-        (Method::GET, "/crm".to_owned()),
-    ] {
-        bot.send(method.clone(), &route, None)
-            .await
-            .expect_error(403, "forbidden");
-    }
+    let forbidden = [
+        Request::get("/settings"),
+        Request::get("/attributes"),
+        Request::get(format!("{path}/notes")),
+        Request::get("/conversations/chat-1/notes"),
+        Request::delete(&path),
+        Request::get("/exports"),
+        Request::get("/crm"),
+    ];
+    bot.expect_each_error(403, "forbidden", &forbidden).await;
     let team_bot = api.caller(&org, "automation", "team").await;
     team_bot
         .patch(&path, &json!({"attributes": {}}))

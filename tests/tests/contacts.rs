@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Refused, entry, fresh, fresh_as, inbound, new_org};
+use api_tests::{Request, entry, fresh, fresh_as, inbound, new_org};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -223,11 +223,11 @@ async fn another_orgs_contacts_and_conversations_are_not_found() {
     let stranger = api.caller(&new_org(), "admin", "enterprise").await;
     let (path, none) = (format!("/contacts/{id}"), json!({"attributes": {}}));
     let conversations = format!("{path}/conversations");
-    let theirs: [Refused; 4] = [
-        (Method::GET, &path, None),
-        (Method::PATCH, &path, Some(&none)),
-        (Method::GET, &conversations, None),
-        (Method::GET, "/conversations/secret-conv/messages", None),
+    let theirs = [
+        Request::get(&path),
+        Request::patch(&path, &none),
+        Request::get(&conversations),
+        Request::get("/conversations/secret-conv/messages"),
     ];
     stranger.expect_each_error(404, "not_found", &theirs).await;
     assert_eq!(

@@ -2,8 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Caller, Refused, fresh, inbound, new_org};
-use reqwest::Method;
+use api_tests::{Caller, Request, fresh, inbound, new_org};
 use serde_json::json;
 
 /// Polls until `path` answers `status` (the background purge).
@@ -36,8 +35,8 @@ async fn eight_parallel_deletes_make_one_204_and_one_audit_record() {
         7,
         "{statuses:?}"
     );
-    admin.get(&path).await.expect_error(404, "not_found");
-    admin.delete(&path).await.expect_error(404, "not_found");
+    let missing = [Request::get(&path), Request::delete(&path)];
+    admin.expect_each_error(404, "not_found", &missing).await;
 
     let log = admin.get("/deleted-contacts").await.expect(200);
     let records = log["items"].as_array().unwrap();
@@ -84,14 +83,11 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
 
     let admin = api.caller(&org, "admin", "business").await;
     assert_eq!(admin.delete(&format!("/contacts/{old}")).await.status, 204);
-    agent
-        .get(&format!("/contacts/{old}"))
-        .await
-        .expect_error(404, "not_found");
-    agent
-        .get(&format!("/contacts/{old}/notes"))
-        .await
-        .expect_error(404, "not_found");
+    let missing = [
+        Request::get(format!("/contacts/{old}")),
+        Request::get(format!("/contacts/{old}/notes")),
+    ];
+    agent.expect_each_error(404, "not_found", &missing).await;
     eventually_status(&agent, "/conversations/conv-old/messages", 404).await;
     agent
         .get("/conversations/conv-old/notes")
@@ -127,10 +123,7 @@ async fn only_admins_delete_and_list_and_only_their_own_orgs_contacts() {
     let id = api.contact_from(&org, "sms", "+1", "c", "m").await;
     let agent = api.caller(&org, "agent", "enterprise").await;
     let path = format!("/contacts/{id}");
-    let admins_only: [Refused; 2] = [
-        (Method::DELETE, &path, None),
-        (Method::GET, "/deleted-contacts", None),
-    ];
+    let admins_only = [Request::delete(&path), Request::get("/deleted-contacts")];
     agent
         .expect_each_error(403, "forbidden", &admins_only)
         .await;

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{fresh_as, inbound};
+use api_tests::{Request, fresh_as, inbound};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -43,14 +43,11 @@ async fn the_export_schedule_is_set_replaced_read_and_removed() {
         (Value::Null, Value::Null)
     );
     assert_eq!(admin.delete("/export-schedule").await.status, 204);
-    admin
-        .get("/export-schedule")
-        .await
-        .expect_error(404, "not_found");
-    admin
-        .delete("/export-schedule")
-        .await
-        .expect_error(404, "not_found");
+    let missing = [
+        Request::get("/export-schedule"),
+        Request::delete("/export-schedule"),
+    ];
+    admin.expect_each_error(404, "not_found", &missing).await;
 }
 
 #[tokio::test]

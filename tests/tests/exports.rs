@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use api_tests::{Api, fresh_as, inbound, new_org};
+use api_tests::{Api, Request, fresh_as, inbound, new_org};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -250,32 +250,23 @@ async fn exports_are_for_enterprise_admins_and_stay_in_their_org() {
         .expect(200);
 
     let routes = [
-        (
-            Method::POST,
-            "/exports".to_owned(),
-            Some(json!({"format": "csv"})),
+        Request::post("/exports", json!({"format": "csv"})),
+        Request::get(format!("/exports/{id}")),
+        Request::get("/exports"),
+        Request::put(
+            "/export-schedule",
+            json!({"cadence": "daily", "hour_utc": 1, "format": "csv"}),
         ),
-        (Method::GET, format!("/exports/{id}"), None),
-        (Method::GET, "/exports".to_owned(), None),
-        (
-            Method::PUT,
-            "/export-schedule".to_owned(),
-            Some(json!({"cadence": "daily", "hour_utc": 1, "format": "csv"})),
-        ),
-        (Method::GET, "/export-schedule".to_owned(), None),
-        (Method::DELETE, "/export-schedule".to_owned(), None),
+        Request::get("/export-schedule"),
+        Request::delete("/export-schedule"),
     ];
     let agent = api.caller(&org, "agent", "enterprise").await;
+    agent.expect_each_error(403, "forbidden", &routes).await;
     let business = api.caller(&org, "admin", "business").await;
-    for (method, path, body) in &routes {
-        agent
-            .send(method.clone(), path, body.as_ref())
-            .await
-            .expect_error(403, "forbidden");
-        business
-            .send(method.clone(), path, body.as_ref())
-            .await
-            .expect_error(403, "plan_required");
+    business
+        .expect_each_error(403, "plan_required", &routes)
+        .await;
+    for Request { method, path, .. } in &routes {
         let anonymous = api.anonymous(method.clone(), path).await;
         assert_eq!(anonymous.status, 401, "{method} {path}");
     }
@@ -292,14 +283,11 @@ async fn exports_are_for_enterprise_admins_and_stay_in_their_org() {
         .await
         .expect_error(404, "not_found");
     assert_eq!(other.get("/exports").await.expect(200)["items"], json!([]));
-    other
-        .get("/export-schedule")
-        .await
-        .expect_error(404, "not_found");
-    other
-        .delete("/export-schedule")
-        .await
-        .expect_error(404, "not_found");
+    let missing = [
+        Request::get("/export-schedule"),
+        Request::delete("/export-schedule"),
+    ];
+    other.expect_each_error(404, "not_found", &missing).await;
     admin
         .get("/exports/01a1fc60-0000-7000-8000-0000000000aa")
         .await
@@ -343,14 +331,13 @@ async fn bad_export_requests_name_the_field() {
             assert_eq!(reply.field(), field, "{body}");
         }
     }
+    let malformed = [
+        Request::get("/exports?limit=0"),
+        Request::get("/exports?cursor=nope"),
+    ];
     admin
-        .get("/exports?limit=0")
-        .await
-        .expect_error(400, "bad_request");
-    admin
-        .get("/exports?cursor=nope")
-        .await
-        .expect_error(400, "bad_request");
+        .expect_each_error(400, "bad_request", &malformed)
+        .await;
     assert_eq!(
         admin.get("/exports").await.expect(200)["items"],
         json!([]),

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{fresh, fresh_as, inbound};
+use api_tests::{Request, fresh, fresh_as, inbound};
 use reqwest::Method;
 use serde_json::json;
 
@@ -66,67 +66,20 @@ async fn from_the_204_on_every_read_and_write_of_the_contacts_data_is_404() {
         conversation_note["id"].as_str().unwrap(),
     );
     let patch = json!({"text": "edited"});
-    for (method, path, body) in [
-        (
-            Method::GET,
-            format!("/conversations/{conversation}/messages"),
-            None,
-        ),
-        (
-            Method::GET,
-            format!("/conversations/{conversation}/notes"),
-            None,
-        ),
-        (
-            Method::POST,
-            format!("/conversations/{conversation}/notes"),
-            Some(&patch),
-        ),
-        (
-            Method::PATCH,
-            format!("/conversations/{conversation}/notes/{cn}"),
-            Some(&patch),
-        ),
-        (
-            Method::DELETE,
-            format!("/conversations/{conversation}/notes/{cn}"),
-            None,
-        ),
-        (Method::GET, format!("/contacts/{contact}/notes"), None),
-        (
-            Method::PATCH,
-            format!("/contacts/{contact}/notes/{n}"),
-            Some(&patch),
-        ),
-        (
-            Method::DELETE,
-            format!("/contacts/{contact}/notes/{n}"),
-            None,
-        ),
-        (
-            Method::GET,
-            format!("/contacts/{contact}/conversations"),
-            None,
-        ),
-        (
-            Method::PUT,
-            format!("/contacts/{contact}/vip"),
-            Some(&patch),
-        ),
-        (
-            Method::PATCH,
-            format!("/contacts/{contact}"),
-            Some(&json!({"attributes": {}})),
-        ),
-    ] {
-        let reply = agent.send(method.clone(), &path, body).await;
-        assert_eq!(
-            (reply.status.as_u16(), reply.code()),
-            (404, "not_found"),
-            "{method} {path}: {}",
-            reply.body
-        );
-    }
+    let gone = [
+        Request::get(format!("/conversations/{conversation}/messages")),
+        Request::get(format!("/conversations/{conversation}/notes")),
+        Request::post(format!("/conversations/{conversation}/notes"), &patch),
+        Request::patch(format!("/conversations/{conversation}/notes/{cn}"), &patch),
+        Request::delete(format!("/conversations/{conversation}/notes/{cn}")),
+        Request::get(format!("/contacts/{contact}/notes")),
+        Request::patch(format!("/contacts/{contact}/notes/{n}"), &patch),
+        Request::delete(format!("/contacts/{contact}/notes/{n}")),
+        Request::get(format!("/contacts/{contact}/conversations")),
+        Request::put(format!("/contacts/{contact}/vip"), &patch),
+        Request::patch(format!("/contacts/{contact}"), json!({"attributes": {}})),
+    ];
+    agent.expect_each_error(404, "not_found", &gone).await;
 }
 
 #[tokio::test]

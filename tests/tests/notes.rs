@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Refused, fresh, new_org};
+use api_tests::{Request, fresh, new_org};
 use reqwest::Method;
 use serde_json::json;
 
@@ -152,10 +152,10 @@ async fn notes_need_a_paid_plan_to_write_and_the_callers_own_contact() {
     let x = json!({"text": "x"});
     let team = api.caller(&org, "admin", "team").await;
     assert_eq!(team.count(&notes).await, 1);
-    let writes: [Refused; 3] = [
-        (Method::POST, &notes, Some(&x)),
-        (Method::PATCH, &note_path, Some(&x)),
-        (Method::DELETE, &note_path, None),
+    let writes = [
+        Request::post(&notes, &x),
+        Request::patch(&note_path, &x),
+        Request::delete(&note_path),
     ];
     team.expect_each_error(403, "plan_required", &writes).await;
 
@@ -163,10 +163,7 @@ async fn notes_need_a_paid_plan_to_write_and_the_callers_own_contact() {
     stranger.get(&notes).await.expect_error(404, "not_found");
     stranger.expect_each_error(404, "not_found", &writes).await;
     let nobody = "/contacts/no-such-contact/notes";
-    let nobodys = [
-        (Method::POST, nobody, Some(&x)),
-        (Method::GET, nobody, None),
-    ];
+    let nobodys = [Request::post(nobody, &x), Request::get(nobody)];
     writer.expect_each_error(404, "not_found", &nobodys).await;
     assert_eq!(
         writer.get(&notes).await.expect(200)["items"][0]["text"],
@@ -215,23 +212,17 @@ async fn conversation_notes_are_kept_apart_from_contact_notes() {
         .await
         .expect(200);
     assert_eq!(edited["text"], "updated");
-    agent
-        .post("/conversations/no-such/notes", &json!({"text": "x"}))
-        .await
-        .expect_error(404, "not_found");
-    agent
-        .get("/conversations/no-such/notes")
-        .await
-        .expect_error(404, "not_found");
+    let missing = [
+        Request::post("/conversations/no-such/notes", json!({"text": "x"})),
+        Request::get("/conversations/no-such/notes"),
+    ];
+    agent.expect_each_error(404, "not_found", &missing).await;
     let stranger = api.caller(&new_org(), "agent", "business").await;
-    stranger
-        .get("/conversations/conv-a/notes")
-        .await
-        .expect_error(404, "not_found");
-    stranger
-        .post("/conversations/conv-a/notes", &json!({"text": "x"}))
-        .await
-        .expect_error(404, "not_found");
+    let missing = [
+        Request::get("/conversations/conv-a/notes"),
+        Request::post("/conversations/conv-a/notes", json!({"text": "x"})),
+    ];
+    stranger.expect_each_error(404, "not_found", &missing).await;
     api.caller(&org, "agent", "team")
         .await
         .post("/conversations/conv-a/notes", &json!({"text": "x"}))

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{fresh, inbound, new_org};
+use api_tests::{Request, fresh, inbound, new_org};
 use serde_json::json;
 
 #[tokio::test]
@@ -69,11 +69,8 @@ async fn vip_needs_a_paid_plan_the_vip_attribute_and_the_callers_own_contact() {
         team.delete(&path).await.expect_error(403, "plan_required");
     }
     let stranger = api.caller(&new_org(), "agent", "enterprise").await;
-    stranger
-        .put(&path, &json!(null))
-        .await
-        .expect_error(404, "not_found");
-    stranger.delete(&path).await.expect_error(404, "not_found");
+    let missing = [Request::put(&path, json!(null)), Request::delete(&path)];
+    stranger.expect_each_error(404, "not_found", &missing).await;
     let agent = api.caller(&org, "agent", "business").await;
     agent
         .put("/contacts/no-such-contact/vip", &json!(null))
@@ -85,13 +82,9 @@ async fn vip_needs_a_paid_plan_the_vip_attribute_and_the_callers_own_contact() {
         .patch("/attributes/vip", &json!({"enabled": false}))
         .await
         .expect(200);
+    let disabled = [Request::put(&path, json!(null)), Request::delete(&path)];
     agent
-        .put(&path, &json!(null))
-        .await
-        .expect_error(403, "feature_disabled");
-    agent
-        .delete(&path)
-        .await
-        .expect_error(403, "feature_disabled");
+        .expect_each_error(403, "feature_disabled", &disabled)
+        .await;
     assert_eq!(agent.view(&a).await["vip"], false);
 }

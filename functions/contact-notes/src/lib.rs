@@ -7,7 +7,7 @@ use serde::Deserialize;
 use shared::auth::Caller;
 use shared::clock::rfc3339;
 use shared::http::{
-    HttpResult, Matched, Page, if_match, json, json_body, no_content, ok, page_request, with_etag,
+    HttpResult, Matched, Page, if_match, json, json_body, no_content, ok, with_etag,
 };
 use shared::idempotency::{self, AboutContact};
 use shared::ids::{ContactId, ConversationId, NoteId};
@@ -135,9 +135,9 @@ impl HttpFunction for App {
         };
         match action {
             Action::List => {
-                let page = page_request(req, &route.list_scope(""))?;
+                let (scope, page) = route.page(req, "")?;
                 let (items, next) = self.store.list_notes(&caller.org, parent, page).await?;
-                Ok(ok(&Page::new(items, &route.list_scope(""), next)))
+                Ok(ok(&Page::new(items, &scope, next)))
             }
             Action::Add => {
                 idempotency::once(&self.store, &self.env, caller, req, || {

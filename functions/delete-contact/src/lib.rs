@@ -6,7 +6,7 @@ use lambda_http::Request;
 use shared::auth::Caller;
 use shared::clock::rfc3339;
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
-use shared::http::{HttpResult, Matched, Page, if_match, no_content, ok, page_request};
+use shared::http::{HttpResult, Matched, Page, if_match, no_content, ok};
 use shared::ids::{ContactId, OrgId};
 use shared::invocation::{Budget, BudgetPolicy};
 use shared::keys;
@@ -259,8 +259,7 @@ impl HttpFunction for App {
                 self.delete(&route.caller, &contact, if_match(req)?).await
             }
             RouteId::ListDeleted => {
-                let scope = route.list_scope("");
-                let page = page_request(req, &scope)?;
+                let (scope, page) = route.page(req, "")?;
                 let (items, next) = self.store.list_deletions(&route.caller.org, page).await?;
                 Ok(ok(&Page::new(items, &scope, next)))
             }

@@ -11,9 +11,7 @@ use shared::clock::rfc3339;
 use shared::contacts::{ContactSummary, ValueSource, validate_edit};
 use shared::crm::{ChangedBy, ConversationRef, CrmJob, LookupTrigger, lookup_due, lookup_values};
 use shared::events::Outbox;
-use shared::http::{
-    HttpResult, Matched, Page, if_match, json_body, ok, page_request, query_param, with_etag,
-};
+use shared::http::{HttpResult, Matched, Page, if_match, json_body, ok, query_param, with_etag};
 use shared::ids::{ContactId, ConversationId};
 use shared::matching::{MatchJob, refile};
 use shared::serve::HttpFunction;
@@ -91,8 +89,7 @@ impl App {
         } else {
             ""
         };
-        let scope = route.list_scope(filter);
-        let page = page_request(req, &scope)?;
+        let (scope, page) = route.page(req, filter)?;
         // `validated` depends on the org's connection, read beside the page.
         let org = &route.caller.org;
         let (listed, crm) = tokio::join!(
@@ -219,8 +216,7 @@ impl App {
     async fn conversations(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
         let contact: ContactId = route.id("id")?;
         let (caller, id) = (&route.caller, &*contact);
-        let scope = route.list_scope("");
-        let page = page_request(req, &scope)?;
+        let (scope, page) = route.page(req, "")?;
         let contact = self
             .store
             .contact(&caller.org, id)
@@ -297,8 +293,7 @@ impl App {
     async fn messages(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
         let conversation: ConversationId = route.id("conversation_id")?;
         let (caller, conversation_id) = (&route.caller, &*conversation);
-        let scope = route.list_scope("");
-        let page = page_request(req, &scope)?;
+        let (scope, page) = route.page(req, "")?;
         let (messages, next) = self
             .store
             .messages(&caller.org, conversation_id, page)

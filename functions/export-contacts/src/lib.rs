@@ -25,7 +25,7 @@ use shared::exports::{
     ExportCheckpoint, ExportFilter, ExportJob, ExportRequest, ExportSchedule, ExportTask,
     ExportTrigger, ScheduleRequest,
 };
-use shared::http::{HttpResult, Matched, Page, json, json_body, no_content, ok, page_request};
+use shared::http::{HttpResult, Matched, Page, json, json_body, no_content, ok};
 use shared::idempotency;
 use shared::ids::{ExportId, OrgId};
 use shared::invocation::{Budget, BudgetPolicy, Deadline};

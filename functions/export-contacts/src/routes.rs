@@ -124,8 +124,7 @@ impl HttpFunction for App {
             }
             RouteId::GetExport => self.get(caller, &route.id::<ExportId>("id")?).await,
             RouteId::ListExports => {
-                let scope = route.list_scope("");
-                let page = page_request(req, &scope)?;
+                let (scope, page) = route.page(req, "")?;
                 let (jobs, next) = self.store.list_exports(&caller.org, page).await?;
                 let mut items = Vec::with_capacity(jobs.len());
                 for job in &jobs {

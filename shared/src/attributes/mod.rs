@@ -46,15 +46,7 @@ pub struct Label(String);
 
 impl Label {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let label = text::typed(raw, "label", LineBreaks::Refused)?;
-        let chars = label.chars().count();
-        if chars == 0 || chars > LABEL_MAX_CHARS {
-            return Err(ApiError::validation(
-                "label",
-                format!("label must be 1..{LABEL_MAX_CHARS} characters"),
-            ));
-        }
-        Ok(Self(label.to_owned()))
+        text::bounded(raw, "label", LineBreaks::Refused, LABEL_MAX_CHARS, "label").map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -78,16 +70,17 @@ impl DropdownOptions {
         let mut seen = HashSet::new();
         let mut options = Vec::with_capacity(raw.len());
         for option in raw {
-            let option = text::typed(option, "options", LineBreaks::Refused)?;
-            if option.is_empty() || option.chars().count() > OPTION_MAX_CHARS {
-                return Err(invalid(format!(
-                    "each option must be 1..{OPTION_MAX_CHARS} characters"
-                )));
-            }
+            let option = text::bounded(
+                option,
+                "options",
+                LineBreaks::Refused,
+                OPTION_MAX_CHARS,
+                "each option",
+            )?;
             if !seen.insert(option.to_lowercase()) {
                 return Err(invalid(format!("option {option:?} is listed twice")));
             }
-            options.push(option.to_owned());
+            options.push(option);
         }
         Ok(Self(options))
     }

@@ -51,14 +51,8 @@ pub enum CallOutcome {
 impl Store {
     #[tracing::instrument(skip(self), fields(org = %org))]
     pub async fn crm_connection(&self, org: &OrgId) -> Result<Option<CrmConnection>, DomainError> {
-        self.get_consistent(key(org, keys::CRM_SK))
-            .await?
-            .map(|item| {
-                serde_dynamo::from_item::<_, ConnectionItem>(item)
-                    .map(|i| i.connection)
-                    .map_err(failed)
-            })
-            .transpose()
+        let item: Option<ConnectionItem> = self.get_as(key(org, keys::CRM_SK)).await?;
+        Ok(item.map(|i| i.connection))
     }
 
     /// Writes the connection: `previous` is the `updated_at` of the one it replaces, or `None`
@@ -113,6 +107,7 @@ impl Store {
         connection_id: &str,
         outcome: CallOutcome,
     ) -> Result<(), DomainError> {
+        // Every write below is to the connection the call was made under, if it still stands.
         let request = self
             .client
             .update_item()
@@ -132,6 +127,7 @@ impl Store {
             CallOutcome::Failed { error, pause_until } => {
                 let last_error = serde_dynamo::to_attribute_value(&error).map_err(failed)?;
                 let result = request
+                    .clone()
                     .update_expression("SET last_error = :error ADD consecutive_failures :one")
                     .expression_attribute_values(":error", last_error)
                     .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -149,16 +145,7 @@ impl Store {
                     })
                     .unwrap_or(0);
                 if failures > 0 && failures.is_multiple_of(BREAKER_FAILURES) {
-                    let result = self
-                        .client
-                        .update_item()
-                        .table_name(&self.table)
-                        .set_key(Some(key(org, keys::CRM_SK)))
-                        .condition_expression("connection_id = :cid")
-                        .expression_attribute_values(
-                            ":cid",
-                            AttributeValue::S(connection_id.into()),
-                        )
+                    let result = request
                         .update_expression("SET paused_until = :until")
                         .expression_attribute_values(
                             ":until",

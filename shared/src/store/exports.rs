@@ -111,25 +111,6 @@ struct JobUpdate<'a> {
     values: Vec<(&'a str, AttributeValue)>,
 }
 
-impl<'a> JobUpdate<'a> {
-    /// An update only the invocation holding `lease` of a running job may make.
-    fn under_lease(
-        lease: u64,
-        set: &'a str,
-        remove: Option<&'a str>,
-        mut values: Vec<(&'a str, AttributeValue)>,
-    ) -> Self {
-        values.push((":lease", n(lease)));
-        values.push((":running", s(ExportStatus::Running.as_str())));
-        Self {
-            set,
-            remove,
-            condition: "#lease = :lease AND #status = :running",
-            values,
-        }
-    }
-}
-
 impl Store {
     fn export_item(&self, org: &OrgId, job: &ExportJob) -> Result<Item, DomainError> {
         serde_dynamo::to_item(ExportItem {
@@ -157,14 +138,8 @@ impl Store {
         org: &OrgId,
         id: &str,
     ) -> Result<Option<ExportJob>, DomainError> {
-        self.get_consistent(key(org, &keys::export_sk(id)))
-            .await?
-            .map(|item| {
-                serde_dynamo::from_item::<_, ExportItem>(item)
-                    .map(|i| i.job)
-                    .map_err(failed)
-            })
-            .transpose()
+        let item: Option<ExportItem> = self.get_as(key(org, &keys::export_sk(id))).await?;
+        Ok(item.map(|i| i.job))
     }
 
     /// A page of an org's export jobs, newest first.
@@ -178,6 +153,26 @@ impl Store {
             .page_newest_first::<ExportItem>(keys::org_pk(org), keys::EXPORT_SK_PREFIX, page)
             .await?;
         Ok((items.into_iter().map(|i| i.job).collect(), next))
+    }
+
+    /// An update only the invocation holding `lease` of a running job may make.
+    async fn update_under_lease(
+        &self,
+        lease: &ExportLease,
+        now: &str,
+        set: &str,
+        remove: Option<&str>,
+        mut values: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), SaveError> {
+        values.push((":lease", n(lease.number)));
+        values.push((":running", s(ExportStatus::Running.as_str())));
+        let update = JobUpdate {
+            set,
+            remove,
+            condition: "#lease = :lease AND #status = :running",
+            values,
+        };
+        self.update_export(&lease.org, &lease.id, now, update).await
     }
 
     async fn update_export(
@@ -275,18 +270,9 @@ impl Store {
     ) -> Result<(), SaveError> {
         let saved = serde_dynamo::to_attribute_value(checkpoint)
             .map_err(|e| SaveError::Failed(failed(e)))?;
-        self.update_export(
-            &lease.org,
-            &lease.id,
-            now,
-            JobUpdate::under_lease(
-                lease.number,
-                "checkpoint = :checkpoint, #rows = :rows",
-                None,
-                vec![(":checkpoint", saved), (":rows", n(checkpoint.rows))],
-            ),
-        )
-        .await
+        let values = vec![(":checkpoint", saved), (":rows", n(checkpoint.rows))];
+        let set = "checkpoint = :checkpoint, #rows = :rows";
+        self.update_under_lease(lease, now, set, None, values).await
     }
 
     /// The live row count of a running invocation; a conflict means it was superseded.
@@ -297,13 +283,9 @@ impl Store {
         rows: u64,
         now: &str,
     ) -> Result<(), SaveError> {
-        let update = JobUpdate::under_lease(
-            lease.number,
-            "#rows = :rows",
-            None,
-            vec![(":rows", n(rows))],
-        );
-        self.update_export(&lease.org, &lease.id, now, update).await
+        let values = vec![(":rows", n(rows))];
+        self.update_under_lease(lease, now, "#rows = :rows", None, values)
+            .await
     }
 
     /// Marks the job succeeded with its file, if `lease` is still the latest one.
@@ -315,22 +297,14 @@ impl Store {
         object_key: &str,
         now: &str,
     ) -> Result<(), SaveError> {
-        self.update_export(
-            &lease.org,
-            &lease.id,
-            now,
-            JobUpdate::under_lease(
-                lease.number,
-                "#status = :succeeded, #rows = :rows, object_key = :object, completed_at = :now",
-                Some("checkpoint"),
-                vec![
-                    (":succeeded", s(ExportStatus::Succeeded.as_str())),
-                    (":rows", n(rows)),
-                    (":object", s(object_key)),
-                ],
-            ),
-        )
-        .await
+        let values = vec![
+            (":succeeded", s(ExportStatus::Succeeded.as_str())),
+            (":rows", n(rows)),
+            (":object", s(object_key)),
+        ];
+        let set = "#status = :succeeded, #rows = :rows, object_key = :object, completed_at = :now";
+        self.update_under_lease(lease, now, set, Some("checkpoint"), values)
+            .await
     }
 
     /// Ends an unfinished job as failed; a conflict means it had already finished.
@@ -366,14 +340,8 @@ impl Store {
         &self,
         org: &OrgId,
     ) -> Result<Option<StoredSchedule>, DomainError> {
-        let Some(item) = self
-            .get_consistent(key(org, keys::EXPORT_SCHEDULE_SK))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let item: ScheduleItem = serde_dynamo::from_item(item).map_err(failed)?;
-        Ok(item.into())
+        let item: Option<ScheduleItem> = self.get_as(key(org, keys::EXPORT_SCHEDULE_SK)).await?;
+        Ok(item.and_then(Option::from))
     }
 
     /// Creates or replaces the schedule over the record read (`None`: there must be none),
@@ -446,13 +414,11 @@ impl Store {
         &self,
         hour_utc: u8,
     ) -> Result<Vec<StoredSchedule>, DomainError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(super::SPARSE_INDEX)
-            .key_condition_expression("GSI2PK = :pk")
-            .expression_attribute_values(":pk", s(keys::schedules_due_pk(hour_utc)));
+        let query = self.index_query(
+            super::SPARSE_INDEX,
+            "GSI2PK",
+            keys::schedules_due_pk(hour_utc),
+        );
         let mut schedules = Vec::new();
         for item in self.query_all(query).await? {
             let item: ScheduleItem = serde_dynamo::from_item(item).map_err(failed)?;

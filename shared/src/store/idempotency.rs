@@ -96,17 +96,9 @@ impl Store {
         org: &OrgId,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, DomainError> {
-        self.get_consistent(raw_key(
-            &keys::idempotency_pk(org, key),
-            keys::IDEMPOTENCY_SK,
-        ))
-        .await?
-        .map(|item| {
-            serde_dynamo::from_item::<_, RecordItem>(item)
-                .map(|r| r.record)
-                .map_err(failed)
-        })
-        .transpose()
+        let key = raw_key(&keys::idempotency_pk(org, key), keys::IDEMPOTENCY_SK);
+        let item: Option<RecordItem> = self.get_as(key).await?;
+        Ok(item.map(|r| r.record))
     }
 
     /// Stores the first request's response under its claimed key. A response that holds a
@@ -153,14 +145,10 @@ impl Store {
         contact: &str,
     ) -> Result<Vec<super::Item>, DomainError> {
         let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(super::CONTACTS_INDEX)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::contact_idempotency_index_pk(org, contact)),
+            .index_query(
+                super::CONTACTS_INDEX,
+                "GSI1PK",
+                keys::contact_idempotency_index_pk(org, contact),
             )
             .projection_expression("PK, SK");
         self.query_all(query).await

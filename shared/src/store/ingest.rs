@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::*;
-use super::{SaveError, Store, Stored, failed, key};
+use super::{SaveError, Store, Stored, failed};
 use crate::attributes::AttributeSet;
 use crate::contacts::Contact;
 use crate::error::DomainError;
@@ -88,17 +88,11 @@ impl Store {
         conversation_id: &str,
     ) -> Result<IngestContext, DomainError> {
         let conversation_pk = keys::conversation_pk(org, conversation_id);
-        let items = self
-            .batch_get(vec![
-                key(org, keys::SETTINGS_SK),
-                key(org, keys::ATTRIBUTE_DEFINITIONS_SK),
-                key(org, keys::CRM_SK),
-                raw_key(claim_pk, keys::IDENTITY_SK),
-                raw_key(&conversation_pk, keys::CONVERSATION_OWNER_SK),
-            ])
-            .await?;
-        let (settings, definitions, mut rest) = super::split_org_config(org, items)?;
-        let crm = super::crm::take_connection(&mut rest)?;
+        let more = [
+            raw_key(claim_pk, keys::IDENTITY_SK),
+            raw_key(&conversation_pk, keys::CONVERSATION_OWNER_SK),
+        ];
+        let (settings, definitions, crm, rest) = self.org_context_with(org, more).await?;
         let (mut owner, mut conversation) = (None, None);
         for mut item in rest {
             let text = |item: &super::Item, name: &str| {

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, DeleteRequest, KeysAndAttributes, Put, PutRequest,
     TransactWriteItem, WriteRequest,
@@ -43,7 +44,6 @@ pub use messages::*;
 pub use notes::NoteEdit;
 pub use outbox::{StreamChange, relayed_events};
 pub use profile::*;
-use settings::split_org_config;
 
 #[derive(Clone)]
 pub struct Store {
@@ -188,6 +188,28 @@ impl Store {
             .await
             .map_err(failed)?;
         Ok(out.item)
+    }
+
+    /// One item by key, strongly consistent, as the entity's item struct.
+    async fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Item,
+    ) -> Result<Option<T>, DomainError> {
+        self.get_consistent(key)
+            .await?
+            .map(|item| serde_dynamo::from_item(item).map_err(failed))
+            .transpose()
+    }
+
+    /// A query of one partition of a secondary index: `pk_name` (its partition key) is `pk`.
+    fn index_query(&self, index: &str, pk_name: &str, pk: String) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
     }
 
     /// After a conditional write on an item failed: `404` (naming `what`) when the item is gone,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Head;
 use super::*;
-use super::{SaveError, Store, Stored, conditional, failed, key};
+use super::{SaveError, Store, Stored, conditional, failed};
 use crate::attributes::AttributeSet;
 use crate::contacts::Contact;
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
@@ -146,16 +146,8 @@ impl Store {
         contact_id: &str,
     ) -> Result<ContactContext, DomainError> {
         let profile_pk = keys::contact_pk(org, contact_id);
-        let items = self
-            .batch_get(vec![
-                key(org, keys::SETTINGS_SK),
-                key(org, keys::ATTRIBUTE_DEFINITIONS_SK),
-                key(org, keys::CRM_SK),
-                raw_key(&profile_pk, keys::PROFILE_SK),
-            ])
-            .await?;
-        let (settings, definitions, mut rest) = super::split_org_config(org, items)?;
-        let crm = super::crm::take_connection(&mut rest)?;
+        let profile = raw_key(&profile_pk, keys::PROFILE_SK);
+        let (settings, definitions, crm, mut rest) = self.org_context_with(org, [profile]).await?;
         let contact = rest
             .iter()
             .position(|i| i.get(keys::PK).and_then(|v| v.as_s().ok()) == Some(&profile_pk))
@@ -248,13 +240,7 @@ impl Store {
             ],
         )?;
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", pk_name)
-            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .index_query(index, pk_name, pk)
             .scan_index_forward(false)
             .set_limit(limit)
             .set_exclusive_start_key(start)

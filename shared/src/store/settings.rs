@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use super::{Head, Item, SaveError, Store, Stored, failed, key, put_on_version};
 use crate::attributes::AttributeSet;
 use crate::clock::rfc3339;
+use crate::crm::CrmConnection;
 use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
@@ -157,11 +158,39 @@ impl Store {
 /// An org's settings and attribute definitions, and whatever else a batch read returned.
 type OrgConfigAndRest = (Stored<Settings>, Stored<AttributeSet>, Vec<Item>);
 
+/// An org's settings, attribute definitions and CRM connection, and the other items read
+/// beside them.
+type OrgContextAndRest = (
+    Stored<Settings>,
+    Stored<AttributeSet>,
+    Option<CrmConnection>,
+    Vec<Item>,
+);
+
+impl Store {
+    /// What every decision about an org's contact starts from (settings, definitions, the CRM
+    /// connection) and the `more` items the decision needs, in one strongly consistent round
+    /// trip.
+    pub(super) async fn org_context_with(
+        &self,
+        org: &OrgId,
+        more: impl IntoIterator<Item = Item>,
+    ) -> Result<OrgContextAndRest, DomainError> {
+        let mut wanted = vec![
+            key(org, keys::SETTINGS_SK),
+            key(org, keys::ATTRIBUTE_DEFINITIONS_SK),
+            key(org, keys::CRM_SK),
+        ];
+        wanted.extend(more);
+        let (settings, definitions, mut rest) =
+            split_org_config(org, self.batch_get(wanted).await?)?;
+        let crm = super::crm::take_connection(&mut rest)?;
+        Ok((settings, definitions, crm, rest))
+    }
+}
+
 /// Picks settings and attribute definitions out of a batch read; the other items are returned.
-pub(super) fn split_org_config(
-    org: &OrgId,
-    items: Vec<Item>,
-) -> Result<OrgConfigAndRest, DomainError> {
+fn split_org_config(org: &OrgId, items: Vec<Item>) -> Result<OrgConfigAndRest, DomainError> {
     let mut settings = Stored::default();
     let mut definitions = Stored::default();
     let mut rest = Vec::new();
