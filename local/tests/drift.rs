@@ -35,6 +35,25 @@ fn registry() -> Registry {
     Registry::build(&services, &Env::system(), Default::default())
 }
 
+/// Why the runtime refuses to start with this template text.
+fn refusal(template: &str) -> String {
+    let template = Template::parse(template).unwrap();
+    registry().check_against(&template).unwrap_err().to_string()
+}
+
+/// `text` with one more event on `manage-attributes`, written before its `DeleteAttribute`.
+fn with_event(text: &str, event: &str) -> String {
+    let anchor = "        DeleteAttribute:\n";
+    text.replacen(anchor, &format!("{event}{anchor}"), 1)
+}
+
+/// `text` without the part from `from` up to and including the first `through` after it.
+fn without(text: &str, from: &str, through: &str) -> String {
+    let start = text.find(from).unwrap();
+    let end = start + text[start..].find(through).unwrap() + through.len();
+    format!("{}{}", &text[..start], &text[end..])
+}
+
 fn template_text() -> String {
     std::fs::read_to_string(repo_file("template.yaml")).expect("template.yaml")
 }
@@ -47,60 +66,41 @@ fn every_template_route_has_a_handler_and_every_handler_a_route() {
 
 #[test]
 fn a_template_route_without_a_handler_stops_the_runtime() {
-    let extra = template_text().replace(
-        "        DeleteAttribute:\n",
-        "        Ghost:\n          Type: HttpApi\n          Properties: { ApiId: !Ref HttpApi, Path: /ghost, Method: GET }\n        DeleteAttribute:\n",
+    let extra = with_event(
+        &template_text(),
+        "        Ghost:\n          Type: HttpApi\n          Properties: { ApiId: !Ref HttpApi, Path: /ghost, Method: GET }\n",
     );
-    let err = registry()
-        .check_against(&Template::parse(&extra).unwrap())
-        .unwrap_err();
-    assert!(err.to_string().contains("GET /ghost"), "{err}");
+    let err = refusal(&extra);
+    assert!(err.contains("GET /ghost"), "{err}");
 }
 
 #[test]
 fn a_handler_route_missing_from_the_template_stops_the_runtime() {
-    let text = template_text();
-    let start = text.find("        DeleteAttribute:\n").unwrap();
-    let end =
-        start + text[start..].find("Method: DELETE }\n").unwrap() + "Method: DELETE }\n".len();
-    let missing = format!("{}{}", &text[..start], &text[end..]);
-    let err = registry()
-        .check_against(&Template::parse(&missing).unwrap())
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("DELETE /attributes/{key}"),
-        "{err}"
+    let missing = without(
+        &template_text(),
+        "        DeleteAttribute:\n",
+        "Method: DELETE }\n",
     );
+    let err = refusal(&missing);
+    assert!(err.contains("DELETE /attributes/{key}"), "{err}");
 }
 
 #[test]
 fn a_schedule_without_a_local_function_stops_the_runtime_and_so_does_the_reverse() {
     let text = template_text();
-    let extra = text.replace(
-        "        DeleteAttribute:\n",
-        "        Nightly:\n          Type: Schedule\n          Properties: { Schedule: rate(1 day) }\n        DeleteAttribute:\n",
+    let extra = with_event(
+        &text,
+        "        Nightly:\n          Type: Schedule\n          Properties: { Schedule: rate(1 day) }\n",
     );
-    let err = registry()
-        .check_against(&Template::parse(&extra).unwrap())
-        .unwrap_err();
+    let err = refusal(&extra);
     assert!(
-        err.to_string()
-            .contains("schedule Nightly of manage-attributes"),
+        err.contains("schedule Nightly of manage-attributes"),
         "{err}"
     );
 
-    let start = text.find("        HourlyExports:\n").unwrap();
-    let end =
-        start + text[start..].find("scheduled exports.\n").unwrap() + "scheduled exports.\n".len();
-    let missing = format!("{}{}", &text[..start], &text[end..]);
-    let err = registry()
-        .check_against(&Template::parse(&missing).unwrap())
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("export-scheduler runs on a schedule"),
-        "{err}"
-    );
+    let missing = without(&text, "        HourlyExports:\n", "scheduled exports.\n");
+    let err = refusal(&missing);
+    assert!(err.contains("export-scheduler runs on a schedule"), "{err}");
 }
 
 #[test]

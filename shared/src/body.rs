@@ -384,6 +384,26 @@ mod tests {
     }
 
     #[test]
+    fn patch_fields_tell_absent_from_null() {
+        let b: Sample = parse(br#"{"label": "x"}"#).unwrap();
+        assert_eq!(
+            (b.label.as_str(), b.enabled, b.team),
+            ("x", None, Patch::Keep)
+        );
+        let b: Sample = parse(br#"{"label": "x", "team": null}"#).unwrap();
+        assert_eq!(b.team, Patch::Clear);
+        let b: Sample = parse(br#"{"label": "x", "team": "t"}"#).unwrap();
+        assert_eq!(b.team, Patch::Set("t".into()));
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused() {
+        let big = format!(r#"{{"label": "{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        let err = parse::<Sample>(big.as_bytes()).unwrap_err();
+        assert_eq!(err.code(), "payload_too_large");
+    }
+
+    #[test]
     fn wrong_shapes_are_bad_requests_naming_the_field() {
         let (code, e) = err(r#"{"label": 5}"#);
         assert_eq!(

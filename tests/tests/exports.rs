@@ -81,6 +81,9 @@ async fn fixture(api: &Api) -> Fixture {
     }
 }
 
+/// The contract's first columns (API.md), spelled here rather than taken from the code it checks.
+const CONTACT_COLUMNS: &str = "contact_id,name,handle,network,vip,validated,created_at,updated_at";
+
 #[tokio::test]
 async fn a_csv_export_holds_every_contact_in_display_order_with_formulas_neutralised() {
     let api = Api::new();
@@ -126,26 +129,11 @@ async fn a_csv_export_holds_every_contact_in_display_order_with_formulas_neutral
         "no byte-order mark before the header"
     );
     let text = String::from_utf8(bytes.clone()).expect("UTF-8");
-    assert!(
-        text.starts_with(
-            "contact_id,name,handle,network,vip,validated,created_at,updated_at,tier,"
-        )
-    );
+    assert!(text.starts_with(&format!("{CONTACT_COLUMNS},tier,")));
     assert!(text.ends_with("\r\n"), "RFC 4180 line ends");
 
     let (header, rows) = csv_table(&bytes);
-    let mut expected: Vec<String> = [
-        "contact_id",
-        "name",
-        "handle",
-        "network",
-        "vip",
-        "validated",
-        "created_at",
-        "updated_at",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut expected: Vec<String> = CONTACT_COLUMNS.split(',').map(String::from).collect();
     let definitions = api_tests::keys(&admin.get("/attributes").await.expect(200));
     expected.extend(definitions.into_iter().filter(|k| k != "vip"));
     assert_eq!(
@@ -344,45 +332,45 @@ async fn bad_export_requests_name_the_field() {
         "no job was made"
     );
 
-    for (body, status, field) in [
+    for (body, field) in [
         (
             json!({"cadence": "daily", "hour_utc": 24, "format": "csv"}),
-            422,
             "hour_utc",
         ),
         (
             json!({"cadence": "weekly", "hour_utc": 9, "format": "csv"}),
-            422,
             "weekday",
         ),
         (
             json!({"cadence": "daily", "hour_utc": 9, "weekday": "mon", "format": "csv"}),
-            422,
             "weekday",
         ),
         (
             json!({"cadence": "monthly", "hour_utc": 9, "format": "csv"}),
-            422,
             "cadence",
         ),
         (
             json!({"cadence": "weekly", "hour_utc": 9, "weekday": "monday", "format": "csv"}),
-            422,
             "weekday",
         ),
-        (
-            json!({"cadence": "daily", "hour_utc": "9", "format": "csv"}),
-            400,
-            "hour_utc",
-        ),
-        (json!({"cadence": "daily", "hour_utc": 9}), 400, ""),
     ] {
         let reply = admin.put("/export-schedule", &body).await;
-        assert_eq!(reply.status.as_u16(), status, "{body}: {}", reply.body);
-        if !field.is_empty() {
-            assert_eq!(reply.field(), field, "{body}");
-        }
+        reply.expect_error_at(422, "validation_failed", field);
     }
+    admin
+        .put(
+            "/export-schedule",
+            &json!({"cadence": "daily", "hour_utc": "9", "format": "csv"}),
+        )
+        .await
+        .expect_error_at(400, "bad_request", "hour_utc");
+    admin
+        .put(
+            "/export-schedule",
+            &json!({"cadence": "daily", "hour_utc": 9}),
+        )
+        .await
+        .expect_error(400, "bad_request");
     admin
         .get("/export-schedule")
         .await

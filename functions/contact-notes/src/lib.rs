@@ -89,15 +89,15 @@ impl App {
         Ok(with_etag(ok(&note), note.version))
     }
 
-    #[tracing::instrument(skip(self, caller, req), fields(org = %caller.org, user = %caller.user_id))]
+    /// `expected`: the version an `If-Match` names, if any.
+    #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
     async fn delete(
         &self,
         caller: &Caller,
         parent: NoteParent<'_>,
         note_id: &str,
-        req: &Request,
+        expected: Option<u64>,
     ) -> HttpResult {
-        let expected = if_match(req)?;
         self.store
             .delete_note(&caller.org, parent, note_id, expected)
             .await?;
@@ -151,7 +151,7 @@ impl HttpFunction for App {
             }
             Action::Delete => {
                 let note: NoteId = route.id("note_id")?;
-                self.delete(caller, parent, &note, req).await
+                self.delete(caller, parent, &note, if_match(req)?).await
             }
         }
     }

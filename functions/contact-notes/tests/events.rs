@@ -22,10 +22,10 @@ impl Harness {
     async fn new() -> Self {
         let local = local_services().await;
         let org = new_org("evt");
-        let contact_id = ingest_messages::App::build(&local, &Env::system())
-            .first_contact(&org, "sms", json!({"user_id": "+351900"}))
-            .await
-            .expect("ingested");
+        let contact_id =
+            ingest_messages::App::first_contact(&local, &org, "sms", json!({"user_id": "+351900"}))
+                .await
+                .expect("ingested");
         Self {
             app: App::build(&local, &Env::system()),
             org,

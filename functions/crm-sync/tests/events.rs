@@ -45,8 +45,7 @@ async fn run(app: &App, org: &str, name: &str, contact: &str) -> (u16, Value) {
 
 /// A contact made by ingest, in conversation `conv-1`.
 async fn contact(local: &Services, org: &str, user: &str) -> String {
-    ingest_messages::App::build(local, &Env::system())
-        .first_contact(org, "sms", json!({"user_id": user}))
+    ingest_messages::App::first_contact(local, org, "sms", json!({"user_id": user}))
         .await
         .unwrap()
 }

@@ -121,14 +121,14 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
     let local = local_services().await;
     let org_name = new_org("longpurge");
     let org = OrgId::parse(&org_name).unwrap();
-    let contact_id = ingest_messages::App::build(&local, &Env::system())
-        .first_contact(
-            &org_name,
-            "email",
-            json!({"user_id": "bo@example.com", "name": "Bo"}),
-        )
-        .await
-        .unwrap();
+    let contact_id = ingest_messages::App::first_contact(
+        &local,
+        &org_name,
+        "email",
+        json!({"user_id": "bo@example.com", "name": "Bo"}),
+    )
+    .await
+    .unwrap();
     let history: Vec<Message> = (0..3_000)
         .map(|n| Message {
             id: format!("m-{n:05}"),
@@ -192,8 +192,7 @@ async fn the_sample_events_delete_list_and_purge() {
     let local = local_services().await;
     let org = new_org("evt");
     let sender = json!({"user_id": "9", "name": "Ana Lima", "handle": "@ana"});
-    let contact = ingest_messages::App::build(&local, &Env::system())
-        .first_contact(&org, "x_dm", sender)
+    let contact = ingest_messages::App::first_contact(&local, &org, "x_dm", sender)
         .await
         .unwrap();
     let app = App::build(&local, &Env::system());

@@ -24,8 +24,7 @@ impl Harness {
         let local = local_services().await;
         let org = new_org("evt");
         let sender = json!({"user_id": "ana@example.com", "name": "Ana"});
-        let contact_id = ingest_messages::App::build(&local, &Env::system())
-            .first_contact(&org, "email", sender)
+        let contact_id = ingest_messages::App::first_contact(&local, &org, "email", sender)
             .await
             .expect("ingested");
         let admin = manage_attributes::App::build(&local, &Env::system());

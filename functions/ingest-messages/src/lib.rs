@@ -80,11 +80,12 @@ impl App {
         self.ingest(message).await
     }
 
-    /// A sender's first message, `m-1` in an open conversation `conv-1`: where other functions'
-    /// handler tests get a contact to work on. Answers the new contact's id.
+    /// A sender's first message, `m-1` in an open conversation `conv-1`, ingested over
+    /// `services`: where other functions' handler tests get a contact to work on. Answers the
+    /// new contact's id.
     #[cfg(feature = "test-support")]
     pub async fn first_contact(
-        &self,
+        services: &shared::services::Services,
         org: &str,
         channel: &str,
         sender: serde_json::Value,
@@ -92,7 +93,8 @@ impl App {
         let message = serde_json::json!({"org_id": org, "channel": channel, "sender": sender,
             "conversation": {"id": "conv-1", "status": "open"},
             "message": {"id": "m-1", "text": "hello", "sent_at": "2026-01-01T10:00:00Z"}});
-        Ok(self.ingest_body(&message.to_string()).await?.contact_id)
+        let app = <Self as shared::serve::Build>::build(services, &Env::system());
+        Ok(app.ingest_body(&message.to_string()).await?.contact_id)
     }
 
     #[tracing::instrument(skip_all, fields(org = %inbound.org_id, channel = inbound.channel.as_str(), message = %inbound.message.id))]
