@@ -121,14 +121,10 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
     let local = local_services().await;
     let org_name = new_org("longpurge");
     let org = OrgId::parse(&org_name).unwrap();
-    let contact_id = ingest_messages::App::first_contact(
-        &local,
-        &org_name,
-        "email",
-        json!({"user_id": "bo@example.com", "name": "Bo"}),
-    )
-    .await
-    .unwrap();
+    let sender = json!({"user_id": "bo@example.com", "name": "Bo"});
+    let contact_id = ingest_messages::App::first_contact(&local, &org_name, "email", sender)
+        .await
+        .unwrap();
     let history: Vec<Message> = (0..3_000)
         .map(|n| Message {
             id: format!("m-{n:05}"),

@@ -19,14 +19,10 @@ async fn run(app: &App, org: &str, contact: &str, name: &str, role: Option<&str>
 async fn the_sample_events_designate_and_undesignate() {
     let local = local_services().await;
     let org = new_org("evt");
-    let contact = ingest_messages::App::first_contact(
-        &local,
-        &org,
-        "x_dm",
-        json!({"user_id": "42", "name": "Ana"}),
-    )
-    .await
-    .unwrap();
+    let sender = json!({"user_id": "42", "name": "Ana"});
+    let contact = ingest_messages::App::first_contact(&local, &org, "x_dm", sender)
+        .await
+        .unwrap();
     let app = App::build(&local, &Env::system());
 
     let (status, view) = run(&app, &org, &contact, "designate-vip", None).await;
