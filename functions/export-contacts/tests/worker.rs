@@ -12,7 +12,7 @@ use export_contacts::{App, Attempt, StopAfter, Tuning};
 use serde_json::{Value, json};
 use shared::blobs::Blobs;
 use shared::clock::Env;
-use shared::exports::ExportStatus;
+use shared::exports::{ExportStatus, ExportTask};
 use shared::ids::OrgId;
 use shared::invocation::BudgetPolicy;
 use shared::invocation::Deadline;
@@ -24,42 +24,17 @@ use shared::testing::{
 
 #[tokio::test]
 async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file() {
-    let local = local_services().await;
-    let org = new_org("die");
-    seed(&local, &org, 200).await;
-    let death = StopAfter {
-        pages: 3,
-        ..StopAfter::default()
-    };
-    let dying = app(
-        &local,
-        Tuning {
-            page_size: Some(10),
-            stop_after: Some(death.clone()),
-            ..Tuning::default()
-        },
-    )
-    .await;
+    let (local, org) = org_with_contacts("die", 200).await;
+    let death = death_after(3);
+    let dying = app(&local, paged(10, Some(death.clone()))).await;
     let id = start(&dying, &org).await;
 
     // The first delivery dies after its third page: its future is dropped right there.
-    let first = task(&org, &id);
-    tokio::select! {
-        _ = dying.attempt(&first, Deadline::longest()) => panic!("the first attempt should not finish"),
-        () = death.reached.notified() => {}
-    }
-    drop(dying);
+    dies(dying, &task(&org, &id), &death).await;
     let died = job(&local, &org, &id).await;
     assert_eq!(died.status, ExportStatus::Running);
     assert_eq!(died.rows, 30, "progress up to the death");
-    let app = app(
-        &local,
-        Tuning {
-            page_size: Some(10),
-            ..Tuning::default()
-        },
-    )
-    .await;
+    let app = app(&local, paged(10, None)).await;
     assert!(
         files(&org, &id).await.is_empty(),
         "no file from a dead attempt"
@@ -88,6 +63,32 @@ async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file()
         Attempt::NothingToDo,
         "a late duplicate changes nothing"
     );
+}
+
+/// A fault that stops the worker after its `pages`th page.
+fn death_after(pages: u64) -> StopAfter {
+    StopAfter {
+        pages,
+        ..StopAfter::default()
+    }
+}
+
+/// Runs `task` on `dying` until its fault fires, then drops the attempt right there, as Lambda
+/// ends an invocation that dies: nothing after that point of the attempt runs.
+async fn dies(dying: App, task: &ExportTask, death: &StopAfter) {
+    tokio::select! {
+        _ = dying.attempt(task, Deadline::longest()) => panic!("the attempt should have died"),
+        () = death.reached.notified() => {}
+    }
+}
+
+/// Pages of `page_size` contacts, and the fault, if any, that stops the worker.
+fn paged(page_size: i32, stop_after: Option<StopAfter>) -> Tuning {
+    Tuning {
+        page_size: Some(page_size),
+        stop_after,
+        ..Tuning::default()
+    }
 }
 
 /// The job left one file (no pending bytes, no earlier attempt's file), with one header and
@@ -137,9 +138,7 @@ fn continuing_until(
 
 #[tokio::test]
 async fn an_export_too_large_for_one_invocation_continues_and_yields_one_whole_file() {
-    let local = local_services().await;
-    let org = new_org("long");
-    seed(&local, &org, 5_000).await;
+    let (local, org) = org_with_contacts("long", 5_000).await;
     let queue = TestQueue::new(&format!("export-{org}")).await;
     // 50 pages of 100, 15 pages an invocation.
     let app = continuing(&queue, &local, 15);
@@ -159,9 +158,7 @@ async fn an_export_too_large_for_one_invocation_continues_and_yields_one_whole_f
 
 #[tokio::test]
 async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_row_once() {
-    let local = local_services().await;
-    let org = new_org("kill");
-    seed(&local, &org, 700).await;
+    let (local, org) = org_with_contacts("kill", 700).await;
     let queue = TestQueue::new(&format!("export-{org}")).await;
     let app = continuing(&queue, &local, 2);
     // The job's first message goes elsewhere: this test delivers it itself.
@@ -174,18 +171,11 @@ async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_r
     );
 
     // The continuation is delivered to a worker that dies after one more page.
-    let death = StopAfter {
-        pages: 1,
-        ..StopAfter::default()
-    };
+    let death = death_after(1);
     let dying = continuing_until(&queue, &local, 2, Some(death.clone()));
     let mut continuation = task(&org, &id);
     continuation.lease = Some(1);
-    tokio::select! {
-        _ = dying.attempt(&continuation, Deadline::longest()) => panic!("the worker should die"),
-        () = death.reached.notified() => {}
-    }
-    drop(dying);
+    dies(dying, &continuation, &death).await;
     assert_eq!(
         job(&local, &org, &id).await.rows,
         300,
@@ -209,9 +199,7 @@ async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_r
 
 #[tokio::test]
 async fn two_workers_on_one_job_leave_one_file_and_one_result() {
-    let local = local_services().await;
-    let org = new_org("race");
-    seed(&local, &org, 40).await;
+    let (local, org) = org_with_contacts("race", 40).await;
     // The first worker holds after its third page until the second has finished the job.
     let resume = std::sync::Arc::new(tokio::sync::Notify::new());
     let hold = StopAfter {
@@ -219,15 +207,7 @@ async fn two_workers_on_one_job_leave_one_file_and_one_result() {
         resume: Some(resume.clone()),
         ..StopAfter::default()
     };
-    let slow = app(
-        &local,
-        Tuning {
-            page_size: Some(1),
-            stop_after: Some(hold.clone()),
-            ..Tuning::default()
-        },
-    )
-    .await;
+    let slow = app(&local, paged(1, Some(hold.clone()))).await;
     let fast = app(&local, Tuning::default()).await;
     let id = start(&fast, &org).await;
     let first = tokio::spawn({
@@ -260,9 +240,7 @@ async fn two_workers_on_one_job_leave_one_file_and_one_result() {
 
 #[tokio::test]
 async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
-    let local = local_services().await;
-    let org = new_org("fail");
-    seed(&local, &org, 2).await;
+    let (local, org) = org_with_contacts("fail", 2).await;
     let broken = App::tuned(
         local.store().clone(),
         Blobs::new(s3().await, "inbox-local-no-such-bucket"),
@@ -310,13 +288,8 @@ async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
 
 #[tokio::test]
 async fn a_job_whose_last_attempt_died_is_failed_by_the_next_delivery() {
-    let local = local_services().await;
-    let org = new_org("dead");
-    seed(&local, &org, 100).await;
-    let death = StopAfter {
-        pages: 1,
-        ..StopAfter::default()
-    };
+    let (local, org) = org_with_contacts("dead", 100).await;
+    let death = death_after(1);
     let tuning = Tuning {
         page_size: Some(5),
         max_attempts: 1,
@@ -331,12 +304,7 @@ async fn a_job_whose_last_attempt_died_is_failed_by_the_next_delivery() {
     )
     .await;
     let id = start(&dying, &org).await;
-    let only = task(&org, &id);
-    tokio::select! {
-        _ = dying.attempt(&only, Deadline::longest()) => panic!("the attempt should not finish"),
-        () = death.reached.notified() => {}
-    }
-    drop(dying);
+    dies(dying, &task(&org, &id), &death).await;
     let app = app(&local, tuning).await;
     assert_eq!(
         app.attempt(&task(&org, &id), Deadline::longest())

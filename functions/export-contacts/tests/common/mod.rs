@@ -12,7 +12,8 @@ use shared::exports::ExportTask;
 use shared::ids::{ExportId, OrgId};
 use shared::services::Services;
 use shared::testing::{
-    invoke, load_event, new_org, seed_contacts, seeded_contact, unpolled_queue, with_caller,
+    invoke, load_event, local_services, new_org, seed_contacts, seeded_contact, unpolled_queue,
+    with_caller,
 };
 
 pub const SAMPLE_JOB: &str = "01a1fc60-0000-7000-8000-00000000e001";
@@ -35,8 +36,16 @@ pub async fn http(app: &App, org: &str, name: &str, role: Option<&str>, job: &st
     invoke(app, &text).await
 }
 
-/// Contacts with unique phone numbers, half of them VIP.
-pub async fn seed(local: &Services, org: &str, count: usize) {
+/// Clients of the local endpoint and an org of its own (named after `name`) holding `count`
+/// contacts with unique phone numbers, half of them VIP.
+pub async fn org_with_contacts(name: &str, count: usize) -> (Services, String) {
+    let local = local_services().await;
+    let org = new_org(name);
+    seed(&local, &org, count).await;
+    (local, org)
+}
+
+async fn seed(local: &Services, org: &str, count: usize) {
     let contacts = (0..count)
         .map(|n| seeded_contact(n, &format!("+1555{n:04}")))
         .collect();
