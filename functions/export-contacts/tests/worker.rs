@@ -128,10 +128,8 @@ fn continuing_until(
         queue.queue(),
         Env::system(),
         Tuning {
-            page_size: Some(100),
             budget: BudgetPolicy::Steps(pages),
-            stop_after,
-            ..Tuning::default()
+            ..paged(100, stop_after)
         },
     )
 }
@@ -290,22 +288,14 @@ async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
 async fn a_job_whose_last_attempt_died_is_failed_by_the_next_delivery() {
     let (local, org) = org_with_contacts("dead", 100).await;
     let death = death_after(1);
-    let tuning = Tuning {
-        page_size: Some(5),
+    let one_attempt = |fault| Tuning {
         max_attempts: 1,
-        ..Tuning::default()
+        ..paged(5, fault)
     };
-    let dying = app(
-        &local,
-        Tuning {
-            stop_after: Some(death.clone()),
-            ..tuning.clone()
-        },
-    )
-    .await;
+    let dying = app(&local, one_attempt(Some(death.clone()))).await;
     let id = start(&dying, &org).await;
     dies(dying, &task(&org, &id), &death).await;
-    let app = app(&local, tuning).await;
+    let app = app(&local, one_attempt(None)).await;
     assert_eq!(
         app.attempt(&task(&org, &id), Deadline::longest())
             .await

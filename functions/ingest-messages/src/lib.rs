@@ -93,7 +93,8 @@ impl App {
         let message = serde_json::json!({"org_id": org, "channel": channel, "sender": sender,
             "conversation": {"id": "conv-1", "status": "open"},
             "message": {"id": "m-1", "text": "hello", "sent_at": "2026-01-01T10:00:00Z"}});
-        let app = <Self as shared::serve::Build>::build(services, &Env::system());
+        use shared::serve::Build;
+        let app = Self::build(services, &Env::system());
         Ok(app.ingest_body(&message.to_string()).await?.contact_id)
     }
 
