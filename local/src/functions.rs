@@ -13,6 +13,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_http::{Body, Request, Response};
 use shared::clock::Env;
+use shared::http::RouteTable;
 use shared::invocation::Deadline;
 use shared::serve::{Build, HttpFunction, QueueFunction, ScheduledFunction, StreamFunction};
 use shared::services::Services;
@@ -161,7 +162,8 @@ impl Registry {
                 path: path.into(),
             })
             .collect();
-        self.http.insert(F::BINARY, HttpEntry { routes, handler });
+        self.http
+            .insert(F::RouteId::BINARY, HttpEntry { routes, handler });
     }
 
     fn queue<F: QueueFunction>(&mut self, s: &Services, env: &Env) {

@@ -47,17 +47,22 @@ impl<R> Route<R> {
 
 /// A function's route table, one line a path, as `template.yaml` spells it, with the methods it
 /// answers: `"/contacts/{id}" { GET => GetContact: Read, PATCH => EditContact: FillAttributes }`
-/// (method, the name the function dispatches on, the capability it needs). Declares
-/// `enum RouteId` with one variant per route, and its [`RouteTable`], so a route is named once.
+/// (method, the name the function dispatches on, the capability it needs), after the binary
+/// `template.yaml` builds to serve them: `binary = "toggle-vip";`. Declares `enum RouteId` with
+/// one variant per route, and its [`RouteTable`], so a route is named once.
 #[macro_export]
 macro_rules! routes {
-    ($($path:literal { $($method:ident => $id:ident: $capability:ident),+ $(,)? })*) => {
+    (
+        binary = $binary:literal;
+        $($path:literal { $($method:ident => $id:ident: $capability:ident),+ $(,)? })*
+    ) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum RouteId {
             $($($id),+),*
         }
 
         impl $crate::http::RouteTable for RouteId {
+            const BINARY: &'static str = $binary;
             const ROUTES: &'static [$crate::http::Route<RouteId>] = &[$($($crate::http::Route::new(
                 stringify!($method),
                 $path,
@@ -70,6 +75,8 @@ macro_rules! routes {
 
 /// The routes of one function, named by its route ids (see [`routes!`](crate::routes)).
 pub trait RouteTable: Copy + Send + Sync + std::fmt::Debug + 'static {
+    /// The binary `template.yaml` builds to serve these routes.
+    const BINARY: &'static str;
     const ROUTES: &'static [Route<Self>];
 }
 

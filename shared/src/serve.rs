@@ -104,9 +104,8 @@ macro_rules! part_type {
 
 /// A function behind the HTTP API.
 pub trait HttpFunction: Build {
+    /// Its routes, and the binary that serves them.
     type RouteId: RouteTable;
-    /// The binary `template.yaml` builds for it.
-    const BINARY: &'static str;
 
     /// Runs a route for a caller already allowed to use it.
     fn dispatch(

@@ -192,6 +192,41 @@ pub async fn invoke<F: crate::serve::HttpFunction>(
     decode(Box::pin(app.handle(request)).await)
 }
 
+/// The contact id the sample events in `events/` name.
+pub const SAMPLE_CONTACT: &str = "01a1fc52-0000-7000-8000-000000000001";
+
+/// A function's handler with an org of the test's own and a contact in it, for running the
+/// function's sample events (`events/<binary>/`) against them.
+pub struct OverContact<F> {
+    pub app: F,
+    pub org: String,
+    pub contact_id: String,
+}
+
+impl<F: crate::serve::HttpFunction> OverContact<F> {
+    /// A sample event as the sample's caller, on this org and contact.
+    pub async fn run(&self, name: &str) -> (u16, serde_json::Value) {
+        self.run_as(name, None, &[]).await
+    }
+
+    /// A sample event as a caller with `role` (the sample's, if `None`), on this org and
+    /// contact, with each `(sample, own)` id of `also` replaced.
+    pub async fn run_as(
+        &self,
+        name: &str,
+        role: Option<&str>,
+        also: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        use crate::http::RouteTable;
+        let event = with_caller(load_event(F::RouteId::BINARY, name), &self.org, role);
+        let mut text = event.to_string().replace(SAMPLE_CONTACT, &self.contact_id);
+        for (sample, own) in also {
+            text = text.replace(sample, own);
+        }
+        invoke(&self.app, &text).await
+    }
+}
+
 /// The message ids an SQS batch answer reports as failed, in order.
 pub fn failed_records(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<&str> {
     let failures = response.batch_item_failures.iter();

@@ -16,6 +16,7 @@ use shared::serve::HttpFunction;
 use shared::store::NoteEdit;
 
 shared::routes! {
+    binary = "contact-notes";
     "/contacts/{id}/notes" { GET => ListContactNotes: Read, POST => AddContactNote: WriteNotes }
     "/contacts/{id}/notes/{note_id}" {
         PATCH => EditContactNote: WriteNotes, DELETE => DeleteContactNote: WriteNotes
@@ -108,7 +109,6 @@ impl App {
 
 impl HttpFunction for App {
     type RouteId = RouteId;
-    const BINARY: &'static str = "contact-notes";
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         use RouteId::*;

@@ -4,79 +4,68 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use contact_notes::App;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::clock::Env;
 use shared::serve::Build;
-use shared::testing::{invoke, load_event, local_services, new_org, with_caller};
+use shared::testing::{OverContact, local_services, new_org};
 
-const SAMPLE_CONTACT: &str = "01a1fc52-0000-7000-8000-000000000001";
 const SAMPLE_NOTE: &str = "01a1fc52-0000-7000-8000-0000000000aa";
 
-struct Harness {
-    app: App,
-    org: String,
-    contact_id: String,
-}
+type Harness = OverContact<App>;
 
-impl Harness {
-    async fn new() -> Self {
-        let local = local_services().await;
-        let org = new_org("evt");
-        let contact_id =
-            ingest_messages::App::first_contact(&local, &org, "sms", json!({"user_id": "+351900"}))
-                .await
-                .expect("ingested");
-        Self {
-            app: App::build(&local, &Env::system()),
-            org,
-            contact_id,
-        }
-    }
-
-    async fn run(&self, name: &str, note_id: Option<&str>, role: Option<&str>) -> (u16, Value) {
-        let mut text = with_caller(load_event("contact-notes", name), &self.org, role)
-            .to_string()
-            .replace(SAMPLE_CONTACT, &self.contact_id);
-        if let Some(note_id) = note_id {
-            text = text.replace(SAMPLE_NOTE, note_id);
-        }
-        invoke(&self.app, &text).await
+async fn harness() -> Harness {
+    let local = local_services().await;
+    let org = new_org("evt");
+    let contact_id =
+        ingest_messages::App::first_contact(&local, &org, "sms", json!({"user_id": "+351900"}))
+            .await
+            .expect("ingested");
+    Harness {
+        app: App::build(&local, &Env::system()),
+        org,
+        contact_id,
     }
 }
 
 #[tokio::test]
 async fn the_sample_events_add_list_edit_and_delete_notes() {
-    let h = Harness::new().await;
-    let (status, note) = h.run("add-contact-note", None, None).await;
+    let h = harness().await;
+    let (status, note) = h.run("add-contact-note").await;
     assert_eq!(status, 201, "{note}");
     assert_eq!(
         note["author"],
         json!({"id": "user-agent-1", "name": "Alex Agent"})
     );
-    let (status, replay) = h.run("add-contact-note", None, None).await;
+    let (status, replay) = h.run("add-contact-note").await;
     assert_eq!(
         (status, replay),
         (201, note.clone()),
         "the sample's Idempotency-Key replays"
     );
     let id = note["id"].as_str().unwrap();
-    let (status, list) = h.run("list-contact-notes", None, None).await;
+    let (status, list) = h.run("list-contact-notes").await;
     assert_eq!((status, list["items"].as_array().unwrap().len()), (200, 1));
-    let (status, edited) = h.run("edit-contact-note", Some(id), None).await;
+    let (status, edited) = h
+        .run_as("edit-contact-note", None, &[(SAMPLE_NOTE, id)])
+        .await;
     assert_eq!((status, edited["version"].clone()), (200, json!(2)));
-    let (status, _) = h.run("edit-contact-note", Some(id), None).await;
+    let (status, _) = h
+        .run_as("edit-contact-note", None, &[(SAMPLE_NOTE, id)])
+        .await;
     assert_eq!(status, 412, "the sample's If-Match is now stale");
-    let (status, _) = h.run("delete-contact-note", Some(id), None).await;
+    let (status, _) = h
+        .run_as("delete-contact-note", None, &[(SAMPLE_NOTE, id)])
+        .await;
     assert_eq!(status, 204);
 
-    let (status, _) = h.run("add-conversation-note", None, None).await;
+    let (status, _) = h.run("add-conversation-note").await;
     assert_eq!(status, 201);
-    let (status, list) = h.run("list-conversation-notes", None, None).await;
+    let (status, list) = h.run("list-conversation-notes").await;
     assert_eq!(
         (status, list["items"][0]["text"].clone()),
         (200, json!("Escalated to billing."))
     );
-    let (_, contact_notes) = h.run("list-contact-notes", None, None).await;
+    let (_, contact_notes) = h.run("list-contact-notes").await;
     assert_eq!(
         contact_notes["items"],
         json!([]),
@@ -86,7 +75,7 @@ async fn the_sample_events_add_list_edit_and_delete_notes() {
 
 #[tokio::test]
 async fn another_orgs_contact_or_conversation_is_not_found() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let stranger = Harness {
         org: new_org("evt"),
         ..h
@@ -97,7 +86,7 @@ async fn another_orgs_contact_or_conversation_is_not_found() {
         "add-conversation-note",
         "list-conversation-notes",
     ] {
-        let (status, _) = stranger.run(name, None, None).await;
+        let (status, _) = stranger.run(name).await;
         assert_eq!(status, 404, "{name}");
     }
 }

@@ -30,6 +30,7 @@ use shared::{ApiError, DomainError};
 use client::CrmClient;
 
 shared::routes! {
+    binary = "crm-sync";
     "/crm" { PUT => Connect: Crm, GET => Read: Crm, DELETE => Disconnect: Crm }
     "/crm/rotate-secret" { POST => RotateSecret: Crm }
     "/crm/test" { POST => Test: Crm }
@@ -316,9 +317,9 @@ impl App {
         Ok(json(StatusCode::ACCEPTED, &view))
     }
 }
+
 impl HttpFunction for App {
     type RouteId = RouteId;
-    const BINARY: &'static str = "crm-sync";
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let caller = &route.caller;

@@ -3,17 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use crm_sync::App;
 use serde_json::{Value, json};
 use shared::clock::{Env, rfc3339};
+use shared::contacts::Contact;
 use shared::contacts::{SyncState, ValueChange, ValueSource};
 use shared::ids::OrgId;
+use shared::invocation::Deadline;
 use shared::serve::{Build, QueueFunction};
 use shared::services::{Endpoints, Services};
-use shared::testing::{TestQueue, invoke, load_event, local_services, new_org, with_caller};
-
-const SAMPLE_CONTACT: &str = "01a1fc52-0000-7000-8000-000000000001";
+use shared::testing::{OverContact, TestQueue, load_event, local_services, new_org};
 
 fn demo_crm(org: &str) -> String {
     format!(
@@ -33,25 +32,34 @@ async fn tell_demo_crm(org: &str, config: Value) {
     assert_eq!(status.as_u16(), 204);
 }
 
-/// A sample event for `org`, the sample contact id replaced by `contact` and the demo CRM's
-/// address by the running one.
-async fn run(app: &App, org: &str, name: &str, contact: &str) -> (u16, Value) {
-    let text = with_caller(load_event("crm-sync", name), org, None)
-        .to_string()
-        .replace(SAMPLE_CONTACT, contact)
-        .replace("http://127.0.0.1:3100/t/acme", &demo_crm(org));
-    invoke(app, &text).await
+/// The function over a contact made by ingest (in conversation `conv-1`) in `org`.
+async fn over_contact(local: &Services, org: &str, user: &str) -> OverContact<App> {
+    let sender = json!({"user_id": user});
+    OverContact {
+        app: App::build(local, &Env::system()),
+        org: org.to_owned(),
+        contact_id: ingest_messages::App::first_contact(local, org, "sms", sender)
+            .await
+            .unwrap(),
+    }
 }
 
-/// A contact made by ingest, in conversation `conv-1`.
-async fn contact(local: &Services, org: &str, user: &str) -> String {
-    ingest_messages::App::first_contact(local, org, "sms", json!({"user_id": user}))
+/// A sample event on the harness's org and contact, the demo CRM's address replaced by the
+/// running one.
+async fn run(h: &OverContact<App>, name: &str) -> (u16, Value) {
+    let crm = demo_crm(&h.org);
+    h.run_as(name, None, &[("http://127.0.0.1:3100/t/acme", &crm)])
         .await
-        .unwrap()
 }
 
-/// The sample SQS event with its body's org and contact replaced.
-fn queue_event(name: &str, org: &str, contact: &str, patch: impl FnOnce(&mut Value)) -> SqsEvent {
+/// The sample SQS event `name`, its body's org and contact replaced and then `patch`ed, handled
+/// by the worker; the contact as stored after it.
+async fn run_job(
+    local: &Services,
+    name: &str,
+    (org, contact): (&str, &str),
+    patch: impl FnOnce(&mut Value),
+) -> Contact {
     let mut event = load_event("crm-sync", name);
     let mut body: Value =
         serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
@@ -59,73 +67,67 @@ fn queue_event(name: &str, org: &str, contact: &str, patch: impl FnOnce(&mut Val
     body["contact_id"] = contact.into();
     patch(&mut body);
     event["Records"][0]["body"] = body.to_string().into();
-    serde_json::from_value(event).unwrap()
+    let batch = App::build(local, &Env::system())
+        .handle_batch(serde_json::from_value(event).unwrap(), Deadline::longest())
+        .await;
+    assert!(batch.batch_item_failures.is_empty(), "{name} is handled");
+    let org = OrgId::parse(org).unwrap();
+    local.store().contact(&org, contact).await.unwrap().unwrap()
 }
 
 #[tokio::test]
 async fn the_sample_events_connect_test_look_up_rotate_and_disconnect() {
     let local = local_services().await;
-    let org = new_org("crm");
-    let app = App::build(&local, &Env::system());
-    let contact = contact(&local, &org, "+351900").await;
+    let h = over_contact(&local, &new_org("crm"), "+351900").await;
 
-    let (status, connected) = run(&app, &org, "put-crm", &contact).await;
+    let (status, connected) = run(&h, "put-crm").await;
     assert_eq!(status, 200, "{connected}");
     let secret = connected["signing_secret"].as_str().unwrap().to_owned();
     tell_demo_crm(
-        &org,
+        &h.org,
         json!({"secrets": [secret], "records": [{"match": "+351900", "id": "R-1"}]}),
     )
     .await;
-    let (status, read) = run(&app, &org, "get-crm", &contact).await;
+    let (status, read) = run(&h, "get-crm").await;
     assert_eq!(
         (status, read["secret_hint"].clone()),
         (200, connected["secret_hint"].clone())
     );
-    let (status, tested) = run(&app, &org, "test-crm", &contact).await;
+    let (status, tested) = run(&h, "test-crm").await;
     assert_eq!(
         (status, tested["ok"].clone()),
         (200, json!(true)),
         "{tested}"
     );
 
-    let (status, pending) = run(&app, &org, "crm-lookup", &contact).await;
+    let (status, pending) = run(&h, "crm-lookup").await;
     assert_eq!(
         (status, pending["crm"]["status"].clone()),
         (202, json!("pending"))
     );
-    let batch = app
-        .handle_batch(
-            queue_event("sqs-crm-lookup", &org, &contact, |_| {}),
-            shared::invocation::Deadline::longest(),
-        )
-        .await;
-    assert!(batch.batch_item_failures.is_empty());
-    let found = local
-        .store()
-        .contact(&OrgId::parse(&org).unwrap(), &contact)
-        .await
-        .unwrap()
-        .unwrap();
+    let found = run_job(&local, "sqs-crm-lookup", (&h.org, &h.contact_id), |_| {}).await;
     assert_eq!(found.crm.unwrap().record_id.as_deref(), Some("R-1"));
 
-    let (status, rotated) = run(&app, &org, "rotate-crm-secret", &contact).await;
+    let (status, rotated) = run(&h, "rotate-crm-secret").await;
     assert_eq!(status, 200);
     assert_ne!(rotated["signing_secret"], json!(secret));
-    let (status, _) = run(&app, &org, "delete-crm", &contact).await;
+    let (status, _) = run(&h, "delete-crm").await;
     assert_eq!(status, 204);
-    let (status, _) = run(&app, &org, "get-crm", &contact).await;
+    let (status, _) = run(&h, "get-crm").await;
     assert_eq!(status, 404);
-    let (status, _) = run(&app, &new_org("crm"), "crm-lookup", &contact).await;
+    let stranger = OverContact {
+        org: new_org("crm"),
+        ..h
+    };
+    let (status, _) = run(&stranger, "crm-lookup").await;
     assert_eq!(status, 404, "another org's contact");
 }
 
 /// An org connected with a write-back URL the demo CRM answers with 500, and a contact with
 /// an agent's change to a CRM-managed value pending.
 async fn failing_write_back(local: &Services, org: &str) -> String {
-    let app = App::build(local, &Env::system());
-    let contact = contact(local, org, "+351901").await;
-    let (status, connected) = run(&app, org, "put-crm", &contact).await;
+    let h = over_contact(local, org, "+351901").await;
+    let (status, connected) = run(&h, "put-crm").await;
     assert_eq!(status, 200);
     tell_demo_crm(
         org,
@@ -163,7 +165,7 @@ async fn failing_write_back(local: &Services, org: &str) -> String {
         .store()
         .update_values(
             &org_id,
-            &contact,
+            &h.contact_id,
             &[change],
             None,
             "2026-01-01T10:00:00Z",
@@ -172,7 +174,7 @@ async fn failing_write_back(local: &Services, org: &str) -> String {
         .await
         .unwrap()
         .unwrap();
-    contact
+    h.contact_id
 }
 
 #[tokio::test]
@@ -185,19 +187,15 @@ async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
     });
     let org = new_org("wb");
     let contact = failing_write_back(&local, &org).await;
-    let app = App::build(&local, &Env::system());
     let now = rfc3339(time::OffsetDateTime::now_utc());
 
-    let batch = app
-        .handle_batch(
-            queue_event("sqs-crm-writeback", &org, &contact, |b| {
-                b["first_tried_at"] = now.clone().into();
-            }),
-            shared::invocation::Deadline::longest(),
-        )
-        .await;
-    assert!(
-        batch.batch_item_failures.is_empty(),
+    let still = run_job(&local, "sqs-crm-writeback", (&org, &contact), |b| {
+        b["first_tried_at"] = now.clone().into();
+    })
+    .await;
+    assert_eq!(
+        still.sync.get("def-account"),
+        Some(&SyncState::Pending),
         "handled: retried later"
     );
     let sqs = aws_sdk_sqs::Client::new(&shared::config::Config::from_env().unwrap().aws().await);
@@ -226,29 +224,9 @@ async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
         .parse()
         .unwrap();
     assert!(delayed >= 1, "a delayed retry is queued");
-    let org_id = OrgId::parse(&org).unwrap();
-    let still = local
-        .store()
-        .contact(&org_id, &contact)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(still.sync.get("def-account"), Some(&SyncState::Pending));
 
     // A day after the first try, the next failure gives up: the value is `failed`.
-    let batch = app
-        .handle_batch(
-            queue_event("sqs-crm-writeback", &org, &contact, |_| {}),
-            shared::invocation::Deadline::longest(),
-        )
-        .await;
-    assert!(batch.batch_item_failures.is_empty());
-    let failed = local
-        .store()
-        .contact(&org_id, &contact)
-        .await
-        .unwrap()
-        .unwrap();
+    let failed = run_job(&local, "sqs-crm-writeback", (&org, &contact), |_| {}).await;
     assert_eq!(failed.sync.get("def-account"), Some(&SyncState::Failed));
     assert_eq!(
         failed.values.get("def-account").map(String::as_str),

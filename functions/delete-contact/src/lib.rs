@@ -22,6 +22,7 @@ use shared::{ApiError, DomainError};
 pub const SAFETY_NET_DELAY_SECONDS: i32 = 300;
 
 shared::routes! {
+    binary = "delete-contact";
     "/contacts/{id}" { DELETE => DeleteContact: DeleteContacts }
     "/deleted-contacts" { GET => ListDeleted: DeleteContacts }
 }
@@ -250,7 +251,6 @@ impl Default for PurgeTuning {
 
 impl HttpFunction for App {
     type RouteId = RouteId;
-    const BINARY: &'static str = "delete-contact";
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         match route.id {

@@ -184,39 +184,37 @@ fn uuid_like() -> String {
 /// The sample events: delete, the log, and the purge job, for a contact made by ingest.
 #[tokio::test]
 async fn the_sample_events_delete_list_and_purge() {
-    use shared::testing::{invoke, load_event, with_caller};
+    use shared::testing::{OverContact, load_event};
     let local = local_services().await;
-    let org = new_org("evt");
     let sender = json!({"user_id": "9", "name": "Ana Lima", "handle": "@ana"});
-    let contact = ingest_messages::App::first_contact(&local, &org, "x_dm", sender)
+    let org = new_org("evt");
+    let contact_id = ingest_messages::App::first_contact(&local, &org, "x_dm", sender)
         .await
         .unwrap();
-    let app = App::build(&local, &Env::system());
-    let run = |name: &str, role: Option<&str>| {
-        let text = with_caller(load_event("delete-contact", name), &org, role)
-            .to_string()
-            .replace("01a1fc52-0000-7000-8000-000000000001", &contact);
-        let app = &app;
-        async move { invoke(app, &text).await }
+    let h = OverContact {
+        app: App::build(&local, &Env::system()),
+        org,
+        contact_id,
     };
-    assert_eq!(run("delete-contact", Some("agent")).await.0, 403);
-    assert_eq!(run("delete-contact", None).await.0, 204);
-    assert_eq!(run("delete-contact", None).await.0, 404);
-    let (status, log) = run("list-deleted-contacts", None).await;
+    assert_eq!(h.run_as("delete-contact", Some("agent"), &[]).await.0, 403);
+    assert_eq!(h.run("delete-contact").await.0, 204);
+    assert_eq!(h.run("delete-contact").await.0, 404);
+    let (status, log) = h.run("list-deleted-contacts").await;
     assert_eq!(
         (status, log["items"][0]["contact_hint"].clone()),
         (200, json!("A. L. · @a…"))
     );
 
     let mut event = load_event("delete-contact", "sqs-purge-job");
-    event["Records"][0]["body"] = json!({"org_id": org, "contact_id": contact})
+    event["Records"][0]["body"] = json!({"org_id": h.org, "contact_id": h.contact_id})
         .to_string()
         .into();
-    let response = app
+    let response = h
+        .app
         .handle_batch(serde_json::from_value(event).unwrap(), Deadline::longest())
         .await;
     assert!(response.batch_item_failures.is_empty());
-    let org = OrgId::parse(&org).unwrap();
+    let org = OrgId::parse(&h.org).unwrap();
     assert!(
         local
             .store()

@@ -18,6 +18,7 @@ use shared::serve::HttpFunction;
 use shared::store::{ExistingContact, SaveError, StatusContext, retry_on_conflict};
 
 shared::routes! {
+    binary = "edit-contact";
     "/contacts" { GET => ListContacts: ReadContacts }
     "/contacts/{id}" { GET => GetContact: ReadContacts, PATCH => EditContact: FillAttributes }
     "/contacts/{id}/conversations" { GET => ContactConversations: ReadContacts }
@@ -323,7 +324,6 @@ impl App {
 
 impl HttpFunction for App {
     type RouteId = RouteId;
-    const BINARY: &'static str = "edit-contact";
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         match route.id {

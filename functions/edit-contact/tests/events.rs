@@ -6,64 +6,53 @@
 use std::sync::Arc;
 
 use edit_contact::App;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::clock::{Env, FixedClock, SequentialIds};
 use shared::config::Config;
 use shared::serve::Build;
 use shared::services::Endpoints;
-use shared::testing::{BusTap, invoke, load_event, local_services, new_org, with_caller};
+use shared::testing::{
+    BusTap, OverContact, invoke, load_event, local_services, new_org, with_caller,
+};
 
-struct Harness {
-    app: App,
-    org: String,
-    contact_id: String,
-}
+type Harness = OverContact<App>;
 
-impl Harness {
-    async fn new() -> Self {
-        let local = local_services().await;
-        let org = new_org("evt");
-        let sender = json!({"user_id": "ana@example.com", "name": "Ana"});
-        let contact_id = ingest_messages::App::first_contact(&local, &org, "email", sender)
-            .await
-            .expect("ingested");
-        let admin = manage_attributes::App::build(&local, &Env::system());
-        let create = with_caller(
-            load_event("manage-attributes", "create-attribute"),
-            &org,
-            None,
-        );
-        let mut create = create;
-        create["body"] = json!({"label": "Customer ID", "type": "text"})
-            .to_string()
-            .into();
-        let (status, _) = invoke(&admin, &create.to_string()).await;
-        assert_eq!(status, 201);
-        let env = Env {
-            clock: Arc::new(FixedClock::at(
-                time::macros::datetime!(2026-02-01 12:00 UTC),
-            )),
-            ids: Arc::new(SequentialIds::default()),
-        };
-        Self {
-            app: App::build(&local, &env),
-            org,
-            contact_id,
-        }
-    }
-
-    /// A sample event for this harness's org and contact.
-    async fn run(&self, name: &str) -> (u16, Value) {
-        let text = with_caller(load_event("edit-contact", name), &self.org, None)
-            .to_string()
-            .replace("01a1fc52-0000-7000-8000-000000000001", &self.contact_id);
-        invoke(&self.app, &text).await
+/// This org's contact (from an email by Ana), a text attribute `customer_id`, and the function
+/// on a fixed clock.
+async fn harness() -> Harness {
+    let local = local_services().await;
+    let org = new_org("evt");
+    let sender = json!({"user_id": "ana@example.com", "name": "Ana"});
+    let contact_id = ingest_messages::App::first_contact(&local, &org, "email", sender)
+        .await
+        .expect("ingested");
+    let admin = manage_attributes::App::build(&local, &Env::system());
+    let mut create = with_caller(
+        load_event("manage-attributes", "create-attribute"),
+        &org,
+        None,
+    );
+    create["body"] = json!({"label": "Customer ID", "type": "text"})
+        .to_string()
+        .into();
+    let (status, _) = invoke(&admin, &create.to_string()).await;
+    assert_eq!(status, 201);
+    let env = Env {
+        clock: Arc::new(FixedClock::at(
+            time::macros::datetime!(2026-02-01 12:00 UTC),
+        )),
+        ids: Arc::new(SequentialIds::default()),
+    };
+    Harness {
+        app: App::build(&local, &env),
+        org,
+        contact_id,
     }
 }
 
 #[tokio::test]
 async fn the_sample_events_view_edit_and_read_history() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let (status, list) = h.run("list-contacts").await;
     assert_eq!(
         (status, list["items"][0]["id"].clone()),
@@ -105,7 +94,7 @@ async fn the_sample_events_view_edit_and_read_history() {
 
 #[tokio::test]
 async fn an_edit_never_brings_back_a_deleted_contact() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let config = Config::from_env().unwrap();
     let client = aws_sdk_dynamodb::Client::new(&config.aws().await);
     let key = |v: String| aws_sdk_dynamodb::types::AttributeValue::S(v);
@@ -128,7 +117,7 @@ async fn an_edit_never_brings_back_a_deleted_contact() {
 
 #[tokio::test]
 async fn events_of_another_org_find_nothing() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let stranger = Harness {
         app: h.app,
         org: new_org("evt"),
@@ -148,7 +137,7 @@ async fn events_of_another_org_find_nothing() {
 
 #[tokio::test]
 async fn the_sample_event_closes_a_conversation_once() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let (status, closed) = h.run("set-conversation-status").await;
     assert_eq!(status, 200, "{closed}");
     assert_eq!(closed["status"], "closed");
@@ -166,7 +155,7 @@ async fn the_sample_event_closes_a_conversation_once() {
 /// the same, by the relay reading the table's stream.
 #[tokio::test]
 async fn an_edit_that_fails_after_its_commit_is_still_told() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let tap = BusTap::for_org(&h.org).await;
     let local = local_services().await;
     let settings = manage_attributes::App::build(&local, &Env::system());

@@ -3,6 +3,7 @@
 use super::*;
 
 shared::routes! {
+    binary = "export-contacts";
     "/exports" { POST => StartExport: Export, GET => ListExports: Export }
     "/exports/{id}" { GET => GetExport: Export }
     "/export-schedule" {
@@ -107,7 +108,6 @@ impl App {
 
 impl HttpFunction for App {
     type RouteId = RouteId;
-    const BINARY: &'static str = "export-contacts";
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let caller = &route.caller;

@@ -18,6 +18,7 @@ use shared::settings::{self, MatchingAttribute};
 use shared::store::{SaveError, retry_on_conflict};
 
 shared::routes! {
+    binary = "manage-attributes";
     "/settings" { GET => GetSettings: Read, PATCH => PatchSettings: ManageSettings }
     "/attributes" { GET => ListAttributes: Read, POST => CreateAttribute: ManageSettings }
     "/attributes/order" { PUT => ReorderAttributes: ManageSettings }
@@ -298,7 +299,6 @@ impl App {
 
 impl HttpFunction for App {
     type RouteId = RouteId;
-    const BINARY: &'static str = "manage-attributes";
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let (caller, key) = (route.caller.clone(), route.param("key"));

@@ -13,6 +13,7 @@ use shared::ids::ContactId;
 use shared::serve::HttpFunction;
 
 shared::routes! {
+    binary = "toggle-vip";
     "/contacts/{id}/vip" { PUT => Designate: Vip, DELETE => Undesignate: Vip }
 }
 
@@ -81,7 +82,6 @@ impl App {
 
 impl HttpFunction for App {
     type RouteId = RouteId;
-    const BINARY: &'static str = "toggle-vip";
 
     async fn dispatch(&self, route: Matched<RouteId>, req: &Request) -> HttpResult {
         let vip = route.id == RouteId::Designate;
