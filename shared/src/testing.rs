@@ -217,8 +217,28 @@ impl<F: crate::serve::HttpFunction> OverContact<F> {
         role: Option<&str>,
         also: &[(&str, &str)],
     ) -> (u16, serde_json::Value) {
+        self.run_in(&self.org, name, role, also).await
+    }
+
+    /// Each sample event, sent by a caller of another org with this contact's id, finds
+    /// nothing there: 404.
+    pub async fn assert_other_orgs_find_nothing(&self, names: &[&str]) {
+        let stranger = new_org("stranger");
+        for name in names {
+            let (status, body) = self.run_in(&stranger, name, None, &[]).await;
+            assert_eq!(status, 404, "{name} in another org: {body}");
+        }
+    }
+
+    async fn run_in(
+        &self,
+        org: &str,
+        name: &str,
+        role: Option<&str>,
+        also: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
         use crate::http::RouteTable;
-        let event = with_caller(load_event(F::RouteId::BINARY, name), &self.org, role);
+        let event = with_caller(load_event(F::RouteId::BINARY, name), org, role);
         let mut text = event.to_string().replace(SAMPLE_CONTACT, &self.contact_id);
         for (sample, own) in also {
             text = text.replace(sample, own);

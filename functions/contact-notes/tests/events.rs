@@ -15,16 +15,9 @@ type Harness = OverContact<App>;
 
 async fn harness() -> Harness {
     let local = local_services().await;
-    let org = new_org("evt");
-    let contact_id =
-        ingest_messages::App::first_contact(&local, &org, "sms", json!({"user_id": "+351900"}))
-            .await
-            .expect("ingested");
-    Harness {
-        app: App::build(&local, &Env::system()),
-        org,
-        contact_id,
-    }
+    let app = App::build(&local, &Env::system());
+    let sender = json!({"user_id": "+351900"});
+    ingest_messages::over_first_contact(app, &local, &new_org("evt"), "sms", sender).await
 }
 
 #[tokio::test]
@@ -76,17 +69,11 @@ async fn the_sample_events_add_list_edit_and_delete_notes() {
 #[tokio::test]
 async fn another_orgs_contact_or_conversation_is_not_found() {
     let h = harness().await;
-    let stranger = Harness {
-        org: new_org("evt"),
-        ..h
-    };
-    for name in [
+    h.assert_other_orgs_find_nothing(&[
         "add-contact-note",
         "list-contact-notes",
         "add-conversation-note",
         "list-conversation-notes",
-    ] {
-        let (status, _) = stranger.run(name).await;
-        assert_eq!(status, 404, "{name}");
-    }
+    ])
+    .await;
 }

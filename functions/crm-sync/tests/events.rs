@@ -34,14 +34,8 @@ async fn tell_demo_crm(org: &str, config: Value) {
 
 /// The function over a contact made by ingest (in conversation `conv-1`) in `org`.
 async fn over_contact(local: &Services, org: &str, user: &str) -> OverContact<App> {
-    let sender = json!({"user_id": user});
-    OverContact {
-        app: App::build(local, &Env::system()),
-        org: org.to_owned(),
-        contact_id: ingest_messages::App::first_contact(local, org, "sms", sender)
-            .await
-            .unwrap(),
-    }
+    let app = App::build(local, &Env::system());
+    ingest_messages::over_first_contact(app, local, org, "sms", json!({"user_id": user})).await
 }
 
 /// A sample event on the harness's org and contact, the demo CRM's address replaced by the
@@ -115,12 +109,7 @@ async fn the_sample_events_connect_test_look_up_rotate_and_disconnect() {
     assert_eq!(status, 204);
     let (status, _) = run(&h, "get-crm").await;
     assert_eq!(status, 404);
-    let stranger = OverContact {
-        org: new_org("crm"),
-        ..h
-    };
-    let (status, _) = run(&stranger, "crm-lookup").await;
-    assert_eq!(status, 404, "another org's contact");
+    h.assert_other_orgs_find_nothing(&["crm-lookup"]).await;
 }
 
 /// An org connected with a write-back URL the demo CRM answers with 500, and a contact with

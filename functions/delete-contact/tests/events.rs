@@ -184,18 +184,11 @@ fn uuid_like() -> String {
 /// The sample events: delete, the log, and the purge job, for a contact made by ingest.
 #[tokio::test]
 async fn the_sample_events_delete_list_and_purge() {
-    use shared::testing::{OverContact, load_event};
+    use shared::testing::load_event;
     let local = local_services().await;
     let sender = json!({"user_id": "9", "name": "Ana Lima", "handle": "@ana"});
-    let org = new_org("evt");
-    let contact_id = ingest_messages::App::first_contact(&local, &org, "x_dm", sender)
-        .await
-        .unwrap();
-    let h = OverContact {
-        app: App::build(&local, &Env::system()),
-        org,
-        contact_id,
-    };
+    let app = App::build(&local, &Env::system());
+    let h = ingest_messages::over_first_contact(app, &local, &new_org("evt"), "x_dm", sender).await;
     assert_eq!(h.run_as("delete-contact", Some("agent"), &[]).await.0, 403);
     assert_eq!(h.run("delete-contact").await.0, 204);
     assert_eq!(h.run("delete-contact").await.0, 404);

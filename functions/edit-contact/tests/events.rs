@@ -23,9 +23,6 @@ async fn harness() -> Harness {
     let local = local_services().await;
     let org = new_org("evt");
     let sender = json!({"user_id": "ana@example.com", "name": "Ana"});
-    let contact_id = ingest_messages::App::first_contact(&local, &org, "email", sender)
-        .await
-        .expect("ingested");
     let admin = manage_attributes::App::build(&local, &Env::system());
     let mut create = with_caller(
         load_event("manage-attributes", "create-attribute"),
@@ -43,11 +40,8 @@ async fn harness() -> Harness {
         )),
         ids: Arc::new(SequentialIds::default()),
     };
-    Harness {
-        app: App::build(&local, &env),
-        org,
-        contact_id,
-    }
+    ingest_messages::over_first_contact(App::build(&local, &env), &local, &org, "email", sender)
+        .await
 }
 
 #[tokio::test]
@@ -118,21 +112,14 @@ async fn an_edit_never_brings_back_a_deleted_contact() {
 #[tokio::test]
 async fn events_of_another_org_find_nothing() {
     let h = harness().await;
-    let stranger = Harness {
-        app: h.app,
-        org: new_org("evt"),
-        contact_id: h.contact_id,
-    };
-    for name in [
+    h.assert_other_orgs_find_nothing(&[
         "get-contact",
         "edit-contact",
         "contact-conversations",
         "conversation-messages",
         "set-conversation-status",
-    ] {
-        let (status, _) = stranger.run(name).await;
-        assert_eq!(status, 404, "{name}");
-    }
+    ])
+    .await;
 }
 
 #[tokio::test]

@@ -428,6 +428,28 @@ fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
     }
 }
 
+/// `function` over `org` and its first contact, made from `sender` as
+/// [`App::first_contact`] makes one: where other functions' handler tests run their sample
+/// events from.
+#[cfg(feature = "test-support")]
+#[allow(clippy::expect_used)] // a test fails by panicking
+pub async fn over_first_contact<F>(
+    function: F,
+    services: &shared::services::Services,
+    org: &str,
+    channel: &str,
+    sender: serde_json::Value,
+) -> shared::testing::OverContact<F> {
+    let contact_id = App::first_contact(services, org, channel, sender)
+        .await
+        .expect("the first message is ingested");
+    shared::testing::OverContact {
+        app: function,
+        org: org.to_owned(),
+        contact_id,
+    }
+}
+
 /// Inbound messages from the channels' queue; a malformed one fails alone and, after the
 /// queue's `maxReceiveCount`, rests in the dead-letter queue.
 impl QueueFunction for App {

@@ -5,31 +5,20 @@
 use serde_json::json;
 use shared::clock::Env;
 use shared::serve::Build;
-use shared::testing::{OverContact, local_services, new_org};
+use shared::testing::{local_services, new_org};
 use toggle_vip::App;
 
 #[tokio::test]
 async fn the_sample_events_designate_and_undesignate() {
     let local = local_services().await;
-    let org = new_org("evt");
     let sender = json!({"user_id": "42", "name": "Ana"});
-    let contact_id = ingest_messages::App::first_contact(&local, &org, "x_dm", sender)
-        .await
-        .unwrap();
-    let h = OverContact {
-        app: App::build(&local, &Env::system()),
-        org,
-        contact_id,
-    };
+    let app = App::build(&local, &Env::system());
+    let h = ingest_messages::over_first_contact(app, &local, &new_org("evt"), "x_dm", sender).await;
 
     let (status, view) = h.run("designate-vip").await;
     assert_eq!((status, view["vip"].clone()), (200, json!(true)));
     let (status, view) = h.run("undesignate-vip").await;
     assert_eq!((status, view["vip"].clone()), (200, json!(false)));
-    let stranger = OverContact {
-        org: new_org("evt"),
-        ..h
-    };
-    let (status, _) = stranger.run("designate-vip").await;
-    assert_eq!(status, 404, "another org's contact");
+    h.assert_other_orgs_find_nothing(&["designate-vip", "undesignate-vip"])
+        .await;
 }
