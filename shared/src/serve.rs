@@ -79,18 +79,6 @@ macro_rules! part_type {
     (blobs) => {
         $crate::blobs::Blobs
     };
-    (matching) => {
-        $crate::queue::Queue
-    };
-    (purge) => {
-        $crate::queue::Queue
-    };
-    (exports) => {
-        $crate::queue::Queue
-    };
-    (crm) => {
-        $crate::queue::Queue
-    };
     (bus) => {
         $crate::bus::EventBus
     };
@@ -99,6 +87,11 @@ macro_rules! part_type {
     };
     (loopback) => {
         $crate::crm::Loopback
+    };
+    // Every other part is one of the queues (`matching`, `purge`, `exports`, `crm`); a name
+    // that is no part of `Services` fails to build where `app!` calls `services.$part()`.
+    ($queue:ident) => {
+        $crate::queue::Queue
     };
 }
 

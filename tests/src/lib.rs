@@ -41,6 +41,14 @@ pub async fn fresh_as(role: &str, plan: &str) -> (Api, String, Caller) {
     (api, org, caller)
 }
 
+/// `fresh_as("agent", plan)` and a WhatsApp contact of the org: `(api, org, agent, notes)`,
+/// `notes` being the contact's notes path.
+pub async fn notes_as(plan: &str) -> (Api, String, Caller, String) {
+    let (api, org, agent) = fresh_as("agent", plan).await;
+    let contact = api.whatsapp_contact(&org, "+1", "c1").await;
+    (api, org, agent, format!("/contacts/{contact}/notes"))
+}
+
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,

@@ -2,16 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{fresh, fresh_as, new_org};
+use api_tests::{fresh_as, new_org, notes_as};
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
 async fn an_idempotency_key_replays_the_first_response_without_a_second_note() {
-    let (api, org) = fresh();
-    let c = api.whatsapp_contact(&org, "+1", "c1").await;
-    let agent = api.caller(&org, "agent", "business").await;
-    let notes = format!("/contacts/{c}/notes");
+    let (api, _, agent, notes) = notes_as("business").await;
     let body = json!({"text": "once"});
     let first = agent.post_with_key(&notes, &body, "key-1").await;
     assert_eq!(first.status, 201);
@@ -53,10 +50,7 @@ async fn an_idempotency_key_replays_the_first_response_without_a_second_note() {
 
 #[tokio::test]
 async fn simultaneous_requests_with_one_key_make_one_note() {
-    let (api, org) = fresh();
-    let c = api.whatsapp_contact(&org, "+1", "c1").await;
-    let agent = api.caller(&org, "agent", "business").await;
-    let notes = format!("/contacts/{c}/notes");
+    let (_, _, agent, notes) = notes_as("business").await;
     let body = json!({"text": "exactly once"});
     let replies =
         futures::future::join_all((0..6).map(|_| agent.post_with_key(&notes, &body, "race-key")))

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Request, fresh, new_org};
+use api_tests::{Request, fresh, new_org, notes_as};
 use reqwest::Method;
 use serde_json::json;
 
@@ -95,10 +95,7 @@ async fn any_agent_adds_edits_and_deletes_contact_notes_newest_first() {
 
 #[tokio::test]
 async fn note_text_is_1_to_2000_characters_after_trimming() {
-    let (api, org) = fresh();
-    let c = api.whatsapp_contact(&org, "+1", "c1").await;
-    let agent = api.caller(&org, "agent", "enterprise").await;
-    let notes = format!("/contacts/{c}/notes");
+    let (_, _, agent, notes) = notes_as("enterprise").await;
     let emoji = agent
         .post(&notes, &json!({"text": "😀".repeat(2000)}))
         .await
@@ -142,10 +139,7 @@ async fn note_text_is_1_to_2000_characters_after_trimming() {
 
 #[tokio::test]
 async fn notes_need_a_paid_plan_to_write_and_the_callers_own_contact() {
-    let (api, org) = fresh();
-    let c = api.whatsapp_contact(&org, "+1", "c1").await;
-    let writer = api.caller(&org, "agent", "business").await;
-    let notes = format!("/contacts/{c}/notes");
+    let (api, org, writer, notes) = notes_as("business").await;
     let note = writer.note(&notes, "hi").await;
     let note_path = format!("{notes}/{}", note["id"].as_str().unwrap());
 
