@@ -6,8 +6,7 @@
 use crm_sync::App;
 use serde_json::{Value, json};
 use shared::clock::{Env, rfc3339};
-use shared::contacts::Contact;
-use shared::contacts::{SyncState, ValueChange, ValueSource};
+use shared::contacts::{Contact, SyncState, ValueChange, ValueSource};
 use shared::ids::OrgId;
 use shared::invocation::Deadline;
 use shared::serve::{Build, QueueFunction};
