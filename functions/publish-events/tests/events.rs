@@ -10,7 +10,7 @@ use shared::bus::EventBus;
 use shared::clock::Env;
 use shared::config::Config;
 use shared::serve::{Build, StreamFunction};
-use shared::testing::{BusTap, load_event, local_services, new_org};
+use shared::testing::{BusTap, SAMPLE_CONTACT, load_event, local_services, new_org};
 
 /// The sample batch, moved to `org`.
 fn sample(org: &str) -> StreamEvent {
@@ -19,8 +19,6 @@ fn sample(org: &str) -> StreamEvent {
         .replace("acme", org);
     serde_json::from_str(&text).unwrap()
 }
-
-const CONTACT: &str = "01a1fc52-0000-7000-8000-000000000001";
 
 #[tokio::test]
 async fn the_sample_records_put_what_they_tell_on_the_bus_in_order() {
@@ -34,11 +32,11 @@ async fn the_sample_records_put_what_they_tell_on_the_bus_in_order() {
         events[0],
         json!({"id": "01a1fc52-0000-7000-8000-0000000000e2", "type": "contact.updated",
                "org_id": org, "time": "2026-01-01T10:00:00Z",
-               "data": {"contact_id": CONTACT, "changed": ["tier"], "source": "automation"}}),
+               "data": {"contact_id": SAMPLE_CONTACT, "changed": ["tier"], "source": "automation"}}),
         "only what the write added to the outbox"
     );
     assert_eq!(events[1]["type"], "contact.deleted");
-    assert_eq!(events[1]["data"], json!({"contact_id": CONTACT}));
+    assert_eq!(events[1]["data"], json!({"contact_id": SAMPLE_CONTACT}));
     assert_eq!(
         events[1]["time"], "2026-01-01T10:01:00Z",
         "dated by the removal"
