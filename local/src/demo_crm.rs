@@ -50,7 +50,6 @@ pub struct Record {
     #[serde(rename = "match")]
     pub matches: String,
     pub id: String,
-    #[serde(default)]
     pub url: Option<String>,
     #[serde(default)]
     pub attributes: HashMap<String, Option<String>>,

@@ -75,9 +75,7 @@ pub struct TableDef {
     pub key_schema: Vec<KeyElement>,
     #[serde(default)]
     pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
-    #[serde(default)]
     pub time_to_live_specification: Option<TtlSpec>,
-    #[serde(default)]
     pub stream_specification: Option<StreamSpec>,
 }
 

@@ -28,6 +28,7 @@ pub struct PurgeJob {
 /// recognise a contact one was just talking to, never the name, handle, email or phone.
 pub fn contact_hint(contact: &Contact) -> String {
     let initials: Vec<String> = contact
+        .profile
         .name
         .split_whitespace()
         .filter_map(|word| word.chars().find(|c| c.is_alphabetic()))
@@ -35,6 +36,7 @@ pub fn contact_hint(contact: &Contact) -> String {
         .map(|c| format!("{}.", c.to_uppercase()))
         .collect();
     let handle = contact
+        .profile
         .handle
         .as_deref()
         .map(|h| h.trim_start_matches('@'))
@@ -64,12 +66,10 @@ mod tests {
     use crate::channel::Network;
 
     fn contact(name: &str, handle: Option<&str>) -> Contact {
-        Contact {
-            name: name.into(),
-            handle: handle.map(str::to_owned),
-            version: 1,
-            ..Contact::new("c".to_owned(), Network::X, "")
-        }
+        let mut contact = Contact::new("c".to_owned(), Network::X, "");
+        contact.profile.name = name.into();
+        contact.profile.handle = handle.map(str::to_owned);
+        contact
     }
 
     #[test]

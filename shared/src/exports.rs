@@ -101,7 +101,6 @@ impl ExportFilter {
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     pub format: ExportFormat,
-    #[serde(default)]
     pub filter: Option<ExportFilter>,
 }
 
@@ -116,15 +115,12 @@ pub struct ExportJob {
     pub rows: u64,
     pub trigger: ExportTrigger,
     pub created_at: String,
-    #[serde(default)]
     pub completed_at: Option<String>,
-    #[serde(default)]
     pub error: Option<String>,
     /// Worker attempts started so far; an attempt only writes while it is the latest one.
     #[serde(default)]
     pub attempts: u32,
     /// The finished file in the bucket.
-    #[serde(default)]
     pub object_key: Option<String>,
     /// The scheduled period a scheduled job was started for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -286,10 +282,8 @@ impl Day {
 pub struct ScheduleRequest {
     pub cadence: Cadence,
     pub hour_utc: i64,
-    #[serde(default)]
     pub weekday: Option<Day>,
     pub format: ExportFormat,
-    #[serde(default)]
     pub filter: Option<ExportFilter>,
 }
 

@@ -353,8 +353,7 @@ impl BusTap {
 /// A contact as the listing shows it, with `phone` as its only value, for seeding.
 pub fn seeded_contact(n: usize, phone: &str) -> crate::contacts::Contact {
     use crate::clock::IdGenerator;
-    crate::contacts::Contact {
-        name: format!("Contact {n}"),
+    let mut contact = crate::contacts::Contact {
         vip: n.is_multiple_of(2),
         platform: [("phone".to_owned(), phone.to_owned())].into(),
         version: 1,
@@ -363,7 +362,9 @@ pub fn seeded_contact(n: usize, phone: &str) -> crate::contacts::Contact {
             crate::channel::Network::Sms,
             "2026-01-01T10:00:00Z",
         )
-    }
+    };
+    contact.profile.name = format!("Contact {n}");
+    contact
 }
 
 /// Writes contacts straight to their profile items, many at once: the jobs under test only

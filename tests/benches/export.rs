@@ -62,9 +62,7 @@ async fn run_child(spec: &str) {
 async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, org: &OrgId, count: usize) {
     let contacts = (0..count).map(|i| {
         let name = format!("Person {i}, \"bench\"");
-        let contact = Contact {
-            handle: Some(format!("@person{i}")),
-            avatar_url: Some(format!("https://cdn.example/{i}.png")),
+        let mut contact = Contact {
             vip: i % 10 == 0,
             platform: BTreeMap::from([
                 ("followers".to_owned(), format!("{}", i * 7)),
@@ -76,6 +74,8 @@ async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, org: &OrgId, count
             ]),
             ..seeded_contact(uuid::Uuid::now_v7().to_string(), name, Network::X)
         };
+        contact.profile.handle = Some(format!("@person{i}"));
+        contact.profile.avatar_url = Some(format!("https://cdn.example/{i}.png"));
         contact_item(org, &contact).unwrap()
     });
     batch_put(client, table, contacts).await;

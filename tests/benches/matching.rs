@@ -27,16 +27,16 @@ async fn main() {
         .map(|_| uuid::Uuid::now_v7().to_string())
         .collect();
     let items = ids.iter().enumerate().map(|(i, id)| {
-        let contact = Contact {
-            identities: vec![Identity {
-                channel: Channel::Whatsapp,
-                network: Network::Whatsapp,
-                user_id: format!("wa-{i}"),
-                handle: None,
-            }],
+        let mut contact = Contact {
             platform: BTreeMap::from([("phone".to_string(), format!("+351 9{:08}", i / 2))]),
             ..seeded_contact(id.clone(), format!("Person {i}"), Network::Whatsapp)
         };
+        contact.profile.identities.push(Identity {
+            channel: Channel::Whatsapp,
+            network: Network::Whatsapp,
+            user_id: format!("wa-{i}"),
+            handle: None,
+        });
         contact_item(&org, &contact).unwrap()
     });
     batch_put(&client, &table, items).await;

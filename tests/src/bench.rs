@@ -114,9 +114,10 @@ where
 /// A stored contact as seeding wants it: `Contact::new` as written once (version 1) at the
 /// start of 2026 under `name`; a bench sets the fields it measures over.
 pub fn seeded_contact(id: String, name: String, network: Network) -> Contact {
-    Contact {
-        name,
+    let mut contact = Contact {
         version: 1,
         ..Contact::new(id, network, "2026-01-01T00:00:00Z")
-    }
+    };
+    contact.profile.name = name;
+    contact
 }

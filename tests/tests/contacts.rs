@@ -6,13 +6,20 @@ use api_tests::{Request, entry, fresh, fresh_as, inbound, new_org};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edit() {
+/// An enterprise org with the sample attributes and a CRM-managed "Account owner", and its
+/// admin.
+async fn with_an_account_owner() -> (api_tests::Api, String, api_tests::Caller) {
     let (api, org, admin) = fresh_as("admin", "enterprise").await;
     api_tests::sample_attributes(&admin).await;
     admin
         .create_attribute(&json!({"label": "Account owner", "type": "text", "crm_managed": true}))
         .await;
+    (api, org, admin)
+}
+
+#[tokio::test]
+async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edit() {
+    let (api, org, admin) = with_an_account_owner().await;
     admin
         .patch("/attributes/followers", &json!({"enabled": false}))
         .await
@@ -53,11 +60,7 @@ async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edi
 
 #[tokio::test]
 async fn agents_fill_and_clear_custom_values_all_or_nothing() {
-    let (api, org, admin) = fresh_as("admin", "enterprise").await;
-    api_tests::sample_attributes(&admin).await;
-    admin
-        .create_attribute(&json!({"label": "Account owner", "type": "text", "crm_managed": true}))
-        .await;
+    let (api, org, admin) = with_an_account_owner().await;
     let id = api.contact_from(&org, "whatsapp", "+1", "c", "m").await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{id}");

@@ -112,13 +112,12 @@ async fn crm_urls_must_be_public_https_without_user_info() {
 async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values() {
     let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let agent = api.caller(&org, "agent", "enterprise").await;
-    for body in [
+    let definitions = [
         json!({"label": "Account", "type": "text", "crm_managed": true}),
         json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Silver"], "crm_managed": true}),
         json!({"label": "Notes field", "type": "text"}),
-    ] {
-        admin.post("/attributes", &body).await.expect(201);
-    }
+    ];
+    api_tests::define(&admin, &definitions).await;
     let contact = api
         .contact_from(&org, "whatsapp", "+351911", "c1", "m1")
         .await;

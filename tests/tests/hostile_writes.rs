@@ -87,22 +87,14 @@ async fn the_purge_removes_the_idempotency_records_that_hold_a_contacts_data() {
     let (api, org) = fresh();
     let (contact, conversation) = api.ingest_from(&org, "sms", "+2100", "conv-y", "m-1").await;
     let agent = api.caller(&org, "agent", "business").await;
-    agent
-        .post_with_key(
-            &format!("/contacts/{contact}/notes"),
-            &json!({"text": "secret"}),
-            "k-1",
-        )
-        .await
-        .expect(201);
-    agent
-        .post_with_key(
-            &format!("/conversations/{conversation}/notes"),
-            &json!({"text": "secret too"}),
-            "k-2",
-        )
-        .await
-        .expect(201);
+    let notes = [
+        format!("/contacts/{contact}/notes"),
+        format!("/conversations/{conversation}/notes"),
+    ];
+    for (n, path) in notes.iter().enumerate() {
+        let (body, key) = (json!({"text": format!("secret {n}")}), format!("k-{n}"));
+        agent.post_with_key(path, &body, &key).await.expect(201);
+    }
     let (client, table) = api_tests::raw_dynamodb().await;
     let index_pk = format!("ORG#{org}#IDEMOF#{contact}");
     let records = || async {

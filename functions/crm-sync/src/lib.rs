@@ -65,7 +65,6 @@ impl Build for App {
 #[serde(deny_unknown_fields)]
 struct ConnectBody {
     lookup_url: String,
-    #[serde(default)]
     writeback_url: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
     lookup_ttl_minutes: Option<u32>,

@@ -148,8 +148,9 @@ impl App {
             kind: "contact.lookup",
             contact: LookupContact {
                 id: &contact.id,
-                network: Some(contact.network),
+                network: Some(contact.profile.network),
                 identities: contact
+                    .profile
                     .identities
                     .iter()
                     .map(|i| LookupIdentity {

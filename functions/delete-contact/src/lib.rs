@@ -57,7 +57,7 @@ impl App {
                 id: self.env.ids.new_id(),
                 contact_id: contact.id.clone(),
                 contact_hint: contact_hint(&contact),
-                platform: contact.network.as_str().to_owned(),
+                platform: contact.profile.network.as_str().to_owned(),
                 deleted_at: rfc3339(self.env.now()),
                 deleted_by: Person::from(caller),
             };

@@ -130,9 +130,9 @@ impl Encoder {
             Output::Csv(writer) => {
                 let fixed = [
                     contact.id.as_str(),
-                    contact.name.as_str(),
-                    contact.handle.as_deref().unwrap_or_default(),
-                    contact.network.as_str(),
+                    contact.profile.name.as_str(),
+                    contact.profile.handle.as_deref().unwrap_or_default(),
+                    contact.profile.network.as_str(),
                     bool_cell(contact.vip),
                     bool_cell(contact.validated_under(self.columns.crm.as_ref())),
                     contact.created_at.as_str(),
@@ -150,9 +150,9 @@ impl Encoder {
             Output::Jsonl(buffer) => {
                 let row = JsonRow {
                     contact_id: &contact.id,
-                    name: &contact.name,
-                    handle: contact.handle.as_deref(),
-                    network: contact.network.as_str(),
+                    name: &contact.profile.name,
+                    handle: contact.profile.handle.as_deref(),
+                    network: contact.profile.network.as_str(),
                     vip: contact.vip,
                     validated: contact.validated_under(self.columns.crm.as_ref()),
                     created_at: &contact.created_at,
@@ -215,9 +215,7 @@ mod tests {
     use shared::channel::Network;
 
     fn contact(name: &str, handle: Option<&str>) -> Contact {
-        Contact {
-            name: name.into(),
-            handle: handle.map(Into::into),
+        let mut contact = Contact {
             vip: true,
             platform: [("phone".to_owned(), "+351 912".to_owned())].into(),
             values: [("def-1".to_owned(), "=HYPERLINK(\"x\")".to_owned())].into(),
@@ -228,7 +226,10 @@ mod tests {
                 Network::Whatsapp,
                 "2026-01-01T10:00:00Z",
             )
-        }
+        };
+        contact.profile.name = name.into();
+        contact.profile.handle = handle.map(Into::into);
+        contact
     }
 
     fn definitions() -> AttributeSet {

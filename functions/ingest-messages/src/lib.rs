@@ -382,6 +382,7 @@ enum AttachmentSource {
 /// Name, handle and avatar follow the latest message; platform values are the channel's own.
 fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
     let sender = &inbound.sender;
+    let profile = &mut contact.profile;
     let clean = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -389,19 +390,19 @@ fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
             .map(str::to_owned)
     };
     if let Some(name) = clean(&sender.name) {
-        contact.name = name;
+        profile.name = name;
     }
-    if contact.name.is_empty() {
-        contact.name = clean(&sender.handle).unwrap_or_else(|| sender.user_id.clone());
+    if profile.name.is_empty() {
+        profile.name = clean(&sender.handle).unwrap_or_else(|| sender.user_id.clone());
     }
     if let Some(handle) = clean(&sender.handle) {
-        contact.handle = Some(handle);
+        profile.handle = Some(handle);
     }
     if let Some(avatar) = clean(&sender.avatar_url) {
-        contact.avatar_url = Some(avatar);
+        profile.avatar_url = Some(avatar);
     }
-    if let Some(profile) = clean(&sender.profile_url) {
-        contact.profile_url = Some(profile);
+    if let Some(url) = clean(&sender.profile_url) {
+        profile.profile_url = Some(url);
     }
     for (key, value) in &sender.attributes {
         let for_this_channel =
@@ -418,13 +419,13 @@ fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
         user_id: sender.user_id.clone(),
         handle: clean(&sender.handle),
     };
-    match contact
+    match profile
         .identities
         .iter_mut()
         .find(|i| i.channel == identity.channel)
     {
         Some(existing) => *existing = identity,
-        None => contact.identities.push(identity),
+        None => profile.identities.push(identity),
     }
 }
 

@@ -24,13 +24,9 @@ shared::debug_showing!(Sender {});
 #[derive(Deserialize)]
 pub struct Sender {
     pub user_id: String,
-    #[serde(default)]
     pub handle: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub avatar_url: Option<String>,
-    #[serde(default)]
     pub profile_url: Option<String>,
     #[serde(default)]
     pub attributes: BTreeMap<String, serde_json::Value>,
@@ -63,9 +59,7 @@ pub struct InboundBody {
 pub struct InboundAttachment {
     pub id: String,
     pub content_type: String,
-    #[serde(default)]
     pub content_base64: Option<String>,
-    #[serde(default)]
     pub s3_key: Option<String>,
 }
 

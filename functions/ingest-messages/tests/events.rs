@@ -54,10 +54,13 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
         ["2e1424d4-f796-459a-8184-9c92662be6da"]
     );
     let contacts = first_page_of_contacts(&local, &org).await;
-    let mut names: Vec<&str> = contacts.iter().map(|c| c.name.as_str()).collect();
+    let mut names: Vec<&str> = contacts.iter().map(|c| c.profile.name.as_str()).collect();
     names.sort();
     assert_eq!(names, ["Ana Lima", "Bruno"]);
-    let ana = contacts.iter().find(|c| c.name == "Ana Lima").unwrap();
+    let ana = contacts
+        .iter()
+        .find(|c| c.profile.name == "Ana Lima")
+        .unwrap();
     assert_eq!(
         ana.platform.get("location").map(String::as_str),
         Some("Lisbon")

@@ -27,11 +27,8 @@ struct Sample {
     enabled: Option<bool>,
     #[serde(default)]
     team: Patch<String>,
-    #[serde(default)]
     hour: Option<u8>,
-    #[serde(default)]
     format: Option<Format>,
-    #[serde(default)]
     filter: Option<Filter>,
     #[serde(default)]
     values: HashMap<String, Option<String>>,

@@ -23,23 +23,33 @@ pub struct Identity {
 }
 
 crate::debug_showing!(Identity { channel, network });
+crate::debug_showing!(Profile { network });
 crate::debug_showing!(Contact {
     id,
-    network,
+    profile,
     vip,
     version
 });
 
-/// A contact as stored in its `PROFILE` item.
+/// Who the person is on their channels: what their latest message said of them, the network
+/// they were first seen on and every identity they wrote from. The stored contact and the
+/// view an agent sees carry it alike.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Contact {
-    pub id: String,
+pub struct Profile {
     pub name: String,
     pub handle: Option<String>,
     pub avatar_url: Option<String>,
     pub profile_url: Option<String>,
     pub network: Network,
     pub identities: Vec<Identity>,
+}
+
+/// A contact as stored in its `PROFILE` item.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    #[serde(flatten)]
+    pub profile: Profile,
     pub vip: bool,
     /// Platform attribute values by catalogue key; written only by ingest.
     #[serde(default)]
@@ -91,8 +101,8 @@ pub struct AttributeValueView {
     pub lookup: bool,
     /// Who set the current value; `None` while it is empty.
     pub source: Option<ValueSource>,
-    /// The CRM write-back state of an agent's change to a CRM-managed value; no CRM
-    /// connection exists yet, so never set.
+    /// The CRM write-back state of an agent's change to a CRM-managed value; `None` for
+    /// anything else.
     pub sync: Option<SyncState>,
 }
 
@@ -155,16 +165,11 @@ crate::debug_showing!(ContactView { id, version });
 #[derive(Serialize)]
 pub struct ContactView {
     pub id: String,
-    pub name: String,
-    pub handle: Option<String>,
-    pub avatar_url: Option<String>,
-    pub profile_url: Option<String>,
-    pub network: Network,
-    pub identities: Vec<Identity>,
+    #[serde(flatten)]
+    pub profile: Profile,
     pub validated: bool,
     pub vip: bool,
-    /// The contact's CRM state; `null` while the org has no CRM connection (no org can have
-    /// one yet).
+    /// The contact's CRM state; `null` while the org has no CRM connection.
     pub crm: Option<CrmView>,
     pub attributes: Vec<AttributeValueView>,
     pub linked_contact_ids: Vec<String>,
@@ -192,12 +197,14 @@ impl Contact {
     pub fn new(id: String, network: Network, now: &str) -> Self {
         Self {
             id,
-            name: String::new(),
-            handle: None,
-            avatar_url: None,
-            profile_url: None,
-            network,
-            identities: Vec::new(),
+            profile: Profile {
+                name: String::new(),
+                handle: None,
+                avatar_url: None,
+                profile_url: None,
+                network,
+                identities: Vec::new(),
+            },
             vip: false,
             platform: BTreeMap::new(),
             values: BTreeMap::new(),
@@ -220,16 +227,16 @@ impl Contact {
     }
 
     pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
-        self.identities.iter().map(|i| i.channel)
+        self.profile.identities.iter().map(|i| i.channel)
     }
 
     /// The list entry; `validated` under the org's CRM connection, as in the view.
     pub fn summary(&self, crm: Option<&crate::crm::CrmConnection>) -> ContactSummary {
         ContactSummary {
             id: self.id.clone(),
-            name: self.name.clone(),
-            handle: self.handle.clone(),
-            network: self.network,
+            name: self.profile.name.clone(),
+            handle: self.profile.handle.clone(),
+            network: self.profile.network,
             vip: self.vip,
             validated: self.validated_under(crm),
             updated_at: self.updated_at.clone(),
@@ -352,12 +359,7 @@ impl Contact {
         linked.sort();
         ContactView {
             id: self.id.clone(),
-            name: self.name.clone(),
-            handle: self.handle.clone(),
-            avatar_url: self.avatar_url.clone(),
-            profile_url: self.profile_url.clone(),
-            network: self.network,
-            identities: self.identities.clone(),
+            profile: self.profile.clone(),
             validated: self.validated_under(crm),
             vip: self.vip,
             crm: self.crm_view(crm),

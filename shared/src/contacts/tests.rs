@@ -47,15 +47,19 @@ fn definitions() -> AttributeSet {
 }
 
 fn contact() -> Contact {
+    let new = Contact::new("c1".to_owned(), Network::X, "2026-01-01T10:00:00Z");
     Contact {
-        name: "Ana Lima".into(),
-        handle: Some("@ana".into()),
-        identities: vec![Identity {
-            channel: Channel::XDm,
-            network: Network::X,
-            user_id: "1234".into(),
+        profile: Profile {
+            name: "Ana Lima".into(),
             handle: Some("@ana".into()),
-        }],
+            identities: vec![Identity {
+                channel: Channel::XDm,
+                network: Network::X,
+                user_id: "1234".into(),
+                handle: Some("@ana".into()),
+            }],
+            ..new.profile.clone()
+        },
         platform: BTreeMap::from([
             ("followers".into(), "120".into()),
             ("bio".into(), "hi".into()),
@@ -66,7 +70,7 @@ fn contact() -> Contact {
         ]),
         linked: vec!["c9".into(), "c1".into()],
         version: 3,
-        ..Contact::new("c1".to_owned(), Network::X, "2026-01-01T10:00:00Z")
+        ..new
     }
 }
 
@@ -77,14 +81,19 @@ fn edit(pairs: &[(&str, Option<&str>)]) -> HashMap<String, Option<String>> {
         .collect()
 }
 
-#[test]
-fn the_view_shows_enabled_attributes_for_the_contacts_channels() {
-    let view = contact().view(
+/// The sample contact's view under the sample definitions and default settings.
+fn view_as(role: Role, plan: Plan) -> ContactView {
+    contact().view(
         &definitions(),
         &Settings::default(),
         None,
-        &caller(Role::Agent, Plan::Business),
-    );
+        &caller(role, plan),
+    )
+}
+
+#[test]
+fn the_view_shows_enabled_attributes_for_the_contacts_channels() {
+    let view = view_as(Role::Agent, Plan::Business);
     let keys: Vec<&str> = view.attributes.iter().map(|a| a.key.as_str()).collect();
     assert!(
         keys.contains(&"followers"),
@@ -109,12 +118,7 @@ fn the_view_shows_enabled_attributes_for_the_contacts_channels() {
 
 #[test]
 fn nothing_is_editable_on_the_team_plan() {
-    let view = contact().view(
-        &definitions(),
-        &Settings::default(),
-        None,
-        &caller(Role::Admin, Plan::Team),
-    );
+    let view = view_as(Role::Admin, Plan::Team);
     assert!(view.attributes.iter().all(|a| !a.editable));
 }
 

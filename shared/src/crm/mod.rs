@@ -242,14 +242,11 @@ pub struct CrmConnection {
     pub writeback_url: Option<CrmUrl>,
     pub lookup_ttl_minutes: u32,
     pub secret: SealedSecret,
-    #[serde(default)]
     pub retiring: Option<RetiringSecret>,
     #[serde(default)]
     pub consecutive_failures: u32,
     /// Calls wait until then after [`BREAKER_FAILURES`] failures in a row.
-    #[serde(default)]
     pub paused_until: Option<crate::clock::Timestamp>,
-    #[serde(default)]
     pub last_error: Option<CallError>,
     pub created_at: String,
     pub updated_at: String,
@@ -488,7 +485,6 @@ pub struct LookupIdentity<'a> {
 #[derive(Debug, Deserialize)]
 pub struct LookupReply {
     pub status: ReplyStatus,
-    #[serde(default)]
     pub record: Option<CrmRecord>,
 }
 
@@ -503,7 +499,6 @@ pub enum ReplyStatus {
 #[derive(Deserialize)]
 pub struct CrmRecord {
     pub id: String,
-    #[serde(default)]
     pub url: Option<String>,
     #[serde(default)]
     pub attributes: std::collections::BTreeMap<String, Option<String>>,

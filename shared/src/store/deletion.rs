@@ -76,6 +76,7 @@ struct DeletionItem {
 /// The identity claims a contact holds: per network for X and Instagram, else per channel.
 fn claim_keys(org: &OrgId, contact: &Contact) -> BTreeSet<String> {
     contact
+        .profile
         .identities
         .iter()
         .map(|identity| {

@@ -71,7 +71,9 @@ async fn a_delete_never_releases_a_claim_another_contact_holds() {
     ingested(&store, &org, "c2", "conv-2").await;
     let mut c1 = store.contact(&org, "c1").await.unwrap().unwrap();
     // c1 read with c2's identity, as if the identity had moved since.
-    c1.identities.extend(contact("c2").identities);
+    c1.profile
+        .identities
+        .extend(contact("c2").profile.identities);
     let refused = store
         .delete_contact(&org, &c1, &deletion("01a-1", "c1"))
         .await;
@@ -89,7 +91,7 @@ async fn the_deletion_log_pages_newest_first() {
     let (store, org) = (local_store().await, org());
     for (audit, id) in [("01a-1", "c1"), ("01a-2", "c2"), ("01a-3", "c3")] {
         let mut saved = contact(id);
-        saved.identities.clear();
+        saved.profile.identities.clear();
         store.save_contact(&org, &saved, 0).await.unwrap();
         store
             .delete_contact(&org, &saved, &deletion(audit, id))

@@ -111,12 +111,12 @@ async fn a_redelivery_is_a_duplicate_and_a_message_changes_the_profile_only_on_i
     assert_eq!(message_count(&store, &org).await, 1);
 
     let second = message_of("m-2", "c1");
-    let changed = Contact {
-        name: "Ana Lima".into(),
+    let mut changed = Contact {
         version: 2,
         match_hash: Some("h1".into()),
         ..ana.clone()
     };
+    changed.profile.name = "Ana Lima".into();
     let moved = || MatchMove {
         generation: 0,
         from: None,
@@ -143,7 +143,10 @@ async fn a_redelivery_is_a_duplicate_and_a_message_changes_the_profile_only_on_i
     assert_eq!(written.unwrap(), IngestOutcome::Written);
     assert_eq!(message_count(&store, &org).await, 2);
     let saved = store.contact(&org, "c1").await.unwrap().unwrap();
-    assert_eq!((saved.name.as_str(), saved.version), ("Ana Lima", 2));
+    assert_eq!(
+        (saved.profile.name.as_str(), saved.version),
+        ("Ana Lima", 2)
+    );
     assert_eq!(store.match_group(&org, 0, "h1").await.unwrap(), ["c1"]);
 }
 

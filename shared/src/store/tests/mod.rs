@@ -36,17 +36,18 @@ fn org() -> OrgId {
 }
 
 fn contact(id: &str) -> Contact {
-    Contact {
-        name: "Ana".into(),
-        identities: vec![Identity {
-            channel: Channel::Whatsapp,
-            network: Network::Whatsapp,
-            user_id: format!("u-{id}"),
-            handle: None,
-        }],
+    let mut contact = Contact {
         version: 1,
         ..Contact::new(id.to_owned(), Network::Whatsapp, NOW)
-    }
+    };
+    contact.profile.name = "Ana".into();
+    contact.profile.identities.push(Identity {
+        channel: Channel::Whatsapp,
+        network: Network::Whatsapp,
+        user_id: format!("u-{id}"),
+        handle: None,
+    });
+    contact
 }
 
 fn page(limit: i32) -> PageRequest {
