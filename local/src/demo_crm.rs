@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -143,33 +143,44 @@ fn verifies(headers: &HeaderMap, body: &[u8], secrets: &[String]) -> (usize, boo
     (given.len(), verified, id)
 }
 
-/// Records a call and whether it verified: the tenant's configuration and the parsed body.
-fn received(
-    state: &Shared,
-    tenant: String,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> (Tenant, Value, bool) {
-    let config = lock(state).config.get(&tenant).cloned().unwrap_or_default();
-    let (signatures, verified, webhook_id) = verifies(headers, body, &config.secrets);
-    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    lock(state).calls.entry(tenant).or_default().push(Call {
-        webhook_id,
-        signatures,
-        verified,
-        body: parsed.clone(),
-    });
-    (config, parsed, verified)
+/// A call to a tenant's lookup or write-back URL, recorded on arrival with whether its
+/// signature verified, so a handler only decides the answer.
+struct Received {
+    config: Tenant,
+    body: Value,
+    verified: bool,
 }
 
-async fn writeback(
-    State(state): State<Shared>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    let (config, _, verified) = received(&state, tenant, &headers, &body);
-    match (verified, config.writeback) {
+impl FromRequest<Shared> for Received {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Path(tenant) = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let bytes = axum::body::to_bytes(body, 2 * 1024 * 1024)
+            .await
+            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
+        let config = lock(state).config.get(&tenant).cloned().unwrap_or_default();
+        let (signatures, verified, webhook_id) = verifies(&parts.headers, &bytes, &config.secrets);
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        lock(state).calls.entry(tenant).or_default().push(Call {
+            webhook_id,
+            signatures,
+            verified,
+            body: body.clone(),
+        });
+        Ok(Self {
+            config,
+            body,
+            verified,
+        })
+    }
+}
+
+async fn writeback(call: Received) -> StatusCode {
+    match (call.verified, call.config.writeback) {
         (false, _) => StatusCode::UNAUTHORIZED,
         (true, WriteBackAnswer::Accept) => StatusCode::NO_CONTENT,
         (true, WriteBackAnswer::Conflict) => StatusCode::CONFLICT,
@@ -177,13 +188,12 @@ async fn writeback(
     }
 }
 
-async fn lookup(
-    State(state): State<Shared>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let (config, parsed, verified) = received(&state, tenant, &headers, &body);
+async fn lookup(call: Received) -> Response {
+    let Received {
+        config,
+        body: parsed,
+        verified,
+    } = call;
     if !verified {
         return (StatusCode::UNAUTHORIZED, "signature does not verify").into_response();
     }

@@ -129,30 +129,26 @@ async fn tokens_carry_the_requested_claims() {
     bad_org.expect_error(400, "bad_request");
 }
 
+/// The items of one of the runtime's own listings.
+async fn listed(path: &str) -> serde_json::Value {
+    let reply = Api::new().anonymous(Method::GET, path).await.expect(200);
+    reply["items"].clone()
+}
+
 #[tokio::test]
 async fn schedules_are_listed_from_the_template() {
-    let api = Api::new();
-    let reply = api
-        .anonymous(Method::GET, "/_local/schedules")
-        .await
-        .expect(200);
     assert_eq!(
-        reply["items"],
-        serde_json::json!([{"name": "HourlyExports", "function": "export-scheduler",
+        listed("/_local/schedules").await,
+        json!([{"name": "HourlyExports", "function": "export-scheduler",
                             "expression": "cron(0 * * * ? *)"}])
     );
 }
 
 #[tokio::test]
 async fn functions_are_listed_with_the_timeout_each_invocation_gets() {
-    let api = Api::new();
-    let reply = api
-        .anonymous(Method::GET, "/_local/functions")
-        .await
-        .expect(200);
     // scripts/test starts the runtime without LOCAL_MAX_TIMEOUT_S: the template's values.
     assert_eq!(
-        reply["items"],
+        listed("/_local/functions").await,
         json!([
             {"name": "contact-notes", "timeout_s": 10},
             {"name": "crm-sync", "timeout_s": 10},

@@ -5,6 +5,7 @@
 use lambda_http::Request;
 use shared::auth::Caller;
 use shared::clock::rfc3339;
+use shared::cursor::LastEvaluatedKey;
 use shared::deletion::{DeletionRecord, PurgeJob, contact_hint};
 use shared::http::{HttpResult, Matched, Page, if_match, no_content, ok};
 use shared::ids::{ContactId, OrgId};
@@ -143,13 +144,7 @@ impl App {
                 return Ok(Purged::OutOfTime);
             }
             let (page, _) = self
-                .store
-                .purge_page(
-                    org,
-                    PurgeScope::Contact(contact_id),
-                    None,
-                    self.tuning.page_size,
-                )
+                .tuned_page(org, PurgeScope::Contact(contact_id), None)
                 .await?;
             if page.is_empty() {
                 break;
@@ -162,6 +157,17 @@ impl App {
         self.store.finish_purge(org, contact_id).await?;
         tracing::info!(objects, "deleted contact purged");
         Ok(Purged::Done)
+    }
+
+    /// One page of what the purge removes next, as large as the tuning allows.
+    async fn tuned_page(
+        &self,
+        org: &OrgId,
+        scope: PurgeScope<'_>,
+        start: Option<LastEvaluatedKey>,
+    ) -> Result<(Vec<PurgeEntry>, Option<LastEvaluatedKey>), DomainError> {
+        let limit = self.tuning.page_size;
+        self.store.purge_page(org, scope, start, limit).await
     }
 
     /// Removes a conversation's items of the deleted contact, a page a step; `false` when the
@@ -191,13 +197,7 @@ impl App {
                 return Ok(false);
             }
             let (page, next) = self
-                .store
-                .purge_page(
-                    org,
-                    PurgeScope::Conversation(conversation),
-                    start,
-                    self.tuning.page_size,
-                )
+                .tuned_page(org, PurgeScope::Conversation(conversation), start)
                 .await?;
             let doomed = page
                 .into_iter()

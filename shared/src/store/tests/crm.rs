@@ -28,21 +28,27 @@ fn connection(id: &str) -> crate::crm::CrmConnection {
     }
 }
 
+/// Puts the connection: a new one, or a replacement of the one last updated at `replacing`;
+/// whether it was written.
+async fn put(
+    store: &Store,
+    org: &OrgId,
+    connection: &crate::crm::CrmConnection,
+    replacing: Option<&str>,
+) -> bool {
+    store
+        .put_crm_connection(org, connection, replacing)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_crm_breaker_opens_after_five_failures_in_a_row_and_one_success_closes_it() {
     let store = local_store().await;
     let org = OrgId::parse(&new_org("store")).unwrap();
+    assert!(put(&store, &org, &connection("k1"), None).await);
     assert!(
-        store
-            .put_crm_connection(&org, &connection("k1"), None)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .put_crm_connection(&org, &connection("k1"), None)
-            .await
-            .unwrap(),
+        !put(&store, &org, &connection("k1"), None).await,
         "created once"
     );
     let failure = || CallOutcome::Failed {
@@ -100,18 +106,10 @@ async fn a_connection_is_replaced_only_over_the_one_read_and_read_with_the_conta
     let (store, org) = (local_store().await, org());
     assert_eq!(store.crm_connection(&org).await.unwrap(), None);
     assert!(
-        !store
-            .put_crm_connection(&org, &connection("k1"), Some(NOW))
-            .await
-            .unwrap(),
+        !put(&store, &org, &connection("k1"), Some(NOW)).await,
         "a replace never creates"
     );
-    assert!(
-        store
-            .put_crm_connection(&org, &connection("k1"), None)
-            .await
-            .unwrap()
-    );
+    assert!(put(&store, &org, &connection("k1"), None).await);
     assert_eq!(
         store.crm_connection(&org).await.unwrap(),
         Some(connection("k1"))
@@ -121,17 +119,9 @@ async fn a_connection_is_replaced_only_over_the_one_read_and_read_with_the_conta
         updated_at: later.into(),
         ..connection("k2")
     };
+    assert!(put(&store, &org, &replacement, Some(NOW)).await);
     assert!(
-        store
-            .put_crm_connection(&org, &replacement, Some(NOW))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .put_crm_connection(&org, &connection("k3"), Some(NOW))
-            .await
-            .unwrap(),
+        !put(&store, &org, &connection("k3"), Some(NOW)).await,
         "a replace over a stale read is refused"
     );
     assert_eq!(store.crm_connection(&org).await.unwrap(), Some(replacement));
@@ -145,10 +135,7 @@ async fn a_connection_is_replaced_only_over_the_one_read_and_read_with_the_conta
 
     assert!(store.delete_crm_connection(&org).await.unwrap());
     assert!(
-        !store
-            .put_crm_connection(&org, &connection("k4"), Some(later))
-            .await
-            .unwrap(),
+        !put(&store, &org, &connection("k4"), Some(later)).await,
         "a deleted connection is not brought back"
     );
     assert_eq!(store.crm_connection(&org).await.unwrap(), None);
