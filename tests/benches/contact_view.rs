@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, Timings, new_org, raw_dynamodb};
+use api_tests::{Timings, fresh_as, raw_dynamodb};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 
@@ -11,9 +11,7 @@ const ROUNDS: usize = 300;
 
 #[tokio::main]
 async fn main() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "business").await;
+    let (api, org, admin) = fresh_as("admin", "business").await;
     admin.define_text("Customer ID").await;
     let contact = api.contact_from(&org, "x_dm", "bench", "c", "m").await;
     let agent = api.caller(&org, "agent", "business").await;

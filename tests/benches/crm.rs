@@ -62,9 +62,8 @@ async fn main() {
         .await;
         validated.record(started.elapsed());
     }
-    let (p50, p99) = validated.p50_p99();
     println!(
-        "{CONTACTS} new contacts: {} p50 {p50:.1} ms, p99 {p99:.1} ms (polling the view every 5 ms)",
-        validated.name
+        "{CONTACTS} new contacts: {} (polling the view every 5 ms)",
+        validated.summary()
     );
 }

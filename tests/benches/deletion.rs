@@ -4,11 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api_tests::{Api, batch_put, env_count, new_org, poll_until, raw_dynamodb};
+use api_tests::{Api, env_count, new_org, poll_until, raw_dynamodb};
 use aws_sdk_dynamodb::types::AttributeValue;
+use shared::clock::Timestamp;
+use shared::ids::OrgId;
+use shared::keys;
+use shared::notes::{Note, NoteParent, NoteText, Person};
+use shared::store::{Message, Store};
 
 #[tokio::main]
 async fn main() {
@@ -20,40 +24,38 @@ async fn main() {
         .contact_from(&org, "email", "long@example.com", "conv-long", "m-first")
         .await;
     let (client, table) = raw_dynamodb().await;
-    let s = |v: String| AttributeValue::S(v);
-    let mut items = Vec::with_capacity(messages + notes);
-    for i in 0..messages {
-        items.push(HashMap::from([
-            ("PK".to_string(), s(format!("ORG#{org}#CONV#conv-long"))),
-            (
-                "SK".to_string(),
-                s(format!("MSG#2026-01-01T00:00:00Z#m-{i:06}")),
-            ),
-            ("entity".to_string(), s("message".into())),
-            ("id".to_string(), s(format!("m-{i:06}"))),
-            ("conversation_id".to_string(), s("conv-long".into())),
-            ("contact_id".to_string(), s(contact.clone())),
-            (
-                "text".to_string(),
-                s("a message of ordinary length, about an order".into()),
-            ),
-            ("sent_at".to_string(), s("2026-01-01T00:00:00Z".into())),
-            ("attachments".to_string(), AttributeValue::L(vec![])),
-            ("created_at".to_string(), s("2026-01-01T00:00:00Z".into())),
-        ]));
-    }
-    for i in 0..notes {
-        items.push(HashMap::from([
-            ("PK".to_string(), s(format!("ORG#{org}#C#{contact}"))),
-            (
-                "SK".to_string(),
-                s(format!("NOTE#00000000-0000-7000-8000-{i:012}")),
-            ),
-            ("entity".to_string(), s("contact_note".into())),
-        ]));
-    }
+    let store = Store::new(client.clone(), &table);
+    let org_id = OrgId::parse(&org).unwrap();
+    const AT: &str = "2026-01-01T00:00:00Z";
+    let history: Vec<Message> = (0..messages)
+        .map(|i| Message {
+            id: format!("m-{i:06}"),
+            conversation_id: "conv-long".into(),
+            contact_id: contact.clone(),
+            text: "a message of ordinary length, about an order".into(),
+            sent_at: Timestamp::parse(AT).unwrap(),
+            attachments: vec![],
+        })
+        .collect();
+    let author = Person {
+        id: "agent-1".into(),
+        name: "Agent".into(),
+    };
+    let remarks: Vec<Note> = (0..notes)
+        .map(|i| Note {
+            id: format!("00000000-0000-7000-8000-{i:012}"),
+            text: NoteText::parse("called back about the order").unwrap(),
+            author: author.clone(),
+            created_at: AT.into(),
+            updated_at: AT.into(),
+            updated_by: None,
+            version: 1,
+        })
+        .collect();
     let seeding = Instant::now();
-    batch_put(&client, &table, items).await;
+    store.import_messages(&org_id, &history, AT).await.unwrap();
+    let parent = NoteParent::Contact(&contact);
+    store.import_notes(&org_id, parent, &remarks).await.unwrap();
     println!(
         "seeded {messages} messages and {notes} notes in {:.1} s",
         seeding.elapsed().as_secs_f64()
@@ -69,14 +71,14 @@ async fn main() {
             .query()
             .table_name(&table)
             .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
             .select(aws_sdk_dynamodb::types::Select::Count);
         async move { query.send().await.unwrap().count }
     };
     let (every, within) = (Duration::from_millis(250), Duration::from_secs(900));
     poll_until("the purge finishing", every, within, || async {
-        left(format!("ORG#{org}#CONV#conv-long")).await == 0
-            && left(format!("ORG#{org}#C#{contact}")).await == 0
+        left(keys::conversation_pk(&org_id, "conv-long")).await == 0
+            && left(keys::contact_pk(&org_id, &contact)).await == 0
     })
     .await;
     println!(

@@ -7,16 +7,14 @@
 
 use std::time::{Duration, Instant};
 
-use api_tests::{Api, Timings, new_org, poll_until};
+use api_tests::{Timings, fresh_as, poll_until};
 use serde_json::json;
 
 const CHANGES: usize = 200;
 
 #[tokio::main]
 async fn main() {
-    let api = Api::new();
-    let org = new_org();
-    let admin = api.caller(&org, "admin", "business").await;
+    let (api, org, admin) = fresh_as("admin", "business").await;
     admin.define_text("Order number").await;
     let contact = api.whatsapp_contact(&org, "+1", "c1").await;
     api.events_when(&org, "conversation.started", 1).await;
@@ -33,9 +31,8 @@ async fn main() {
         .await;
         told.record(committed.elapsed());
     }
-    let (p50, p99) = told.p50_p99();
     println!(
-        "{CHANGES} edits: {} p50 {p50:.1} ms, p99 {p99:.1} ms (polling GET /_local/events every 5 ms)",
-        told.name
+        "{CHANGES} edits: {} (polling GET /_local/events every 5 ms)",
+        told.summary()
     );
 }

@@ -42,6 +42,12 @@ impl Timings {
         (self.percentile_ms(50.0), self.percentile_ms(99.0))
     }
 
+    /// `<name> p50 <ms> ms, p99 <ms> ms`, for a bench's report.
+    pub fn summary(&mut self) -> String {
+        let (p50, p99) = self.p50_p99();
+        format!("{} p50 {p50:.1} ms, p99 {p99:.1} ms", self.name)
+    }
+
     /// The `p`th percentile (0..=100) in milliseconds, nearest-rank.
     pub fn percentile_ms(&mut self, p: f64) -> f64 {
         self.samples.sort();

@@ -40,11 +40,37 @@ fn parent_keys(org: &OrgId, parent: NoteParent) -> (String, &'static str, &'stat
     }
 }
 
+/// The stored item of a note, in its parent's partition `pk`.
+fn note_item(pk: &str, entity: &str, note: &Note) -> Result<super::Item, DomainError> {
+    serde_dynamo::to_item(NoteItem {
+        head: Head::new(pk.to_owned(), keys::note_sk(&note.id), entity),
+        note: note.clone(),
+    })
+    .map_err(failed)
+}
+
 fn not_found(parent: NoteParent) -> DomainError {
     DomainError::NotFound(parent.name())
 }
 
 impl Store {
+    /// Writes many notes under one parent at once, for tests and benchmarks of what reads or
+    /// removes a long history.
+    #[cfg(any(test, feature = "test-support"))]
+    pub async fn import_notes(
+        &self,
+        org: &OrgId,
+        parent: NoteParent<'_>,
+        notes: &[Note],
+    ) -> Result<(), DomainError> {
+        let (pk, _, entity) = parent_keys(org, parent);
+        let writes = notes
+            .iter()
+            .map(|note| note_item(&pk, entity, note).map(super::BatchOp::Put))
+            .collect::<Result<_, _>>()?;
+        self.batch_write(writes).await
+    }
+
     /// The contact a note parent belongs to while it is alive: a contact that exists, or a
     /// conversation whose contact exists. A deleted contact's notes and conversations are
     /// gone from the moment of the delete, before the purge has removed them.
@@ -83,11 +109,7 @@ impl Store {
                 (contact, Some(profile))
             }
         };
-        let item = serde_dynamo::to_item(NoteItem {
-            head: Head::new(pk.clone(), keys::note_sk(&note.id), entity.to_owned()),
-            note: note.clone(),
-        })
-        .map_err(failed)?;
+        let item = note_item(&pk, entity, note)?;
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(raw_key(&pk, head)))

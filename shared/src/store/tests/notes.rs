@@ -4,11 +4,8 @@ use super::*;
 use crate::notes::{Note, NoteParent, NoteText, Person};
 use crate::testing::local_store;
 
-#[tokio::test]
-async fn notes_live_under_a_live_parent_newest_first() {
-    let (store, org) = (local_store().await, org());
-    ingested(&store, &org, "c1", "conv-1").await;
-    let note = |id: &str| Note {
+fn note(id: &str) -> Note {
+    Note {
         id: id.into(),
         text: NoteText::parse("call back").unwrap(),
         author: Person {
@@ -19,7 +16,33 @@ async fn notes_live_under_a_live_parent_newest_first() {
         updated_at: NOW.into(),
         updated_by: None,
         version: 1,
-    };
+    }
+}
+
+#[tokio::test]
+async fn imported_notes_are_listed_like_added_ones() {
+    let (store, org) = (local_store().await, org());
+    ingested(&store, &org, "c1", "conv-1").await;
+    let conversation = NoteParent::Conversation("conv-1");
+    let history = ["01b-1", "01b-2", "01b-3"].map(note);
+    store
+        .import_notes(&org, conversation, &history)
+        .await
+        .unwrap();
+    let (listed, _) = store
+        .list_notes(&org, conversation, page(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["01b-3", "01b-2", "01b-1"]
+    );
+}
+
+#[tokio::test]
+async fn notes_live_under_a_live_parent_newest_first() {
+    let (store, org) = (local_store().await, org());
+    ingested(&store, &org, "c1", "conv-1").await;
     let contact = NoteParent::Contact("c1");
     for id in ["01a-1", "01a-2"] {
         assert_eq!(
