@@ -27,13 +27,14 @@ async fn main() {
     let store = Store::new(client.clone(), &table);
     let org_id = OrgId::parse(&org).unwrap();
     const AT: &str = "2026-01-01T00:00:00Z";
+    let sent_at = Timestamp::parse(AT).unwrap();
     let history: Vec<Message> = (0..messages)
         .map(|i| Message {
             id: format!("m-{i:06}"),
             conversation_id: "conv-long".into(),
             contact_id: contact.clone(),
             text: "a message of ordinary length, about an order".into(),
-            sent_at: Timestamp::parse(AT).unwrap(),
+            sent_at: sent_at.clone(),
             attachments: vec![],
         })
         .collect();
