@@ -13,7 +13,7 @@ const ROUNDS: usize = 300;
 async fn main() {
     let (api, org, admin) = fresh_as("admin", "business").await;
     admin.define_text("Customer ID").await;
-    let contact = api.contact_from(&org, "x_dm", "bench", "c", "m").await;
+    let contact = api.contact_from(&org, "x_dm", "bench", "c").await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{contact}");
     let (client, table) = raw_dynamodb().await;

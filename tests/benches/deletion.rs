@@ -21,7 +21,7 @@ async fn main() {
     let api = Api::new();
     let org = new_org();
     let contact = api
-        .contact_from(&org, "email", "long@example.com", "conv-long", "m-first")
+        .contact_from(&org, "email", "long@example.com", "conv-long")
         .await;
     let (client, table) = raw_dynamodb().await;
     let store = Store::new(client.clone(), &table);

@@ -16,7 +16,7 @@ const CHANGES: usize = 200;
 async fn main() {
     let (api, org, admin) = fresh_as("admin", "business").await;
     admin.define_text("Order number").await;
-    let contact = api.whatsapp_contact(&org, "+1", "c1").await;
+    let contact = api.contact_from(&org, "whatsapp", "+1", "c1").await;
     api.events_when(&org, "conversation.started", 1).await;
     let path = format!("/contacts/{contact}");
     let mut told = Timings::new("change committed → event received");

@@ -45,7 +45,7 @@ pub async fn fresh_as(role: &str, plan: &str) -> (Api, String, Caller) {
 /// `notes` being the contact's notes path.
 pub async fn notes_as(plan: &str) -> (Api, String, Caller, String) {
     let (api, org, agent) = fresh_as("agent", plan).await;
-    let contact = api.whatsapp_contact(&org, "+1", "c1").await;
+    let contact = api.contact_from(&org, "whatsapp", "+1", "c1").await;
     (api, org, agent, format!("/contacts/{contact}/notes"))
 }
 
@@ -231,38 +231,17 @@ impl Api {
         self.ingest(message).await.0
     }
 
-    /// Ingests the message `inbound` makes of these, which must be accepted:
-    /// `(contact_id, conversation_id)`.
-    pub async fn ingest_from(
-        &self,
-        org: &str,
-        channel: &str,
-        user: &str,
-        conversation: &str,
-        message: &str,
-    ) -> (String, String) {
-        self.ingest(&inbound(org, channel, user, conversation, message))
-            .await
-    }
-
-    /// The contact of the message `inbound` makes of these, which must be accepted.
+    /// The contact of a message from `user` on `channel` in `conversation`, which must be
+    /// accepted. Each call sends a new message (its id is new), never a redelivery.
     pub async fn contact_from(
         &self,
         org: &str,
         channel: &str,
         user: &str,
         conversation: &str,
-        message: &str,
     ) -> String {
-        self.ingest_from(org, channel, user, conversation, message)
-            .await
-            .0
-    }
-
-    /// The contact of a WhatsApp sender, made by its first message in `conversation`.
-    pub async fn whatsapp_contact(&self, org: &str, user: &str, conversation: &str) -> String {
-        let message = format!("m-{user}");
-        self.contact_from(org, "whatsapp", user, conversation, &message)
+        let message = uuid::Uuid::now_v7().to_string();
+        self.contact_of(&inbound(org, channel, user, conversation, &message))
             .await
     }
 
@@ -484,4 +463,16 @@ pub fn column(items: &Value, name: &str) -> Vec<String> {
         .iter()
         .map(|d| d[name].as_str().expect(name).to_owned())
         .collect()
+}
+
+/// Asserts that `actual` holds each top-level field of `expected` with that value (a missing
+/// field reads as `null`); fields `expected` does not name are not compared.
+#[track_caller]
+pub fn assert_fields(actual: &Value, expected: Value) {
+    let named = expected.as_object().expect("expected is an object");
+    let seen: serde_json::Map<String, Value> = named
+        .keys()
+        .map(|name| (name.clone(), actual[name.as_str()].clone()))
+        .collect();
+    assert_eq!(Value::Object(seen), expected);
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{Caller, Reply};
 
-/// A request a test expects refused: method, path and body.
+/// A request in a test's table of cases: method, path and body.
 pub struct Request {
     pub method: Method,
     pub path: String,
@@ -47,6 +47,16 @@ impl Request {
 }
 
 impl Caller {
+    /// Sends each request in order and expects each to succeed in exactly its budget of
+    /// DynamoDB requests (the local runtime counts them, retries included).
+    pub async fn expect_budgets(&self, cases: &[(Request, usize)]) {
+        for (Request { method, path, body }, budget) in cases {
+            let reply = self.send(method.clone(), path, body.as_ref()).await;
+            assert!(reply.status.is_success(), "{method} {path}: {}", reply.body);
+            assert_eq!(reply.dynamodb_requests(), *budget, "{method} {path}");
+        }
+    }
+
     /// Sends each request in order and expects every one to fail with `status` and `code`
     /// (a route closed to the caller's role, plan or org, or an object that is not there).
     pub async fn expect_each_error(&self, status: u16, code: &str, requests: &[Request]) {

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Api, Request, entry, fresh_as, keys, new_org};
+use api_tests::{Api, Request, assert_fields, entry, fresh_as, keys, new_org};
 use serde_json::json;
 
 #[tokio::test]
@@ -33,13 +33,9 @@ async fn a_new_org_lists_the_platform_catalogue_then_vip() {
     );
     assert_eq!(keys.last().unwrap(), "vip");
     let vip = entry(&list, "vip").unwrap();
-    assert_eq!(
-        (
-            vip["kind"].clone(),
-            vip["type"].clone(),
-            vip["enabled"].clone()
-        ),
-        (json!("builtin"), json!("boolean"), json!(true))
+    assert_fields(
+        vip,
+        json!({"kind": "builtin", "type": "boolean", "enabled": true}),
     );
     for (i, def) in list["items"].as_array().unwrap().iter().enumerate() {
         assert_eq!(def["position"], i, "positions follow display order");
@@ -101,13 +97,9 @@ async fn custom_attributes_can_be_relabelled_reoptioned_and_switched_off() {
         )
         .await
         .expect(200);
-    assert_eq!(
-        (
-            def["label"].clone(),
-            def["options"].clone(),
-            def["enabled"].clone()
-        ),
-        (json!("Shirt size"), json!(["S", "M", "L"]), json!(false))
+    assert_fields(
+        &def,
+        json!({"label": "Shirt size", "options": ["S", "M", "L"], "enabled": false}),
     );
     assert_eq!(
         entry(&admin.get("/attributes").await.expect(200), "size").unwrap(),

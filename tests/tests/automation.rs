@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Request, define, entry, fresh, fresh_as, new_org};
+use api_tests::{Request, define, entry, fresh, fresh_as, inbound, new_org};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -19,9 +19,8 @@ async fn an_autoresponder_fills_custom_values_marks_vips_and_closes_conversation
     )
     .await;
     admin.set_settings(&json!({"crm_edit_enabled": true})).await;
-    let contact = api
-        .contact_from(&org, "webchat", "visitor-1", "chat-1", "m-1")
-        .await;
+    let first = inbound(&org, "webchat", "visitor-1", "chat-1", "m-1");
+    let contact = api.contact_of(&first).await;
     let path = format!("/contacts/{contact}");
 
     let view = bot
@@ -75,7 +74,7 @@ async fn an_autoresponder_fills_custom_values_marks_vips_and_closes_conversation
 async fn an_automation_client_sees_nothing_of_another_org_and_none_of_peoples_things() {
     let (api, org) = fresh();
     let contact = api
-        .contact_from(&org, "webchat", "visitor-1", "chat-1", "m-1")
+        .contact_from(&org, "webchat", "visitor-1", "chat-1")
         .await;
     let path = format!("/contacts/{contact}");
     let stranger = api.caller(&new_org(), "automation", "enterprise").await;

@@ -2,9 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Request, entry, fresh, fresh_as, inbound, new_org};
+use api_tests::{Request, assert_fields, entry, fresh, fresh_as, inbound, new_org};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// An enterprise org with the sample attributes and a CRM-managed "Account owner", and its
 /// admin.
@@ -24,7 +24,7 @@ async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edi
         .patch("/attributes/followers", &json!({"enabled": false}))
         .await
         .expect(200);
-    let id = api.contact_from(&org, "x_dm", "7", "c", "m").await;
+    let id = api.contact_from(&org, "x_dm", "7", "c").await;
 
     let agent = api.caller(&org, "agent", "business").await;
     let view = agent.view(&id).await;
@@ -36,13 +36,9 @@ async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edi
         ["customer_id", "tier", "account_owner"]
     );
     let tier = entry(&view, "tier").unwrap();
-    assert_eq!(
-        (
-            tier["options"].clone(),
-            tier["editable"].clone(),
-            tier["value"].clone()
-        ),
-        (json!(["Gold", "Silver"]), json!(true), json!(null))
+    assert_fields(
+        tier,
+        json!({"options": ["Gold", "Silver"], "editable": true, "value": null}),
     );
     assert_eq!(entry(&view, "account_owner").unwrap()["editable"], false);
     assert_eq!(entry(&view, "bio").unwrap()["editable"], false);
@@ -61,7 +57,7 @@ async fn the_view_lists_enabled_attributes_in_order_with_what_the_caller_may_edi
 #[tokio::test]
 async fn agents_fill_and_clear_custom_values_all_or_nothing() {
     let (api, org, admin) = with_an_account_owner().await;
-    let id = api.contact_from(&org, "whatsapp", "+1", "c", "m").await;
+    let id = api.contact_from(&org, "whatsapp", "+1", "c").await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{id}");
 
@@ -151,7 +147,7 @@ async fn agents_fill_and_clear_custom_values_all_or_nothing() {
 async fn filling_values_needs_a_paid_plan() {
     let (api, org) = fresh();
     api_tests::sample_attributes(&api.caller(&org, "admin", "team").await).await;
-    let id = api.contact_from(&org, "sms", "+1", "c", "m").await;
+    let id = api.contact_from(&org, "sms", "+1", "c").await;
     for role in ["agent", "admin"] {
         let team = api.caller(&org, role, "team").await;
         team.edit(&id, json!({"customer_id": "1"}))
@@ -164,9 +160,7 @@ async fn filling_values_needs_a_paid_plan() {
 async fn if_match_refuses_stale_writes() {
     let (api, org) = fresh();
     api_tests::sample_attributes(&api.caller(&org, "admin", "team").await).await;
-    let id = api
-        .contact_from(&org, "email", "a@example.com", "c", "m")
-        .await;
+    let id = api.contact_from(&org, "email", "a@example.com", "c").await;
     let agent = api.caller(&org, "agent", "business").await;
     let path = format!("/contacts/{id}");
     let body = json!({"attributes": {"customer_id": "1"}});
@@ -191,38 +185,9 @@ async fn if_match_refuses_stale_writes() {
 }
 
 #[tokio::test]
-async fn parallel_edits_of_different_fields_both_land() {
-    let (api, org, admin) = fresh_as("admin", "business").await;
-    for i in 0..6 {
-        admin.define_text(&format!("Field {i}")).await;
-    }
-    let id = api.contact_from(&org, "webchat", "v", "c", "m").await;
-    let agent = api.caller(&org, "agent", "business").await;
-    let path = format!("/contacts/{id}");
-    let bodies: Vec<Value> = (0..6)
-        .map(|i| json!({"attributes": {format!("field_{i}"): format!("value {i}")}}))
-        .collect();
-    let replies = futures::future::join_all(bodies.iter().map(|b| agent.patch(&path, b))).await;
-    for reply in replies {
-        reply.expect(200);
-    }
-    let view = agent.get(&path).await.expect(200);
-    for i in 0..6 {
-        assert_eq!(
-            entry(&view, &format!("field_{i}")).unwrap()["value"],
-            format!("value {i}"),
-            "field_{i} lost"
-        );
-    }
-    assert_eq!(view["version"], 7);
-}
-
-#[tokio::test]
 async fn another_orgs_contacts_and_conversations_are_not_found() {
     let (api, org) = fresh();
-    let id = api
-        .contact_from(&org, "x_dm", "1", "secret-conv", "m")
-        .await;
+    let id = api.contact_from(&org, "x_dm", "1", "secret-conv").await;
     let stranger = api.caller(&new_org(), "admin", "enterprise").await;
     let (path, none) = (format!("/contacts/{id}"), json!({"attributes": {}}));
     let conversations = format!("{path}/conversations");
@@ -233,21 +198,7 @@ async fn another_orgs_contacts_and_conversations_are_not_found() {
         Request::get("/conversations/secret-conv/messages"),
     ];
     stranger.expect_each_error(404, "not_found", &theirs).await;
-    assert_eq!(
-        stranger.get("/contacts").await.expect(200)["items"],
-        json!([])
-    );
-
-    let owner = api.caller(&org, "agent", "team").await;
-    let page = owner.get("/contacts?limit=1").await.expect(200);
-    assert_eq!(page["next_cursor"], json!(null));
-    api.contact_from(&org, "x_dm", "2", "c2", "m2").await;
-    let page = owner.get("/contacts?limit=1").await.expect(200);
-    let cursor = page["next_cursor"].as_str().unwrap();
-    stranger
-        .get(&format!("/contacts?cursor={cursor}"))
-        .await
-        .expect_error(400, "bad_request");
+    assert_eq!(stranger.count("/contacts").await, 0);
 }
 
 #[tokio::test]
@@ -300,8 +251,5 @@ async fn lists_page_newest_first() {
         .await
         .expect_error(403, "plan_required");
     let paid = api.caller(&org, "agent", "business").await;
-    assert_eq!(
-        paid.get("/contacts?vip=true").await.expect(200)["items"],
-        json!([])
-    );
+    assert_eq!(paid.count("/contacts?vip=true").await, 0);
 }

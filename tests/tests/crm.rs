@@ -118,9 +118,7 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
         json!({"label": "Notes field", "type": "text"}),
     ];
     api_tests::define(&admin, &definitions).await;
-    let contact = api
-        .contact_from(&org, "whatsapp", "+351911", "c1", "m1")
-        .await;
+    let contact = api.contact_from(&org, "whatsapp", "+351911", "c1").await;
     agent
         .post(&format!("/contacts/{contact}/crm-lookup"), &json!({}))
         .await
@@ -187,7 +185,7 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
 #[tokio::test]
 async fn lookups_need_an_enterprise_caller_of_the_contacts_org() {
     let (api, org) = fresh();
-    let contact = api.contact_from(&org, "sms", "+351922", "c1", "m1").await;
+    let contact = api.contact_from(&org, "sms", "+351922", "c1").await;
     let path = format!("/contacts/{contact}/crm-lookup");
     api.caller(&org, "agent", "business")
         .await
@@ -205,7 +203,7 @@ async fn lookups_need_an_enterprise_caller_of_the_contacts_org() {
 async fn failed_lookups_are_recorded_and_five_in_a_row_pause_calls() {
     let (api, org, admin) = fresh_as("admin", "enterprise").await;
     let crm = DemoCrm::for_org(&org);
-    let contact = api.contact_from(&org, "sms", "+351933", "c1", "m1").await;
+    let contact = api.contact_from(&org, "sms", "+351933", "c1").await;
     connect_demo_crm(&admin, &crm, json!([]), "status_500").await;
     for _ in 0..5 {
         let view = looked_up(&admin, &contact).await;

@@ -28,9 +28,7 @@ async fn writing_back(
     let records = json!([{"match": "+351944", "id": "R-7", "attributes": {"account": "ACME"}}]);
     let config = json!({"records": records, "writeback": writeback});
     let secret = connect_demo_crm_with(&admin, &crm, connection, config).await;
-    let contact = api
-        .contact_from(org, "whatsapp", "+351944", "c1", "m1")
-        .await;
+    let contact = api.contact_from(org, "whatsapp", "+351944", "c1").await;
     (admin, agent, crm, contact, secret)
 }
 
@@ -126,7 +124,7 @@ async fn a_lookup_never_overwrites_a_change_waiting_to_be_written_back() {
 #[tokio::test]
 async fn conversation_status_is_one_of_three_for_any_caller_of_the_org() {
     let (api, org) = fresh();
-    api.contact_from(&org, "sms", "+351955", "c1", "m1").await;
+    api.contact_from(&org, "sms", "+351955", "c1").await;
     let agent = api.caller(&org, "agent", "team").await;
     agent
         .patch("/conversations/c1", &json!({"status": "archived"}))

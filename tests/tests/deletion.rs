@@ -97,18 +97,12 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
     assert_eq!(status.as_u16(), 404, "the attachment object is gone");
 
     let fresh = api
-        .contact_from(&org, "whatsapp", "+351911", "conv-new", "m2")
+        .contact_from(&org, "whatsapp", "+351911", "conv-new")
         .await;
     assert_ne!(fresh, old);
     let view = agent.view(&fresh).await;
     assert_eq!(view["version"], 1);
-    assert_eq!(
-        agent
-            .get(&format!("/contacts/{fresh}/notes"))
-            .await
-            .expect(200)["items"],
-        json!([])
-    );
+    assert_eq!(agent.count(&format!("/contacts/{fresh}/notes")).await, 0);
     let history = agent
         .get(&format!("/contacts/{fresh}/conversations"))
         .await
@@ -120,7 +114,7 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
 #[tokio::test]
 async fn only_admins_delete_and_list_and_only_their_own_orgs_contacts() {
     let (api, org) = fresh();
-    let id = api.contact_from(&org, "sms", "+1", "c", "m").await;
+    let id = api.contact_from(&org, "sms", "+1", "c").await;
     let agent = api.caller(&org, "agent", "enterprise").await;
     let path = format!("/contacts/{id}");
     let admins_only = [Request::delete(&path), Request::get("/deleted-contacts")];
@@ -133,12 +127,8 @@ async fn only_admins_delete_and_list_and_only_their_own_orgs_contacts() {
 
     let admin = api.caller(&org, "admin", "team").await;
     assert_eq!(admin.delete(&path).await.status, 204);
-    assert_eq!(
-        stranger.get("/deleted-contacts").await.expect(200)["items"],
-        json!([])
-    );
-    let page = admin.get("/deleted-contacts?limit=1").await.expect(200);
-    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(stranger.count("/deleted-contacts").await, 0);
+    assert_eq!(admin.count("/deleted-contacts?limit=1").await, 1);
     admin
         .get("/deleted-contacts?limit=0")
         .await

@@ -44,8 +44,8 @@ async fn a_first_message_tells_of_the_contact_and_its_conversation() {
     // A redelivered message changes nothing and tells nothing; a later message in the same
     // conversation is no new conversation.
     api.ingest(&message).await;
-    api.ingest_from(&org, "x_dm", "42", "conv-1", "m-2").await;
-    api.ingest_from(&org, "x_dm", "42", "conv-2", "m-3").await;
+    api.contact_from(&org, "x_dm", "42", "conv-1").await;
+    api.contact_from(&org, "x_dm", "42", "conv-2").await;
     let events = api.events_when(&org, "conversation.started", 2).await;
     assert_eq!(
         types(&events),
@@ -73,7 +73,9 @@ async fn a_vips_conversation_starts_with_the_routing_team_and_its_values() {
         ],
     )
     .await;
-    let contact = api.whatsapp_contact(&org, "+351900", "conv-1").await;
+    let contact = api
+        .contact_from(&org, "whatsapp", "+351900", "conv-1")
+        .await;
     let path = format!("/contacts/{contact}");
     bot.patch(&path, &json!({"attributes": {"tier": "Gold"}}))
         .await
@@ -87,7 +89,7 @@ async fn a_vips_conversation_starts_with_the_routing_team_and_its_values() {
         json!({"contact_id": contact, "vip": true, "vip_routing_team": "VIP desk"})
     );
 
-    api.ingest_from(&org, "whatsapp", "+351900", "conv-2", "m-2")
+    api.contact_from(&org, "whatsapp", "+351900", "conv-2")
         .await;
     let events = api.events_when(&org, "conversation.started", 2).await;
     let started = events.last().unwrap();
@@ -163,7 +165,7 @@ async fn value_changes_are_told_with_who_made_them_and_repeats_tell_nothing() {
 #[tokio::test]
 async fn an_unchanged_vip_flag_or_status_publishes_nothing() {
     let (api, org, agent) = fresh_as("agent", "business").await;
-    let contact = api.whatsapp_contact(&org, "+44700", "conv-1").await;
+    let contact = api.contact_from(&org, "whatsapp", "+44700", "conv-1").await;
     let vip = format!("/contacts/{contact}/vip");
     agent.delete(&vip).await.expect(200);
     agent.set_status("conv-1", "open").await;
@@ -216,7 +218,9 @@ async fn a_lookup_tells_when_it_validates_a_contact_and_what_it_filled() {
         &[json!({"label": "Account", "type": "text", "crm_managed": true})],
     )
     .await;
-    let contact = api.whatsapp_contact(&org, "+351911", "conv-1").await;
+    let contact = api
+        .contact_from(&org, "whatsapp", "+351911", "conv-1")
+        .await;
     let crm = DemoCrm::for_org(&org);
     let records = json!([{"match": "+351911", "id": "R-42", "attributes": {"account": "ACME"}}]);
     let secret = connect_demo_crm(&admin, &crm, records, "answer").await;
@@ -250,7 +254,7 @@ async fn a_lookup_tells_when_it_validates_a_contact_and_what_it_filled() {
 #[tokio::test]
 async fn a_deleted_contact_is_told_once() {
     let (api, org, admin) = fresh_as("admin", "team").await;
-    let contact = api.whatsapp_contact(&org, "+3312", "conv-1").await;
+    let contact = api.contact_from(&org, "whatsapp", "+3312", "conv-1").await;
     let path = format!("/contacts/{contact}");
     let (a, b) = tokio::join!(admin.delete(&path), admin.delete(&path));
     let mut statuses = [a.status.as_u16(), b.status.as_u16()];
@@ -298,7 +302,7 @@ async fn no_event_carries_note_or_message_text() {
 async fn the_local_bus_shows_one_orgs_events_and_needs_an_org() {
     let api = Api::new();
     let (org, other) = (new_org(), new_org());
-    api.whatsapp_contact(&org, "+1", "conv-1").await;
+    api.contact_from(&org, "whatsapp", "+1", "conv-1").await;
     api.events_when(&org, "conversation.started", 1).await;
     assert!(api.events(&other, None).await.is_empty());
     assert_eq!(

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Request, fresh_as, inbound};
+use api_tests::{Request, assert_fields, fresh_as, inbound};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -20,13 +20,9 @@ async fn the_export_schedule_is_set_replaced_read_and_removed() {
         )
         .await
         .expect(200);
-    assert_eq!(
-        (
-            set["cadence"].clone(),
-            set["weekday"].clone(),
-            set["filter"].clone()
-        ),
-        (json!("weekly"), json!("sun"), json!({"vip": true}))
+    assert_fields(
+        &set,
+        json!({"cadence": "weekly", "weekday": "sun", "filter": {"vip": true}}),
     );
     let next = set["next_run_at"].as_str().unwrap();
     assert!(next.ends_with("T22:00:00Z"), "{next}");

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{fresh, fresh_as};
+use api_tests::{fresh, fresh_as, inbound, notes_as};
 use reqwest::Method;
 use serde_json::json;
 
@@ -12,9 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_refused_request_is_never_replayed_to_an_allowed_caller() {
-    let (api, org) = fresh();
-    let (contact, _) = api.ingest_from(&org, "sms", "+1555", "c-1", "m-1").await;
-    let path = format!("/contacts/{contact}/notes");
+    let (api, org, _, path) = notes_as("business").await;
     let body = json!({"text": "call back tomorrow"});
     let on_team = api.caller_as(&org, "agent", "team", "ana").await;
     on_team
@@ -25,8 +23,7 @@ async fn a_refused_request_is_never_replayed_to_an_allowed_caller() {
     let created = upgraded.post_with_key(&path, &body, "k-1").await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert!(created.headers.get("idempotent-replayed").is_none());
-    let notes = upgraded.get(&path).await.expect(200);
-    assert_eq!(notes["items"].as_array().unwrap().len(), 1);
+    assert_eq!(upgraded.count(&path).await, 1);
 }
 
 #[tokio::test]
@@ -50,9 +47,7 @@ async fn a_stored_response_is_not_replayed_to_a_caller_whose_role_no_longer_allo
 
 #[tokio::test]
 async fn keys_belong_to_the_user_who_first_used_them() {
-    let (api, org) = fresh();
-    let (contact, _) = api.ingest_from(&org, "sms", "+1556", "c-1", "m-1").await;
-    let path = format!("/contacts/{contact}/notes");
+    let (api, org, _, path) = notes_as("business").await;
     let body = json!({"text": "same words"});
     let ana = api.caller_as(&org, "agent", "business", "ana").await;
     let bo = api.caller_as(&org, "agent", "business", "bo").await;
@@ -73,10 +68,7 @@ async fn keys_belong_to_the_user_who_first_used_them() {
 
 #[tokio::test]
 async fn an_error_is_never_stored_so_the_corrected_request_runs() {
-    let (api, org) = fresh();
-    let (contact, _) = api.ingest_from(&org, "sms", "+1557", "c-1", "m-1").await;
-    let path = format!("/contacts/{contact}/notes");
-    let agent = api.caller(&org, "agent", "business").await;
+    let (_, _, agent, path) = notes_as("business").await;
     agent
         .post_with_key(&path, &json!({"text": "  "}), "k-1")
         .await
@@ -107,7 +99,7 @@ async fn only_a_json_object_without_duplicate_keys_is_a_body() {
     }
     assert_eq!(admin.get("/settings").await.expect(200), before);
     admin.define_text("Tier").await;
-    let (contact, _) = api.ingest_from(&org, "sms", "+1700", "c-1", "m-1").await;
+    let contact = api.contact_from(&org, "sms", "+1700", "c-1").await;
     let reply = admin
         .raw_body(
             Method::PATCH,
@@ -201,7 +193,8 @@ async fn a_value_outside_a_closed_set_is_422_naming_the_field_and_21_0_is_an_int
 #[tokio::test]
 async fn control_characters_bidi_overrides_and_invisible_text_are_refused() {
     let (api, org, admin) = fresh_as("admin", "enterprise").await;
-    let (contact, conversation) = api.ingest_from(&org, "sms", "+1800", "c-1", "m-1").await;
+    let conversation = "c-1";
+    let contact = api.contact_from(&org, "sms", "+1800", conversation).await;
     for text in [
         "a\u{0}b",
         "ring\u{7}",
@@ -262,16 +255,19 @@ async fn a_conversation_id_with_reserved_characters_is_reached_percent_encoded()
     let (api, org) = fresh();
     let conversation = "thread 7#a?b%";
     let (_, id) = api
-        .ingest_from(&org, "email", "ana@example.com", conversation, "m-1")
+        .ingest(&inbound(
+            &org,
+            "email",
+            "ana@example.com",
+            conversation,
+            "m-1",
+        ))
         .await;
     assert_eq!(id, conversation);
     let agent = api.caller(&org, "agent", "business").await;
     let encoded = "thread%207%23a%3Fb%25";
-    let messages = agent
-        .get(&format!("/conversations/{encoded}/messages"))
-        .await
-        .expect(200);
-    assert_eq!(messages["items"].as_array().unwrap().len(), 1);
+    let messages = format!("/conversations/{encoded}/messages");
+    assert_eq!(agent.count(&messages).await, 1);
     agent
         .note(&format!("/conversations/{encoded}/notes"), "reached")
         .await;

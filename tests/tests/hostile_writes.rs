@@ -3,16 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Request, fresh, fresh_as, inbound};
+use api_tests::{Request, entry, fresh, fresh_as, inbound};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 // ---- 7. If-Match ----
 
 #[tokio::test]
 async fn vip_and_delete_honour_if_match() {
     let (api, org, admin) = fresh_as("admin", "business").await;
-    let (contact, _) = api.ingest_from(&org, "sms", "+1900", "c-1", "m-1").await;
+    let contact = api.contact_from(&org, "sms", "+1900", "c-1").await;
     let path = format!("/contacts/{contact}");
     let stale = [("if-match", "\"7\"")];
     admin
@@ -50,7 +50,8 @@ async fn vip_and_delete_honour_if_match() {
 #[tokio::test]
 async fn from_the_204_on_every_read_and_write_of_the_contacts_data_is_404() {
     let (api, org) = fresh();
-    let (contact, conversation) = api.ingest_from(&org, "sms", "+2000", "conv-x", "m-1").await;
+    let conversation = "conv-x";
+    let contact = api.contact_from(&org, "sms", "+2000", conversation).await;
     let agent = api.caller(&org, "agent", "business").await;
     let note = agent.note(&format!("/contacts/{contact}/notes"), "a").await;
     let conversation_note = agent
@@ -85,7 +86,8 @@ async fn from_the_204_on_every_read_and_write_of_the_contacts_data_is_404() {
 #[tokio::test]
 async fn the_purge_removes_the_idempotency_records_that_hold_a_contacts_data() {
     let (api, org) = fresh();
-    let (contact, conversation) = api.ingest_from(&org, "sms", "+2100", "conv-y", "m-1").await;
+    let conversation = "conv-y";
+    let contact = api.contact_from(&org, "sms", "+2100", conversation).await;
     let agent = api.caller(&org, "agent", "business").await;
     let notes = [
         format!("/contacts/{contact}/notes"),
@@ -149,7 +151,7 @@ async fn sixteen_agents_editing_different_attributes_of_one_contact_all_succeed(
     for n in 0..16 {
         admin.define_text(&format!("Field {n}")).await;
     }
-    let (contact, _) = api.ingest_from(&org, "sms", "+2300", "c-1", "m-1").await;
+    let contact = api.contact_from(&org, "sms", "+2300", "c-1").await;
     let mut agents = Vec::new();
     for n in 0..16 {
         agents.push(
@@ -158,17 +160,13 @@ async fn sixteen_agents_editing_different_attributes_of_one_contact_all_succeed(
         );
     }
     let path = format!("/contacts/{contact}");
-    let edits = agents.iter().enumerate().map(|(n, agent)| {
-        let path = path.clone();
-        async move {
-            agent
-                .patch(
-                    &path,
-                    &json!({"attributes": {format!("field_{n}"): format!("v{n}")}}),
-                )
-                .await
-        }
-    });
+    let bodies: Vec<Value> = (0..16)
+        .map(|n| json!({"attributes": {format!("field_{n}"): format!("v{n}")}}))
+        .collect();
+    let edits = agents
+        .iter()
+        .zip(&bodies)
+        .map(|(agent, body)| agent.patch(&path, body));
     let replies = futures::future::join_all(edits).await;
     for reply in &replies {
         assert_eq!(reply.status, 200, "{}", reply.body);
@@ -176,14 +174,12 @@ async fn sixteen_agents_editing_different_attributes_of_one_contact_all_succeed(
     let view = admin.get(&path).await.expect(200);
     assert_eq!(view["version"], 17);
     for n in 0..16 {
-        let value = view["attributes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["key"] == format!("field_{n}"))
-            .unwrap()["value"]
-            .clone();
-        assert_eq!(value, format!("v{n}"));
+        let field = format!("field_{n}");
+        assert_eq!(
+            entry(&view, &field).unwrap()["value"],
+            format!("v{n}"),
+            "{field} lost"
+        );
     }
     // If-Match stays exact: a writer holding version 1 is refused, and nothing changes.
     admin

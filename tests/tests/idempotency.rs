@@ -30,7 +30,7 @@ async fn an_idempotency_key_replays_the_first_response_without_a_second_note() {
 
     // Another org may use the same key for its own request.
     let other_org = new_org();
-    let theirs = api.whatsapp_contact(&other_org, "+1", "c1").await;
+    let theirs = api.contact_from(&other_org, "whatsapp", "+1", "c1").await;
     let stranger = api.caller(&other_org, "agent", "business").await;
     stranger
         .post_with_key(&format!("/contacts/{theirs}/notes"), &body, "key-1")

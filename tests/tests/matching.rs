@@ -13,12 +13,12 @@ async fn contacts_sharing_the_matching_value_are_linked_with_their_history() {
         .set_settings(&json!({"matching_attribute": "customer_id"}))
         .await;
     let email = api
-        .contact_from(&org, "email", "ana@example.com", "mail-1", "m1")
+        .contact_from(&org, "email", "ana@example.com", "mail-1")
         .await;
     let mut chat = inbound(&org, "webchat", "visitor-9", "chat-1", "m2");
     chat["message"]["sent_at"] = json!("2026-01-03T10:00:00Z");
     let webchat = api.contact_of(&chat).await;
-    let other = api.contact_from(&org, "sms", "+9", "sms-1", "m3").await;
+    let other = api.contact_from(&org, "sms", "+9", "sms-1").await;
 
     let agent = api.caller(&org, "agent", "business").await;
     agent

@@ -2,14 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Request, fresh, new_org, notes_as};
+use api_tests::{Request, assert_fields, fresh, new_org, notes_as};
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
 async fn any_agent_adds_edits_and_deletes_contact_notes_newest_first() {
     let (api, org) = fresh();
-    let c = api.whatsapp_contact(&org, "+1", "c1").await;
+    let c = api.contact_from(&org, "whatsapp", "+1", "c1").await;
     let ana = api
         .caller_named(&org, "agent", "business", "ana", "Ana Agent")
         .await;
@@ -24,17 +24,9 @@ async fn any_agent_adds_edits_and_deletes_contact_notes_newest_first() {
         .await;
     assert_eq!(first.headers["etag"], "\"1\"");
     let first = first.expect(201);
-    assert_eq!(
-        (
-            first["text"].clone(),
-            first["author"].clone(),
-            first["updated_by"].clone()
-        ),
-        (
-            json!("Prefers email"),
-            json!({"id": "ana", "name": "Ana Agent"}),
-            json!(null)
-        )
+    assert_fields(
+        &first,
+        json!({"text": "Prefers email", "author": {"id": "ana", "name": "Ana Agent"}, "updated_by": null}),
     );
     let second = ana.note(&notes, "Called back").await;
     let third = ben.note(&notes, "VIP candidate").await;
@@ -66,17 +58,13 @@ async fn any_agent_adds_edits_and_deletes_contact_notes_newest_first() {
         .await;
     assert_eq!(edited.headers["etag"], "\"2\"");
     let edited = edited.expect(200);
-    assert_eq!(
-        (
-            edited["author"]["id"].clone(),
-            edited["updated_by"].clone(),
-            edited["version"].clone()
-        ),
-        (
-            json!("ana"),
-            json!({"id": "ben", "name": "Ben Agent"}),
-            json!(2)
-        )
+    let (author, editor) = (
+        json!({"id": "ana", "name": "Ana Agent"}),
+        json!({"id": "ben", "name": "Ben Agent"}),
+    );
+    assert_fields(
+        &edited,
+        json!({"author": author, "updated_by": editor, "version": 2}),
     );
     ana.send_with(Method::PATCH, &note, &json!({"text": "stale"}), &stale)
         .await
@@ -168,7 +156,7 @@ async fn notes_need_a_paid_plan_to_write_and_the_callers_own_contact() {
 #[tokio::test]
 async fn conversation_notes_are_kept_apart_from_contact_notes() {
     let (api, org) = fresh();
-    let c = api.whatsapp_contact(&org, "+1", "conv-a").await;
+    let c = api.contact_from(&org, "whatsapp", "+1", "conv-a").await;
     let agent = api.caller(&org, "agent", "business").await;
     let on_contact = agent
         .note(&format!("/contacts/{c}/notes"), "about the person")

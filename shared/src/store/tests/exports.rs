@@ -70,12 +70,9 @@ async fn an_export_is_written_only_by_the_invocation_holding_its_latest_lease() 
     store.create_export(&org, &job("e1")).await.unwrap();
     let first = store.claim_export(&org, "e1", 0, true, NOW).await.unwrap();
     assert_eq!((first.org(), first.id(), first.number()), (&org, "e1", 1));
-    assert!(
-        matches!(
-            store.claim_export(&org, "e1", 0, true, NOW).await,
-            Err(SaveError::Conflict)
-        ),
-        "a twin delivery that read the same lease loses"
+    assert_refused(
+        store.claim_export(&org, "e1", 0, true, NOW).await,
+        "a twin delivery that read the same lease loses",
     );
     store.export_progress(&first, 10, NOW).await.unwrap();
     let running = store.export_job(&org, "e1").await.unwrap().unwrap();
@@ -118,15 +115,15 @@ async fn an_export_is_written_only_by_the_invocation_holding_its_latest_lease() 
     );
 
     let stale = store.export_progress(&first, 99, LATER).await;
-    assert!(matches!(stale, Err(SaveError::Conflict)), "superseded");
+    assert_refused(stale, "superseded");
     let stale = store
         .save_export_checkpoint(&first, &checkpoint, LATER)
         .await;
-    assert!(matches!(stale, Err(SaveError::Conflict)));
+    assert_refused(stale, "superseded");
     let stale = store
         .finish_export(&first, 99, "exports/o/e1/1.csv", LATER)
         .await;
-    assert!(matches!(stale, Err(SaveError::Conflict)));
+    assert_refused(stale, "superseded");
     assert_eq!(
         store.export_job(&org, "e1").await.unwrap().unwrap().rows,
         20
@@ -145,23 +142,17 @@ async fn an_export_is_written_only_by_the_invocation_holding_its_latest_lease() 
         done.checkpoint, None,
         "the checkpoint goes with the job's end"
     );
-    assert!(matches!(
+    assert_refused(
         store.claim_export(&org, "e1", 2, true, LATER).await,
-        Err(SaveError::Conflict)
-    ));
-    assert!(
-        matches!(
-            store.fail_export(&org, "e1", "late", LATER).await,
-            Err(SaveError::Conflict)
-        ),
-        "a finished job stays succeeded"
+        "a finished job is not claimed again",
     );
-    assert!(
-        matches!(
-            store.claim_export(&org, "e9", 0, true, LATER).await,
-            Err(SaveError::Conflict)
-        ),
-        "a claim never creates a job"
+    assert_refused(
+        store.fail_export(&org, "e1", "late", LATER).await,
+        "a finished job stays succeeded",
+    );
+    assert_refused(
+        store.claim_export(&org, "e9", 0, true, LATER).await,
+        "a claim never creates a job",
     );
 }
 
@@ -177,14 +168,14 @@ async fn an_unfinished_export_fails_once_and_its_worker_stops() {
     assert_eq!(failed.status, ExportStatus::Failed);
     assert_eq!(failed.error.as_deref(), Some("the queue gave up"));
     assert_eq!(failed.completed_at.as_deref(), Some(LATER));
-    assert!(matches!(
+    assert_refused(
         store.fail_export(&org, "queued", "again", LATER).await,
-        Err(SaveError::Conflict)
-    ));
-    assert!(matches!(
+        "a job fails once",
+    );
+    assert_refused(
         store.claim_export(&org, "queued", 0, true, LATER).await,
-        Err(SaveError::Conflict)
-    ));
+        "a failed job is not claimed",
+    );
 
     store.create_export(&org, &job("running")).await.unwrap();
     let lease = store
@@ -195,10 +186,10 @@ async fn an_unfinished_export_fails_once_and_its_worker_stops() {
         .fail_export(&org, "running", "timed out", LATER)
         .await
         .unwrap();
-    assert!(matches!(
+    assert_refused(
         store.export_progress(&lease, 5, LATER).await,
-        Err(SaveError::Conflict)
-    ));
+        "a failed job takes no more progress",
+    );
     let failed = store.export_job(&org, "running").await.unwrap().unwrap();
     assert_eq!((failed.status, failed.rows), (ExportStatus::Failed, 0));
 }
@@ -212,12 +203,9 @@ async fn an_export_schedule_is_saved_on_its_version_and_removed_once() {
         .save_export_schedule(&org, None, &daily(9), NOW)
         .await
         .unwrap();
-    assert!(
-        matches!(
-            store.save_export_schedule(&org, None, &daily(9), NOW).await,
-            Err(SaveError::Conflict)
-        ),
-        "created once"
+    assert_refused(
+        store.save_export_schedule(&org, None, &daily(9), NOW).await,
+        "created once",
     );
     let first = store.export_schedule(&org).await.unwrap().unwrap();
     assert_eq!((first.schedule, first.version), (Some(daily(9)), 1));
@@ -235,14 +223,11 @@ async fn an_export_schedule_is_saved_on_its_version_and_removed_once() {
         .save_export_schedule(&org, Some(&first), &weekly, LATER)
         .await
         .unwrap();
-    assert!(
-        matches!(
-            store
-                .save_export_schedule(&org, Some(&first), &daily(11), LATER)
-                .await,
-            Err(SaveError::Conflict)
-        ),
-        "a change over a stale read is refused"
+    assert_refused(
+        store
+            .save_export_schedule(&org, Some(&first), &daily(11), LATER)
+            .await,
+        "a change over a stale read is refused",
     );
     let second = store.export_schedule(&org).await.unwrap().unwrap();
     assert_eq!((second.schedule, second.version), (Some(weekly), 2));
@@ -255,14 +240,11 @@ async fn an_export_schedule_is_saved_on_its_version_and_removed_once() {
     assert!(!store.remove_export_schedule(&org, LATER).await.unwrap());
     let removed = store.export_schedule(&org).await.unwrap().unwrap();
     assert_eq!((removed.schedule, removed.version), (None, 3));
-    assert!(
-        matches!(
-            store
-                .save_export_schedule(&org, None, &daily(9), LATER)
-                .await,
-            Err(SaveError::Conflict)
-        ),
-        "the record stays, so a new schedule is saved over it"
+    assert_refused(
+        store
+            .save_export_schedule(&org, None, &daily(9), LATER)
+            .await,
+        "the record stays, so a new schedule is saved over it",
     );
     store
         .save_export_schedule(&org, Some(&removed), &daily(9), LATER)
@@ -280,6 +262,28 @@ async fn listed(store: &Store, org: &OrgId, hour: u8) -> bool {
     all.iter().any(|s| s.org == *org)
 }
 
+/// The scheduled job `id` for the period that starts at `period`.
+fn scheduled(id: &str, period: &str) -> ExportJob {
+    ExportJob {
+        trigger: ExportTrigger::Schedule,
+        period: Some(at(period)),
+        ..job(id)
+    }
+}
+
+/// Starts the scheduled job `id` for the period that starts at `period`.
+async fn start(store: &Store, org: &OrgId, id: &str, period: &str) -> Result<(), SaveError> {
+    store
+        .start_scheduled_export(org, &scheduled(id, period), &at(period))
+        .await
+}
+
+/// The period the org's schedule last started a job for.
+async fn last_period(store: &Store, org: &OrgId) -> Option<String> {
+    let schedule = store.export_schedule(org).await.unwrap().unwrap();
+    schedule.last_period.map(|p| p.as_str().to_owned())
+}
+
 #[tokio::test]
 async fn a_schedule_is_found_by_its_hour_and_runs_each_period_once() {
     let (store, org) = (local_store().await, org());
@@ -290,92 +294,47 @@ async fn a_schedule_is_found_by_its_hour_and_runs_each_period_once() {
     assert!(listed(&store, &org, 7).await);
     assert!(!listed(&store, &org, 8).await);
 
-    let at = |period: &str| crate::clock::Timestamp::parse(period).unwrap();
-    let scheduled = |id: &str, period: &str| ExportJob {
-        trigger: ExportTrigger::Schedule,
-        period: Some(at(period)),
-        ..job(id)
-    };
     let (day1, day2) = ("2026-01-01T07:00:00Z", "2026-01-02T07:00:00Z");
-    store
-        .start_scheduled_export(&org, &scheduled("s1", day1), &at(day1))
-        .await
-        .unwrap();
+    start(&store, &org, "s1", day1).await.unwrap();
     assert_eq!(
         store.export_job(&org, "s1").await.unwrap(),
         Some(scheduled("s1", day1))
     );
-    let twin = store
-        .start_scheduled_export(&org, &scheduled("s2", day1), &at(day1))
-        .await;
-    assert!(
-        matches!(twin, Err(SaveError::Conflict)),
-        "a period runs once"
-    );
+    assert_refused(start(&store, &org, "s2", day1).await, "a period runs once");
     assert_eq!(
         store.export_job(&org, "s2").await.unwrap(),
         None,
         "nor its job"
     );
-    let earlier = store
-        .start_scheduled_export(
-            &org,
-            &scheduled("s0", "2025-12-31T07:00:00Z"),
-            &at("2025-12-31T07:00:00Z"),
-        )
-        .await;
-    assert!(matches!(earlier, Err(SaveError::Conflict)));
+    assert_refused(
+        start(&store, &org, "s0", "2025-12-31T07:00:00Z").await,
+        "a period before the last one run does not start",
+    );
 
     // A change of the schedule keeps the period it last ran for.
+    assert_eq!(last_period(&store, &org).await.as_deref(), Some(day1));
     let stored = store.export_schedule(&org).await.unwrap().unwrap();
-    assert_eq!(
-        stored
-            .last_period
-            .as_ref()
-            .map(crate::clock::Timestamp::as_str),
-        Some(day1)
-    );
     store
         .save_export_schedule(&org, Some(&stored), &daily(8), LATER)
         .await
         .unwrap();
     assert!(listed(&store, &org, 8).await);
     assert!(!listed(&store, &org, 7).await, "moved, not copied");
-    let changed = store.export_schedule(&org).await.unwrap().unwrap();
-    assert_eq!(
-        changed
-            .last_period
-            .as_ref()
-            .map(crate::clock::Timestamp::as_str),
-        Some(day1)
-    );
-    let again = store
-        .start_scheduled_export(&org, &scheduled("s3", day1), &at(day1))
-        .await;
-    assert!(matches!(again, Err(SaveError::Conflict)));
-    store
-        .start_scheduled_export(&org, &scheduled("s4", day2), &at(day2))
-        .await
-        .unwrap();
+    assert_eq!(last_period(&store, &org).await.as_deref(), Some(day1));
+    assert_refused(start(&store, &org, "s3", day1).await, "a period runs once");
+    start(&store, &org, "s4", day2).await.unwrap();
 
     assert!(store.remove_export_schedule(&org, LATER).await.unwrap());
     assert!(
         !listed(&store, &org, 8).await,
         "a removed schedule is not due"
     );
-    let gone = store
-        .start_scheduled_export(
-            &org,
-            &scheduled("s5", "2026-01-03T08:00:00Z"),
-            &at("2026-01-03T08:00:00Z"),
-        )
-        .await;
-    assert!(matches!(gone, Err(SaveError::Conflict)));
-    let kept = store.export_schedule(&org).await.unwrap().unwrap();
+    assert_refused(
+        start(&store, &org, "s5", "2026-01-03T08:00:00Z").await,
+        "a removed schedule starts nothing",
+    );
     assert_eq!(
-        kept.last_period
-            .as_ref()
-            .map(crate::clock::Timestamp::as_str),
+        last_period(&store, &org).await.as_deref(),
         Some(day2),
         "remembered after removal"
     );

@@ -26,9 +26,9 @@ async fn an_ingest_writes_claim_profile_conversation_and_message_once() {
     let stale = store
         .set_conversation_status(&org, &read.conversation, "pending", NOW, &[])
         .await;
-    assert!(
-        matches!(stale, Err(SaveError::Conflict)),
-        "a status that moved since it was read is a lost race"
+    assert_refused(
+        stale,
+        "a status that moved since it was read is a lost race",
     );
     let closed = store.status_context(&org, "conv-1").await.unwrap().unwrap();
     assert_eq!(closed.conversation.status, "closed");
@@ -127,7 +127,7 @@ async fn a_redelivery_is_a_duplicate_and_a_message_changes_the_profile_only_on_i
         expected: 7,
     };
     let refused = store.ingest(write(stale, &second, Some(moved()))).await;
-    assert!(matches!(refused, Err(SaveError::Conflict)));
+    assert_refused(refused, "a stale profile refuses the whole write");
     assert_eq!(
         message_count(&store, &org).await,
         1,
@@ -176,10 +176,7 @@ async fn a_new_contact_cannot_take_an_identity_already_claimed() {
         now: NOW,
         outbox: &[],
     };
-    assert!(matches!(
-        store.ingest(write).await,
-        Err(SaveError::Conflict)
-    ));
+    assert_refused(store.ingest(write).await, "the identity is already claimed");
     assert!(store.contact(&org, "c2").await.unwrap().is_none());
     assert_eq!(
         store.conversation_contact(&org, "conv-2").await.unwrap(),

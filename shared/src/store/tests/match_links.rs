@@ -71,7 +71,7 @@ async fn an_edit_moves_its_contacts_match_link_in_the_same_transaction() {
     let stale = store
         .save_edited_contact(&org, &ana, 1, Some(&moved), &[])
         .await;
-    assert!(matches!(stale, Err(SaveError::Conflict)));
+    assert_refused(stale, "a stale version is refused");
     assert_eq!(
         store.match_group(&org, 1, "h1").await.unwrap(),
         ["c1"],

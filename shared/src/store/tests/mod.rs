@@ -132,3 +132,12 @@ async fn ingested(store: &Store, org: &OrgId, id: &str, conversation: &str) -> C
     assert_eq!(store.ingest(write).await.unwrap(), IngestOutcome::Written);
     contact
 }
+
+/// Asserts that a conditional write was refused; `why` names the rule that refused it.
+#[track_caller]
+fn assert_refused<T>(result: Result<T, SaveError>, why: &str) {
+    assert!(
+        matches!(result, Err(SaveError::Conflict)),
+        "not refused: {why}"
+    );
+}

@@ -10,15 +10,12 @@ async fn a_profile_is_created_once_and_then_only_on_its_version() {
     let (store, org) = (local_store().await, org());
     let mut ana = contact("c1");
     store.save_contact(&org, &ana, 0).await.unwrap();
-    assert!(matches!(
-        store.save_contact(&org, &ana, 0).await,
-        Err(SaveError::Conflict)
-    ));
+    assert_refused(store.save_contact(&org, &ana, 0).await, "created once");
     ana.version = 2;
-    assert!(matches!(
+    assert_refused(
         store.save_contact(&org, &ana, 7).await,
-        Err(SaveError::Conflict)
-    ));
+        "saved only on its current version",
+    );
     store.save_contact(&org, &ana, 1).await.unwrap();
     assert_eq!(store.contact(&org, "c1").await.unwrap().unwrap().version, 2);
     let context = store.contact_context(&org, "c1").await.unwrap();
@@ -154,12 +151,9 @@ async fn links_are_added_and_removed_in_place_and_move_the_version() {
         .unwrap();
     let after = store.contact(&org, "c1").await.unwrap().unwrap();
     assert_eq!((after.linked, after.version), (ids(&["c3"]), 4));
-    assert!(
-        matches!(
-            store.save_contact(&org, &contact("c1"), 3).await,
-            Err(SaveError::Conflict)
-        ),
-        "a writer holding the profile from before the links cannot put them back"
+    assert_refused(
+        store.save_contact(&org, &contact("c1"), 3).await,
+        "a writer holding the profile from before the links cannot put them back",
     );
     store
         .change_links(&org, "gone", LinkChange::Add, &ids(&["c1"]))

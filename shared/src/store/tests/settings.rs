@@ -60,7 +60,7 @@ async fn settings_and_definitions_are_created_once_and_then_saved_on_their_versi
     let twin = store
         .save_settings(&org, &stored(Settings::default(), &settings), now(), None)
         .await;
-    assert!(matches!(twin, Err(SaveError::Conflict)), "created once");
+    assert_refused(twin, "created once");
     store
         .save_attribute_set(&org, &stored(two_attributes(), &definitions), now(), None)
         .await
@@ -84,10 +84,7 @@ async fn settings_and_definitions_are_created_once_and_then_saved_on_their_versi
     let stale = store
         .save_settings(&org, &stored(Settings::default(), &settings), later, None)
         .await;
-    assert!(
-        matches!(stale, Err(SaveError::Conflict)),
-        "a lost update is refused"
-    );
+    assert_refused(stale, "a lost update is refused");
     let mut fewer = read.value.clone();
     fewer.custom.remove("tier");
     store
@@ -97,7 +94,7 @@ async fn settings_and_definitions_are_created_once_and_then_saved_on_their_versi
     let stale = store
         .save_attribute_set(&org, &stored(two_attributes(), &read), later, None)
         .await;
-    assert!(matches!(stale, Err(SaveError::Conflict)));
+    assert_refused(stale, "a lost update is refused");
 
     let (settings, read) = store.org_config(&org).await.unwrap();
     assert_eq!((settings.version, settings.value), (2, edited));
@@ -123,10 +120,7 @@ async fn the_matching_attribute_and_its_definition_are_checked_in_one_transactio
             Some("customer_id"),
         )
         .await;
-    assert!(
-        matches!(refused, Err(SaveError::Conflict)),
-        "no definitions yet: no such attribute"
-    );
+    assert_refused(refused, "no definitions yet: no such attribute");
     store
         .save_attribute_set(&org, &stored(two_attributes(), &none), now(), None)
         .await
@@ -135,10 +129,7 @@ async fn the_matching_attribute_and_its_definition_are_checked_in_one_transactio
         let refused = store
             .save_settings(&org, &stored(matching(key), &settings), now(), Some(key))
             .await;
-        assert!(
-            matches!(refused, Err(SaveError::Conflict)),
-            "{key} is not a custom text attribute"
-        );
+        assert_refused(refused, &format!("{key} is not a custom text attribute"));
     }
     assert_eq!(
         store.org_config(&org).await.unwrap().0.version,
@@ -161,10 +152,7 @@ async fn the_matching_attribute_and_its_definition_are_checked_in_one_transactio
     let refused = store
         .save_attribute_set(&org, &stored(without, &read), now(), Some("customer_id"))
         .await;
-    assert!(
-        matches!(refused, Err(SaveError::Conflict)),
-        "the matching attribute cannot be deleted"
-    );
+    assert_refused(refused, "the matching attribute cannot be deleted");
     let mut without = read.value.clone();
     without.custom.remove("tier");
     store
