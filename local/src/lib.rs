@@ -2,9 +2,11 @@
 //! event sources and schedules, over a local AWS endpoint. Not deployed.
 
 pub mod authorizer;
+pub mod aws_guard;
 pub mod demo_crm;
 pub mod functions;
 pub mod gateway;
+pub mod iam;
 pub mod metering;
 pub mod poller;
 pub mod provision;
@@ -12,8 +14,10 @@ pub mod received_events;
 pub mod stream;
 pub mod template;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use shared::clock::Env;
@@ -30,6 +34,9 @@ pub struct LocalConfig {
     pub bucket_prefix: String,
     /// `LOCAL_MAX_TIMEOUT_S`: caps every function's timeout, to watch long jobs continue.
     pub max_timeout: Option<std::time::Duration>,
+    /// `LOCAL_DYNAMODB_FAILURES`: the share (0..1) of every function's DynamoDB requests that
+    /// fail, half throttled and half with a 500 (a brownout); 0 by default.
+    pub dynamodb_failures: f64,
 }
 
 impl LocalConfig {
@@ -58,12 +65,20 @@ impl LocalConfig {
                 )),
             })
             .transpose()?;
+        let dynamodb_failures = match std::env::var("LOCAL_DYNAMODB_FAILURES") {
+            Ok(share) if !share.is_empty() => match share.parse::<f64>() {
+                Ok(share) if (0.0..=1.0).contains(&share) => share,
+                _ => anyhow::bail!("LOCAL_DYNAMODB_FAILURES must be a share from 0 to 1"),
+            },
+            _ => 0.0,
+        };
         Ok(Self {
             port,
             template,
             aws,
             bucket_prefix,
             max_timeout,
+            dynamodb_failures,
         })
     }
 }
@@ -82,9 +97,6 @@ pub async fn run(
         &config.bucket_prefix,
     )
     .await?;
-    let dynamo_config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .interceptor(metering::CountRequests)
-        .build();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let endpoints = Endpoints {
         table: resources.table.clone(),
@@ -96,15 +108,45 @@ pub async fn run(
         crm_key_id: resources.key_id("CrmSecretKey")?.to_owned(),
         event_bus_name: resources.event_bus("ContactEvents")?.to_owned(),
     };
-    let services = Services::with_dynamodb(
-        &sdk,
-        aws_sdk_dynamodb::Client::from_conf(dynamo_config),
-        endpoints,
-        // The local runtime alone lets a CRM stand-in run on this machine.
-        Loopback::Allowed,
+    let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
+    let guard = aws_guard::Guard::new(
+        local_arns(&template, &resources, region)?,
+        hash_keys(&template),
+        aws_guard::Faults::everywhere(config.dynamodb_failures),
     );
+    let policies = template
+        .functions
+        .iter()
+        .map(|f| {
+            let policy = iam::Policy::parse(&f.binary, &f.policies, guard.arns())?;
+            Ok((f.binary.clone(), Arc::new(policy)))
+        })
+        .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+    // Each function's clients carry its own policy, as its execution role would.
+    let services_of = |binary: &str| {
+        // A function the template does not declare is refused everything (and stops the
+        // runtime at its template check).
+        let policy = policies
+            .get(binary)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(iam::Policy::none(binary)));
+        let sdk = sdk
+            .to_builder()
+            .http_client(guard.for_function(policy))
+            .build();
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(metering::CountRequests)
+            .build();
+        Services::with_dynamodb(
+            &sdk,
+            aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            endpoints.clone(),
+            // The local runtime alone lets a CRM stand-in run on this machine.
+            Loopback::Allowed,
+        )
+    };
     let timeouts = functions::Timeouts::new(&template, config.max_timeout);
-    let registry = functions::Registry::build(&services, &Env::system(), timeouts);
+    let registry = functions::Registry::build(&services_of, &Env::system(), timeouts);
     let received = received_events::ReceivedEvents::default();
     if let Some(tap) = &resources.events_tap_url {
         // One poller keeps the events in the order the bus delivered them.
@@ -115,7 +157,15 @@ pub async fn run(
         &registry,
         authorizer::Authorizer::generate()?,
         received,
+        gateway::LocalAws {
+            policies: policies.values().cloned().collect(),
+            faults: guard.faults.clone(),
+        },
     )?;
+    let event_sources = sdk
+        .to_builder()
+        .http_client(guard.for_event_sources())
+        .build();
     for function in &template.functions {
         for trigger in &function.triggers {
             match trigger {
@@ -133,7 +183,11 @@ pub async fn run(
                         .stream_arn
                         .clone()
                         .context("a function reads the table's stream, but it has none")?;
-                    stream::spawn(aws_sdk_dynamodbstreams::Client::new(&sdk), arn, handler);
+                    stream::spawn(
+                        aws_sdk_dynamodbstreams::Client::new(&event_sources),
+                        arn,
+                        handler,
+                    );
                 }
                 _ => {}
             }
@@ -149,4 +203,55 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+/// The ARNs of the template's resources as provisioned here, for the functions' policies.
+fn local_arns(
+    template: &template::Template,
+    resources: &provision::LocalResources,
+    region: &str,
+) -> anyhow::Result<iam::Arns> {
+    let mut arns = iam::Arns::new(region);
+    arns.define(&template.table_id, "Arn", arns.table(&resources.table));
+    arns.define_ref(&template.table_id, &resources.table);
+    if let Some(stream) = &resources.stream_arn {
+        arns.define(&template.table_id, "StreamArn", stream.clone());
+    }
+    for (id, name) in &resources.buckets {
+        arns.define(id, "Arn", iam::Arns::bucket(name));
+        arns.define_ref(id, name);
+    }
+    for queue in &template.queues {
+        let arn = arns.queue(&queue.logical_id);
+        arns.define(&queue.logical_id, "Arn", arn);
+        arns.define_ref(&queue.logical_id, resources.queue_url(&queue.logical_id)?);
+    }
+    for (id, alias) in &resources.key_ids {
+        arns.alias_key(alias, id);
+    }
+    for (id, name) in &resources.event_buses {
+        arns.define(id, "Arn", arns.event_bus(name));
+        arns.define_ref(id, name);
+    }
+    Ok(arns)
+}
+
+/// The partition key attribute of the table (under `""`) and of each of its indexes.
+fn hash_keys(template: &template::Template) -> BTreeMap<String, String> {
+    let hash = |schema: &[template::KeyElement]| {
+        schema
+            .iter()
+            .find(|k| k.key_type == "HASH")
+            .map(|k| k.attribute_name.clone())
+            .unwrap_or_default()
+    };
+    std::iter::once((String::new(), hash(&template.table.key_schema)))
+        .chain(
+            template
+                .table
+                .global_secondary_indexes
+                .iter()
+                .map(|i| (i.index_name.clone(), hash(&i.key_schema))),
+        )
+        .collect()
 }

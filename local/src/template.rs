@@ -35,6 +35,8 @@ pub struct FunctionDef {
     pub triggers: Vec<Trigger>,
     /// `Timeout` in seconds: the function's own, else `Globals.Function`'s, else SAM's default.
     pub timeout_s: u32,
+    /// `Policies`, short-form tags in their long form (`iam` reads them).
+    pub policies: Vec<Value>,
 }
 
 /// SAM's timeout for a function that sets none.
@@ -104,6 +106,8 @@ pub struct QueueDef {
 pub struct Template {
     pub functions: Vec<FunctionDef>,
     pub table: TableDef,
+    /// The table's logical id.
+    pub table_id: String,
     pub buckets: Vec<String>,
     pub queues: Vec<QueueDef>,
     /// KMS keys by logical id.
@@ -149,7 +153,7 @@ impl Template {
                     let props = resource.get("Properties").context("table properties")?;
                     let table: TableDef = serde_norway::from_value(untag(props))
                         .with_context(|| format!("table {id}"))?;
-                    tables.push(table);
+                    tables.push((id, table));
                 }
                 Some("AWS::S3::Bucket") => buckets.push(id),
                 Some("AWS::SQS::Queue") => queues.push(parse_queue(&id, resource)),
@@ -170,13 +174,14 @@ impl Template {
         // nothing to do locally.
         let handed = environment_references(&doc, resources);
         keys.retain(|key| handed.contains(key));
-        let table = match <[TableDef; 1]>::try_from(tables) {
+        let (table_id, table) = match <[(String, TableDef); 1]>::try_from(tables) {
             Ok([table]) => table,
             Err(found) => bail!("expected one DynamoDB table, found {}", found.len()),
         };
         Ok(Self {
             functions,
             table,
+            table_id,
             buckets,
             queues,
             keys,
@@ -297,11 +302,17 @@ fn parse_function(id: &str, resource: &Value, global_timeout: u32) -> anyhow::Re
         .get("Properties")
         .and_then(|p| number(p.get("Timeout")))
         .map_or(global_timeout, |n| n as u32);
+    let policies = match resource.get("Properties").and_then(|p| p.get("Policies")) {
+        None => Vec::new(),
+        Some(Value::Sequence(list)) => list.iter().map(untag).collect(),
+        Some(one) => vec![untag(one)],
+    };
     Ok(FunctionDef {
         logical_id: id.to_owned(),
         binary,
         triggers,
         timeout_s,
+        policies,
     })
 }
 

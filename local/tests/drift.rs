@@ -32,7 +32,7 @@ fn registry() -> Registry {
         event_bus_name: unused(),
     };
     let services = Services::new(&sdk, unused, shared::crm::Loopback::Refused);
-    Registry::build(&services, &Env::system(), Default::default())
+    Registry::build(&|_| services.clone(), &Env::system(), Default::default())
 }
 
 /// Why the runtime refuses to start with this template text.

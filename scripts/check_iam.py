@@ -1,0 +1,50 @@
+"""Reads the local runtime's IAM listing (GET /_local/iam) after the tests and prints, per
+function, each grant of its policy in template.yaml with whether a call used it.
+
+Fails when a function was refused a call (its policy lacks something its code does), and, with
+--least-privilege (a whole run), when a grant was used by no call: every statement must be
+exercised by a test, or be listed below with the reason no function call of ours can show it.
+
+Usage: check_iam.py BASE_URL [--least-privilege]
+"""
+
+import json
+import sys
+import urllib.request
+
+# Grants used on a function's behalf, by a caller this runtime cannot see through its clients.
+NOT_CALLED_BY_THE_CODE = {
+    ("export-contacts", "s3:GetObject"): "the download URLs it presigns are checked against its "
+    "role when the admin's browser fetches them",
+    ("publish-events", "sqs:SendMessage"): "Lambda's on-failure destination of its stream event "
+    "source sends with the function's role",
+}
+
+base, least_privilege = sys.argv[1], "--least-privilege" in sys.argv[2:]
+with urllib.request.urlopen(f"{base}/_local/iam") as response:
+    listing = json.load(response)["items"]
+
+problems = []
+for function in sorted(listing, key=lambda f: f["function"]):
+    name = function["function"]
+    print(f"  {name}")
+    for grant in function["used"]:
+        print(f"    used    {grant['action']:32} {grant['resource']}")
+    for grant in function["unused"]:
+        reason = NOT_CALLED_BY_THE_CODE.get((name, grant["action"]))
+        if reason:
+            print(f"    outside {grant['action']:32} {grant['resource']}  ({reason})")
+        else:
+            print(f"    UNUSED  {grant['action']:32} {grant['resource']}")
+            if least_privilege:
+                problems.append(f"{name}: no test used {grant['action']} on {grant['resource']}")
+    for call in function["denied"]:
+        print(f"    DENIED  {call['action']:32} {call['resource']}")
+        problems.append(f"{name}: its policy does not allow {call['action']} on {call['resource']}")
+
+if problems:
+    print("\nIAM problems (fix the function's Policies in template.yaml):", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    sys.exit(1)
+print("IAM: no call refused" + (", every grant used" if least_privilege else ""))
