@@ -219,6 +219,23 @@ impl Api {
 }
 
 impl Api {
+    /// A brownout of `org`'s DynamoDB requests: the runtime fails `share` of them (half
+    /// throttled, half 500s) before they are sent; 0 ends it. Answers the runtime's counts of
+    /// requests seen under a brownout and failed, all orgs together.
+    pub async fn brownout(&self, org: &str, share: f64) -> Value {
+        let reply = self
+            .http
+            .put(format!("{}/_local/faults", self.base))
+            .json(&serde_json::json!({"org": org, "dynamodb_failures": share}))
+            .send()
+            .await
+            .expect("the runtime takes faults");
+        assert!(reply.status().is_success(), "faults: {}", reply.status());
+        reply.json().await.expect("fault counts")
+    }
+}
+
+impl Api {
     /// Ingests a message that must be accepted: `(contact_id, conversation_id)`.
     pub async fn ingest(&self, message: &Value) -> (String, String) {
         let reply = self.inbound(message).await.expect(200);
