@@ -1,11 +1,13 @@
-"""Reads the local runtime's IAM listing (GET /_local/iam) after the tests and prints, per
-function, each grant of its policy in template.yaml with whether a call used it.
+"""Reads the local runtime's IAM listing (GET /_local/iam) and the usage log every checking
+process wrote (LOCAL_IAM_LOG: the runtime, and handler tests that run a function as deployed
+through local::testing::services_as) after the tests, and prints, per function, each grant of its
+policy in template.yaml with whether a call used it.
 
 Fails when a function was refused a call (its policy lacks something its code does), and, with
 --least-privilege (a whole run), when a grant was used by no call: every statement must be
 exercised by a test, or be listed below with the reason no function call of ours can show it.
 
-Usage: check_iam.py BASE_URL [--least-privilege]
+Usage: check_iam.py BASE_URL USAGE_LOG [--least-privilege]
 """
 
 import json
@@ -16,13 +18,39 @@ import urllib.request
 NOT_CALLED_BY_THE_CODE = {
     ("export-contacts", "s3:GetObject"): "the download URLs it presigns are checked against its "
     "role when the admin's browser fetches them",
+    ("edit-contact", "s3:GetObject"): "the attachment download URLs it presigns are checked "
+    "against its role when the agent's browser fetches them",
     ("publish-events", "sqs:SendMessage"): "Lambda's on-failure destination of its stream event "
     "source sends with the function's role",
 }
 
-base, least_privilege = sys.argv[1], "--least-privilege" in sys.argv[2:]
+base, log, least_privilege = sys.argv[1], sys.argv[2], "--least-privilege" in sys.argv[3:]
 with urllib.request.urlopen(f"{base}/_local/iam") as response:
     listing = json.load(response)["items"]
+
+def key(grant):
+    return (grant["statement"], grant["action"], grant["resource"])
+
+used_elsewhere, denied_elsewhere = {}, {}
+try:
+    with open(log) as lines:
+        for line in lines:
+            entry = json.loads(line)
+            if "used" in entry:
+                used_elsewhere.setdefault(entry["function"], set()).add(key(entry["used"]))
+            else:
+                denied_elsewhere.setdefault(entry["function"], []).append(entry["denied"])
+except FileNotFoundError:
+    pass
+for function in listing:
+    name = function["function"]
+    elsewhere = used_elsewhere.get(name, set())
+    moved = [g for g in function["unused"] if key(g) in elsewhere]
+    function["used"] += moved
+    function["unused"] = [g for g in function["unused"] if key(g) not in elsewhere]
+    seen = {(d["action"], d["resource"]) for d in function["denied"]}
+    function["denied"] += [d for d in denied_elsewhere.get(name, [])
+                           if (d["action"], d["resource"]) not in seen]
 
 problems = []
 for function in sorted(listing, key=lambda f: f["function"]):

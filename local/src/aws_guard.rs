@@ -172,10 +172,10 @@ impl Guard {
     fn sqs_calls(&self, operation: &str, body: &Value) -> Vec<Call> {
         let action = operation.strip_suffix("Batch").unwrap_or(operation);
         let queue = match text(body, "QueueUrl") {
-            "" => text(body, "QueueName"),
-            url => url.rsplit('/').next().unwrap_or_default(),
+            "" => self.arns.queue(text(body, "QueueName")),
+            url => self.arns.queue_of_url(url),
         };
-        vec![Call::new(format!("sqs:{action}"), self.arns.queue(queue))]
+        vec![Call::new(format!("sqs:{action}"), queue)]
     }
 
     fn events_calls(&self, operation: &str, body: &Value) -> Vec<Call> {
@@ -454,6 +454,9 @@ impl HttpConnector for GuardedConnector {
                     return HttpConnectorFuture::ready(Ok(dynamodb_fault(fault)));
                 }
             }
+            if let Some(bucket) = unlisted_bucket(&request, policy) {
+                return self.hiding_missing_objects(request, policy.clone(), bucket);
+            }
         }
         let mends_stream_records =
             target(&request) == Some(("DynamoDBStreams_20120810", "GetRecords"));
@@ -481,6 +484,48 @@ impl HttpConnector for GuardedConnector {
             Ok(out)
         })
     }
+}
+
+impl GuardedConnector {
+    /// S3 answers a read of a missing object with `403 AccessDenied`, not `404`, to a caller
+    /// that may not list the bucket: it will not tell it which keys exist.
+    fn hiding_missing_objects(
+        &self,
+        request: HttpRequest,
+        policy: Arc<Policy>,
+        bucket: String,
+    ) -> HttpConnectorFuture {
+        let sent = self.inner.call(request);
+        HttpConnectorFuture::new(async move {
+            let response = sent.await?;
+            if response.status().as_u16() != 404 {
+                return Ok(response);
+            }
+            let denied = Denied {
+                action: "s3:ListBucket".into(),
+                resource: Arns::bucket(&bucket),
+                explicit: false,
+            };
+            Ok(s3_access_denied(&policy.function, &denied))
+        })
+    }
+}
+
+/// The bucket of an object read (`GET`, `HEAD`) by a function that may not list it.
+fn unlisted_bucket(request: &HttpRequest, policy: &Policy) -> Option<String> {
+    if target(request).is_some() || !matches!(request.method(), "GET" | "HEAD") {
+        return None;
+    }
+    let calls = s3_calls(request).ok()?;
+    let read = calls.iter().find(|c| c.action == "s3:GetObject")?;
+    let bucket = read
+        .resource
+        .strip_prefix("arn:aws:s3:::")?
+        .split('/')
+        .next()?
+        .to_owned();
+    let list = Call::new("s3:ListBucket", Arns::bucket(&bucket));
+    (!policy.allows(&list)).then_some(bucket)
 }
 
 /// A stream page with every empty map written `{"M": {}}`; `None` when it needs nothing.
@@ -554,18 +599,7 @@ fn dynamodb_fault(fault: Fault) -> HttpResponse {
 
 /// The refusal AWS sends: `AccessDeniedException` from the JSON services, `AccessDenied` from S3.
 fn access_denied(request: &HttpRequest, function: &str, denied: &Denied) -> HttpResponse {
-    let why = if denied.explicit {
-        "with an explicit deny in an identity-based policy"
-    } else {
-        "because no identity-based policy allows the action"
-    };
-    let message = format!(
-        "User: arn:aws:sts::{}:assumed-role/{function}-role/{function} is not authorized to \
-         perform: {} on resource: {} {why}",
-        crate::iam::ACCOUNT,
-        denied.action,
-        denied.resource
-    );
+    let message = denial(function, denied);
     if target(request).is_some() {
         let mut response = json_response(
             http::StatusCode::BAD_REQUEST,
@@ -577,6 +611,30 @@ fn access_denied(request: &HttpRequest, function: &str, denied: &Denied) -> Http
             .insert("x-amzn-query-error", "AccessDenied;Sender");
         return response;
     }
+    s3_error(&message)
+}
+
+fn s3_access_denied(function: &str, denied: &Denied) -> HttpResponse {
+    s3_error(&denial(function, denied))
+}
+
+/// AWS's words for a refusal.
+fn denial(function: &str, denied: &Denied) -> String {
+    let why = if denied.explicit {
+        "with an explicit deny in an identity-based policy"
+    } else {
+        "because no identity-based policy allows the action"
+    };
+    format!(
+        "User: arn:aws:sts::{}:assumed-role/{function}-role/{function} is not authorized to \
+         perform: {} on resource: {} {why}",
+        crate::iam::ACCOUNT,
+        denied.action,
+        denied.resource
+    )
+}
+
+fn s3_error(message: &str) -> HttpResponse {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
          <Message>{}</Message><RequestId>local-aws-guard</RequestId></Error>",

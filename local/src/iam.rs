@@ -22,8 +22,10 @@ pub struct Arns {
     by_logical_id: BTreeMap<(String, String), String>,
     /// A KMS alias (`alias/X`) → the key's ARN.
     key_aliases: BTreeMap<String, String>,
-    /// What `!Ref X` gives, by logical id (a table's or bucket's name).
+    /// What `!Ref X` gives, by logical id (a table's or bucket's name, a queue's URL).
     refs: BTreeMap<String, String>,
+    /// A queue URL → the ARN of the template's queue it stands for.
+    queues_by_url: BTreeMap<String, String>,
 }
 
 impl Arns {
@@ -33,6 +35,7 @@ impl Arns {
             by_logical_id: BTreeMap::new(),
             key_aliases: BTreeMap::new(),
             refs: BTreeMap::new(),
+            queues_by_url: BTreeMap::new(),
         }
     }
 
@@ -71,6 +74,20 @@ impl Arns {
     pub fn define(&mut self, logical_id: &str, attribute: &str, arn: String) {
         self.by_logical_id
             .insert((logical_id.to_owned(), attribute.to_owned()), arn);
+    }
+
+    /// The queue at `url` is the template's `logical_id` (a test's own queue may stand in for it).
+    pub fn queue_at_url(&mut self, url: &str, logical_id: &str) {
+        let arn = self.queue(logical_id);
+        self.queues_by_url.insert(url.to_owned(), arn);
+    }
+
+    /// The ARN of the queue at `url`: the template's queue it stands for, else by its name.
+    pub fn queue_of_url(&self, url: &str) -> String {
+        match self.queues_by_url.get(url) {
+            Some(arn) => arn.clone(),
+            None => self.queue(url.rsplit('/').next().unwrap_or_default()),
+        }
     }
 
     /// `!Ref logical_id` (and `${logical_id}` in `!Sub`) is `value`.
@@ -155,6 +172,15 @@ impl Arns {
     }
 }
 
+/// `LOCAL_IAM_LOG`: the file every process that checks calls (the runtime, handler tests) adds
+/// the grants it used and the calls it refused to; `scripts/test` sets it and reads it after the
+/// tests (`scripts/check_iam.py`).
+pub fn usage_log() -> Option<std::path::PathBuf> {
+    std::env::var_os("LOCAL_IAM_LOG")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
 /// One AWS call as IAM sees it: one action on one resource, with the condition keys it carries.
 /// A transaction or a batch is several calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +258,9 @@ pub struct Policy {
     statements: Vec<Statement>,
     used: Mutex<BTreeSet<Grant>>,
     denied: Mutex<BTreeSet<(String, String)>>,
+    /// Where each grant's first use and each refusal is also written, one JSON line each, so
+    /// that what several processes (the runtime, handler tests) used adds up in one place.
+    log: Option<std::path::PathBuf>,
 }
 
 /// Why a call is refused.
@@ -284,11 +313,58 @@ impl Policy {
             statements: Vec::new(),
             used: Mutex::default(),
             denied: Mutex::default(),
+            log: None,
+        }
+    }
+
+    /// Also appends each first use of a grant, and each refusal, to the file at `path`.
+    pub fn logging_to(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.log = path;
+        self
+    }
+
+    fn write_log(&self, line: serde_json::Value) {
+        let Some(path) = &self.log else { return };
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| {
+                use std::io::Write;
+                writeln!(file, "{line}")
+            });
+        if let Err(err) = appended {
+            tracing::warn!(error = %err, path = %path.display(), "the IAM usage log cannot be written");
         }
     }
 
     /// Allowed, noting the grant it used; or why not, noting the refusal.
     pub fn check(&self, call: &Call) -> Result<(), Denied> {
+        match self.decide(call) {
+            Ok(grant) => {
+                if lock(&self.used).insert(grant.clone()) {
+                    self.write_log(serde_json::json!({"function": self.function, "used": grant}));
+                }
+                Ok(())
+            }
+            Err(denied) => {
+                if lock(&self.denied).insert((call.action.clone(), call.resource.clone())) {
+                    self.write_log(serde_json::json!({"function": self.function,
+                        "denied": {"action": call.action, "resource": call.resource}}));
+                }
+                Err(denied)
+            }
+        }
+    }
+
+    /// Whether the policy allows `call`, noting nothing (what AWS asks itself on the function's
+    /// behalf, such as whether a missing object may be told apart from a forbidden one).
+    pub fn allows(&self, call: &Call) -> bool {
+        self.decide(call).is_ok()
+    }
+
+    /// The grant that allows `call`, or why none does.
+    fn decide(&self, call: &Call) -> Result<Grant, Denied> {
         let applies = |s: &&Statement| {
             s.actions.iter().any(|a| action_match(a, &call.action))
                 && s.resources
@@ -296,13 +372,10 @@ impl Policy {
                     .any(|r| wildcard_match(r, &call.resource))
                 && s.conditions.iter().all(|c| c.holds(call))
         };
-        let denied = |explicit| {
-            lock(&self.denied).insert((call.action.clone(), call.resource.clone()));
-            Err(Denied {
-                action: call.action.clone(),
-                resource: call.resource.clone(),
-                explicit,
-            })
+        let denied = |explicit| Denied {
+            action: call.action.clone(),
+            resource: call.resource.clone(),
+            explicit,
         };
         if self
             .statements
@@ -310,16 +383,14 @@ impl Policy {
             .filter(|s| s.effect == Effect::Deny)
             .any(|s| applies(&s))
         {
-            return denied(true);
+            return Err(denied(true));
         }
-        let Some((index, statement)) = self
+        let (index, statement) = self
             .statements
             .iter()
             .enumerate()
             .find(|(_, s)| s.effect == Effect::Allow && applies(s))
-        else {
-            return denied(false);
-        };
+            .ok_or_else(|| denied(false))?;
         let action = statement
             .actions
             .iter()
@@ -332,12 +403,11 @@ impl Policy {
             .find(|r| wildcard_match(r, &call.resource))
             .cloned()
             .unwrap_or_default();
-        lock(&self.used).insert(Grant {
+        Ok(Grant {
             statement: index,
             action,
             resource,
-        });
-        Ok(())
+        })
     }
 
     /// Every grant of the policy (each allowed action on each of its statement's resources).

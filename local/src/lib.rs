@@ -13,6 +13,8 @@ pub mod provision;
 pub mod received_events;
 pub mod stream;
 pub mod template;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -118,7 +120,8 @@ pub async fn run(
         .functions
         .iter()
         .map(|f| {
-            let policy = iam::Policy::parse(&f.binary, &f.policies, guard.arns())?;
+            let policy = iam::Policy::parse(&f.binary, &f.policies, guard.arns())?
+                .logging_to(iam::usage_log());
             Ok((f.binary.clone(), Arc::new(policy)))
         })
         .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
@@ -206,7 +209,7 @@ pub async fn run(
 }
 
 /// The ARNs of the template's resources as provisioned here, for the functions' policies.
-fn local_arns(
+pub(crate) fn local_arns(
     template: &template::Template,
     resources: &provision::LocalResources,
     region: &str,
@@ -224,7 +227,10 @@ fn local_arns(
     for queue in &template.queues {
         let arn = arns.queue(&queue.logical_id);
         arns.define(&queue.logical_id, "Arn", arn);
-        arns.define_ref(&queue.logical_id, resources.queue_url(&queue.logical_id)?);
+        if let Ok(url) = resources.queue_url(&queue.logical_id) {
+            arns.define_ref(&queue.logical_id, url);
+            arns.queue_at_url(url, &queue.logical_id);
+        }
     }
     for (id, alias) in &resources.key_ids {
         arns.alias_key(alias, id);
@@ -237,7 +243,7 @@ fn local_arns(
 }
 
 /// The partition key attribute of the table (under `""`) and of each of its indexes.
-fn hash_keys(template: &template::Template) -> BTreeMap<String, String> {
+pub(crate) fn hash_keys(template: &template::Template) -> BTreeMap<String, String> {
     let hash = |schema: &[template::KeyElement]| {
         schema
             .iter()

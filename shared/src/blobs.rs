@@ -62,7 +62,10 @@ impl Blobs {
         Ok(Some(size))
     }
 
-    /// The size of an object in bytes; `None` when there is no such object.
+    /// The size of an object in bytes; `None` when there is no such object. S3 answers a missing
+    /// object with 403, not 404, to a function that may not list the bucket (ingest may not), and
+    /// a `HEAD` has no body to tell the two apart: both mean there is nothing this function can
+    /// read there.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, DomainError> {
         match self
             .client
@@ -73,7 +76,14 @@ impl Blobs {
             .await
         {
             Ok(head) => Ok(Some(head.content_length.unwrap_or_default().max(0) as u64)),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err)
+                if err.as_service_error().is_some_and(|e| e.is_not_found())
+                    || err
+                        .raw_response()
+                        .is_some_and(|r| r.status().as_u16() == 403) =>
+            {
+                Ok(None)
+            }
             Err(err) => Err(DomainError::failed(err)),
         }
     }

@@ -18,6 +18,10 @@ impl Queue {
         }
     }
 
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub async fn send<T: Serialize>(&self, message: &T) -> Result<(), DomainError> {
         self.send_delayed(message, 0).await
     }

@@ -213,3 +213,36 @@ async fn malformed_inbound_messages_are_refused_with_a_reason() {
     assert_eq!(agent.count("/contacts").await, 0, "nothing half-written");
     api.contact_of(&good).await;
 }
+
+/// The messaging layer hands large attachments over in the bucket (`incoming/<org>/…`): ingest
+/// copies each under the contact, the history serves it, and a key with nothing behind it is
+/// refused (on AWS a missing object reads as 403 to ingest, which may not list the bucket).
+#[tokio::test]
+async fn an_attachment_handed_over_in_the_bucket_is_copied_under_the_contact() {
+    let (api, org) = fresh();
+    let key = format!("incoming/{org}/voice-note.ogg");
+    let bytes = b"OggS a voice note".to_vec();
+    shared::testing::local_services()
+        .await
+        .blobs()
+        .put(&key, bytes.clone(), "audio/ogg")
+        .await
+        .unwrap();
+    let mut message = inbound(&org, "whatsapp", "+2400", "c-1", "m-1");
+    message["message"]["attachments"] =
+        json!([{"id": "a", "content_type": "audio/ogg", "s3_key": key}]);
+    api.contact_of(&message).await;
+    let agent = api.caller(&org, "agent", "team").await;
+    let history = agent.get("/conversations/c-1/messages").await.expect(200);
+    let attachment = &history["items"][0]["attachments"][0];
+    assert_eq!(attachment["size"], bytes.len(), "{history}");
+    let (status, body) = api
+        .download(attachment["download_url"].as_str().unwrap())
+        .await;
+    assert_eq!((status.as_u16(), body), (200, bytes));
+
+    let mut missing = inbound(&org, "whatsapp", "+2400", "c-1", "m-2");
+    missing["message"]["attachments"] = json!([{"id": "a", "content_type": "audio/ogg",
+        "s3_key": format!("incoming/{org}/never-uploaded.ogg")}]);
+    api.inbound(&missing).await.expect_error(400, "bad_request");
+}

@@ -10,7 +10,7 @@ use shared::contacts::{Contact, SyncState, ValueChange, ValueSource};
 use shared::ids::OrgId;
 use shared::invocation::Deadline;
 use shared::serve::{Build, QueueFunction};
-use shared::services::{Endpoints, Services};
+use shared::services::Services;
 use shared::testing::{OverContact, TestQueue, load_event, local_services, new_org};
 
 fn demo_crm(org: &str) -> String {
@@ -65,7 +65,12 @@ async fn run_job(
         .await;
     assert!(batch.batch_item_failures.is_empty(), "{name} is handled");
     let org = OrgId::parse(org).unwrap();
-    local.store().contact(&org, contact).await.unwrap().unwrap()
+    shared::testing::local_store()
+        .await
+        .contact(&org, contact)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -167,17 +172,16 @@ async fn failing_write_back(local: &Services, org: &str) -> String {
 
 #[tokio::test]
 async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
-    let services = local_services().await;
-    // Retries go to a queue of their own: this test is the worker.
-    let local = services.at(Endpoints {
-        crm_queue_url: TestQueue::new("crm-handler-tests").await.url().to_owned(),
-        ..services.endpoints().clone()
-    });
+    let local = local_services().await;
+    // Retries go to a queue of their own: this test is the worker, as deployed (its calls
+    // checked against its policy).
+    let queue = TestQueue::new("crm-handler-tests").await;
+    let worker = local::testing::services_as("crm-worker", &[(queue.url(), "CrmQueue")]).await;
     let org = new_org("wb");
     let contact = failing_write_back(&local, &org).await;
     let now = rfc3339(time::OffsetDateTime::now_utc());
 
-    let still = run_job(&local, "sqs-crm-writeback", (&org, &contact), |b| {
+    let still = run_job(&worker, "sqs-crm-writeback", (&org, &contact), |b| {
         b["first_tried_at"] = now.clone().into();
     })
     .await;
@@ -214,7 +218,7 @@ async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
     assert!(delayed >= 1, "a delayed retry is queued");
 
     // A day after the first try, the next failure gives up: the value is `failed`.
-    let failed = run_job(&local, "sqs-crm-writeback", (&org, &contact), |_| {}).await;
+    let failed = run_job(&worker, "sqs-crm-writeback", (&org, &contact), |_| {}).await;
     assert_eq!(failed.sync.get("def-account"), Some(&SyncState::Failed));
     assert_eq!(
         failed.values.get("def-account").map(String::as_str),

@@ -13,7 +13,7 @@ use shared::keys;
 use shared::notes::Person;
 use shared::serve::Build;
 use shared::serve::QueueFunction;
-use shared::services::{Endpoints, Services};
+use shared::services::Services;
 use shared::store::Message;
 use shared::testing::{TestQueue, local_services, new_org};
 
@@ -145,10 +145,8 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
 
     let queue = TestQueue::new(&format!("purge-{org_name}")).await;
     // 100 items a page, 10 pages an invocation.
-    let services = local.at(Endpoints {
-        purge_queue_url: queue.url().to_owned(),
-        ..local.endpoints().clone()
-    });
+    let services =
+        local::testing::services_as("purge-contact", &[(queue.url(), "PurgeQueue")]).await;
     let app = App::build(&services, &Env::system()).tuned(PurgeTuning {
         page_size: 100,
         budget: BudgetPolicy::Steps(10),

@@ -16,7 +16,7 @@ use shared::exports::{ExportStatus, ExportTask};
 use shared::ids::OrgId;
 use shared::invocation::BudgetPolicy;
 use shared::invocation::Deadline;
-use shared::serve::{HttpFunction, QueueFunction};
+use shared::serve::{Build, HttpFunction, QueueFunction};
 use shared::testing::TestQueue;
 use shared::testing::{
     decode, load_event, local_services, new_org, own_week, unpolled_queue, with_caller,
@@ -26,15 +26,23 @@ use shared::testing::{
 async fn a_worker_that_dies_mid_export_is_retried_and_leaves_one_complete_file() {
     let (local, org) = org_with_contacts("die", 200).await;
     let death = death_after(3);
-    let dying = app(&local, paged(10, Some(death.clone()))).await;
-    let id = start(&dying, &org).await;
+    let dying = worker(
+        &unpolled_queue("export-handler-tests").await,
+        paged(10, Some(death.clone())),
+    )
+    .await;
+    let id = start(&app(&local, Tuning::default()).await, &org).await;
 
     // The first delivery dies after its third page: its future is dropped right there.
     dies(dying, &task(&org, &id), &death).await;
     let died = job(&local, &org, &id).await;
     assert_eq!(died.status, ExportStatus::Running);
     assert_eq!(died.rows, 30, "progress up to the death");
-    let app = app(&local, paged(10, None)).await;
+    let app = worker(
+        &unpolled_queue("export-handler-tests").await,
+        paged(10, None),
+    )
+    .await;
     assert!(
         files(&org, &id).await.is_empty(),
         "no file from a dead attempt"
@@ -112,26 +120,37 @@ async fn assert_one_file_with_every_contact_once(org: &str, id: &str, contacts: 
 }
 
 /// A worker on `queue` that reads pages of 100 and hands the job on after `pages` of them.
-fn continuing(queue: &TestQueue, local: &shared::services::Services, pages: u32) -> App {
-    continuing_until(queue, local, pages, None)
+async fn continuing(queue: &TestQueue, pages: u32) -> App {
+    continuing_until(queue, pages, None).await
 }
 
-fn continuing_until(
-    queue: &TestQueue,
-    local: &shared::services::Services,
-    pages: u32,
-    stop_after: Option<StopAfter>,
-) -> App {
+async fn continuing_until(queue: &TestQueue, pages: u32, stop_after: Option<StopAfter>) -> App {
+    let tuning = Tuning {
+        budget: BudgetPolicy::Steps(pages),
+        ..paged(100, stop_after)
+    };
+    worker(&queue.queue(), tuning).await
+}
+
+/// The export worker as deployed: its calls checked against its policy in template.yaml, its
+/// continuations sent to `queue` (standing in for the template's ExportQueue).
+async fn worker(queue: &shared::queue::Queue, tuning: Tuning) -> App {
+    let services =
+        local::testing::services_as("export-worker", &[(queue.url(), "ExportQueue")]).await;
     App::tuned(
-        local.store().clone(),
-        local.blobs().clone(),
-        queue.queue(),
+        services.store(),
+        services.blobs(),
+        services.exports(),
         Env::system(),
-        Tuning {
-            budget: BudgetPolicy::Steps(pages),
-            ..paged(100, stop_after)
-        },
+        tuning,
     )
+}
+
+/// `POST /exports` as the export-contacts function runs it, its job sent to `queue`.
+async fn starter(queue: &TestQueue) -> App {
+    let services =
+        local::testing::services_as("export-contacts", &[(queue.url(), "ExportQueue")]).await;
+    App::build(&services, &Env::system())
 }
 
 #[tokio::test]
@@ -139,8 +158,8 @@ async fn an_export_too_large_for_one_invocation_continues_and_yields_one_whole_f
     let (local, org) = org_with_contacts("long", 5_000).await;
     let queue = TestQueue::new(&format!("export-{org}")).await;
     // 50 pages of 100, 15 pages an invocation.
-    let app = continuing(&queue, &local, 15);
-    let id = start(&app, &org).await;
+    let app = continuing(&queue, 15).await;
+    let id = start(&starter(&queue).await, &org).await;
 
     let invocations = queue.drain(&app).await;
     assert_eq!(invocations, 4, "15 + 15 + 15 + 5 pages");
@@ -158,10 +177,10 @@ async fn an_export_too_large_for_one_invocation_continues_and_yields_one_whole_f
 async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_row_once() {
     let (local, org) = org_with_contacts("kill", 700).await;
     let queue = TestQueue::new(&format!("export-{org}")).await;
-    let app = continuing(&queue, &local, 2);
+    let app = continuing(&queue, 2).await;
     // The job's first message goes elsewhere: this test delivers it itself.
-    let starter = continuing(&TestQueue::new(&format!("start-{org}")).await, &local, 2);
-    let id = start(&starter, &org).await;
+    let elsewhere = starter(&TestQueue::new(&format!("start-{org}")).await).await;
+    let id = start(&elsewhere, &org).await;
     let first = task(&org, &id);
     assert_eq!(
         app.attempt(&first, Deadline::longest()).await.unwrap(),
@@ -170,7 +189,7 @@ async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_r
 
     // The continuation is delivered to a worker that dies after one more page.
     let death = death_after(1);
-    let dying = continuing_until(&queue, &local, 2, Some(death.clone()));
+    let dying = continuing_until(&queue, 2, Some(death.clone())).await;
     let mut continuation = task(&org, &id);
     continuation.lease = Some(1);
     dies(dying, &continuation, &death).await;

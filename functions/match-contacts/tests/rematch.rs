@@ -11,7 +11,6 @@ use shared::ids::OrgId;
 use shared::invocation::BudgetPolicy;
 use shared::matching::MatchJob;
 use shared::serve::Build;
-use shared::services::Endpoints;
 use shared::testing::{TestQueue, local_services, new_org, seed_contacts, seeded_contact};
 
 #[tokio::test]
@@ -45,10 +44,8 @@ async fn a_rematch_continues_across_invocations_and_refiles_each_contact_once() 
     // a page that fills exactly with a LastEvaluatedKey, and the walk reads one empty page more.) (On moto every request costs tens of
     // milliseconds and more as its table grows; 3,000 contacts take many minutes there, through
     // the same mechanism.)
-    let services = local.at(Endpoints {
-        match_queue_url: queue.url().to_owned(),
-        ..local.endpoints().clone()
-    });
+    let services =
+        local::testing::services_as("match-contacts", &[(queue.url(), "MatchQueue")]).await;
     let app = App::build(&services, &Env::system()).tuned(MatchTuning {
         page_size: 100,
         budget: BudgetPolicy::Steps(2),
