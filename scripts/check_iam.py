@@ -24,6 +24,16 @@ NOT_CALLED_BY_THE_CODE = {
     "source sends with the function's role",
 }
 
+# Grants the code needs on a path no test reaches yet, each with the path: listed on every run,
+# so that the list only shrinks.
+NOT_YET_TESTED = {
+    ("ingest-messages", "s3:DeleteObject"): "the attachments of a first message that lost the "
+    "race for its sender's identity claim are removed; no test injects that race yet",
+    ("export-worker", "s3:AbortMultipartUpload"): "an attempt that began a multipart upload "
+    "(over 5 MiB written) and then lost its job gives the upload back; the tests' exports stay "
+    "under one part",
+}
+
 base, log, least_privilege = sys.argv[1], sys.argv[2], "--least-privilege" in sys.argv[3:]
 with urllib.request.urlopen(f"{base}/_local/iam") as response:
     listing = json.load(response)["items"]
@@ -60,8 +70,11 @@ for function in sorted(listing, key=lambda f: f["function"]):
         print(f"    used    {grant['action']:32} {grant['resource']}")
     for grant in function["unused"]:
         reason = NOT_CALLED_BY_THE_CODE.get((name, grant["action"]))
+        untested = NOT_YET_TESTED.get((name, grant["action"]))
         if reason:
             print(f"    outside {grant['action']:32} {grant['resource']}  ({reason})")
+        elif untested:
+            print(f"    UNTESTED {grant['action']:31} {grant['resource']}  ({untested})")
         else:
             print(f"    UNUSED  {grant['action']:32} {grant['resource']}")
             if least_privilege:

@@ -45,9 +45,11 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-wait_for() {
-  local url="$1" what="$2" log="$3" pid="$4" tries=600
-  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+# Waits until the probe "$@" succeeds, while the process $3 (what it is: $1, its log: $2) runs.
+wait_until() {
+  local what="$1" log="$2" pid="$3" tries=600
+  shift 3
+  until "$@" 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "$what exited before it was ready; its log:" >&2
       tail -n 40 "$log" >&2
@@ -61,6 +63,18 @@ wait_for() {
     fi
     sleep 0.1
   done
+}
+
+# Waits until $1 answers with success.
+wait_for() {
+  local url="$1"
+  shift
+  wait_until "$@" curl -fsS -o /dev/null "$url"
+}
+
+# Whether something accepts connections on 127.0.0.1:$1.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1")
 }
 
 # Local credentials and names; an endpoint given by the caller (DynamoDB Local, say) is kept.
@@ -127,7 +141,7 @@ start_aws_endpoint() {
       (cd "$dir" && exec java -Xmx2g -Djava.library.path=./DynamoDBLocal_lib \
         -jar DynamoDBLocal.jar -inMemory -sharedDb -port "$ddb_port") >"$ddb_log" 2>&1 &
       STARTED_PIDS+=("$!")
-      wait_for_port "$ddb_port" "DynamoDB Local" "$ddb_log" "$!"
+      wait_until "DynamoDB Local" "$ddb_log" "$!" port_open "$ddb_port"
       export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
       export AWS_ENDPOINT_URL_DYNAMODB_STREAMS="$AWS_ENDPOINT_URL_DYNAMODB"
       say "DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB"
@@ -142,24 +156,6 @@ start_aws_endpoint() {
   say "moto server on $AWS_ENDPOINT_URL"
 }
 
-# Waits until something accepts connections on 127.0.0.1:$1.
-wait_for_port() {
-  local port="$1" what="$2" log="$3" pid="$4" tries=600
-  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "$what exited before it was ready; its log:" >&2
-      tail -n 40 "$log" >&2
-      return 1
-    fi
-    tries=$((tries - 1))
-    if ((tries == 0)); then
-      echo "$what did not become ready; its log:" >&2
-      tail -n 40 "$log" >&2
-      return 1
-    fi
-    sleep 0.1
-  done
-}
 
 build_runtime() {
   say "building the local runtime and the demo CRM"

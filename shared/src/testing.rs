@@ -121,6 +121,21 @@ impl TestQueue {
         }
     }
 
+    /// The next message as Lambda's event source hands it over (with its receipt handle).
+    pub async fn receive_one(&self) -> aws_lambda_events::event::sqs::SqsMessage {
+        let message = self
+            .receive(1)
+            .await
+            .into_iter()
+            .next()
+            .expect("a message on the test queue");
+        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+        record.message_id = message.message_id;
+        record.receipt_handle = message.receipt_handle;
+        record.body = message.body;
+        record
+    }
+
     /// Up to `max` messages, waiting a second for the first.
     async fn receive(&self, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
         self.sqs

@@ -29,6 +29,13 @@ where
     panic!("{what} failed {CLIENT_TRIES} times in a row");
 }
 
+/// One text field of every item of a list, sorted.
+fn sorted(list: &Value, field: &str) -> Vec<String> {
+    let mut values = api_tests::column(&list["items"], field);
+    values.sort_unstable();
+    values
+}
+
 async fn send(caller: &Caller, method: Method, path: &str, body: Value, key: &str) -> Reply {
     let headers: &[(&str, &str)] = if key.is_empty() {
         &[]
@@ -146,16 +153,13 @@ async fn a_brownout_of_dynamodb_loses_and_doubles_nothing() {
     assert_eq!(export["status"], "succeeded", "{export}");
     assert_eq!(export["rows"], 7, "every contact left, once: {export}");
     let log = admin.get("/deleted-contacts").await.expect(200);
-    let mut audited: Vec<&str> = log["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["contact_id"].as_str().unwrap())
-        .collect();
-    audited.sort_unstable();
-    let mut expected: Vec<&str> = deleted.iter().map(String::as_str).collect();
+    let mut expected = deleted.to_vec();
     expected.sort_unstable();
-    assert_eq!(audited, expected, "one audit record per deleted contact");
+    assert_eq!(
+        sorted(&log, "contact_id"),
+        expected,
+        "one audit record per deleted contact"
+    );
     for (n, contact) in contacts.iter().enumerate() {
         let path = format!("/contacts/{contact}");
         let messages = format!("/conversations/{}/messages", conversations[n]);
@@ -180,26 +184,14 @@ async fn a_brownout_of_dynamodb_loses_and_doubles_nothing() {
         );
         assert_eq!(value("tier"), Some(json!("Gold")), "{view}");
         let notes = agent.get(&format!("{path}/notes")).await.expect(200);
-        let mut texts: Vec<&str> = notes["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n["text"].as_str().unwrap())
-            .collect();
-        texts.sort_unstable();
+        let texts = sorted(&notes, "text");
         assert_eq!(
             texts,
             [format!("note 0 on {n}"), format!("note 1 on {n}")],
             "each note once"
         );
         let history = agent.get(&messages).await.expect(200);
-        let mut ids: Vec<&str> = history["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
-        ids.sort_unstable();
+        let ids = sorted(&history, "id");
         assert_eq!(
             ids,
             [format!("m-{n}-0"), format!("m-{n}-1"), format!("m-{n}-2")],

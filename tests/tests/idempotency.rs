@@ -78,3 +78,34 @@ async fn creating_an_attribute_with_a_replayed_key_is_not_a_conflict() {
         .await
         .expect_error(409, "conflict");
 }
+
+/// A refused request does not use up its Idempotency-Key: the corrected request, sent again
+/// with the same key, runs (the key's claim is let go, for attributes and exports alike).
+#[tokio::test]
+async fn a_refused_post_leaves_its_key_free_for_the_corrected_request() {
+    let (_, _, admin) = api_tests::fresh_as("admin", "enterprise").await;
+    let refused = admin
+        .post_with_key(
+            "/attributes",
+            &json!({"label": "Tier", "type": "dropdown"}),
+            "k-attr",
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    admin
+        .post_with_key(
+            "/attributes",
+            &json!({"label": "Tier", "type": "dropdown", "options": ["Gold", "Silver"]}),
+            "k-attr",
+        )
+        .await
+        .expect(201);
+    let refused = admin
+        .post_with_key("/exports", &json!({"format": "pdf"}), "k-export")
+        .await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    admin
+        .post_with_key("/exports", &json!({"format": "csv"}), "k-export")
+        .await
+        .expect(202);
+}

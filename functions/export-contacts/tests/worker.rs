@@ -224,9 +224,10 @@ async fn two_workers_on_one_job_leave_one_file_and_one_result() {
         resume: Some(resume.clone()),
         ..StopAfter::default()
     };
-    let slow = app(&local, paged(1, Some(hold.clone()))).await;
-    let fast = app(&local, Tuning::default()).await;
-    let id = start(&fast, &org).await;
+    let unpolled = unpolled_queue("export-handler-tests").await;
+    let slow = worker(&unpolled, paged(1, Some(hold.clone()))).await;
+    let fast = worker(&unpolled, Tuning::default()).await;
+    let id = start(&app(&local, Tuning::default()).await, &org).await;
     let first = tokio::spawn({
         let slow = std::sync::Arc::new(slow);
         let task = task(&org, &id);
@@ -258,20 +259,25 @@ async fn two_workers_on_one_job_leave_one_file_and_one_result() {
 #[tokio::test]
 async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
     let (local, org) = org_with_contacts("fail", 2).await;
+    let queue = TestQueue::new(&format!("export-{org}")).await;
+    // The worker as deployed, but writing to a bucket that is not there (the fault; S3's
+    // answer, not the policy's, so its client is not the function's).
+    let deployed =
+        local::testing::services_as("export-worker", &[(queue.url(), "ExportQueue")]).await;
     let broken = App::tuned(
-        local.store().clone(),
+        deployed.store(),
         Blobs::new(s3().await, "inbox-local-no-such-bucket"),
-        unpolled_queue("export-handler-tests").await,
+        deployed.exports(),
         Env::system(),
         Tuning::default(),
     );
-    let id = start(&broken, &org).await;
-    let event = |id: &str| {
+    let id = start(&starter(&queue).await, &org).await;
+    // Each failed attempt asks the queue for the job back sooner than its visibility timeout,
+    // with the receipt of the delivery it is on.
+    let delivered = queue.receive_one().await;
+    let event = |_: &str| {
         let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
-        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
-        record.message_id = Some("m-1".into());
-        record.body = Some(serde_json::to_string(&task(&org, id)).unwrap());
-        event.records = vec![record];
+        event.records = vec![delivered.clone()];
         event
     };
     for attempt in 1..=2 {
@@ -299,7 +305,14 @@ async fn a_job_that_keeps_failing_ends_failed_with_a_reason() {
         Some("the file could not be written (tried 3 times); start a new export")
     );
     assert!(failed.completed_at.is_some() && failed.object_key.is_none());
-    let (status, view) = http(&broken, &org, "get-export", None, &id).await;
+    let (status, view) = http(
+        &app(&local, Tuning::default()).await,
+        &org,
+        "get-export",
+        None,
+        &id,
+    )
+    .await;
     assert_eq!((status, view["download_url"].clone()), (200, Value::Null));
 }
 
