@@ -301,9 +301,20 @@ pub struct Faults(Arc<Mutex<FaultState>>);
 struct FaultState {
     everywhere: f64,
     by_org: HashMap<String, f64>,
+    /// One-shot pause points: an org's next DynamoDB request of an operation waits, before it
+    /// is sent, until it is resumed (a race injected at the exact point).
+    pauses: HashMap<String, Pause>,
     /// Requests seen, and failed, under a share above 0.
     seen: u64,
     failed: u64,
+}
+
+#[derive(Debug)]
+struct Pause {
+    operation: String,
+    /// Set once a request has stopped there.
+    held: bool,
+    resume: Arc<tokio::sync::Notify>,
 }
 
 /// How injected failures have gone so far.
@@ -311,6 +322,8 @@ struct FaultState {
 pub struct FaultCounts {
     pub requests: u64,
     pub failed: u64,
+    /// Whether a request of the org asked about is held at its pause point.
+    pub held: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,12 +350,49 @@ impl Faults {
         }
     }
 
-    pub fn counts(&self) -> FaultCounts {
+    /// Holds `org`'s next DynamoDB `operation` (`TransactWriteItems`, say) before it is sent,
+    /// until [`Faults::resume`].
+    pub fn pause(&self, org: &str, operation: &str) {
+        let pause = Pause {
+            operation: operation.to_owned(),
+            held: false,
+            resume: Arc::default(),
+        };
+        self.lock().pauses.insert(org.to_owned(), pause);
+    }
+
+    /// Lets the request held for `org` go on (and ends its pause point); `false` if none was held.
+    pub fn resume(&self, org: &str) -> bool {
+        match self.lock().pauses.remove(org) {
+            Some(pause) => {
+                pause.resume.notify_one();
+                pause.held
+            }
+            None => false,
+        }
+    }
+
+    /// The counts, and whether `org` has a request held.
+    pub fn counts(&self, org: Option<&str>) -> FaultCounts {
         let state = self.lock();
         FaultCounts {
             requests: state.seen,
             failed: state.failed,
+            held: org
+                .and_then(|org| state.pauses.get(org))
+                .is_some_and(|p| p.held),
         }
+    }
+
+    /// Where this request must wait, if it is the one an org's pause point is for.
+    fn hold(&self, operation: &str, body: &[u8]) -> Option<Arc<tokio::sync::Notify>> {
+        let mut state = self.lock();
+        let pause = state.pauses.get_mut(org_named(body)?)?;
+        if pause.held || pause.operation != operation {
+            return None;
+        }
+        pause.held = true;
+        Some(pause.resume.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, FaultState> {
@@ -448,10 +498,17 @@ impl HttpConnector for GuardedConnector {
                     &denied,
                 )));
             }
-            if let Some(("DynamoDB_20120810", _)) = target(&request) {
+            if let Some(("DynamoDB_20120810", operation)) = target(&request) {
                 let body = request.body().bytes().unwrap_or_default();
                 if let Some(fault) = self.guard.faults.pick(body) {
                     return HttpConnectorFuture::ready(Ok(dynamodb_fault(fault)));
+                }
+                if let Some(resume) = self.guard.faults.hold(operation, body) {
+                    let inner = self.inner.clone();
+                    return HttpConnectorFuture::new(async move {
+                        resume.notified().await;
+                        inner.call(request).await
+                    });
                 }
             }
             if let Some(bucket) = unlisted_bucket(&request, policy) {

@@ -449,11 +449,18 @@ async fn iam_usage(State(gateway): State<Arc<Gateway>>) -> Response {
 struct FaultsRequest {
     org: String,
     /// The share (0..1) of the org's DynamoDB requests that fail; 0 ends the brownout.
-    dynamodb_failures: f64,
+    dynamodb_failures: Option<f64>,
+    /// Holds the org's next DynamoDB request of this operation before it is sent.
+    pause: Option<String>,
+    /// Lets the held request go on.
+    #[serde(default)]
+    resume: bool,
 }
 
-/// `PUT /_local/faults {"org", "dynamodb_failures"}`: a brownout of one org's DynamoDB requests
-/// (half throttled, half 500s, before they are sent), so its test runs beside the others.
+/// `PUT /_local/faults {"org", "dynamodb_failures"?, "pause"?, "resume"?}`: a brownout of one
+/// org's DynamoDB requests (half throttled, half 500s, before they are sent), and a one-shot
+/// pause point (`"pause": "TransactWriteItems"` holds the org's next such request until
+/// `"resume": true`), so tests inject failures and races into their own org beside the others.
 async fn set_faults(
     State(gateway): State<Arc<Gateway>>,
     axum::Json(request): axum::Json<FaultsRequest>,
@@ -461,20 +468,38 @@ async fn set_faults(
     if OrgId::parse(&request.org).is_err() {
         return error(ApiError::bad_field("org", "org must be an org id"));
     }
-    if !(0.0..=1.0).contains(&request.dynamodb_failures) {
+    let faults = &gateway.aws.faults;
+    if let Some(share) = request.dynamodb_failures {
+        if !(0.0..=1.0).contains(&share) {
+            return error(ApiError::bad_field(
+                "dynamodb_failures",
+                "dynamodb_failures must be a share from 0 to 1",
+            ));
+        }
+        faults.set_org(&request.org, share);
+    }
+    if let Some(operation) = &request.pause {
+        faults.pause(&request.org, operation);
+    }
+    if request.resume && !faults.resume(&request.org) {
         return error(ApiError::bad_field(
-            "dynamodb_failures",
-            "dynamodb_failures must be a share from 0 to 1",
+            "resume",
+            "no request of the org is held",
         ));
     }
-    gateway
-        .aws
-        .faults
-        .set_org(&request.org, request.dynamodb_failures);
-    fault_counts(State(gateway)).await
+    axum::Json(json!(faults.counts(Some(&request.org)))).into_response()
 }
 
-/// `GET /_local/faults`: DynamoDB requests seen under a brownout, and how many failed.
-async fn fault_counts(State(gateway): State<Arc<Gateway>>) -> Response {
-    axum::Json(json!(gateway.aws.faults.counts())).into_response()
+#[derive(Deserialize)]
+struct FaultsQuery {
+    org: Option<String>,
+}
+
+/// `GET /_local/faults?org=`: DynamoDB requests seen under a brownout and failed (all orgs),
+/// and whether the org has a request held at its pause point.
+async fn fault_counts(
+    State(gateway): State<Arc<Gateway>>,
+    Query(q): Query<FaultsQuery>,
+) -> Response {
+    axum::Json(json!(gateway.aws.faults.counts(q.org.as_deref()))).into_response()
 }

@@ -223,10 +223,33 @@ impl Api {
     /// throttled, half 500s) before they are sent; 0 ends it. Answers the runtime's counts of
     /// requests seen under a brownout and failed, all orgs together.
     pub async fn brownout(&self, org: &str, share: f64) -> Value {
+        self.faults(serde_json::json!({"org": org, "dynamodb_failures": share}))
+            .await
+    }
+
+    /// Holds `org`'s next DynamoDB request of `operation` (`TransactWriteItems`, say) before it
+    /// is sent, until [`Api::resume`]: a race injected at that exact point.
+    pub async fn pause(&self, org: &str, operation: &str) {
+        self.faults(serde_json::json!({"org": org, "pause": operation}))
+            .await;
+    }
+
+    /// Lets the request held at `org`'s pause point go on.
+    pub async fn resume(&self, org: &str) {
+        self.faults(serde_json::json!({"org": org, "resume": true}))
+            .await;
+    }
+
+    /// Whether a request of `org` is held at its pause point.
+    pub async fn held(&self, org: &str) -> bool {
+        self.local_json("faults", &[("org", org)]).await["held"] == true
+    }
+
+    async fn faults(&self, body: Value) -> Value {
         let reply = self
             .http
             .put(format!("{}/_local/faults", self.base))
-            .json(&serde_json::json!({"org": org, "dynamodb_failures": share}))
+            .json(&body)
             .send()
             .await
             .expect("the runtime takes faults");

@@ -246,3 +246,58 @@ async fn an_attachment_handed_over_in_the_bucket_is_copied_under_the_contact() {
         "s3_key": format!("incoming/{org}/never-uploaded.ogg")}]);
     api.inbound(&missing).await.expect_error(400, "bad_request");
 }
+
+/// Two first messages of one sender race for the sender's identity claim. The race is injected
+/// at its exact point: the first message's transaction is held until the second has made the
+/// contact. The loser joins the winner's contact and removes the attachment it had stored under
+/// the contact it meant to make: every attachment left is the winner's.
+#[tokio::test]
+async fn the_message_that_loses_the_race_for_a_new_sender_leaves_no_attachment_behind() {
+    let (api, org) = fresh();
+    let with_attachment = |conversation: &str, id: &str| {
+        let mut message = inbound(&org, "webchat", "visitor-1", conversation, id);
+        message["message"]["attachments"] =
+            json!([{"id": "a", "content_type": "image/png", "content_base64": "iVBORw0KGgo="}]);
+        message
+    };
+    api.pause(&org, "TransactWriteItems").await;
+    let held = tokio::spawn({
+        let (api, first) = (api.clone(), with_attachment("c1", "m1"));
+        async move { api.inbound(&first).await }
+    });
+    api_tests::eventually("the first message's transaction held", || async {
+        api.held(&org).await.then_some(())
+    })
+    .await;
+    let winner = api.contact_of(&with_attachment("c2", "m2")).await;
+    api.resume(&org).await;
+    let loser = held.await.unwrap().expect(200);
+    assert_eq!(
+        loser["contact_id"],
+        json!(winner),
+        "the loser joins the winner"
+    );
+
+    let sdk = shared::config::Config::from_env().unwrap().aws().await;
+    let listed = aws_sdk_s3::Client::new(&sdk)
+        .list_objects_v2()
+        .bucket("inbox-local-databucket")
+        .prefix(format!("attachments/{org}/"))
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            format!("attachments/{org}/{winner}/m1/a"),
+            format!("attachments/{org}/{winner}/m2/a")
+        ],
+        "no attachment left under the contact the loser meant to make"
+    );
+}
