@@ -138,7 +138,8 @@ start_aws_endpoint() {
       dir="$(dynamodb_local_dir)"
       ddb_port="$(free_port)"
       # -sharedDb: one database whatever the credentials and region, as one account's table is.
-      (cd "$dir" && exec java -Xmx2g -Djava.library.path=./DynamoDBLocal_lib \
+      # shellcheck disable=SC2086 # DDB_LOCAL_JAVA_OPTS is a list of options
+      (cd "$dir" && exec java -Xmx2g ${DDB_LOCAL_JAVA_OPTS:-} -Djava.library.path=./DynamoDBLocal_lib \
         -jar DynamoDBLocal.jar -inMemory -sharedDb -port "$ddb_port") >"$ddb_log" 2>&1 &
       STARTED_PIDS+=("$!")
       wait_until "DynamoDB Local" "$ddb_log" "$!" port_open "$ddb_port"
