@@ -24,14 +24,6 @@ NOT_CALLED_BY_THE_CODE = {
     "source sends with the function's role",
 }
 
-# Grants the code needs on a path no test reaches yet, each with the path: listed on every run,
-# so that the list only shrinks.
-NOT_YET_TESTED = {
-    ("export-worker", "s3:AbortMultipartUpload"): "an attempt that began a multipart upload "
-    "(over 5 MiB written) and then lost its job gives the upload back; the tests' exports stay "
-    "under one part",
-}
-
 base, log, least_privilege = sys.argv[1], sys.argv[2], "--least-privilege" in sys.argv[3:]
 with urllib.request.urlopen(f"{base}/_local/iam") as response:
     listing = json.load(response)["items"]
@@ -68,11 +60,8 @@ for function in sorted(listing, key=lambda f: f["function"]):
         print(f"    used    {grant['action']:32} {grant['resource']}")
     for grant in function["unused"]:
         reason = NOT_CALLED_BY_THE_CODE.get((name, grant["action"]))
-        untested = NOT_YET_TESTED.get((name, grant["action"]))
         if reason:
             print(f"    outside {grant['action']:32} {grant['resource']}  ({reason})")
-        elif untested:
-            print(f"    UNTESTED {grant['action']:31} {grant['resource']}  ({untested})")
         else:
             print(f"    UNUSED  {grant['action']:32} {grant['resource']}")
             if least_privilege:
@@ -90,7 +79,7 @@ named = sum(
     1
     for function in listing
     for grant in function["unused"]
-    if (function["function"], grant["action"]) in NOT_CALLED_BY_THE_CODE | NOT_YET_TESTED
+    if (function["function"], grant["action"]) in NOT_CALLED_BY_THE_CODE
 )
 print("IAM: no call refused" + (
     f", every grant used by a test but {named} named above with their reason"

@@ -447,3 +447,64 @@ async fn the_trigger_starts_a_due_schedule_once_per_period() {
     app.run_schedules(at(17, 3, 0, 0)).await.unwrap();
     assert_eq!(jobs().await.len(), 4);
 }
+
+/// A worker that began a multipart upload and then lost its job to a redelivery gives the
+/// upload back: no parts of it are left in the bucket (the deployed worker's AbortMultipartUpload).
+#[tokio::test]
+async fn a_superseded_worker_gives_back_the_multipart_upload_it_began() {
+    let (local, org) = org_with_contacts("parts", 40).await;
+    let resume = std::sync::Arc::new(tokio::sync::Notify::new());
+    let hold = StopAfter {
+        pages: 3,
+        resume: Some(resume.clone()),
+        ..StopAfter::default()
+    };
+    let unpolled = unpolled_queue("export-handler-tests").await;
+    // Parts of 256 bytes: the slow worker's file is a multipart upload from its first page.
+    let slow = worker(
+        &unpolled,
+        Tuning {
+            part_bytes: 256,
+            ..paged(5, Some(hold.clone()))
+        },
+    )
+    .await;
+    let fast = worker(&unpolled, Tuning::default()).await;
+    let id = start(&app(&local, Tuning::default()).await, &org).await;
+    let first = tokio::spawn({
+        let (slow, task) = (std::sync::Arc::new(slow), task(&org, &id));
+        async move { slow.attempt(&task, Deadline::longest()).await.unwrap() }
+    });
+    hold.reached.notified().await;
+    assert_eq!(
+        uploads_in_progress(&org).await,
+        1,
+        "the slow worker has begun a multipart upload"
+    );
+    let second = fast
+        .attempt(&task(&org, &id), Deadline::longest())
+        .await
+        .unwrap();
+    assert_eq!(second, Attempt::Succeeded { rows: 40 });
+    resume.notify_one();
+    assert_eq!(first.await.unwrap(), Attempt::NothingToDo);
+    assert_eq!(
+        uploads_in_progress(&org).await,
+        0,
+        "the superseded worker's parts are given back"
+    );
+    assert_one_file_with_every_contact_once(&org, &id, 40).await;
+}
+
+/// Multipart uploads begun and neither completed nor aborted under the org's exports.
+async fn uploads_in_progress(org: &str) -> usize {
+    s3().await
+        .list_multipart_uploads()
+        .bucket("inbox-local-databucket")
+        .prefix(format!("exports/{org}/"))
+        .send()
+        .await
+        .unwrap()
+        .uploads()
+        .len()
+}
