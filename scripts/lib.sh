@@ -72,11 +72,6 @@ wait_for() {
   wait_until "$@" curl -fsS -o /dev/null "$url"
 }
 
-# Whether something accepts connections on 127.0.0.1:$1.
-port_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1")
-}
-
 # Local credentials and names; an endpoint given by the caller (DynamoDB Local, say) is kept.
 aws_defaults() {
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
@@ -142,10 +137,11 @@ start_aws_endpoint() {
       (cd "$dir" && exec java -Xmx2g ${DDB_LOCAL_JAVA_OPTS:-} -Djava.library.path=./DynamoDBLocal_lib \
         -jar DynamoDBLocal.jar -inMemory -sharedDb -port "$ddb_port") >"$ddb_log" 2>&1 &
       STARTED_PIDS+=("$!")
-      wait_until "DynamoDB Local" "$ddb_log" "$!" port_open "$ddb_port"
+      # Not waited for here: its JVM starts while the runtime is built and started, and the
+      # runtime waits for it before it makes the table.
       export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
       export AWS_ENDPOINT_URL_DYNAMODB_STREAMS="$AWS_ENDPOINT_URL_DYNAMODB"
-      say "DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB"
+      say "DynamoDB Local starting on $AWS_ENDPOINT_URL_DYNAMODB"
       ;;
     *)
       echo "LOCAL_AWS is moto or dynamodb-local (the default), not ${LOCAL_AWS}" >&2
@@ -178,6 +174,12 @@ start_runtime() {
   PORT="$port" "${RUNTIME_BIN:-$ROOT/target/debug/inbox-local}" >"$log" 2>&1 &
   RUNTIME_PID="$!"
   STARTED_PIDS+=("$RUNTIME_PID")
-  wait_for "http://127.0.0.1:$port/_local/schedules" "local runtime" "$log" "$RUNTIME_PID"
+  wait_for "http://127.0.0.1:$port/_local/schedules" "local runtime" "$log" "$RUNTIME_PID" || {
+    if [[ -f "$STATE/logs/dynamodb-local.log" ]]; then
+      echo "DynamoDB Local's log:" >&2
+      tail -n 20 "$STATE/logs/dynamodb-local.log" >&2
+    fi
+    return 1
+  }
   export INBOX_API_URL="http://127.0.0.1:$port"
 }

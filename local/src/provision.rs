@@ -76,12 +76,22 @@ pub async fn provision(
     table_name: &str,
     bucket_prefix: &str,
 ) -> anyhow::Result<LocalResources> {
-    let stream_arn = create_table(sdk, template, table_name).await?;
-    let mut resources = LocalResources {
-        table: table_name.to_owned(),
-        stream_arn,
-        ..Default::default()
-    };
+    // The table lives on DynamoDB Local, the rest on moto: both are made at once.
+    let (stream_arn, mut resources) = tokio::try_join!(
+        create_table(sdk, template, table_name),
+        provision_all_but_the_table(sdk, template, bucket_prefix),
+    )?;
+    resources.table = table_name.to_owned();
+    resources.stream_arn = stream_arn;
+    Ok(resources)
+}
+
+async fn provision_all_but_the_table(
+    sdk: &aws_config::SdkConfig,
+    template: &Template,
+    bucket_prefix: &str,
+) -> anyhow::Result<LocalResources> {
+    let mut resources = LocalResources::default();
     let s3 = aws_sdk_s3::Client::new(sdk);
     for bucket in &template.buckets {
         let name = format!("{bucket_prefix}-{}", bucket.to_lowercase());
@@ -266,6 +276,7 @@ async fn create_table(
     name: &str,
 ) -> anyhow::Result<Option<String>> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    wait_for_dynamodb(&dynamo).await?;
     let table = &template.table;
     let stream = table
         .stream_specification
@@ -340,6 +351,23 @@ async fn create_table(
     }
     let described = dynamo.describe_table().table_name(name).send().await?;
     Ok(described.table.and_then(|t| t.latest_stream_arn))
+}
+
+/// DynamoDB Local's JVM may still be starting while the rest is provisioned (the scripts start
+/// the runtime beside it rather than after it): waits until it answers, for up to a minute.
+async fn wait_for_dynamodb(dynamo: &aws_sdk_dynamodb::Client) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match dynamo.list_tables().limit(1).send().await {
+            Ok(_) => return Ok(()),
+            Err(aws_sdk_dynamodb::error::SdkError::DispatchFailure(_))
+                if started.elapsed() < std::time::Duration::from_secs(60) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(err) => return Err(err).context("DynamoDB does not answer"),
+        }
+    }
 }
 
 /// A queue's ARN, which redrive policies and rule targets name it by.
