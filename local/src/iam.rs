@@ -331,7 +331,9 @@ impl Policy {
             .open(path)
             .and_then(|mut file| {
                 use std::io::Write;
-                writeln!(file, "{line}")
+                // One write of the whole line: appends from several processes and threads to
+                // one file interleave only between writes, never inside one.
+                file.write_all(format!("{line}\n").as_bytes())
             });
         if let Err(err) = appended {
             tracing::warn!(error = %err, path = %path.display(), "the IAM usage log cannot be written");

@@ -99,41 +99,29 @@ impl TestQueue {
     /// (a continuation a function queues is delivered too); a delivery it reports failed stays
     /// on the queue. Returns the number of invocations.
     pub async fn drain<F: crate::serve::QueueFunction>(&self, function: &F) -> usize {
-        use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+        use aws_lambda_events::event::sqs::SqsEvent;
         let mut invocations = 0;
         loop {
             let Some(message) = self.receive(1).await.into_iter().next() else {
                 return invocations;
             };
-            let mut record = SqsMessage::default();
-            record.message_id = message.message_id.clone();
-            record.receipt_handle = message.receipt_handle.clone();
-            record.body = message.body;
+            let receipt = message.receipt_handle.clone();
             let mut event = SqsEvent::default();
-            event.records = vec![record];
+            event.records = vec![as_delivered(message)];
             invocations += 1;
             let response = function
                 .handle_batch(event, crate::invocation::Deadline::longest())
                 .await;
             if response.batch_item_failures.is_empty() {
-                self.delete(message.receipt_handle).await;
+                self.delete(receipt).await;
             }
         }
     }
 
     /// The next message as Lambda's event source hands it over (with its receipt handle).
     pub async fn receive_one(&self) -> aws_lambda_events::event::sqs::SqsMessage {
-        let message = self
-            .receive(1)
-            .await
-            .into_iter()
-            .next()
-            .expect("a message on the test queue");
-        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
-        record.message_id = message.message_id;
-        record.receipt_handle = message.receipt_handle;
-        record.body = message.body;
-        record
+        let message = self.receive(1).await.into_iter().next();
+        as_delivered(message.expect("a message on the test queue"))
     }
 
     /// Up to `max` messages, waiting a second for the first.
@@ -159,6 +147,15 @@ impl TestQueue {
             .await
             .expect("delete a handled message");
     }
+}
+
+/// A received message as Lambda's SQS event source hands it to a function.
+fn as_delivered(message: aws_sdk_sqs::types::Message) -> aws_lambda_events::event::sqs::SqsMessage {
+    let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+    record.message_id = message.message_id;
+    record.receipt_handle = message.receipt_handle;
+    record.body = message.body;
+    record
 }
 
 /// A sample event from `events/<function>/<name>.json`.
