@@ -477,10 +477,11 @@ struct GuardedConnector {
 impl HttpConnector for GuardedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         if let Some(policy) = &self.policy {
-            let refused = match self.guard.calls(&request) {
+            let calls = self.guard.calls(&request);
+            let refused = match &calls {
                 Ok(calls) => calls.iter().find_map(|call| policy.check(call).err()),
                 Err(unknown) => Some(Denied {
-                    action: unknown,
+                    action: unknown.clone(),
                     resource: "*".into(),
                     explicit: false,
                 }),
@@ -511,7 +512,8 @@ impl HttpConnector for GuardedConnector {
                     });
                 }
             }
-            if let Some(bucket) = unlisted_bucket(&request, policy) {
+            let calls = calls.unwrap_or_default();
+            if let Some(bucket) = unlisted_bucket(&request, &calls, policy) {
                 return self.hiding_missing_objects(request, policy.clone(), bucket);
             }
         }
@@ -568,12 +570,11 @@ impl GuardedConnector {
     }
 }
 
-/// The bucket of an object read (`GET`, `HEAD`) by a function that may not list it.
-fn unlisted_bucket(request: &HttpRequest, policy: &Policy) -> Option<String> {
+/// The bucket of an object read (`GET`, `HEAD`; its `calls`) by a function that may not list it.
+fn unlisted_bucket(request: &HttpRequest, calls: &[Call], policy: &Policy) -> Option<String> {
     if target(request).is_some() || !matches!(request.method(), "GET" | "HEAD") {
         return None;
     }
-    let calls = s3_calls(request).ok()?;
     let read = calls.iter().find(|c| c.action == "s3:GetObject")?;
     let bucket = read
         .resource

@@ -448,10 +448,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn strings(value: &Value, arns: &Arns) -> anyhow::Result<Vec<String>> {
-    arns.resolve(value)
-}
-
 fn parse_statement(statement: &Value, arns: &Arns) -> anyhow::Result<Statement> {
     let effect = match statement.get("Effect").and_then(Value::as_str) {
         Some("Allow") => Effect::Allow,
@@ -461,8 +457,8 @@ fn parse_statement(statement: &Value, arns: &Arns) -> anyhow::Result<Statement> 
     if statement.get("NotAction").is_some() || statement.get("NotResource").is_some() {
         bail!("NotAction and NotResource are not modelled locally");
     }
-    let actions = strings(statement.get("Action").context("no Action")?, arns)?;
-    let resources = strings(statement.get("Resource").context("no Resource")?, arns)?;
+    let actions = arns.resolve(statement.get("Action").context("no Action")?)?;
+    let resources = arns.resolve(statement.get("Resource").context("no Resource")?)?;
     let mut conditions = Vec::new();
     if let Some(Value::Mapping(operators)) = statement.get("Condition") {
         for (operator, keys) in operators {
@@ -470,7 +466,7 @@ fn parse_statement(statement: &Value, arns: &Arns) -> anyhow::Result<Statement> 
                 bail!("a condition operator without keys");
             };
             for (key, values) in keys {
-                let values = strings(values, arns)?;
+                let values = arns.resolve(values)?;
                 match (operator.as_str(), key.as_str()) {
                     (Some("ForAllValues:StringLike"), Some("dynamodb:LeadingKeys")) => {
                         conditions.push(Condition::AllLeadingKeysLike(values))

@@ -112,7 +112,7 @@ pub async fn run(
     };
     let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
     let guard = aws_guard::Guard::new(
-        local_arns(&template, &resources, region)?,
+        local_arns(&template, &resources, region),
         hash_keys(&template),
         aws_guard::Faults::everywhere(config.dynamodb_failures),
     );
@@ -213,7 +213,7 @@ pub(crate) fn local_arns(
     template: &template::Template,
     resources: &provision::LocalResources,
     region: &str,
-) -> anyhow::Result<iam::Arns> {
+) -> iam::Arns {
     let mut arns = iam::Arns::new(region);
     arns.define(&template.table_id, "Arn", arns.table(&resources.table));
     arns.define_ref(&template.table_id, &resources.table);
@@ -239,7 +239,7 @@ pub(crate) fn local_arns(
         arns.define(id, "Arn", arns.event_bus(name));
         arns.define_ref(id, name);
     }
-    Ok(arns)
+    arns
 }
 
 /// The partition key attribute of the table (under `""`) and of each of its indexes.

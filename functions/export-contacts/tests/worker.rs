@@ -81,6 +81,17 @@ fn death_after(pages: u64) -> StopAfter {
     }
 }
 
+/// A fault that holds the worker after its `pages`th page until the returned notify resumes it.
+fn hold_after(pages: u64) -> (StopAfter, std::sync::Arc<tokio::sync::Notify>) {
+    let resume = std::sync::Arc::new(tokio::sync::Notify::new());
+    let hold = StopAfter {
+        pages,
+        resume: Some(resume.clone()),
+        ..StopAfter::default()
+    };
+    (hold, resume)
+}
+
 /// Runs `task` on `dying` until its fault fires, then drops the attempt right there, as Lambda
 /// ends an invocation that dies: nothing after that point of the attempt runs.
 async fn dies(dying: App, task: &ExportTask, death: &StopAfter) {
@@ -218,12 +229,7 @@ async fn a_worker_killed_between_checkpoints_is_resumed_and_the_file_has_every_r
 async fn two_workers_on_one_job_leave_one_file_and_one_result() {
     let (local, org) = org_with_contacts("race", 40).await;
     // The first worker holds after its third page until the second has finished the job.
-    let resume = std::sync::Arc::new(tokio::sync::Notify::new());
-    let hold = StopAfter {
-        pages: 3,
-        resume: Some(resume.clone()),
-        ..StopAfter::default()
-    };
+    let (hold, resume) = hold_after(3);
     let unpolled = unpolled_queue("export-handler-tests").await;
     let slow = worker(&unpolled, paged(1, Some(hold.clone()))).await;
     let fast = worker(&unpolled, Tuning::default()).await;
@@ -453,12 +459,7 @@ async fn the_trigger_starts_a_due_schedule_once_per_period() {
 #[tokio::test]
 async fn a_superseded_worker_gives_back_the_multipart_upload_it_began() {
     let (local, org) = org_with_contacts("parts", 40).await;
-    let resume = std::sync::Arc::new(tokio::sync::Notify::new());
-    let hold = StopAfter {
-        pages: 3,
-        resume: Some(resume.clone()),
-        ..StopAfter::default()
-    };
+    let (hold, resume) = hold_after(3);
     let unpolled = unpolled_queue("export-handler-tests").await;
     // Parts of 256 bytes: the slow worker's file is a multipart upload from its first page.
     let slow = worker(
