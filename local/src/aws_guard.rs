@@ -24,7 +24,7 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use http_body_util::BodyExt;
 use percent_encoding::percent_decode_str;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::iam::{Arns, Call, Denied, Policy};
 
@@ -304,6 +304,12 @@ struct FaultState {
     /// One-shot pause points: an org's next DynamoDB request of an operation waits, before it
     /// is sent, until it is resumed (a race injected at the exact point).
     pauses: HashMap<String, Pause>,
+    /// One-shot cancellations: an org's next `TransactWriteItems` is cancelled, before it is
+    /// sent, with this reason on its first item (`TransactionConflict`, say), as DynamoDB
+    /// cancels one that meets another transaction on an item.
+    cancels: HashMap<String, String>,
+    /// Transactions cancelled so far.
+    cancelled: u64,
     /// Requests seen, and failed, under a share above 0.
     seen: u64,
     failed: u64,
@@ -324,6 +330,10 @@ pub struct FaultCounts {
     pub failed: u64,
     /// Whether a request of the org asked about is held at its pause point.
     pub held: bool,
+    /// Transactions cancelled by a one-shot cancellation (all orgs).
+    pub cancelled: u64,
+    /// Whether the org asked about has a cancellation still waiting for its transaction.
+    pub cancel_pending: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,7 +391,28 @@ impl Faults {
             held: org
                 .and_then(|org| state.pauses.get(org))
                 .is_some_and(|p| p.held),
+            cancelled: state.cancelled,
+            cancel_pending: org.is_some_and(|org| state.cancels.contains_key(org)),
         }
+    }
+
+    /// Cancels `org`'s next `TransactWriteItems` with `reason` on its first item.
+    pub fn cancel_next_transaction(&self, org: &str, reason: &str) {
+        self.lock()
+            .cancels
+            .insert(org.to_owned(), reason.to_owned());
+    }
+
+    /// The reason this transaction is cancelled with, if it is the one an org's cancellation is
+    /// for.
+    fn cancellation(&self, operation: &str, body: &[u8]) -> Option<String> {
+        if operation != "TransactWriteItems" {
+            return None;
+        }
+        let mut state = self.lock();
+        let reason = state.cancels.remove(org_named(body)?)?;
+        state.cancelled += 1;
+        Some(reason)
     }
 
     /// Where this request must wait, if it is the one an org's pause point is for.
@@ -503,6 +534,9 @@ impl HttpConnector for GuardedConnector {
                 let body = request.body().bytes().unwrap_or_default();
                 if let Some(fault) = self.guard.faults.pick(body) {
                     return HttpConnectorFuture::ready(Ok(dynamodb_fault(fault)));
+                }
+                if let Some(reason) = self.guard.faults.cancellation(operation, body) {
+                    return HttpConnectorFuture::ready(Ok(transaction_cancelled(&reason, body)));
                 }
                 if let Some(resume) = self.guard.faults.hold(operation, body) {
                     let inner = self.inner.clone();
@@ -653,6 +687,35 @@ fn dynamodb_fault(fault: Fault) -> HttpResponse {
             "Internal server error",
         ),
     }
+}
+
+/// DynamoDB's `TransactionCanceledException`: one reason per item, in order, `reason` on the
+/// first and `None` on the others.
+fn transaction_cancelled(reason: &str, body: &[u8]) -> HttpResponse {
+    let items = serde_json::from_slice::<Value>(body)
+        .ok()
+        .map_or(1, |body| array(&body["TransactItems"]).count().max(1));
+    let reasons: Vec<Value> = std::iter::once(json!({"Code": reason, "Message": reason}))
+        .chain(std::iter::repeat_n(json!({"Code": "None"}), items - 1))
+        .collect();
+    let codes: Vec<&str> = reasons.iter().filter_map(|r| r["Code"].as_str()).collect();
+    let message = format!(
+        "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+        codes.join(", ")
+    );
+    let body = json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": message,
+        "CancellationReasons": reasons,
+    });
+    let mut response = HttpResponse::new(
+        StatusCode::from(http::StatusCode::BAD_REQUEST),
+        SdkBody::from(body.to_string()),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.0");
+    response
 }
 
 /// The refusal AWS sends: `AccessDeniedException` from the JSON services, `AccessDenied` from S3.

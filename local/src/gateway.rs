@@ -455,12 +455,16 @@ struct FaultsRequest {
     /// Lets the held request go on.
     #[serde(default)]
     resume: bool,
+    /// Cancels the org's next `TransactWriteItems` with this reason on its first item.
+    cancel_transaction: Option<String>,
 }
 
-/// `PUT /_local/faults {"org", "dynamodb_failures"?, "pause"?, "resume"?}`: a brownout of one
-/// org's DynamoDB requests (half throttled, half 500s, before they are sent), and a one-shot
-/// pause point (`"pause": "TransactWriteItems"` holds the org's next such request until
-/// `"resume": true`), so tests inject failures and races into their own org beside the others.
+/// `PUT /_local/faults {"org", "dynamodb_failures"?, "pause"?, "resume"?,
+/// "cancel_transaction"?}`: a brownout of one org's DynamoDB requests (half throttled, half
+/// 500s, before they are sent), a one-shot pause point (`"pause": "TransactWriteItems"` holds
+/// the org's next such request until `"resume": true`) and a one-shot cancellation
+/// (`"cancel_transaction": "TransactionConflict"` cancels the org's next transaction as DynamoDB
+/// does), so tests inject failures and races into their own org beside the others.
 async fn set_faults(
     State(gateway): State<Arc<Gateway>>,
     axum::Json(request): axum::Json<FaultsRequest>,
@@ -477,6 +481,9 @@ async fn set_faults(
             ));
         }
         faults.set_org(&request.org, share);
+    }
+    if let Some(reason) = &request.cancel_transaction {
+        faults.cancel_next_transaction(&request.org, reason);
     }
     if let Some(operation) = &request.pause {
         faults.pause(&request.org, operation);

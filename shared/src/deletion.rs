@@ -22,6 +22,10 @@ pub struct DeletionRecord {
 pub struct PurgeJob {
     pub org_id: crate::ids::OrgId,
     pub contact_id: crate::ids::ContactId,
+    /// The match group the contact left (generation, value hash), recounted once it is purged;
+    /// the safety net queued before the delete knows none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_group: Option<(u64, String)>,
 }
 
 /// Initials of the name and the first character of the handle, e.g. `A. L. · @a…`: enough to

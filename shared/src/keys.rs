@@ -59,8 +59,14 @@ pub fn match_pk(org: &OrgId, generation: u64, value_hash: &str) -> String {
 }
 
 pub fn match_sk(contact: &str) -> String {
-    format!("C#{contact}")
+    format!("{MATCH_MEMBER_PREFIX}{contact}")
 }
+
+/// What a match link's sort key starts with.
+pub const MATCH_MEMBER_PREFIX: &str = "C#";
+
+/// The match group's head, in its own partition before its members: how many there are.
+pub const MATCH_GROUP_SK: &str = "#GROUP";
 
 /// A conversation's own partition: its messages (and, later, its notes).
 pub fn conversation_pk(org: &OrgId, conversation: &str) -> String {

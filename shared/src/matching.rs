@@ -1,5 +1,5 @@
 //! Cross-channel matching: which value of a contact files it with others, and the jobs the
-//! matching worker runs to keep `linked_contact_ids` right.
+//! matching worker runs to keep match groups filed and counted.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,13 +12,15 @@ use crate::settings::Settings;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MatchJob {
-    /// One contact's matching value changed: re-link it and the contacts it joins or leaves.
+    /// One contact moved between match groups (its change wrote the links): file it if it is
+    /// not filed under `generation` yet, and recount the groups it left and joined.
     Contact {
         org_id: OrgId,
         contact_id: ContactId,
         generation: u64,
-        /// The contacts it was linked to before, so they can drop it.
-        previously_linked: Vec<String>,
+        /// The groups (value hashes under `generation`) it left and joined.
+        #[serde(default)]
+        groups: Vec<String>,
     },
     /// The matching attribute changed: re-file and re-link every contact of the org.
     Org {
@@ -39,6 +41,9 @@ pub struct RematchProgress {
     /// Where the walk's next page starts; none at the start of the phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<crate::cursor::Position>,
+    /// When the link walk began: a group counted before then is counted again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linking_since: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +59,18 @@ pub struct MatchMove {
     pub generation: u64,
     pub from: Option<String>,
     pub to: Option<String>,
+}
+
+impl MatchMove {
+    /// The job that recounts the groups of this move.
+    pub fn job(&self, org_id: &OrgId, contact_id: ContactId) -> MatchJob {
+        MatchJob::Contact {
+            org_id: org_id.clone(),
+            contact_id,
+            generation: self.generation,
+            groups: self.from.iter().chain(&self.to).cloned().collect(),
+        }
+    }
 }
 
 /// Files `contact` under the group its current values belong to. Returns the move when that

@@ -240,6 +240,20 @@ impl Api {
             .await;
     }
 
+    /// Cancels `org`'s next `TransactWriteItems` as DynamoDB does, with `reason`
+    /// (`TransactionConflict`, `ThrottlingError`, …) on its first item.
+    pub async fn cancel_next_transaction(&self, org: &str, reason: &str) {
+        let counts = self
+            .faults(serde_json::json!({"org": org, "cancel_transaction": reason}))
+            .await;
+        assert_eq!(counts["cancel_pending"], true, "{counts}");
+    }
+
+    /// Whether `org`'s injected cancellation still waits for a transaction.
+    pub async fn cancellation_pending(&self, org: &str) -> bool {
+        self.local_json("faults", &[("org", org)]).await["cancel_pending"] == true
+    }
+
     /// Whether a request of `org` is held at its pause point.
     pub async fn held(&self, org: &str) -> bool {
         self.local_json("faults", &[("org", org)]).await["held"] == true

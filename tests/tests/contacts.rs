@@ -195,6 +195,7 @@ async fn another_orgs_contacts_and_conversations_are_not_found() {
         Request::get(&path),
         Request::patch(&path, &none),
         Request::get(&conversations),
+        Request::get(format!("{path}/linked")),
         Request::get("/conversations/secret-conv/messages"),
     ];
     stranger.expect_each_error(404, "not_found", &theirs).await;

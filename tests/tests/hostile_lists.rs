@@ -48,6 +48,20 @@ async fn two_of_everything(api: &Api) -> Lists {
             .await
             .expect(202);
     }
+    // Three contacts share a matching value: each is linked to two.
+    admin
+        .create_attribute(&json!({"key": "customer_id", "label": "Customer ID", "type": "text"}))
+        .await;
+    admin
+        .set_settings(&json!({"matching_attribute": "customer_id"}))
+        .await;
+    let third = api.contact_from(&org, "sms", "+1602", "conv-d").await;
+    for id in [&contact, &other_contact, &third] {
+        admin
+            .edit(id, json!({"customer_id": "C-1"}))
+            .await
+            .expect(200);
+    }
     for _ in 0..2 {
         let gone = api.contact_from(&org, "email", &uuid(), &uuid()).await;
         admin.delete(&format!("/contacts/{gone}")).await.expect(204);
@@ -71,6 +85,7 @@ impl Lists {
             "/contacts".into(),
             "/contacts?vip=true".into(),
             format!("/contacts/{c}/conversations"),
+            format!("/contacts/{c}/linked"),
             format!("/conversations/{v}/messages"),
             format!("/contacts/{c}/notes"),
             format!("/conversations/{v}/notes"),
@@ -271,6 +286,7 @@ async fn the_role_and_plan_matrix_holds_on_every_route() {
         ("GET /contacts/{c}", Everyone, All),
         ("PATCH /contacts/{c}", Everyone, Paid),
         ("GET /contacts/{c}/conversations", Everyone, All),
+        ("GET /contacts/{c}/linked", Everyone, All),
         ("GET /conversations/{v}/messages", Everyone, All),
         ("PUT /contacts/{c}/vip", Everyone, Paid),
         ("DELETE /contacts/{c}/vip", Everyone, Paid),

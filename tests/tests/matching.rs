@@ -117,3 +117,119 @@ async fn changing_the_matching_attribute_relinks_existing_contacts() {
         .view_when(&a, "un-linking", |v| v["linked_contact_ids"] == json!([]))
         .await;
 }
+
+/// Contacts on email sharing one support address (the matching value), `count` of them.
+async fn support_address_group(
+    api: &api_tests::Api,
+    org: &str,
+    range: std::ops::Range<usize>,
+) -> Vec<api_tests::Reply> {
+    let mut replies = Vec::new();
+    for n in range {
+        let mut message = inbound(
+            org,
+            "email",
+            &format!("person-{n}@mail.example"),
+            &format!("mail-{n}"),
+            &format!("m-{n}"),
+        );
+        message["sender"]["attributes"] = json!({"email_address": "Support@Acme.example"});
+        message["message"]["sent_at"] =
+            json!(format!("2026-01-01T10:{:02}:{:02}Z", n / 60, n % 60));
+        let reply = api.inbound(&message).await;
+        assert!(reply.status.is_success(), "{}", reply.body);
+        replies.push(reply);
+    }
+    replies
+}
+
+#[tokio::test]
+async fn a_value_150_contacts_share_is_a_paged_group_a_new_member_joins_in_constant_writes() {
+    let (api, org, admin) = fresh_as("admin", "business").await;
+    admin
+        .set_settings(&json!({"matching_attribute": "email_address"}))
+        .await;
+    let first = support_address_group(&api, &org, 0..2).await;
+    let rest = support_address_group(&api, &org, 2..150).await;
+    // The 150th member costs its message what the 2nd did: its own writes, none per member.
+    assert_eq!(
+        rest.last().unwrap().dynamodb_requests(),
+        first[1].dynamodb_requests(),
+        "a new member's ingest requests do not grow with its group"
+    );
+    let ids: Vec<String> = first
+        .iter()
+        .chain(&rest)
+        .map(|r| r.body["contact_id"].as_str().unwrap().to_owned())
+        .collect();
+    let agent = api.caller(&org, "agent", "business").await;
+    let ana = &ids[0];
+    let view = agent
+        .view_when(ana, "the group counted", |v| v["linked_count"] == 149)
+        .await;
+    let preview = view["linked_contact_ids"].as_array().unwrap();
+    assert_eq!(preview.len(), 100, "a view carries at most 100 linked ids");
+    assert!(!preview.contains(&json!(ana)));
+    let vip = agent
+        .put(&format!("/contacts/{ana}/vip"), &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            vip["linked_count"].clone(),
+            vip["linked_contact_ids"].as_array().unwrap().len()
+        ),
+        (json!(149), 100),
+        "every route answering the view shows the group"
+    );
+
+    let mut linked = Vec::new();
+    let mut path = format!("/contacts/{ana}/linked?limit=40");
+    loop {
+        let page = agent.get(&path).await.expect(200);
+        assert!(page["items"].as_array().unwrap().len() <= 40);
+        for item in page["items"].as_array().unwrap() {
+            assert_eq!(item["network"], "email");
+            assert!(item["name"].as_str().unwrap().starts_with("Person "));
+            linked.push(item["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/contacts/{ana}/linked?limit=40&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = ids[1..].to_vec();
+    expected.sort();
+    assert_eq!(linked, expected, "every other member once, in id order");
+
+    // Cross-channel history: every member's conversation, newest first, paged.
+    let mut history = Vec::new();
+    let mut path = format!("/contacts/{ana}/conversations?limit=100");
+    loop {
+        let page = agent.get(&path).await.expect(200);
+        history.extend(api_tests::ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/contacts/{ana}/conversations?limit=100&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    let newest_first: Vec<String> = (0..150).rev().map(|n| format!("mail-{n}")).collect();
+    assert_eq!(history, newest_first);
+
+    // A member who leaves is out of the group at once, and out of its count once recounted.
+    let leaver = &ids[5];
+    admin
+        .delete(&format!("/contacts/{leaver}"))
+        .await
+        .expect(204);
+    let page = agent
+        .get(&format!("/contacts/{ana}/linked?limit=100"))
+        .await
+        .expect(200);
+    assert!(!api_tests::ids(&page).contains(leaver));
+    agent
+        .view_when(ana, "the group recounted", |v| v["linked_count"] == 148)
+        .await;
+}

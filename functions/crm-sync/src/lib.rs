@@ -307,11 +307,13 @@ impl App {
                 contact_id: id.clone(),
             })
             .await?;
+        let linked = self.store.linked_preview(&caller.org, &contact).await?;
         let view = contact.view(
             &definitions.value,
             &settings.value,
             Some(&connection),
             caller,
+            linked,
         );
         Ok(json(StatusCode::ACCEPTED, &view))
     }

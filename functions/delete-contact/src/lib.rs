@@ -36,6 +36,7 @@ impl App {
         let job = PurgeJob {
             org_id: caller.org.clone(),
             contact_id: id.clone(),
+            left_group: None,
         };
         let mut backoff = Backoff::new();
         let mut safety_net_queued = false;
@@ -69,7 +70,11 @@ impl App {
             {
                 Ok(()) => {
                     tracing::info!(contact = %contact.id, audit = %record.id, "contact deleted");
-                    self.purge.send(&job).await?;
+                    let left_group = contact
+                        .match_hash
+                        .clone()
+                        .map(|hash| (contact.match_generation, hash));
+                    self.purge.send(&PurgeJob { left_group, ..job }).await?;
                     return Ok(no_content());
                 }
                 // Changed or deleted meanwhile: read again (a concurrent delete makes this 404).
@@ -152,6 +157,12 @@ impl App {
             *deleted += page.len() as u64;
             self.store
                 .batch_delete(page.into_iter().map(|e| e.key).collect())
+                .await?;
+        }
+        if let Some((generation, hash)) = &job.left_group {
+            let now = rfc3339(self.env.now());
+            self.store
+                .recount_match_group(org, *generation, hash, &now)
                 .await?;
         }
         self.store.finish_purge(org, contact_id).await?;

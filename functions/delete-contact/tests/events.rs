@@ -53,6 +53,7 @@ async fn a_purge_after_a_crash_finishes_the_cascade_and_can_run_again() {
 
     let app = App::build(&local, &Env::system());
     let job = PurgeJob {
+        left_group: None,
         org_id: OrgId::parse(&org_name).unwrap(),
         contact_id: ContactId::parse(&contact_id).unwrap(),
     };
@@ -152,6 +153,7 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
         budget: BudgetPolicy::Steps(10),
     });
     let job = PurgeJob {
+        left_group: None,
         org_id: org.clone(),
         contact_id: ContactId::parse(&contact_id).unwrap(),
     };

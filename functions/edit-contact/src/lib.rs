@@ -13,7 +13,7 @@ use shared::crm::{ChangedBy, ConversationRef, CrmJob, LookupTrigger, lookup_due,
 use shared::events::Outbox;
 use shared::http::{HttpResult, Matched, Page, if_match, json_body, ok, query_param, with_etag};
 use shared::ids::{ContactId, ConversationId};
-use shared::matching::{MatchJob, refile};
+use shared::matching::refile;
 use shared::serve::HttpFunction;
 use shared::store::{ExistingContact, SaveError, StatusContext, retry_on_conflict};
 
@@ -22,6 +22,7 @@ shared::routes! {
     "/contacts" { GET => ListContacts: ReadContacts }
     "/contacts/{id}" { GET => GetContact: ReadContacts, PATCH => EditContact: FillAttributes }
     "/contacts/{id}/conversations" { GET => ContactConversations: ReadContacts }
+    "/contacts/{id}/linked" { GET => LinkedContacts: ReadContacts }
     "/conversations/{conversation_id}/messages" { GET => ConversationMessages: ReadContacts }
     "/conversations/{conversation_id}" { PATCH => SetConversationStatus: ChangeStatus }
 }
@@ -105,11 +106,13 @@ impl App {
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
     async fn view(&self, caller: &Caller, id: &str) -> HttpResult {
         let c = self.store.existing_contact(&caller.org, id, None).await?;
+        let linked = self.store.linked_preview(&caller.org, &c.contact).await?;
         let view = c.contact.view(
             &c.definitions.value,
             &c.settings.value,
             c.crm.as_ref(),
             caller,
+            linked,
         );
         Ok(with_etag(ok(&view), c.contact.version))
     }
@@ -140,7 +143,14 @@ impl App {
                 source,
             )?;
             if changes.is_empty() {
-                let view = contact.view(&definitions.value, &settings.value, crm.as_ref(), caller);
+                let linked = self.store.linked_preview(&caller.org, &contact).await?;
+                let view = contact.view(
+                    &definitions.value,
+                    &settings.value,
+                    crm.as_ref(),
+                    caller,
+                    linked,
+                );
                 return Ok((contact, view, None, false));
             }
             let mut outbox = Outbox::new(&caller.org, &self.env);
@@ -167,7 +177,14 @@ impl App {
                 else {
                     return Err(self.store.why_not_written(&caller.org, id).await.into());
                 };
-                let view = written.view(&definitions.value, &settings.value, crm.as_ref(), caller);
+                let linked = self.store.linked_preview(&caller.org, &written).await?;
+                let view = written.view(
+                    &definitions.value,
+                    &settings.value,
+                    crm.as_ref(),
+                    caller,
+                    linked,
+                );
                 return Ok((written, view, None, look_up));
             };
             updated.version = contact.version + 1;
@@ -181,8 +198,15 @@ impl App {
                     outbox.events(),
                 )
                 .await?;
-            let view = updated.view(&definitions.value, &settings.value, crm.as_ref(), caller);
-            Ok::<_, SaveError<ApiError>>((updated, view, Some((moved, contact.linked)), look_up))
+            let linked = self.store.linked_preview(&caller.org, &updated).await?;
+            let view = updated.view(
+                &definitions.value,
+                &settings.value,
+                crm.as_ref(),
+                caller,
+                linked,
+            );
+            Ok::<_, SaveError<ApiError>>((updated, view, Some(moved), look_up))
         })
         .await
         .map_err(|err| match err {
@@ -190,14 +214,9 @@ impl App {
             ApiError::Conflict { .. } if expected.is_some() => ApiError::PreconditionFailed,
             err => err,
         })?;
-        if let Some((moved, previously_linked)) = moved {
+        if let Some(moved) = moved {
             self.matching
-                .send(&MatchJob::Contact {
-                    org_id: caller.org.clone(),
-                    contact_id: contact.typed_id()?,
-                    generation: moved.generation,
-                    previously_linked,
-                })
+                .send(&moved.job(&caller.org, contact.typed_id()?))
                 .await?;
         }
         if look_up {
@@ -227,6 +246,26 @@ impl App {
             .store
             .linked_conversations(&caller.org, &contact, page)
             .await?;
+        Ok(ok(&Page::new(items, &scope, next)))
+    }
+
+    /// Every contact linked to this one, a page at a time: the whole match group, however
+    /// large, where the view carries only the first of them.
+    #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
+    async fn linked(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
+        let contact: ContactId = route.id("id")?;
+        let (caller, id) = (&route.caller, &*contact);
+        let (scope, page) = route.page(req, "")?;
+        let contact = self
+            .store
+            .contact(&caller.org, id)
+            .await?
+            .ok_or(ApiError::NotFound("contact"))?;
+        let (linked, next) = self
+            .store
+            .linked_contacts(&caller.org, &contact, page)
+            .await?;
+        let items: Vec<_> = linked.iter().map(|c| c.linked_view()).collect();
         Ok(ok(&Page::new(items, &scope, next)))
     }
 
@@ -337,6 +376,7 @@ impl HttpFunction for App {
                 Box::pin(self.edit(&route.caller, &contact, req)).await
             }
             RouteId::ContactConversations => self.conversations(&route, req).await,
+            RouteId::LinkedContacts => self.linked(&route, req).await,
             RouteId::ConversationMessages => self.messages(&route, req).await,
             RouteId::SetConversationStatus => self.set_status(&route, req).await,
         }

@@ -18,7 +18,7 @@ use shared::contacts::{Contact, Identity, ValueSource};
 use shared::events::Outbox;
 use shared::ids::{self, OrgId};
 use shared::keys;
-use shared::matching::{MatchJob, refile};
+use shared::matching::refile;
 use shared::metrics::{self, Metric};
 use shared::retry::Backoff;
 use shared::serve::{Delivery, Handled, QueueFunction};
@@ -204,17 +204,9 @@ impl App {
                         metrics::record(Metric::ContactCreated, org);
                     }
                     self.store.advance_conversation(org, &conversation).await?;
-                    if match_move.is_some() {
+                    if let Some(moved) = &match_move {
                         self.matching
-                            .send(&MatchJob::Contact {
-                                org_id: org.clone(),
-                                contact_id: contact.typed_id()?,
-                                generation: settings.match_generation,
-                                previously_linked: before
-                                    .as_ref()
-                                    .map(|b| b.linked.clone())
-                                    .unwrap_or_default(),
-                            })
+                            .send(&moved.job(org, contact.typed_id()?))
                             .await?;
                     }
                     self.follow_up_with_crm(

@@ -1,7 +1,7 @@
-//! `match-contacts`: the queue worker that keeps `linked_contact_ids` right, for one contact
-//! whose matching value changed or for a whole org whose matching attribute changed.
+//! `match-contacts`: the queue worker that keeps match groups filed and counted, for one
+//! contact that moved between groups or for a whole org whose matching attribute changed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use shared::DomainError;
 use shared::clock::rfc3339;
@@ -12,7 +12,6 @@ use shared::invocation::{Budget, BudgetPolicy, Deadline};
 use shared::matching::{MatchJob, RematchPhase, RematchProgress, current_hash};
 use shared::retry::Backoff;
 use shared::serve::{Delivery, Handled, QueueFunction};
-use shared::store::LinkChange;
 
 shared::app!(pub struct App { store, matching } tuning: MatchTuning);
 
@@ -40,10 +39,9 @@ impl App {
                 org_id,
                 contact_id,
                 generation,
-                previously_linked,
+                groups,
             } => {
-                let org = org_id;
-                self.relink_contact(&org, &contact_id, generation, previously_linked)
+                self.file_contact(&org_id, &contact_id, generation, groups)
                     .await
             }
             MatchJob::Org {
@@ -72,61 +70,47 @@ impl App {
         }
     }
 
-    /// Re-links one contact: its own set becomes its group, the group gains it, and contacts it
-    /// was linked to outside the group lose it. A contact that changes meanwhile is read again.
-    #[tracing::instrument(skip(self, previously_linked), fields(org = %org, contact = %contact_id))]
-    async fn relink_contact(
+    /// Files one contact under `generation` if it is not filed there yet, then recounts the
+    /// groups it left and joined. A move costs its own writes and one count, never a write per
+    /// member. The link goes first and the filing on the version read second, so a death in
+    /// between leaves a link the redelivery files; a link left by a lost race is removed.
+    #[tracing::instrument(skip(self, groups), fields(org = %org, contact = %contact_id))]
+    async fn file_contact(
         &self,
         org: &OrgId,
         contact_id: &str,
         generation: u64,
-        previously_linked: Vec<String>,
+        groups: Vec<String>,
     ) -> Result<(), DomainError> {
         let (settings, definitions) = self.store.org_config(org).await?;
         if settings.value.match_generation != generation {
             tracing::info!("a newer org-wide re-match supersedes this job");
             return Ok(());
         }
-        let me = vec![contact_id.to_owned()];
-        let now = rfc3339(self.env.now());
+        let began = rfc3339(self.env.now());
+        let mut recount: BTreeSet<String> = groups.into_iter().collect();
+        let mut linked_here = BTreeSet::new();
         let mut backoff = Backoff::new();
-        while backoff.next_try().await {
+        let filed = loop {
+            if !backoff.next_try().await {
+                return Err(DomainError::Contended(
+                    "the contact kept changing; the job will be retried",
+                ));
+            }
             let Some(contact) = self.store.contact(org, contact_id).await? else {
-                for other in &previously_linked {
-                    self.store
-                        .change_links(org, other, LinkChange::Remove, &me)
-                        .await?;
-                }
-                return Ok(());
+                break None;
             };
-            // A contact not yet filed under this generation is filed here, from its own values.
-            let wanted = if contact.match_generation == generation {
-                contact.match_hash.clone()
-            } else {
-                let hash = current_hash(&contact, &settings.value, &definitions.value);
-                if let Some(hash) = &hash {
-                    let link = [(hash.clone(), contact.id.clone())];
-                    self.store
-                        .put_match_links(org, generation, &link, &now)
-                        .await?;
-                }
-                hash
-            };
-            let filed = wanted.as_deref();
-            let group: BTreeSet<String> = match filed {
-                Some(hash) => self
-                    .store
-                    .match_group(org, generation, hash)
-                    .await?
-                    .into_iter()
-                    .collect(),
-                None => BTreeSet::new(),
-            };
-            let members: Vec<String> = group
-                .iter()
-                .filter(|id| *id != contact_id)
-                .cloned()
-                .collect();
+            if contact.match_generation == generation {
+                break contact.match_hash;
+            }
+            let hash = current_hash(&contact, &settings.value, &definitions.value);
+            if let Some(hash) = &hash {
+                let link = [(hash.clone(), contact.id.clone())];
+                self.store
+                    .put_match_links(org, generation, &link, &began)
+                    .await?;
+                linked_here.insert(hash.clone());
+            }
             let applied = self
                 .store
                 .refile_contact(
@@ -134,38 +118,33 @@ impl App {
                     contact_id,
                     contact.version,
                     generation,
-                    filed,
-                    &members,
+                    hash.as_deref(),
                 )
                 .await?;
-            if !applied {
-                continue;
+            if applied {
+                break hash;
             }
-            for member in &members {
-                self.store
-                    .change_links(org, member, LinkChange::Add, &me)
-                    .await?;
-            }
-            let leaving: BTreeSet<&String> = previously_linked
-                .iter()
-                .chain(&contact.linked)
-                .filter(|id| !group.contains(*id) && *id != contact_id)
-                .collect();
-            for other in leaving {
-                self.store
-                    .change_links(org, other, LinkChange::Remove, &me)
-                    .await?;
-            }
-            return Ok(());
+        };
+        let stale: Vec<(u64, String, String)> = linked_here
+            .iter()
+            .filter(|hash| filed.as_ref() != Some(*hash))
+            .map(|hash| (generation, hash.clone(), contact_id.to_owned()))
+            .collect();
+        self.store.delete_match_links(org, &stale).await?;
+        recount.extend(linked_here);
+        recount.extend(filed);
+        for hash in &recount {
+            self.store
+                .recount_match_group(org, generation, hash, &began)
+                .await?;
         }
-        Err(DomainError::Contended(
-            "the contact kept changing; the job will be retried",
-        ))
+        Ok(())
     }
 
-    /// Files every contact under the current matching attribute, then sets every contact's
-    /// links from the groups, a page of contacts a step while `budget` lasts. Returns where to
-    /// continue when it ran out; a newer re-match supersedes this one at its next invocation.
+    /// Files every contact under the current matching attribute (one walk of the listing),
+    /// then records each contact's filing and counts each group (a second walk), a page of
+    /// contacts a step while `budget` lasts. Returns where to continue when it ran out; a
+    /// newer re-match supersedes this one at its next invocation.
     #[tracing::instrument(skip(self, progress, budget), fields(org = %org))]
     async fn rematch_org(
         &self,
@@ -179,9 +158,9 @@ impl App {
             tracing::info!("a newer re-match supersedes this one");
             return Ok(None);
         }
-        let (mut phase, mut start) = match progress {
-            Some(p) => (p.phase, p.position.map(|p| p.key())),
-            None => (RematchPhase::File, None),
+        let (mut phase, mut start, mut linking_since) = match progress {
+            Some(p) => (p.phase, p.position.map(|p| p.key()), p.linking_since),
+            None => (RematchPhase::File, None, None),
         };
         let hash_of = |c: &Contact| current_hash(c, &settings.value, &definitions.value);
         let mut contacts_seen = 0usize;
@@ -202,7 +181,11 @@ impl App {
                         .put_match_links(org, generation, &links, &now)
                         .await?;
                 }
-                RematchPhase::Link => self.link_page(org, generation, &contacts, hash_of).await?,
+                RematchPhase::Link => {
+                    let since = linking_since.get_or_insert_with(|| rfc3339(self.env.now()));
+                    self.link_page(org, generation, &contacts, hash_of, since)
+                        .await?;
+                }
             }
             start = next;
             if start.is_none() {
@@ -218,45 +201,26 @@ impl App {
         Ok(Some(RematchProgress {
             phase,
             position: start.as_ref().map(Position::of),
+            linking_since,
         }))
     }
 
-    /// Sets the links of a page of contacts from the groups they are filed under, and drops
-    /// their links of earlier generations.
+    /// Records a page of contacts' filing under `generation`, counts each group none has
+    /// counted since the link walk began (every member was filed before it), and drops their
+    /// links of earlier generations.
     async fn link_page(
         &self,
         org: &OrgId,
         generation: u64,
         contacts: &[Contact],
         hash_of: impl Fn(&Contact) -> Option<String>,
+        linking_since: &str,
     ) -> Result<(), DomainError> {
-        let hashes: Vec<Option<String>> = contacts.iter().map(&hash_of).collect();
-        let mut groups: HashMap<&str, Vec<String>> = HashMap::new();
-        for hash in hashes.iter().flatten() {
-            if !groups.contains_key(hash.as_str()) {
-                let group = self.store.match_group(org, generation, hash).await?;
-                groups.insert(hash, group);
-            }
-        }
-        for (contact, hash) in contacts.iter().zip(&hashes) {
-            let mut wanted: Vec<String> = hash
-                .as_deref()
-                .and_then(|h| groups.get(h))
-                .map(|group| {
-                    group
-                        .iter()
-                        .filter(|id| **id != contact.id)
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            wanted.sort();
-            let mut current = contact.linked.clone();
-            current.sort();
-            let unchanged = contact.match_generation == generation
-                && contact.match_hash == *hash
-                && current == wanted;
-            if unchanged {
+        let mut groups = BTreeSet::new();
+        for contact in contacts {
+            let hash = hash_of(contact);
+            groups.extend(hash.clone());
+            if contact.match_generation == generation && contact.match_hash == hash {
                 continue;
             }
             let applied = self
@@ -267,13 +231,22 @@ impl App {
                     contact.version,
                     generation,
                     hash.as_deref(),
-                    &wanted,
                 )
                 .await?;
             if !applied {
-                // It changed since the walk read it: a change that moved its match filing
-                // queued its own job; anything else gets this contact re-linked on its own.
-                self.relink_contact(org, &contact.id, generation, contact.linked.clone())
+                // It changed since the walk read it: filed on its own, from what it is now.
+                self.file_contact(org, &contact.id, generation, Vec::new())
+                    .await?;
+            }
+        }
+        for hash in groups {
+            let counted = self
+                .store
+                .match_group_counted_at(org, generation, &hash)
+                .await?;
+            if counted.as_deref().is_none_or(|at| at < linking_since) {
+                self.store
+                    .recount_match_group(org, generation, &hash, linking_since)
                     .await?;
             }
         }

@@ -58,7 +58,8 @@ impl App {
                 None => self.already_set(caller, id, vip, expected).await?,
             }
         };
-        let view = contact.view(definitions, settings, existing.crm.as_ref(), caller);
+        let linked = self.store.linked_preview(&caller.org, &contact).await?;
+        let view = contact.view(definitions, settings, existing.crm.as_ref(), caller, linked);
         Ok(with_etag(ok(&view), contact.version))
     }
 }

@@ -57,13 +57,6 @@ pub struct Contact {
     /// Custom attribute values by the definition's internal id, never by key.
     #[serde(default)]
     pub values: BTreeMap<String, String>,
-    /// Contacts sharing this one's matching-attribute value, kept by the matching worker.
-    #[serde(
-        default,
-        with = "serde_dynamo::string_set",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub linked: Vec<String>,
     /// Hash of the normalised matching value this contact is filed under, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_hash: Option<String>,
@@ -172,7 +165,10 @@ pub struct ContactView {
     /// The contact's CRM state; `null` while the org has no CRM connection.
     pub crm: Option<CrmView>,
     pub attributes: Vec<AttributeValueView>,
+    /// At most [`Linked::PREVIEW`] of the contacts sharing its matching value.
     pub linked_contact_ids: Vec<String>,
+    /// How many contacts share its matching value (`GET /contacts/{id}/linked` pages them).
+    pub linked_count: usize,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -208,7 +204,6 @@ impl Contact {
             vip: false,
             platform: BTreeMap::new(),
             values: BTreeMap::new(),
-            linked: Vec::new(),
             match_hash: None,
             match_generation: 0,
             crm: None,
@@ -313,6 +308,7 @@ impl Contact {
         settings: &Settings,
         crm: Option<&crate::crm::CrmConnection>,
         caller: &Caller,
+        linked: Linked,
     ) -> ContactView {
         let may_fill = caller.may(Capability::FillAttributes);
         let channels: Vec<Channel> = self.channels().collect();
@@ -354,9 +350,6 @@ impl Contact {
                 }
             })
             .collect();
-        let mut linked = self.linked.clone();
-        linked.retain(|id| id != &self.id);
-        linked.sort();
         ContactView {
             id: self.id.clone(),
             profile: self.profile.clone(),
@@ -364,10 +357,46 @@ impl Contact {
             vip: self.vip,
             crm: self.crm_view(crm),
             attributes,
-            linked_contact_ids: linked,
+            linked_contact_ids: linked.ids,
+            linked_count: linked.count,
             version: self.version,
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
+        }
+    }
+}
+
+/// The contacts a contact is linked to, as its view shows them: the first of its match group
+/// and how many there are, so a value thousands of contacts share costs the view one small read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Linked {
+    /// At most [`Linked::PREVIEW`] ids, the contact itself left out.
+    pub ids: Vec<String>,
+    /// The other members of its group.
+    pub count: usize,
+}
+
+impl Linked {
+    /// Linked ids a view carries.
+    pub const PREVIEW: usize = 100;
+}
+
+/// A linked contact as `GET /contacts/{id}/linked` lists it.
+#[derive(Serialize)]
+pub struct LinkedContactView {
+    pub id: String,
+    pub name: String,
+    pub network: Network,
+}
+
+crate::debug_showing!(LinkedContactView { id });
+
+impl Contact {
+    pub fn linked_view(&self) -> LinkedContactView {
+        LinkedContactView {
+            id: self.id.clone(),
+            name: self.profile.name.clone(),
+            network: self.profile.network,
         }
     }
 }

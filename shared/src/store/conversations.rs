@@ -344,6 +344,9 @@ impl Store {
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
     }
 
+    /// How many members' conversations a listing reads at once.
+    const MEMBERS_AT_ONCE: usize = 16;
+
     /// A page of the conversations of a contact and the contacts linked to it, newest first
     /// (by last message, then id). The contacts' partitions are merged here, so the page's key
     /// is the contact's partition with the last conversation's sort key and time.
@@ -363,14 +366,29 @@ impl Store {
                 KeyPart::Prefix(AT, ""),
             ],
         )?;
+        let mut members = match &contact.match_hash {
+            Some(hash) => {
+                self.match_group(org, contact.match_generation, hash)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        members.retain(|id| *id != contact.id);
+        members.insert(0, contact.id.clone());
         let mut all = Vec::new();
-        let linked = contact.linked.iter().filter(|l| **l != contact.id);
-        for contact_id in std::iter::once(&contact.id).chain(linked) {
-            let query = self.query_prefix(
-                keys::contact_pk(org, contact_id),
-                keys::CONVERSATION_SK_PREFIX,
-            );
-            for item in self.query_all(query).await? {
+        // Each member's conversations are one query; a large group's go a few at a time.
+        for chunk in members.chunks(Self::MEMBERS_AT_ONCE) {
+            let pages = chunk.iter().map(|contact_id| {
+                self.query_all(self.query_prefix(
+                    keys::contact_pk(org, contact_id),
+                    keys::CONVERSATION_SK_PREFIX,
+                ))
+            });
+            for item in futures::future::try_join_all(pages)
+                .await?
+                .into_iter()
+                .flatten()
+            {
                 let item: ConversationItem = serde_dynamo::from_item(item).map_err(failed)?;
                 all.push(item.conversation);
             }

@@ -1,11 +1,15 @@
-//! Match links: `ORG#o#MATCH#<generation>#<hash>` / `C#c`, the contacts sharing a matching value.
+//! Match groups: `ORG#o#MATCH#<generation>#<hash>` holds a link `C#c` per contact sharing a
+//! matching value, and a head `#GROUP` with how many there are. Membership lives only here, so
+//! a new member writes its own link (and the head is recounted), never the other members.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWriteItem};
 
 use super::*;
 use super::{BatchOp, Store, failed};
+use crate::contacts::{Contact, Linked};
+use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
@@ -68,7 +72,7 @@ impl Store {
         Ok(writes)
     }
 
-    /// The contacts filed under one match group.
+    /// The contacts filed under one match group, every page of it.
     pub async fn match_group(
         &self,
         org: &OrgId,
@@ -76,13 +80,9 @@ impl Store {
         hash: &str,
     ) -> Result<Vec<String>, DomainError> {
         let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::match_pk(org, generation, hash)),
+            .query_prefix(
+                keys::match_pk(org, generation, hash),
+                keys::MATCH_MEMBER_PREFIX,
             )
             .consistent_read(true);
         Ok(self
@@ -91,6 +91,200 @@ impl Store {
             .into_iter()
             .filter_map(|item| item.get("contact_id")?.as_s().ok().cloned())
             .collect())
+    }
+
+    /// What a contact's view shows of its group: the group's head and first members in one
+    /// query of at most [`Linked::PREVIEW`] + 2 items, whatever the group's size.
+    pub async fn linked_preview(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+    ) -> Result<Linked, DomainError> {
+        let Some(hash) = &contact.match_hash else {
+            return Ok(Linked::default());
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::match_pk(org, contact.match_generation, hash)),
+            )
+            .limit(i32::try_from(Linked::PREVIEW + 2).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(failed)?;
+        let items = out.items.unwrap_or_default();
+        let counted = items
+            .iter()
+            .find(|item| {
+                item.get(keys::SK)
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(keys::MATCH_GROUP_SK)
+            })
+            .and_then(|head| head.get("count")?.as_n().ok()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        let members: Vec<String> = items
+            .iter()
+            .filter_map(|item| item.get("contact_id")?.as_s().ok().cloned())
+            .collect();
+        let others = members.iter().filter(|id| **id != contact.id).count();
+        // The contact is one of its group's members. The head is recounted after each move;
+        // until then the members read are a floor.
+        let count = counted.max(members.len()).saturating_sub(1).max(others);
+        let ids = members
+            .into_iter()
+            .filter(|id| *id != contact.id)
+            .take(Linked::PREVIEW)
+            .collect();
+        Ok(Linked { ids, count })
+    }
+
+    /// A page of a match group's members, in id order.
+    pub async fn match_group_page(
+        &self,
+        org: &OrgId,
+        generation: u64,
+        hash: &str,
+        page: PageRequest,
+    ) -> Result<(Vec<String>, Option<LastEvaluatedKey>), DomainError> {
+        let pk = keys::match_pk(org, generation, hash);
+        check_start(
+            page.start.as_ref(),
+            &[
+                KeyPart::Exactly(keys::PK, pk.clone()),
+                KeyPart::Prefix(keys::SK, keys::MATCH_MEMBER_PREFIX),
+            ],
+        )?;
+        let out = self
+            .query_prefix(pk, keys::MATCH_MEMBER_PREFIX)
+            .set_exclusive_start_key(page.start)
+            .limit(page.limit)
+            .send()
+            .await
+            .map_err(failed)?;
+        let ids = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| item.get("contact_id")?.as_s().ok().cloned())
+            .collect();
+        Ok((ids, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// When a match group was last counted, if ever.
+    pub async fn match_group_counted_at(
+        &self,
+        org: &OrgId,
+        generation: u64,
+        hash: &str,
+    ) -> Result<Option<String>, DomainError> {
+        let head = self
+            .get_consistent(raw_key(
+                &keys::match_pk(org, generation, hash),
+                keys::MATCH_GROUP_SK,
+            ))
+            .await?;
+        Ok(head.and_then(|h| h.get("counted_at")?.as_s().ok().cloned()))
+    }
+
+    /// A page of the contacts linked to `contact` (its group but itself), in id order, with
+    /// their profiles read in one batch. A contact in no group has none.
+    pub async fn linked_contacts(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        page: PageRequest,
+    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError> {
+        let Some(hash) = &contact.match_hash else {
+            check_start(page.start.as_ref(), &[])?;
+            return Ok((Vec::new(), None));
+        };
+        // One more than the page, since the contact itself is among its group's members.
+        let limit = page.limit;
+        let wider = PageRequest {
+            limit: limit.saturating_add(1),
+            start: page.start,
+        };
+        let (mut ids, mut next) = self
+            .match_group_page(org, contact.match_generation, hash, wider)
+            .await?;
+        ids.retain(|id| *id != contact.id);
+        if ids.len() > usize::try_from(limit).unwrap_or(0) {
+            ids.truncate(usize::try_from(limit).unwrap_or(0));
+            next = ids.last().map(|last| {
+                raw_key(
+                    &keys::match_pk(org, contact.match_generation, hash),
+                    &keys::match_sk(last),
+                )
+            });
+        }
+        if ids.is_empty() {
+            return Ok((Vec::new(), next));
+        }
+        let keys = ids.iter().map(|id| profile_key(org, id)).collect();
+        let mut found: HashMap<String, Contact> = self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .map(|item| super::profile::contact_from_item(item).map(|c| (c.id.clone(), c)))
+            .collect::<Result<_, _>>()?;
+        // A member deleted since its link was read is left out.
+        let contacts = ids.iter().filter_map(|id| found.remove(id)).collect();
+        Ok((contacts, next))
+    }
+
+    /// Counts a match group's members and records the count on its head, unless a count that
+    /// began later is already there: the count of whichever recount began last stands.
+    pub async fn recount_match_group(
+        &self,
+        org: &OrgId,
+        generation: u64,
+        hash: &str,
+        began: &str,
+    ) -> Result<usize, DomainError> {
+        let pk = keys::match_pk(org, generation, hash);
+        let mut count = 0usize;
+        let mut start = None;
+        loop {
+            let out = self
+                .query_prefix(pk.clone(), keys::MATCH_MEMBER_PREFIX)
+                .select(Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(failed)?;
+            count += usize::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                break;
+            }
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(&pk, keys::MATCH_GROUP_SK)))
+            .update_expression(
+                "SET #count = :count, counted_at = :began, entity = :entity, \
+                 created_at = if_not_exists(created_at, :began), updated_at = :began",
+            )
+            .condition_expression("attribute_not_exists(counted_at) OR counted_at <= :began")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":count", AttributeValue::N(count.to_string()))
+            .expression_attribute_values(":began", AttributeValue::S(began.to_owned()))
+            .expression_attribute_values(":entity", AttributeValue::S("match_group".into()))
+            .send()
+            .await;
+        if conditional(result)?.is_none() {
+            tracing::info!("a later recount of the match group stands");
+        }
+        Ok(count)
     }
 
     /// Files a contact under a match group (the org-wide re-match writes these in bulk).

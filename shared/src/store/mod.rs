@@ -7,6 +7,7 @@ use std::future::Future;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, DeleteRequest, KeysAndAttributes, Put, PutRequest,
     TransactWriteItem, WriteRequest,
@@ -127,8 +128,8 @@ fn failed(err: impl std::error::Error + Send + Sync + 'static) -> DomainError {
     DomainError::failed(err)
 }
 
-/// The result of a conditional write: `None` when its condition failed (or, for a transaction,
-/// when it was cancelled), which callers read as a lost race or a missing item.
+/// The result of a conditional write: `None` when its condition failed, which callers read as a
+/// lost race or a missing item.
 fn conditional<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, DomainError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -137,14 +138,44 @@ where
     match result {
         Ok(out) => Ok(Some(out)),
         Err(err)
-            if matches!(
-                err.as_service_error().and_then(|e| e.code()),
-                Some("ConditionalCheckFailedException" | "TransactionCanceledException")
-            ) =>
+            if err.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
         {
             Ok(None)
         }
         Err(err) => Err(failed(err)),
+    }
+}
+
+/// Why DynamoDB cancelled a transaction, read reason by reason: only a failed condition means
+/// the data is not as the writer expected; a conflict with another transaction on one of its
+/// items, or throttling, leaves nothing written and the same transaction may simply go again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancelled {
+    ConditionFailed,
+    Transient,
+    Refused,
+}
+
+impl Cancelled {
+    fn of<'a>(codes: impl IntoIterator<Item = Option<&'a str>>) -> Self {
+        let mut outcome = None;
+        for code in codes.into_iter().flatten() {
+            let this = match code {
+                "None" => continue,
+                "ConditionalCheckFailed" => return Cancelled::ConditionFailed,
+                "TransactionConflict"
+                | "ThrottlingError"
+                | "ProvisionedThroughputExceeded"
+                | "RequestLimitExceeded" => Cancelled::Transient,
+                _ => Cancelled::Refused,
+            };
+            outcome = Some(match outcome {
+                Some(Cancelled::Refused) => Cancelled::Refused,
+                _ => this,
+            });
+        }
+        outcome.unwrap_or(Cancelled::Refused)
     }
 }
 
@@ -350,15 +381,39 @@ impl Store {
         conditional(result)?.map(drop).ok_or(SaveError::Conflict)
     }
 
-    /// `TransactWriteItems`; a cancelled transaction is a [`SaveError::Conflict`].
+    /// `TransactWriteItems`. A failed condition is a [`SaveError::Conflict`]; a cancellation for
+    /// a conflict with another transaction or for throttling sends it again with the one retry
+    /// policy, and one that keeps meeting them is [`DomainError::Contended`].
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SaveError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        conditional(result)?.map(drop).ok_or(SaveError::Conflict)
+        let mut backoff = Backoff::new();
+        while backoff.next_try().await {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            let cancelled = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                    Cancelled::of(cancel.cancellation_reasons().iter().map(|r| r.code()))
+                }
+                _ => return Err(SaveError::Failed(failed(err))),
+            };
+            match cancelled {
+                Cancelled::ConditionFailed => return Err(SaveError::Conflict),
+                Cancelled::Transient => {
+                    tracing::info!("transaction cancelled by a conflict or throttling; retrying");
+                }
+                Cancelled::Refused => return Err(SaveError::Failed(failed(err))),
+            }
+        }
+        Err(SaveError::Failed(DomainError::Contended(
+            "the resource is being changed by someone else; try again",
+        )))
     }
 }
 

@@ -117,12 +117,6 @@ pub struct ExistingContact {
     pub contact: Contact,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkChange {
-    Add,
-    Remove,
-}
-
 /// An update conditioned on the item existing: an item that is gone stays gone, and that is
 /// not an error for the caller.
 pub(super) fn unless_gone<T>(
@@ -384,41 +378,8 @@ impl Store {
             .map_err(failed)
     }
 
-    /// Adds or removes ids in a contact's `linked` set; a contact that is gone stays gone.
-    pub async fn change_links(
-        &self,
-        org: &OrgId,
-        contact_id: &str,
-        change: LinkChange,
-        ids: &[String],
-    ) -> Result<(), DomainError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        // The version moves too, so a writer holding an older copy of the profile cannot put
-        // back the links as they were.
-        let expression = match change {
-            LinkChange::Add => "ADD #version :one, #linked :ids",
-            LinkChange::Remove => "ADD #version :one DELETE #linked :ids",
-        };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(org, contact_id)))
-            .update_expression(expression)
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_names("#linked", "linked")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":ids", AttributeValue::Ss(ids.to_vec()))
-            .send()
-            .await;
-        unless_gone(result)
-    }
-
-    /// Sets a contact's match filing and links outright, if the contact still has
-    /// `expected_version`. `Ok(false)` when it changed (or is gone) since it was read.
+    /// Sets a contact's match filing outright, if the contact still has `expected_version`.
+    /// `Ok(false)` when it changed (or is gone) since it was read.
     pub async fn refile_contact(
         &self,
         org: &OrgId,
@@ -426,7 +387,6 @@ impl Store {
         expected_version: u64,
         generation: u64,
         hash: Option<&str>,
-        linked: &[String],
     ) -> Result<bool, DomainError> {
         let mut set = vec!["#gen = :gen"];
         let mut remove = Vec::new();
@@ -444,7 +404,6 @@ impl Store {
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_names("#hash", "match_hash")
-            .expression_attribute_names("#linked", "linked")
             .expression_attribute_values(":gen", AttributeValue::N(generation.to_string()));
         match hash {
             Some(hash) => {
@@ -453,13 +412,6 @@ impl Store {
                     .expression_attribute_values(":hash", AttributeValue::S(hash.to_owned()));
             }
             None => remove.push("#hash"),
-        }
-        if linked.is_empty() {
-            remove.push("#linked");
-        } else {
-            set.push("#linked = :linked");
-            request =
-                request.expression_attribute_values(":linked", AttributeValue::Ss(linked.to_vec()));
         }
         let mut expression = format!("SET {} ADD #version :one", set.join(", "));
         if !remove.is_empty() {

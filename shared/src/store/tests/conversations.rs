@@ -9,7 +9,12 @@ async fn linked_contacts_conversations_page_as_one_list_newest_first() {
     let (store, org) = (local_store().await, org());
     let mut ana = ingested(&store, &org, "c1", "conv-1").await;
     ingested(&store, &org, "c2", "conv-2").await;
-    ana.linked = vec!["c1".into(), "c2".into()];
+    let group = [
+        ("h1".to_owned(), "c1".to_owned()),
+        ("h1".to_owned(), "c2".to_owned()),
+    ];
+    store.put_match_links(&org, 1, &group, NOW).await.unwrap();
+    (ana.match_generation, ana.match_hash) = (1, Some("h1".into()));
     let (first, next) = store
         .linked_conversations(&org, &ana, page(1))
         .await

@@ -17,7 +17,7 @@ async fn a_delete_removes_profile_claim_and_match_link_with_its_audit_record_or_
         .unwrap();
     assert!(
         store
-            .refile_contact(&org, "c1", 1, 1, Some("h1"), &[])
+            .refile_contact(&org, "c1", 1, 1, Some("h1"))
             .await
             .unwrap()
     );

@@ -125,77 +125,31 @@ async fn an_existing_contact_is_found_only_at_the_version_named() {
 }
 
 #[tokio::test]
-async fn links_are_added_and_removed_in_place_and_move_the_version() {
-    let (store, org) = (local_store().await, org());
-    store.save_contact(&org, &contact("c1"), 0).await.unwrap();
-    let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    store
-        .change_links(&org, "c1", LinkChange::Add, &ids(&["c2", "c3"]))
-        .await
-        .unwrap();
-    store
-        .change_links(&org, "c1", LinkChange::Add, &ids(&["c3", "c4"]))
-        .await
-        .unwrap();
-    let mut linked = store.contact(&org, "c1").await.unwrap().unwrap();
-    linked.linked.sort();
-    assert_eq!(linked.linked, ids(&["c2", "c3", "c4"]));
-    assert_eq!(linked.version, 3);
-    store
-        .change_links(&org, "c1", LinkChange::Remove, &ids(&["c2", "c4", "c9"]))
-        .await
-        .unwrap();
-    store
-        .change_links(&org, "c1", LinkChange::Remove, &[])
-        .await
-        .unwrap();
-    let after = store.contact(&org, "c1").await.unwrap().unwrap();
-    assert_eq!((after.linked, after.version), (ids(&["c3"]), 4));
-    assert_refused(
-        store.save_contact(&org, &contact("c1"), 3).await,
-        "a writer holding the profile from before the links cannot put them back",
-    );
-    store
-        .change_links(&org, "gone", LinkChange::Add, &ids(&["c1"]))
-        .await
-        .unwrap();
-    assert!(store.contact(&org, "gone").await.unwrap().is_none());
-}
-
-#[tokio::test]
 async fn a_contact_is_refiled_outright_only_on_the_version_read() {
     let (store, org) = (local_store().await, org());
     store.save_contact(&org, &contact("c1"), 0).await.unwrap();
-    let linked = ["c2".to_owned()];
     assert!(
         !store
-            .refile_contact(&org, "c1", 5, 2, Some("h1"), &linked)
+            .refile_contact(&org, "c1", 5, 2, Some("h1"))
             .await
             .unwrap()
     );
     assert!(
         store
-            .refile_contact(&org, "c1", 1, 2, Some("h1"), &linked)
+            .refile_contact(&org, "c1", 1, 2, Some("h1"))
             .await
             .unwrap()
     );
     let filed = store.contact(&org, "c1").await.unwrap().unwrap();
     assert_eq!(filed.match_hash.as_deref(), Some("h1"));
     assert_eq!((filed.match_generation, filed.version), (2, 2));
-    assert_eq!(filed.linked, linked);
-    assert!(
-        store
-            .refile_contact(&org, "c1", 2, 3, None, &[])
-            .await
-            .unwrap()
-    );
+    assert!(store.refile_contact(&org, "c1", 2, 3, None).await.unwrap());
     let unfiled = store.contact(&org, "c1").await.unwrap().unwrap();
     assert_eq!(unfiled.match_hash, None);
-    assert!(unfiled.linked.is_empty());
     assert_eq!((unfiled.match_generation, unfiled.version), (3, 3));
     assert!(
         !store
-            .refile_contact(&org, "gone", 1, 3, None, &[])
+            .refile_contact(&org, "gone", 1, 3, None)
             .await
             .unwrap()
     );
