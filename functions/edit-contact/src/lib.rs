@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use shared::ApiError;
 use shared::auth::{Caller, Capability};
 use shared::clock::rfc3339;
-use shared::contacts::{ContactSummary, ValueSource, validate_edit};
+use shared::contacts::{Contact, ContactSummary, ValueSource, validate_edit};
 use shared::crm::{ChangedBy, ConversationRef, CrmJob, LookupTrigger, lookup_due, lookup_values};
+use shared::cursor::{ListScope, PageRequest};
 use shared::events::Outbox;
 use shared::http::{HttpResult, Matched, Page, if_match, json_body, ok, query_param, with_etag};
 use shared::ids::{ContactId, ConversationId};
@@ -234,36 +235,39 @@ impl App {
     /// The contact's and its linked contacts' conversations, newest first.
     #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
     async fn conversations(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
-        let contact: ContactId = route.id("id")?;
-        let (caller, id) = (&route.caller, &*contact);
+        let (scope, page, contact) = self.page_of_contact(route, req).await?;
+        let (items, next) = self
+            .store
+            .linked_conversations(&route.caller.org, &contact, page)
+            .await?;
+        Ok(ok(&Page::new(items, &scope, next)))
+    }
+
+    /// A list under the path's contact: its cursor scope, the page asked for and the contact
+    /// (`404` when it is not the caller's org's).
+    async fn page_of_contact(
+        &self,
+        route: &Matched<RouteId>,
+        req: &Request,
+    ) -> Result<(ListScope, PageRequest, Contact), ApiError> {
+        let id: ContactId = route.id("id")?;
         let (scope, page) = route.page(req, "")?;
         let contact = self
             .store
-            .contact(&caller.org, id)
+            .contact(&route.caller.org, &id)
             .await?
             .ok_or(ApiError::NotFound("contact"))?;
-        let (items, next) = self
-            .store
-            .linked_conversations(&caller.org, &contact, page)
-            .await?;
-        Ok(ok(&Page::new(items, &scope, next)))
+        Ok((scope, page, contact))
     }
 
     /// Every contact linked to this one, a page at a time: the whole match group, however
     /// large, where the view carries only the first of them.
     #[tracing::instrument(skip_all, fields(org = %route.caller.org))]
     async fn linked(&self, route: &Matched<RouteId>, req: &Request) -> HttpResult {
-        let contact: ContactId = route.id("id")?;
-        let (caller, id) = (&route.caller, &*contact);
-        let (scope, page) = route.page(req, "")?;
-        let contact = self
-            .store
-            .contact(&caller.org, id)
-            .await?
-            .ok_or(ApiError::NotFound("contact"))?;
+        let (scope, page, contact) = self.page_of_contact(route, req).await?;
         let (linked, next) = self
             .store
-            .linked_contacts(&caller.org, &contact, page)
+            .linked_contacts(&route.caller.org, &contact, page)
             .await?;
         let items: Vec<_> = linked.iter().map(|c| c.linked_view()).collect();
         Ok(ok(&Page::new(items, &scope, next)))

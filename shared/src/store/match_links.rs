@@ -145,7 +145,7 @@ impl Store {
     }
 
     /// A page of a match group's members, in id order.
-    pub async fn match_group_page(
+    async fn match_group_page(
         &self,
         org: &OrgId,
         generation: u64,
