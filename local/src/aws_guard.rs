@@ -28,21 +28,29 @@ use serde_json::{Value, json};
 
 use crate::iam::{Arns, Call, Denied, Policy};
 
-/// What every function's guard shares: how ARNs are named, the table's partition keys, faults.
+/// What every function's guard shares: how ARNs are named, the table's partition keys, faults,
+/// and the process's one HTTP client, which sends what the guard lets through.
 #[derive(Debug, Clone)]
 pub struct Guard {
     arns: Arc<Arns>,
     /// The partition key attribute of the table (`""`) and of each index, by index name.
     hash_keys: Arc<BTreeMap<String, String>>,
     pub faults: Faults,
+    inner: SharedHttpClient,
 }
 
 impl Guard {
-    pub fn new(arns: Arns, hash_keys: BTreeMap<String, String>, faults: Faults) -> Self {
+    pub fn new(
+        arns: Arns,
+        hash_keys: BTreeMap<String, String>,
+        faults: Faults,
+        inner: SharedHttpClient,
+    ) -> Self {
         Self {
             arns: Arc::new(arns),
             hash_keys: Arc::new(hash_keys),
             faults,
+            inner,
         }
     }
 
@@ -64,14 +72,14 @@ impl Guard {
 
     fn client(&self, policy: Option<Arc<Policy>>) -> SharedHttpClient {
         SharedHttpClient::new(GuardedClient {
-            inner: shared::tls::sdk_http_client(),
+            inner: self.inner.clone(),
             policy,
             guard: self.clone(),
         })
     }
 
     /// The IAM calls an HTTP request to AWS makes.
-    pub fn calls(&self, request: &HttpRequest) -> Result<Vec<Call>, String> {
+    fn calls(&self, request: &HttpRequest) -> Result<Vec<Call>, String> {
         match target(request) {
             Some((service, operation)) => {
                 let body = request
@@ -313,6 +321,8 @@ struct FaultState {
     /// Requests seen, and failed, under a share above 0.
     seen: u64,
     failed: u64,
+    /// Requests failed, by the org they named.
+    failed_by_org: HashMap<String, u64>,
 }
 
 #[derive(Debug)]
@@ -328,6 +338,8 @@ struct Pause {
 pub struct FaultCounts {
     pub requests: u64,
     pub failed: u64,
+    /// Requests of the org asked about failed so far.
+    pub org_failed: u64,
     /// Whether a request of the org asked about is held at its pause point.
     pub held: bool,
     /// Transactions cancelled by a one-shot cancellation (all orgs).
@@ -388,6 +400,10 @@ impl Faults {
         FaultCounts {
             requests: state.seen,
             failed: state.failed,
+            org_failed: org
+                .and_then(|org| state.failed_by_org.get(org))
+                .copied()
+                .unwrap_or(0),
             held: org
                 .and_then(|org| state.pauses.get(org))
                 .is_some_and(|p| p.held),
@@ -403,27 +419,23 @@ impl Faults {
             .insert(org.to_owned(), reason.to_owned());
     }
 
-    /// The reason this transaction is cancelled with, if it is the one an org's cancellation is
-    /// for.
-    fn cancellation(&self, operation: &str, body: &[u8]) -> Option<String> {
-        if operation != "TransactWriteItems" {
-            return None;
-        }
+    /// What is done to this DynamoDB request instead of sending it now, if anything: a share's
+    /// failure first, then an org's one-shot cancellation, then its pause point.
+    fn inject(&self, operation: &str, body: &[u8]) -> Option<Injected> {
+        let org = org_named(body);
         let mut state = self.lock();
-        let reason = state.cancels.remove(org_named(body)?)?;
-        state.cancelled += 1;
-        Some(reason)
+        if let Some(fault) = state.pick(org) {
+            return Some(Injected::Failed(fault));
+        }
+        if let Some(reason) = state.cancellation(operation, org?) {
+            return Some(Injected::Cancelled(reason));
+        }
+        state.hold(operation, org?).map(Injected::Held)
     }
 
-    /// Where this request must wait, if it is the one an org's pause point is for.
-    fn hold(&self, operation: &str, body: &[u8]) -> Option<Arc<tokio::sync::Notify>> {
-        let mut state = self.lock();
-        let pause = state.pauses.get_mut(org_named(body)?)?;
-        if pause.held || pause.operation != operation {
-            return None;
-        }
-        pause.held = true;
-        Some(pause.resume.clone())
+    #[cfg(test)]
+    fn pick(&self, body: &[u8]) -> Option<Fault> {
+        self.lock().pick(org_named(body))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, FaultState> {
@@ -431,29 +443,63 @@ impl Faults {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
 
-    /// Whether this request fails, and how: the n-th request under a share fails when a hash
-    /// of n falls below it, so a run's failures are spread evenly and the same every time.
-    fn pick(&self, body: &[u8]) -> Option<Fault> {
-        let mut state = self.lock();
-        let share = match org_named(body).and_then(|org| state.by_org.get(org)) {
+/// What the faults do to one DynamoDB request.
+enum Injected {
+    Failed(Fault),
+    /// Cancelled (a transaction), with this reason.
+    Cancelled(String),
+    /// Sent once it is resumed.
+    Held(Arc<tokio::sync::Notify>),
+}
+
+impl FaultState {
+    /// Whether a request naming `org` fails, and how: the n-th request under a share fails when
+    /// a hash of n falls below it, so a run's failures are spread evenly and the same every time.
+    fn pick(&mut self, org: Option<&str>) -> Option<Fault> {
+        let share = match org.and_then(|org| self.by_org.get(org)) {
             Some(share) => *share,
-            None => state.everywhere,
+            None => self.everywhere,
         };
         if share <= 0.0 {
             return None;
         }
-        state.seen += 1;
-        let roll = splitmix(state.seen) as f64 / u64::MAX as f64;
+        self.seen += 1;
+        let roll = splitmix(self.seen) as f64 / u64::MAX as f64;
         if roll >= share {
             return None;
         }
-        state.failed += 1;
-        Some(if state.failed % 2 == 1 {
+        self.failed += 1;
+        if let Some(org) = org {
+            *self.failed_by_org.entry(org.to_owned()).or_default() += 1;
+        }
+        Some(if self.failed % 2 == 1 {
             Fault::Throttled
         } else {
             Fault::InternalError
         })
+    }
+
+    /// The reason this transaction is cancelled with, if it is the one an org's cancellation is
+    /// for.
+    fn cancellation(&mut self, operation: &str, org: &str) -> Option<String> {
+        if operation != "TransactWriteItems" {
+            return None;
+        }
+        let reason = self.cancels.remove(org)?;
+        self.cancelled += 1;
+        Some(reason)
+    }
+
+    /// Where this request must wait, if it is the one an org's pause point is for.
+    fn hold(&mut self, operation: &str, org: &str) -> Option<Arc<tokio::sync::Notify>> {
+        let pause = self.pauses.get_mut(org)?;
+        if pause.held || pause.operation != operation {
+            return None;
+        }
+        pause.held = true;
+        Some(pause.resume.clone())
     }
 }
 
@@ -532,18 +578,22 @@ impl HttpConnector for GuardedConnector {
             }
             if let Some(("DynamoDB_20120810", operation)) = target(&request) {
                 let body = request.body().bytes().unwrap_or_default();
-                if let Some(fault) = self.guard.faults.pick(body) {
-                    return HttpConnectorFuture::ready(Ok(dynamodb_fault(fault)));
-                }
-                if let Some(reason) = self.guard.faults.cancellation(operation, body) {
-                    return HttpConnectorFuture::ready(Ok(transaction_cancelled(&reason, body)));
-                }
-                if let Some(resume) = self.guard.faults.hold(operation, body) {
-                    let inner = self.inner.clone();
-                    return HttpConnectorFuture::new(async move {
-                        resume.notified().await;
-                        inner.call(request).await
-                    });
+                match self.guard.faults.inject(operation, body) {
+                    Some(Injected::Failed(fault)) => {
+                        return HttpConnectorFuture::ready(Ok(dynamodb_fault(fault)));
+                    }
+                    Some(Injected::Cancelled(reason)) => {
+                        let cancelled = transaction_cancelled(&reason, body);
+                        return HttpConnectorFuture::ready(Ok(cancelled));
+                    }
+                    Some(Injected::Held(resume)) => {
+                        let inner = self.inner.clone();
+                        return HttpConnectorFuture::new(async move {
+                            resume.notified().await;
+                            inner.call(request).await
+                        });
+                    }
+                    None => {}
                 }
             }
             let calls = calls.unwrap_or_default();
@@ -784,7 +834,12 @@ mod tests {
             (String::new(), "PK".to_owned()),
             ("GSI1".to_owned(), "GSI1PK".to_owned()),
         ]);
-        Guard::new(arns, hash_keys, Faults::default())
+        Guard::new(
+            arns,
+            hash_keys,
+            Faults::default(),
+            shared::tls::sdk_http_client(),
+        )
     }
 
     fn json_request(target: &str, body: Value) -> HttpRequest {

@@ -17,7 +17,7 @@ pub const ACCOUNT: &str = "000000000000";
 /// touches, so both sides of a check agree.
 #[derive(Debug, Clone)]
 pub struct Arns {
-    pub region: String,
+    region: String,
     /// ARNs by logical id and attribute (`Arn`, `StreamArn`).
     by_logical_id: BTreeMap<(String, String), String>,
     /// A KMS alias (`alias/X`) → the key's ARN.
@@ -51,7 +51,7 @@ impl Arns {
         format!("arn:aws:s3:::{name}")
     }
 
-    pub fn key(&self, key_id: &str) -> String {
+    fn key(&self, key_id: &str) -> String {
         format!("arn:aws:kms:{}:{ACCOUNT}:key/{key_id}", self.region)
     }
 
@@ -593,7 +593,7 @@ fn action_match(pattern: &str, action: &str) -> bool {
 }
 
 /// IAM's `StringLike`: `*` any run of characters, `?` any one.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+fn wildcard_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);

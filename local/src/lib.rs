@@ -25,7 +25,7 @@ use anyhow::Context;
 use shared::clock::Env;
 use shared::config::Config;
 use shared::crm::Loopback;
-use shared::services::{Endpoints, Services};
+use shared::services::Services;
 
 /// How the runtime is started; everything comes from the environment.
 #[derive(Debug, Clone)]
@@ -100,39 +100,27 @@ pub async fn run(
     )
     .await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let endpoints = Endpoints {
-        table: resources.table.clone(),
-        bucket: resources.bucket("DataBucket")?.to_owned(),
-        match_queue_url: resources.queue_url("MatchQueue")?.to_owned(),
-        purge_queue_url: resources.queue_url("PurgeQueue")?.to_owned(),
-        export_queue_url: resources.queue_url("ExportQueue")?.to_owned(),
-        crm_queue_url: resources.queue_url("CrmQueue")?.to_owned(),
-        crm_key_id: resources.key_id("CrmSecretKey")?.to_owned(),
-        event_bus_name: resources.event_bus("ContactEvents")?.to_owned(),
-    };
+    let endpoints = resources.endpoints()?;
     let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
     let guard = aws_guard::Guard::new(
         local_arns(&template, &resources, region),
         hash_keys(&template),
         aws_guard::Faults::everywhere(config.dynamodb_failures),
+        sdk.http_client()
+            .context("the SDK config has the process's HTTP client")?,
     );
     let policies = template
         .functions
         .iter()
         .map(|f| {
-            let policy = iam::Policy::parse(&f.binary, &f.policies, guard.arns())?
-                .logging_to(iam::usage_log());
-            Ok((f.binary.clone(), Arc::new(policy)))
+            Ok((
+                f.binary.clone(),
+                Arc::new(function_policy(f, guard.arns())?),
+            ))
         })
         .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
     // Each function's clients carry its own policy, as its execution role would.
-    let services_of = |binary: &str| {
-        // A function the template does not declare is refused everything (and stops the
-        // runtime at its template check).
-        let policy = policies
-            .get(binary)
-            .cloned()
-            .unwrap_or_else(|| Arc::new(iam::Policy::none(binary)));
+    let services_with = |policy: Arc<iam::Policy>| {
         let sdk = sdk
             .to_builder()
             .http_client(guard.for_function(policy))
@@ -147,6 +135,19 @@ pub async fn run(
             // The local runtime alone lets a CRM stand-in run on this machine.
             Loopback::Allowed,
         )
+    };
+    // Built once a binary: a binary that registers several handlers shares its clients.
+    let services: BTreeMap<&str, Services> = policies
+        .iter()
+        .map(|(binary, policy)| (binary.as_str(), services_with(policy.clone())))
+        .collect();
+    let services_of = |binary: &str| {
+        // A function the template does not declare is refused everything (and stops the
+        // runtime at its template check).
+        services
+            .get(binary)
+            .cloned()
+            .unwrap_or_else(|| services_with(Arc::new(iam::Policy::none(binary))))
     };
     let timeouts = functions::Timeouts::new(&template, config.max_timeout);
     let registry = functions::Registry::build(&services_of, &Env::system(), timeouts);
@@ -206,6 +207,17 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+/// The policy `template.yaml` gives a function, its uses logged for `scripts/check_iam.py`.
+pub(crate) fn function_policy(
+    function: &template::FunctionDef,
+    arns: &iam::Arns,
+) -> anyhow::Result<iam::Policy> {
+    Ok(
+        iam::Policy::parse(&function.binary, &function.policies, arns)?
+            .logging_to(iam::usage_log()),
+    )
 }
 
 /// The ARNs of the template's resources as provisioned here, for the functions' policies.

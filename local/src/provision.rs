@@ -45,6 +45,20 @@ impl LocalResources {
     pub fn queue_url(&self, logical_id: &str) -> anyhow::Result<&str> {
         provisioned(&self.queue_urls, "queue", logical_id)
     }
+
+    /// Where the functions find these resources, by the logical ids the code knows.
+    pub fn endpoints(&self) -> anyhow::Result<shared::services::Endpoints> {
+        Ok(shared::services::Endpoints {
+            table: self.table.clone(),
+            bucket: self.bucket("DataBucket")?.to_owned(),
+            match_queue_url: self.queue_url("MatchQueue")?.to_owned(),
+            purge_queue_url: self.queue_url("PurgeQueue")?.to_owned(),
+            export_queue_url: self.queue_url("ExportQueue")?.to_owned(),
+            crm_queue_url: self.queue_url("CrmQueue")?.to_owned(),
+            crm_key_id: self.key_id("CrmSecretKey")?.to_owned(),
+            event_bus_name: self.event_bus("ContactEvents")?.to_owned(),
+        })
+    }
 }
 
 /// The local name (or URL) of the resource `template.yaml` declares as `logical_id`.

@@ -4,7 +4,6 @@
 
 #![allow(clippy::expect_used)] // test support fails a test by panicking
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +12,6 @@ use shared::crm::Loopback;
 use shared::services::Services;
 
 use crate::aws_guard::{Faults, Guard};
-use crate::iam::Policy;
 use crate::provision::LocalResources;
 use crate::template::Template;
 
@@ -22,22 +20,21 @@ use crate::template::Template;
 /// the template's) added, for the function `binary`.
 pub async fn services_as(binary: &str, queues: &[(&str, &str)]) -> Services {
     let local = shared::testing::local_services().await;
-    let at = local.endpoints().clone();
+    let at = local.endpoints();
     let template = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
         .expect("template.yaml");
-    let mut queue_urls: HashMap<String, String> = [
-        ("MatchQueue", &at.match_queue_url),
-        ("PurgeQueue", &at.purge_queue_url),
-        ("ExportQueue", &at.export_queue_url),
-        ("CrmQueue", &at.crm_queue_url),
-    ]
-    .into_iter()
-    .map(|(id, url)| (id.to_owned(), url.clone()))
-    .collect();
-    let resources = LocalResources {
+    let mut resources = LocalResources {
         table: at.table.clone(),
         buckets: [("DataBucket".to_owned(), at.bucket.clone())].into(),
-        queue_urls: queue_urls.clone(),
+        queue_urls: [
+            ("MatchQueue", &at.match_queue_url),
+            ("PurgeQueue", &at.purge_queue_url),
+            ("ExportQueue", &at.export_queue_url),
+            ("CrmQueue", &at.crm_queue_url),
+        ]
+        .into_iter()
+        .map(|(id, url)| (id.to_owned(), url.clone()))
+        .collect(),
         key_ids: [("CrmSecretKey".to_owned(), at.crm_key_id.clone())].into(),
         event_buses: [("ContactEvents".to_owned(), at.event_bus_name.clone())].into(),
         ..Default::default()
@@ -48,26 +45,24 @@ pub async fn services_as(binary: &str, queues: &[(&str, &str)]) -> Services {
     let mut arns = crate::local_arns(&template, &resources, region);
     for (url, logical_id) in queues {
         arns.queue_at_url(url, logical_id);
-        queue_urls.insert((*logical_id).to_owned(), (*url).to_owned());
+        resources
+            .queue_urls
+            .insert((*logical_id).to_owned(), (*url).to_owned());
     }
-    let guard = Guard::new(arns, crate::hash_keys(&template), Faults::default());
+    let inner = sdk.http_client().expect("the SDK config's HTTP client");
+    let guard = Guard::new(arns, crate::hash_keys(&template), Faults::default(), inner);
     let function = template
         .functions
         .iter()
         .find(|f| f.binary == binary)
         .unwrap_or_else(|| panic!("template.yaml has no function {binary}"));
-    let policy = Policy::parse(binary, &function.policies, guard.arns())
-        .expect("the function's policy")
-        .logging_to(crate::iam::usage_log());
+    let policy = crate::function_policy(function, guard.arns()).expect("the function's policy");
     let sdk = sdk
         .to_builder()
         .http_client(guard.for_function(Arc::new(policy)))
         .build();
-    let mut endpoints = at;
-    let url = |id: &str| queue_urls[id].clone();
-    endpoints.match_queue_url = url("MatchQueue");
-    endpoints.purge_queue_url = url("PurgeQueue");
-    endpoints.export_queue_url = url("ExportQueue");
-    endpoints.crm_queue_url = url("CrmQueue");
+    let endpoints = resources
+        .endpoints()
+        .expect("every resource the code names");
     Services::new(&sdk, endpoints, Loopback::Allowed)
 }

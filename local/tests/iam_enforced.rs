@@ -36,7 +36,8 @@ async fn guarded() -> (
     arns.define("ContactsTable", "Arn", arns.table(&config.table_name));
     arns.define("DataBucket", "Arn", Arns::bucket("inbox-local-databucket"));
     let hash_keys = BTreeMap::from([(String::new(), "PK".to_owned())]);
-    let guard = Guard::new(arns, hash_keys, Faults::default());
+    let inner = sdk.http_client().expect("the SDK config's HTTP client");
+    let guard = Guard::new(arns, hash_keys, Faults::default(), inner);
     let policies: serde_norway::Value = serde_norway::from_str(READ_AND_PUT_ONLY).unwrap();
     let policy = Arc::new(
         Policy::parse("toggle-vip", policies.as_sequence().unwrap(), guard.arns()).unwrap(),

@@ -22,8 +22,7 @@ pub struct DeletionRecord {
 pub struct PurgeJob {
     pub org_id: crate::ids::OrgId,
     pub contact_id: crate::ids::ContactId,
-    /// The match group the contact left (generation, value hash), recounted once it is purged;
-    /// the safety net queued before the delete knows none.
+    /// The match group the contact left (generation, value hash), recounted once it is purged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_group: Option<(u64, String)>,
 }

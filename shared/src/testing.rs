@@ -346,9 +346,18 @@ impl BusTap {
 
     /// The events delivered so far and until `count` have arrived (at most 30 s), in order.
     pub async fn received(&self, count: usize) -> Vec<serde_json::Value> {
+        self.received_until(|events| events.len() >= count).await
+    }
+
+    /// The events delivered so far and until those received satisfy `done` (at most 30 s), in
+    /// order.
+    pub async fn received_until(
+        &self,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
         let mut events = Vec::new();
         for _ in 0..30 {
-            if events.len() >= count {
+            if done(&events) {
                 break;
             }
             for message in self.queue.receive(10).await {

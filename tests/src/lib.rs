@@ -221,7 +221,8 @@ impl Api {
 impl Api {
     /// A brownout of `org`'s DynamoDB requests: the runtime fails `share` of them (half
     /// throttled, half 500s) before they are sent; 0 ends it. Answers the runtime's counts of
-    /// requests seen under a brownout and failed, all orgs together.
+    /// requests seen under a brownout and failed, all orgs together, and failed of this org
+    /// (`org_failed`).
     pub async fn brownout(&self, org: &str, share: f64) -> Value {
         self.faults(serde_json::json!({"org": org, "dynamodb_failures": share}))
             .await

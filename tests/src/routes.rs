@@ -126,6 +126,24 @@ impl Caller {
             .len()
     }
 
+    /// Every page of a list (a path without a query), `limit` items a page, following
+    /// `next_cursor` to the end: the pages, in order.
+    pub async fn pages(&self, list: &str, limit: usize) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut path = format!("{list}?limit={limit}");
+        loop {
+            let page = self.get(&path).await.expect(200);
+            let next = page["next_cursor"]
+                .as_str()
+                .map(|cursor| format!("{list}?limit={limit}&cursor={cursor}"));
+            pages.push(page);
+            match next {
+                Some(next) => path = next,
+                None => return pages,
+            }
+        }
+    }
+
     /// `PUT /contacts/{id}/vip` that must be accepted: the contact view.
     pub async fn make_vip(&self, contact: &str) -> Value {
         self.put(&format!("/contacts/{contact}/vip"), &json!(null))

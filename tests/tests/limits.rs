@@ -80,31 +80,39 @@ async fn a_message_whose_transaction_meets_a_conflict_is_stored_once() {
     assert_eq!(api_tests::ids(&contacts), [contact]);
 }
 
-/// Defines `count` custom attributes `field_0`, `field_1`, … (CRM-managed ones if asked).
+/// Defines custom text attributes `field_<n>` for each n of `range` (CRM-managed ones if asked).
 async fn define_fields(
     admin: &api_tests::Caller,
     range: std::ops::Range<usize>,
     crm_managed: bool,
 ) {
-    for n in range {
-        admin
-            .create_attribute(
-                &json!({"key": format!("field_{n}"), "label": format!("Field {n}"),
-                                      "type": "text", "crm_managed": crm_managed}),
-            )
-            .await;
-    }
+    let bodies: Vec<serde_json::Value> = range
+        .map(|n| {
+            json!({"key": format!("field_{n}"), "label": format!("Field {n}"),
+                        "type": "text", "crm_managed": crm_managed})
+        })
+        .collect();
+    api_tests::define(admin, &bodies).await;
 }
 
-/// The contact view's value of each attribute `field_*`, by key.
-fn field_values(view: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+/// What the contact view says of each attribute `field_*` under `name` (`value`, `source`), by
+/// key.
+fn fields(
+    view: &serde_json::Value,
+    name: &str,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
     view["attributes"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|a| a["key"].as_str().unwrap().starts_with("field_"))
-        .map(|a| (a["key"].as_str().unwrap().to_owned(), a["value"].clone()))
+        .map(|a| (a["key"].as_str().unwrap().to_owned(), a[name].clone()))
         .collect()
+}
+
+/// The contact view's value of each attribute `field_*`, by key.
+fn field_values(view: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    fields(view, "value")
 }
 
 #[tokio::test]
@@ -190,12 +198,6 @@ async fn a_crm_record_filling_100_values_is_recorded() {
     let values = field_values(&view);
     assert_eq!(values.len(), 100);
     assert!((0..100).all(|n| values[&format!("field_{n}")] == format!("crm {n}")));
-    let sources: Vec<&serde_json::Value> = view["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["key"].as_str().unwrap().starts_with("field_"))
-        .map(|a| &a["source"])
-        .collect();
-    assert!(sources.iter().all(|s| *s == "crm"), "{sources:?}");
+    let sources = fields(&view, "source");
+    assert!(sources.values().all(|s| *s == "crm"), "{sources:?}");
 }

@@ -170,10 +170,7 @@ async fn a_value_150_contacts_share_is_a_paged_group_a_new_member_joins_in_const
     let preview = view["linked_contact_ids"].as_array().unwrap();
     assert_eq!(preview.len(), 100, "a view carries at most 100 linked ids");
     assert!(!preview.contains(&json!(ana)));
-    let vip = agent
-        .put(&format!("/contacts/{ana}/vip"), &json!({}))
-        .await
-        .expect(200);
+    let vip = agent.make_vip(ana).await;
     assert_eq!(
         (
             vip["linked_count"].clone(),
@@ -184,18 +181,12 @@ async fn a_value_150_contacts_share_is_a_paged_group_a_new_member_joins_in_const
     );
 
     let mut linked = Vec::new();
-    let mut path = format!("/contacts/{ana}/linked?limit=40");
-    loop {
-        let page = agent.get(&path).await.expect(200);
+    for page in agent.pages(&format!("/contacts/{ana}/linked"), 40).await {
         assert!(page["items"].as_array().unwrap().len() <= 40);
         for item in page["items"].as_array().unwrap() {
             assert_eq!(item["network"], "email");
             assert!(item["name"].as_str().unwrap().starts_with("Person "));
             linked.push(item["id"].as_str().unwrap().to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/contacts/{ana}/linked?limit=40&cursor={cursor}"),
-            None => break,
         }
     }
     let mut expected: Vec<String> = ids[1..].to_vec();
@@ -203,18 +194,12 @@ async fn a_value_150_contacts_share_is_a_paged_group_a_new_member_joins_in_const
     assert_eq!(linked, expected, "every other member once, in id order");
 
     // Cross-channel history: every member's conversation, newest first, paged.
-    let mut history = Vec::new();
-    let mut path = format!("/contacts/{ana}/conversations?limit=100");
-    loop {
-        let page = agent.get(&path).await.expect(200);
-        history.extend(api_tests::ids(&page));
-        match page["next_cursor"].as_str() {
-            Some(cursor) => {
-                path = format!("/contacts/{ana}/conversations?limit=100&cursor={cursor}")
-            }
-            None => break,
-        }
-    }
+    let history: Vec<String> = agent
+        .pages(&format!("/contacts/{ana}/conversations"), 100)
+        .await
+        .iter()
+        .flat_map(api_tests::ids)
+        .collect();
     let newest_first: Vec<String> = (0..150).rev().map(|n| format!("mail-{n}")).collect();
     assert_eq!(history, newest_first);
 

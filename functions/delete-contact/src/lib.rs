@@ -33,11 +33,6 @@ shared::app!(pub struct App { store, blobs, purge } tuning: PurgeTuning);
 impl App {
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org, user = %caller.user_id))]
     async fn delete(&self, caller: &Caller, id: &ContactId, expected: Option<u64>) -> HttpResult {
-        let job = PurgeJob {
-            org_id: caller.org.clone(),
-            contact_id: id.clone(),
-            left_group: None,
-        };
         let mut backoff = Backoff::new();
         let mut safety_net_queued = false;
         while backoff.next_try().await {
@@ -49,6 +44,14 @@ impl App {
             if expected.is_some_and(|v| v != contact.version) {
                 return Err(ApiError::PreconditionFailed);
             }
+            let job = PurgeJob {
+                org_id: caller.org.clone(),
+                contact_id: id.clone(),
+                left_group: contact
+                    .match_hash
+                    .clone()
+                    .map(|hash| (contact.match_generation, hash)),
+            };
             if !safety_net_queued {
                 self.purge
                     .send_delayed(&job, SAFETY_NET_DELAY_SECONDS)
@@ -70,11 +73,7 @@ impl App {
             {
                 Ok(()) => {
                     tracing::info!(contact = %contact.id, audit = %record.id, "contact deleted");
-                    let left_group = contact
-                        .match_hash
-                        .clone()
-                        .map(|hash| (contact.match_generation, hash));
-                    self.purge.send(&PurgeJob { left_group, ..job }).await?;
+                    self.purge.send(&job).await?;
                     return Ok(no_content());
                 }
                 // Changed or deleted meanwhile: read again (a concurrent delete makes this 404).

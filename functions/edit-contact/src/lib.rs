@@ -107,6 +107,11 @@ impl App {
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
     async fn view(&self, caller: &Caller, id: &str) -> HttpResult {
         let c = self.store.existing_contact(&caller.org, id, None).await?;
+        self.answer_view(caller, &c).await
+    }
+
+    /// The contact's view, with its match group's first members, tagged with its version.
+    async fn answer_view(&self, caller: &Caller, c: &ExistingContact) -> HttpResult {
         let linked = self.store.linked_preview(&caller.org, &c.contact).await?;
         let view = c.contact.view(
             &c.definitions.value,
@@ -126,16 +131,17 @@ impl App {
         let body: EditBody = json_body(req)?;
         let expected = if_match(req)?;
         let now = rfc3339(self.env.now());
-        let (contact, view, moved, look_up) = retry_on_conflict(|| async {
+        let (edited, moved, look_up) = retry_on_conflict(|| async {
+            let context = self
+                .store
+                .existing_contact(&caller.org, id, expected)
+                .await?;
             let ExistingContact {
                 settings,
                 definitions,
                 crm,
                 contact,
-            } = self
-                .store
-                .existing_contact(&caller.org, id, expected)
-                .await?;
+            } = &context;
             let source = ValueSource::of(caller);
             let changes = validate_edit(
                 &body.attributes,
@@ -144,15 +150,7 @@ impl App {
                 source,
             )?;
             if changes.is_empty() {
-                let linked = self.store.linked_preview(&caller.org, &contact).await?;
-                let view = contact.view(
-                    &definitions.value,
-                    &settings.value,
-                    crm.as_ref(),
-                    caller,
-                    linked,
-                );
-                return Ok((contact, view, None, false));
+                return Ok((context, None, false));
             }
             let mut outbox = Outbox::new(&caller.org, &self.env);
             outbox.contact_updated(&contact.id, contact.changed_keys(&changes), source);
@@ -160,7 +158,7 @@ impl App {
             updated.apply(&changes);
             // A changed lookup value looks the contact up again (queued, never waited for).
             let look_up = crm.as_ref().is_some_and(|connection| {
-                lookup_values(&contact, &definitions.value)
+                lookup_values(contact, &definitions.value)
                     != lookup_values(&updated, &definitions.value)
                     && lookup_due(
                         &updated,
@@ -178,15 +176,11 @@ impl App {
                 else {
                     return Err(self.store.why_not_written(&caller.org, id).await.into());
                 };
-                let linked = self.store.linked_preview(&caller.org, &written).await?;
-                let view = written.view(
-                    &definitions.value,
-                    &settings.value,
-                    crm.as_ref(),
-                    caller,
-                    linked,
-                );
-                return Ok((written, view, None, look_up));
+                let edited = ExistingContact {
+                    contact: written,
+                    ..context
+                };
+                return Ok((edited, None, look_up));
             };
             updated.version = contact.version + 1;
             updated.updated_at = now.clone();
@@ -199,15 +193,11 @@ impl App {
                     outbox.events(),
                 )
                 .await?;
-            let linked = self.store.linked_preview(&caller.org, &updated).await?;
-            let view = updated.view(
-                &definitions.value,
-                &settings.value,
-                crm.as_ref(),
-                caller,
-                linked,
-            );
-            Ok::<_, SaveError<ApiError>>((updated, view, Some(moved), look_up))
+            let edited = ExistingContact {
+                contact: updated,
+                ..context
+            };
+            Ok::<_, SaveError<ApiError>>((edited, Some(moved), look_up))
         })
         .await
         .map_err(|err| match err {
@@ -215,6 +205,7 @@ impl App {
             ApiError::Conflict { .. } if expected.is_some() => ApiError::PreconditionFailed,
             err => err,
         })?;
+        let contact = &edited.contact;
         if let Some(moved) = moved {
             self.matching
                 .send(&moved.job(&caller.org, contact.typed_id()?))
@@ -229,7 +220,7 @@ impl App {
                 .await?;
         }
         tracing::info!(contact = %contact.id, version = contact.version, "contact edited");
-        Ok(with_etag(ok(&view), contact.version))
+        self.answer_view(caller, &edited).await
     }
 
     /// The contact's and its linked contacts' conversations, newest first.

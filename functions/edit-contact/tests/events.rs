@@ -177,13 +177,9 @@ async fn an_edit_that_fails_after_its_commit_is_still_told() {
         .unwrap();
     assert_eq!(saved["value"], "C-1001", "the edit was committed");
     // The tap may also catch the contact's first events, relayed after it was made.
-    let mut events = Vec::new();
-    for _ in 0..3 {
-        events.extend(tap.received(1).await);
-        if events.iter().any(|e| e["type"] == "contact.updated") {
-            break;
-        }
-    }
+    let events = tap
+        .received_until(|events| events.iter().any(|e| e["type"] == "contact.updated"))
+        .await;
     let updated: Vec<_> = events
         .iter()
         .filter(|e| e["type"] == "contact.updated")

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use shared::DomainError;
+use shared::attributes::AttributeSet;
 use shared::clock::rfc3339;
 use shared::contacts::Contact;
 use shared::cursor::Position;
@@ -12,6 +13,7 @@ use shared::invocation::{Budget, BudgetPolicy, Deadline};
 use shared::matching::{MatchJob, RematchPhase, RematchProgress, current_hash};
 use shared::retry::Backoff;
 use shared::serve::{Delivery, Handled, QueueFunction};
+use shared::settings::Settings;
 
 shared::app!(pub struct App { store, matching } tuning: MatchTuning);
 
@@ -87,7 +89,23 @@ impl App {
             tracing::info!("a newer org-wide re-match supersedes this job");
             return Ok(());
         }
-        let began = rfc3339(self.env.now());
+        let config = (&settings.value, &definitions.value);
+        self.file_and_count(org, contact_id, generation, groups, config)
+            .await
+            .map(drop)
+    }
+
+    /// [`App::file_contact`] under the org's current settings and definitions: the groups it
+    /// counted.
+    async fn file_and_count(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        generation: u64,
+        groups: Vec<String>,
+        (settings, definitions): (&Settings, &AttributeSet),
+    ) -> Result<BTreeSet<String>, DomainError> {
+        let now = rfc3339(self.env.now());
         let mut recount: BTreeSet<String> = groups.into_iter().collect();
         let mut linked_here = BTreeSet::new();
         let mut backoff = Backoff::new();
@@ -103,11 +121,11 @@ impl App {
             if contact.match_generation == generation {
                 break contact.match_hash;
             }
-            let hash = current_hash(&contact, &settings.value, &definitions.value);
+            let hash = current_hash(&contact, settings, definitions);
             if let Some(hash) = &hash {
                 let link = [(hash.clone(), contact.id.clone())];
                 self.store
-                    .put_match_links(org, generation, &link, &began)
+                    .put_match_links(org, generation, &link, &now)
                     .await?;
                 linked_here.insert(hash.clone());
             }
@@ -133,12 +151,15 @@ impl App {
         self.store.delete_match_links(org, &stale).await?;
         recount.extend(linked_here);
         recount.extend(filed);
+        // Begun after the link is written, so a recount that began earlier, and may have
+        // missed it, never stands over this one.
+        let began = rfc3339(self.env.now());
         for hash in &recount {
             self.store
                 .recount_match_group(org, generation, hash, &began)
                 .await?;
         }
-        Ok(())
+        Ok(recount)
     }
 
     /// Files every contact under the current matching attribute (one walk of the listing),
@@ -162,7 +183,8 @@ impl App {
             Some(p) => (p.phase, p.position.map(|p| p.key()), p.linking_since),
             None => (RematchPhase::File, None, None),
         };
-        let hash_of = |c: &Contact| current_hash(c, &settings.value, &definitions.value);
+        let config = (&settings.value, &definitions.value);
+        let hash_of = |c: &Contact| current_hash(c, config.0, config.1);
         let mut contacts_seen = 0usize;
         while budget.next_step() {
             let (contacts, next) = self
@@ -183,7 +205,7 @@ impl App {
                 }
                 RematchPhase::Link => {
                     let since = linking_since.get_or_insert_with(|| rfc3339(self.env.now()));
-                    self.link_page(org, generation, &contacts, hash_of, since)
+                    self.link_page(org, generation, &contacts, config, since)
                         .await?;
                 }
             }
@@ -213,12 +235,13 @@ impl App {
         org: &OrgId,
         generation: u64,
         contacts: &[Contact],
-        hash_of: impl Fn(&Contact) -> Option<String>,
+        config: (&Settings, &AttributeSet),
         linking_since: &str,
     ) -> Result<(), DomainError> {
         let mut groups = BTreeSet::new();
+        let mut counted = BTreeSet::new();
         for contact in contacts {
-            let hash = hash_of(contact);
+            let hash = current_hash(contact, config.0, config.1);
             groups.extend(hash.clone());
             if contact.match_generation == generation && contact.match_hash == hash {
                 continue;
@@ -235,18 +258,20 @@ impl App {
                 .await?;
             if !applied {
                 // It changed since the walk read it: filed on its own, from what it is now.
-                self.file_contact(org, &contact.id, generation, Vec::new())
-                    .await?;
+                counted.extend(
+                    self.file_and_count(org, &contact.id, generation, Vec::new(), config)
+                        .await?,
+                );
             }
         }
-        for hash in groups {
+        for hash in groups.difference(&counted) {
             let counted = self
                 .store
-                .match_group_counted_at(org, generation, &hash)
+                .match_group_counted_at(org, generation, hash)
                 .await?;
             if counted.as_deref().is_none_or(|at| at < linking_since) {
                 self.store
-                    .recount_match_group(org, generation, &hash, linking_since)
+                    .recount_match_group(org, generation, hash, linking_since)
                     .await?;
             }
         }
@@ -259,7 +284,10 @@ impl App {
                     .map(|h| (c.match_generation, h, c.id.clone()))
             })
             .collect();
-        self.store.delete_match_links(org, &stale).await
+        self.store.delete_match_links(org, &stale).await?;
+        // The heads of those groups of earlier generations go with them.
+        let heads: BTreeSet<(u64, String)> = stale.into_iter().map(|(g, h, _)| (g, h)).collect();
+        self.store.delete_match_group_heads(org, &heads).await
     }
 }
 

@@ -306,6 +306,18 @@ impl Store {
         prefix: &str,
         page: PageRequest,
     ) -> Result<(Vec<I>, Option<LastEvaluatedKey>), DomainError> {
+        self.page_under(pk, prefix, page, false).await
+    }
+
+    /// A page of a partition's items under `prefix`, in sort key order (`forward`) or newest
+    /// first; a start key from anywhere else is refused.
+    pub(super) async fn page_under<I: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+        page: PageRequest,
+        forward: bool,
+    ) -> Result<(Vec<I>, Option<LastEvaluatedKey>), DomainError> {
         check_start(
             page.start.as_ref(),
             &[
@@ -315,7 +327,7 @@ impl Store {
         )?;
         let out = self
             .query_prefix(pk, prefix)
-            .scan_index_forward(false)
+            .scan_index_forward(forward)
             .limit(page.limit)
             .set_exclusive_start_key(page.start)
             .send()
@@ -328,6 +340,18 @@ impl Store {
             .map(|item| serde_dynamo::from_item(item).map_err(failed))
             .collect::<Result<_, _>>()?;
         Ok((items, out.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// A query for every item of one partition.
+    pub(super) fn query_partition(
+        &self,
+        pk: String,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
     }
 
     /// A query for the items of one partition whose sort key starts with `prefix`.

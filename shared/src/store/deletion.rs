@@ -234,11 +234,7 @@ impl Store {
     #[cfg(any(test, feature = "test-support"))]
     pub async fn partition(&self, pk: &str) -> Result<Vec<(Item, Option<String>)>, DomainError> {
         let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .query_partition(pk.to_owned())
             .projection_expression("PK, SK, contact_id")
             .consistent_read(true);
         Ok(self

@@ -9,11 +9,29 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWrite
 use super::*;
 use super::{BatchOp, Store, failed};
 use crate::contacts::{Contact, Linked};
-use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
+use crate::cursor::{LastEvaluatedKey, PageRequest, check_start};
 use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
 pub use crate::matching::MatchMove;
+
+/// A match link as read: the member it files.
+#[derive(serde::Deserialize)]
+struct MatchLinkItem {
+    contact_id: String,
+}
+
+/// A match group's head: its members counted, and when that count began.
+#[derive(serde::Deserialize)]
+struct GroupHead {
+    count: usize,
+    counted_at: String,
+}
+
+fn member_of(item: super::Item) -> Result<String, DomainError> {
+    let link: MatchLinkItem = serde_dynamo::from_item(item).map_err(failed)?;
+    Ok(link.contact_id)
+}
 
 fn match_link_item(
     org: &OrgId,
@@ -85,12 +103,11 @@ impl Store {
                 keys::MATCH_MEMBER_PREFIX,
             )
             .consistent_read(true);
-        Ok(self
-            .query_all(query)
+        self.query_all(query)
             .await?
             .into_iter()
-            .filter_map(|item| item.get("contact_id")?.as_s().ok().cloned())
-            .collect())
+            .map(member_of)
+            .collect()
     }
 
     /// What a contact's view shows of its group: the group's head and first members in one
@@ -104,34 +121,27 @@ impl Store {
             return Ok(Linked::default());
         };
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::match_pk(org, contact.match_generation, hash)),
-            )
+            .query_partition(keys::match_pk(org, contact.match_generation, hash))
             .limit(i32::try_from(Linked::PREVIEW + 2).unwrap_or(i32::MAX))
             .consistent_read(true)
             .send()
             .await
             .map_err(failed)?;
-        let items = out.items.unwrap_or_default();
-        let counted = items
-            .iter()
-            .find(|item| {
-                item.get(keys::SK)
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    == Some(keys::MATCH_GROUP_SK)
-            })
-            .and_then(|head| head.get("count")?.as_n().ok()?.parse::<usize>().ok())
-            .unwrap_or(0);
-        let members: Vec<String> = items
-            .iter()
-            .filter_map(|item| item.get("contact_id")?.as_s().ok().cloned())
-            .collect();
+        let (mut counted, mut members) = (0, Vec::new());
+        for item in out.items.unwrap_or_default() {
+            match item
+                .get(keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some(keys::MATCH_GROUP_SK) => {
+                    counted = serde_dynamo::from_item::<_, GroupHead>(item)
+                        .map_err(failed)?
+                        .count;
+                }
+                _ => members.push(member_of(item)?),
+            }
+        }
         let others = members.iter().filter(|id| **id != contact.id).count();
         // The contact is one of its group's members. The head is recounted after each move;
         // until then the members read are a floor.
@@ -144,38 +154,6 @@ impl Store {
         Ok(Linked { ids, count })
     }
 
-    /// A page of a match group's members, in id order.
-    async fn match_group_page(
-        &self,
-        org: &OrgId,
-        generation: u64,
-        hash: &str,
-        page: PageRequest,
-    ) -> Result<(Vec<String>, Option<LastEvaluatedKey>), DomainError> {
-        let pk = keys::match_pk(org, generation, hash);
-        check_start(
-            page.start.as_ref(),
-            &[
-                KeyPart::Exactly(keys::PK, pk.clone()),
-                KeyPart::Prefix(keys::SK, keys::MATCH_MEMBER_PREFIX),
-            ],
-        )?;
-        let out = self
-            .query_prefix(pk, keys::MATCH_MEMBER_PREFIX)
-            .set_exclusive_start_key(page.start)
-            .limit(page.limit)
-            .send()
-            .await
-            .map_err(failed)?;
-        let ids = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|item| item.get("contact_id")?.as_s().ok().cloned())
-            .collect();
-        Ok((ids, out.last_evaluated_key.filter(|k| !k.is_empty())))
-    }
-
     /// When a match group was last counted, if ever.
     pub async fn match_group_counted_at(
         &self,
@@ -183,13 +161,13 @@ impl Store {
         generation: u64,
         hash: &str,
     ) -> Result<Option<String>, DomainError> {
-        let head = self
-            .get_consistent(raw_key(
+        let head: Option<GroupHead> = self
+            .get_as(raw_key(
                 &keys::match_pk(org, generation, hash),
                 keys::MATCH_GROUP_SK,
             ))
             .await?;
-        Ok(head.and_then(|h| h.get("counted_at")?.as_s().ok().cloned()))
+        Ok(head.map(|h| h.counted_at))
     }
 
     /// A page of the contacts linked to `contact` (its group but itself), in id order, with
@@ -210,9 +188,15 @@ impl Store {
             limit: limit.saturating_add(1),
             start: page.start,
         };
-        let (mut ids, mut next) = self
-            .match_group_page(org, contact.match_generation, hash, wider)
+        let (links, mut next) = self
+            .page_under::<MatchLinkItem>(
+                keys::match_pk(org, contact.match_generation, hash),
+                keys::MATCH_MEMBER_PREFIX,
+                wider,
+                true,
+            )
             .await?;
+        let mut ids: Vec<String> = links.into_iter().map(|l| l.contact_id).collect();
         ids.retain(|id| *id != contact.id);
         if ids.len() > usize::try_from(limit).unwrap_or(0) {
             ids.truncate(usize::try_from(limit).unwrap_or(0));
@@ -249,22 +233,14 @@ impl Store {
     ) -> Result<usize, DomainError> {
         let pk = keys::match_pk(org, generation, hash);
         let mut count = 0usize;
-        let mut start = None;
-        loop {
-            let out = self
-                .query_prefix(pk.clone(), keys::MATCH_MEMBER_PREFIX)
-                .select(Select::Count)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(failed)?;
-            count += usize::try_from(out.count).unwrap_or(0);
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                break;
-            }
-        }
+        let query = self
+            .query_prefix(pk.clone(), keys::MATCH_MEMBER_PREFIX)
+            .select(Select::Count)
+            .consistent_read(true);
+        self.for_each_query_page(query, |page| {
+            count += usize::try_from(page.count).unwrap_or(0);
+        })
+        .await?;
         let result = self
             .client
             .update_item()
@@ -316,6 +292,24 @@ impl Store {
                 BatchOp::Delete(raw_key(
                     &keys::match_pk(org, *generation, hash),
                     &keys::match_sk(contact_id),
+                ))
+            })
+            .collect();
+        self.batch_write(writes).await
+    }
+
+    /// Removes the heads of match groups `(generation, hash)` (of earlier generations).
+    pub async fn delete_match_group_heads(
+        &self,
+        org: &OrgId,
+        groups: &std::collections::BTreeSet<(u64, String)>,
+    ) -> Result<(), DomainError> {
+        let writes = groups
+            .iter()
+            .map(|(generation, hash)| {
+                BatchOp::Delete(raw_key(
+                    &keys::match_pk(org, *generation, hash),
+                    keys::MATCH_GROUP_SK,
                 ))
             })
             .collect();

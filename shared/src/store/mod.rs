@@ -175,7 +175,9 @@ impl Cancelled {
                 _ => this,
             });
         }
-        outcome.unwrap_or(Cancelled::Refused)
+        // A cancellation naming no reasons (an emulator's) reads as it always did: a failed
+        // condition.
+        outcome.unwrap_or(Cancelled::ConditionFailed)
     }
 }
 
@@ -254,23 +256,31 @@ impl Store {
     }
 
     /// Every item a query matches, one page after the other.
-    async fn query_all(
-        &self,
-        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    ) -> Result<Vec<Item>, DomainError> {
+    async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>, DomainError> {
         let mut items = Vec::new();
+        self.for_each_query_page(query, |page| items.extend(page.items.unwrap_or_default()))
+            .await?;
+        Ok(items)
+    }
+
+    /// Runs a query page after page, past DynamoDB's 1 MB a page, handing each page to `visit`.
+    async fn for_each_query_page(
+        &self,
+        query: QueryFluentBuilder,
+        mut visit: impl FnMut(aws_sdk_dynamodb::operation::query::QueryOutput),
+    ) -> Result<(), DomainError> {
         let mut start = None;
         loop {
-            let out = query
+            let mut page = query
                 .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(failed)?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            start = page.last_evaluated_key.take().filter(|k| !k.is_empty());
+            visit(page);
             if start.is_none() {
-                return Ok(items);
+                return Ok(());
             }
         }
     }

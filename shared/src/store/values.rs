@@ -1,18 +1,15 @@
 //! Custom values on a contact's profile, written field by field with who set them and their
 //! CRM write-back state: agents' edits, CRM lookups and settled write-backs.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::profile::{contact_from_item, set_outbox};
-use super::{Store, conditional, failed};
+use super::{SaveError, Store, conditional, failed, retry_on_conflict};
 use crate::contacts::{Contact, SyncState, ValueChange};
 use crate::crm::ContactCrm;
 use crate::error::DomainError;
 use crate::events::Event;
 use crate::ids::OrgId;
-use crate::retry::Backoff;
 
 impl Store {
     /// Sets and clears custom values one field at a time, so edits of different fields never
@@ -31,8 +28,14 @@ impl Store {
         let mut set = Vec::new();
         let request = self.profile_update(org, contact_id, expected, now);
         let request = set_outbox(request, &mut set, outbox)?;
-        self.send_value_update(request, changes, set, expected, false)
-            .await
+        let write = ValueWrite {
+            org,
+            contact_id,
+            changes,
+            expected,
+            spare_pending: false,
+        };
+        self.send_value_update(request, &write, set).await
     }
 
     /// Records a CRM lookup's outcome on the profile, with the CRM-managed values it brought,
@@ -57,8 +60,14 @@ impl Store {
                 serde_dynamo::to_attribute_value(crm).map_err(failed)?,
             );
         let request = set_outbox(request, &mut set, outbox)?;
-        self.send_value_update(request, changes, set, None, true)
-            .await
+        let write = ValueWrite {
+            org,
+            contact_id,
+            changes,
+            expected: None,
+            spare_pending: true,
+        };
+        self.send_value_update(request, &write, set).await
     }
 
     /// One `UpdateItem` writing each change's value, source and write-back state. With
@@ -68,18 +77,15 @@ impl Store {
     async fn send_value_update(
         &self,
         request: UpdateRequest,
-        changes: &[ValueChange],
+        write: &ValueWrite<'_>,
         set: Vec<String>,
-        expected: Option<u64>,
-        spare_pending: bool,
     ) -> Result<Option<Contact>, DomainError> {
-        let fields = FieldByField::of(changes, spare_pending);
+        let changes = write.changes;
+        let fields = FieldByField::of(changes, write.spare_pending);
         let (expression, condition) = fields.expressions(set.clone());
         let limit = |text: &str| text.len() <= EXPRESSION_LIMIT;
         if !limit(&expression) || !condition.as_deref().is_none_or(limit) {
-            return self
-                .rewrite_value_maps(request, changes, set, expected, spare_pending)
-                .await;
+            return self.rewrite_value_maps(request, write, set).await;
         }
         let mut request = request;
         for (n, change) in changes.iter().enumerate() {
@@ -113,91 +119,53 @@ impl Store {
             .transpose()
     }
 
-    /// The changes applied to the profile's `values`, `sources` and `sync` maps as read, each
-    /// map written whole on the version read (read again after a concurrent write).
+    /// The changes applied to the profile as read, its `values`, `sources` and `sync` maps each
+    /// written whole on the version read (read again after a concurrent write).
     async fn rewrite_value_maps(
         &self,
         request: UpdateRequest,
-        changes: &[ValueChange],
+        write: &ValueWrite<'_>,
         mut set: Vec<String>,
-        expected: Option<u64>,
-        spare_pending: bool,
     ) -> Result<Option<Contact>, DomainError> {
-        let key = request
-            .get_key()
-            .clone()
-            .ok_or_else(|| DomainError::failed("a profile update names its key"))?;
         set.push("#updated = :now, #v = :values, #s = :sources, #y = :sync".to_owned());
-        let pending = pending()?;
-        let mut backoff = Backoff::new();
-        while backoff.next_try().await {
-            let Some(item) = self.get_consistent(key.clone()).await? else {
+        let expression = format!("SET {} ADD #version :one", set.join(", "));
+        retry_on_conflict(|| async {
+            let Some(mut contact) = self.contact(write.org, write.contact_id).await? else {
                 return Ok(None);
             };
-            let version = item
-                .get("version")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-            if expected.is_some_and(|expected| expected != version) {
+            let pending =
+                |c: &ValueChange| contact.sync.get(&c.definition_id) == Some(&SyncState::Pending);
+            if write
+                .expected
+                .is_some_and(|expected| expected != contact.version)
+                || (write.spare_pending && write.changes.iter().any(pending))
+            {
                 return Ok(None);
             }
-            let map = |name: &str| match item.get(name) {
-                Some(AttributeValue::M(map)) => map.clone(),
-                _ => HashMap::new(),
-            };
-            let (mut values, mut sources, mut sync) = (map("values"), map("sources"), map("sync"));
-            for change in changes {
-                let id = &change.definition_id;
-                if spare_pending && sync.get(id) == Some(&pending) {
-                    return Ok(None);
-                }
-                match &change.value {
-                    Some(value) => {
-                        values.insert(id.clone(), AttributeValue::S(value.clone()));
-                        let source =
-                            serde_dynamo::to_attribute_value(change.source).map_err(failed)?;
-                        sources.insert(id.clone(), source);
-                    }
-                    None => {
-                        values.remove(id);
-                        sources.remove(id);
-                    }
-                }
-                match change.sync {
-                    Some(state) => {
-                        let state = serde_dynamo::to_attribute_value(state).map_err(failed)?;
-                        sync.insert(id.clone(), state);
-                    }
-                    None => {
-                        sync.remove(id);
-                    }
-                }
-            }
+            let read = contact.version;
+            contact.apply(write.changes);
             let mut attempt = request
                 .clone()
                 .expression_attribute_names("#v", "values")
                 .expression_attribute_names("#s", "sources")
                 .expression_attribute_names("#y", "sync")
-                .expression_attribute_values(":values", AttributeValue::M(values))
-                .expression_attribute_values(":sources", AttributeValue::M(sources))
-                .expression_attribute_values(":sync", AttributeValue::M(sync))
-                .update_expression(format!("SET {} ADD #version :one", set.join(", ")));
-            if expected.is_none() {
+                .expression_attribute_values(":values", as_map(&contact.values)?)
+                .expression_attribute_values(":sources", as_map(&contact.sources)?)
+                .expression_attribute_values(":sync", as_map(&contact.sync)?)
+                .update_expression(&expression);
+            if write.expected.is_none() {
                 // With `expected`, the profile update's own condition already names it.
                 attempt = attempt
                     .condition_expression("#version = :read")
-                    .expression_attribute_values(":read", AttributeValue::N(version.to_string()));
+                    .expression_attribute_values(":read", AttributeValue::N(read.to_string()));
             }
             match conditional(attempt.send().await)? {
-                Some(out) => return out.attributes.map(contact_from_item).transpose(),
-                None if expected.is_some() => return Ok(None),
-                None => {}
+                Some(out) => Ok(out.attributes.map(contact_from_item).transpose()?),
+                None if write.expected.is_some() => Ok(None),
+                None => Err(SaveError::Conflict),
             }
-        }
-        Err(DomainError::Contended(
-            "the contact is being changed by someone else; try again",
-        ))
+        })
+        .await
     }
 
     /// Settles one written-back value: its `sync` becomes `state` if it is still pending with
@@ -230,10 +198,7 @@ impl Store {
                 ":state",
                 serde_dynamo::to_attribute_value(state).map_err(failed)?,
             )
-            .expression_attribute_values(
-                ":pending",
-                serde_dynamo::to_attribute_value(SyncState::Pending).map_err(failed)?,
-            );
+            .expression_attribute_values(":pending", pending()?);
         if let Some(value) = sent {
             request = request.expression_attribute_values(":sent", AttributeValue::S(value.into()));
         }
@@ -242,6 +207,17 @@ impl Store {
 }
 
 type UpdateRequest = aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+
+/// Value changes for one contact's profile, and what they must not overwrite.
+struct ValueWrite<'a> {
+    org: &'a OrgId,
+    contact_id: &'a str,
+    changes: &'a [ValueChange],
+    /// The version the caller read (`If-Match`).
+    expected: Option<u64>,
+    /// A value whose agent change is pending write-back fails the whole write.
+    spare_pending: bool,
+}
 
 /// DynamoDB's limit on each expression of a request, in bytes.
 const EXPRESSION_LIMIT: usize = 4096;
@@ -294,6 +270,10 @@ impl FieldByField {
             .map(|spared| format!("attribute_exists(PK) AND {spared}"));
         (expression, condition)
     }
+}
+
+fn as_map(map: &impl serde::Serialize) -> Result<AttributeValue, DomainError> {
+    serde_dynamo::to_attribute_value(map).map_err(failed)
 }
 
 fn pending() -> Result<AttributeValue, DomainError> {

@@ -142,6 +142,14 @@ async fn a_view_reads_the_first_100_of_a_large_group_and_its_count_in_one_query(
         Some("2026-01-01T10:00:01Z")
     );
 
+    // A group of an earlier generation loses its head with its links.
+    let heads = std::collections::BTreeSet::from([(1, "h1".to_owned())]);
+    store.delete_match_group_heads(&org, &heads).await.unwrap();
+    assert_eq!(
+        store.match_group_counted_at(&org, 1, "h1").await.unwrap(),
+        None
+    );
+
     let unfiled = contact("c999");
     assert_eq!(
         store.linked_preview(&org, &unfiled).await.unwrap(),

@@ -141,3 +141,28 @@ fn assert_refused<T>(result: Result<T, SaveError>, why: &str) {
         "not refused: {why}"
     );
 }
+
+/// Pure: how a cancelled transaction's reasons are read.
+#[test]
+fn only_a_failed_condition_is_a_conflict_and_conflicts_and_throttling_go_again() {
+    let of = |codes: &[&str]| Cancelled::of(codes.iter().map(|c| Some(*c)));
+    assert_eq!(
+        of(&["None", "ConditionalCheckFailed"]),
+        Cancelled::ConditionFailed
+    );
+    assert_eq!(
+        of(&["TransactionConflict", "ConditionalCheckFailed"]),
+        Cancelled::ConditionFailed
+    );
+    assert_eq!(of(&["None", "TransactionConflict"]), Cancelled::Transient);
+    assert_eq!(of(&["ThrottlingError", "None"]), Cancelled::Transient);
+    assert_eq!(
+        of(&["ValidationError", "TransactionConflict"]),
+        Cancelled::Refused
+    );
+    assert_eq!(
+        of(&["TransactionConflict", "ItemCollectionSizeLimitExceeded"]),
+        Cancelled::Refused
+    );
+    assert_eq!(of(&[]), Cancelled::ConditionFailed);
+}
