@@ -186,6 +186,8 @@ start_aws_endpoint() {
   "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port" >"$log" 2>&1 &
   STARTED_PIDS+=("$!")
   local moto_pid="$!"
+  # For benches that read the endpoints' peak memory.
+  export MOTO_PID="$moto_pid"
   case "${LOCAL_AWS:-dynamodb-local}" in
     moto)
       unset AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_DYNAMODB_STREAMS
@@ -207,6 +209,7 @@ start_aws_endpoint() {
         -Djava.library.path=./DynamoDBLocal_lib -cp "$classpath" "$DDB_LOCAL_MAIN" \
         -inMemory -sharedDb -port "$ddb_port") >"$DDB_LOCAL_LOG" 2>&1 &
       STARTED_PIDS+=("$!")
+      export DYNAMODB_LOCAL_PID="$!"
       # Not waited for here: its JVM starts while the runtime is built and started, and the
       # runtime waits for it before it makes the table.
       export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
