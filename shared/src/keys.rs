@@ -36,9 +36,25 @@ pub fn identity_pk(org: &OrgId, scope: &str, user_id: &str) -> String {
     format!("ORG#{org}#ID#{scope}#{user_id}")
 }
 
-/// GSI1: every contact of an org, newest first (contact ids are UUID v7).
-pub fn contacts_index_pk(org: &OrgId) -> String {
-    format!("ORG#{org}#CONTACTS")
+/// How many GSI1 keys an org's contacts are spread over. Every profile write also writes its
+/// index entry, and one index key takes about 1,000 writes a second; eight lift an org's ceiling
+/// eightfold, for eight parallel queries a listing page.
+pub const CONTACT_INDEX_SHARDS: u32 = 8;
+
+/// GSI1: one shard of an org's contacts, newest first (contact ids are UUID v7).
+pub fn contacts_index_pk(org: &OrgId, shard: u32) -> String {
+    format!("ORG#{org}#CONTACTS#{shard}")
+}
+
+/// The listing shard a contact's index entry lives in, the same for every write of it: FNV-1a
+/// of its id (UUID v7 ids share their leading time bits, so the hash takes every byte).
+pub fn contact_index_shard(contact: &str) -> u32 {
+    let hash = contact
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    u32::try_from(hash % u64::from(CONTACT_INDEX_SHARDS)).unwrap_or(0)
 }
 
 pub fn contacts_index_sk(contact: &str) -> String {
@@ -219,7 +235,7 @@ mod tests {
         for key in [
             contact_pk(&acme, "c1"),
             identity_pk(&acme, "x", "123"),
-            contacts_index_pk(&acme),
+            contacts_index_pk(&acme, 3),
             match_pk(&acme, 2, "ab12"),
             conversation_pk(&acme, "v1"),
         ] {
@@ -290,5 +306,20 @@ mod tests {
         assert!(!belongs_to_org(&acme, "ORG#acme2#C#1"));
         assert!(!belongs_to_org(&acme, "ORG#acm"));
         assert!(!belongs_to_org(&acme, "SETTINGS"));
+    }
+
+    #[test]
+    fn contacts_spread_evenly_over_the_listing_shards_and_stay_in_theirs() {
+        let mut counts = [0u32; CONTACT_INDEX_SHARDS as usize];
+        for n in 0..8000 {
+            let id = format!("01a24a3b-{n:04x}-7209-9b66-4dd1f8a9ef63");
+            let shard = contact_index_shard(&id);
+            assert_eq!(shard, contact_index_shard(&id), "a contact keeps its shard");
+            counts[shard as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|c| (850..=1150).contains(c)),
+            "{counts:?}"
+        );
     }
 }

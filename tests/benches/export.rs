@@ -81,28 +81,35 @@ async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, org: &OrgId, count
     batch_put(client, table, contacts).await;
 }
 
-/// Pages the listing index with nothing but the Query: the ceiling the worker is held against.
+/// Pages every shard of the listing index with nothing but the Query: the ceiling the worker is
+/// held against.
 async fn raw_query(client: &aws_sdk_dynamodb::Client, table: &str, org: &OrgId) -> usize {
     let mut rows = 0;
-    let mut start = None;
-    loop {
-        let out = client
-            .query()
-            .table_name(table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::contacts_index_pk(org)))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        rows += out.items.map_or(0, |i| i.len());
-        start = out.last_evaluated_key.filter(|k| !k.is_empty());
-        if start.is_none() {
-            return rows;
+    for shard in 0..keys::CONTACT_INDEX_SHARDS {
+        let mut start = None;
+        loop {
+            let out = client
+                .query()
+                .table_name(table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(keys::contacts_index_pk(org, shard)),
+                )
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            rows += out.items.map_or(0, |i| i.len());
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                break;
+            }
         }
     }
+    rows
 }
 
 #[tokio::main]

@@ -23,6 +23,38 @@ pub const CONTACTS_INDEX: &str = "GSI1";
 
 pub const SPARSE_INDEX: &str = "GSI2";
 
+const GSI1SK: &str = "GSI1SK";
+
+/// Contacts a walk's page holds when it names no limit.
+const WALK_PAGE: i32 = 100;
+
+/// One listing shard as a page reads it: what it read and has not handed out yet, and where its
+/// next batch starts.
+struct ShardReader {
+    pk: String,
+    /// Newest first, with each contact's index sort key.
+    buffer: std::collections::VecDeque<(String, Contact)>,
+    next: Option<LastEvaluatedKey>,
+    /// No more of it below where the page began.
+    done: bool,
+}
+
+impl ShardReader {
+    fn new(pk: String) -> Self {
+        Self {
+            pk,
+            buffer: Default::default(),
+            next: None,
+            done: false,
+        }
+    }
+
+    /// Holds nothing to hand out, but has more to read.
+    fn is_dry(&self) -> bool {
+        self.buffer.is_empty() && !self.done
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct ContactItem {
     #[serde(flatten)]
@@ -61,7 +93,7 @@ fn contact_item_with(
             keys::PROFILE_SK.to_owned(),
             "contact".to_owned(),
         ),
-        gsi1pk: keys::contacts_index_pk(org),
+        gsi1pk: keys::contacts_index_pk(org, keys::contact_index_shard(&contact.id)),
         gsi1sk: keys::contacts_index_sk(&contact.id),
         gsi2pk: contact.vip.then(|| keys::vip_index_pk(org)),
         gsi2sk: contact.vip.then(|| keys::contacts_index_sk(&contact.id)),
@@ -205,7 +237,10 @@ impl Store {
             .await
     }
 
-    /// One page of the listing index: `limit` contacts, or as many as fit DynamoDB's 1 MB page.
+    /// One page of an org's contacts, newest first: `limit` of them (a walk's default without
+    /// one). The VIP group is one sparse index key; every contact is spread over
+    /// [`keys::CONTACT_INDEX_SHARDS`] listing keys, merged here. The page's key is the last
+    /// contact's index sort key: every shard goes on below it.
     pub async fn contacts_page(
         &self,
         org: &OrgId,
@@ -213,28 +248,98 @@ impl Store {
         limit: Option<i32>,
         start: Option<LastEvaluatedKey>,
     ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError> {
-        let (index, pk_name, sk_name, pk) = if vip_only {
-            (SPARSE_INDEX, "GSI2PK", "GSI2SK", keys::vip_index_pk(org))
-        } else {
-            (
-                CONTACTS_INDEX,
-                "GSI1PK",
-                "GSI1SK",
-                keys::contacts_index_pk(org),
+        if vip_only {
+            return self.vip_page(org, limit, start).await;
+        }
+        check_start(
+            start.as_ref(),
+            &[KeyPart::Prefix(GSI1SK, keys::CONTACT_INDEX_SK_PREFIX)],
+        )?;
+        let below = start
+            .as_ref()
+            .and_then(|key| key.get(GSI1SK)?.as_s().ok().cloned());
+        let limit = usize::try_from(limit.unwrap_or(WALK_PAGE))
+            .unwrap_or(1)
+            .max(1);
+        // Evenly spread, each shard gives about limit / shards; a little more spares a refill.
+        let batch = limit.div_ceil(keys::CONTACT_INDEX_SHARDS as usize) + 2;
+        let mut shards: Vec<ShardReader> = (0..keys::CONTACT_INDEX_SHARDS)
+            .map(|shard| ShardReader::new(keys::contacts_index_pk(org, shard)))
+            .collect();
+        let mut page: Vec<(String, Contact)> = Vec::with_capacity(limit);
+        while page.len() < limit {
+            let dry = shards.iter_mut().filter(|s| s.is_dry());
+            futures::future::try_join_all(
+                dry.map(|shard| self.read_shard(shard, below.as_deref(), batch)),
             )
-        };
+            .await?;
+            let newest = shards
+                .iter_mut()
+                .filter_map(|s| Some((s.buffer.front()?.0.clone(), s)))
+                .max_by(|a, b| a.0.cmp(&b.0));
+            let Some((_, shard)) = newest else { break };
+            page.extend(shard.buffer.pop_front());
+        }
+        let more = shards.iter().any(|s| !s.buffer.is_empty() || !s.done);
+        let next = page
+            .last()
+            .filter(|_| more)
+            .map(|(sk, _)| HashMap::from([(GSI1SK.to_owned(), AttributeValue::S(sk.clone()))]));
+        Ok((page.into_iter().map(|(_, c)| c).collect(), next))
+    }
+
+    /// The next batch of one listing shard, newest first, below `below` when a page starts
+    /// there.
+    async fn read_shard(
+        &self,
+        shard: &mut ShardReader,
+        below: Option<&str>,
+        batch: usize,
+    ) -> Result<(), DomainError> {
+        let mut query = self
+            .index_query(CONTACTS_INDEX, "GSI1PK", shard.pk.clone())
+            .scan_index_forward(false)
+            .limit(i32::try_from(batch).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(shard.next.take());
+        if let Some(below) = below {
+            query = query
+                .key_condition_expression("#pk = :pk AND #sk < :below")
+                .expression_attribute_names("#sk", GSI1SK)
+                .expression_attribute_values(":below", AttributeValue::S(below.to_owned()));
+        }
+        let out = query.send().await.map_err(failed)?;
+        for item in out.items.unwrap_or_default() {
+            let sk = item
+                .get(GSI1SK)
+                .and_then(|v| v.as_s().ok().cloned())
+                .ok_or_else(|| DomainError::failed("a listed contact has no GSI1SK"))?;
+            shard.buffer.push_back((sk, contact_from_item(item)?));
+        }
+        shard.next = out.last_evaluated_key.filter(|k| !k.is_empty());
+        shard.done = shard.next.is_none();
+        Ok(())
+    }
+
+    /// One page of the sparse VIP index, newest first.
+    async fn vip_page(
+        &self,
+        org: &OrgId,
+        limit: Option<i32>,
+        start: Option<LastEvaluatedKey>,
+    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError> {
+        let pk = keys::vip_index_pk(org);
         let contact_pk_prefix = keys::contact_pk(org, "");
         check_start(
             start.as_ref(),
             &[
-                KeyPart::Exactly(pk_name, pk.clone()),
-                KeyPart::Prefix(sk_name, keys::CONTACT_INDEX_SK_PREFIX),
+                KeyPart::Exactly("GSI2PK", pk.clone()),
+                KeyPart::Prefix("GSI2SK", keys::CONTACT_INDEX_SK_PREFIX),
                 KeyPart::Prefix(keys::PK, &contact_pk_prefix),
                 KeyPart::Exactly(keys::SK, keys::PROFILE_SK.to_owned()),
             ],
         )?;
         let out = self
-            .index_query(index, pk_name, pk)
+            .index_query(SPARSE_INDEX, "GSI2PK", pk)
             .scan_index_forward(false)
             .set_limit(limit)
             .set_exclusive_start_key(start)
