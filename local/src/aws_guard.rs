@@ -318,6 +318,10 @@ struct FaultState {
     cancels: HashMap<String, String>,
     /// Transactions cancelled so far.
     cancelled: u64,
+    /// One-shot partial batches: an org's next `BatchGetItem` or `BatchWriteItem` (the value)
+    /// is served for its first key or item only, and hands the rest back unprocessed, as
+    /// DynamoDB does when a batch meets its size limit or throttling.
+    unprocessed: HashMap<String, String>,
     /// Requests seen, and failed, under a share above 0.
     seen: u64,
     failed: u64,
@@ -346,6 +350,8 @@ pub struct FaultCounts {
     pub cancelled: u64,
     /// Whether the org asked about has a cancellation still waiting for its transaction.
     pub cancel_pending: bool,
+    /// Whether the org asked about has a partial batch still waiting for its batch.
+    pub unprocessed_pending: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -409,6 +415,7 @@ impl Faults {
                 .is_some_and(|p| p.held),
             cancelled: state.cancelled,
             cancel_pending: org.is_some_and(|org| state.cancels.contains_key(org)),
+            unprocessed_pending: org.is_some_and(|org| state.unprocessed.contains_key(org)),
         }
     }
 
@@ -419,8 +426,16 @@ impl Faults {
             .insert(org.to_owned(), reason.to_owned());
     }
 
+    /// Serves `org`'s next `operation` (`BatchGetItem` or `BatchWriteItem`) for its first key or
+    /// item only, the rest handed back unprocessed.
+    pub fn leave_unprocessed(&self, org: &str, operation: &str) {
+        self.lock()
+            .unprocessed
+            .insert(org.to_owned(), operation.to_owned());
+    }
+
     /// What is done to this DynamoDB request instead of sending it now, if anything: a share's
-    /// failure first, then an org's one-shot cancellation, then its pause point.
+    /// failure first, then an org's one-shot cancellation, partial batch, or pause point.
     fn inject(&self, operation: &str, body: &[u8]) -> Option<Injected> {
         let org = org_named(body);
         let mut state = self.lock();
@@ -429,6 +444,14 @@ impl Faults {
         }
         if let Some(reason) = state.cancellation(operation, org?) {
             return Some(Injected::Cancelled(reason));
+        }
+        if state
+            .unprocessed
+            .get(org?)
+            .is_some_and(|op| op == operation)
+        {
+            state.unprocessed.remove(org?);
+            return Some(Injected::Partial);
         }
         state.hold(operation, org?).map(Injected::Held)
     }
@@ -452,6 +475,8 @@ enum Injected {
     Cancelled(String),
     /// Sent once it is resumed.
     Held(Arc<tokio::sync::Notify>),
+    /// A batch served for its first key or item only.
+    Partial,
 }
 
 impl FaultState {
@@ -593,6 +618,17 @@ impl HttpConnector for GuardedConnector {
                             inner.call(request).await
                         });
                     }
+                    Some(Injected::Partial) => {
+                        if let Some((first, rest)) = split_batch(operation, body) {
+                            let mut request = request;
+                            request
+                                .headers_mut()
+                                .insert("content-length", first.len().to_string());
+                            *request.body_mut() = SdkBody::from(first);
+                            let sent = self.inner.call(request);
+                            return rewritten(sent, move |body| unprocessed(body, rest));
+                        }
+                    }
                     None => {}
                 }
             }
@@ -607,26 +643,75 @@ impl HttpConnector for GuardedConnector {
         if !mends_stream_records {
             return sent;
         }
-        HttpConnectorFuture::new(async move {
-            let response = sent.await?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(ConnectorError::io)?
-                .to_bytes();
-            let mended = mend_stream_records(&body).unwrap_or_else(|| body.to_vec());
-            let mut out = HttpResponse::new(status, SdkBody::from(mended));
-            for (name, value) in headers.iter() {
-                if !name.eq_ignore_ascii_case("content-length") {
-                    out.headers_mut().insert(name.to_owned(), value.to_owned());
-                }
-            }
-            Ok(out)
-        })
+        rewritten(sent, mend_stream_records)
     }
+}
+
+/// The response to `sent`, its body passed through `rewrite` (kept as it is when that answers
+/// `None`).
+fn rewritten(
+    sent: HttpConnectorFuture,
+    rewrite: impl FnOnce(&[u8]) -> Option<Vec<u8>> + Send + 'static,
+) -> HttpConnectorFuture {
+    HttpConnectorFuture::new(async move {
+        let response = sent.await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(ConnectorError::io)?
+            .to_bytes();
+        let body = rewrite(&body).unwrap_or_else(|| body.to_vec());
+        let mut out = HttpResponse::new(status, SdkBody::from(body));
+        for (name, value) in headers.iter() {
+            if !name.eq_ignore_ascii_case("content-length") {
+                out.headers_mut().insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// A batch request cut to its first key (`BatchGetItem`) or item (`BatchWriteItem`) of its
+/// first table, and the rest of that table's request as DynamoDB hands it back unprocessed
+/// (`{"<table>": …}`); `None` when there is nothing to leave over.
+fn split_batch(operation: &str, body: &[u8]) -> Option<(Vec<u8>, Value)> {
+    let mut request: Value = serde_json::from_slice(body).ok()?;
+    let tables = request.get_mut("RequestItems")?.as_object_mut()?;
+    let (table, wanted) = tables.iter_mut().next()?;
+    let list = match operation {
+        "BatchGetItem" => wanted.get_mut("Keys")?,
+        "BatchWriteItem" => &mut *wanted,
+        _ => return None,
+    }
+    .as_array_mut()?;
+    if list.len() < 2 {
+        return None;
+    }
+    let rest = list.split_off(1);
+    let mut left = wanted.clone();
+    match operation {
+        "BatchGetItem" => left["Keys"] = Value::Array(rest),
+        _ => left = Value::Array(rest),
+    }
+    let left = json!({ table.clone(): left });
+    Some((serde_json::to_vec(&request).ok()?, left))
+}
+
+/// A successful batch response with `left` handed back unprocessed.
+fn unprocessed(body: &[u8], left: Value) -> Option<Vec<u8>> {
+    let mut response: Value = serde_json::from_slice(body).ok()?;
+    let field = if response.get("Responses").is_some() {
+        "UnprocessedKeys"
+    } else if response.get("UnprocessedItems").is_some() {
+        "UnprocessedItems"
+    } else {
+        return None;
+    };
+    response[field] = left;
+    serde_json::to_vec(&response).ok()
 }
 
 impl GuardedConnector {

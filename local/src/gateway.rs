@@ -457,14 +457,18 @@ struct FaultsRequest {
     resume: bool,
     /// Cancels the org's next `TransactWriteItems` with this reason on its first item.
     cancel_transaction: Option<String>,
+    /// Serves the org's next batch of this operation (`BatchGetItem`, `BatchWriteItem`) for its
+    /// first key or item, the rest handed back unprocessed.
+    unprocessed: Option<String>,
 }
 
 /// `PUT /_local/faults {"org", "dynamodb_failures"?, "pause"?, "resume"?,
-/// "cancel_transaction"?}`: a brownout of one org's DynamoDB requests (half throttled, half
+/// "cancel_transaction"?, "unprocessed"?}`: a brownout of one org's DynamoDB requests (half throttled, half
 /// 500s, before they are sent), a one-shot pause point (`"pause": "TransactWriteItems"` holds
 /// the org's next such request until `"resume": true`) and a one-shot cancellation
 /// (`"cancel_transaction": "TransactionConflict"` cancels the org's next transaction as DynamoDB
-/// does), so tests inject failures and races into their own org beside the others.
+/// does) and a one-shot partial batch (`"unprocessed": "BatchWriteItem"`), so tests inject
+/// failures and races into their own org beside the others.
 async fn set_faults(
     State(gateway): State<Arc<Gateway>>,
     axum::Json(request): axum::Json<FaultsRequest>,
@@ -484,6 +488,9 @@ async fn set_faults(
     }
     if let Some(reason) = &request.cancel_transaction {
         faults.cancel_next_transaction(&request.org, reason);
+    }
+    if let Some(operation) = &request.unprocessed {
+        faults.leave_unprocessed(&request.org, operation);
     }
     if let Some(operation) = &request.pause {
         faults.pause(&request.org, operation);

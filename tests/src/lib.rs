@@ -250,6 +250,20 @@ impl Api {
         assert_eq!(counts["cancel_pending"], true, "{counts}");
     }
 
+    /// Serves `org`'s next batch of `operation` (`BatchGetItem`, `BatchWriteItem`) for its first
+    /// key or item only, handing the rest back unprocessed as DynamoDB does.
+    pub async fn leave_unprocessed(&self, org: &str, operation: &str) {
+        let counts = self
+            .faults(serde_json::json!({"org": org, "unprocessed": operation}))
+            .await;
+        assert_eq!(counts["unprocessed_pending"], true, "{counts}");
+    }
+
+    /// Whether `org`'s injected partial batch still waits for its batch.
+    pub async fn partial_batch_pending(&self, org: &str) -> bool {
+        self.local_json("faults", &[("org", org)]).await["unprocessed_pending"] == true
+    }
+
     /// Whether `org`'s injected cancellation still waits for a transaction.
     pub async fn cancellation_pending(&self, org: &str) -> bool {
         self.local_json("faults", &[("org", org)]).await["cancel_pending"] == true

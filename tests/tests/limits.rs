@@ -1,6 +1,7 @@
 //! DynamoDB's terms, met through the API on DynamoDB Local: a transaction cancelled for a
 //! conflict with another (or for throttling) goes again instead of reading as a failed
-//! condition, and requests stay inside DynamoDB's expression limits.
+//! condition, a batch handed back partly unprocessed is finished, and requests stay inside
+//! DynamoDB's expression limits.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -78,6 +79,49 @@ async fn a_message_whose_transaction_meets_a_conflict_is_stored_once() {
     assert_eq!(api_tests::ids(&messages), ["m1"]);
     let contacts = agent.get("/contacts").await.expect(200);
     assert_eq!(api_tests::ids(&contacts), [contact]);
+}
+
+#[tokio::test]
+async fn batches_handed_back_partly_unprocessed_are_finished() {
+    let (api, org) = fresh();
+    let admin = api.caller(&org, "admin", "business").await;
+    let agent = api.caller(&org, "agent", "business").await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let id = format!("v{n}");
+        let mut message = inbound(&org, "whatsapp", &format!("+1-{n}"), &id, &id);
+        message["sender"]["attributes"] = json!({"phone": "+1 555 0100"});
+        ids.push(api.contact_of(&message).await);
+    }
+    let before = agent.view(&ids[0]).await;
+
+    // The view reads settings, definitions, CRM connection and profile in one batch.
+    api.leave_unprocessed(&org, "BatchGetItem").await;
+    let view = agent.view(&ids[0]).await;
+    assert!(
+        !api.partial_batch_pending(&org).await,
+        "a batch read was cut short"
+    );
+    assert_eq!(view, before, "the keys left unprocessed were read again");
+
+    // The re-match files the three in one batch write; two of its links come back unprocessed.
+    api.leave_unprocessed(&org, "BatchWriteItem").await;
+    admin
+        .set_settings(&json!({"matching_attribute": "phone"}))
+        .await;
+    let view = agent
+        .view_when(&ids[0], "the re-match", |v| v["linked_count"] == 2)
+        .await;
+    assert!(
+        !api.partial_batch_pending(&org).await,
+        "a batch write was cut short"
+    );
+    let mut linked: Vec<String> =
+        serde_json::from_value(view["linked_contact_ids"].clone()).unwrap();
+    linked.sort();
+    let mut others = ids[1..].to_vec();
+    others.sort();
+    assert_eq!(linked, others);
 }
 
 /// Defines custom text attributes `field_<n>` for each n of `range` (CRM-managed ones if asked).
