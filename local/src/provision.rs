@@ -326,6 +326,10 @@ async fn create_table(
                         .projection_type(ProjectionType::from(
                             gsi.projection.projection_type.as_str(),
                         ))
+                        .set_non_key_attributes(
+                            Some(gsi.projection.non_key_attributes.clone())
+                                .filter(|names| !names.is_empty()),
+                        )
                         .build(),
                 )
                 .build()?,

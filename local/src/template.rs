@@ -60,6 +60,8 @@ pub struct KeyElement {
 #[serde(rename_all = "PascalCase")]
 pub struct Projection {
     pub projection_type: String,
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

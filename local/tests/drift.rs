@@ -137,3 +137,36 @@ fn the_runtime_makes_only_the_kms_keys_a_function_is_handed() {
     let template = Template::parse(&template_text()).unwrap();
     assert_eq!(template.keys, ["CrmSecretKey"], "not the alarm topic's key");
 }
+
+/// The listing index projects exactly what a listed contact reads: a field missing from
+/// `NonKeyAttributes` would list as empty (or fail to read), an extra one costs index writes.
+#[test]
+fn the_listing_index_projects_exactly_the_listed_contact() {
+    let template = Template::parse(&template_text()).unwrap();
+    let gsi1 = template
+        .table
+        .global_secondary_indexes
+        .iter()
+        .find(|i| i.index_name == shared::store::CONTACTS_INDEX)
+        .unwrap();
+    assert_eq!(gsi1.projection.projection_type, "INCLUDE");
+    let projected: BTreeSet<String> = gsi1.projection.non_key_attributes.iter().cloned().collect();
+    let mut listed = shared::contacts::Contact::new(
+        "0190b8a0-0000-7000-8000-000000000001".into(),
+        shared::channel::Network::Whatsapp,
+        "2026-01-01T00:00:00Z",
+    );
+    listed.profile.handle = Some("@someone".into());
+    listed.crm = Some(shared::crm::ContactCrm {
+        connection_id: "conn".into(),
+        status: shared::contacts::LookupStatus::Found,
+        record_id: None,
+        record_url: None,
+        last_lookup_at: None,
+        error: None,
+    });
+    let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        serde_dynamo::to_item(listed.listed()).unwrap();
+    let read: BTreeSet<String> = item.into_keys().collect();
+    assert_eq!(projected, read);
+}

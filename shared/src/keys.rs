@@ -84,6 +84,22 @@ pub const MATCH_MEMBER_PREFIX: &str = "C#";
 /// The match group's head, in its own partition before its members: how many there are.
 pub const MATCH_GROUP_SK: &str = "#GROUP";
 
+/// GSI2: the conversations of one match group's members, newest first: the cross-channel
+/// history of each of them in one query, whatever the group's size.
+pub fn group_history_pk(org: &OrgId, generation: u64, value_hash: &str) -> String {
+    format!("ORG#{org}#HISTORY#MATCH#{generation}#{value_hash}")
+}
+
+/// GSI2: the conversations of a contact filed under no match group.
+pub fn contact_history_pk(org: &OrgId, contact: &str) -> String {
+    format!("ORG#{org}#HISTORY#C#{contact}")
+}
+
+/// A conversation's place in a history: by its last message, then its id.
+pub fn history_sk(last_message_at: &str, conversation: &str) -> String {
+    format!("{last_message_at}#{conversation}")
+}
+
 /// A conversation's own partition: its messages (and, later, its notes).
 pub fn conversation_pk(org: &OrgId, conversation: &str) -> String {
     format!("ORG#{org}#CONV#{conversation}")

@@ -237,25 +237,63 @@ pub trait StreamFunction: Build {
         event: StreamEvent,
     ) -> impl Future<Output = DynamoDbEventResponse> + Send {
         async move {
+            use futures::StreamExt;
+            // Records of one partition run in their order; different partitions' side by side,
+            // so one slow or failing contact holds up no other.
+            let lanes = stream_lanes(event.records);
+            let failed: Vec<(usize, Option<String>)> = futures::stream::iter(lanes)
+                .map(|lane| async move {
+                    for (at, record) in lane {
+                        let sequence_number = record.change.sequence_number.clone();
+                        if let Err(err) = Box::pin(self.run(record)).await {
+                            tracing::error!(
+                                function = Self::BINARY,
+                                sequence_number = sequence_number.as_deref().unwrap_or_default(),
+                                error = %ErrorChain(&err),
+                                "a stream record failed; its partition's later records wait for it"
+                            );
+                            return Some((at, sequence_number));
+                        }
+                    }
+                    None
+                })
+                .buffer_unordered(STREAM_LANES_AT_ONCE)
+                .filter_map(|failed| async move { failed })
+                .collect()
+                .await;
+            // Lambda sends the shard again from the first failed record: later records of
+            // other items that went through come again, as at-least-once delivery allows.
             let mut response = DynamoDbEventResponse::default();
-            for record in event.records {
-                let sequence_number = record.change.sequence_number.clone();
-                if let Err(err) = Box::pin(self.run(record)).await {
-                    tracing::error!(
-                        function = Self::BINARY,
-                        sequence_number = sequence_number.as_deref().unwrap_or_default(),
-                        error = %ErrorChain(&err),
-                        "a stream record failed; the batch stops here"
-                    );
-                    let mut failure = DynamoDbBatchItemFailure::default();
-                    failure.item_identifier = sequence_number;
-                    response.batch_item_failures.push(failure);
-                    break;
-                }
+            if let Some((_, sequence_number)) = failed.into_iter().min_by_key(|(at, _)| *at) {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = sequence_number;
+                response.batch_item_failures.push(failure);
             }
             response
         }
     }
+}
+
+/// How many partitions' records a stream batch runs at once.
+const STREAM_LANES_AT_ONCE: usize = 16;
+
+/// A stream batch's records by the partition they change (a contact's, for the events it
+/// tells), each partition's in shard order with its place in the batch.
+fn stream_lanes(records: Vec<StreamRecord>) -> Vec<Vec<(usize, StreamRecord)>> {
+    let mut lanes: Vec<Vec<(usize, StreamRecord)>> = Vec::new();
+    let mut lane_of: std::collections::HashMap<String, usize> = Default::default();
+    for (at, record) in records.into_iter().enumerate() {
+        let key = match serde_json::to_value(&record.change.keys) {
+            Ok(keys) => keys["PK"].to_string(),
+            Err(_) => String::new(),
+        };
+        let lane = *lane_of.entry(key).or_insert_with(|| {
+            lanes.push(Vec::new());
+            lanes.len() - 1
+        });
+        lanes[lane].push((at, record));
+    }
+    lanes
 }
 
 /// A function that a schedule invokes with EventBridge's event.
@@ -320,4 +358,76 @@ async fn start<F: Build>() -> Result<F, crate::config::MissingVar> {
     crate::telemetry::init();
     let services = Services::from_env().await?;
     Ok(F::build(&services, &Env::system()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test fails by panicking
+
+    use super::*;
+
+    /// Runs records in the order it is handed them, failing every record of partition `b`.
+    #[derive(Default)]
+    struct Relay {
+        ran: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Build for Relay {
+        fn build(_: &Services, _: &Env) -> Self {
+            Self::default()
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("refused")]
+    struct Refused;
+
+    impl StreamFunction for Relay {
+        const BINARY: &'static str = "relay";
+        type Error = Refused;
+
+        async fn run(&self, record: StreamRecord) -> Result<(), Refused> {
+            let name = record.change.sequence_number.unwrap_or_default();
+            self.ran.lock().unwrap().push(name.clone());
+            // Let the other partitions' lanes run between this partition's records.
+            tokio::task::yield_now().await;
+            if name.starts_with('b') {
+                return Err(Refused);
+            }
+            Ok(())
+        }
+    }
+
+    /// A record changing partition `name`'s first letter, named `name` as its sequence number.
+    fn record(name: &str) -> StreamRecord {
+        let mut record = StreamRecord::default();
+        record.change.sequence_number = Some(name.to_owned());
+        let pk = serde_dynamo::AttributeValue::S(name[..1].to_owned());
+        record.change.keys = std::collections::HashMap::from([("PK".to_owned(), pk)]).into();
+        record
+    }
+
+    #[tokio::test]
+    async fn a_failing_partition_holds_up_only_its_own_later_records() {
+        let relay = Relay::default();
+        let mut event = StreamEvent::default();
+        event.records = ["a1", "b1", "a2", "c1", "b2", "a3"].map(record).to_vec();
+        let response = relay.handle_stream(event).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(failed, [Some("b1".to_owned())], "sent again from b1");
+        let ran = relay.ran.into_inner().unwrap();
+        let of = |p: char| -> Vec<&str> {
+            ran.iter()
+                .filter(|r| r.starts_with(p))
+                .map(String::as_str)
+                .collect()
+        };
+        assert_eq!(of('a'), ["a1", "a2", "a3"], "in order, past b's failure");
+        assert_eq!(of('c'), ["c1"]);
+        assert_eq!(of('b'), ["b1"], "b2 waits for b1");
+    }
 }

@@ -97,6 +97,25 @@ impl Caller {
         .await
     }
 
+    /// Polls a contact's cross-channel history (every page, `limit` a page) until `done`
+    /// holds for its conversation ids: a group's history follows a move in the background, and
+    /// is read from an index. The ids, newest first.
+    pub async fn history_when(
+        &self,
+        contact: &str,
+        limit: usize,
+        what: &str,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let list = format!("/contacts/{contact}/conversations");
+        crate::eventually(what, || async {
+            let pages = self.pages(&list, limit).await;
+            let ids: Vec<String> = pages.iter().flat_map(crate::ids).collect();
+            done(&ids).then_some(ids)
+        })
+        .await
+    }
+
     /// `POST /attributes` that must create the definition: the definition.
     pub async fn create_attribute(&self, body: &Value) -> Value {
         self.post("/attributes", body).await.expect(201)

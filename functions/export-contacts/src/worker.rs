@@ -367,14 +367,14 @@ impl App {
         let reader = tokio::spawn(async move {
             let mut start = from;
             loop {
-                let (contacts, next) = match store.contacts_page(&org, vip_only, limit, start).await
-                {
-                    Ok(page) => page,
-                    Err(err) => {
-                        let _ = tx.send(Err(err)).await;
-                        return;
-                    }
-                };
+                let (contacts, next) =
+                    match store.contacts_walk_page(&org, vip_only, limit, start).await {
+                        Ok(page) => page,
+                        Err(err) => {
+                            let _ = tx.send(Err(err)).await;
+                            return;
+                        }
+                    };
                 let last = next.is_none();
                 if tx.send(Ok((contacts, next.clone()))).await.is_err() || last {
                     return;

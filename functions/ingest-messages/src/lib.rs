@@ -186,7 +186,7 @@ impl App {
                         expected: expected_version,
                     }
                 } else {
-                    ProfileWrite::Unchanged
+                    ProfileWrite::Unchanged { contact: &contact }
                 },
                 conversation: &conversation,
                 message: &message,

@@ -7,7 +7,6 @@ use ingest_messages::App;
 use serde_json::Value;
 use shared::clock::Env;
 use shared::contacts::Contact;
-use shared::cursor::PageRequest;
 use shared::ids::OrgId;
 use shared::serve::Build;
 use shared::serve::QueueFunction;
@@ -28,13 +27,9 @@ fn batch_for(org: &str) -> SqsEvent {
 /// Up to ten of the org's contacts, newest first.
 async fn first_page_of_contacts(local: &Services, org: &str) -> Vec<Contact> {
     let org = OrgId::parse(org).unwrap();
-    let page = PageRequest {
-        limit: 10,
-        start: None,
-    };
     local
         .store()
-        .list_contacts(&org, page, false)
+        .contacts_walk_page(&org, false, Some(10), None)
         .await
         .unwrap()
         .0

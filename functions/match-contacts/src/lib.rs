@@ -15,6 +15,9 @@ use shared::retry::Backoff;
 use shared::serve::{Delivery, Handled, QueueFunction};
 use shared::settings::Settings;
 
+/// How many contacts' histories a re-match page moves at once.
+const RELISTS_AT_ONCE: usize = 16;
+
 shared::app!(pub struct App { store, matching } tuning: MatchTuning);
 
 /// How an org-wide re-match spends an invocation; tests shrink both to watch it continue.
@@ -91,8 +94,10 @@ impl App {
         }
         let config = (&settings.value, &definitions.value);
         self.file_and_count(org, contact_id, generation, groups, config)
-            .await
-            .map(drop)
+            .await?;
+        // Its conversations follow it into its group's history, also when a death after its
+        // filing left them behind.
+        self.store.relist_history(org, contact_id).await
     }
 
     /// [`App::file_contact`] under the org's current settings and definitions: the groups it
@@ -189,7 +194,7 @@ impl App {
         while budget.next_step() {
             let (contacts, next) = self
                 .store
-                .contacts_page(org, false, Some(self.tuning.page_size), start)
+                .contacts_walk_page(org, false, Some(self.tuning.page_size), start)
                 .await?;
             contacts_seen += contacts.len();
             match phase {
@@ -287,7 +292,16 @@ impl App {
         self.store.delete_match_links(org, &stale).await?;
         // The heads of those groups of earlier generations go with them.
         let heads: BTreeSet<(u64, String)> = stale.into_iter().map(|(g, h, _)| (g, h)).collect();
-        self.store.delete_match_group_heads(org, &heads).await
+        self.store.delete_match_group_heads(org, &heads).await?;
+        // Every contact of the page, filed here or before a death: its conversations follow.
+        for chunk in contacts.chunks(RELISTS_AT_ONCE) {
+            let ids: Vec<&str> = chunk.iter().map(|c| c.id.as_str()).collect();
+            futures::future::try_join_all(
+                ids.into_iter().map(|id| self.store.relist_history(org, id)),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 

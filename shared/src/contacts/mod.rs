@@ -187,6 +187,38 @@ pub struct ContactSummary {
     pub updated_at: String,
 }
 
+crate::debug_showing!(ListedContact { id, vip });
+
+/// A contact as the listing indexes project it: only what a list entry shows. Its attribute
+/// names are the stored contact's, so a full profile item reads as one too; `template.yaml`'s
+/// `NonKeyAttributes` of GSI1 name exactly these fields.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedContact {
+    pub id: String,
+    pub name: String,
+    pub handle: Option<String>,
+    pub network: Network,
+    pub vip: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm: Option<crate::crm::ContactCrm>,
+    pub updated_at: String,
+}
+
+impl ListedContact {
+    /// The list entry; `validated` under the org's CRM connection, as in the view.
+    pub fn summary(&self, crm: Option<&crate::crm::CrmConnection>) -> ContactSummary {
+        ContactSummary {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            handle: self.handle.clone(),
+            network: self.network,
+            vip: self.vip,
+            validated: crate::crm::validated(self.crm.as_ref(), crm),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+}
+
 impl Contact {
     /// A contact first seen now on `network`: no identities, values or links yet, and version
     /// 0 until its first write.
@@ -227,13 +259,18 @@ impl Contact {
 
     /// The list entry; `validated` under the org's CRM connection, as in the view.
     pub fn summary(&self, crm: Option<&crate::crm::CrmConnection>) -> ContactSummary {
-        ContactSummary {
+        self.listed().summary(crm)
+    }
+
+    /// What the listing index holds of this contact.
+    pub fn listed(&self) -> ListedContact {
+        ListedContact {
             id: self.id.clone(),
             name: self.profile.name.clone(),
             handle: self.profile.handle.clone(),
             network: self.profile.network,
             vip: self.vip,
-            validated: self.validated_under(crm),
+            crm: self.crm.clone(),
             updated_at: self.updated_at.clone(),
         }
     }

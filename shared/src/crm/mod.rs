@@ -333,9 +333,18 @@ impl Contact {
 
     /// Validated: the org has a connection and its last lookup found exactly one record.
     pub fn validated_under(&self, connection: Option<&CrmConnection>) -> bool {
-        self.crm_view(connection)
-            .is_some_and(|v| v.status == LookupStatus::Found)
+        validated(self.crm.as_ref(), connection)
     }
+}
+
+/// Validated: the org has a connection and the contact's last lookup under it found exactly
+/// one record.
+pub fn validated(lookup: Option<&ContactCrm>, connection: Option<&CrmConnection>) -> bool {
+    connection.is_some_and(|connection| {
+        lookup.is_some_and(|l| {
+            l.connection_id == connection.connection_id && l.status == LookupStatus::Found
+        })
+    })
 }
 
 /// The values of a contact's enabled lookup attributes (platform or custom), by key: what a

@@ -1,8 +1,10 @@
 //! Conversations: in the contact's partition, with an `OWNER` head in their own.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem, Update,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Head;
@@ -40,10 +42,32 @@ pub struct Conversation {
 struct ConversationItem {
     #[serde(flatten)]
     head: Head,
+    /// The history it is listed in: its contact's match group's, else its contact's own.
+    #[serde(rename = "GSI2PK", default, skip_serializing_if = "Option::is_none")]
+    history_pk: Option<String>,
+    #[serde(rename = "GSI2SK", default, skip_serializing_if = "Option::is_none")]
+    history_sk: Option<String>,
     #[serde(flatten)]
     conversation: Conversation,
     created_at: String,
     updated_at: String,
+}
+
+/// The history a contact's conversations are listed in, as its profile is filed: its match
+/// group's (every member's conversations) or, filed under none, its own.
+pub(super) fn history_pk(org: &OrgId, contact: &Contact) -> String {
+    match &contact.match_hash {
+        Some(hash) => keys::group_history_pk(org, contact.match_generation, hash),
+        None => keys::contact_history_pk(org, &contact.id),
+    }
+}
+
+const HISTORY_PK: &str = "GSI2PK";
+const HISTORY_SK: &str = "GSI2SK";
+
+/// A history's sort key of a conversation whose last message is at `at`.
+fn history_sk_value(conversation: &str, at: &Timestamp) -> AttributeValue {
+    AttributeValue::S(keys::history_sk(at.as_str(), conversation))
 }
 
 impl Store {
@@ -87,22 +111,21 @@ impl Store {
     ) -> Result<BTreeSet<String>, DomainError> {
         let keys: Vec<_> = ids.iter().map(|id| profile_key(org, id)).collect();
         let mut alive = BTreeSet::new();
-        // BatchGetItem takes at most 100 keys.
-        for chunk in keys.chunks(100) {
-            for item in self.batch_get(chunk.to_vec()).await? {
-                if let Some(id) = item.get("id").and_then(|v| v.as_s().ok()) {
-                    alive.insert(id.clone());
-                }
+        for item in self.batch_get(keys).await? {
+            if let Some(id) = item.get("id").and_then(|v| v.as_s().ok()) {
+                alive.insert(id.clone());
             }
         }
         Ok(alive)
     }
 
-    /// Creates the conversation entry or moves its `last_message_at` forward, never back.
+    /// Creates the conversation entry (its time is moved forward after, never back), listed
+    /// in `history_pk`.
     pub(super) fn conversation_upsert(
         &self,
         org: &OrgId,
         conversation: &Conversation,
+        history_pk: String,
         now: &str,
     ) -> Result<TransactWriteItem, DomainError> {
         let update = Update::builder()
@@ -114,7 +137,14 @@ impl Store {
             .update_expression(
                 "SET #entity = :entity, #id = :id, #channel = :channel, #status = :status, \
                  #contact = :contact, #created = if_not_exists(#created, :now), #updated = :now, \
-                 #last = if_not_exists(#last, :at)",
+                 #last = if_not_exists(#last, :at), #hpk = :hpk, #hsk = if_not_exists(#hsk, :hsk)",
+            )
+            .expression_attribute_names("#hpk", HISTORY_PK)
+            .expression_attribute_names("#hsk", HISTORY_SK)
+            .expression_attribute_values(":hpk", AttributeValue::S(history_pk))
+            .expression_attribute_values(
+                ":hsk",
+                history_sk_value(&conversation.id, &conversation.last_message_at),
             )
             .expression_attribute_names("#entity", "entity")
             .expression_attribute_names("#id", "id")
@@ -286,9 +316,14 @@ impl Store {
                 &keys::contact_pk(org, &conversation.contact_id),
                 &keys::conversation_sk(&conversation.id),
             )))
-            .update_expression("SET #last = :at")
+            .update_expression("SET #last = :at, #hsk = :hsk")
             .condition_expression("attribute_exists(PK) AND #last < :at")
             .expression_attribute_names("#last", "last_message_at")
+            .expression_attribute_names("#hsk", HISTORY_SK)
+            .expression_attribute_values(
+                ":hsk",
+                history_sk_value(&conversation.id, &conversation.last_message_at),
+            )
             .expression_attribute_values(
                 ":at",
                 AttributeValue::S(conversation.last_message_at.as_str().to_owned()),
@@ -368,12 +403,9 @@ impl Store {
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
     }
 
-    /// How many members' conversations a listing reads at once.
-    const MEMBERS_AT_ONCE: usize = 16;
-
     /// A page of the conversations of a contact and the contacts linked to it, newest first
-    /// (by last message, then id). The contacts' partitions are merged here, so the page's key
-    /// is the contact's partition with the last conversation's sort key and time.
+    /// (by last message, then id): one query of the history its filing names, whatever the
+    /// group's size. A member deleted since is left out at once, before its purge ends.
     #[tracing::instrument(skip(self, contact, page), fields(org = %org))]
     pub async fn linked_conversations(
         &self,
@@ -381,80 +413,145 @@ impl Store {
         contact: &Contact,
         page: PageRequest,
     ) -> Result<(Vec<Conversation>, Option<LastEvaluatedKey>), DomainError> {
-        const AT: &str = "AT";
+        let history = history_pk(org, contact);
         check_start(
             page.start.as_ref(),
             &[
-                KeyPart::Exactly(keys::PK, keys::contact_pk(org, &contact.id)),
+                KeyPart::Exactly(HISTORY_PK, history.clone()),
+                KeyPart::Prefix(HISTORY_SK, ""),
+                KeyPart::Prefix(keys::PK, &keys::contact_pk(org, "")),
                 KeyPart::Prefix(keys::SK, keys::CONVERSATION_SK_PREFIX),
-                KeyPart::Prefix(AT, ""),
             ],
         )?;
-        let mut members = match &contact.match_hash {
-            Some(hash) => {
-                self.match_group(org, contact.match_generation, hash)
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        members.retain(|id| *id != contact.id);
-        members.insert(0, contact.id.clone());
-        let mut all = Vec::new();
-        // Each member's conversations are one query; a large group's go a few at a time.
-        for chunk in members.chunks(Self::MEMBERS_AT_ONCE) {
-            let pages = chunk.iter().map(|contact_id| {
-                self.query_all(self.query_prefix(
-                    keys::contact_pk(org, contact_id),
-                    keys::CONVERSATION_SK_PREFIX,
-                ))
+        // One more than the page shows whether another follows, so the last page says so.
+        let out = self
+            .index_query(super::SPARSE_INDEX, HISTORY_PK, history)
+            .scan_index_forward(false)
+            .limit(page.limit.saturating_add(1))
+            .set_exclusive_start_key(page.start)
+            .send()
+            .await
+            .map_err(failed)?;
+        let mut items = out.items.unwrap_or_default();
+        let limit = usize::try_from(page.limit).unwrap_or(0);
+        let next = (items.len() > limit || out.last_evaluated_key.is_some_and(|k| !k.is_empty()))
+            .then(|| items.truncate(limit))
+            .and_then(|()| items.last())
+            .map(|last| {
+                [keys::PK, keys::SK, HISTORY_PK, HISTORY_SK]
+                    .into_iter()
+                    .filter_map(|name| Some((name.to_owned(), last.get(name)?.clone())))
+                    .collect::<LastEvaluatedKey>()
             });
-            for item in futures::future::try_join_all(pages)
-                .await?
-                .into_iter()
-                .flatten()
-            {
+        let mut conversations = Vec::new();
+        for item in items {
+            let item: ConversationItem = serde_dynamo::from_item(item).map_err(failed)?;
+            conversations.push(item.conversation);
+        }
+        let others: BTreeSet<String> = conversations
+            .iter()
+            .map(|c| c.contact_id.clone())
+            .filter(|id| *id != contact.id)
+            .collect();
+        if !others.is_empty() {
+            let alive = self.live_contacts(org, others).await?;
+            conversations.retain(|c| c.contact_id == contact.id || alive.contains(&c.contact_id));
+        }
+        Ok((conversations, next))
+    }
+
+    /// Lists every conversation of a contact in the history its profile's filing names now:
+    /// run after every refiling (and again on redelivery). Each batch is written only while
+    /// the profile is still at the version read, so a filing that changes meanwhile is read
+    /// again; an entry whose last message moved meanwhile is read again too.
+    #[tracing::instrument(skip(self), fields(org = %org))]
+    pub async fn relist_history(&self, org: &OrgId, contact_id: &str) -> Result<(), DomainError> {
+        let mut backoff = Backoff::new();
+        while backoff.next_try().await {
+            let Some(contact) = self.contact(org, contact_id).await? else {
+                return Ok(());
+            };
+            let history = history_pk(org, &contact);
+            let entries = self
+                .query_all(
+                    self.query_prefix(
+                        keys::contact_pk(org, contact_id),
+                        keys::CONVERSATION_SK_PREFIX,
+                    )
+                    .consistent_read(true),
+                )
+                .await?;
+            let mut moves = Vec::new();
+            for item in entries {
                 let item: ConversationItem = serde_dynamo::from_item(item).map_err(failed)?;
-                all.push(item.conversation);
+                if item.history_pk.as_deref() != Some(history.as_str()) {
+                    moves.push(item.conversation);
+                }
+            }
+            if moves.is_empty() {
+                return Ok(());
+            }
+            match self.move_history(org, &contact, &history, &moves).await {
+                Ok(()) => return Ok(()),
+                Err(SaveError::Conflict) => continue,
+                Err(SaveError::Failed(err)) => return Err(err),
             }
         }
-        all.sort_by(|a, b| (&b.last_message_at, &b.id).cmp(&(&a.last_message_at, &a.id)));
-        let after = page.start.as_ref().map(|k| {
-            let text = |name: &str| {
-                k.get(name)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            (text(AT), text(keys::SK))
-        });
-        let mut remaining = all.into_iter().filter(|c| match &after {
-            None => true,
-            Some((at, sk)) => {
-                (c.last_message_at.as_str(), keys::conversation_sk(&c.id))
-                    < (at.as_str(), sk.clone())
+        Err(DomainError::Contended(
+            "the contact kept changing while its history moved",
+        ))
+    }
+
+    /// Moves these conversation entries to `history`, 99 a transaction beside a check that the
+    /// profile is still at the version read.
+    async fn move_history(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        history: &str,
+        moves: &[Conversation],
+    ) -> Result<(), SaveError> {
+        let contact_pk = keys::contact_pk(org, &contact.id);
+        for batch in moves.chunks(99) {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(raw_key(&contact_pk, keys::PROFILE_SK)))
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(
+                    ":version",
+                    AttributeValue::N(contact.version.to_string()),
+                )
+                .build()
+                .map_err(failed)?;
+            let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
+            for conversation in batch {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(raw_key(
+                        &contact_pk,
+                        &keys::conversation_sk(&conversation.id),
+                    )))
+                    .update_expression("SET #hpk = :hpk, #hsk = :hsk")
+                    .condition_expression("#last = :at")
+                    .expression_attribute_names("#hpk", HISTORY_PK)
+                    .expression_attribute_names("#hsk", HISTORY_SK)
+                    .expression_attribute_names("#last", "last_message_at")
+                    .expression_attribute_values(":hpk", AttributeValue::S(history.to_owned()))
+                    .expression_attribute_values(
+                        ":hsk",
+                        history_sk_value(&conversation.id, &conversation.last_message_at),
+                    )
+                    .expression_attribute_values(
+                        ":at",
+                        AttributeValue::S(conversation.last_message_at.as_str().to_owned()),
+                    )
+                    .build()
+                    .map_err(failed)?;
+                items.push(TransactWriteItem::builder().update(update).build());
             }
-        });
-        let limit = usize::try_from(page.limit).unwrap_or(0);
-        let items: Vec<Conversation> = remaining.by_ref().take(limit).collect();
-        let next = items
-            .last()
-            .filter(|_| remaining.next().is_some())
-            .map(|last| {
-                HashMap::from([
-                    (
-                        keys::PK.to_owned(),
-                        AttributeValue::S(keys::contact_pk(org, &contact.id)),
-                    ),
-                    (
-                        keys::SK.to_owned(),
-                        AttributeValue::S(keys::conversation_sk(&last.id)),
-                    ),
-                    (
-                        AT.to_owned(),
-                        AttributeValue::S(last.last_message_at.as_str().to_owned()),
-                    ),
-                ])
-            });
-        Ok((items, next))
+            self.transact(items).await?;
+        }
+        Ok(())
     }
 }

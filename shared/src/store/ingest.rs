@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 
 use super::*;
 use super::{SaveError, Store, Stored, failed};
@@ -54,18 +54,19 @@ pub enum ProfileWrite<'a> {
         claim_pk: &'a str,
     },
     /// The profile changed and must still have version `expected`.
-    Changed {
-        contact: &'a Contact,
-        expected: u64,
-    },
-    Unchanged,
+    Changed { contact: &'a Contact, expected: u64 },
+    /// The message changes nothing of the profile as read, which must still be at its
+    /// version: the conversation is listed in the history that version names, and a profile
+    /// deleted or edited meanwhile is read again.
+    Unchanged { contact: &'a Contact },
 }
 
 impl<'a> ProfileWrite<'a> {
-    fn contact(&self) -> Option<&'a Contact> {
+    fn contact(&self) -> &'a Contact {
         match *self {
-            Self::New { contact, .. } | Self::Changed { contact, .. } => Some(contact),
-            Self::Unchanged => None,
+            Self::New { contact, .. }
+            | Self::Changed { contact, .. }
+            | Self::Unchanged { contact } => contact,
         }
     }
 }
@@ -132,7 +133,8 @@ impl Store {
                 .put(self.put_new(message_item)?)
                 .build(),
         ];
-        items.push(self.conversation_upsert(org, write.conversation, write.now)?);
+        let history = super::conversations::history_pk(org, write.profile.contact());
+        items.push(self.conversation_upsert(org, write.conversation, history, write.now)?);
         items.push(self.conversation_owner(org, write.conversation, write.now)?);
         if let ProfileWrite::New { contact, claim_pk } = write.profile {
             let claim = HashMap::from([
@@ -168,14 +170,19 @@ impl Store {
                 }
                 ProfileWrite::Changed { contact, expected } => TransactWriteItem::builder()
                     .put(self.contact_put(org, contact, expected, outbox)?),
-                // An unchanged profile is written only to carry events, and only while it exists.
-                ProfileWrite::Unchanged if !outbox.is_empty() => TransactWriteItem::builder()
-                    .update(
+                // An unchanged profile is written only to carry events.
+                ProfileWrite::Unchanged { contact } if !outbox.is_empty() => {
+                    TransactWriteItem::builder().update(
                         Update::builder()
                             .table_name(&self.table)
-                            .set_key(Some(profile_key(org, &write.conversation.contact_id)))
+                            .set_key(Some(profile_key(org, &contact.id)))
                             .update_expression("SET #outbox = :outbox")
-                            .condition_expression("attribute_exists(PK)")
+                            .condition_expression("#version = :version")
+                            .expression_attribute_names("#version", "version")
+                            .expression_attribute_values(
+                                ":version",
+                                AttributeValue::N(contact.version.to_string()),
+                            )
                             .expression_attribute_names("#outbox", super::profile::OUTBOX)
                             .expression_attribute_values(
                                 ":outbox",
@@ -183,12 +190,27 @@ impl Store {
                             )
                             .build()
                             .map_err(failed)?,
+                    )
+                }
+                ProfileWrite::Unchanged { contact } => TransactWriteItem::builder()
+                    .condition_check(
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(profile_key(org, &contact.id)))
+                            .condition_expression("#version = :version")
+                            .expression_attribute_names("#version", "version")
+                            .expression_attribute_values(
+                                ":version",
+                                AttributeValue::N(contact.version.to_string()),
+                            )
+                            .build()
+                            .map_err(failed)?,
                     ),
-                ProfileWrite::Unchanged => return self.transact_message(items, message_key).await,
             }
             .build(),
         );
-        if let (Some(moved), Some(contact)) = (&write.match_move, write.profile.contact()) {
+        if let Some(moved) = &write.match_move {
+            let contact = write.profile.contact();
             items.extend(self.match_link_writes(org, &contact.id, moved, write.now)?);
         }
         self.transact_message(items, message_key).await

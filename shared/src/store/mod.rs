@@ -285,8 +285,17 @@ impl Store {
         }
     }
 
-    /// Strongly consistent `BatchGetItem`, asking again for keys left unprocessed.
+    /// Strongly consistent `BatchGetItem` of any number of keys, 100 a request (its limit),
+    /// asking again for keys left unprocessed. Items come back in no particular order.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, DomainError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            items.extend(self.batch_get_chunk(chunk.to_vec()).await?);
+        }
+        Ok(items)
+    }
+
+    async fn batch_get_chunk(&self, keys: Vec<Item>) -> Result<Vec<Item>, DomainError> {
         let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)

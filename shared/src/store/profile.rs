@@ -10,7 +10,7 @@ use super::Head;
 use super::*;
 use super::{SaveError, Store, Stored, conditional, failed};
 use crate::attributes::AttributeSet;
-use crate::contacts::Contact;
+use crate::contacts::{Contact, ListedContact};
 use crate::cursor::{KeyPart, LastEvaluatedKey, PageRequest, check_start};
 use crate::error::DomainError;
 use crate::events::Event;
@@ -33,7 +33,7 @@ const WALK_PAGE: i32 = 100;
 struct ShardReader {
     pk: String,
     /// Newest first, with each contact's index sort key.
-    buffer: std::collections::VecDeque<(String, Contact)>,
+    buffer: std::collections::VecDeque<(String, ListedContact)>,
     next: Option<LastEvaluatedKey>,
     /// No more of it below where the page began.
     done: bool,
@@ -131,6 +131,11 @@ pub(super) fn contact_from_item(
 ) -> Result<Contact, DomainError> {
     let item: ContactItem = serde_dynamo::from_item(item).map_err(failed)?;
     Ok(item.contact)
+}
+
+/// A contact as a listing index holds it (or as its whole profile item, read as one).
+fn listed_from_item(item: HashMap<String, AttributeValue>) -> Result<ListedContact, DomainError> {
+    serde_dynamo::from_item(item).map_err(failed)
 }
 
 /// Everything a contact view or edit needs, read in one round trip.
@@ -232,9 +237,30 @@ impl Store {
         org: &OrgId,
         page: PageRequest,
         vip_only: bool,
-    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError> {
+    ) -> Result<(Vec<ListedContact>, Option<LastEvaluatedKey>), DomainError> {
         self.contacts_page(org, vip_only, Some(page.limit), page.start)
             .await
+    }
+
+    /// A page of a walk over every contact (an export, a re-match): [`Store::contacts_page`],
+    /// then the whole profiles, as the listing indexes hold only what a list shows. A contact
+    /// deleted in between is left out.
+    pub async fn contacts_walk_page(
+        &self,
+        org: &OrgId,
+        vip_only: bool,
+        limit: Option<i32>,
+        start: Option<LastEvaluatedKey>,
+    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError> {
+        let (listed, next) = self.contacts_page(org, vip_only, limit, start).await?;
+        let keys: Vec<_> = listed.iter().map(|c| profile_key(org, &c.id)).collect();
+        let mut by_id = HashMap::with_capacity(keys.len());
+        for item in self.batch_get(keys).await? {
+            let contact = contact_from_item(item)?;
+            by_id.insert(contact.id.clone(), contact);
+        }
+        let contacts = listed.iter().filter_map(|c| by_id.remove(&c.id)).collect();
+        Ok((contacts, next))
     }
 
     /// One page of an org's contacts, newest first: `limit` of them (a walk's default without
@@ -247,7 +273,7 @@ impl Store {
         vip_only: bool,
         limit: Option<i32>,
         start: Option<LastEvaluatedKey>,
-    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError> {
+    ) -> Result<(Vec<ListedContact>, Option<LastEvaluatedKey>), DomainError> {
         if vip_only {
             return self.vip_page(org, limit, start).await;
         }
@@ -266,7 +292,7 @@ impl Store {
         let mut shards: Vec<ShardReader> = (0..keys::CONTACT_INDEX_SHARDS)
             .map(|shard| ShardReader::new(keys::contacts_index_pk(org, shard)))
             .collect();
-        let mut page: Vec<(String, Contact)> = Vec::with_capacity(limit);
+        let mut page: Vec<(String, ListedContact)> = Vec::with_capacity(limit);
         while page.len() < limit {
             let dry = shards.iter_mut().filter(|s| s.is_dry());
             futures::future::try_join_all(
@@ -313,7 +339,7 @@ impl Store {
                 .get(GSI1SK)
                 .and_then(|v| v.as_s().ok().cloned())
                 .ok_or_else(|| DomainError::failed("a listed contact has no GSI1SK"))?;
-            shard.buffer.push_back((sk, contact_from_item(item)?));
+            shard.buffer.push_back((sk, listed_from_item(item)?));
         }
         shard.next = out.last_evaluated_key.filter(|k| !k.is_empty());
         shard.done = shard.next.is_none();
@@ -326,7 +352,7 @@ impl Store {
         org: &OrgId,
         limit: Option<i32>,
         start: Option<LastEvaluatedKey>,
-    ) -> Result<(Vec<Contact>, Option<LastEvaluatedKey>), DomainError> {
+    ) -> Result<(Vec<ListedContact>, Option<LastEvaluatedKey>), DomainError> {
         let pk = keys::vip_index_pk(org);
         let contact_pk_prefix = keys::contact_pk(org, "");
         check_start(
@@ -350,7 +376,7 @@ impl Store {
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(contact_from_item)
+            .map(listed_from_item)
             .collect::<Result<_, _>>()?;
         Ok((contacts, out.last_evaluated_key.filter(|k| !k.is_empty())))
     }
@@ -526,7 +552,7 @@ impl Store {
         Ok(conditional(result)?.is_some())
     }
 
-    /// Every contact of an org, page by page through the listing index.
+    /// Every contact of an org, whole, page by page through the listing index.
     pub async fn for_each_contact_page<F>(
         &self,
         org: &OrgId,
@@ -537,8 +563,9 @@ impl Store {
     {
         let mut start = None;
         loop {
-            let page = PageRequest { limit: 100, start };
-            let (contacts, next) = self.list_contacts(org, page, false).await?;
+            let (contacts, next) = self
+                .contacts_walk_page(org, false, Some(100), start)
+                .await?;
             visit(contacts);
             start = next;
             if start.is_none() {

@@ -4,17 +4,33 @@ use super::*;
 use crate::cursor::PageRequest;
 use crate::testing::local_store;
 
+/// Files `id` (at version 1) under group `h1` of generation 1 and moves its conversations to
+/// the group's history: the contact as filed.
+async fn filed_in_h1(store: &Store, org: &OrgId, id: &str) -> Contact {
+    let link = [("h1".to_owned(), id.to_owned())];
+    store.put_match_links(org, 1, &link, NOW).await.unwrap();
+    assert!(
+        store
+            .refile_contact(org, id, 1, 1, Some("h1"))
+            .await
+            .unwrap()
+    );
+    store.relist_history(org, id).await.unwrap();
+    store.contact(org, id).await.unwrap().unwrap()
+}
+
 #[tokio::test]
 async fn linked_contacts_conversations_page_as_one_list_newest_first() {
     let (store, org) = (local_store().await, org());
-    let mut ana = ingested(&store, &org, "c1", "conv-1").await;
+    ingested(&store, &org, "c1", "conv-1").await;
     ingested(&store, &org, "c2", "conv-2").await;
-    let group = [
-        ("h1".to_owned(), "c1".to_owned()),
-        ("h1".to_owned(), "c2".to_owned()),
-    ];
-    store.put_match_links(&org, 1, &group, NOW).await.unwrap();
-    (ana.match_generation, ana.match_hash) = (1, Some("h1".into()));
+    let ana = filed_in_h1(&store, &org, "c1").await;
+    assert_eq!(
+        listed(&store, &org, &ana).await,
+        [("conv-1".to_owned(), NOW.to_owned())],
+        "until c2 is filed too, its conversation is in its own history"
+    );
+    filed_in_h1(&store, &org, "c2").await;
     let (first, next) = store
         .linked_conversations(&org, &ana, page(1))
         .await
@@ -30,15 +46,57 @@ async fn linked_contacts_conversations_page_as_one_list_newest_first() {
         .unwrap();
     assert_eq!(second[0].id, "conv-1");
     assert!(next.is_none(), "two conversations make two pages of one");
+    let mut foreign = raw_key("ORG#other#C#c1", "CONV#conv-1");
+    for (name, value) in [
+        ("GSI2PK", "ORG#other#HISTORY#MATCH#1#h1"),
+        ("GSI2SK", "2026-01-01T10:00:00Z#conv-1"),
+    ] {
+        foreign.insert(name.into(), AttributeValue::S(value.into()));
+    }
     let foreign = PageRequest {
         limit: 1,
-        start: Some(raw_key("ORG#other#C#c1", "CONV#conv-1")),
+        start: Some(foreign),
     };
     let err = store
         .linked_conversations(&org, &ana, foreign)
         .await
         .unwrap_err();
     assert!(matches!(err, DomainError::ForeignCursor), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_history_lists_a_deleted_member_no_more_and_follows_each_refiling() {
+    let (store, org) = (local_store().await, org());
+    ingested(&store, &org, "c1", "conv-1").await;
+    ingested(&store, &org, "c2", "conv-2").await;
+    let ana = filed_in_h1(&store, &org, "c1").await;
+    let bea = filed_in_h1(&store, &org, "c2").await;
+    assert_eq!(listed(&store, &org, &ana).await.len(), 2);
+    store
+        .delete_contact(&org, &bea, &deletion("del-1", "c2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(&store, &org, &ana).await,
+        [("conv-1".to_owned(), NOW.to_owned())],
+        "gone with the delete, before any purge"
+    );
+
+    // Filed elsewhere again: relisting follows the profile as it is now, however often.
+    assert!(
+        store
+            .refile_contact(&org, "c1", ana.version, 2, None)
+            .await
+            .unwrap()
+    );
+    store.relist_history(&org, "c1").await.unwrap();
+    store.relist_history(&org, "c1").await.unwrap();
+    let alone = store.contact(&org, "c1").await.unwrap().unwrap();
+    assert_eq!(listed(&store, &org, &alone).await.len(), 1);
+    assert!(
+        listed(&store, &org, &ana).await.is_empty(),
+        "the old group's history no longer holds it"
+    );
 }
 
 #[tokio::test]

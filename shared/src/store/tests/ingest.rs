@@ -105,7 +105,11 @@ async fn a_redelivery_is_a_duplicate_and_a_message_changes_the_profile_only_on_i
     };
     let first = message_of("m-c1", "c1");
     let again = store
-        .ingest(write(ProfileWrite::Unchanged, &first, None))
+        .ingest(write(
+            ProfileWrite::Unchanged { contact: &ana },
+            &first,
+            None,
+        ))
         .await;
     assert_eq!(again.unwrap(), IngestOutcome::Duplicate);
     assert_eq!(message_count(&store, &org).await, 1);

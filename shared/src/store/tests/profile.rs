@@ -65,6 +65,35 @@ async fn the_listing_is_newest_first_and_the_vip_index_holds_only_vips() {
 }
 
 #[tokio::test]
+async fn a_listing_holds_what_the_list_shows_and_a_walk_reads_whole_profiles() {
+    let (store, org) = (local_store().await, org());
+    let mut ana = contact("01c-1");
+    ana.profile.handle = Some("@ana".into());
+    ana.values.insert("attr-1".into(), "Lisbon".into());
+    ana.platform.insert("phone".into(), "+351900000001".into());
+    ana.crm = Some(crate::crm::ContactCrm {
+        connection_id: "conn-1".into(),
+        status: crate::contacts::LookupStatus::Found,
+        record_id: Some("r-1".into()),
+        record_url: Some("https://crm.example/r-1".into()),
+        last_lookup_at: Some(NOW.into()),
+        error: None,
+    });
+    store.save_contact(&org, &ana, 0).await.unwrap();
+
+    let (listed, _) = store.list_contacts(&org, page(10), false).await.unwrap();
+    assert!(
+        listed == [ana.listed()],
+        "the list entry's fields, as stored"
+    );
+    let (walked, _) = store
+        .contacts_walk_page(&org, false, Some(10), None)
+        .await
+        .unwrap();
+    assert!(walked == [ana], "values and platform too");
+}
+
+#[tokio::test]
 async fn the_listing_merges_its_shards_newest_first_page_by_page() {
     let (store, org) = (local_store().await, org());
     let ids: Vec<String> = (0..60).map(|n| format!("01b-{n:03}")).collect();
