@@ -77,7 +77,8 @@ impl App {
     pub async fn ingest_body(&self, body: &str) -> Result<Ingested, IngestError> {
         let message: InboundMessage =
             serde_json::from_str(body).map_err(IngestError::Undecodable)?;
-        self.ingest(message).await
+        // Boxed: the whole ingest is a deep future, and callers nest it further.
+        Box::pin(self.ingest(message)).await
     }
 
     /// A sender's first message, `m-1` in an open conversation `conv-1`, ingested over
