@@ -217,6 +217,14 @@ async fn a_value_1000_contacts_share_is_a_paged_group_a_new_member_joins_in_cons
             ids == newest_first
         })
         .await;
+    let first_page = agent
+        .get(&format!("/contacts/{ana}/conversations?limit=100"))
+        .await;
+    assert_eq!(
+        first_page.dynamodb_requests(),
+        3,
+        "a page of a 1,000-member history: the profile, one index query, the members' liveness"
+    );
 
     // A member who leaves is out of the group at once, and out of its count once recounted.
     let leaver = &ids[5];
