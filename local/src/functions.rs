@@ -133,7 +133,8 @@ impl Registry {
                     .records
                     .first()
                     .map(|r| r.change.sequence_number.clone());
-                match within(F::BINARY, timeout, function.handle_stream(event)).await {
+                let deadline = shared::invocation::Deadline::after(timeout);
+                match within(F::BINARY, timeout, function.handle_stream(event, deadline)).await {
                     Some(response) => response,
                     // The whole batch failed: it is read again from its first record.
                     None => {

@@ -116,8 +116,8 @@ impl Gateway {
         shared::http::unmatched(
             self.routes
                 .iter()
-                .filter(|(_, router)| router.at(path).is_ok())
-                .map(|(method, _)| method.as_str()),
+                .map(|(method, router)| (method.as_str(), router)),
+            path,
         )
     }
 }

@@ -133,7 +133,8 @@ async fn deliver(handler: &StreamHandler, mut records: Vec<EventRecord>) {
             .position(|r| r.change.sequence_number.as_deref() == Some(failed.as_str()))
             .unwrap_or(0);
         records.drain(..at);
-        retries += 1;
+        // A record that failed before is retried; one the function did not reach is new.
+        retries = if at == 0 { retries + 1 } else { 1 };
         if retries > MAX_RETRIES {
             tracing::error!(sequence_number = %failed, "a stream record kept failing; set aside");
             records.remove(0);

@@ -156,6 +156,11 @@ impl<R: Copy + 'static> Router<R> {
         else {
             return Err(self.unmatched(path));
         };
+        // A path another method routes literally (`/attributes/order`) is that route's alone:
+        // it never reaches a route of this method as a parameter.
+        if !found.params.is_empty() && self.literal_methods(path).next().is_some() {
+            return Err(self.unmatched(path));
+        }
         let route = &self.routes[*found.value];
         let params = found
             .params
@@ -174,18 +179,35 @@ impl<R: Copy + 'static> Router<R> {
 
     fn unmatched(&self, path: &str) -> ApiError {
         unmatched(
-            self.by_method
-                .iter()
-                .filter(|(_, router)| router.at(path).is_ok())
-                .map(|(method, _)| method.as_str()),
+            self.by_method.iter().map(|(method, router)| (method.as_str(), router)),
+            path,
         )
+    }
+
+    /// The methods with a route naming this path without parameters.
+    fn literal_methods<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.by_method
+            .iter()
+            .filter(move |(_, router)| router.at(path).is_ok_and(|m| m.params.is_empty()))
+            .map(|(method, _)| method.as_str())
     }
 }
 
-/// For a request no route takes: `405` with the methods routed for its path (`allow`), or
-/// `404` when the path has none.
-pub fn unmatched<'a>(allow: impl Iterator<Item = &'a str>) -> ApiError {
-    let mut allow: Vec<&str> = allow.collect();
+/// For a request no route takes, given each method's routes: `405` with the methods routed for
+/// its path (`allow`; only those naming it literally when some do), or `404` when none is.
+pub fn unmatched<'a, V: 'a>(
+    routes: impl Iterator<Item = (&'a str, &'a matchit::Router<V>)>,
+    path: &str,
+) -> ApiError {
+    let matching: Vec<(&str, bool)> = routes
+        .filter_map(|(method, router)| Some((method, router.at(path).ok()?.params.is_empty())))
+        .collect();
+    let literal = matching.iter().any(|(_, literal)| *literal);
+    let mut allow: Vec<&str> = matching
+        .into_iter()
+        .filter(|(_, is_literal)| *is_literal || !literal)
+        .map(|(method, _)| method)
+        .collect();
     if allow.is_empty() {
         return ApiError::NotFound("route");
     }
@@ -365,6 +387,7 @@ mod tests {
         Read,
         Write,
         Notes,
+        Order,
     }
 
     const ROUTES: &[Route<Id>] = &[
@@ -385,6 +408,12 @@ mod tests {
             path: "/things/{id}/notes",
             id: Id::Notes,
             capability: Capability::WriteNotes,
+        },
+        Route {
+            method: "PUT",
+            path: "/things/order",
+            id: Id::Order,
+            capability: Capability::ManageSettings,
         },
     ];
 
@@ -435,6 +464,24 @@ mod tests {
         assert_eq!(response.headers()[header::ALLOW], "GET, PATCH");
         let err = authorize("GET", "/nothing", "admin", "team").unwrap_err();
         assert_eq!(err.code(), "not_found");
+    }
+
+    #[test]
+    fn a_path_routed_literally_never_reaches_another_methods_parameter_route() {
+        assert_eq!(
+            authorize("PUT", "/things/order", "admin", "team").unwrap().id,
+            Id::Order
+        );
+        for method in ["GET", "PATCH", "DELETE"] {
+            let err = authorize(method, "/things/order", "admin", "team").unwrap_err();
+            let response = error_response(&err);
+            assert_eq!(response.status(), 405, "{method}");
+            assert_eq!(response.headers()[header::ALLOW], "PUT", "{method}");
+        }
+        assert_eq!(
+            authorize("PATCH", "/things/orders", "admin", "team").unwrap().id,
+            Id::Write
+        );
     }
 
     #[test]

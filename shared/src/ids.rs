@@ -55,9 +55,13 @@ pub struct AttributeKey(String);
 impl AttributeKey {
     pub const MAX_LEN: usize = 40;
 
+    /// Keys the routes take as literal path segments (`PUT /attributes/order`).
+    pub const RESERVED: &[&str] = &["order"];
+
     pub fn parse(value: &str) -> Result<Self, InvalidId> {
         let bytes = value.as_bytes();
-        let ok = matches!(bytes.first(), Some(b'a'..=b'z'))
+        let ok = !Self::RESERVED.contains(&value)
+            && matches!(bytes.first(), Some(b'a'..=b'z'))
             && bytes.len() <= Self::MAX_LEN
             && bytes
                 .iter()
@@ -272,6 +276,7 @@ mod tests {
             "ti-er",
             "tïer",
             &"a".repeat(41),
+            "order",
         ] {
             assert!(
                 AttributeKey::parse(bad).is_err(),
@@ -289,6 +294,7 @@ mod tests {
         assert_eq!(derive("Café owner"), Some("caf_owner".into()));
         assert_eq!(derive("客户"), None);
         assert_eq!(derive("123"), None);
+        assert_eq!(derive("Order"), None, "the reserved key");
         let long = derive(&"word ".repeat(20)).unwrap();
         assert!(long.len() <= 40 && !long.ends_with('_'));
     }

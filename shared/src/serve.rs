@@ -232,20 +232,33 @@ pub trait StreamFunction: Build {
 
     fn run(&self, record: StreamRecord) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// Runs a batch until `deadline` nears; what it did not get to is reported as the place
+    /// to go on from, as a failure is.
     fn handle_stream(
         &self,
         event: StreamEvent,
+        deadline: Deadline,
     ) -> impl Future<Output = DynamoDbEventResponse> + Send {
         async move {
             use futures::StreamExt;
+            // A third of the invocation is kept in hand; the batch's first record always runs,
+            // so every invocation moves the shard on.
+            let reserve = deadline.remaining() / 3;
             // Records of one partition run in their order; different partitions' side by side,
             // so one slow or failing contact holds up no other.
             let lanes = stream_lanes(event.records);
             let failed: Vec<(usize, Option<String>)> = futures::stream::iter(lanes)
                 .map(|lane| async move {
+                    let mut longest = std::time::Duration::ZERO;
                     for (at, record) in lane {
                         let sequence_number = record.change.sequence_number.clone();
-                        if let Err(err) = Box::pin(self.run(record)).await {
+                        if at > 0 && deadline.remaining() <= reserve + longest {
+                            return Some((at, sequence_number));
+                        }
+                        let began = tokio::time::Instant::now();
+                        let ran = Box::pin(self.run(record)).await;
+                        longest = longest.max(began.elapsed());
+                        if let Err(err) = ran {
                             tracing::error!(
                                 function = Self::BINARY,
                                 sequence_number = sequence_number.as_deref().unwrap_or_default(),
@@ -275,7 +288,7 @@ pub trait StreamFunction: Build {
 }
 
 /// How many partitions' records a stream batch runs at once.
-const STREAM_LANES_AT_ONCE: usize = 16;
+const STREAM_LANES_AT_ONCE: usize = 4;
 
 /// A stream batch's records by the partition they change (a contact's, for the events it
 /// tells), each partition's in shard order with its place in the batch.
@@ -336,8 +349,14 @@ pub async fn lambda_queue<F: QueueFunction>() -> Result<(), lambda_runtime::Erro
 pub async fn lambda_stream<F: StreamFunction>() -> Result<(), lambda_runtime::Error> {
     let function = start::<F>().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
-        |event: lambda_runtime::LambdaEvent<StreamEvent>| async {
-            Ok::<_, lambda_runtime::Error>(function.handle_stream(event.payload).await)
+        |event: lambda_runtime::LambdaEvent<StreamEvent>| {
+            let deadline = Deadline::from_epoch_millis(event.context.deadline);
+            let function = &function;
+            async move {
+                Ok::<_, lambda_runtime::Error>(
+                    function.handle_stream(event.payload, deadline).await,
+                )
+            }
         },
     ))
     .await
@@ -366,10 +385,12 @@ mod tests {
 
     use super::*;
 
-    /// Runs records in the order it is handed them, failing every record of partition `b`.
+    /// Runs records in the order it is handed them, each taking `each`, failing every record
+    /// of partition `b`.
     #[derive(Default)]
     struct Relay {
         ran: std::sync::Mutex<Vec<String>>,
+        each: std::time::Duration,
     }
 
     impl Build for Relay {
@@ -391,6 +412,7 @@ mod tests {
             self.ran.lock().unwrap().push(name.clone());
             // Let the other partitions' lanes run between this partition's records.
             tokio::task::yield_now().await;
+            tokio::time::sleep(self.each).await;
             if name.starts_with('b') {
                 return Err(Refused);
             }
@@ -412,7 +434,7 @@ mod tests {
         let relay = Relay::default();
         let mut event = StreamEvent::default();
         event.records = ["a1", "b1", "a2", "c1", "b2", "a3"].map(record).to_vec();
-        let response = relay.handle_stream(event).await;
+        let response = relay.handle_stream(event, Deadline::longest()).await;
         let failed: Vec<_> = response
             .batch_item_failures
             .iter()
@@ -429,5 +451,25 @@ mod tests {
         assert_eq!(of('a'), ["a1", "a2", "a3"], "in order, past b's failure");
         assert_eq!(of('c'), ["c1"]);
         assert_eq!(of('b'), ["b1"], "b2 waits for b1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_stops_short_of_its_deadline_and_names_where_to_go_on() {
+        let relay = Relay {
+            each: std::time::Duration::from_millis(100),
+            ..Relay::default()
+        };
+        let mut event = StreamEvent::default();
+        event.records = (1..=10).map(|n| record(&format!("a{n}"))).collect();
+        let deadline = Deadline::after(std::time::Duration::from_secs(1));
+        let response = relay.handle_stream(event, deadline).await;
+        let resume: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        // A third (333 ms) is kept in hand: a7 would begin at 600 ms and could end past it.
+        assert_eq!(resume, [Some("a7".to_owned())]);
+        assert_eq!(relay.ran.into_inner().unwrap().len(), 6);
     }
 }

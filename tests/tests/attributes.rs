@@ -228,6 +228,33 @@ async fn reorder_takes_exactly_the_current_keys() {
 }
 
 #[tokio::test]
+async fn order_is_no_attributes_key_and_its_path_takes_only_the_reorder() {
+    let (_, _, admin) = fresh_as("admin", "team").await;
+    admin
+        .post("/attributes", &json!({"label": "Order", "type": "text"}))
+        .await
+        .expect_error_at(422, "validation_failed", "key");
+    admin
+        .post(
+            "/attributes",
+            &json!({"label": "Order no.", "type": "text", "key": "order"}),
+        )
+        .await
+        .expect_error_at(422, "validation_failed", "key");
+    for request in [
+        Request::patch("/attributes/order", json!({"label": "x"})),
+        Request::delete("/attributes/order"),
+        Request::get("/attributes/order"),
+    ] {
+        let reply = admin
+            .send(request.method.clone(), &request.path, request.body.as_ref())
+            .await;
+        reply.expect_error(405, "method_not_allowed");
+        assert_eq!(reply.headers["allow"], "PUT", "{}", request.path);
+    }
+}
+
+#[tokio::test]
 async fn only_custom_attributes_are_deleted_and_never_the_matching_one() {
     let (_, _, admin) = fresh_as("admin", "team").await;
     admin.define_text("Customer ID").await;

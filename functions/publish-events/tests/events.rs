@@ -9,6 +9,7 @@ use serde_json::json;
 use shared::bus::EventBus;
 use shared::clock::Env;
 use shared::config::Config;
+use shared::invocation::Deadline;
 use shared::serve::{Build, StreamFunction};
 use shared::testing::{BusTap, SAMPLE_CONTACT, load_event, local_services, new_org};
 
@@ -25,7 +26,7 @@ async fn the_sample_records_put_what_they_tell_on_the_bus_in_order() {
     let org = new_org("pub");
     let tap = BusTap::for_org(&org).await;
     let app = App::build(&local_services().await, &Env::system());
-    let response = app.handle_stream(sample(&org)).await;
+    let response = app.handle_stream(sample(&org), Deadline::longest()).await;
     assert!(response.batch_item_failures.is_empty());
     let events = tap.received(2).await;
     assert_eq!(
@@ -53,7 +54,7 @@ async fn a_refused_record_stops_the_batch_and_its_retry_repeats_the_same_ids() {
         EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus"),
         Env::system(),
     );
-    let response = failing.handle_stream(sample(&org)).await;
+    let response = failing.handle_stream(sample(&org), Deadline::longest()).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -69,7 +70,7 @@ async fn a_refused_record_stops_the_batch_and_its_retry_repeats_the_same_ids() {
     // it once more. Consumers see the same ids and drop the repeats.
     let app = App::build(&local_services().await, &Env::system());
     for _ in 0..2 {
-        let response = app.handle_stream(sample(&org)).await;
+        let response = app.handle_stream(sample(&org), Deadline::longest()).await;
         assert!(response.batch_item_failures.is_empty());
     }
     let events = tap.received(4).await;
