@@ -205,18 +205,95 @@ impl Blobs {
 
     /// A link that downloads the object without credentials, for [`DOWNLOAD_LINK_LIFETIME`].
     pub async fn download_link(&self, key: &str) -> Result<String, DomainError> {
+        self.presigned_get(key, None).await
+    }
+
+    /// A download link for a message's attachment: a type on [`shown_inline`]'s list is served
+    /// as itself, anything else as a file to save (`Content-Disposition: attachment`) of no
+    /// type a browser renders, whatever the object was stored with.
+    pub async fn attachment_link(
+        &self,
+        key: &str,
+        content_type: &str,
+        file_name: &str,
+    ) -> Result<String, DomainError> {
+        let served = match shown_inline(content_type) {
+            Some(inline) => (inline.to_owned(), "inline".to_owned()),
+            None => (
+                AS_FILE.to_owned(),
+                format!(
+                    "attachment; filename=\"{}\"",
+                    file_name_for_header(file_name)
+                ),
+            ),
+        };
+        self.presigned_get(key, Some(served)).await
+    }
+
+    async fn presigned_get(
+        &self,
+        key: &str,
+        served: Option<(String, String)>,
+    ) -> Result<String, DomainError> {
         let config =
             PresigningConfig::expires_in(DOWNLOAD_LINK_LIFETIME).map_err(DomainError::failed)?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
+        let mut request = self.client.get_object().bucket(&self.bucket).key(key);
+        if let Some((content_type, disposition)) = served {
+            request = request
+                .response_content_type(content_type)
+                .response_content_disposition(disposition);
+        }
+        let request = request
             .presigned(config)
             .await
             .map_err(DomainError::failed)?;
         Ok(request.uri().to_owned())
     }
+}
+
+/// The type anything not shown inline is stored and served as.
+pub const AS_FILE: &str = "application/octet-stream";
+
+/// The attachment types a browser may show inline (images, audio, video, PDF, plain text),
+/// as the type to serve; `None` for every other (HTML and SVG among them, which would run
+/// script on the bucket's origin).
+pub fn shown_inline(content_type: &str) -> Option<&'static str> {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    const INLINE: &[&str] = &[
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/heic",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/aac",
+        "audio/ogg",
+        "audio/wav",
+        "audio/webm",
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+        "application/pdf",
+        "text/plain",
+    ];
+    INLINE.iter().copied().find(|t| *t == essence)
+}
+
+/// A file name as a quoted header parameter can carry it: printable ASCII without quotes or
+/// backslashes, everything else `_`.
+fn file_name_for_header(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect()
 }
 
 /// What a multipart upload has so far, saved so another invocation can go on with it.

@@ -179,7 +179,9 @@ impl<R: Copy + 'static> Router<R> {
 
     fn unmatched(&self, path: &str) -> ApiError {
         unmatched(
-            self.by_method.iter().map(|(method, router)| (method.as_str(), router)),
+            self.by_method
+                .iter()
+                .map(|(method, router)| (method.as_str(), router)),
             path,
         )
     }
@@ -469,7 +471,9 @@ mod tests {
     #[test]
     fn a_path_routed_literally_never_reaches_another_methods_parameter_route() {
         assert_eq!(
-            authorize("PUT", "/things/order", "admin", "team").unwrap().id,
+            authorize("PUT", "/things/order", "admin", "team")
+                .unwrap()
+                .id,
             Id::Order
         );
         for method in ["GET", "PATCH", "DELETE"] {
@@ -479,7 +483,9 @@ mod tests {
             assert_eq!(response.headers()[header::ALLOW], "PUT", "{method}");
         }
         assert_eq!(
-            authorize("PATCH", "/things/orders", "admin", "team").unwrap().id,
+            authorize("PATCH", "/things/orders", "admin", "team")
+                .unwrap()
+                .id,
             Id::Write
         );
     }

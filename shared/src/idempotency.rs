@@ -14,6 +14,7 @@ use crate::auth::Caller;
 use crate::clock::Env;
 use crate::error::ApiError;
 use crate::http::{HttpResult, no_content};
+use crate::secrets::SecretSeal;
 use crate::store::{Claim, Store, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";
@@ -118,6 +119,41 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = HttpResult>,
 {
+    once_with(store, env, caller, req, None, run).await
+}
+
+/// [`once`] for a response that holds a secret: its stored copy is sealed with `seal` (KMS,
+/// bound to the org), never kept in clear, and opened to replay it.
+pub async fn once_sealed<F, Fut>(
+    store: &Store,
+    env: &Env,
+    caller: &Caller,
+    req: &Request,
+    seal: &SecretSeal,
+    run: F,
+) -> HttpResult
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = HttpResult>,
+{
+    once_with(store, env, caller, req, Some(seal), run).await
+}
+
+/// What a sealed stored body starts with.
+const SEALED: &str = "sealed:";
+
+async fn once_with<F, Fut>(
+    store: &Store,
+    env: &Env,
+    caller: &Caller,
+    req: &Request,
+    seal: Option<&SecretSeal>,
+    run: F,
+) -> HttpResult
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = HttpResult>,
+{
     let Some(key) = parse_key(req)? else {
         return run().await;
     };
@@ -136,12 +172,17 @@ where
                 match &outcome {
                     Ok(response) if response.status().is_success() => {
                         let about = response.extensions().get::<AboutContact>();
+                        let mut stored = to_stored(response);
+                        if let Some(seal) = seal {
+                            let sealed = seal.seal_text(&caller.org, &stored.body).await?;
+                            stored.body = format!("{SEALED}{sealed}");
+                        }
                         store
                             .complete_idempotency_key(
                                 &caller.org,
                                 &key,
                                 &hash,
-                                &to_stored(response),
+                                &stored,
                                 about.map(|a| a.0.as_str()),
                             )
                             .await?
@@ -157,7 +198,13 @@ where
                 ));
             }
             Claim::Taken(record) => {
-                if let Some(response) = record.response {
+                if let Some(mut response) = record.response {
+                    if let Some(sealed) = response.body.strip_prefix(SEALED) {
+                        let seal = seal.ok_or_else(|| {
+                            ApiError::internal("a sealed response with no seal to open it")
+                        })?;
+                        response.body = seal.open_text(&caller.org, sealed).await?;
+                    }
                     return Ok(replay(response));
                 }
                 if waited.elapsed() > WAIT_FOR_FIRST {

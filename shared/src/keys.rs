@@ -143,6 +143,12 @@ pub fn message_sk(sent_at: &str, message: &str) -> String {
 
 pub const MESSAGE_SK_PREFIX: &str = "MSG#";
 
+/// A message id's claim in its conversation: a message id is stored once, whatever `sent_at`
+/// a redelivery carries.
+pub fn message_id_sk(message: &str) -> String {
+    format!("MSGID#{message}")
+}
+
 /// Where a contact's attachment objects live in the bucket.
 /// Where the messaging layer puts an org's incoming objects; an inbound message's `s3_key` must
 /// name one of these and nothing else in the bucket.

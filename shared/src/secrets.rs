@@ -28,20 +28,8 @@ impl SecretSeal {
         org: &OrgId,
         secret: &SigningSecret,
     ) -> Result<SealedSecret, DomainError> {
-        let out = self
-            .kms
-            .encrypt()
-            .key_id(&self.key_id)
-            .plaintext(Blob::new(secret.expose().as_bytes()))
-            .encryption_context("org", org.as_str())
-            .send()
-            .await
-            .map_err(DomainError::failed)?;
-        let blob = out
-            .ciphertext_blob
-            .ok_or_else(|| DomainError::Failed("KMS returned no ciphertext".into()))?;
         Ok(SealedSecret {
-            ciphertext: BASE64.encode(blob.as_ref()),
+            ciphertext: self.seal_text(org, secret.expose()).await?,
             hint: secret.hint(),
         })
     }
@@ -51,9 +39,29 @@ impl SecretSeal {
         org: &OrgId,
         sealed: &SealedSecret,
     ) -> Result<SigningSecret, DomainError> {
-        let ciphertext = BASE64
-            .decode(&sealed.ciphertext)
+        SigningSecret::from_text(self.open_text(org, &sealed.ciphertext).await?)
+    }
+
+    /// Text that holds a secret (up to KMS's 4 KB), sealed for `org`: base64 of the ciphertext.
+    pub async fn seal_text(&self, org: &OrgId, text: &str) -> Result<String, DomainError> {
+        let out = self
+            .kms
+            .encrypt()
+            .key_id(&self.key_id)
+            .plaintext(Blob::new(text.as_bytes()))
+            .encryption_context("org", org.as_str())
+            .send()
+            .await
             .map_err(DomainError::failed)?;
+        let blob = out
+            .ciphertext_blob
+            .ok_or_else(|| DomainError::Failed("KMS returned no ciphertext".into()))?;
+        Ok(BASE64.encode(blob.as_ref()))
+    }
+
+    /// What [`SecretSeal::seal_text`] sealed for `org`.
+    pub async fn open_text(&self, org: &OrgId, sealed: &str) -> Result<String, DomainError> {
+        let ciphertext = BASE64.decode(sealed).map_err(DomainError::failed)?;
         let out = self
             .kms
             .decrypt()
@@ -66,7 +74,6 @@ impl SecretSeal {
         let plain = out
             .plaintext
             .ok_or_else(|| DomainError::Failed("KMS returned no plaintext".into()))?;
-        let text = String::from_utf8(plain.into_inner()).map_err(DomainError::failed)?;
-        SigningSecret::from_text(text)
+        String::from_utf8(plain.into_inner()).map_err(DomainError::failed)
     }
 }

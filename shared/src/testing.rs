@@ -344,19 +344,19 @@ impl BusTap {
         Self { queue }
     }
 
-    /// The events delivered so far and until `count` have arrived (at most 30 s), in order.
+    /// The events delivered so far and until `count` have arrived (at most 90 s), in order.
     pub async fn received(&self, count: usize) -> Vec<serde_json::Value> {
         self.received_until(|events| events.len() >= count).await
     }
 
-    /// The events delivered so far and until those received satisfy `done` (at most 30 s), in
-    /// order.
+    /// The events delivered so far and until those received satisfy `done`, in order: at most
+    /// 90 s, as the shared relay can be minutes of events behind while the whole suite runs.
     pub async fn received_until(
         &self,
         done: impl Fn(&[serde_json::Value]) -> bool,
     ) -> Vec<serde_json::Value> {
         let mut events = Vec::new();
-        for _ in 0..30 {
+        for _ in 0..90 {
             if done(&events) {
                 break;
             }

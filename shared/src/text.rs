@@ -56,6 +56,42 @@ pub fn bounded(
     Ok(text.to_owned())
 }
 
+/// Text a channel sent about a person (a name, a handle, a platform value): it cannot be
+/// refused, as the message must land, so line breaks and tabs become spaces, other control
+/// characters and bidirectional overrides are dropped, and it is cut to `max` characters;
+/// `None` when nothing visible is left.
+pub fn from_channel(raw: &str, max: usize) -> Option<String> {
+    // Line breaks and tabs become spaces, so words they separated stay apart.
+    let kept: String = raw
+        .chars()
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .filter(|c| !c.is_control() && !is_bidi_control(*c))
+        .collect();
+    let text: String = kept.trim().chars().take(max).collect();
+    let text = text.trim_end();
+    (!text.chars().all(is_invisible)).then(|| text.to_owned())
+}
+
+/// The longest URL kept from a channel or a CRM.
+pub const URL_MAX_CHARS: usize = 2048;
+
+/// An `https` URL with a host, of at most [`URL_MAX_CHARS`] characters and nothing a screen
+/// would show differently (no control characters or bidirectional overrides): the link, as
+/// sent, or `None`. A `javascript:` or `data:` URL is never one.
+pub fn https_url(raw: &str) -> Option<&str> {
+    let raw = raw.trim();
+    let ok = raw.chars().count() <= URL_MAX_CHARS
+        && !raw.chars().any(|c| c.is_control() || is_bidi_control(c))
+        && url::Url::parse(raw).is_ok_and(|u| u.scheme() == "https" && u.host().is_some());
+    ok.then_some(raw)
+}
+
 /// Embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069): they reorder what
 /// follows them on screen, so text can be made to read as something else.
 fn is_bidi_control(c: char) -> bool {
@@ -94,6 +130,40 @@ fn is_invisible(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_text_loses_control_characters_and_overrides_and_is_cut() {
+        assert_eq!(
+            from_channel(" Ana\u{0}\u{202E}Lima\nSilva ", 200).as_deref(),
+            Some("AnaLima Silva")
+        );
+        assert_eq!(
+            from_channel(&"é".repeat(300), 200).map(|t| t.chars().count()),
+            Some(200)
+        );
+        assert_eq!(from_channel("\u{200B}\u{1}  ", 200), None);
+    }
+
+    #[test]
+    fn only_https_urls_with_a_host_are_links() {
+        assert_eq!(
+            https_url(" https://cdn.example/a.png "),
+            Some("https://cdn.example/a.png")
+        );
+        let long = format!("https://cdn.example/{}", "a".repeat(URL_MAX_CHARS));
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript://cdn.example/%0aalert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "http://cdn.example/a.png",
+            "https://cdn.example/\u{202E}gnp.exe",
+            "https://",
+            "cdn.example/a.png",
+            long.as_str(),
+        ] {
+            assert_eq!(https_url(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn visible_text_is_trimmed() {

@@ -323,9 +323,44 @@ impl Api {
 
     /// Fetches a URL the API handed out (a presigned download link).
     pub async fn download(&self, url: &str) -> (StatusCode, Vec<u8>) {
+        let (status, _, bytes) = self.download_with_headers(url).await;
+        (status, bytes)
+    }
+
+    /// The keys of the objects under `prefix` in the stack's bucket, sorted.
+    pub async fn stored_objects(&self, prefix: &str) -> Vec<String> {
+        let sdk = shared::config::Config::from_env()
+            .expect("the test environment")
+            .aws()
+            .await;
+        let listed = aws_sdk_s3::Client::new(&sdk)
+            .list_objects_v2()
+            .bucket("inbox-local-databucket")
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("listing the bucket");
+        let mut keys: Vec<String> = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// [`Api::download`] with the response's headers: how a browser would treat the file.
+    pub async fn download_with_headers(
+        &self,
+        url: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
         let response = self.http.get(url).send().await.expect("download");
-        let status = response.status();
-        (status, response.bytes().await.expect("bytes").to_vec())
+        let (status, headers) = (response.status(), response.headers().clone());
+        (
+            status,
+            headers,
+            response.bytes().await.expect("bytes").to_vec(),
+        )
     }
 }
 

@@ -207,9 +207,21 @@ async fn lists_page_newest_first() {
     let (api, org) = fresh();
     let mut ids = Vec::new();
     for i in 0..3 {
-        let mut message = inbound(&org, "sms", &format!("+{i}"), "c", &format!("m{i}"));
+        let mut message = inbound(
+            &org,
+            "sms",
+            &format!("+{i}"),
+            &format!("c{i}"),
+            &format!("m{i}"),
+        );
         message["message"]["sent_at"] = json!(format!("2026-01-0{}T10:00:00Z", i + 1));
         ids.push(api.contact_of(&message).await);
+    }
+    // The last sender writes twice more in its conversation.
+    for i in 3..5 {
+        let mut message = inbound(&org, "sms", "+2", "c2", &format!("m{i}"));
+        message["message"]["sent_at"] = json!(format!("2026-01-0{}T10:00:00Z", i + 1));
+        api.contact_of(&message).await;
     }
     let agent = api.caller(&org, "agent", "team").await;
     let first = agent.get("/contacts?limit=2").await.expect(200);
@@ -225,18 +237,18 @@ async fn lists_page_newest_first() {
     assert_eq!(second["next_cursor"], json!(null));
 
     let page = agent
-        .get("/conversations/c/messages?limit=2")
+        .get("/conversations/c2/messages?limit=2")
         .await
         .expect(200);
     let cursor = page["next_cursor"].as_str().unwrap();
     let rest = agent
         .get(&format!(
-            "/conversations/c/messages?limit=2&cursor={cursor}"
+            "/conversations/c2/messages?limit=2&cursor={cursor}"
         ))
         .await
         .expect(200);
     let messages = [api_tests::ids(&page), api_tests::ids(&rest)].concat();
-    assert_eq!(messages, ["m2", "m1", "m0"]);
+    assert_eq!(messages, ["m4", "m3", "m2"]);
 
     for bad in [
         "/contacts?limit=0",

@@ -183,6 +183,61 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
 }
 
 #[tokio::test]
+async fn a_record_whose_id_or_link_cannot_be_shown_makes_the_lookup_an_error() {
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
+    let agent = api.caller(&org, "agent", "enterprise").await;
+    let crm = DemoCrm::for_org(&org);
+    let hostile_id = format!("R\u{0}{}", "\u{7}".repeat(6000));
+    let cases = [
+        (
+            "+351921",
+            json!({"id": "R-1", "url": "javascript:alert(document.cookie)"}),
+            "url",
+        ),
+        (
+            "+351922",
+            json!({"id": "R-2", "url": "http://crm.example/R-2"}),
+            "url",
+        ),
+        (
+            "+351923",
+            json!({"id": "R-3", "url": format!("https://crm.example/{}", "a".repeat(2048))}),
+            "url",
+        ),
+        ("+351924", json!({"id": hostile_id}), "id"),
+        ("+351925", json!({"id": "x".repeat(257)}), "id"),
+    ];
+    let records: Vec<Value> = cases
+        .iter()
+        .map(|(phone, record, _)| {
+            let mut record = record.clone();
+            record["match"] = json!(phone);
+            record
+        })
+        .collect();
+    connect_demo_crm(&admin, &crm, json!(records), "answer").await;
+    for (phone, _, field) in cases {
+        let contact = api.contact_from(&org, "whatsapp", phone, phone).await;
+        let view = looked_up(&agent, &contact).await;
+        assert_eq!(view["crm"]["status"], "error", "{phone}");
+        assert_eq!(
+            (
+                view["crm"]["record_id"].clone(),
+                view["crm"]["record_url"].clone()
+            ),
+            (Value::Null, Value::Null),
+            "{phone}: nothing of the record is kept"
+        );
+        let error = view["crm"]["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("record's {field}")),
+            "{phone}: {error}"
+        );
+        assert_eq!(view["validated"], false);
+    }
+}
+
+#[tokio::test]
 async fn lookups_need_an_enterprise_caller_of_the_contacts_org() {
     let (api, org) = fresh();
     let contact = api.contact_from(&org, "sms", "+351922", "c1").await;
@@ -288,6 +343,50 @@ async fn after_a_rotation_calls_carry_both_signatures_for_a_day() {
         let call = crm.calls().await.pop().unwrap();
         assert_eq!(call["signatures"], 2);
     }
+}
+
+#[tokio::test]
+async fn a_retried_rotation_answers_the_same_secret_rotates_once_and_stores_it_sealed() {
+    let (_, org, admin) = fresh_as("admin", "enterprise").await;
+    let crm = DemoCrm::for_org(&org);
+    let old = connect_demo_crm(&admin, &crm, json!([]), "answer").await;
+    let first = admin
+        .post_with_key("/crm/rotate-secret", &json!({}), "rotate-1")
+        .await
+        .expect(200);
+    let again = admin
+        .post_with_key("/crm/rotate-secret", &json!({}), "rotate-1")
+        .await;
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let secret = first["signing_secret"].as_str().unwrap().to_owned();
+    assert_eq!(again.expect(200)["signing_secret"], secret);
+    // Rotated once: the secret the customer had is still the one retiring.
+    crm.set(json!({"secrets": [old]})).await;
+    let result = admin.post("/crm/test", &json!({})).await.expect(200);
+    assert_eq!(result["ok"], true, "the first secret still verifies");
+
+    let (dynamodb, table) = api_tests::raw_dynamodb().await;
+    let records: Vec<String> = dynamodb
+        .scan()
+        .table_name(table)
+        .filter_expression("begins_with(PK, :idem)")
+        .expression_attribute_values(
+            ":idem",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}#IDEM#")),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|item| format!("{item:?}"))
+        .collect();
+    assert_eq!(records.len(), 1, "one record for the rotation");
+    assert!(records[0].contains("sealed:"), "{}", records[0]);
+    assert!(!records[0].contains(&secret), "never the secret in clear");
+    assert!(!records[0].contains(&secret["whsec_".len()..]));
 }
 
 #[tokio::test]

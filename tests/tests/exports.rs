@@ -142,7 +142,10 @@ async fn a_csv_export_holds_every_contact_in_display_order_with_formulas_neutral
         ("x", "false")
     );
     let quoted = by_id[f.quoted.as_str()];
-    assert_eq!(quoted["name"], "Lima, \"Ana\"\nZoë 🌵");
+    assert_eq!(
+        quoted["name"], "Lima, \"Ana\" Zoë 🌵",
+        "a channel's line break is a space"
+    );
     assert_eq!(
         (quoted["handle"].as_str(), quoted["tier"].as_str()),
         ("", "")

@@ -78,6 +78,60 @@ async fn a_first_message_makes_a_contact_with_its_conversation_message_and_attac
 }
 
 #[tokio::test]
+async fn only_allow_listed_attachment_types_are_shown_inline_the_rest_download_as_files() {
+    let (api, org) = fresh();
+    let mut message = inbound(&org, "webchat", "visitor-a", "conv-a", "m-a");
+    let html = base64::engine::general_purpose::STANDARD.encode("<script>alert(1)</script>");
+    message["message"]["attachments"] = json!([
+        {"id": "page.html", "content_type": "text/html; charset=utf-8", "content_base64": html},
+        {"id": "logo.svg", "content_type": "image/svg+xml", "content_base64": html},
+        {"id": "photo.png", "content_type": "IMAGE/PNG", "content_base64": "iVBORw0KGgo="},
+    ]);
+    api.contact_of(&message).await;
+    let agent = api.caller(&org, "agent", "team").await;
+    let messages = agent
+        .get("/conversations/conv-a/messages")
+        .await
+        .expect(200);
+    let mut served = Vec::new();
+    for attachment in messages["items"][0]["attachments"].as_array().unwrap() {
+        let url = attachment["download_url"].as_str().unwrap();
+        let (status, headers, _) = api.download_with_headers(url).await;
+        assert_eq!(status, 200);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        served.push((
+            attachment["id"].as_str().unwrap().to_owned(),
+            header("content-type"),
+            header("content-disposition"),
+        ));
+    }
+    let file = |name: &str| {
+        (
+            name.to_owned(),
+            "application/octet-stream".to_owned(),
+            format!("attachment; filename=\"{name}\""),
+        )
+    };
+    assert_eq!(
+        served,
+        [
+            file("page.html"),
+            file("logo.svg"),
+            (
+                "photo.png".to_owned(),
+                "image/png".to_owned(),
+                "inline".to_owned()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn x_and_instagram_senders_are_one_contact_across_channels_others_one_per_channel() {
     let (api, org) = fresh();
     let dm = api.contact_from(&org, "x_dm", "42", "c1").await;
@@ -115,6 +169,28 @@ async fn a_redelivered_message_changes_nothing() {
     assert_eq!(api.contact_of(&again).await, first);
     assert_eq!(agent.view(&first).await, before);
     assert_eq!(agent.count("/conversations/conv-r/messages").await, 1);
+
+    // A connector that sends the same message again stamps it anew: still a redelivery.
+    let mut resent = message.clone();
+    resent["message"]["sent_at"] = json!("2026-01-05T08:00:00Z");
+    assert_eq!(api.contact_of(&resent).await, first);
+    let messages = agent
+        .get("/conversations/conv-r/messages")
+        .await
+        .expect(200);
+    assert_eq!(
+        api_tests::column(&messages["items"], "sent_at"),
+        [message["message"]["sent_at"].as_str().unwrap()],
+        "stored once, as first delivered"
+    );
+    let history = agent
+        .get(&format!("/contacts/{first}/conversations"))
+        .await
+        .expect(200);
+    assert_eq!(
+        history["items"][0]["last_message_at"], message["message"]["sent_at"],
+        "the conversation's time is not moved by it"
+    );
 }
 
 #[tokio::test]
@@ -146,6 +222,79 @@ async fn name_handle_and_avatar_follow_the_latest_message() {
     let messages = agent.get("/conversations/c/messages").await.expect(200);
     let ids = api_tests::ids(&messages);
     assert_eq!(ids, ["m2", "m1"], "newest first");
+}
+
+#[tokio::test]
+async fn what_a_channel_says_of_a_person_gets_the_text_rules_and_only_https_links() {
+    let (api, org) = fresh();
+    let mut message = inbound(&org, "facebook_messenger", "fb-h", "c-h", "m1");
+    message["sender"] = json!({"user_id": "fb-h",
+        "name": format!("Ana\u{0}\u{202E}Lima{}", "a".repeat(300)),
+        "handle": "\u{1b}[31m@ana",
+        "avatar_url": "javascript:alert(1)",
+        "profile_url": "http://facebook.example/ana",
+        "attributes": {"locale": "pt\u{7}_BR\u{2066}"}});
+    let id = api.contact_of(&message).await;
+    let agent = api.caller(&org, "agent", "team").await;
+    let view = agent.view(&id).await;
+    let name = view["name"].as_str().unwrap();
+    assert!(name.starts_with("AnaLimaaaa"), "{name}");
+    assert_eq!(name.chars().count(), 200);
+    assert_eq!(view["handle"], "[31m@ana");
+    assert_eq!(
+        (view["avatar_url"].clone(), view["profile_url"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(entry(&view, "locale").unwrap()["value"], "pt_BR");
+
+    // A later message's https links are kept, and a bad one never replaces them.
+    let mut later = inbound(&org, "facebook_messenger", "fb-h", "c-h", "m2");
+    later["sender"]["avatar_url"] = json!("https://cdn.example/ana.png");
+    later["sender"]["profile_url"] = json!("https://facebook.example/ana");
+    api.contact_of(&later).await;
+    let mut worse = inbound(&org, "facebook_messenger", "fb-h", "c-h", "m3");
+    worse["sender"]["avatar_url"] = json!("data:image/svg+xml,<svg onload=alert(1)>");
+    api.contact_of(&worse).await;
+    let view = agent.view(&id).await;
+    assert_eq!(view["avatar_url"], "https://cdn.example/ana.png");
+    assert_eq!(view["profile_url"], "https://facebook.example/ana");
+}
+
+#[tokio::test]
+async fn a_sender_cannot_write_into_another_senders_conversation() {
+    let (api, org) = fresh();
+    let owner = api
+        .contact_from(&org, "webchat", "visitor-1", "chat-x")
+        .await;
+    let intruder = inbound(&org, "webchat", "visitor-2", "chat-x", "m-intruder");
+    let reply = api.inbound(&intruder).await;
+    assert_eq!(reply.status.as_u16(), 400, "{}", reply.body);
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another sender's conversation"),
+        "{}",
+        reply.body
+    );
+    let agent = api.caller(&org, "agent", "team").await;
+    assert_eq!(agent.count("/contacts").await, 1, "nothing of it written");
+    assert_eq!(agent.count("/conversations/chat-x/messages").await, 1);
+    let mut status_change = inbound(&org, "webchat", "visitor-2", "chat-x", "m-close");
+    status_change["conversation"]["status"] = json!("closed");
+    assert_eq!(api.inbound(&status_change).await.status.as_u16(), 400);
+    let history = agent
+        .get(&format!("/contacts/{owner}/conversations"))
+        .await
+        .expect(200);
+    assert_eq!(
+        history["items"][0]["status"], "open",
+        "its status is the owner's"
+    );
+    // The owner goes on writing in it.
+    api.contact_from(&org, "webchat", "visitor-1", "chat-x")
+        .await;
+    assert_eq!(agent.count("/conversations/chat-x/messages").await, 2);
 }
 
 #[tokio::test]
@@ -278,20 +427,7 @@ async fn the_message_that_loses_the_race_for_a_new_sender_leaves_no_attachment_b
         "the loser joins the winner"
     );
 
-    let sdk = shared::config::Config::from_env().unwrap().aws().await;
-    let listed = aws_sdk_s3::Client::new(&sdk)
-        .list_objects_v2()
-        .bucket("inbox-local-databucket")
-        .prefix(format!("attachments/{org}/"))
-        .send()
-        .await
-        .unwrap();
-    let mut keys: Vec<String> = listed
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect();
-    keys.sort();
+    let keys = api.stored_objects(&format!("attachments/{org}/")).await;
     assert_eq!(
         keys,
         [

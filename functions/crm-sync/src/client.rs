@@ -70,6 +70,8 @@ pub enum CallFailure {
     Status(u16),
     TooLarge,
     NotJson,
+    /// A found record whose id or link no agent may be shown.
+    BadRecord(&'static str),
 }
 
 impl std::fmt::Display for CallFailure {
@@ -80,6 +82,7 @@ impl std::fmt::Display for CallFailure {
             Self::Status(code) => write!(f, "answered HTTP {code}"),
             Self::TooLarge => write!(f, "the reply is over 256 KiB"),
             Self::NotJson => write!(f, "the reply is not JSON"),
+            Self::BadRecord(why) => write!(f, "the record's {why}"),
         }
     }
 }

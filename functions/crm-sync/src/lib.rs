@@ -19,6 +19,7 @@ use shared::crm::{
 };
 use shared::events::Outbox;
 use shared::http::{HttpResult, Matched, json, json_body, no_content, non_null, ok};
+use shared::idempotency;
 use shared::ids::{ContactId, OrgId};
 use shared::queue::Queue;
 use shared::secrets::SecretSeal;
@@ -315,7 +316,12 @@ impl App {
             caller,
             linked,
         );
-        Ok(json(StatusCode::ACCEPTED, &view))
+        let mut response = json(StatusCode::ACCEPTED, &view);
+        // A stored copy for an idempotent retry goes with the contact.
+        response
+            .extensions_mut()
+            .insert(idempotency::AboutContact(contact.id.clone()));
+        Ok(response)
     }
 }
 
@@ -328,9 +334,22 @@ impl HttpFunction for App {
             RouteId::Connect => self.connect(caller, req).await,
             RouteId::Read => Ok(ok(&self.connection(&caller.org).await?.view())),
             RouteId::Disconnect => self.disconnect(caller).await,
-            RouteId::RotateSecret => self.rotate(caller).await,
-            RouteId::Test => self.test(caller).await,
-            RouteId::Lookup => self.request_lookup(caller, &route.id("id")?).await,
+            // A retried rotation answers the secret the first one made, and rotates once.
+            RouteId::RotateSecret => {
+                let (store, env, seal) = (&self.store, &self.env, &self.seal);
+                idempotency::once_sealed(store, env, caller, req, seal, || self.rotate(caller))
+                    .await
+            }
+            RouteId::Test => {
+                idempotency::once(&self.store, &self.env, caller, req, || self.test(caller)).await
+            }
+            RouteId::Lookup => {
+                let contact = route.id("id")?;
+                idempotency::once(&self.store, &self.env, caller, req, || {
+                    self.request_lookup(caller, &contact)
+                })
+                .await
+            }
         }
     }
 }

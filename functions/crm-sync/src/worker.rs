@@ -17,6 +17,7 @@ use shared::metrics::{self, Metric};
 use shared::serve::{Delivery, Handled, QueueFunction};
 use shared::settings::Settings;
 use shared::store::{CallOutcome, SaveError, Stored, retry_on_conflict};
+use shared::text::LineBreaks;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -169,6 +170,7 @@ impl App {
         let parsed = reply.outcome.and_then(|json| {
             serde_json::from_value::<LookupReply>(json).map_err(|_| CallFailure::NotJson)
         });
+        let parsed = parsed.and_then(shown_record);
         let breaker = breaker_outcome(&parsed, self.env.now());
         self.store
             .record_crm_call(org, &connection.connection_id, breaker)
@@ -320,6 +322,31 @@ impl App {
         );
         Ok(true)
     }
+}
+
+/// The reply, if its found record's id and link may be shown to every agent and put in
+/// events: an id of 1..256 characters of plain text, a link that is an `https` URL.
+fn shown_record(reply: LookupReply) -> Result<LookupReply, CallFailure> {
+    let Some(record) = reply.record.as_ref() else {
+        return Ok(reply);
+    };
+    let id_ok = shared::text::bounded(&record.id, "id", LineBreaks::Refused, 256, "id")
+        .is_ok_and(|id| id == record.id);
+    if !id_ok {
+        return Err(CallFailure::BadRecord(
+            "id is not 1..256 characters of plain text",
+        ));
+    }
+    if record
+        .url
+        .as_deref()
+        .is_some_and(|url| shared::text::https_url(url) != Some(url))
+    {
+        return Err(CallFailure::BadRecord(
+            "url is not an https URL of at most 2,048 characters",
+        ));
+    }
+    Ok(reply)
 }
 
 fn never(connection: &CrmConnection) -> ContactCrm {

@@ -339,7 +339,10 @@ impl App {
             let mut attachments = Vec::with_capacity(message.attachments.len());
             for a in message.attachments {
                 attachments.push(AttachmentView {
-                    download_url: self.blobs.download_link(&a.s3_key).await?,
+                    download_url: self
+                        .blobs
+                        .attachment_link(&a.s3_key, &a.content_type, &a.id)
+                        .await?,
                     id: a.id,
                     content_type: a.content_type,
                     size: a.size,

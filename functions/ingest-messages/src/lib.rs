@@ -26,6 +26,7 @@ use shared::store::{
     Conversation, IngestContext, IngestOutcome, IngestWrite, Message, ProfileWrite, SaveError,
     StoredAttachment,
 };
+use shared::text;
 
 /// Why a message was not ingested. `Malformed` goes to the dead-letter queue after retries;
 /// `Failed` is transient.
@@ -133,6 +134,21 @@ impl App {
                 },
                 None => None,
             };
+            // A conversation belongs to the contact who started it: another sender naming it
+            // is refused. One whose contact was deleted waits for the purge to remove it.
+            if let Some(owner) = context.conversation.as_ref().map(|c| &c.contact_id)
+                && before.as_ref().is_none_or(|c| c.id != *owner)
+            {
+                if self.store.contact(org, owner).await?.is_some() {
+                    return Err(malformed(
+                        "conversation.id names another sender's conversation",
+                    ));
+                }
+                return Err(DomainError::Contended(
+                    "the conversation's deleted contact is still being purged",
+                )
+                .into());
+            }
             let is_new = before.is_none();
             let mut contact = before
                 .clone()
@@ -299,9 +315,10 @@ impl App {
             );
             let size = match source {
                 AttachmentSource::Bytes(bytes) => {
-                    self.blobs
-                        .put(&key, bytes.clone(), &attachment.content_type)
-                        .await?;
+                    // Stored as nothing a browser renders unless its type may be shown.
+                    let stored_as = shared::blobs::shown_inline(&attachment.content_type)
+                        .unwrap_or(shared::blobs::AS_FILE);
+                    self.blobs.put(&key, bytes.clone(), stored_as).await?;
                     bytes.len() as u64
                 }
                 AttachmentSource::Object(from) => self
@@ -373,37 +390,40 @@ enum AttachmentSource {
 }
 
 /// Name, handle and avatar follow the latest message; platform values are the channel's own.
+/// The longest name or handle kept from a channel.
+const PROFILE_TEXT_MAX_CHARS: usize = 200;
+
 fn refresh_profile(contact: &mut Contact, inbound: &InboundMessage) {
     let sender = &inbound.sender;
     let profile = &mut contact.profile;
-    let clean = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
+    // What a channel says of a person is shown to agents and sent on in events: it gets the
+    // text rules, and a link that is not https is dropped.
+    let clean = |v: &Option<String>| text::from_channel(v.as_deref()?, PROFILE_TEXT_MAX_CHARS);
+    let link = |v: &Option<String>| text::https_url(v.as_deref()?).map(str::to_owned);
     if let Some(name) = clean(&sender.name) {
         profile.name = name;
     }
     if profile.name.is_empty() {
-        profile.name = clean(&sender.handle).unwrap_or_else(|| sender.user_id.clone());
+        profile.name = clean(&sender.handle)
+            .or_else(|| text::from_channel(&sender.user_id, PROFILE_TEXT_MAX_CHARS))
+            .unwrap_or_default();
     }
     if let Some(handle) = clean(&sender.handle) {
         profile.handle = Some(handle);
     }
-    if let Some(avatar) = clean(&sender.avatar_url) {
+    if let Some(avatar) = link(&sender.avatar_url) {
         profile.avatar_url = Some(avatar);
     }
-    if let Some(url) = clean(&sender.profile_url) {
+    if let Some(url) = link(&sender.profile_url) {
         profile.profile_url = Some(url);
     }
     for (key, value) in &sender.attributes {
         let for_this_channel =
             platform_attribute(key).is_some_and(|p| p.channels.contains(&inbound.channel));
-        if let (true, Some(text)) = (for_this_channel, attribute_text(value)) {
-            contact
-                .platform
-                .insert(key.clone(), text.chars().take(1000).collect());
+        let value = attribute_text(value)
+            .and_then(|t| text::from_channel(&t, shared::contacts::TEXT_VALUE_MAX_CHARS));
+        if let (true, Some(value)) = (for_this_channel, value) {
+            contact.platform.insert(key.clone(), value);
         }
     }
     let identity = Identity {

@@ -98,7 +98,10 @@ impl CreateAttributeBody {
         let label = Label::parse(&self.label)?;
         let key = match &self.key {
             Some(raw) => AttributeKey::parse(raw).map_err(|_| {
-                ApiError::validation("key", "key must match ^[a-z][a-z0-9_]{0,39}$ and not be order")
+                ApiError::validation(
+                    "key",
+                    "key must match ^[a-z][a-z0-9_]{0,39}$ and not be order",
+                )
             })?,
             None => AttributeKey::derive_from_label(label.as_str()).ok_or_else(|| {
                 ApiError::validation(

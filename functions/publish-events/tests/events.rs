@@ -54,7 +54,9 @@ async fn a_refused_record_stops_the_batch_and_its_retry_repeats_the_same_ids() {
         EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus"),
         Env::system(),
     );
-    let response = failing.handle_stream(sample(&org), Deadline::longest()).await;
+    let response = failing
+        .handle_stream(sample(&org), Deadline::longest())
+        .await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()

@@ -109,12 +109,19 @@ pub fn is_public(ip: IpAddr) -> bool {
                 let [c, d] = s[7].to_be_bytes();
                 return is_public_v4(Ipv4Addr::new(a, b, c, d));
             }
+            // Forms that carry an IPv4 address (6to4, Teredo, local-use NAT64) or reach a
+            // site are refused whole: what they lead to is not the address they show.
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local, deprecated
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || s[0] == 0x2002 // 6to4
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64
+                || (s[0] == 0x100 && s[1..4].iter().all(|x| *x == 0)) // discard-only
                 || s[0..6].iter().all(|x| *x == 0)) // IPv4-compatible, deprecated
         }
     }

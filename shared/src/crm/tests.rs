@@ -5,6 +5,11 @@ fn only_public_https_urls_without_user_info_are_accepted() {
     let ok = |u: &str| CrmUrl::parse("lookup_url", u, Loopback::Refused).is_ok();
     assert!(ok("https://crm.example.com/lookup"));
     assert!(ok("https://8.8.8.8/lookup"));
+    assert!(ok("https://[2606:4700:4700::1111]/lookup"));
+    assert!(
+        ok("https://[64:ff9b::808:808]/lookup"),
+        "NAT64 of a public address"
+    );
     for bad in [
         "http://crm.example.com/lookup",
         "https://user:pw@crm.example.com/",
@@ -19,6 +24,13 @@ fn only_public_https_urls_without_user_info_are_accepted() {
         "https://[fe80::1]/",
         "https://[::ffff:10.0.0.1]/",
         "https://[64:ff9b::a00:1]/",
+        "https://[2002:a00:1::1]/",
+        "https://[2002:808:808::1]/",
+        "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/",
+        "https://[64:ff9b:1::a00:1]/",
+        "https://[64:ff9b:1::808:808]/",
+        "https://[fec0::1]/",
+        "https://[100::1]/",
         "https://localhost/",
         "http://127.0.0.1:9000/",
         "ftp://crm.example.com/",

@@ -199,9 +199,16 @@ impl Store {
             AttributeValue::S(conversation.status.clone()),
         );
         item.insert("updated_at".into(), AttributeValue::S(now.to_owned()));
+        // Whoever started the conversation keeps it: of two first messages naming it from
+        // different senders, one loses and is read again.
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR contact_id = :owner")
+            .expression_attribute_values(
+                ":owner",
+                AttributeValue::S(conversation.contact_id.clone()),
+            )
             .build()
             .map_err(failed)?;
         Ok(TransactWriteItem::builder().put(put).build())

@@ -126,11 +126,20 @@ impl Store {
     pub async fn ingest(&self, write: IngestWrite<'_>) -> Result<IngestOutcome, SaveError> {
         let org = write.org;
         let message = MessageItem::of(org, write.message, write.now);
-        let message_key = message.key();
         let message_item: super::Item = serde_dynamo::to_item(message).map_err(failed)?;
+        // The id's claim, not the message's key (which holds `sent_at`), tells a redelivery.
+        let claim_key = raw_key(
+            &keys::conversation_pk(org, &write.message.conversation_id),
+            &keys::message_id_sk(&write.message.id),
+        );
+        let mut claim = claim_key.clone();
+        claim.insert("entity".to_owned(), AttributeValue::S("message_id".into()));
         let mut items = vec![
             TransactWriteItem::builder()
                 .put(self.put_new(message_item)?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(self.put_new(claim)?)
                 .build(),
         ];
         let history = super::conversations::history_pk(org, write.profile.contact());
@@ -213,19 +222,20 @@ impl Store {
             let contact = write.profile.contact();
             items.extend(self.match_link_writes(org, &contact.id, moved, write.now)?);
         }
-        self.transact_message(items, message_key).await
+        self.transact_message(items, claim_key).await
     }
 
-    /// Runs an inbound message's transaction; a message already stored makes it a duplicate.
+    /// Runs an inbound message's transaction; a message id already claimed makes it a
+    /// duplicate.
     async fn transact_message(
         &self,
         items: Vec<TransactWriteItem>,
-        message_key: super::Item,
+        claim_key: super::Item,
     ) -> Result<IngestOutcome, SaveError> {
         match self.transact(items).await {
             Ok(()) => Ok(IngestOutcome::Written),
             Err(SaveError::Conflict) => {
-                if self.get_consistent(message_key).await?.is_some() {
+                if self.get_consistent(claim_key).await?.is_some() {
                     Ok(IngestOutcome::Duplicate)
                 } else {
                     Err(SaveError::Conflict)

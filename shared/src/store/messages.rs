@@ -62,10 +62,6 @@ impl MessageItem {
             created_at: now.to_owned(),
         }
     }
-
-    pub(super) fn key(&self) -> super::Item {
-        self.head.key()
-    }
 }
 
 impl Store {

@@ -110,10 +110,6 @@ impl Head {
             entity: entity.into(),
         }
     }
-
-    pub(crate) fn key(&self) -> Item {
-        raw_key(&self.pk, &self.sk)
-    }
 }
 
 fn key(org: &OrgId, sk: &str) -> HashMap<String, AttributeValue> {

@@ -180,7 +180,7 @@ async fn the_purge_pages_through_what_a_deleted_contact_left_and_finishes_once()
         "the purge checks whose conversation it is"
     );
     let items = store.partition(&conversation_pk).await.unwrap();
-    assert_eq!(items.len(), 2, "the owner and the message");
+    assert_eq!(items.len(), 3, "the owner, the message and its id's claim");
 
     let (entries, _) = store
         .purge_page(&org, PurgeScope::Contact("c1"), None, 25)
