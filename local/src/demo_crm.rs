@@ -73,6 +73,8 @@ struct Call {
     webhook_id: String,
     signatures: usize,
     verified: bool,
+    /// A verified write-back whose `webhook-id` was seen before: answered, not applied again.
+    duplicate: bool,
     body: Value,
 }
 
@@ -80,6 +82,8 @@ struct Call {
 struct Tenants {
     config: HashMap<String, Tenant>,
     calls: HashMap<String, Vec<Call>>,
+    /// The `webhook-id`s of the write-backs each tenant applied.
+    applied: HashMap<String, std::collections::HashSet<String>>,
 }
 
 type Shared = Arc<Mutex<Tenants>>;
@@ -87,7 +91,7 @@ type Shared = Arc<Mutex<Tenants>>;
 pub fn router(initial: HashMap<String, Tenant>) -> axum::Router {
     let state: Shared = Arc::new(Mutex::new(Tenants {
         config: initial,
-        calls: HashMap::new(),
+        ..Tenants::default()
     }));
     axum::Router::new()
         .route("/t/{tenant}/lookup", post(lookup))
@@ -117,8 +121,18 @@ async fn calls(State(state): State<Shared>, Path(tenant): Path<String>) -> Json<
     Json(json!({ "items": calls }))
 }
 
-/// Whether any signature in the header verifies with any secret the tenant holds.
-fn verifies(headers: &HeaderMap, body: &[u8], secrets: &[String]) -> (usize, bool, String) {
+/// How far a call's `webhook-timestamp` may be from now: older is a replay, newer forged.
+const TIMESTAMP_TOLERANCE_SECONDS: i64 = 300;
+
+/// Verifies a call as the README tells customers to: the timestamp within five minutes of
+/// `now`, then any `v1,` signature in the header equal, in constant time, to the one a held
+/// secret makes. `(signatures given, verified, webhook-id)`.
+fn verifies(
+    headers: &HeaderMap,
+    body: &[u8],
+    secrets: &[String],
+    now: i64,
+) -> (usize, bool, String) {
     let header = |name: &str| {
         headers
             .get(name)
@@ -132,15 +146,35 @@ fn verifies(headers: &HeaderMap, body: &[u8], secrets: &[String]) -> (usize, boo
         header("webhook-signature"),
     );
     let given: Vec<&str> = signature.split(' ').filter(|s| !s.is_empty()).collect();
-    let Ok(timestamp) = timestamp.parse::<i64>() else {
+    let fresh = timestamp.parse::<i64>().ok().filter(|ts| {
+        ts.checked_sub(now)
+            .is_some_and(|skew| skew.abs() <= TIMESTAMP_TOLERANCE_SECONDS)
+    });
+    let Some(timestamp) = fresh else {
         return (given.len(), false, id);
     };
     let verified = secrets.iter().any(|secret| {
-        SigningSecret::from_text(secret.clone())
-            .and_then(|s| s.sign(&id, timestamp, body))
-            .is_ok_and(|expected| given.contains(&expected.as_str()))
+        let Ok(expected) =
+            SigningSecret::from_text(secret.clone()).and_then(|s| s.sign(&id, timestamp, body))
+        else {
+            return false;
+        };
+        given.iter().any(|sig| {
+            sig.starts_with("v1,")
+                && aws_lc_rs::constant_time::verify_slices_are_equal(
+                    sig.as_bytes(),
+                    expected.as_bytes(),
+                )
+                .is_ok()
+        })
     });
     (given.len(), verified, id)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// A call to a tenant's lookup or write-back URL, recorded on arrival with whether its
@@ -163,12 +197,25 @@ impl FromRequest<Shared> for Received {
             .await
             .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
         let config = lock(state).config.get(&tenant).cloned().unwrap_or_default();
-        let (signatures, verified, webhook_id) = verifies(&parts.headers, &bytes, &config.secrets);
+        let (signatures, verified, webhook_id) =
+            verifies(&parts.headers, &bytes, &config.secrets, unix_now());
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        lock(state).calls.entry(tenant).or_default().push(Call {
+        let mut tenants = lock(state);
+        // A receiver drops repeats by `webhook-id`: a retry of a write-back it applied.
+        let applies =
+            parts.uri.path().ends_with("/writeback") && config.writeback == WriteBackAnswer::Accept;
+        let duplicate = verified
+            && applies
+            && !tenants
+                .applied
+                .entry(tenant.clone())
+                .or_default()
+                .insert(webhook_id.clone());
+        tenants.calls.entry(tenant).or_default().push(Call {
             webhook_id,
             signatures,
             verified,
+            duplicate,
             body: body.clone(),
         });
         Ok(Self {
@@ -241,5 +288,63 @@ async fn lookup(call: Received) -> Response {
         }))
         .into_response(),
         _ => Json(json!({ "status": "multiple" })).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test fails by panicking
+
+    use super::*;
+
+    fn headers(id: &str, timestamp: i64, signature: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("webhook-id", id.parse().unwrap());
+        headers.insert("webhook-timestamp", timestamp.to_string().parse().unwrap());
+        headers.insert("webhook-signature", signature.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_call_verifies_only_fresh_with_an_exact_v1_signature_of_a_held_secret() {
+        let secret = SigningSecret::generate();
+        let held = [secret.expose().to_owned()];
+        let (now, body) = (1_800_000_000, br#"{"type":"ping"}"#);
+        let signed = |at: i64| secret.sign("msg_1", at, body).unwrap();
+        let verified = |headers: HeaderMap| verifies(&headers, body, &held, now).1;
+
+        assert!(verified(headers("msg_1", now, &signed(now))));
+        assert!(verified(headers("msg_1", now - 300, &signed(now - 300))));
+        let other = SigningSecret::generate().sign("msg_1", now, body).unwrap();
+        assert!(verified(headers(
+            "msg_1",
+            now,
+            &format!("{other} {}", signed(now))
+        )));
+
+        for (why, refused) in [
+            (
+                "older than five minutes",
+                headers("msg_1", now - 301, &signed(now - 301)),
+            ),
+            (
+                "from the future",
+                headers("msg_1", now + 301, &signed(now + 301)),
+            ),
+            ("another id", headers("msg_2", now, &signed(now))),
+            ("another secret", headers("msg_1", now, &other)),
+            (
+                "not v1",
+                headers("msg_1", now, &signed(now).replacen("v1,", "v2,", 1)),
+            ),
+            (
+                "longer",
+                headers("msg_1", now, &format!("{}AA", signed(now))),
+            ),
+            ("shorter", headers("msg_1", now, &signed(now)[..20])),
+        ] {
+            assert!(!verified(refused), "{why}");
+        }
+        assert!(!verifies(&headers("msg_1", now, &signed(now)), b"{}", &held, now).1);
     }
 }

@@ -237,9 +237,10 @@ impl App {
                 changed_by: &job.changed_by,
             };
             let secrets = self.signing_secrets(org, &connection).await?;
+            let webhook_id = webhook_id_for(&job.webhook_id, &call)?;
             let reply = self
                 .client
-                .call(&url, &secrets, &job.webhook_id, now.unix_timestamp(), &call)
+                .call(&url, &secrets, &webhook_id, now.unix_timestamp(), &call)
                 .await?;
             let retryable = match &reply.outcome {
                 Ok(_) => false,
@@ -322,6 +323,17 @@ impl App {
         );
         Ok(true)
     }
+}
+
+/// The `webhook-id` of a write-back: the job's id with a digest of the body. A retry of the
+/// same body repeats it, so a receiver drops the repeat; an agent's later edit sends another
+/// body, which must never look like a repeat of the first.
+fn webhook_id_for(job_id: &str, call: &WriteBackCall<'_>) -> Result<String, DomainError> {
+    use sha2::Digest;
+    let body = serde_json::to_vec(call).map_err(DomainError::failed)?;
+    let digest = sha2::Sha256::digest(&body);
+    let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{job_id}_{short}"))
 }
 
 /// The reply, if its found record's id and link may be shown to every agent and put in

@@ -225,3 +225,70 @@ async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
         Some("Globex")
     );
 }
+
+/// The calls the demo CRM received for `org`, oldest first.
+async fn demo_calls(org: &str) -> Vec<Value> {
+    let calls: Value = reqwest::Client::new()
+        .get(format!("{}/_calls", demo_crm(org)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    calls["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_write_back_retry_repeats_its_webhook_id_only_with_the_same_body() {
+    let local = local_services().await;
+    let queue = TestQueue::new("crm-handler-tests").await;
+    let worker = local::testing::services_as("crm-worker", &[(queue.url(), "CrmQueue")]).await;
+    let org = new_org("wb");
+    let contact = failing_write_back(&local, &org).await;
+    let now = rfc3339(time::OffsetDateTime::now_utc());
+    let first_tried = |b: &mut Value| b["first_tried_at"] = now.clone().into();
+    for _ in 0..2 {
+        run_job(&worker, "sqs-crm-writeback", (&org, &contact), first_tried).await;
+    }
+    // The first try may have reached the CRM before it failed; meanwhile an agent edits again.
+    let edit = ValueChange {
+        key: "account".into(),
+        definition_id: "def-account".into(),
+        value: Some("Initech".into()),
+        source: ValueSource::Agent,
+        sync: Some(SyncState::Pending),
+    };
+    let org_id = OrgId::parse(&org).unwrap();
+    local
+        .store()
+        .update_values(&org_id, &contact, &[edit], None, &now, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    run_job(&worker, "sqs-crm-writeback", (&org, &contact), first_tried).await;
+
+    let calls = demo_calls(&org).await;
+    let sent: Vec<(&str, &Value)> = calls
+        .iter()
+        .filter(|c| c["body"]["type"] == "contact.updated")
+        .map(|c| {
+            (
+                c["webhook_id"].as_str().unwrap(),
+                &c["body"]["attributes"]["account"],
+            )
+        })
+        .collect();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(
+        sent[0], sent[1],
+        "a retry of the same body is the same message"
+    );
+    assert_eq!(sent[2].1, "Initech");
+    assert_ne!(sent[2].0, sent[0].0, "another body never reuses the id");
+    assert!(
+        sent.iter()
+            .all(|(id, _)| id.starts_with("01a1fc70-0000-7000-8000-0000000000b1_")),
+        "all of the one job"
+    );
+}
