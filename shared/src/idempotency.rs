@@ -20,6 +20,10 @@ use crate::store::{Claim, Store, StoredResponse};
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 pub const WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a claim without a response holds its key: longer than any API request may run (API
+/// Gateway stops them at 30 s), so a request that died between claim and completion frees its
+/// key for the retry within a minute, not a day.
+pub const CLAIM_WINDOW: Duration = Duration::from_secs(60);
 const MAX_KEY_LEN: usize = 255;
 /// How long a second request waits for the first one holding its key to finish.
 const WAIT_FOR_FIRST: Duration = Duration::from_secs(5);
@@ -162,9 +166,9 @@ where
     let waited = std::time::Instant::now();
     loop {
         let now = env.now().unix_timestamp();
-        let expires = now + WINDOW.as_secs() as i64;
+        let claimed_until = now + CLAIM_WINDOW.as_secs() as i64;
         match store
-            .claim_idempotency_key(&caller.org, &key, &hash, now, expires)
+            .claim_idempotency_key(&caller.org, &key, &hash, now, claimed_until)
             .await?
         {
             Claim::Won => {
@@ -177,6 +181,7 @@ where
                             let sealed = seal.seal_text(&caller.org, &stored.body).await?;
                             stored.body = format!("{SEALED}{sealed}");
                         }
+                        let kept_until = env.now().unix_timestamp() + WINDOW.as_secs() as i64;
                         store
                             .complete_idempotency_key(
                                 &caller.org,
@@ -184,6 +189,7 @@ where
                                 &hash,
                                 &stored,
                                 about.map(|a| a.0.as_str()),
+                                kept_until,
                             )
                             .await?
                     }

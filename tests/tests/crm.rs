@@ -238,6 +238,41 @@ async fn a_record_whose_id_or_link_cannot_be_shown_makes_the_lookup_an_error() {
 }
 
 #[tokio::test]
+async fn a_crm_value_of_the_matching_attribute_links_the_contact_and_its_history() {
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
+    let agent = api.caller(&org, "agent", "enterprise").await;
+    admin
+        .create_attribute(&json!({"label": "Account", "type": "text", "crm_managed": true}))
+        .await;
+    admin
+        .set_settings(&json!({"matching_attribute": "account"}))
+        .await;
+    let crm = DemoCrm::for_org(&org);
+    let records = json!([
+        {"match": "+351931", "id": "R-1", "attributes": {"account": "ACME"}},
+        {"match": "+351932", "id": "R-2", "attributes": {"account": " acme "}},
+    ]);
+    connect_demo_crm(&admin, &crm, records, "answer").await;
+    let ana = api.contact_from(&org, "whatsapp", "+351931", "wa-1").await;
+    let bea = api.contact_from(&org, "sms", "+351932", "sms-1").await;
+    for contact in [&ana, &bea] {
+        looked_up(&agent, contact).await;
+    }
+    agent
+        .view_when(&ana, "the CRM's value linking", |v| {
+            v["linked_contact_ids"] == json!([bea])
+        })
+        .await;
+    agent
+        .history_when(&ana, 10, "the group's history", |ids| {
+            let mut ids = ids.to_vec();
+            ids.sort();
+            ids == ["sms-1", "wa-1"]
+        })
+        .await;
+}
+
+#[tokio::test]
 async fn lookups_need_an_enterprise_caller_of_the_contacts_org() {
     let (api, org) = fresh();
     let contact = api.contact_from(&org, "sms", "+351922", "c1").await;

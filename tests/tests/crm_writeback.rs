@@ -72,6 +72,27 @@ async fn an_agents_change_is_written_back_when_a_conversation_changes_status() {
     assert_eq!(account["sync"], "synced");
     assert_eq!(account["value"], "Globex");
     let call = write_back_call(&crm).await;
+    let write_backs = crm
+        .calls()
+        .await
+        .into_iter()
+        .filter(|c| c["body"]["type"] == "contact.updated")
+        .count();
+    assert_eq!(write_backs, 1, "the unchanged status sent nothing");
+    // Events of one contact arrive in order: the change's event comes after any the
+    // unchanged status could have told.
+    let events = api
+        .events_when(&org, "conversation.status_changed", 1)
+        .await;
+    let changes: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "conversation.status_changed")
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        (&changes[0]["data"]["from"], &changes[0]["data"]["to"]),
+        (&json!("open"), &json!("closed"))
+    );
     assert_eq!(call["verified"], true);
     assert_eq!(call["body"]["attributes"], json!({"account": "Globex"}));
     assert_eq!(

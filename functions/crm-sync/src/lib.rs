@@ -41,6 +41,7 @@ shared::routes! {
 pub struct App {
     store: Store,
     crm: Queue,
+    matching: Queue,
     seal: SecretSeal,
     loopback: Loopback,
     client: CrmClient,
@@ -52,6 +53,7 @@ impl Build for App {
         Self {
             store: s.store(),
             crm: s.crm(),
+            matching: s.matching(),
             seal: s.seal(),
             loopback: s.loopback(),
             // Building fails only without a TLS backend, which this binary always has.

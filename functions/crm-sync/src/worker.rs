@@ -13,6 +13,7 @@ use shared::crm::{
 };
 use shared::events::Outbox;
 use shared::ids::{ContactId, OrgId};
+use shared::matching::MatchJob;
 use shared::metrics::{self, Metric};
 use shared::serve::{Delivery, Handled, QueueFunction};
 use shared::settings::Settings;
@@ -54,19 +55,21 @@ impl App {
         &self,
         org: &OrgId,
         contact_id: &ContactId,
-    ) -> Result<Option<(CrmConnection, Contact, Stored<AttributeSet>)>, DomainError> {
+    ) -> Result<Option<(CrmConnection, Contact, Stored<AttributeSet>, Settings)>, DomainError> {
         let context = self.store.contact_context(org, contact_id).await?;
+        let (definitions, settings) = (context.definitions, context.settings.value);
         Ok(context
             .crm
             .zip(context.contact)
-            .map(|(connection, contact)| (connection, contact, context.definitions)))
+            .map(|(connection, contact)| (connection, contact, definitions, settings)))
     }
 
     /// Runs one lookup and records what it found; a failure is recorded on the contact and
     /// counted by the breaker, never retried blindly (the next trigger looks up again).
     #[tracing::instrument(skip(self), fields(org = %org, contact = %contact_id))]
     pub async fn lookup(&self, org: &OrgId, contact_id: &ContactId) -> Result<(), DomainError> {
-        let Some((connection, contact, definitions)) = self.connected(org, contact_id).await?
+        let Some((connection, contact, definitions, settings)) =
+            self.connected(org, contact_id).await?
         else {
             return Ok(());
         };
@@ -83,14 +86,15 @@ impl App {
         let (outcome, connection, now) = (&outcome, &connection, &now);
         let definitions = &definitions.value;
         let mut known = Some(contact);
-        let (crm, written) = retry_on_conflict(|| {
+        let matching = settings.matching_attribute.as_deref();
+        let (crm, written, refiles) = retry_on_conflict(|| {
             let known = known.take();
             async move {
                 let contact = match known {
                     Some(contact) => contact,
                     None => match self.store.contact(org, contact_id).await? {
                         Some(contact) => contact,
-                        None => return Ok((None, 0)),
+                        None => return Ok((None, 0, false)),
                     },
                 };
                 let (crm, changes) = match outcome {
@@ -117,7 +121,11 @@ impl App {
                     .record_lookup(org, contact_id, &crm, &changes, now, outbox.events())
                     .await?
                 {
-                    Some(_) => Ok((Some(crm), changes.len())),
+                    Some(_) => {
+                        let changed = contact.changed_keys(&changes);
+                        let refiles = changed.iter().any(|k| Some(k.as_str()) == matching);
+                        Ok((Some(crm), changes.len(), refiles))
+                    }
                     None => Err(SaveError::Conflict),
                 }
             }
@@ -126,6 +134,18 @@ impl App {
         let Some(crm) = crm else {
             return Ok(());
         };
+        // A CRM value of the matching attribute moves the contact as an agent's edit does:
+        // the match worker files it anew, relinks it and moves its history.
+        if refiles {
+            self.matching
+                .send(&MatchJob::Contact {
+                    org_id: org.clone(),
+                    contact_id: contact_id.clone(),
+                    generation: settings.match_generation,
+                    groups: Vec::new(),
+                })
+                .await?;
+        }
         tracing::info!(status = ?crm.status, values = written, "crm lookup recorded");
         metrics::record(
             Metric::CrmLookup {
@@ -189,7 +209,7 @@ impl App {
         contact_id: &ContactId,
         job: WriteBack,
     ) -> Result<(), DomainError> {
-        let Some((connection, contact, definitions)) = self.connected(org, contact_id).await?
+        let Some((connection, contact, definitions, _)) = self.connected(org, contact_id).await?
         else {
             return Ok(());
         };

@@ -11,6 +11,7 @@ use shared::exports::{ExportStatus, ExportTask};
 use shared::ids::{ExportId, OrgId};
 use shared::invocation::Deadline;
 use shared::serve::{QueueFunction, ScheduledFunction};
+use shared::services::Services;
 use shared::testing::{load_event, local_services, new_org};
 
 #[tokio::test]
@@ -82,44 +83,43 @@ async fn the_sample_events_start_read_and_schedule_exports() {
     assert_eq!(status, 404, "already gone");
 }
 
+async fn job_status(local: &Services, org: &str) -> ExportStatus {
+    job(local, org, SAMPLE_JOB).await.status
+}
+
 #[tokio::test]
 async fn the_sample_queue_event_runs_the_job_it_names() {
     let local = local_services().await;
     let app = app(&local, Tuning::default()).await;
-    // The sample names org `acme`; the job is made there under the sample's id.
-    let org = "acme";
+    // The sample names org `acme`; it runs in a new org, where the job is made, queued, under
+    // the sample's id: never one a run before finished.
+    let fresh = new_org("evt");
+    let org = fresh.as_str();
     let mut sample = ExportTask {
         org_id: OrgId::parse(org).unwrap(),
         export_id: ExportId::parse(SAMPLE_JOB).unwrap(),
         lease: None,
     };
-    if local
+    let job = shared::exports::ExportJob::new(
+        SAMPLE_JOB.into(),
+        shared::exports::ExportFormat::Csv,
+        Default::default(),
+        shared::exports::ExportTrigger::Manual,
+        "2026-01-01T10:00:00Z",
+    );
+    local
         .store()
-        .export_job(&OrgId::parse(org).unwrap(), SAMPLE_JOB)
+        .create_export(&OrgId::parse(org).unwrap(), &job)
         .await
-        .unwrap()
-        .is_none()
-    {
-        let job = shared::exports::ExportJob::new(
-            SAMPLE_JOB.into(),
-            shared::exports::ExportFormat::Csv,
-            Default::default(),
-            shared::exports::ExportTrigger::Manual,
-            "2026-01-01T10:00:00Z",
-        );
-        local
-            .store()
-            .create_export(&OrgId::parse(org).unwrap(), &job)
-            .await
-            .unwrap();
-    }
-    let event = serde_json::from_value(load_event("export-contacts", "sqs-export-task")).unwrap();
+        .unwrap();
+    assert_eq!(job_status(&local, org).await, ExportStatus::Queued);
+    let text = load_event("export-contacts", "sqs-export-task")
+        .to_string()
+        .replace("acme", org);
+    let event = serde_json::from_str(&text).unwrap();
     let response = app.handle_batch(event, Deadline::longest()).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(
-        job(&local, org, SAMPLE_JOB).await.status,
-        ExportStatus::Succeeded
-    );
+    assert_eq!(job_status(&local, org).await, ExportStatus::Succeeded);
     sample.export_id = ExportId::parse("01a1fc60-0000-7000-8000-0000000000ff").unwrap();
     assert_eq!(
         app.attempt(&sample, Deadline::longest()).await.unwrap(),

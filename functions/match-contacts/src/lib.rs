@@ -113,6 +113,7 @@ impl App {
         let now = rfc3339(self.env.now());
         let mut recount: BTreeSet<String> = groups.into_iter().collect();
         let mut linked_here = BTreeSet::new();
+        let mut unlinked_here = BTreeSet::new();
         let mut backoff = Backoff::new();
         let filed = loop {
             if !backoff.next_try().await {
@@ -123,16 +124,34 @@ impl App {
             let Some(contact) = self.store.contact(org, contact_id).await? else {
                 break None;
             };
-            if contact.match_generation == generation {
-                break contact.match_hash;
-            }
             let hash = current_hash(&contact, settings, definitions);
+            let filed_here = (contact.match_generation == generation)
+                .then(|| contact.match_hash.clone())
+                .flatten();
+            if contact.match_generation == generation && filed_here == hash {
+                // An edit meanwhile filed it back under a value whose link this job removed.
+                if let Some(hash) = hash.as_ref().filter(|h| unlinked_here.contains(*h)) {
+                    let link = [(hash.clone(), contact.id.clone())];
+                    self.store
+                        .put_match_links(org, generation, &link, &now)
+                        .await?;
+                }
+                break hash;
+            }
             if let Some(hash) = &hash {
                 let link = [(hash.clone(), contact.id.clone())];
                 self.store
                     .put_match_links(org, generation, &link, &now)
                     .await?;
                 linked_here.insert(hash.clone());
+            }
+            // Filed in this generation under a value it no longer has (a CRM record changed
+            // it): its old link goes first, so a death before the filing leaves it to redo.
+            if let Some(old) = filed_here.filter(|old| Some(old) != hash.as_ref()) {
+                let stale = [(generation, old.clone(), contact.id.clone())];
+                self.store.delete_match_links(org, &stale).await?;
+                unlinked_here.insert(old.clone());
+                recount.insert(old);
             }
             let applied = self
                 .store

@@ -46,7 +46,8 @@ pub enum Claim {
 }
 
 impl Store {
-    /// Claims `key` for a request with `request_hash`, unless a live record holds it.
+    /// Claims `key` for a request with `request_hash` until `ttl` (unix seconds), unless a live
+    /// record holds it: a completed one, or a claim whose `ttl` has not passed.
     #[tracing::instrument(skip(self, key, request_hash), fields(org = %org))]
     pub async fn claim_idempotency_key(
         &self,
@@ -101,8 +102,9 @@ impl Store {
         Ok(item.map(|r| r.record))
     }
 
-    /// Stores the first request's response under its claimed key. A response that holds a
-    /// contact's data is indexed under that contact, so deleting it removes the record too.
+    /// Stores the first request's response under its claimed key, kept until `ttl`. A response
+    /// that holds a contact's data is indexed under that contact, so deleting it removes the
+    /// record too.
     pub async fn complete_idempotency_key(
         &self,
         org: &OrgId,
@@ -110,6 +112,7 @@ impl Store {
         request_hash: &str,
         response: &StoredResponse,
         about_contact: Option<&str>,
+        ttl: i64,
     ) -> Result<(), DomainError> {
         let pk = keys::idempotency_pk(org, key);
         let response = serde_dynamo::to_attribute_value(response).map_err(failed)?;
@@ -121,11 +124,15 @@ impl Store {
             .condition_expression("request_hash = :hash")
             .expression_attribute_names("#response", "response")
             .expression_attribute_values(":response", response)
-            .expression_attribute_values(":hash", AttributeValue::S(request_hash.to_owned()));
+            .expression_attribute_values(":hash", AttributeValue::S(request_hash.to_owned()))
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()));
         request = match about_contact {
-            None => request.update_expression("SET #response = :response"),
+            None => request.update_expression("SET #response = :response, #ttl = :ttl"),
             Some(contact) => request
-                .update_expression("SET #response = :response, #g1pk = :g1pk, #g1sk = :g1sk")
+                .update_expression(
+                    "SET #response = :response, #ttl = :ttl, #g1pk = :g1pk, #g1sk = :g1sk",
+                )
                 .expression_attribute_names("#g1pk", "GSI1PK")
                 .expression_attribute_names("#g1sk", "GSI1SK")
                 .expression_attribute_values(

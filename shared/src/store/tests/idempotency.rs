@@ -11,7 +11,7 @@ async fn an_idempotency_key_is_claimed_once_completed_and_found_by_contact() {
         let org = org.clone();
         async move {
             store
-                .claim_idempotency_key(&org, key, hash, 1_000, 90_000)
+                .claim_idempotency_key(&org, key, hash, 1_000, 1_060)
                 .await
                 .unwrap()
         }
@@ -24,7 +24,7 @@ async fn an_idempotency_key_is_claimed_once_completed_and_found_by_contact() {
         etag: None,
     };
     store
-        .complete_idempotency_key(&org, "k1", "h1", &stored, Some("c1"))
+        .complete_idempotency_key(&org, "k1", "h1", &stored, Some("c1"), 90_000)
         .await
         .unwrap();
     assert!(
@@ -47,4 +47,39 @@ async fn an_idempotency_key_is_claimed_once_completed_and_found_by_contact() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_claim_that_never_completed_frees_its_key_after_its_minute_a_response_after_its_day() {
+    let (store, org) = (local_store().await, org());
+    let claim = |now: i64| {
+        let (store, org) = (store.clone(), org.clone());
+        async move {
+            store
+                .claim_idempotency_key(&org, "k", "h", now, now + 60)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(matches!(claim(1_000).await, Claim::Won));
+    // The first request dies here, between its claim and its completion.
+    assert!(
+        matches!(claim(1_059).await, Claim::Taken(r) if r.response.is_none()),
+        "held while the first may still run"
+    );
+    assert!(matches!(claim(1_061).await, Claim::Won), "free a minute on");
+    let stored = StoredResponse {
+        status: 200,
+        body: "{}".into(),
+        etag: None,
+    };
+    store
+        .complete_idempotency_key(&org, "k", "h", &stored, None, 1_061 + 86_400)
+        .await
+        .unwrap();
+    assert!(
+        matches!(claim(1_061 + 86_399).await, Claim::Taken(r) if r.response == Some(stored.clone())),
+        "a response is replayed for its day"
+    );
+    assert!(matches!(claim(1_061 + 86_401).await, Claim::Won));
 }
