@@ -261,6 +261,59 @@ async fn what_a_channel_says_of_a_person_gets_the_text_rules_and_only_https_link
 }
 
 #[tokio::test]
+async fn a_message_delivered_late_rolls_back_neither_the_status_nor_the_profile() {
+    let (api, org) = fresh();
+    let at = |day: u32| format!("2026-01-0{day}T10:00:00Z");
+    let message = |id: &str, day: u32, status: &str, name: &str, locale: &str| {
+        let mut m = inbound(&org, "facebook_messenger", "fb-late", "c-late", id);
+        m["message"]["sent_at"] = json!(at(day));
+        m["conversation"]["status"] = json!(status);
+        m["sender"]["name"] = json!(name);
+        m["sender"]["attributes"] = json!({"locale": locale});
+        m
+    };
+    let id = api
+        .contact_of(&message("m2", 2, "open", "Ana", "pt_PT"))
+        .await;
+    api.contact_of(&message("m3", 3, "closed", "Ana Lima", "pt_BR"))
+        .await;
+    // m1 was sent before both and reaches ingest last, as a standard queue may deliver it.
+    api.contact_of(&message("m1", 1, "open", "A. L.", "en_GB"))
+        .await;
+
+    let agent = api.caller(&org, "agent", "team").await;
+    let view = agent.view(&id).await;
+    assert_eq!(view["name"], "Ana Lima");
+    assert_eq!(entry(&view, "locale").unwrap()["value"], "pt_BR");
+    let history = agent
+        .get(&format!("/contacts/{id}/conversations"))
+        .await
+        .expect(200);
+    assert_eq!(history["items"][0]["status"], "closed");
+    assert_eq!(history["items"][0]["last_message_at"], json!(at(3)));
+    let messages = agent
+        .get("/conversations/c-late/messages")
+        .await
+        .expect(200);
+    assert_eq!(
+        api_tests::ids(&messages),
+        ["m3", "m2", "m1"],
+        "stored all the same"
+    );
+    // Events of one contact arrive in order: after the contact's creation and m3's change,
+    // nothing reopened the conversation.
+    let events = api
+        .events_when(&org, "conversation.status_changed", 1)
+        .await;
+    let changes: Vec<(&Value, &Value)> = events
+        .iter()
+        .filter(|e| e["type"] == "conversation.status_changed")
+        .map(|e| (&e["data"]["from"], &e["data"]["to"]))
+        .collect();
+    assert_eq!(changes, [(&json!("open"), &json!("closed"))]);
+}
+
+#[tokio::test]
 async fn a_sender_cannot_write_into_another_senders_conversation() {
     let (api, org) = fresh();
     let owner = api

@@ -153,7 +153,13 @@ impl App {
             let mut contact = before
                 .clone()
                 .unwrap_or_else(|| Contact::new(self.env.ids.new_id(), network, &now));
-            refresh_profile(&mut contact, &inbound);
+            // A message older than the last one applied (a late redelivery) is stored, but
+            // rolls back neither the profile nor the conversation's status or time.
+            let read = context.conversation.as_ref();
+            let late = read.filter(|head| head.is_after(sent_at.as_str()));
+            if late.is_none() {
+                refresh_profile(&mut contact, &inbound);
+            }
 
             let settings = &context.settings.value;
             let match_move = refile(&mut contact, settings, &context.definitions.value);
@@ -167,12 +173,25 @@ impl App {
             let stored_attachments = self
                 .store_attachments(org, &contact.id, &inbound.message.id, &attachments)
                 .await?;
-            let conversation = Conversation {
-                id: inbound.conversation.id.clone(),
-                channel,
-                status: status.to_owned(),
-                contact_id: contact.id.clone(),
-                last_message_at: sent_at.clone(),
+            let conversation = match late {
+                None => Conversation {
+                    id: inbound.conversation.id.clone(),
+                    channel,
+                    status: status.to_owned(),
+                    contact_id: contact.id.clone(),
+                    last_message_at: sent_at.clone(),
+                },
+                Some(head) => Conversation {
+                    id: inbound.conversation.id.clone(),
+                    channel,
+                    status: head.status.clone().unwrap_or_else(|| status.to_owned()),
+                    contact_id: contact.id.clone(),
+                    last_message_at: head
+                        .last_message_at
+                        .as_deref()
+                        .and_then(|at| Timestamp::parse(at).ok())
+                        .unwrap_or_else(|| sent_at.clone()),
+                },
             };
             let message = Message {
                 id: inbound.message.id.clone(),
@@ -206,6 +225,7 @@ impl App {
                     ProfileWrite::Unchanged { contact: &contact }
                 },
                 conversation: &conversation,
+                conversation_read: read,
                 message: &message,
                 match_move: match_move.clone(),
                 now: &now,

@@ -175,43 +175,60 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// The conversation's head item in its own partition: notes on it check it exists.
+    /// The conversation's head item in its own partition: notes on it check it exists. It holds
+    /// the status and the time of the last message applied. Written only if nothing changed it
+    /// since ingest read it (`read`), or, for a conversation that was not there, if it is still
+    /// not there or its sender's own with no later message: a message never rolls back a
+    /// status or a time, and a change that lands meanwhile makes ingest read again.
     pub(super) fn conversation_owner(
         &self,
         org: &OrgId,
         conversation: &Conversation,
+        read: Option<&super::ConversationHead>,
         now: &str,
     ) -> Result<TransactWriteItem, DomainError> {
         let mut item = raw_key(
             &keys::conversation_pk(org, &conversation.id),
             keys::CONVERSATION_OWNER_SK,
         );
+        let text = |v: &str| AttributeValue::S(v.to_owned());
+        item.insert("entity".into(), text("conversation_owner"));
+        item.insert("contact_id".into(), text(&conversation.contact_id));
+        item.insert("status".into(), text(&conversation.status));
         item.insert(
-            "entity".into(),
-            AttributeValue::S("conversation_owner".into()),
+            "last_message_at".into(),
+            text(conversation.last_message_at.as_str()),
         );
-        item.insert(
-            "contact_id".into(),
-            AttributeValue::S(conversation.contact_id.clone()),
-        );
-        item.insert(
-            "status".into(),
-            AttributeValue::S(conversation.status.clone()),
-        );
-        item.insert("updated_at".into(), AttributeValue::S(now.to_owned()));
-        // Whoever started the conversation keeps it: of two first messages naming it from
-        // different senders, one loses and is read again.
+        item.insert("updated_at".into(), text(now));
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK) OR contact_id = :owner")
-            .expression_attribute_values(
-                ":owner",
-                AttributeValue::S(conversation.contact_id.clone()),
-            )
-            .build()
-            .map_err(failed)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+            .expression_attribute_names("#last", "last_message_at")
+            .expression_attribute_values(":owner", text(&conversation.contact_id));
+        let put = match read {
+            None => put
+                .condition_expression(
+                    "attribute_not_exists(PK) OR (contact_id = :owner AND #last <= :at)",
+                )
+                .expression_attribute_values(":at", text(conversation.last_message_at.as_str())),
+            Some(head) => put
+                .expression_attribute_names("#status", "status")
+                .condition_expression(
+                    "contact_id = :owner AND #status = :read_status \
+                     AND (attribute_not_exists(#last) OR #last = :read_last)",
+                )
+                .expression_attribute_values(
+                    ":read_status",
+                    text(head.status.as_deref().unwrap_or_default()),
+                )
+                .expression_attribute_values(
+                    ":read_last",
+                    text(head.last_message_at.as_deref().unwrap_or_default()),
+                ),
+        };
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(failed)?)
+            .build())
     }
 
     /// A conversation with its contact and the org's CRM connection, as a status change needs

@@ -31,6 +31,18 @@ pub struct IngestContext {
 pub struct ConversationHead {
     pub contact_id: String,
     pub status: Option<String>,
+    /// The time of the last message applied to it.
+    pub last_message_at: Option<String>,
+}
+
+impl ConversationHead {
+    /// Whether a message sent at `sent_at` is older than the last one applied: it is stored,
+    /// but rolls back neither the conversation's status nor its contact's profile.
+    pub fn is_after(&self, sent_at: &str) -> bool {
+        self.last_message_at
+            .as_deref()
+            .is_some_and(|at| at > sent_at)
+    }
 }
 
 /// The writes of one inbound message, applied in one transaction.
@@ -38,6 +50,8 @@ pub struct IngestWrite<'a> {
     pub org: &'a OrgId,
     pub profile: ProfileWrite<'a>,
     pub conversation: &'a Conversation,
+    /// The conversation's head as ingest read it; `None` when there was none.
+    pub conversation_read: Option<&'a ConversationHead>,
     pub message: &'a Message,
     pub match_move: Option<MatchMove>,
     pub now: &'a str,
@@ -108,6 +122,7 @@ impl Store {
                 conversation = text(&item, "contact_id").map(|contact_id| ConversationHead {
                     contact_id,
                     status: text(&item, "status"),
+                    last_message_at: text(&item, "last_message_at"),
                 });
             }
         }
@@ -144,7 +159,12 @@ impl Store {
         ];
         let history = super::conversations::history_pk(org, write.profile.contact());
         items.push(self.conversation_upsert(org, write.conversation, history, write.now)?);
-        items.push(self.conversation_owner(org, write.conversation, write.now)?);
+        items.push(self.conversation_owner(
+            org,
+            write.conversation,
+            write.conversation_read,
+            write.now,
+        )?);
         if let ProfileWrite::New { contact, claim_pk } = write.profile {
             let claim = HashMap::from([
                 (keys::PK.to_owned(), AttributeValue::S(claim_pk.to_owned())),

@@ -124,6 +124,7 @@ async fn ingested(store: &Store, org: &OrgId, id: &str, conversation: &str) -> C
             claim_pk: &claim,
         },
         conversation: &conv,
+        conversation_read: None,
         message: &message,
         match_move: None,
         now: NOW,
