@@ -18,7 +18,7 @@ use shared::contacts::{Contact, Identity, ValueSource};
 use shared::events::Outbox;
 use shared::ids::{self, OrgId};
 use shared::keys;
-use shared::matching::refile;
+use shared::matching::{MatchJob, refile};
 use shared::metrics::{self, Metric};
 use shared::retry::Backoff;
 use shared::serve::{Delivery, Handled, QueueFunction};
@@ -49,7 +49,15 @@ pub struct Ingested {
 }
 
 // `crm` is `crm-sync`'s queue: lookups and write-backs a message asks for.
-shared::app!(pub struct App { store, blobs, matching, crm });
+shared::app!(pub struct App { store, blobs, matching, crm } tuning: IngestTuning);
+
+/// Faults handler tests inject; never set outside them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestTuning {
+    /// The function dies right after its transaction commits, before any follow-up: the
+    /// message's delivery fails and SQS hands it over again.
+    pub die_after_commit: bool,
+}
 
 fn malformed(why: impl Into<String>) -> IngestError {
     IngestError::Malformed(why.into())
@@ -237,6 +245,9 @@ impl App {
             };
             match self.store.ingest(write).await {
                 Ok(IngestOutcome::Written) => {
+                    if self.tuning.die_after_commit {
+                        return Err(DomainError::failed("injected: died after the commit").into());
+                    }
                     if is_new {
                         metrics::record(Metric::ContactCreated, org);
                     }
@@ -258,7 +269,32 @@ impl App {
                     return Ok(ingested);
                 }
                 Ok(IngestOutcome::Duplicate) => {
-                    tracing::info!(contact = %contact.id, "redelivered message ignored");
+                    // The first delivery may have died after its commit: what follows one is
+                    // done again, each step idempotent and from what was committed. The
+                    // conversation's time moves forward only, to the time its `OWNER` holds
+                    // (not this delivery's `sent_at`, which a re-sent message may change), and
+                    // the match job files, counts and relists what is committed.
+                    let committed = read
+                        .and_then(|head| head.last_message_at.as_deref())
+                        .and_then(|at| Timestamp::parse(at).ok());
+                    if let Some(at) = committed {
+                        let conversation = Conversation {
+                            last_message_at: at,
+                            ..conversation.clone()
+                        };
+                        self.store.advance_conversation(org, &conversation).await?;
+                    }
+                    if let Some(hash) = &contact.match_hash {
+                        self.matching
+                            .send(&MatchJob::Contact {
+                                org_id: org.clone(),
+                                contact_id: contact.typed_id()?,
+                                generation: contact.match_generation,
+                                groups: vec![hash.clone()],
+                            })
+                            .await?;
+                    }
+                    tracing::info!(contact = %contact.id, "redelivered message: follow-ups again");
                     return Ok(ingested);
                 }
                 Err(SaveError::Conflict) => {

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use ingest_messages::App;
+use ingest_messages::{App, IngestTuning};
 use serde_json::Value;
 use shared::clock::Env;
 use shared::contacts::Contact;
@@ -68,4 +68,62 @@ async fn a_malformed_message_fails_alone_and_the_rest_of_the_batch_lands() {
     assert_eq!(again.batch_item_failures.len(), 1);
     let after = first_page_of_contacts(&local, &org).await;
     assert_eq!(after, contacts);
+}
+
+#[tokio::test]
+async fn a_message_whose_first_delivery_died_after_its_commit_is_followed_up_on_redelivery() {
+    let local = local_services().await;
+    let org = new_org("ing");
+    let app = App::build(&local, &Env::system());
+    let dying = App::build(&local, &Env::system()).tuned(IngestTuning {
+        die_after_commit: true,
+    });
+    let message = |id: &str, at: &str| {
+        serde_json::json!({"org_id": org, "channel": "sms", "sender": {"user_id": "+351966"},
+            "conversation": {"id": "conv-d", "status": "open"},
+            "message": {"id": id, "text": "hi", "sent_at": at}})
+        .to_string()
+    };
+    let first = app
+        .ingest_body(&message("m1", "2026-01-01T10:00:00Z"))
+        .await
+        .unwrap();
+    let later = message("m2", "2026-01-02T10:00:00Z");
+    assert!(
+        dying.ingest_body(&later).await.is_err(),
+        "died after its commit"
+    );
+    let org_id = OrgId::parse(&org).unwrap();
+    let contact = local
+        .store()
+        .contact(&org_id, &first.contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let listed_time = || async {
+        let (listed, _) = local
+            .store()
+            .linked_conversations(
+                &org_id,
+                &contact,
+                shared::cursor::PageRequest {
+                    limit: 10,
+                    start: None,
+                },
+            )
+            .await
+            .unwrap();
+        listed[0].last_message_at.as_str().to_owned()
+    };
+    assert_eq!(
+        listed_time().await,
+        "2026-01-01T10:00:00Z",
+        "its follow-up never ran"
+    );
+    app.ingest_body(&later).await.unwrap();
+    assert_eq!(
+        listed_time().await,
+        "2026-01-02T10:00:00Z",
+        "the redelivery did what the first delivery's death left undone"
+    );
 }
