@@ -170,16 +170,44 @@ async fn failing_write_back(local: &Services, org: &str) -> String {
     h.contact_id
 }
 
+/// [`failing_write_back`] in a new org, with the worker as deployed (its calls checked against
+/// its policy) sending its retries to a queue of the tests' own.
+struct FailingWriteBack {
+    local: Services,
+    worker: Services,
+    org: String,
+    contact: String,
+    /// When its first try is made.
+    now: String,
+}
+
+impl FailingWriteBack {
+    async fn new() -> Self {
+        let local = local_services().await;
+        let queue = TestQueue::new("crm-handler-tests").await;
+        let worker = local::testing::services_as("crm-worker", &[(queue.url(), "CrmQueue")]).await;
+        let org = new_org("wb");
+        let contact = failing_write_back(&local, &org).await;
+        let now = rfc3339(time::OffsetDateTime::now_utc());
+        Self {
+            local,
+            worker,
+            org,
+            contact,
+            now,
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
-    let local = local_services().await;
-    // Retries go to a queue of their own: this test is the worker, as deployed (its calls
-    // checked against its policy).
-    let queue = TestQueue::new("crm-handler-tests").await;
-    let worker = local::testing::services_as("crm-worker", &[(queue.url(), "CrmQueue")]).await;
-    let org = new_org("wb");
-    let contact = failing_write_back(&local, &org).await;
-    let now = rfc3339(time::OffsetDateTime::now_utc());
+    let FailingWriteBack {
+        worker,
+        org,
+        contact,
+        now,
+        ..
+    } = FailingWriteBack::new().await;
 
     let still = run_job(&worker, "sqs-crm-writeback", (&org, &contact), |b| {
         b["first_tried_at"] = now.clone().into();
@@ -241,12 +269,13 @@ async fn demo_calls(org: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_write_back_retry_repeats_its_webhook_id_only_with_the_same_body() {
-    let local = local_services().await;
-    let queue = TestQueue::new("crm-handler-tests").await;
-    let worker = local::testing::services_as("crm-worker", &[(queue.url(), "CrmQueue")]).await;
-    let org = new_org("wb");
-    let contact = failing_write_back(&local, &org).await;
-    let now = rfc3339(time::OffsetDateTime::now_utc());
+    let FailingWriteBack {
+        local,
+        worker,
+        org,
+        contact,
+        now,
+    } = FailingWriteBack::new().await;
     let first_tried = |b: &mut Value| b["first_tried_at"] = now.clone().into();
     for _ in 0..2 {
         run_job(&worker, "sqs-crm-writeback", (&org, &contact), first_tried).await;

@@ -2,9 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::Head;
@@ -537,18 +535,7 @@ impl Store {
     ) -> Result<(), SaveError> {
         let contact_pk = keys::contact_pk(org, &contact.id);
         for batch in moves.chunks(99) {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(raw_key(&contact_pk, keys::PROFILE_SK)))
-                .condition_expression("#version = :version")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(
-                    ":version",
-                    AttributeValue::N(contact.version.to_string()),
-                )
-                .build()
-                .map_err(failed)?;
-            let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
+            let mut items = vec![self.profile_unchanged(org, contact)?];
             for conversation in batch {
                 let update = Update::builder()
                     .table_name(&self.table)

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::*;
 use super::{SaveError, Store, Stored, failed};
@@ -192,52 +192,34 @@ impl Store {
             );
         }
         let outbox = write.outbox;
-        items.push(
-            match write.profile {
-                ProfileWrite::New { contact, .. } => {
-                    TransactWriteItem::builder().put(self.contact_put(org, contact, 0, outbox)?)
-                }
-                ProfileWrite::Changed { contact, expected } => TransactWriteItem::builder()
-                    .put(self.contact_put(org, contact, expected, outbox)?),
-                // An unchanged profile is written only to carry events.
-                ProfileWrite::Unchanged { contact } if !outbox.is_empty() => {
-                    TransactWriteItem::builder().update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(profile_key(org, &contact.id)))
-                            .update_expression("SET #outbox = :outbox")
-                            .condition_expression("#version = :version")
-                            .expression_attribute_names("#version", "version")
-                            .expression_attribute_values(
-                                ":version",
-                                AttributeValue::N(contact.version.to_string()),
-                            )
-                            .expression_attribute_names("#outbox", super::profile::OUTBOX)
-                            .expression_attribute_values(
-                                ":outbox",
-                                super::profile::outbox_value(outbox)?,
-                            )
-                            .build()
-                            .map_err(failed)?,
+        let profile = match write.profile {
+            ProfileWrite::New { contact, .. } => TransactWriteItem::builder()
+                .put(self.contact_put(org, contact, 0, outbox)?)
+                .build(),
+            ProfileWrite::Changed { contact, expected } => TransactWriteItem::builder()
+                .put(self.contact_put(org, contact, expected, outbox)?)
+                .build(),
+            // An unchanged profile is written only to carry events.
+            ProfileWrite::Unchanged { contact } if !outbox.is_empty() => {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(profile_key(org, &contact.id)))
+                    .update_expression("SET #outbox = :outbox")
+                    .condition_expression("#version = :version")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(
+                        ":version",
+                        AttributeValue::N(contact.version.to_string()),
                     )
-                }
-                ProfileWrite::Unchanged { contact } => TransactWriteItem::builder()
-                    .condition_check(
-                        ConditionCheck::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(profile_key(org, &contact.id)))
-                            .condition_expression("#version = :version")
-                            .expression_attribute_names("#version", "version")
-                            .expression_attribute_values(
-                                ":version",
-                                AttributeValue::N(contact.version.to_string()),
-                            )
-                            .build()
-                            .map_err(failed)?,
-                    ),
+                    .expression_attribute_names("#outbox", super::profile::OUTBOX)
+                    .expression_attribute_values(":outbox", super::profile::outbox_value(outbox)?)
+                    .build()
+                    .map_err(failed)?;
+                TransactWriteItem::builder().update(update).build()
             }
-            .build(),
-        );
+            ProfileWrite::Unchanged { contact } => self.profile_unchanged(org, contact)?,
+        };
+        items.push(profile);
         if let Some(moved) = &write.match_move {
             let contact = write.profile.contact();
             items.extend(self.match_link_writes(org, &contact.id, moved, write.now)?);

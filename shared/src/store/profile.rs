@@ -133,6 +133,25 @@ pub(super) fn contact_from_item(
     Ok(item.contact)
 }
 
+impl Store {
+    /// A transaction's check that a contact's profile is still at the version read.
+    pub(super) fn profile_unchanged(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+    ) -> Result<TransactWriteItem, DomainError> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(org, &contact.id)))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", AttributeValue::N(contact.version.to_string()))
+            .build()
+            .map_err(failed)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+}
+
 /// A contact as a listing index holds it (or as its whole profile item, read as one).
 fn listed_from_item(item: HashMap<String, AttributeValue>) -> Result<ListedContact, DomainError> {
     serde_dynamo::from_item(item).map_err(failed)
