@@ -321,3 +321,49 @@ async fn a_write_back_retry_repeats_its_webhook_id_only_with_the_same_body() {
         "all of the one job"
     );
 }
+
+#[tokio::test]
+async fn after_a_rotation_calls_carry_both_signatures_for_exactly_a_day() {
+    let local = local_services().await;
+    let org = new_org("rot");
+    let clock = std::sync::Arc::new(shared::clock::FixedClock::at(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let env = Env {
+        clock: clock.clone(),
+        ..Env::system()
+    };
+    let h = ingest_messages::over_first_contact(
+        App::build(&local, &env),
+        &local,
+        &org,
+        "sms",
+        json!({"user_id": "+351977"}),
+    )
+    .await;
+    let (status, _) = run(&h, "put-crm").await;
+    assert_eq!(status, 200);
+    let (status, _) = run(&h, "rotate-crm-secret").await;
+    assert_eq!(status, 200);
+    let signatures_of_a_test = || async {
+        run(&h, "test-crm").await;
+        demo_calls(&org).await.last().unwrap()["signatures"].clone()
+    };
+    assert_eq!(
+        signatures_of_a_test().await,
+        2,
+        "the new and the old secret"
+    );
+    clock.advance(time::Duration::hours(24) - time::Duration::seconds(1));
+    assert_eq!(
+        signatures_of_a_test().await,
+        2,
+        "a second before the day ends"
+    );
+    clock.advance(time::Duration::seconds(1));
+    assert_eq!(
+        signatures_of_a_test().await,
+        1,
+        "the old secret is retired at the day's end"
+    );
+}
