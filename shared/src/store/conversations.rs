@@ -1,6 +1,6 @@
 //! Conversations: in the contact's partition, with an `OWNER` head in their own.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,33 @@ const HISTORY_SK: &str = "GSI2SK";
 /// A history's sort key of a conversation whose last message is at `at`.
 fn history_sk_value(conversation: &str, at: &Timestamp) -> AttributeValue {
     AttributeValue::S(keys::history_sk(at.as_str(), conversation))
+}
+
+/// A conversation's entry in its contact's partition, and what an update of its time or
+/// history names: `#last`, `#hsk`, `:at` (its last message's time) and `:hsk` (its history
+/// sort key at that time).
+fn entry_time(
+    org: &OrgId,
+    conversation: &Conversation,
+) -> (
+    super::Item,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+) {
+    let key = raw_key(
+        &keys::contact_pk(org, &conversation.contact_id),
+        &keys::conversation_sk(&conversation.id),
+    );
+    let names = HashMap::from([
+        ("#last".to_owned(), "last_message_at".to_owned()),
+        ("#hsk".to_owned(), HISTORY_SK.to_owned()),
+    ]);
+    let at = &conversation.last_message_at;
+    let values = HashMap::from([
+        (":at".to_owned(), AttributeValue::S(at.as_str().to_owned())),
+        (":hsk".to_owned(), history_sk_value(&conversation.id, at)),
+    ]);
+    (key, names, values)
 }
 
 impl Store {
@@ -330,26 +357,16 @@ impl Store {
         org: &OrgId,
         conversation: &Conversation,
     ) -> Result<(), DomainError> {
+        let (key, names, values) = entry_time(org, conversation);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(raw_key(
-                &keys::contact_pk(org, &conversation.contact_id),
-                &keys::conversation_sk(&conversation.id),
-            )))
+            .set_key(Some(key))
             .update_expression("SET #last = :at, #hsk = :hsk")
             .condition_expression("attribute_exists(PK) AND #last < :at")
-            .expression_attribute_names("#last", "last_message_at")
-            .expression_attribute_names("#hsk", HISTORY_SK)
-            .expression_attribute_values(
-                ":hsk",
-                history_sk_value(&conversation.id, &conversation.last_message_at),
-            )
-            .expression_attribute_values(
-                ":at",
-                AttributeValue::S(conversation.last_message_at.as_str().to_owned()),
-            )
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::None)
             .send()
             .await;
@@ -533,30 +550,19 @@ impl Store {
         history: &str,
         moves: &[Conversation],
     ) -> Result<(), SaveError> {
-        let contact_pk = keys::contact_pk(org, &contact.id);
         for batch in moves.chunks(99) {
             let mut items = vec![self.profile_unchanged(org, contact)?];
             for conversation in batch {
+                let (key, mut names, mut values) = entry_time(org, conversation);
+                names.insert("#hpk".to_owned(), HISTORY_PK.to_owned());
+                values.insert(":hpk".to_owned(), AttributeValue::S(history.to_owned()));
                 let update = Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(raw_key(
-                        &contact_pk,
-                        &keys::conversation_sk(&conversation.id),
-                    )))
+                    .set_key(Some(key))
                     .update_expression("SET #hpk = :hpk, #hsk = :hsk")
                     .condition_expression("#last = :at")
-                    .expression_attribute_names("#hpk", HISTORY_PK)
-                    .expression_attribute_names("#hsk", HISTORY_SK)
-                    .expression_attribute_names("#last", "last_message_at")
-                    .expression_attribute_values(":hpk", AttributeValue::S(history.to_owned()))
-                    .expression_attribute_values(
-                        ":hsk",
-                        history_sk_value(&conversation.id, &conversation.last_message_at),
-                    )
-                    .expression_attribute_values(
-                        ":at",
-                        AttributeValue::S(conversation.last_message_at.as_str().to_owned()),
-                    )
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
                     .build()
                     .map_err(failed)?;
                 items.push(TransactWriteItem::builder().update(update).build());
