@@ -327,6 +327,17 @@ struct FaultState {
     failed: u64,
     /// Requests failed, by the org they named.
     failed_by_org: HashMap<String, u64>,
+    /// The SQS messages sent for the orgs watched, oldest first.
+    sent: HashMap<String, Vec<SentMessage>>,
+}
+
+/// An SQS message a function sent, as it went to the queue: what a test reads of a message
+/// that is delayed, and so cannot be received yet.
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    pub queue_url: String,
+    pub body: Value,
+    pub delay_seconds: u64,
 }
 
 #[derive(Debug)]
@@ -416,6 +427,41 @@ impl Faults {
             cancelled: state.cancelled,
             cancel_pending: org.is_some_and(|org| state.cancels.contains_key(org)),
             unprocessed_pending: org.is_some_and(|org| state.unprocessed.contains_key(org)),
+        }
+    }
+
+    /// Keeps every SQS message sent from now on whose body names `org` (`org_id`).
+    pub fn watch_sends(&self, org: &str) {
+        self.lock().sent.entry(org.to_owned()).or_default();
+    }
+
+    /// The messages sent for `org` since [`Faults::watch_sends`], oldest first.
+    pub fn sent(&self, org: &str) -> Vec<SentMessage> {
+        self.lock().sent.get(org).cloned().unwrap_or_default()
+    }
+
+    /// Keeps the messages of a `SendMessage` or `SendMessageBatch` whose org is watched.
+    fn observe_sends(&self, body: &[u8]) {
+        let Ok(request) = serde_json::from_slice::<Value>(body) else {
+            return;
+        };
+        let queue_url = text(&request, "QueueUrl").to_owned();
+        let entries: Vec<&Value> = match request.get("Entries") {
+            Some(entries) => array(entries).collect(),
+            None => vec![&request],
+        };
+        let mut state = self.lock();
+        for entry in entries {
+            let Ok(body) = serde_json::from_str::<Value>(text(entry, "MessageBody")) else {
+                continue;
+            };
+            if let Some(sent) = state.sent.get_mut(text(&body, "org_id")) {
+                sent.push(SentMessage {
+                    queue_url: queue_url.clone(),
+                    delay_seconds: entry["DelaySeconds"].as_u64().unwrap_or(0),
+                    body,
+                });
+            }
         }
     }
 
@@ -600,6 +646,10 @@ impl HttpConnector for GuardedConnector {
                     &policy.function,
                     &denied,
                 )));
+            }
+            if let Some(("AmazonSQS", "SendMessage" | "SendMessageBatch")) = target(&request) {
+                let body = request.body().bytes().unwrap_or_default();
+                self.guard.faults.observe_sends(body);
             }
             if let Some(("DynamoDB_20120810", operation)) = target(&request) {
                 let body = request.body().bytes().unwrap_or_default();

@@ -19,6 +19,12 @@ use crate::template::Template;
 /// of `template.yaml`, with `queues` (`(url, logical id)`: a test's own queue standing in for
 /// the template's) added, for the function `binary`.
 pub async fn services_as(binary: &str, queues: &[(&str, &str)]) -> Services {
+    services_watched(binary, queues).await.0
+}
+
+/// [`services_as`], with the faults its calls go through, to inject failures or read what it
+/// sent.
+pub async fn services_watched(binary: &str, queues: &[(&str, &str)]) -> (Services, Faults) {
     let local = shared::testing::local_services().await;
     let at = local.endpoints();
     let template = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
@@ -50,7 +56,8 @@ pub async fn services_as(binary: &str, queues: &[(&str, &str)]) -> Services {
             .insert((*logical_id).to_owned(), (*url).to_owned());
     }
     let inner = sdk.http_client().expect("the SDK config's HTTP client");
-    let guard = Guard::new(arns, crate::hash_keys(&template), Faults::default(), inner);
+    let faults = Faults::default();
+    let guard = Guard::new(arns, crate::hash_keys(&template), faults.clone(), inner);
     let function = template
         .functions
         .iter()
@@ -64,5 +71,5 @@ pub async fn services_as(binary: &str, queues: &[(&str, &str)]) -> Services {
     let endpoints = resources
         .endpoints()
         .expect("every resource the code names");
-    Services::new(&sdk, endpoints, Loopback::Allowed)
+    (Services::new(&sdk, endpoints, Loopback::Allowed), faults)
 }

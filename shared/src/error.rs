@@ -34,6 +34,12 @@ pub enum ApiError {
     UriTooLong { limit: usize },
     #[error("{message}")]
     Validation { field: String, message: String },
+    /// Too many of a costly request in a window: the answer says when the next one may go.
+    #[error("{message}; try again in {retry_after_seconds} s")]
+    RateLimited {
+        message: &'static str,
+        retry_after_seconds: u64,
+    },
     /// Never shown to the caller: the cause is logged and the answer is opaque.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -86,6 +92,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -104,6 +111,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UriTooLong { .. } => "uri_too_long",
             Self::Validation { .. } => "validation_failed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal",
         }
     }

@@ -366,6 +366,15 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     {
         response.headers_mut().insert(header::ALLOW, value);
     }
+    if let ApiError::RateLimited {
+        retry_after_seconds,
+        ..
+    } = err
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+    }
     response
 }
 
@@ -488,6 +497,16 @@ mod tests {
                 .id,
             Id::Write
         );
+    }
+
+    #[test]
+    fn a_rate_limited_answer_says_when_to_try_again() {
+        let response = error_response(&ApiError::RateLimited {
+            message: "tested too often",
+            retry_after_seconds: 15,
+        });
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "15");
     }
 
     #[test]

@@ -15,6 +15,11 @@ pub fn org_pk(org: &OrgId) -> String {
     format!("ORG#{org}")
 }
 
+/// One window's count of an org's uses of something limited, beside its singletons.
+pub fn allowance_sk(purpose: &str, window_start: i64) -> String {
+    format!("ALLOWANCE#{purpose}#{window_start}")
+}
+
 pub const PROFILE_SK: &str = "PROFILE";
 pub const IDENTITY_SK: &str = "ID";
 

@@ -307,11 +307,19 @@ async fn failed_lookups_are_recorded_and_five_in_a_row_pause_calls() {
     assert_eq!(health["last_error"]["message"], "answered HTTP 500");
 
     let calls_before = crm.calls().await.len();
+    assert_eq!(calls_before, 5, "each failing lookup reached the CRM");
     let view = looked_up(&admin, &contact).await;
     assert_eq!(view["crm"]["status"], "error");
     assert!(
         view["crm"]["error"].as_str().unwrap().contains("paused"),
         "{view}"
+    );
+    let tested = admin.post("/crm/test", &json!({})).await.expect(200);
+    assert_eq!(
+        tested,
+        json!({"ok": false, "status": null, "latency_ms": 0,
+               "error": "calls to the CRM are paused after repeated failures"}),
+        "a test waits out the pause like every call"
     );
     assert_eq!(
         crm.calls().await.len(),
@@ -321,7 +329,7 @@ async fn failed_lookups_are_recorded_and_five_in_a_row_pause_calls() {
 }
 
 #[tokio::test]
-async fn the_test_route_reports_what_the_endpoint_did() {
+async fn the_test_route_reports_what_the_endpoint_did_in_a_few_fixed_words() {
     let (_, org, admin) = fresh_as("admin", "enterprise").await;
     let crm = DemoCrm::for_org(&org);
     let secret = connect_demo_crm(&admin, &crm, json!([]), "answer").await;
@@ -331,13 +339,13 @@ async fn the_test_route_reports_what_the_endpoint_did() {
     assert!(ok["latency_ms"].is_u64());
     assert_eq!(crm.calls().await.last().unwrap()["body"]["type"], "ping");
 
-    for (behaviour, status, error) in [
+    let failing = [
         ("not_json", json!(200), "the reply is not JSON"),
         ("redirect", json!(302), "answered HTTP 302"),
         ("oversized", json!(200), "the reply is over 256 KiB"),
         ("status_500", json!(500), "answered HTTP 500"),
-        ("slow", Value::Null, "no answer within 3 s"),
-    ] {
+    ];
+    for (behaviour, status, error) in failing {
         crm.set(json!({"secrets": [secret], "behaviour": behaviour}))
             .await;
         let result = admin.post("/crm/test", &json!({})).await.expect(200);
@@ -345,12 +353,55 @@ async fn the_test_route_reports_what_the_endpoint_did() {
         assert_eq!(result["status"], status, "{behaviour}");
         assert_eq!(result["error"], error, "{behaviour}");
     }
+    assert_eq!(
+        admin.get("/crm").await.expect(200)["consecutive_failures"],
+        4
+    );
+
+    // The admin fixes the endpoint: a test that succeeds makes the connection healthy at once.
+    crm.set(json!({"secrets": [secret]})).await;
+    assert_eq!(
+        admin.post("/crm/test", &json!({})).await.expect(200)["ok"],
+        true
+    );
+    let health = admin.get("/crm").await.expect(200);
+    assert_eq!(
+        (
+            health["state"].clone(),
+            health["consecutive_failures"].clone()
+        ),
+        (json!("healthy"), json!(0))
+    );
 
     // A secret the CRM does not hold: the call is refused there.
     crm.set(json!({"secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}))
         .await;
     let refused = admin.post("/crm/test", &json!({})).await.expect(200);
     assert_eq!(refused["status"], 401);
+
+    crm.set(json!({"secrets": [secret], "behaviour": "slow"}))
+        .await;
+    let slow = admin.post("/crm/test", &json!({})).await.expect(200);
+    assert_eq!(
+        (slow["status"].clone(), slow["error"].clone()),
+        (Value::Null, json!("no answer within 3 s"))
+    );
+
+    // A port nothing listens on: what the connect error said stays in the log.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("http://127.0.0.1:{port}/lookup");
+    admin
+        .put("/crm", &json!({"lookup_url": url}))
+        .await
+        .expect(200);
+    let unreachable = admin.post("/crm/test", &json!({})).await.expect(200);
+    assert_eq!(
+        unreachable,
+        json!({"ok": false, "status": null, "latency_ms": unreachable["latency_ms"],
+               "error": "could not connect: the connection was refused"})
+    );
 }
 
 #[tokio::test]

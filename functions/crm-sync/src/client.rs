@@ -24,13 +24,14 @@ impl Resolve for PublicOnly {
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
+                .await
+                .map_err(|_| NameNotFound)?
                 .filter(|a| {
                     is_public(a.ip()) || (loopback == Loopback::Allowed && a.ip().is_loopback())
                 })
                 .collect();
             if found.is_empty() {
-                return Err("the host has no public address".into());
+                return Err(NoPublicAddress.into());
             }
             let addrs: Addrs = Box::new(found.into_iter());
             Ok(addrs)
@@ -66,7 +67,7 @@ async fn host_resolves_publicly(host: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallFailure {
     Timeout,
-    Unreachable(String),
+    Unreachable(Unreachable),
     Status(u16),
     TooLarge,
     NotJson,
@@ -78,7 +79,7 @@ impl std::fmt::Display for CallFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Timeout => write!(f, "no answer within 3 s"),
-            Self::Unreachable(why) => write!(f, "could not connect: {why}"),
+            Self::Unreachable(why) => write!(f, "could not connect: {}", why.text()),
             Self::Status(code) => write!(f, "answered HTTP {code}"),
             Self::TooLarge => write!(f, "the reply is over 256 KiB"),
             Self::NotJson => write!(f, "the reply is not JSON"),
@@ -86,6 +87,57 @@ impl std::fmt::Display for CallFailure {
         }
     }
 }
+
+/// Why no answer came, in one of a few fixed texts: the underlying error's own words can
+/// carry what a resolver or a TLS library found on someone else's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    NoPublicAddress,
+    NameNotFound,
+    Refused,
+    Broken,
+}
+
+impl Unreachable {
+    fn text(self) -> &'static str {
+        match self {
+            Self::NoPublicAddress => "the host has no public address",
+            Self::NameNotFound => "the host name does not resolve",
+            Self::Refused => "the connection was refused",
+            Self::Broken => "the connection failed",
+        }
+    }
+
+    /// Reads the cause chain; the full cause is logged, never answered.
+    fn of(err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cause = Some(err);
+        let mut found = Self::Broken;
+        while let Some(err) = cause {
+            if err.is::<NoPublicAddress>() {
+                return Self::NoPublicAddress;
+            }
+            if err.is::<NameNotFound>() {
+                return Self::NameNotFound;
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::ConnectionRefused
+            {
+                found = Self::Refused;
+            }
+            cause = err.source();
+        }
+        tracing::info!(cause = %root_cause(err), "a call to the CRM could not connect");
+        found
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the host has no public address")]
+struct NoPublicAddress;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the host name does not resolve")]
+struct NameNotFound;
 
 /// A finished call: the status and, for a 2xx, the JSON reply.
 pub struct Reply {
@@ -148,7 +200,7 @@ impl CrmClient {
                 let failure = if err.is_timeout() {
                     CallFailure::Timeout
                 } else {
-                    CallFailure::Unreachable(root_cause(&err))
+                    CallFailure::Unreachable(Unreachable::of(&err))
                 };
                 return Ok(Reply {
                     status: 0,
@@ -196,7 +248,7 @@ async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, CallFa
             }
             Ok(None) => return Ok(bytes),
             Err(err) if err.is_timeout() => return Err(CallFailure::Timeout),
-            Err(err) => return Err(CallFailure::Unreachable(root_cause(&err))),
+            Err(err) => return Err(CallFailure::Unreachable(Unreachable::of(&err))),
         }
     }
 }

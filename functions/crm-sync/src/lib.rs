@@ -25,7 +25,7 @@ use shared::queue::Queue;
 use shared::secrets::SecretSeal;
 use shared::serve::{Build, HttpFunction};
 use shared::services::Services;
-use shared::store::Store;
+use shared::store::{Allowance, CrmEndpoints, SaveError, Store, retry_on_conflict};
 use shared::{ApiError, DomainError};
 
 use client::CrmClient;
@@ -91,6 +91,16 @@ struct TestResult {
 
 const NO_CONNECTION: &str = "crm connection";
 
+/// What a call that waits out the breaker's pause comes to.
+const PAUSED: &str = "calls to the CRM are paused after repeated failures";
+
+/// How often an org may test its connection: each test calls a URL the admin chose.
+pub const CRM_TESTS: Allowance = Allowance {
+    purpose: "crm_test",
+    per_window: 10,
+    seconds: 60,
+};
+
 impl App {
     fn now(&self) -> String {
         rfc3339(self.env.now())
@@ -135,80 +145,82 @@ impl App {
                 "lookup_ttl_minutes is 1 to 10080".to_owned(),
             ));
         }
-        let now = self.now();
-        let existing = self.store.crm_connection(&caller.org).await?;
-        let expected = existing.as_ref().map(|p| p.updated_at.clone());
-        let (connection, shown) = match existing {
-            Some(previous) => (
-                CrmConnection {
-                    lookup_url,
-                    writeback_url,
-                    lookup_ttl_minutes: ttl,
-                    updated_at: now,
-                    ..previous
-                },
-                None,
-            ),
-            None => {
-                let secret = SigningSecret::generate();
+        let endpoints = || CrmEndpoints {
+            lookup_url: &lookup_url,
+            writeback_url: writeback_url.as_ref(),
+            lookup_ttl_minutes: ttl,
+        };
+        // Made once: a create that loses to another's goes on to change the endpoints.
+        let secret = SigningSecret::generate();
+        let (connection, created) = retry_on_conflict(|| async {
+            let now = self.now();
+            let Some(existing) = self.store.crm_connection(&caller.org).await? else {
                 let connection = CrmConnection {
                     connection_id: self.env.ids.new_id(),
-                    lookup_url,
-                    writeback_url,
+                    lookup_url: lookup_url.clone(),
+                    writeback_url: writeback_url.clone(),
                     lookup_ttl_minutes: ttl,
                     secret: self.seal.seal(&caller.org, &secret).await?,
                     retiring: None,
+                    version: 1,
                     consecutive_failures: 0,
                     paused_until: None,
                     last_error: None,
                     created_at: now.clone(),
                     updated_at: now,
                 };
-                (connection, Some(secret))
+                if !self
+                    .store
+                    .create_crm_connection(&caller.org, &connection)
+                    .await?
+                {
+                    return Err(SaveError::<ApiError>::Conflict);
+                }
+                return Ok((connection, true));
+            };
+            let (org, id) = (&caller.org, &existing.connection_id);
+            match self
+                .store
+                .set_crm_endpoints(org, id, endpoints(), &now)
+                .await?
+            {
+                Some(connection) => Ok((connection, false)),
+                None => Err(SaveError::Conflict),
             }
-        };
-        if !self
-            .store
-            .put_crm_connection(&caller.org, &connection, expected.as_deref())
-            .await?
-        {
-            return Err(ApiError::conflict(
-                None,
-                "the CRM connection changed meanwhile; try again",
-            ));
-        }
-        tracing::info!(created = shown.is_some(), "crm connection saved");
+        })
+        .await?;
+        tracing::info!(created, "crm connection saved");
         Ok(ok(&Connected {
             view: connection.view(),
-            signing_secret: shown.as_ref().map(SigningSecret::expose),
+            signing_secret: created.then(|| secret.expose()),
         }))
     }
 
+    /// Makes a new secret and keeps the one it replaces for a day. A rotation that races
+    /// another change reads the connection again, so the secret it retires is the one that
+    /// signed until then.
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
     async fn rotate(&self, caller: &Caller) -> HttpResult {
-        let current = self.connection(&caller.org).await?;
         let secret = SigningSecret::generate();
-        let now = self.env.now();
-        let until = rfc3339(now + time::Duration::seconds(ROTATION_OVERLAP_SECONDS));
-        let rotated = CrmConnection {
-            secret: self.seal.seal(&caller.org, &secret).await?,
-            retiring: Some(RetiringSecret {
+        let sealed = self.seal.seal(&caller.org, &secret).await?;
+        retry_on_conflict(|| async {
+            let current = self.connection(&caller.org).await?;
+            let now = self.env.now();
+            let retiring = RetiringSecret {
                 secret: current.secret.clone(),
-                until,
-            }),
-            updated_at: rfc3339(now),
-            ..current.clone()
-        };
-        if !self
-            .store
-            .put_crm_connection(&caller.org, &rotated, Some(&current.updated_at))
-            .await?
-        {
-            return Err(ApiError::conflict(
-                None,
-                "the CRM connection changed meanwhile; try again",
-            ));
-        }
+                until: rfc3339(now + time::Duration::seconds(ROTATION_OVERLAP_SECONDS)),
+            };
+            let (org, at) = (&caller.org, rfc3339(now));
+            match self
+                .store
+                .rotate_crm_secret(org, &current, &sealed, &retiring, &at)
+                .await?
+            {
+                true => Ok(()),
+                false => Err(SaveError::<ApiError>::Conflict),
+            }
+        })
+        .await?;
         tracing::info!("crm signing secret rotated");
         Ok(ok(
             &serde_json::json!({ "signing_secret": secret.expose() }),
@@ -247,9 +259,33 @@ impl App {
         reply.await
     }
 
+    /// Pings the lookup URL, as often as [`CRM_TESTS`] allows an org, and counts the call for
+    /// the breaker like any other: a success after a fix lifts a pause at once. While calls are
+    /// paused the test waits like them. The answer's `error` is one of a few fixed texts.
     #[tracing::instrument(skip_all, fields(org = %caller.org))]
     async fn test(&self, caller: &Caller) -> HttpResult {
         let connection = self.connection(&caller.org).await?;
+        let now = self.env.now();
+        if connection.paused_at(now) {
+            return Ok(ok(&TestResult {
+                ok: false,
+                status: None,
+                latency_ms: 0,
+                error: Some(PAUSED.to_owned()),
+            }));
+        }
+        if !self
+            .store
+            .take_allowance(&caller.org, CRM_TESTS, now.unix_timestamp())
+            .await?
+        {
+            let window_left =
+                CRM_TESTS.seconds - now.unix_timestamp().rem_euclid(CRM_TESTS.seconds);
+            return Err(ApiError::RateLimited {
+                message: "the CRM connection was tested too often",
+                retry_after_seconds: u64::try_from(window_left).unwrap_or(1),
+            });
+        }
         let call = LookupCall {
             kind: "ping",
             contact: LookupContact {
@@ -260,6 +296,10 @@ impl App {
             lookup: BTreeMap::new(),
         };
         let reply = self.send_lookup(&caller.org, &connection, &call).await?;
+        let breaker = worker::breaker_outcome(&reply.outcome, self.env.now());
+        self.store
+            .record_crm_call(&caller.org, &connection, breaker)
+            .await?;
         Ok(ok(&TestResult {
             ok: reply.outcome.is_ok(),
             status: (reply.status != 0).then_some(reply.status),

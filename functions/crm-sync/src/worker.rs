@@ -26,7 +26,10 @@ use crate::App;
 use crate::client::CallFailure;
 
 /// How a call counts for the breaker.
-fn breaker_outcome<T>(outcome: &Result<T, CallFailure>, now: OffsetDateTime) -> CallOutcome {
+pub(crate) fn breaker_outcome<T>(
+    outcome: &Result<T, CallFailure>,
+    now: OffsetDateTime,
+) -> CallOutcome {
     match outcome {
         Ok(_) => CallOutcome::Succeeded,
         Err(failure) => CallOutcome::Failed {
@@ -75,7 +78,7 @@ impl App {
         };
         let now = self.now();
         let outcome = if connection.paused_at(self.env.now()) {
-            Err("calls to the CRM are paused after repeated failures".to_owned())
+            Err(crate::PAUSED.to_owned())
         } else {
             self.call_lookup(org, &connection, &contact, &definitions.value)
                 .await?
@@ -192,9 +195,7 @@ impl App {
         });
         let parsed = parsed.and_then(shown_record);
         let breaker = breaker_outcome(&parsed, self.env.now());
-        self.store
-            .record_crm_call(org, &connection.connection_id, breaker)
-            .await?;
+        self.store.record_crm_call(org, connection, breaker).await?;
         Ok(parsed.map_err(|f| f.to_string()))
     }
 
@@ -275,11 +276,7 @@ impl App {
                 Ok(_) => Ok(()),
             };
             self.store
-                .record_crm_call(
-                    org,
-                    &connection.connection_id,
-                    breaker_outcome(&health, now),
-                )
+                .record_crm_call(org, &connection, breaker_outcome(&health, now))
                 .await?;
             match reply.outcome {
                 Ok(_) => SyncState::Synced,

@@ -202,48 +202,42 @@ impl FailingWriteBack {
 #[tokio::test]
 async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
     let FailingWriteBack {
-        worker,
-        org,
-        contact,
-        now,
-        ..
+        org, contact, now, ..
     } = FailingWriteBack::new().await;
+    let queue = TestQueue::new("crm-handler-tests").await;
+    let (worker, sends) =
+        local::testing::services_watched("crm-worker", &[(queue.url(), "CrmQueue")]).await;
+    sends.watch_sends(&org);
 
-    let still = run_job(&worker, "sqs-crm-writeback", (&org, &contact), |b| {
-        b["first_tried_at"] = now.clone().into();
-    })
-    .await;
-    assert_eq!(
-        still.sync.get("def-account"),
-        Some(&SyncState::Pending),
-        "handled: retried later"
-    );
-    let sqs = aws_sdk_sqs::Client::new(&shared::config::Config::from_env().unwrap().aws().await);
-    let url = sqs
-        .get_queue_url()
-        .queue_name("crm-handler-tests")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    // The retry is delayed 30 s; read it without waiting by looking at the queue's counts.
-    let counts = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .unwrap();
-    let delayed: usize = counts
-        .attributes
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(delayed >= 1, "a delayed retry is queued");
+    for attempt in [0, 1, 5, 6] {
+        let still = run_job(&worker, "sqs-crm-writeback", (&org, &contact), |b| {
+            b["first_tried_at"] = now.clone().into();
+            b["attempt"] = attempt.into();
+        })
+        .await;
+        assert_eq!(
+            still.sync.get("def-account"),
+            Some(&SyncState::Pending),
+            "handled: retried later"
+        );
+        let sent = sends.sent(&org);
+        let retry = sent.last().expect("a retry is queued");
+        assert_eq!(retry.queue_url, queue.url(), "on the CRM queue");
+        assert_eq!(retry.body["type"], "write_back");
+        assert_eq!(retry.body["contact_id"], contact.as_str());
+        assert_eq!(
+            retry.body["webhook_id"], "01a1fc70-0000-7000-8000-0000000000b1",
+            "the job keeps its id, so the CRM sees the retry as the same message"
+        );
+        assert_eq!(retry.body["first_tried_at"], now.as_str());
+        assert_eq!(retry.body["attempt"], attempt + 1);
+        let doubling = (30_u64 << attempt.min(5)).min(900);
+        assert_eq!(
+            retry.delay_seconds, doubling,
+            "30 s, doubling, at most SQS's 15 minutes"
+        );
+    }
+    assert_eq!(sends.sent(&org).len(), 4, "one retry a failure");
 
     // A day after the first try, the next failure gives up: the value is `failed`.
     let failed = run_job(&worker, "sqs-crm-writeback", (&org, &contact), |_| {}).await;
@@ -252,6 +246,7 @@ async fn a_failing_write_back_is_queued_again_until_a_day_has_passed() {
         failed.values.get("def-account").map(String::as_str),
         Some("Globex")
     );
+    assert_eq!(sends.sent(&org).len(), 4, "and queues nothing more");
 }
 
 /// The calls the demo CRM received for `org`, oldest first.
@@ -365,5 +360,59 @@ async fn after_a_rotation_calls_carry_both_signatures_for_exactly_a_day() {
         signatures_of_a_test().await,
         1,
         "the old secret is retired at the day's end"
+    );
+}
+
+#[tokio::test]
+async fn an_org_may_test_its_connection_ten_times_a_minute() {
+    let local = local_services().await;
+    let org = new_org("tests");
+    // A minute's start, so the ten tests and the refusal fall in one window whatever the time.
+    let now = time::OffsetDateTime::now_utc();
+    let window_start = now - time::Duration::seconds(now.unix_timestamp().rem_euclid(60));
+    let clock = std::sync::Arc::new(shared::clock::FixedClock::at(window_start));
+    let env = Env {
+        clock: clock.clone(),
+        ..Env::system()
+    };
+    let h = ingest_messages::over_first_contact(
+        App::build(&local, &env),
+        &local,
+        &org,
+        "sms",
+        json!({"user_id": "+351978"}),
+    )
+    .await;
+    let (_, connected) = run(&h, "put-crm").await;
+    tell_demo_crm(&org, json!({"secrets": [connected["signing_secret"]]})).await;
+
+    for n in 1..=crm_sync::CRM_TESTS.per_window {
+        let (status, tested) = run(&h, "test-crm").await;
+        assert_eq!(
+            (status, tested["ok"].clone()),
+            (200, json!(true)),
+            "test {n}"
+        );
+    }
+    clock.advance(time::Duration::seconds(45));
+    let (status, refused) = run(&h, "test-crm").await;
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["error"]["code"], "rate_limited");
+    assert_eq!(
+        refused["error"]["message"],
+        "the CRM connection was tested too often; try again in 15 s"
+    );
+    assert_eq!(
+        demo_calls(&org).await.len(),
+        10,
+        "the refused test called nobody"
+    );
+
+    clock.advance(time::Duration::seconds(15));
+    let (status, tested) = run(&h, "test-crm").await;
+    assert_eq!(
+        (status, tested["ok"].clone()),
+        (200, json!(true)),
+        "a new minute"
     );
 }

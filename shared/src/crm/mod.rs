@@ -250,6 +250,10 @@ pub struct CrmConnection {
     pub lookup_ttl_minutes: u32,
     pub secret: SealedSecret,
     pub retiring: Option<RetiringSecret>,
+    /// Counts the changes to where calls go and how they are signed (a `PUT`, a rotation), so
+    /// a rotation replaces exactly the secret it read.
+    #[serde(default)]
+    pub version: u64,
     #[serde(default)]
     pub consecutive_failures: u32,
     /// Calls wait until then after [`BREAKER_FAILURES`] failures in a row.

@@ -19,6 +19,7 @@ use crate::ids::OrgId;
 use crate::keys;
 use crate::retry::Backoff;
 
+mod allowances;
 mod conversations;
 mod crm;
 mod deletion;
@@ -35,8 +36,9 @@ mod settings;
 mod tests;
 mod values;
 
+pub use allowances::Allowance;
 pub use conversations::*;
-pub use crm::CallOutcome;
+pub use crm::{CallOutcome, CrmEndpoints};
 pub use deletion::{PurgeEntry, PurgeScope};
 pub use exports::{ExportLease, StoredSchedule};
 pub use idempotency::*;

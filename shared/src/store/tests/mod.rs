@@ -1,5 +1,5 @@
 //! One test per access pattern of the store, against the DynamoDB endpoint `scripts/test`
-//! starts (moto's server, or whatever `AWS_ENDPOINT_URL` names). Each test works in an org of
+//! starts (DynamoDB Local, or whatever `AWS_ENDPOINT_URL` names). Each test works in an org of
 //! its own. One file per store module; the helpers every file uses are here.
 
 use super::*;
