@@ -12,14 +12,18 @@ pub fn template() -> Value {
 }
 
 /// The template's resources of one type: logical id and resource.
+/// Every resource of `kind`. Each caller checks something of every one, so a template with
+/// none (a renamed type, a typo) fails here instead of passing every check vacuously.
 pub fn resources_of<'t>(template: &'t Value, kind: &str) -> Vec<(&'t str, &'t Value)> {
-    template["Resources"]
+    let found: Vec<(&str, &Value)> = template["Resources"]
         .as_mapping()
         .expect("template.yaml has Resources")
         .iter()
         .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
         .map(|(id, resource)| (id.as_str().expect("a logical id"), resource))
-        .collect()
+        .collect();
+    assert!(!found.is_empty(), "template.yaml has no {kind}");
+    found
 }
 
 pub fn properties(resource: &Value) -> &Value {
@@ -184,9 +188,14 @@ pub fn dead_letter_queues(template: &Value) -> BTreeSet<String> {
             targets.extend(get_att_resource(destination).or_else(|| ref_name(destination)));
         }
     }
-    targets
+    let dead_letters: BTreeSet<String> = targets
         .into_iter()
         .filter(|id| queues.contains(id))
         .map(str::to_owned)
-        .collect()
+        .collect();
+    assert!(
+        !dead_letters.is_empty(),
+        "template.yaml names no dead-letter queue"
+    );
+    dead_letters
 }
