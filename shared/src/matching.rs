@@ -74,22 +74,23 @@ impl MatchMove {
 }
 
 /// Files `contact` under the group its current values belong to. Returns the move when that
-/// differs from where it is filed under the current generation, for the caller to write.
+/// differs from the group it is in under the current generation (filed, or linked ahead by a
+/// re-match), for the caller to write.
 pub fn refile(
     contact: &mut Contact,
     settings: &Settings,
     definitions: &AttributeSet,
 ) -> Option<MatchMove> {
     let generation = settings.match_generation;
-    let filed = (contact.match_generation == generation)
-        .then(|| contact.match_hash.clone())
-        .flatten();
+    let filed = contact.linked_under(generation).cloned();
     let wanted = current_hash(contact, settings, definitions);
     if wanted == filed {
         return None;
     }
     contact.match_hash = wanted.clone();
     contact.match_generation = generation;
+    // The move takes the link a re-match wrote ahead with it.
+    contact.match_pending = None;
     Some(MatchMove {
         generation,
         from: filed,

@@ -358,10 +358,7 @@ async fn the_role_and_plan_matrix_holds_on_every_route() {
                 } else {
                     // Allowed: the route ran and answered what it answers to this request (the
                     // page, the refused body, or nothing by that id), never a failure.
-                    assert!(
-                        matches!(reply.status.as_u16(), 200 | 400 | 404),
-                        "{what}"
-                    );
+                    assert!(matches!(reply.status.as_u16(), 200 | 400 | 404), "{what}");
                 }
                 checked += 1;
             }

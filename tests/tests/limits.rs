@@ -104,24 +104,48 @@ async fn batches_handed_back_partly_unprocessed_are_finished() {
     );
     assert_eq!(view, before, "the keys left unprocessed were read again");
 
-    // The re-match files the three in one batch write; two of its links come back unprocessed.
-    api.leave_unprocessed(&org, "BatchWriteItem").await;
+    // Linked under the phone, then unlinked: the re-match deletes the three links of the
+    // group they leave in one batch write, and two come back unprocessed.
     admin
         .set_settings(&json!({"matching_attribute": "phone"}))
         .await;
-    let view = agent
+    agent
         .view_when(&ids[0], "the re-match", |v| v["linked_count"] == 2)
+        .await;
+    api.leave_unprocessed(&org, "BatchWriteItem").await;
+    admin
+        .set_settings(&json!({"matching_attribute": null}))
+        .await;
+    agent
+        .view_when(&ids[0], "the un-match", |v| v["linked_count"] == 0)
         .await;
     assert!(
         !api.partial_batch_pending(&org).await,
         "a batch write was cut short"
     );
-    let mut linked: Vec<String> =
-        serde_json::from_value(view["linked_contact_ids"].clone()).unwrap();
-    linked.sort();
-    let mut others = ids[1..].to_vec();
-    others.sort();
-    assert_eq!(linked, others);
+    let (dynamodb, table) = api_tests::raw_dynamodb().await;
+    let links = api_tests::eventually("the old group's links gone", || {
+        let (dynamodb, table) = (dynamodb.clone(), table.clone());
+        let org = org.clone();
+        async move {
+            let links = dynamodb
+                .scan()
+                .table_name(table)
+                .filter_expression("begins_with(PK, :group)")
+                .expression_attribute_values(
+                    ":group",
+                    aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}#MATCH#")),
+                )
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>()
+                .await;
+            (links.is_empty()).then_some(links.len())
+        }
+    })
+    .await;
+    assert_eq!(links, 0, "every link the batch held was deleted in the end");
 }
 
 /// Defines custom text attributes `field_<n>` for each n of `range` (CRM-managed ones if asked).

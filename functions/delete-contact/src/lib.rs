@@ -47,10 +47,9 @@ impl App {
             let job = PurgeJob {
                 org_id: caller.org.clone(),
                 contact_id: id.clone(),
-                left_group: contact
-                    .match_hash
-                    .clone()
-                    .map(|hash| (contact.match_generation, hash)),
+                // The newest group it is in: one a re-match linked it to ahead of filing it
+                // is of a later generation than its filing.
+                left_group: contact.match_links().pop(),
             };
             if !safety_net_queued {
                 self.purge

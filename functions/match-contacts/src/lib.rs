@@ -14,6 +14,7 @@ use shared::matching::{MatchJob, RematchPhase, RematchProgress, current_hash};
 use shared::retry::Backoff;
 use shared::serve::{Delivery, Handled, QueueFunction};
 use shared::settings::Settings;
+use shared::store::retry_on_conflict;
 
 /// How many contacts' histories a re-match page moves at once.
 const RELISTS_AT_ONCE: usize = 16;
@@ -125,9 +126,7 @@ impl App {
                 break None;
             };
             let hash = current_hash(&contact, settings, definitions);
-            let filed_here = (contact.match_generation == generation)
-                .then(|| contact.match_hash.clone())
-                .flatten();
+            let filed_here = contact.linked_under(generation).cloned();
             if contact.match_generation == generation && filed_here == hash {
                 // An edit meanwhile filed it back under a value whose link this job removed.
                 if let Some(hash) = hash.as_ref().filter(|h| unlinked_here.contains(*h)) {
@@ -208,7 +207,6 @@ impl App {
             None => (RematchPhase::File, None, None),
         };
         let config = (&settings.value, &definitions.value);
-        let hash_of = |c: &Contact| current_hash(c, config.0, config.1);
         let mut contacts_seen = 0usize;
         while budget.next_step() {
             let (contacts, next) = self
@@ -218,14 +216,13 @@ impl App {
             contacts_seen += contacts.len();
             match phase {
                 RematchPhase::File => {
-                    let links: Vec<(String, String)> = contacts
-                        .iter()
-                        .filter_map(|c| hash_of(c).map(|h| (h, c.id.clone())))
-                        .collect();
                     let now = rfc3339(self.env.now());
-                    self.store
-                        .put_match_links(org, generation, &links, &now)
-                        .await?;
+                    for chunk in contacts.chunks(RELISTS_AT_ONCE) {
+                        let linked = chunk
+                            .iter()
+                            .map(|c| self.link_ahead(org, generation, c, config, &now));
+                        futures::future::try_join_all(linked).await?;
+                    }
                 }
                 RematchPhase::Link => {
                     let since = linking_since.get_or_insert_with(|| rfc3339(self.env.now()));
@@ -251,6 +248,49 @@ impl App {
         }))
     }
 
+    /// Links a contact to its group under `generation` ahead of filing it, recorded on its
+    /// profile, unless it is in that group already (filed by a change since the re-match began,
+    /// or linked by an earlier delivery). A contact that changed since the walk read it is
+    /// read again; one that is gone needs nothing.
+    async fn link_ahead(
+        &self,
+        org: &OrgId,
+        generation: u64,
+        read: &Contact,
+        config: (&Settings, &AttributeSet),
+        now: &str,
+    ) -> Result<(), DomainError> {
+        let hash = current_hash(read, config.0, config.1);
+        let mut known = Some((read.clone(), hash));
+        retry_on_conflict(|| {
+            let known = known.take();
+            async move {
+                let (contact, hash) = match known {
+                    Some(known) => known,
+                    None => match self.store.contact(org, &read.id).await? {
+                        Some(contact) => {
+                            let hash = current_hash(&contact, config.0, config.1);
+                            (contact, hash)
+                        }
+                        None => return Ok(()),
+                    },
+                };
+                let Some(hash) = hash else {
+                    return Ok(());
+                };
+                if contact.match_generation == generation
+                    || contact.linked_under(generation) == Some(&hash)
+                {
+                    return Ok(());
+                }
+                self.store
+                    .link_ahead(org, &contact, generation, &hash, now)
+                    .await
+            }
+        })
+        .await
+    }
+
     /// Records a page of contacts' filing under `generation`, counts each group none has
     /// counted since the link walk began (every member was filed before it), and drops their
     /// links of earlier generations.
@@ -262,7 +302,19 @@ impl App {
         config: (&Settings, &AttributeSet),
         linking_since: &str,
     ) -> Result<(), DomainError> {
-        let mut groups = BTreeSet::new();
+        // A link written ahead under a value the contact has no more (a CRM record changed it
+        // since) goes first, and its group is counted with the others.
+        let stale_ahead: Vec<(u64, String, String)> = contacts
+            .iter()
+            .filter(|c| c.match_generation != generation)
+            .filter_map(|c| {
+                let ahead = c.linked_under(generation)?;
+                (Some(ahead) != current_hash(c, config.0, config.1).as_ref())
+                    .then(|| (generation, ahead.clone(), c.id.clone()))
+            })
+            .collect();
+        self.store.delete_match_links(org, &stale_ahead).await?;
+        let mut groups: BTreeSet<String> = stale_ahead.into_iter().map(|(_, h, _)| h).collect();
         let mut counted = BTreeSet::new();
         for contact in contacts {
             let hash = current_hash(contact, config.0, config.1);
@@ -308,6 +360,7 @@ impl App {
                     .map(|h| (c.match_generation, h, c.id.clone()))
             })
             .collect();
+
         self.store.delete_match_links(org, &stale).await?;
         // The heads of those groups of earlier generations go with them.
         let heads: BTreeSet<(u64, String)> = stale.into_iter().map(|(g, h, _)| (g, h)).collect();

@@ -44,6 +44,13 @@ pub struct Profile {
     pub identities: Vec<Identity>,
 }
 
+/// A match link written ahead of the filing it belongs to (see [`Contact::match_pending`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLink {
+    pub generation: u64,
+    pub hash: String,
+}
+
 /// A contact as stored in its `PROFILE` item.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
@@ -62,6 +69,11 @@ pub struct Contact {
     pub match_hash: Option<String>,
     #[serde(default)]
     pub match_generation: u64,
+    /// The link an org-wide re-match wrote for the contact ahead of filing it: until the
+    /// re-match files it (or a change moves it first), the contact is in that group too, and
+    /// whoever moves or deletes it removes that link as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_pending: Option<PendingLink>,
     /// Who set each custom value, by definition id (values from before this was kept read as
     /// an agent's).
     #[serde(default)]
@@ -238,6 +250,7 @@ impl Contact {
             values: BTreeMap::new(),
             match_hash: None,
             match_generation: 0,
+            match_pending: None,
             crm: None,
             sources: BTreeMap::new(),
             sync: BTreeMap::new(),
@@ -245,6 +258,33 @@ impl Contact {
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
         }
+    }
+
+    /// The group the contact is in under `generation`: the one it is filed under, or the one a
+    /// re-match linked it to ahead of filing it.
+    pub fn linked_under(&self, generation: u64) -> Option<&String> {
+        if self.match_generation == generation {
+            return self.match_hash.as_ref();
+        }
+        self.match_pending
+            .as_ref()
+            .filter(|p| p.generation == generation)
+            .map(|p| &p.hash)
+    }
+
+    /// Every match link the contact has: its filing's, and one written ahead of a filing.
+    pub fn match_links(&self) -> Vec<(u64, String)> {
+        let filed = self
+            .match_hash
+            .clone()
+            .map(|hash| (self.match_generation, hash));
+        let ahead = self
+            .match_pending
+            .as_ref()
+            .map(|p| (p.generation, p.hash.clone()));
+        let mut links: Vec<(u64, String)> = filed.into_iter().chain(ahead).collect();
+        links.dedup();
+        links
     }
 
     /// The id as the typed id queue messages carry; every stored contact has a UUID id.

@@ -116,10 +116,10 @@ impl Store {
                     .map_err(failed)?,
             );
         }
-        if let Some(hash) = &contact.match_hash {
+        for (generation, hash) in contact.match_links() {
             deletes.push(
                 delete(raw_key(
-                    &keys::match_pk(org, contact.match_generation, hash),
+                    &keys::match_pk(org, generation, &hash),
                     &keys::match_sk(&contact.id),
                 ))
                 .build()

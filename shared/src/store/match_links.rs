@@ -90,6 +90,70 @@ impl Store {
         Ok(writes)
     }
 
+    /// Links `contact` to the group `hash` of `generation` ahead of its filing, and records
+    /// that on its profile in the same transaction, so a change or a delete that comes before
+    /// the filing finds the link and takes it away. Only over the version read:
+    /// `Err(SaveError::Conflict)` when the contact changed (or went) since.
+    pub async fn link_ahead(
+        &self,
+        org: &OrgId,
+        contact: &Contact,
+        generation: u64,
+        hash: &str,
+        now: &str,
+    ) -> Result<(), SaveError> {
+        let link = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(match_link_item(
+                org,
+                generation,
+                hash,
+                &contact.id,
+                now,
+            )))
+            .build()
+            .map_err(failed)?;
+        let pending = crate::contacts::PendingLink {
+            generation,
+            hash: hash.to_owned(),
+        };
+        let profile = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::profile_key(org, &contact.id)))
+            .condition_expression("#version = :expected")
+            .update_expression("SET match_pending = :pending ADD #version :one")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(contact.version.to_string()),
+            )
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":pending",
+                serde_dynamo::to_attribute_value(&pending).map_err(failed)?,
+            )
+            .build()
+            .map_err(failed)?;
+        let mut writes = vec![
+            TransactWriteItem::builder().put(link).build(),
+            TransactWriteItem::builder().update(profile).build(),
+        ];
+        // A link written ahead under a value the contact no longer has (a CRM record changed
+        // it) goes with the one that replaces it.
+        if let Some(old) = contact.linked_under(generation).filter(|old| *old != hash) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(raw_key(
+                    &keys::match_pk(org, generation, old),
+                    &keys::match_sk(&contact.id),
+                )))
+                .build()
+                .map_err(failed)?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        self.transact(writes).await
+    }
+
     /// The contacts filed under one match group, every page of it.
     pub async fn match_group(
         &self,

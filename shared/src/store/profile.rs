@@ -528,7 +528,8 @@ impl Store {
             .map_err(failed)
     }
 
-    /// Sets a contact's match filing outright, if the contact still has `expected_version`.
+    /// Sets a contact's match filing outright, if the contact still has `expected_version`; a
+    /// link a re-match wrote ahead is the filing's from then on.
     /// `Ok(false)` when it changed (or is gone) since it was read.
     pub async fn refile_contact(
         &self,
@@ -539,7 +540,8 @@ impl Store {
         hash: Option<&str>,
     ) -> Result<bool, DomainError> {
         let mut set = vec!["#gen = :gen"];
-        let mut remove = Vec::new();
+        // A link written ahead of this filing is now the filing's own.
+        let mut remove = vec!["match_pending"];
         let mut request = self
             .client
             .update_item()
