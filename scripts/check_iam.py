@@ -20,8 +20,6 @@ NOT_CALLED_BY_THE_CODE = {
     "role when the admin's browser fetches them",
     ("edit-contact", "s3:GetObject"): "the attachment download URLs it presigns are checked "
     "against its role when the agent's browser fetches them",
-    ("publish-events", "sqs:SendMessage"): "Lambda's on-failure destination of its stream event "
-    "source sends with the function's role",
 }
 
 base, log, least_privilege = sys.argv[1], sys.argv[2], "--least-privilege" in sys.argv[3:]

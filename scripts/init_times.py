@@ -68,7 +68,7 @@ def lambda_env(port, name):
         "CRM_KEY_ID": "alias/inbox-contacts-crm",
         "RUST_LOG": "info",
     }
-    for queue in ["MATCH", "PURGE", "EXPORT", "CRM"]:
+    for queue in ["MATCH", "PURGE", "EXPORT", "CRM", "PARKED_EVENTS"]:
         env[f"{queue}_QUEUE_URL"] = (
             f"https://sqs.us-east-1.amazonaws.com/000000000000/{queue.lower()}"
         )

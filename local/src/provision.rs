@@ -55,6 +55,7 @@ impl LocalResources {
             purge_queue_url: self.queue_url("PurgeQueue")?.to_owned(),
             export_queue_url: self.queue_url("ExportQueue")?.to_owned(),
             crm_queue_url: self.queue_url("CrmQueue")?.to_owned(),
+            parked_events_queue_url: self.queue_url("EventsDeadLetterQueue")?.to_owned(),
             crm_key_id: self.key_id("CrmSecretKey")?.to_owned(),
             event_bus_name: self.event_bus("ContactEvents")?.to_owned(),
         })

@@ -37,6 +37,7 @@ pub async fn services_watched(binary: &str, queues: &[(&str, &str)]) -> (Service
             ("PurgeQueue", &at.purge_queue_url),
             ("ExportQueue", &at.export_queue_url),
             ("CrmQueue", &at.crm_queue_url),
+            ("EventsDeadLetterQueue", &at.parked_events_queue_url),
         ]
         .into_iter()
         .map(|(id, url)| (id.to_owned(), url.clone()))

@@ -28,6 +28,7 @@ fn registry() -> Registry {
         purge_queue_url: unused(),
         export_queue_url: unused(),
         crm_queue_url: unused(),
+        parked_events_queue_url: unused(),
         crm_key_id: unused(),
         event_bus_name: unused(),
     };

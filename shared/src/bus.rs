@@ -1,6 +1,7 @@
 //! The stack's EventBridge bus, where committed changes become events.
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use serde::{Deserialize, Serialize};
 
 use crate::events::{Event, SOURCE};
 
@@ -16,6 +17,20 @@ pub enum PublishError {
     Call(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("encoding an event failed")]
     Encode(#[source] serde_json::Error),
+}
+
+/// A stream record's events the relay could not publish in time (or a record it could not
+/// read), parked on the events dead-letter queue so the records behind it go on. An operator
+/// publishes them later with `redrive-events`; their ids are the ones they would have had.
+#[derive(Serialize, Deserialize)]
+pub struct ParkedEvents {
+    /// Why, in fixed words.
+    pub reason: String,
+    /// The table item whose change it was, and the record's place in the stream.
+    pub pk: String,
+    pub sk: String,
+    pub sequence_number: Option<String>,
+    pub events: Vec<Event>,
 }
 
 #[derive(Clone)]

@@ -45,6 +45,39 @@ impl Queue {
         Ok(())
     }
 
+    /// Up to 10 messages that are visible now, each with the receipt that deletes it; none
+    /// when the queue has none left to show.
+    #[tracing::instrument(skip(self))]
+    pub async fn receive(&self) -> Result<Vec<(String, String)>, DomainError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(DomainError::failed)?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| Some((m.body?, m.receipt_handle?)))
+            .collect())
+    }
+
+    #[tracing::instrument(skip(self, receipt_handle))]
+    pub async fn delete(&self, receipt_handle: &str) -> Result<(), DomainError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(DomainError::failed)?;
+        Ok(())
+    }
+
     /// Makes a received message visible again after `seconds`: a retry sooner than the
     /// queue's visibility timeout, which is sized for a worker that dies.
     #[tracing::instrument(skip(self, receipt_handle))]

@@ -36,6 +36,8 @@ pub struct Endpoints {
     pub purge_queue_url: String,
     pub export_queue_url: String,
     pub crm_queue_url: String,
+    /// The events dead-letter queue, where the event relay parks what it cannot publish.
+    pub parked_events_queue_url: String,
     pub crm_key_id: String,
     pub event_bus_name: String,
 }
@@ -98,6 +100,7 @@ impl Services {
             purge_queue_url: config.require("PURGE_QUEUE_URL")?,
             export_queue_url: config.require("EXPORT_QUEUE_URL")?,
             crm_queue_url: config.require("CRM_QUEUE_URL")?,
+            parked_events_queue_url: config.require("PARKED_EVENTS_QUEUE_URL")?,
             crm_key_id: config.require("CRM_KEY_ID")?,
             event_bus_name: config.require("EVENT_BUS_NAME")?,
         };
@@ -137,6 +140,11 @@ impl Services {
     /// `crm-sync`'s queue: lookups and write-backs.
     pub fn crm(&self) -> Queue {
         self.queue(&self.0.at.crm_queue_url)
+    }
+
+    /// Where the event relay parks the events of a record it cannot publish in time.
+    pub fn parked_events(&self) -> Queue {
+        self.queue(&self.0.at.parked_events_queue_url)
     }
 
     /// The stack's event bus, which the event relay publishes to.

@@ -22,7 +22,14 @@ pub async fn local_services() -> Services {
         .unwrap_or_else(|_| "inbox-local-databucket".into());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut urls = Vec::new();
-    for queue in ["MatchQueue", "PurgeQueue", "ExportQueue", "CrmQueue"] {
+    let queues = [
+        "MatchQueue",
+        "PurgeQueue",
+        "ExportQueue",
+        "CrmQueue",
+        "EventsDeadLetterQueue",
+    ];
+    for queue in queues {
         let url = sqs
             .get_queue_url()
             .queue_name(queue)
@@ -38,7 +45,8 @@ pub async fn local_services() -> Services {
         purge_queue_url,
         export_queue_url,
         crm_queue_url,
-    ] = <[String; 4]>::try_from(urls).expect("four queues");
+        parked_events_queue_url,
+    ] = <[String; 5]>::try_from(urls).expect("five queues");
     let endpoints = crate::services::Endpoints {
         table: config.table_name.clone(),
         bucket,
@@ -46,6 +54,7 @@ pub async fn local_services() -> Services {
         purge_queue_url,
         export_queue_url,
         crm_queue_url,
+        parked_events_queue_url,
         crm_key_id: LOCAL_CRM_KEY.to_owned(),
         event_bus_name: LOCAL_EVENT_BUS.to_owned(),
     };

@@ -11,7 +11,7 @@ use shared::clock::Env;
 use shared::config::Config;
 use shared::invocation::Deadline;
 use shared::serve::{Build, StreamFunction};
-use shared::testing::{BusTap, SAMPLE_CONTACT, load_event, local_services, new_org};
+use shared::testing::{BusTap, SAMPLE_CONTACT, TestQueue, load_event, local_services, new_org};
 
 /// The sample batch, moved to `org`.
 fn sample(org: &str) -> StreamEvent {
@@ -52,6 +52,7 @@ async fn a_refused_record_stops_the_batch_and_its_retry_repeats_the_same_ids() {
     let sdk = Config::from_env().unwrap().aws().await;
     let failing = App::new(
         EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus"),
+        local_services().await.parked_events(),
         Env::system(),
     );
     let response = failing
@@ -80,4 +81,75 @@ async fn a_refused_record_stops_the_batch_and_its_retry_repeats_the_same_ids() {
     assert_eq!(ids.len(), 4);
     assert_eq!((ids[0], ids[1]), (ids[2], ids[3]));
     assert_eq!(ids[0], "01a1fc52-0000-7000-8000-0000000000e2");
+}
+
+#[tokio::test]
+async fn a_record_the_bus_refuses_for_15_minutes_is_parked_and_redriven_with_its_ids() {
+    let org = new_org("park");
+    let tap = BusTap::for_org(&org).await;
+    let local = local_services().await;
+    let parking = TestQueue::new(&format!("parked-{org}")).await;
+    // The sample's records were made at 10:00:00 and 10:01:00; it is 10:15:30 now.
+    let clock = std::sync::Arc::new(shared::clock::FixedClock::at(
+        time::macros::datetime!(2026-01-01 10:15:30 UTC),
+    ));
+    let env = Env {
+        clock: clock.clone(),
+        ..Env::system()
+    };
+    let sdk = Config::from_env().unwrap().aws().await;
+    let refusing = EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus");
+    // The relay's own clients, its policy checked, with a queue of this test's as the parking.
+    let relay = local::testing::services_as(
+        "publish-events",
+        &[(parking.url(), "EventsDeadLetterQueue")],
+    )
+    .await;
+    let failing = App::new(refusing, relay.parked_events(), env);
+    let response = failing
+        .handle_stream(sample(&org), Deadline::longest())
+        .await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        [Some("111000000000000000002".to_owned())],
+        "the record refused for over 15 minutes is parked; the younger one is tried again"
+    );
+
+    let redriven = publish_events::redrive(&parking.queue(), &local.bus())
+        .await
+        .unwrap();
+    assert_eq!(
+        redriven,
+        publish_events::Redriven {
+            published: 1,
+            left: 0
+        }
+    );
+    let events = tap.received(1).await;
+    assert_eq!(
+        (events[0]["id"].clone(), events[0]["type"].clone()),
+        (
+            json!("01a1fc52-0000-7000-8000-0000000000e2"),
+            json!("contact.updated")
+        ),
+        "published as the relay would have, id and all"
+    );
+    assert!(
+        parking.queue().receive().await.unwrap().is_empty(),
+        "nothing left parked"
+    );
+
+    // The bus is back: Lambda sends the batch again from the younger record.
+    let mut rest = sample(&org);
+    rest.records.remove(0);
+    let app = App::build(&local, &Env::system());
+    let response = app.handle_stream(rest, Deadline::longest()).await;
+    assert!(response.batch_item_failures.is_empty());
+    let events = tap.received(1).await;
+    assert_eq!(events[0]["type"], "contact.deleted");
 }
