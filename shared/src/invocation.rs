@@ -191,3 +191,33 @@ mod tests {
         );
     }
 }
+
+/// A point a handler test stops a function at, once: the function says it got there and waits
+/// until the test lets it go (or drops it there, as a death). Never set outside tests.
+#[derive(Debug, Clone, Default)]
+pub struct HoldPoint {
+    reached: std::sync::Arc<tokio::sync::Notify>,
+    resume: std::sync::Arc<tokio::sync::Notify>,
+    passed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HoldPoint {
+    /// Waits until the function is held here.
+    pub async fn reached(&self) {
+        self.reached.notified().await;
+    }
+
+    /// Lets the held function go on.
+    pub fn release(&self) {
+        self.resume.notify_one();
+    }
+
+    /// In the function: the first time only, says it got here and waits to be released.
+    pub async fn hold(&self) {
+        if self.passed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        self.reached.notify_one();
+        self.resume.notified().await;
+    }
+}

@@ -108,15 +108,18 @@ impl App {
     ) -> Result<Purged, DomainError> {
         let org = &job.org_id;
         let contact_id = job.contact_id.as_str();
-        if !self.store.purge_pending(org, contact_id).await? {
-            return Ok(Purged::Done);
-        }
         // The attachments first: a reader who sees the conversation gone finds its files gone.
+        // Swept on every pass, the one queued 5 minutes on too, whatever the marker says: an
+        // ingest that read the contact before its deletion may upload until its 30 s timeout
+        // and die before it can take the file back.
         let objects = self
             .blobs
             .delete_prefix(&keys::attachment_prefix(org, contact_id))
             .await?;
         *deleted += objects as u64;
+        if !self.store.purge_pending(org, contact_id).await? {
+            return Ok(Purged::Done);
+        }
         loop {
             let (conversations, _) = self
                 .store

@@ -217,3 +217,139 @@ async fn the_sample_events_delete_list_and_purge() {
             .is_empty()
     );
 }
+
+/// An ingest of `sender`'s message `id` with one attachment, in `org`.
+fn message_with_file(org: &str, id: &str) -> String {
+    json!({"org_id": org, "channel": "email", "sender": {"user_id": "late@example.com"},
+           "conversation": {"id": "conv-late", "status": "open"},
+           "message": {"id": id, "text": "hi", "sent_at": "2026-01-01T10:00:00Z",
+                       "attachments": [{"id": "a", "content_type": "text/plain",
+                                        "content_base64": "aGk="}]}})
+    .to_string()
+}
+
+/// A contact made by ingest, and an ingest of its next message held after it read the contact
+/// and before it uploads the message's file; meanwhile the contact is deleted and purged.
+/// Returns the running ingest, its hold point, the purge and the job that purged.
+async fn an_ingest_racing_a_purge(
+    org_name: &str,
+    ingest_services: &Services,
+) -> (
+    tokio::task::JoinHandle<Result<ingest_messages::Ingested, ingest_messages::IngestError>>,
+    ingest_messages::IngestTuning,
+    App,
+    PurgeJob,
+) {
+    let local = local_services().await;
+    let org = OrgId::parse(org_name).unwrap();
+    let plain = ingest_messages::App::build(ingest_services, &Env::system());
+    let first = plain
+        .ingest_body(&message_with_file(org_name, "m-1"))
+        .await
+        .unwrap();
+    let hold = shared::invocation::HoldPoint::default();
+    let tuning = ingest_messages::IngestTuning {
+        hold_before_upload: Some(hold.clone()),
+        ..Default::default()
+    };
+    let held = ingest_messages::App::build(ingest_services, &Env::system()).tuned(tuning.clone());
+    let body = message_with_file(org_name, "m-2");
+    let late = tokio::spawn(async move { held.ingest_body(&body).await });
+    hold.reached().await;
+
+    delete_without_purge(&local, &org, &first.contact_id).await;
+    let purge = App::build(&local, &Env::system());
+    let job = PurgeJob {
+        left_group: None,
+        org_id: org.clone(),
+        contact_id: ContactId::parse(&first.contact_id).unwrap(),
+    };
+    purge.purge(&job, &mut whole_invocation()).await.unwrap();
+    assert!(!purge_pending(&local, &org, &first.contact_id).await);
+    (late, tuning, purge, job)
+}
+
+/// Whether the file of message `m-2` (the racing one) is stored under `contact_id`.
+async fn late_file_under(org: &OrgId, contact_id: &str) -> bool {
+    let key = format!("{}m-2/a", keys::attachment_prefix(org, contact_id));
+    local_services()
+        .await
+        .blobs()
+        .size(&key)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test]
+async fn a_file_uploaded_after_the_purge_by_an_ingest_that_loses_to_the_delete_goes_at_once() {
+    let org_name = new_org("late-file");
+    let org = OrgId::parse(&org_name).unwrap();
+    let (services, _) = local::testing::services_watched("ingest-messages", &[]).await;
+    let (late, tuning, _, job) = an_ingest_racing_a_purge(&org_name, &services).await;
+    tuning.hold_before_upload.unwrap().release();
+    let filed = late.await.unwrap().unwrap();
+    assert_ne!(
+        filed.contact_id,
+        job.contact_id.as_str(),
+        "the message found its sender's contact gone and made a new one"
+    );
+    assert!(
+        !late_file_under(&org, job.contact_id.as_str()).await,
+        "the file it uploaded under the deleted contact went when its write lost"
+    );
+    assert!(late_file_under(&org, &filed.contact_id).await);
+}
+
+#[tokio::test]
+async fn a_file_left_by_an_ingest_that_died_after_the_purge_goes_at_the_purge_s_second_pass() {
+    let org_name = new_org("late-death");
+    let org = OrgId::parse(&org_name).unwrap();
+    let (services, faults) = local::testing::services_watched("ingest-messages", &[]).await;
+    let (late, tuning, purge, job) = an_ingest_racing_a_purge(&org_name, &services).await;
+    // The ingest uploads, then dies before its write.
+    faults.pause(&org_name, "TransactWriteItems");
+    tuning.hold_before_upload.unwrap().release();
+    until(|| faults.counts(Some(&org_name)).held).await;
+    late.abort();
+    assert!(faults.resume(&org_name), "held at its write when it died");
+    assert!(
+        late_file_under(&org, job.contact_id.as_str()).await,
+        "the file outlived the purge's first pass"
+    );
+
+    // The pass queued 5 minutes on (SAFETY_NET_DELAY_SECONDS) sweeps it.
+    purge.purge(&job, &mut whole_invocation()).await.unwrap();
+    assert!(!late_file_under(&org, job.contact_id.as_str()).await);
+}
+
+/// Waits until `done`: a state the test itself drives the function into (held at a pause
+/// point), checked every 10 ms for at most 6 s.
+async fn until(done: impl Fn() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never got there");
+}
+
+#[test]
+fn the_purge_s_second_pass_comes_after_any_ingest_that_read_the_contact_has_ended() {
+    let template = local::template::Template::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+    )
+    .unwrap();
+    let ingest = template
+        .functions
+        .iter()
+        .find(|f| f.binary == "ingest-messages")
+        .expect("template.yaml has ingest-messages");
+    assert!(
+        i64::from(ingest.timeout_s) < i64::from(delete_contact::SAFETY_NET_DELAY_SECONDS),
+        "an ingest may upload until its timeout ({} s); the sweep comes {} s after the delete",
+        ingest.timeout_s,
+        delete_contact::SAFETY_NET_DELAY_SECONDS
+    );
+}

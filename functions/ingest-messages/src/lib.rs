@@ -52,11 +52,14 @@ pub struct Ingested {
 shared::app!(pub struct App { store, blobs, matching, crm } tuning: IngestTuning);
 
 /// Faults handler tests inject; never set outside them.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct IngestTuning {
     /// The function dies right after its transaction commits, before any follow-up: the
     /// message's delivery fails and SQS hands it over again.
     pub die_after_commit: bool,
+    /// Where the function stops once, after it read the contact and before it uploads the
+    /// message's attachments.
+    pub hold_before_upload: Option<shared::invocation::HoldPoint>,
 }
 
 fn malformed(why: impl Into<String>) -> IngestError {
@@ -178,6 +181,9 @@ impl App {
                 contact.updated_at = now.clone();
             }
 
+            if let Some(hold) = &self.tuning.hold_before_upload {
+                hold.hold().await;
+            }
             let stored_attachments = self
                 .store_attachments(org, &contact.id, &inbound.message.id, &attachments)
                 .await?;
@@ -298,7 +304,11 @@ impl App {
                     return Ok(ingested);
                 }
                 Err(SaveError::Conflict) => {
-                    if is_new {
+                    // Files under a contact no other message can name (a new one), or under
+                    // one deleted meanwhile, whose purge may be past its files already: they
+                    // go now, and the next attempt uploads again wherever it files the message.
+                    let orphaned = is_new || self.store.contact(org, &contact.id).await?.is_none();
+                    if orphaned {
                         for attachment in &stored_attachments {
                             self.blobs.delete(&attachment.s3_key).await?;
                         }

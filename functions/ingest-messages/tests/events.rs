@@ -77,6 +77,7 @@ async fn a_message_whose_first_delivery_died_after_its_commit_is_followed_up_on_
     let app = App::build(&local, &Env::system());
     let dying = App::build(&local, &Env::system()).tuned(IngestTuning {
         die_after_commit: true,
+        ..IngestTuning::default()
     });
     let message = |id: &str, at: &str| {
         serde_json::json!({"org_id": org, "channel": "sms", "sender": {"user_id": "+351966"},
