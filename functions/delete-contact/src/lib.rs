@@ -203,6 +203,9 @@ impl App {
             .as_ref()
             .and_then(|o| o.contact_id.as_deref())
             .is_none_or(|o| o == contact_id);
+        if let Some(hold) = &self.tuning.hold_after_owner_read {
+            hold.hold().await;
+        }
         let mut start = None;
         loop {
             if !budget.next_step() {
@@ -211,6 +214,8 @@ impl App {
             let (page, next) = self
                 .tuned_page(org, PurgeScope::Conversation(conversation), start)
                 .await?;
+            // Messages and notes name their contact; only notes written before notes did are
+            // judged by the owner read at the start.
             let doomed = page
                 .into_iter()
                 .filter(|e| !e.is_conversation_owner())
@@ -227,9 +232,15 @@ impl App {
                 break;
             }
         }
-        // The owner goes last, so a purge that stops before knows whose the conversation is.
-        if let Some(owner) = owner.filter(|_| still_ours) {
-            self.store.batch_delete(vec![owner.key]).await?;
+        // The owner goes last, so a purge that stops before knows whose the conversation is;
+        // and only while it is still this contact's.
+        if owner.is_some()
+            && still_ours
+            && self
+                .store
+                .delete_conversation_owner(org, conversation, contact_id)
+                .await?
+        {
             *deleted += 1;
         }
         Ok(true)
@@ -245,11 +256,14 @@ pub enum Purged {
 }
 
 /// How the purge spends an invocation; tests shrink both to watch it span invocations.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PurgeTuning {
     /// Items read (and deleted) a step.
     pub page_size: i32,
     pub budget: BudgetPolicy,
+    /// Where the purge stops once, after it read whose a conversation is and before it lists
+    /// the conversation's items (handler tests only).
+    pub hold_after_owner_read: Option<shared::invocation::HoldPoint>,
 }
 
 impl Default for PurgeTuning {
@@ -257,6 +271,7 @@ impl Default for PurgeTuning {
         Self {
             page_size: 100,
             budget: BudgetPolicy::UntilDeadline,
+            hold_after_owner_read: None,
         }
     }
 }

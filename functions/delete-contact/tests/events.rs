@@ -151,6 +151,7 @@ async fn a_purge_of_a_long_history_continues_across_invocations_and_leaves_nothi
     let app = App::build(&services, &Env::system()).tuned(PurgeTuning {
         page_size: 100,
         budget: BudgetPolicy::Steps(10),
+        ..PurgeTuning::default()
     });
     let job = PurgeJob {
         left_group: None,
@@ -352,4 +353,131 @@ fn the_purge_s_second_pass_comes_after_any_ingest_that_read_the_contact_has_ende
         ingest.timeout_s,
         delete_contact::SAFETY_NET_DELAY_SECONDS
     );
+}
+
+/// Puts `(PK, SK)` back as a bare item, as a purge that died before removing it left it.
+async fn left_behind(pk: String, sk: String) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let config = shared::config::Config::from_env().unwrap();
+    aws_sdk_dynamodb::Client::new(&config.aws().await)
+        .put_item()
+        .table_name(&config.table_name)
+        .item("PK", AttributeValue::S(pk))
+        .item("SK", AttributeValue::S(sk))
+        .item("entity", AttributeValue::S("left_behind".into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_returning_sender_waits_for_the_purge_which_never_takes_its_new_conversation() {
+    let local = local_services().await;
+    let org_name = new_org("back");
+    let org = OrgId::parse(&org_name).unwrap();
+    let ingest = ingest_messages::App::build(&local, &Env::system());
+    let message = |id: &str| {
+        json!({"org_id": org_name, "channel": "webchat", "sender": {"user_id": "visitor-1"},
+               "conversation": {"id": "conv-back", "status": "open"},
+               "message": {"id": id, "text": "hi", "sent_at": "2026-01-01T10:00:00Z"}})
+        .to_string()
+    };
+    let old = ingest
+        .ingest_body(&message("m-1"))
+        .await
+        .unwrap()
+        .contact_id;
+    delete_without_purge(&local, &org, &old).await;
+
+    // While the purge runs (held after it read whose the conversation is), the sender writes
+    // again in the same conversation: it waits, as the conversation is still the old contact's.
+    let hold = shared::invocation::HoldPoint::default();
+    let holding = PurgeTuning {
+        hold_after_owner_read: Some(hold.clone()),
+        ..PurgeTuning::default()
+    };
+    let purge = App::build(&local, &Env::system()).tuned(holding.clone());
+    let job = PurgeJob {
+        left_group: None,
+        org_id: org.clone(),
+        contact_id: ContactId::parse(&old).unwrap(),
+    };
+    let first_pass = {
+        let job = job.clone();
+        tokio::spawn(async move { purge.purge(&job, &mut whole_invocation()).await })
+    };
+    hold.reached().await;
+    let waiting = ingest.ingest_body(&message("m-2")).await;
+    assert!(
+        matches!(
+            &waiting,
+            Err(ingest_messages::IngestError::Failed(shared::DomainError::Contended(why)))
+                if why.contains("still being purged")
+        ),
+        "the message waits for the purge (its delivery is retried): {:?}",
+        waiting.as_ref().map(|i| i.contact_id.clone())
+    );
+    hold.release();
+    first_pass.await.unwrap().unwrap();
+
+    // The purge died after removing the conversation's owner, before its own reference to it:
+    // it runs again, and reads the conversation as nobody's. Meanwhile the redelivery finds the
+    // conversation free and starts it afresh for a new contact, and an agent writes a note on it.
+    left_behind(keys::contact_pk(&org, &old), "CONV#conv-back".into()).await;
+    left_behind(keys::audit_pk(&org), keys::purge_sk(&old)).await;
+    let hold = shared::invocation::HoldPoint::default();
+    let purge = App::build(&local, &Env::system()).tuned(PurgeTuning {
+        hold_after_owner_read: Some(hold.clone()),
+        ..PurgeTuning::default()
+    });
+    let second_pass = {
+        let job = job.clone();
+        tokio::spawn(async move { purge.purge(&job, &mut whole_invocation()).await })
+    };
+    hold.reached().await;
+    let new = ingest
+        .ingest_body(&message("m-2"))
+        .await
+        .unwrap()
+        .contact_id;
+    assert_ne!(new, old);
+    let note = shared::notes::Note {
+        id: "01a1fc70-0000-7000-8000-0000000000a9".into(),
+        text: shared::notes::NoteText::parse("about the new conversation").unwrap(),
+        author: Person {
+            id: "agent".into(),
+            name: "Agent".into(),
+        },
+        created_at: "2026-01-02T10:00:00Z".into(),
+        updated_at: "2026-01-02T10:00:00Z".into(),
+        updated_by: None,
+        version: 1,
+    };
+    let about = local
+        .store()
+        .add_note(
+            &org,
+            shared::notes::NoteParent::Conversation("conv-back"),
+            &note,
+        )
+        .await
+        .unwrap();
+    assert_eq!(about, new);
+    hold.release();
+    second_pass.await.unwrap().unwrap();
+
+    let left: Vec<Option<String>> = local
+        .store()
+        .partition(&keys::conversation_pk(&org, "conv-back"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, contact)| contact)
+        .collect();
+    assert_eq!(
+        left,
+        [Some(new.clone()), Some(new.clone()), Some(new.clone())],
+        "the new contact's message, note and owner are all still there"
+    );
+    assert!(!purge_pending(&local, &org, &old).await);
 }

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::Head;
-use super::{BatchOp, Item, SaveError, Store, failed};
+use super::{BatchOp, Item, SaveError, Store, conditional, failed};
 use super::{profile_key, raw_key};
 use crate::contacts::Contact;
 use crate::cursor::{LastEvaluatedKey, PageRequest};
@@ -227,6 +227,29 @@ impl Store {
             })
             .collect();
         Ok((entries, out.last_evaluated_key))
+    }
+
+    /// Deletes a conversation's `OWNER` item while it still names `contact_id`: a returning
+    /// sender's new contact, which may own the conversation id by now, keeps its own.
+    pub async fn delete_conversation_owner(
+        &self,
+        org: &OrgId,
+        conversation: &str,
+        contact_id: &str,
+    ) -> Result<bool, DomainError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(
+                &keys::conversation_pk(org, conversation),
+                keys::CONVERSATION_OWNER_SK,
+            )))
+            .condition_expression("contact_id = :contact")
+            .expression_attribute_values(":contact", AttributeValue::S(contact_id.to_owned()))
+            .send()
+            .await;
+        Ok(conditional(result)?.is_some())
     }
 
     /// Every item of a partition: its key and its `contact_id`, if it has one (tests check what

@@ -18,6 +18,10 @@ struct NoteItem {
     head: Head,
     #[serde(flatten)]
     note: Note,
+    /// On a conversation's note, the contact whose conversation it was when it was written:
+    /// a purge of that contact removes it, and never a later owner's (a reused conversation id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    contact_id: Option<String>,
 }
 
 /// A new text for a note, who wrote it and when.
@@ -41,10 +45,16 @@ fn parent_keys(org: &OrgId, parent: NoteParent) -> (String, &'static str, &'stat
 }
 
 /// The stored item of a note, in its parent's partition `pk`.
-fn note_item(pk: &str, entity: &str, note: &Note) -> Result<super::Item, DomainError> {
+fn note_item(
+    pk: &str,
+    entity: &str,
+    note: &Note,
+    contact_id: Option<&str>,
+) -> Result<super::Item, DomainError> {
     serde_dynamo::to_item(NoteItem {
         head: Head::new(pk.to_owned(), keys::note_sk(&note.id), entity),
         note: note.clone(),
+        contact_id: contact_id.map(str::to_owned),
     })
     .map_err(failed)
 }
@@ -66,7 +76,7 @@ impl Store {
         let (pk, _, entity) = parent_keys(org, parent);
         let writes = notes
             .iter()
-            .map(|note| note_item(&pk, entity, note).map(super::BatchOp::Put))
+            .map(|note| note_item(&pk, entity, note, None).map(super::BatchOp::Put))
             .collect::<Result<_, _>>()?;
         self.batch_write(writes).await
     }
@@ -109,13 +119,20 @@ impl Store {
                 (contact, Some(profile))
             }
         };
-        let item = note_item(&pk, entity, note)?;
+        let about = matches!(parent, NoteParent::Conversation(_)).then_some(contact.as_str());
+        let item = note_item(&pk, entity, note, about)?;
+        // The parent's head as read: a conversation's owner must still be the contact read.
         let check = ConditionCheck::builder()
             .table_name(&self.table)
-            .set_key(Some(raw_key(&pk, head)))
-            .condition_expression("attribute_exists(PK)")
-            .build()
-            .map_err(failed)?;
+            .set_key(Some(raw_key(&pk, head)));
+        let check = match about {
+            Some(contact) => check
+                .condition_expression("contact_id = :contact")
+                .expression_attribute_values(":contact", AttributeValue::S(contact.to_owned())),
+            None => check.condition_expression("attribute_exists(PK)"),
+        }
+        .build()
+        .map_err(failed)?;
         let put = self.put_new(item)?;
         let mut items = vec![
             TransactWriteItem::builder().condition_check(check).build(),
