@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::attributes::AttributeSet;
 use crate::channel::Channel;
@@ -214,11 +213,8 @@ impl<'a> Outbox<'a> {
 /// A contact's deletion, told by the removal of its profile. A contact is deleted once, so its
 /// id is derived from the org and contact: the same on every repeat of the relay.
 pub fn contact_deleted(org: &OrgId, contact_id: &str, time: String) -> Event {
-    let digest = Sha256::digest(format!("contact.deleted\n{org}\n{contact_id}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
     Event {
-        id: uuid::Uuid::new_v8(bytes).to_string(),
+        id: crate::ids::derived_id(&["contact.deleted", org.as_str(), contact_id]),
         kind: EventType::ContactDeleted,
         org_id: org.clone(),
         time,

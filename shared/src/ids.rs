@@ -234,6 +234,16 @@ string_newtype_impls!(
     ConversationId
 );
 
+/// An id made from `parts` (a UUID v8 over their SHA-256): whoever makes it again from the same
+/// parts, a redelivery or a retry, gets the same id, so receivers can drop the repeat.
+pub fn derived_id(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(parts.join("\n").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Uuid::new_v8(bytes).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

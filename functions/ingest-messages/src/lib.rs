@@ -263,12 +263,13 @@ impl App {
                             .send(&moved.job(org, contact.typed_id()?))
                             .await?;
                     }
+                    let message = inbound.message.id.as_str();
                     self.follow_up_with_crm(
                         org,
                         &context,
                         before.as_ref(),
-                        &contact,
-                        &conversation,
+                        (&contact, &conversation),
+                        message,
                     )
                     .await?;
                     tracing::info!(contact = %contact.id, new_contact = is_new, "message ingested");
@@ -300,6 +301,9 @@ impl App {
                             })
                             .await?;
                     }
+                    let message = inbound.message.id.as_str();
+                    self.redo_crm_follow_ups(org, &context, (&contact, &conversation), message)
+                        .await?;
                     tracing::info!(contact = %contact.id, "redelivered message: follow-ups again");
                     return Ok(ingested);
                 }

@@ -128,3 +128,107 @@ async fn a_message_whose_first_delivery_died_after_its_commit_is_followed_up_on_
         "the redelivery did what the first delivery's death left undone"
     );
 }
+
+#[tokio::test]
+async fn a_status_change_whose_first_delivery_died_is_written_back_on_redelivery_under_one_id() {
+    let local = local_services().await;
+    let org = new_org("wb-redo");
+    let org_id = OrgId::parse(&org).unwrap();
+    let crm_queue = shared::testing::TestQueue::new(&format!("crm-{org}")).await;
+    let (services, sends) =
+        local::testing::services_watched("ingest-messages", &[(crm_queue.url(), "CrmQueue")]).await;
+    sends.watch_sends(&org);
+    let url = |path: &str| {
+        shared::crm::CrmUrl::parse("url", &format!("https://crm.example.com/{path}"), {
+            shared::crm::Loopback::Refused
+        })
+        .unwrap()
+    };
+    let connection = shared::crm::CrmConnection {
+        connection_id: "k1".into(),
+        lookup_url: url("lookup"),
+        writeback_url: Some(url("writeback")),
+        lookup_ttl_minutes: 60,
+        secret: shared::crm::SealedSecret {
+            ciphertext: "c2VhbGVk".into(),
+            hint: "abcd".into(),
+        },
+        retiring: None,
+        version: 1,
+        consecutive_failures: 0,
+        paused_until: None,
+        last_error: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    };
+    let store = local.store();
+    assert!(
+        store
+            .create_crm_connection(&org_id, &connection)
+            .await
+            .unwrap()
+    );
+    let app = App::build(&services, &Env::system());
+    let dying = App::build(&services, &Env::system()).tuned(IngestTuning {
+        die_after_commit: true,
+        ..IngestTuning::default()
+    });
+    let message = |id: &str, status: &str, at: &str| {
+        serde_json::json!({"org_id": org, "channel": "sms", "sender": {"user_id": "+351955"},
+            "conversation": {"id": "conv-wb", "status": status},
+            "message": {"id": id, "text": "hi", "sent_at": at}})
+        .to_string()
+    };
+    let first = app
+        .ingest_body(&message("m1", "open", "2026-01-01T10:00:00Z"))
+        .await
+        .unwrap();
+    // An agent's change to a CRM-managed value waits for the conversation's next status.
+    let edit = shared::contacts::ValueChange {
+        key: "account".into(),
+        definition_id: "def-account".into(),
+        value: Some("Globex".into()),
+        source: shared::contacts::ValueSource::Agent,
+        sync: Some(shared::contacts::SyncState::Pending),
+    };
+    let at = "2026-01-01T10:01:00Z";
+    store
+        .update_values(&org_id, &first.contact_id, &[edit], None, at, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    let write_backs = || {
+        sends
+            .sent(&org)
+            .into_iter()
+            .filter(|m| m.body["type"] == "write_back")
+            .map(|m| m.body)
+            .collect::<Vec<_>>()
+    };
+
+    let closing = message("m2", "closed", "2026-01-01T10:02:00Z");
+    assert!(
+        dying.ingest_body(&closing).await.is_err(),
+        "died after its commit"
+    );
+    assert!(write_backs().is_empty(), "its write-back was never queued");
+
+    app.ingest_body(&closing).await.unwrap();
+    let queued = write_backs();
+    assert_eq!(queued.len(), 1, "the redelivery queued it");
+    assert_eq!(
+        queued[0]["conversation"],
+        serde_json::json!({"id": "conv-wb", "status": "closed"})
+    );
+    assert_eq!(queued[0]["contact_id"], first.contact_id.as_str());
+
+    // Another redelivery queues it again under the same id, which the CRM drops as a repeat;
+    // a redelivered message that changed no status queues none.
+    app.ingest_body(&closing).await.unwrap();
+    app.ingest_body(&message("m1", "open", "2026-01-01T10:00:00Z"))
+        .await
+        .unwrap();
+    let queued = write_backs();
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0]["webhook_id"], queued[1]["webhook_id"]);
+}

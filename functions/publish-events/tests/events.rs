@@ -50,10 +50,17 @@ async fn a_refused_record_stops_the_batch_and_its_retry_repeats_the_same_ids() {
     let org = new_org("pub");
     let tap = BusTap::for_org(&org).await;
     let sdk = Config::from_env().unwrap().aws().await;
+    // Half a minute after the records were made: far from being parked.
+    let soon = Env {
+        clock: std::sync::Arc::new(shared::clock::FixedClock::at(
+            time::macros::datetime!(2026-01-01 10:01:30 UTC),
+        )),
+        ..Env::system()
+    };
     let failing = App::new(
         EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus"),
         local_services().await.parked_events(),
-        Env::system(),
+        soon,
     );
     let response = failing
         .handle_stream(sample(&org), Deadline::longest())

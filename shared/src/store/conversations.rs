@@ -210,6 +210,7 @@ impl Store {
         org: &OrgId,
         conversation: &Conversation,
         read: Option<&super::ConversationHead>,
+        status_changed_by: Option<&str>,
         now: &str,
     ) -> Result<TransactWriteItem, DomainError> {
         let mut item = raw_key(
@@ -225,6 +226,9 @@ impl Store {
             text(conversation.last_message_at.as_str()),
         );
         item.insert("updated_at".into(), text(now));
+        if let Some(message) = status_changed_by {
+            item.insert("status_changed_by".into(), text(message));
+        }
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -312,7 +316,8 @@ impl Store {
             Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key))
-                .update_expression("SET #status = :to, #updated = :now")
+                // A status set here is no message's to follow up on redelivery.
+                .update_expression("SET #status = :to, #updated = :now REMOVE status_changed_by")
                 .condition_expression(condition)
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#updated", "updated_at")

@@ -33,6 +33,8 @@ pub struct ConversationHead {
     pub status: Option<String>,
     /// The time of the last message applied to it.
     pub last_message_at: Option<String>,
+    /// The message that last changed its status, if a message did.
+    pub status_changed_by: Option<String>,
 }
 
 impl ConversationHead {
@@ -123,6 +125,7 @@ impl Store {
                     contact_id,
                     status: text(&item, "status"),
                     last_message_at: text(&item, "last_message_at"),
+                    status_changed_by: text(&item, "status_changed_by"),
                 });
             }
         }
@@ -159,10 +162,15 @@ impl Store {
         ];
         let history = super::conversations::history_pk(org, write.profile.contact());
         items.push(self.conversation_upsert(org, write.conversation, history, write.now)?);
+        // Which message last changed the status, so its redelivery can redo what follows.
+        let changed_status = write
+            .conversation_read
+            .is_some_and(|head| head.status.as_deref() != Some(write.conversation.status.as_str()));
         items.push(self.conversation_owner(
             org,
             write.conversation,
             write.conversation_read,
+            changed_status.then_some(write.message.id.as_str()),
             write.now,
         )?);
         if let ProfileWrite::New { contact, claim_pk } = write.profile {
