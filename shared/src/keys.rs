@@ -135,11 +135,14 @@ pub fn idempotency_pk(org: &OrgId, key: &str) -> String {
 
 pub const IDEMPOTENCY_SK: &str = "IDEM";
 
-/// GSI1: the idempotency records whose stored response holds a contact's data, so deleting the
-/// contact can find and remove them.
-pub fn contact_idempotency_index_pk(org: &OrgId, contact: &str) -> String {
-    format!("ORG#{org}#IDEMOF#{contact}")
+/// In a contact's partition: a pointer to an idempotency record whose stored response holds
+/// the contact's data, written with the response only while the contact exists, so its purge
+/// finds every one with a strongly consistent query.
+pub fn contact_idempotency_ref_sk(record_pk: &str) -> String {
+    format!("{CONTACT_IDEMPOTENCY_REF_PREFIX}{record_pk}")
 }
+
+pub const CONTACT_IDEMPOTENCY_REF_PREFIX: &str = "IDEMREF#";
 
 /// Messages sort by time; the message id makes a redelivered message land on the same key.
 pub fn message_sk(sent_at: &str, message: &str) -> String {

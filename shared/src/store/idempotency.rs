@@ -1,12 +1,12 @@
 //! Idempotency records: one per `Idempotency-Key`, holding the request's hash and, once the
 //! first request finished, its response.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::Head;
 use super::raw_key;
-use super::{Store, conditional, failed};
+use super::{SaveError, Store, conditional, failed};
 use crate::error::DomainError;
 use crate::ids::OrgId;
 use crate::keys;
@@ -103,8 +103,9 @@ impl Store {
     }
 
     /// Stores the first request's response under its claimed key, kept until `ttl`. A response
-    /// that holds a contact's data is indexed under that contact, so deleting it removes the
-    /// record too.
+    /// that holds a contact's data is stored only while the contact exists, in one transaction
+    /// with a pointer to it in the contact's partition, where the contact's purge finds it; one
+    /// about a contact deleted meanwhile is not stored, and the key is let go.
     pub async fn complete_idempotency_key(
         &self,
         org: &OrgId,
@@ -116,49 +117,85 @@ impl Store {
     ) -> Result<(), DomainError> {
         let pk = keys::idempotency_pk(org, key);
         let response = serde_dynamo::to_attribute_value(response).map_err(failed)?;
-        let mut request = self
-            .client
-            .update_item()
+        let completion = Update::builder()
             .table_name(&self.table)
             .set_key(Some(raw_key(&pk, keys::IDEMPOTENCY_SK)))
             .condition_expression("request_hash = :hash")
+            .update_expression("SET #response = :response, #ttl = :ttl")
             .expression_attribute_names("#response", "response")
             .expression_attribute_values(":response", response)
             .expression_attribute_values(":hash", AttributeValue::S(request_hash.to_owned()))
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()));
-        request = match about_contact {
-            None => request.update_expression("SET #response = :response, #ttl = :ttl"),
-            Some(contact) => request
-                .update_expression(
-                    "SET #response = :response, #ttl = :ttl, #g1pk = :g1pk, #g1sk = :g1sk",
-                )
-                .expression_attribute_names("#g1pk", "GSI1PK")
-                .expression_attribute_names("#g1sk", "GSI1SK")
-                .expression_attribute_values(
-                    ":g1pk",
-                    AttributeValue::S(keys::contact_idempotency_index_pk(org, contact)),
-                )
-                .expression_attribute_values(":g1sk", AttributeValue::S(pk)),
+            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
+            .build()
+            .map_err(failed)?;
+        let Some(contact) = about_contact else {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(completion.key))
+                .set_condition_expression(completion.condition_expression)
+                .update_expression(completion.update_expression)
+                .set_expression_attribute_names(completion.expression_attribute_names)
+                .set_expression_attribute_values(completion.expression_attribute_values)
+                .send()
+                .await
+                .map_err(failed)?;
+            return Ok(());
         };
-        request.send().await.map_err(failed)?;
-        Ok(())
+        let contact_pk = keys::contact_pk(org, contact);
+        let mut pointer = raw_key(&contact_pk, &keys::contact_idempotency_ref_sk(&pk));
+        pointer.insert("entity".into(), AttributeValue::S("idempotency_ref".into()));
+        pointer.insert("ttl".into(), AttributeValue::N(ttl.to_string()));
+        let pointer = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(pointer))
+            .build()
+            .map_err(failed)?;
+        let alive = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(&contact_pk, keys::PROFILE_SK)))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(failed)?;
+        let written = self
+            .transact(vec![
+                TransactWriteItem::builder().update(completion).build(),
+                TransactWriteItem::builder().put(pointer).build(),
+                TransactWriteItem::builder().condition_check(alive).build(),
+            ])
+            .await;
+        match written {
+            Ok(()) => Ok(()),
+            Err(SaveError::Conflict) => self.release_idempotency_key(org, key).await,
+            Err(SaveError::Failed(err)) => Err(err),
+        }
     }
 
-    /// The keys of the idempotency records holding a contact's data.
+    /// The keys of the idempotency records holding a contact's data, read from the pointers in
+    /// its partition (strongly consistent: none written before the read is missed).
     pub async fn idempotency_records_of(
         &self,
         org: &OrgId,
         contact: &str,
     ) -> Result<Vec<super::Item>, DomainError> {
         let query = self
-            .index_query(
-                super::CONTACTS_INDEX,
-                "GSI1PK",
-                keys::contact_idempotency_index_pk(org, contact),
+            .query_prefix(
+                keys::contact_pk(org, contact),
+                keys::CONTACT_IDEMPOTENCY_REF_PREFIX,
             )
-            .projection_expression("PK, SK");
-        self.query_all(query).await
+            .consistent_read(true)
+            .projection_expression("SK");
+        Ok(self
+            .query_all(query)
+            .await?
+            .into_iter()
+            .filter_map(|item| {
+                let sk = item.get(keys::SK)?.as_s().ok()?;
+                let record_pk = sk.strip_prefix(keys::CONTACT_IDEMPOTENCY_REF_PREFIX)?;
+                Some(raw_key(record_pk, keys::IDEMPOTENCY_SK))
+            })
+            .collect())
     }
 
     /// Lets a key go after the first request failed unexpectedly, so a retry can run.

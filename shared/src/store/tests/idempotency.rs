@@ -6,6 +6,7 @@ use crate::testing::local_store;
 #[tokio::test]
 async fn an_idempotency_key_is_claimed_once_completed_and_found_by_contact() {
     let (store, org) = (local_store().await, org());
+    store.save_contact(&org, &contact("c1"), 0).await.unwrap();
     let claim = |key: &'static str, hash: &'static str| {
         let store = store.clone();
         let org = org.clone();
@@ -30,22 +31,42 @@ async fn an_idempotency_key_is_claimed_once_completed_and_found_by_contact() {
     assert!(
         matches!(claim("k1", "h2").await, Claim::Taken(r) if r.response == Some(stored.clone()))
     );
+    let record_k1 = raw_key(&keys::idempotency_pk(&org, "k1"), keys::IDEMPOTENCY_SK);
     assert_eq!(
-        store
-            .idempotency_records_of(&org, "c1")
-            .await
-            .unwrap()
-            .len(),
-        1
+        store.idempotency_records_of(&org, "c1").await.unwrap(),
+        [record_k1.clone()],
+        "found at once, by a strongly consistent read of the contact's partition"
     );
     store.release_idempotency_key(&org, "k1").await.unwrap();
     assert!(matches!(claim("k1", "h2").await, Claim::Won));
+
+    // A response about a contact deleted meanwhile is not kept: the key is let go.
+    assert!(matches!(claim("k2", "h1").await, Claim::Won));
+    let c1 = store.contact(&org, "c1").await.unwrap().unwrap();
+    let record = crate::deletion::DeletionRecord {
+        id: "01a1fc70-0000-7000-8000-0000000000d2".into(),
+        contact_id: "c1".into(),
+        contact_hint: "C.".into(),
+        platform: "sms".into(),
+        deleted_at: NOW.into(),
+        deleted_by: crate::notes::Person {
+            id: "admin".into(),
+            name: "Admin".into(),
+        },
+    };
+    store.delete_contact(&org, &c1, &record).await.unwrap();
+    store
+        .complete_idempotency_key(&org, "k2", "h1", &stored, Some("c1"), 90_000)
+        .await
+        .unwrap();
     assert!(
-        store
-            .idempotency_records_of(&org, "c1")
-            .await
-            .unwrap()
-            .is_empty()
+        matches!(claim("k2", "h2").await, Claim::Won),
+        "nothing of the deleted contact was stored under k2"
+    );
+    assert_eq!(
+        store.idempotency_records_of(&org, "c1").await.unwrap(),
+        [record_k1],
+        "and no pointer to it"
     );
 }
 
