@@ -34,7 +34,7 @@ async fn an_idempotency_key_is_claimed_once_completed_and_found_by_contact() {
     let record_k1 = raw_key(&keys::idempotency_pk(&org, "k1"), keys::IDEMPOTENCY_SK);
     assert_eq!(
         store.idempotency_records_of(&org, "c1").await.unwrap(),
-        [record_k1.clone()],
+        std::slice::from_ref(&record_k1),
         "found at once, by a strongly consistent read of the contact's partition"
     );
     store.release_idempotency_key(&org, "k1").await.unwrap();
