@@ -2,15 +2,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use api_tests::{Caller, Request, fresh, inbound, new_org};
+use api_tests::{Request, fresh, inbound, new_org};
 use serde_json::json;
 
-/// Polls until `path` answers `status` (the background purge).
-async fn eventually_status(caller: &Caller, path: &str, status: u16) {
-    api_tests::eventually(&format!("{path} answering {status}"), || async {
-        (caller.get(path).await.status == status).then_some(())
-    })
-    .await
+/// How many items are stored under partition keys starting with `prefix`, read straight from
+/// the table (strongly consistent).
+async fn stored_items(prefix: &str) -> usize {
+    let (client, table) = api_tests::raw_dynamodb().await;
+    client
+        .scan()
+        .table_name(&table)
+        .consistent_read(true)
+        .filter_expression("begins_with(PK, :prefix)")
+        .expression_attribute_values(
+            ":prefix",
+            aws_sdk_dynamodb::types::AttributeValue::S(prefix.to_owned()),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("scan")
+        .len()
 }
 
 #[tokio::test]
@@ -88,7 +102,11 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
         Request::get(format!("/contacts/{old}/notes")),
     ];
     agent.expect_each_error(404, "not_found", &missing).await;
-    eventually_status(&agent, "/conversations/conv-old/messages", 404).await;
+    // Gone for every reader at the 204, while the purge has not run yet.
+    agent
+        .get("/conversations/conv-old/messages")
+        .await
+        .expect_error(404, "not_found");
     agent
         .get("/conversations/conv-old/notes")
         .await
@@ -101,6 +119,17 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
     })
     .await;
     assert_ne!(api.download(&download).await.0.as_u16(), 200);
+    // And the purge leaves no item of it: its partition, its conversation's, its identity.
+    for prefix in [
+        format!("ORG#{org}#C#{old}"),
+        format!("ORG#{org}#CONV#conv-old"),
+        format!("ORG#{org}#ID#"),
+    ] {
+        api_tests::eventually(&format!("nothing stored under {prefix}"), || async {
+            (stored_items(&prefix).await == 0).then_some(())
+        })
+        .await;
+    }
 
     let fresh = api
         .contact_from(&org, "whatsapp", "+351911", "conv-new")
