@@ -138,6 +138,16 @@ impl Caller {
     }
 
     /// How many items the first page of a list holds.
+    /// Polls a list read from an index (the contacts list, the VIP filter) until `done` holds
+    /// for its first page: on AWS a global secondary index shows a write a moment after it.
+    pub async fn list_when(&self, list: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        crate::eventually(what, || async {
+            let page = self.get(list).await.expect(200);
+            done(&page).then_some(page)
+        })
+        .await
+    }
+
     pub async fn count(&self, list: &str) -> usize {
         self.get(list).await.expect(200)["items"]
             .as_array()

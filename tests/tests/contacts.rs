@@ -224,6 +224,11 @@ async fn lists_page_newest_first() {
         api.contact_of(&message).await;
     }
     let agent = api.caller(&org, "agent", "team").await;
+    agent
+        .list_when("/contacts?limit=3", "every contact listed", |page| {
+            api_tests::ids(page).len() == ids.len()
+        })
+        .await;
     let first = agent.get("/contacts?limit=2").await.expect(200);
     let cursor = first["next_cursor"].as_str().unwrap();
     let second = agent

@@ -140,8 +140,11 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
     assert_eq!(view["crm"]["record_url"], "https://crm.example/R-42");
     assert!(view["crm"]["last_lookup_at"].is_string());
     assert_eq!(view["validated"], true);
-    let listed = agent.get("/contacts").await.expect(200);
-    assert_eq!(listed["items"][0]["validated"], true, "the list agrees");
+    agent
+        .list_when("/contacts", "the list agreeing", |page| {
+            page["items"][0]["validated"] == true
+        })
+        .await;
     assert_eq!(entry(&view, "account").unwrap()["value"], "ACME");
     assert_eq!(
         entry(&view, "tier").unwrap()["value"],
@@ -169,8 +172,11 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
     let view = agent.view(&contact).await;
     assert_eq!(view["validated"], false);
     assert_eq!(view["crm"], Value::Null);
-    let listed = agent.get("/contacts").await.expect(200);
-    assert_eq!(listed["items"][0]["validated"], false);
+    agent
+        .list_when("/contacts", "the list agreeing", |page| {
+            page["items"][0]["validated"] == false
+        })
+        .await;
 
     // A new connection starts from "never": what the old one found does not count.
     connect_demo_crm(&admin, &crm, json!([]), "answer").await;

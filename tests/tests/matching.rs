@@ -20,6 +20,7 @@ async fn contacts_sharing_the_matching_value_are_linked_with_their_history() {
     chat["message"]["sent_at"] = json!("2026-01-03T10:00:00Z");
     let webchat = api.contact_of(&chat).await;
     let other = api.contact_from(&org, "sms", "+9", "sms-1").await;
+    let fourth = api.contact_from(&org, "sms", "+10", "sms-2").await;
 
     let agent = api.caller(&org, "agent", "business").await;
     agent
@@ -32,6 +33,10 @@ async fn contacts_sharing_the_matching_value_are_linked_with_their_history() {
         .expect(200);
     agent
         .edit(&other, json!({"customer_id": "C-8"}))
+        .await
+        .expect(200);
+    agent
+        .edit(&fourth, json!({"customer_id": "C-8"}))
         .await
         .expect(200);
 
@@ -51,7 +56,17 @@ async fn contacts_sharing_the_matching_value_are_linked_with_their_history() {
             ids == ["chat-1", "mail-1"]
         })
         .await;
-    assert_eq!(agent.view(&other).await["linked_contact_ids"], json!([]));
+    // Another value makes another group: once its matching has run, it holds only its own.
+    agent
+        .view_when(&other, "the other group", |v| {
+            v["linked_contact_ids"] == json!([fourth])
+        })
+        .await;
+    assert_eq!(
+        agent.view(&email).await["linked_contact_ids"],
+        json!([webchat]),
+        "and the first group none of it"
+    );
 
     agent
         .edit(&webchat, json!({"customer_id": null}))

@@ -25,11 +25,18 @@ async fn vip_is_designated_idempotently_and_forms_the_vip_group() {
         2,
         "a second PUT changes nothing"
     );
-    assert_eq!(
-        api_tests::ids(&agent.get("/contacts?vip=true").await.expect(200)),
-        [a.as_str()]
-    );
-    let all = agent.get("/contacts").await.expect(200);
+    agent
+        .list_when("/contacts?vip=true", "the VIP index", |page| {
+            api_tests::ids(page) == [a.as_str()]
+        })
+        .await;
+    let all = agent
+        .list_when("/contacts", "the listing", |page| {
+            page["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|c| c["id"] == a && c["vip"] == true))
+        })
+        .await;
     let summary = all["items"]
         .as_array()
         .unwrap()
@@ -43,14 +50,20 @@ async fn vip_is_designated_idempotently_and_forms_the_vip_group() {
     let mut later = inbound(&org, "whatsapp", "+1", "c1", "m-later");
     later["sender"]["name"] = json!("Renamed");
     api.inbound(&later).await.expect(200);
-    assert_eq!(
-        api_tests::ids(&agent.get("/contacts?vip=true").await.expect(200)),
-        [a.as_str()]
-    );
+    let vips = agent
+        .list_when("/contacts?vip=true", "the renamed VIP", |page| {
+            page["items"][0]["name"] == "Renamed"
+        })
+        .await;
+    assert_eq!(api_tests::ids(&vips), [a.as_str()]);
 
     assert_eq!(agent.delete(&vip_path).await.expect(200)["vip"], false);
     assert_eq!(agent.delete(&vip_path).await.expect(200)["vip"], false);
-    assert_eq!(agent.count("/contacts?vip=true").await, 0);
+    agent
+        .list_when("/contacts?vip=true", "the VIP index emptied", |page| {
+            api_tests::ids(page).is_empty()
+        })
+        .await;
 }
 
 #[tokio::test]
