@@ -15,6 +15,7 @@ pub mod deletion;
 pub mod error;
 pub mod events;
 pub mod exports;
+pub mod follow_ups;
 pub mod http;
 pub mod idempotency;
 pub mod ids;

@@ -95,6 +95,28 @@ pub async fn raw_dynamodb() -> (aws_sdk_dynamodb::Client, String) {
     (client, config.table_name)
 }
 
+/// How many items are stored under partition keys starting with `prefix`, read straight from
+/// the table (a strongly consistent scan): what a test checks is gone, whatever finds it.
+pub async fn stored_under(prefix: &str) -> usize {
+    let (client, table) = raw_dynamodb().await;
+    client
+        .scan()
+        .table_name(&table)
+        .consistent_read(true)
+        .filter_expression("begins_with(PK, :prefix)")
+        .expression_attribute_values(
+            ":prefix",
+            aws_sdk_dynamodb::types::AttributeValue::S(prefix.to_owned()),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("scan")
+        .len()
+}
+
 /// A count from an environment variable, or `default` when it is unset or not a number.
 pub fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -145,6 +145,21 @@ async fn a_manual_lookup_validates_the_contact_and_fills_its_crm_managed_values(
             page["items"][0]["validated"] == true
         })
         .await;
+    // A lookup retried with the same key answers what the first did and looks up once.
+    let (path, calls) = (
+        format!("/contacts/{contact}/crm-lookup"),
+        crm.calls().await.len(),
+    );
+    let first = agent.post_with_key(&path, &json!({}), "lookup-1").await;
+    let again = agent.post_with_key(&path, &json!({}), "lookup-1").await;
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.expect(202), first.expect(202));
+    agent
+        .view_when(&contact, "the lookup finishing", |v| {
+            v["crm"]["status"] != "pending"
+        })
+        .await;
+    assert_eq!(crm.calls().await.len(), calls + 1, "looked up once");
     assert_eq!(entry(&view, "account").unwrap()["value"], "ACME");
     assert_eq!(
         entry(&view, "tier").unwrap()["value"],

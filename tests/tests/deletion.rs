@@ -5,28 +5,6 @@
 use api_tests::{Request, fresh, inbound, new_org};
 use serde_json::json;
 
-/// How many items are stored under partition keys starting with `prefix`, read straight from
-/// the table (strongly consistent).
-async fn stored_items(prefix: &str) -> usize {
-    let (client, table) = api_tests::raw_dynamodb().await;
-    client
-        .scan()
-        .table_name(&table)
-        .consistent_read(true)
-        .filter_expression("begins_with(PK, :prefix)")
-        .expression_attribute_values(
-            ":prefix",
-            aws_sdk_dynamodb::types::AttributeValue::S(prefix.to_owned()),
-        )
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .expect("scan")
-        .len()
-}
-
 #[tokio::test]
 async fn eight_parallel_deletes_make_one_204_and_one_audit_record() {
     let (api, org) = fresh();
@@ -126,7 +104,7 @@ async fn a_deleted_contacts_history_goes_and_a_returning_sender_starts_afresh() 
         format!("ORG#{org}#ID#"),
     ] {
         api_tests::eventually(&format!("nothing stored under {prefix}"), || async {
-            (stored_items(&prefix).await == 0).then_some(())
+            (api_tests::stored_under(&prefix).await == 0).then_some(())
         })
         .await;
     }

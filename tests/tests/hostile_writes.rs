@@ -97,26 +97,9 @@ async fn the_purge_removes_the_idempotency_records_that_hold_a_contacts_data() {
         let (body, key) = (json!({"text": format!("secret {n}")}), format!("k-{n}"));
         agent.post_with_key(path, &body, &key).await.expect(201);
     }
-    let (client, table) = api_tests::raw_dynamodb().await;
     // The records themselves, read straight from the table: whatever finds them, they must go.
-    let records = || async {
-        client
-            .scan()
-            .table_name(&table)
-            .consistent_read(true)
-            .filter_expression("begins_with(PK, :records)")
-            .expression_attribute_values(
-                ":records",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}#IDEM#")),
-            )
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .expect("scan")
-            .len()
-    };
+    let stored = format!("ORG#{org}#IDEM#");
+    let records = || api_tests::stored_under(&stored);
     assert_eq!(records().await, 2);
     let admin = api.caller(&org, "admin", "business").await;
     admin

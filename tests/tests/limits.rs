@@ -126,26 +126,10 @@ async fn batches_handed_back_partly_unprocessed_are_finished() {
         !api.partial_batch_pending(&org).await,
         "a batch write was cut short"
     );
-    let (dynamodb, table) = api_tests::raw_dynamodb().await;
-    let links = api_tests::eventually("the old group's links gone", || {
-        let (dynamodb, table) = (dynamodb.clone(), table.clone());
-        let org = org.clone();
-        async move {
-            let links = dynamodb
-                .scan()
-                .table_name(table)
-                .filter_expression("begins_with(PK, :group)")
-                .expression_attribute_values(
-                    ":group",
-                    aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org}#MATCH#")),
-                )
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Vec<_>>()
-                .await;
-            (links.is_empty()).then_some(links.len())
-        }
+    let groups = format!("ORG#{org}#MATCH#");
+    let links = api_tests::eventually("the old group's links gone", || async {
+        let links = api_tests::stored_under(&groups).await;
+        (links == 0).then_some(links)
     })
     .await;
     assert_eq!(links, 0, "every link the batch held was deleted in the end");

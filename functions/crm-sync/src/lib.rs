@@ -145,7 +145,7 @@ impl App {
                 "lookup_ttl_minutes is 1 to 10080".to_owned(),
             ));
         }
-        let endpoints = || CrmEndpoints {
+        let endpoints = CrmEndpoints {
             lookup_url: &lookup_url,
             writeback_url: writeback_url.as_ref(),
             lookup_ttl_minutes: ttl,
@@ -181,7 +181,7 @@ impl App {
             let (org, id) = (&caller.org, &existing.connection_id);
             match self
                 .store
-                .set_crm_endpoints(org, id, endpoints(), &now)
+                .set_crm_endpoints(org, id, endpoints, &now)
                 .await?
             {
                 Some(connection) => Ok((connection, false)),

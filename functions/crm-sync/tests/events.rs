@@ -37,6 +37,24 @@ async fn over_contact(local: &Services, org: &str, user: &str) -> OverContact<Ap
     ingest_messages::over_first_contact(app, local, org, "sms", json!({"user_id": user})).await
 }
 
+/// The function, on a clock standing at `at` until the test moves it, over a contact made by
+/// ingest in `org`.
+async fn over_contact_at(
+    org: &str,
+    at: time::OffsetDateTime,
+) -> (OverContact<App>, std::sync::Arc<shared::clock::FixedClock>) {
+    let local = local_services().await;
+    let clock = std::sync::Arc::new(shared::clock::FixedClock::at(at));
+    let env = Env {
+        clock: clock.clone(),
+        ..Env::system()
+    };
+    let app = App::build(&local, &env);
+    let sender = json!({"user_id": "+351977"});
+    let h = ingest_messages::over_first_contact(app, &local, org, "sms", sender).await;
+    (h, clock)
+}
+
 /// A sample event on the harness's org and contact, the demo CRM's address replaced by the
 /// running one.
 async fn run(h: &OverContact<App>, name: &str) -> (u16, Value) {
@@ -319,23 +337,8 @@ async fn a_write_back_retry_repeats_its_webhook_id_only_with_the_same_body() {
 
 #[tokio::test]
 async fn after_a_rotation_calls_carry_both_signatures_for_exactly_a_day() {
-    let local = local_services().await;
     let org = new_org("rot");
-    let clock = std::sync::Arc::new(shared::clock::FixedClock::at(
-        time::OffsetDateTime::now_utc(),
-    ));
-    let env = Env {
-        clock: clock.clone(),
-        ..Env::system()
-    };
-    let h = ingest_messages::over_first_contact(
-        App::build(&local, &env),
-        &local,
-        &org,
-        "sms",
-        json!({"user_id": "+351977"}),
-    )
-    .await;
+    let (h, clock) = over_contact_at(&org, time::OffsetDateTime::now_utc()).await;
     let (status, _) = run(&h, "put-crm").await;
     assert_eq!(status, 200);
     let (status, _) = run(&h, "rotate-crm-secret").await;
@@ -365,24 +368,11 @@ async fn after_a_rotation_calls_carry_both_signatures_for_exactly_a_day() {
 
 #[tokio::test]
 async fn an_org_may_test_its_connection_ten_times_a_minute() {
-    let local = local_services().await;
     let org = new_org("tests");
     // A minute's start, so the ten tests and the refusal fall in one window whatever the time.
     let now = time::OffsetDateTime::now_utc();
     let window_start = now - time::Duration::seconds(now.unix_timestamp().rem_euclid(60));
-    let clock = std::sync::Arc::new(shared::clock::FixedClock::at(window_start));
-    let env = Env {
-        clock: clock.clone(),
-        ..Env::system()
-    };
-    let h = ingest_messages::over_first_contact(
-        App::build(&local, &env),
-        &local,
-        &org,
-        "sms",
-        json!({"user_id": "+351978"}),
-    )
-    .await;
+    let (h, clock) = over_contact_at(&org, window_start).await;
     let (_, connected) = run(&h, "put-crm").await;
     tell_demo_crm(&org, json!({"secrets": [connected["signing_secret"]]})).await;
 

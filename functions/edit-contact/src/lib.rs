@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use shared::ApiError;
 use shared::auth::{Caller, Capability};
 use shared::clock::rfc3339;
-use shared::contacts::{Contact, ContactSummary, ValueSource, validate_edit};
+use shared::contacts::{Contact, ContactSummary, PendingJob, ValueSource, validate_edit};
 use shared::crm::{ChangedBy, ConversationRef, CrmJob, LookupTrigger, lookup_due, lookup_values};
 use shared::cursor::{ListScope, PageRequest};
 use shared::events::Outbox;
+use shared::follow_ups;
 use shared::http::{HttpResult, Matched, Page, if_match, json_body, ok, query_param, with_etag};
 use shared::ids::{ContactId, ConversationId};
 use shared::matching::refile;
@@ -104,6 +105,13 @@ impl App {
         Ok(ok(&Page::new(items, &scope, next)))
     }
 
+    fn job_queues(&self) -> follow_ups::JobQueues<'_> {
+        follow_ups::JobQueues {
+            crm: &self.crm,
+            matching: &self.matching,
+        }
+    }
+
     #[tracing::instrument(skip(self, caller), fields(org = %caller.org))]
     async fn view(&self, caller: &Caller, id: &str) -> HttpResult {
         let c = self.store.existing_contact(&caller.org, id, None).await?;
@@ -131,7 +139,7 @@ impl App {
         let body: EditBody = json_body(req)?;
         let expected = if_match(req)?;
         let now = rfc3339(self.env.now());
-        let (edited, moved, look_up) = retry_on_conflict(|| async {
+        let edited = retry_on_conflict(|| async {
             let context = self
                 .store
                 .existing_contact(&caller.org, id, expected)
@@ -150,7 +158,7 @@ impl App {
                 source,
             )?;
             if changes.is_empty() {
-                return Ok((context, None, false));
+                return Ok(context);
             }
             let mut outbox = Outbox::new(&caller.org, &self.env);
             outbox.contact_updated(&contact.id, contact.changed_keys(&changes), source);
@@ -168,10 +176,24 @@ impl App {
                         self.env.now(),
                     )
             });
-            let Some(moved) = refile(&mut updated, &settings.value, &definitions.value) else {
+            let moved = refile(&mut updated, &settings.value, &definitions.value);
+            // What the change asks of the workers is written with it.
+            let mut jobs = Vec::new();
+            if let Some(moved) = &moved {
+                let job = moved.job(&caller.org, contact.typed_id()?);
+                jobs.push(PendingJob::Match(job));
+            }
+            if look_up {
+                jobs.push(PendingJob::Crm(CrmJob::Lookup {
+                    org_id: caller.org.clone(),
+                    contact_id: contact.typed_id()?,
+                }));
+            }
+            let Some(moved) = moved else {
+                let told = (outbox.events(), jobs.as_slice());
                 let Some(written) = self
                     .store
-                    .update_values(&caller.org, id, &changes, expected, &now, outbox.events())
+                    .update_values_asking(&caller.org, id, &changes, expected, &now, told)
                     .await?
                 else {
                     return Err(self.store.why_not_written(&caller.org, id).await.into());
@@ -180,10 +202,11 @@ impl App {
                     contact: written,
                     ..context
                 };
-                return Ok((edited, None, look_up));
+                return Ok(edited);
             };
             updated.version = contact.version + 1;
             updated.updated_at = now.clone();
+            updated.pending_jobs.extend(jobs);
             self.store
                 .save_edited_contact(
                     &caller.org,
@@ -197,7 +220,7 @@ impl App {
                 contact: updated,
                 ..context
             };
-            Ok::<_, SaveError<ApiError>>((edited, Some(moved), look_up))
+            Ok::<_, SaveError<ApiError>>(edited)
         })
         .await
         .map_err(|err| match err {
@@ -206,19 +229,9 @@ impl App {
             err => err,
         })?;
         let contact = &edited.contact;
-        if let Some(moved) = moved {
-            self.matching
-                .send(&moved.job(&caller.org, contact.typed_id()?))
-                .await?;
-        }
-        if look_up {
-            self.crm
-                .send(&CrmJob::Lookup {
-                    org_id: caller.org.clone(),
-                    contact_id: contact.typed_id()?,
-                })
-                .await?;
-        }
+        // This change's jobs, and any a change before it died without queueing (a retry that
+        // finds nothing left to change queues those too).
+        follow_ups::queue_pending(&self.store, self.job_queues(), &caller.org, contact).await?;
         tracing::info!(contact = %contact.id, version = contact.version, "contact edited");
         self.answer_view(caller, &edited).await
     }
@@ -274,7 +287,7 @@ impl App {
         let to = body.status.as_str();
         let now = rfc3339(self.env.now());
         let (context, changed) = retry_on_conflict(|| async {
-            let context = self
+            let mut context = self
                 .store
                 .status_context(&caller.org, &conversation)
                 .await?
@@ -285,39 +298,48 @@ impl App {
             }
             let mut outbox = Outbox::new(&caller.org, &self.env);
             outbox.status_changed(&current.id, &current.contact_id, &current.status, to);
+            // A change sends the contact's pending CRM-managed values to the CRM; the job is
+            // written with the change.
+            let contact = &context.contact;
+            let writes_back = context
+                .crm
+                .as_ref()
+                .is_some_and(|c| c.writeback_url.is_some());
+            let mut jobs = Vec::new();
+            if writes_back && !contact.pending_writes().is_empty() {
+                jobs.push(PendingJob::Crm(CrmJob::WriteBack {
+                    org_id: caller.org.clone(),
+                    contact_id: contact.typed_id()?,
+                    conversation: ConversationRef {
+                        id: current.id.clone(),
+                        status: to.to_owned(),
+                    },
+                    changed_by: ChangedBy {
+                        id: caller.user_id.to_string(),
+                        name: caller.name.clone(),
+                    },
+                    webhook_id: self.env.ids.new_id(),
+                    first_tried_at: now.clone(),
+                    attempt: 0,
+                }));
+            }
+            let told = (outbox.events(), jobs.as_slice());
             self.store
-                .set_conversation_status(&caller.org, current, to, &now, outbox.events())
+                .set_conversation_status(&caller.org, current, to, &now, told)
                 .await?;
+            context.contact.pending_jobs.extend(jobs);
             Ok::<_, SaveError<ApiError>>((context, true))
         })
         .await?;
         let StatusContext {
             mut conversation,
             contact,
-            crm,
+            ..
         } = context;
+        // The change's write-back, and any a change before it died without queueing.
+        follow_ups::queue_pending(&self.store, self.job_queues(), &caller.org, &contact).await?;
         if changed {
             conversation.status = to.to_owned();
-            let writes_back = crm.as_ref().is_some_and(|c| c.writeback_url.is_some());
-            if writes_back && !contact.pending_writes().is_empty() {
-                self.crm
-                    .send(&CrmJob::WriteBack {
-                        org_id: caller.org.clone(),
-                        contact_id: contact.typed_id()?,
-                        conversation: ConversationRef {
-                            id: conversation.id.clone(),
-                            status: conversation.status.clone(),
-                        },
-                        changed_by: ChangedBy {
-                            id: caller.user_id.to_string(),
-                            name: caller.name.clone(),
-                        },
-                        webhook_id: self.env.ids.new_id(),
-                        first_tried_at: now,
-                        attempt: 0,
-                    })
-                    .await?;
-            }
             tracing::info!(status = %conversation.status, "conversation status changed");
         }
         Ok(ok(&conversation))

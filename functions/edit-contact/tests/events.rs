@@ -190,3 +190,74 @@ async fn an_edit_that_fails_after_its_commit_is_still_told() {
         json!({"contact_id": h.contact_id, "changed": ["customer_id"], "source": "agent"})
     );
 }
+
+/// A function that died after its commit, before it queued the change's match job: the job
+/// waits on the profile, and the client's retry, which finds nothing left to change, queues it.
+#[tokio::test]
+async fn the_retry_of_an_edit_that_died_after_its_commit_queues_what_it_left() {
+    let h = harness().await;
+    let local = local_services().await;
+    let settings = manage_attributes::App::build(&local, &Env::system());
+    let mut patch = with_caller(
+        load_event("manage-attributes", "patch-settings"),
+        &h.org,
+        None,
+    );
+    patch["body"] = json!({"matching_attribute": "customer_id"})
+        .to_string()
+        .into();
+    assert_eq!(invoke(&settings, &patch.to_string()).await.0, 200);
+    let sdk = Config::from_env().unwrap().aws().await;
+    let broken = local.at(Endpoints {
+        match_queue_url: format!("{}/000000000000/no-such-queue", sdk.endpoint_url().unwrap()),
+        ..local.endpoints().clone()
+    });
+    let dying = Harness {
+        app: App::build(&broken, &Env::system()),
+        org: h.org.clone(),
+        contact_id: h.contact_id.clone(),
+    };
+    assert_eq!(
+        dying.run("edit-contact").await.0,
+        500,
+        "died after its commit"
+    );
+    let org = shared::ids::OrgId::parse(&h.org).unwrap();
+    let stored = || async {
+        local
+            .store()
+            .contact(&org, &h.contact_id)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let left = stored().await.pending_jobs;
+    assert!(
+        matches!(left.as_slice(), [shared::contacts::PendingJob::Match(_)]),
+        "the match job waits on the profile: {left:?}"
+    );
+
+    let queue = shared::testing::TestQueue::new(&format!("match-{}", h.org)).await;
+    let (services, sends) =
+        local::testing::services_watched("edit-contact", &[(queue.url(), "MatchQueue")]).await;
+    sends.watch_sends(&h.org);
+    let retrying = Harness {
+        app: App::build(&services, &Env::system()),
+        org: h.org.clone(),
+        contact_id: h.contact_id.clone(),
+    };
+    let (status, view) = retrying.run("edit-contact").await;
+    assert_eq!(status, 200, "{view}");
+    let queued: Vec<_> = sends
+        .sent(&h.org)
+        .into_iter()
+        .filter(|m| m.queue_url == queue.url())
+        .collect();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].body["type"], "contact");
+    assert_eq!(queued[0].body["contact_id"], h.contact_id.as_str());
+    assert!(
+        stored().await.pending_jobs.is_empty(),
+        "and nothing waits any more"
+    );
+}

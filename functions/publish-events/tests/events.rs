@@ -45,31 +45,36 @@ async fn the_sample_records_put_what_they_tell_on_the_bus_in_order() {
     assert_eq!(events.len(), 2);
 }
 
+/// The sample batch in `org` through a relay whose bus refuses everything, at `at`, parking on
+/// `parking`: the records it reports failed.
+async fn refused_at(
+    at: time::OffsetDateTime,
+    parking: shared::queue::Queue,
+    org: &str,
+) -> Vec<Option<String>> {
+    let sdk = Config::from_env().unwrap().aws().await;
+    let refusing = EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus");
+    let env = Env {
+        clock: std::sync::Arc::new(shared::clock::FixedClock::at(at)),
+        ..Env::system()
+    };
+    let response = App::new(refusing, parking, env)
+        .handle_stream(sample(org), Deadline::longest())
+        .await;
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_refused_record_stops_the_batch_and_its_retry_repeats_the_same_ids() {
     let org = new_org("pub");
     let tap = BusTap::for_org(&org).await;
-    let sdk = Config::from_env().unwrap().aws().await;
     // Half a minute after the records were made: far from being parked.
-    let soon = Env {
-        clock: std::sync::Arc::new(shared::clock::FixedClock::at(
-            time::macros::datetime!(2026-01-01 10:01:30 UTC),
-        )),
-        ..Env::system()
-    };
-    let failing = App::new(
-        EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus"),
-        local_services().await.parked_events(),
-        soon,
-    );
-    let response = failing
-        .handle_stream(sample(&org), Deadline::longest())
-        .await;
-    let failed: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
+    let at = time::macros::datetime!(2026-01-01 10:01:30 UTC);
+    let failed = refused_at(at, local_services().await.parked_events(), &org).await;
     assert_eq!(
         failed,
         [Some("111000000000000000001".to_owned())],
@@ -96,31 +101,15 @@ async fn a_record_the_bus_refuses_for_15_minutes_is_parked_and_redriven_with_its
     let tap = BusTap::for_org(&org).await;
     let local = local_services().await;
     let parking = TestQueue::new(&format!("parked-{org}")).await;
-    // The sample's records were made at 10:00:00 and 10:01:00; it is 10:15:30 now.
-    let clock = std::sync::Arc::new(shared::clock::FixedClock::at(
-        time::macros::datetime!(2026-01-01 10:15:30 UTC),
-    ));
-    let env = Env {
-        clock: clock.clone(),
-        ..Env::system()
-    };
-    let sdk = Config::from_env().unwrap().aws().await;
-    let refusing = EventBus::new(aws_sdk_eventbridge::Client::new(&sdk), "no-such-bus");
     // The relay's own clients, its policy checked, with a queue of this test's as the parking.
     let relay = local::testing::services_as(
         "publish-events",
         &[(parking.url(), "EventsDeadLetterQueue")],
     )
     .await;
-    let failing = App::new(refusing, relay.parked_events(), env);
-    let response = failing
-        .handle_stream(sample(&org), Deadline::longest())
-        .await;
-    let failed: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
+    // The sample's records were made at 10:00:00 and 10:01:00; it is 10:15:30 now.
+    let at = time::macros::datetime!(2026-01-01 10:15:30 UTC);
+    let failed = refused_at(at, relay.parked_events(), &org).await;
     assert_eq!(
         failed,
         [Some("111000000000000000002".to_owned())],

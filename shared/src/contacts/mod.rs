@@ -44,6 +44,14 @@ pub struct Profile {
     pub identities: Vec<Identity>,
 }
 
+/// A job for one of the workers' queues, kept on a profile until it is queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "queue", content = "job", rename_all = "snake_case")]
+pub enum PendingJob {
+    Crm(crate::crm::CrmJob),
+    Match(crate::matching::MatchJob),
+}
+
 /// A match link written ahead of the filing it belongs to (see [`Contact::match_pending`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingLink {
@@ -84,6 +92,11 @@ pub struct Contact {
     /// The last CRM lookup's outcome, under the connection it ran under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crm: Option<crate::crm::ContactCrm>,
+    /// Work a committed change asked of a worker and not yet known to be queued: written with
+    /// the change, removed once queued, so a function that dies after its commit leaves it to
+    /// its retry (or the next change) to queue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_jobs: Vec<PendingJob>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -252,6 +265,7 @@ impl Contact {
             match_generation: 0,
             match_pending: None,
             crm: None,
+            pending_jobs: Vec::new(),
             sources: BTreeMap::new(),
             sync: BTreeMap::new(),
             version: 0,

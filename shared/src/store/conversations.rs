@@ -310,7 +310,7 @@ impl Store {
         conversation: &Conversation,
         to: &str,
         now: &str,
-        outbox: &[Event],
+        (outbox, jobs): (&[Event], &[crate::contacts::PendingJob]),
     ) -> Result<(), SaveError> {
         let update = |key: super::Item, condition: &str| {
             Update::builder()
@@ -341,10 +341,22 @@ impl Store {
         let events = Update::builder()
             .table_name(&self.table)
             .set_key(Some(raw_key(&contact_pk, keys::PROFILE_SK)))
-            .update_expression("SET #outbox = :outbox")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#outbox", super::profile::OUTBOX)
             .expression_attribute_values(":outbox", super::profile::outbox_value(outbox)?);
+        // The jobs the change asks of workers ride with it until they are queued.
+        let events = if jobs.is_empty() {
+            events.update_expression("SET #outbox = :outbox")
+        } else {
+            events
+                .update_expression(format!(
+                    "SET #outbox = :outbox, {}",
+                    super::profile::PENDING_JOBS_APPENDED
+                ))
+                .expression_attribute_names("#jobs", super::profile::PENDING_JOBS)
+                .expression_attribute_values(":jobs", super::profile::pending_jobs_value(jobs)?)
+                .expression_attribute_values(":no_jobs", AttributeValue::L(Vec::new()))
+        };
         let items = [entry, owner, events]
             .into_iter()
             .map(|u| {

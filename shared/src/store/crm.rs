@@ -49,6 +49,7 @@ pub enum CallOutcome {
 }
 
 /// Where the connection sends its calls: the fields `PUT /crm` changes, and nothing else.
+#[derive(Clone, Copy)]
 pub struct CrmEndpoints<'a> {
     pub lookup_url: &'a crate::crm::CrmUrl,
     pub writeback_url: Option<&'a crate::crm::CrmUrl>,

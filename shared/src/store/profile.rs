@@ -122,6 +122,33 @@ pub(super) fn set_outbox(
 
 pub(super) const OUTBOX: &str = "outbox";
 
+/// Adds `jobs` to the profile's pending jobs, after any still waiting there.
+pub(super) fn add_pending_jobs(
+    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    set: &mut Vec<String>,
+    jobs: &[crate::contacts::PendingJob],
+) -> Result<aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, DomainError>
+{
+    if jobs.is_empty() {
+        return Ok(request);
+    }
+    set.push(PENDING_JOBS_APPENDED.to_owned());
+    Ok(request
+        .expression_attribute_names("#jobs", PENDING_JOBS)
+        .expression_attribute_values(":jobs", pending_jobs_value(jobs)?)
+        .expression_attribute_values(":no_jobs", AttributeValue::L(Vec::new())))
+}
+
+pub(super) const PENDING_JOBS: &str = "pending_jobs";
+pub(super) const PENDING_JOBS_APPENDED: &str =
+    "#jobs = list_append(if_not_exists(#jobs, :no_jobs), :jobs)";
+
+pub(super) fn pending_jobs_value(
+    jobs: &[crate::contacts::PendingJob],
+) -> Result<AttributeValue, DomainError> {
+    serde_dynamo::to_attribute_value(jobs).map_err(failed)
+}
+
 pub(super) fn outbox_value(outbox: &[Event]) -> Result<AttributeValue, DomainError> {
     serde_dynamo::to_attribute_value(outbox).map_err(failed)
 }
@@ -526,6 +553,29 @@ impl Store {
         put_on_version(builder, expected_version)
             .build()
             .map_err(failed)
+    }
+
+    /// Removes the pending jobs once `queued` were sent, unless others were added meanwhile
+    /// (whoever added them queues them all again; every job is safe to run twice).
+    pub async fn clear_pending_jobs(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        queued: &[crate::contacts::PendingJob],
+    ) -> Result<(), DomainError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(org, contact_id)))
+            .condition_expression("#jobs = :queued")
+            .update_expression("REMOVE #jobs")
+            .expression_attribute_names("#jobs", PENDING_JOBS)
+            .expression_attribute_values(":queued", pending_jobs_value(queued)?)
+            .send()
+            .await;
+        conditional(result)?;
+        Ok(())
     }
 
     /// Sets a contact's match filing outright, if the contact still has `expected_version`; a

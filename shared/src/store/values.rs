@@ -25,9 +25,26 @@ impl Store {
         now: &str,
         outbox: &[Event],
     ) -> Result<Option<Contact>, DomainError> {
+        let told = (outbox, &[][..]);
+        self.update_values_asking(org, contact_id, changes, expected, now, told)
+            .await
+    }
+
+    /// [`Store::update_values`], with the jobs the change asks of workers kept on the profile
+    /// in the same write until they are queued.
+    pub async fn update_values_asking(
+        &self,
+        org: &OrgId,
+        contact_id: &str,
+        changes: &[ValueChange],
+        expected: Option<u64>,
+        now: &str,
+        (outbox, jobs): (&[Event], &[crate::contacts::PendingJob]),
+    ) -> Result<Option<Contact>, DomainError> {
         let mut set = Vec::new();
         let request = self.profile_update(org, contact_id, expected, now);
         let request = set_outbox(request, &mut set, outbox)?;
+        let request = super::profile::add_pending_jobs(request, &mut set, jobs)?;
         let write = ValueWrite {
             org,
             contact_id,

@@ -197,7 +197,7 @@ async fn a_status_change_of_a_deleted_contacts_conversation_is_refused() {
     let record = deletion("del-1", "c1");
     store.delete_contact(&org, &ana, &record).await.unwrap();
     let refused = store
-        .set_conversation_status(&org, &read.conversation, "closed", NOW, &[])
+        .set_conversation_status(&org, &read.conversation, "closed", NOW, (&[], &[]))
         .await;
     assert_refused(refused, "a gone contact's conversation keeps its status");
     assert!(

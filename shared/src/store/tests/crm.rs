@@ -196,14 +196,14 @@ async fn new_endpoints_a_rotation_and_the_breaker_each_change_only_their_own_fie
     );
     assert_eq!(store.crm_connection(&org).await.unwrap(), Some(moved));
 
-    let endpoints = CrmEndpoints {
+    let lookup_only = CrmEndpoints {
         lookup_url: &url,
         writeback_url: None,
         lookup_ttl_minutes: 5,
     };
     assert_eq!(
         store
-            .set_crm_endpoints(&org, "k0", endpoints, later)
+            .set_crm_endpoints(&org, "k0", lookup_only, later)
             .await
             .unwrap(),
         None,
@@ -218,14 +218,9 @@ async fn new_endpoints_a_rotation_and_the_breaker_each_change_only_their_own_fie
     assert!(other.crm.is_none() && other.contact.is_none());
 
     assert!(store.delete_crm_connection(&org).await.unwrap());
-    let endpoints = CrmEndpoints {
-        lookup_url: &url,
-        writeback_url: None,
-        lookup_ttl_minutes: 5,
-    };
     assert_eq!(
         store
-            .set_crm_endpoints(&org, "k1", endpoints, later)
+            .set_crm_endpoints(&org, "k1", lookup_only, later)
             .await
             .unwrap(),
         None,

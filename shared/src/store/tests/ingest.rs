@@ -20,11 +20,11 @@ async fn an_ingest_writes_claim_profile_conversation_and_message_once() {
         ("open", "c1")
     );
     store
-        .set_conversation_status(&org, &read.conversation, "closed", NOW, &[])
+        .set_conversation_status(&org, &read.conversation, "closed", NOW, (&[], &[]))
         .await
         .unwrap();
     let stale = store
-        .set_conversation_status(&org, &read.conversation, "pending", NOW, &[])
+        .set_conversation_status(&org, &read.conversation, "pending", NOW, (&[], &[]))
         .await;
     assert_refused(
         stale,
