@@ -137,13 +137,10 @@ async fn the_sample_event_closes_a_conversation_once() {
     );
 }
 
-/// A function can die after its write commits (here: the matching queue is gone, so the edit
-/// answers 500 after saving). The event rides in the committed write, so it is published all
-/// the same, by the relay reading the table's stream.
-#[tokio::test]
-async fn an_edit_that_fails_after_its_commit_is_still_told() {
-    let h = harness().await;
-    let tap = BusTap::for_org(&h.org).await;
+/// The harness's org matched by `customer_id`, and the function over its contact with the
+/// matching queue gone: an edit of `customer_id` commits, then fails to queue its match job
+/// and answers 500, as a function that dies after its commit.
+async fn dying_after_its_commit(h: &Harness) -> Harness {
     let local = local_services().await;
     let settings = manage_attributes::App::build(&local, &Env::system());
     let mut patch = with_caller(
@@ -154,18 +151,27 @@ async fn an_edit_that_fails_after_its_commit_is_still_told() {
     patch["body"] = json!({"matching_attribute": "customer_id"})
         .to_string()
         .into();
-    let (status, _) = invoke(&settings, &patch.to_string()).await;
-    assert_eq!(status, 200);
+    assert_eq!(invoke(&settings, &patch.to_string()).await.0, 200);
     let sdk = Config::from_env().unwrap().aws().await;
     let broken = local.at(Endpoints {
         match_queue_url: format!("{}/000000000000/no-such-queue", sdk.endpoint_url().unwrap()),
         ..local.endpoints().clone()
     });
-    let dying = Harness {
+    Harness {
         app: App::build(&broken, &Env::system()),
         org: h.org.clone(),
         contact_id: h.contact_id.clone(),
-    };
+    }
+}
+
+/// A function can die after its write commits (here: the matching queue is gone, so the edit
+/// answers 500 after saving). The event rides in the committed write, so it is published all
+/// the same, by the relay reading the table's stream.
+#[tokio::test]
+async fn an_edit_that_fails_after_its_commit_is_still_told() {
+    let h = harness().await;
+    let tap = BusTap::for_org(&h.org).await;
+    let dying = dying_after_its_commit(&h).await;
     let (status, _) = dying.run("edit-contact").await;
     assert_eq!(status, 500, "the function failed after its commit");
     let (_, view) = h.run("get-contact").await;
@@ -197,26 +203,7 @@ async fn an_edit_that_fails_after_its_commit_is_still_told() {
 async fn the_retry_of_an_edit_that_died_after_its_commit_queues_what_it_left() {
     let h = harness().await;
     let local = local_services().await;
-    let settings = manage_attributes::App::build(&local, &Env::system());
-    let mut patch = with_caller(
-        load_event("manage-attributes", "patch-settings"),
-        &h.org,
-        None,
-    );
-    patch["body"] = json!({"matching_attribute": "customer_id"})
-        .to_string()
-        .into();
-    assert_eq!(invoke(&settings, &patch.to_string()).await.0, 200);
-    let sdk = Config::from_env().unwrap().aws().await;
-    let broken = local.at(Endpoints {
-        match_queue_url: format!("{}/000000000000/no-such-queue", sdk.endpoint_url().unwrap()),
-        ..local.endpoints().clone()
-    });
-    let dying = Harness {
-        app: App::build(&broken, &Env::system()),
-        org: h.org.clone(),
-        contact_id: h.contact_id.clone(),
-    };
+    let dying = dying_after_its_commit(&h).await;
     assert_eq!(
         dying.run("edit-contact").await.0,
         500,
@@ -260,4 +247,93 @@ async fn the_retry_of_an_edit_that_died_after_its_commit_queues_what_it_left() {
         stored().await.pending_jobs.is_empty(),
         "and nothing waits any more"
     );
+}
+
+/// A status change that died after its commit, before it queued its write-back: the client's
+/// retry, which finds the status already set, queues the write-back the change left.
+#[tokio::test]
+async fn the_retry_of_a_status_change_that_died_after_its_commit_queues_its_write_back() {
+    let h = harness().await;
+    let local = local_services().await;
+    let org = shared::ids::OrgId::parse(&h.org).unwrap();
+    let url = |path: &str| {
+        let url = format!("https://crm.example.com/{path}");
+        shared::crm::CrmUrl::parse("url", &url, shared::crm::Loopback::Refused).unwrap()
+    };
+    let connection = shared::crm::CrmConnection {
+        connection_id: "k1".into(),
+        lookup_url: url("lookup"),
+        writeback_url: Some(url("writeback")),
+        lookup_ttl_minutes: 60,
+        secret: shared::crm::SealedSecret {
+            ciphertext: "c2VhbGVk".into(),
+            hint: "abcd".into(),
+        },
+        retiring: None,
+        version: 1,
+        consecutive_failures: 0,
+        paused_until: None,
+        last_error: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    };
+    let store = local.store();
+    assert!(store.create_crm_connection(&org, &connection).await.unwrap());
+    // An agent's change to a CRM-managed value waits for the conversation's next status.
+    let edit = shared::contacts::ValueChange {
+        key: "account".into(),
+        definition_id: "def-account".into(),
+        value: Some("Globex".into()),
+        source: shared::contacts::ValueSource::Agent,
+        sync: Some(shared::contacts::SyncState::Pending),
+    };
+    let at = "2026-02-01T12:00:00Z";
+    store
+        .update_values(&org, &h.contact_id, &[edit], None, at, &[])
+        .await
+        .unwrap()
+        .unwrap();
+
+    let sdk = Config::from_env().unwrap().aws().await;
+    let broken = local.at(Endpoints {
+        crm_queue_url: format!("{}/000000000000/no-such-queue", sdk.endpoint_url().unwrap()),
+        ..local.endpoints().clone()
+    });
+    let dying = Harness {
+        app: App::build(&broken, &Env::system()),
+        org: h.org.clone(),
+        contact_id: h.contact_id.clone(),
+    };
+    let (status, _) = dying.run("set-conversation-status").await;
+    assert_eq!(status, 500, "died after its commit");
+
+    let queue = shared::testing::TestQueue::new(&format!("crm-{}", h.org)).await;
+    let (services, sends) =
+        local::testing::services_watched("edit-contact", &[(queue.url(), "CrmQueue")]).await;
+    sends.watch_sends(&h.org);
+    let retrying = Harness {
+        app: App::build(&services, &Env::system()),
+        org: h.org.clone(),
+        contact_id: h.contact_id.clone(),
+    };
+    let (status, closed) = retrying.run("set-conversation-status").await;
+    assert_eq!((status, closed["status"].clone()), (200, json!("closed")));
+    let queued: Vec<_> = sends
+        .sent(&h.org)
+        .into_iter()
+        .filter(|m| m.queue_url == queue.url())
+        .collect();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].body["type"], "write_back");
+    assert_eq!(
+        queued[0].body["conversation"],
+        json!({"id": "conv-1", "status": "closed"})
+    );
+    let contact = store.contact(&org, &h.contact_id).await.unwrap().unwrap();
+    assert!(contact.pending_jobs.is_empty(), "and nothing waits any more");
+
+    // Once queued, a repeat of the same status sends nothing.
+    let (status, _) = retrying.run("set-conversation-status").await;
+    assert_eq!(status, 200);
+    assert_eq!(sends.sent(&h.org).len(), 1);
 }
