@@ -278,7 +278,12 @@ async fn the_retry_of_a_status_change_that_died_after_its_commit_queues_its_writ
         updated_at: "2026-01-01T00:00:00Z".into(),
     };
     let store = local.store();
-    assert!(store.create_crm_connection(&org, &connection).await.unwrap());
+    assert!(
+        store
+            .create_crm_connection(&org, &connection)
+            .await
+            .unwrap()
+    );
     // An agent's change to a CRM-managed value waits for the conversation's next status.
     let edit = shared::contacts::ValueChange {
         key: "account".into(),
@@ -330,7 +335,10 @@ async fn the_retry_of_a_status_change_that_died_after_its_commit_queues_its_writ
         json!({"id": "conv-1", "status": "closed"})
     );
     let contact = store.contact(&org, &h.contact_id).await.unwrap().unwrap();
-    assert!(contact.pending_jobs.is_empty(), "and nothing waits any more");
+    assert!(
+        contact.pending_jobs.is_empty(),
+        "and nothing waits any more"
+    );
 
     // Once queued, a repeat of the same status sends nothing.
     let (status, _) = retrying.run("set-conversation-status").await;
