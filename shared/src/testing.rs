@@ -418,3 +418,53 @@ pub async fn seed_contacts(
         done.expect("a seeding task");
     }
 }
+
+/// Connects `org` to a CRM with a write-back URL on a host nothing answers at: for tests that
+/// read the jobs queued for it, never their calls.
+pub async fn connect_writing_back(store: &crate::store::Store, org: &crate::ids::OrgId) {
+    let url = |path: &str| {
+        let url = format!("https://crm.example.com/{path}");
+        crate::crm::CrmUrl::parse("url", &url, crate::crm::Loopback::Refused).expect("a CRM URL")
+    };
+    let connection = crate::crm::CrmConnection {
+        connection_id: "k1".into(),
+        lookup_url: url("lookup"),
+        writeback_url: Some(url("writeback")),
+        lookup_ttl_minutes: 60,
+        secret: crate::crm::SealedSecret {
+            ciphertext: "c2VhbGVk".into(),
+            hint: "abcd".into(),
+        },
+        retiring: None,
+        version: 1,
+        consecutive_failures: 0,
+        paused_until: None,
+        last_error: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    };
+    let created = store.create_crm_connection(org, &connection).await;
+    assert!(created.expect("the connection written"), "a new connection");
+}
+
+/// An agent's change at `at` to the contact's CRM-managed value `account`, waiting for the
+/// conversation's next status to be written back.
+pub async fn account_change_pending(
+    store: &crate::store::Store,
+    org: &crate::ids::OrgId,
+    contact_id: &str,
+    at: &str,
+) {
+    let edit = crate::contacts::ValueChange {
+        key: "account".into(),
+        definition_id: "def-account".into(),
+        value: Some("Globex".into()),
+        source: crate::contacts::ValueSource::Agent,
+        sync: Some(crate::contacts::SyncState::Pending),
+    };
+    let written = store
+        .update_values(org, contact_id, &[edit], None, at, &[])
+        .await
+        .expect("the change written");
+    assert!(written.is_some(), "the contact exists");
+}

@@ -137,6 +137,15 @@ async fn the_sample_event_closes_a_conversation_once() {
     );
 }
 
+/// The function on `services`, over the harness's org and contact.
+fn over_same(h: &Harness, services: &shared::services::Services) -> Harness {
+    Harness {
+        app: App::build(services, &Env::system()),
+        org: h.org.clone(),
+        contact_id: h.contact_id.clone(),
+    }
+}
+
 /// The harness's org matched by `customer_id`, and the function over its contact with the
 /// matching queue gone: an edit of `customer_id` commits, then fails to queue its match job
 /// and answers 500, as a function that dies after its commit.
@@ -157,11 +166,7 @@ async fn dying_after_its_commit(h: &Harness) -> Harness {
         match_queue_url: format!("{}/000000000000/no-such-queue", sdk.endpoint_url().unwrap()),
         ..local.endpoints().clone()
     });
-    Harness {
-        app: App::build(&broken, &Env::system()),
-        org: h.org.clone(),
-        contact_id: h.contact_id.clone(),
-    }
+    over_same(h, &broken)
 }
 
 /// A function can die after its write commits (here: the matching queue is gone, so the edit
@@ -228,11 +233,7 @@ async fn the_retry_of_an_edit_that_died_after_its_commit_queues_what_it_left() {
     let (services, sends) =
         local::testing::services_watched("edit-contact", &[(queue.url(), "MatchQueue")]).await;
     sends.watch_sends(&h.org);
-    let retrying = Harness {
-        app: App::build(&services, &Env::system()),
-        org: h.org.clone(),
-        contact_id: h.contact_id.clone(),
-    };
+    let retrying = over_same(&h, &services);
     let (status, view) = retrying.run("edit-contact").await;
     assert_eq!(status, 200, "{view}");
     let queued: Vec<_> = sends
@@ -256,59 +257,17 @@ async fn the_retry_of_a_status_change_that_died_after_its_commit_queues_its_writ
     let h = harness().await;
     let local = local_services().await;
     let org = shared::ids::OrgId::parse(&h.org).unwrap();
-    let url = |path: &str| {
-        let url = format!("https://crm.example.com/{path}");
-        shared::crm::CrmUrl::parse("url", &url, shared::crm::Loopback::Refused).unwrap()
-    };
-    let connection = shared::crm::CrmConnection {
-        connection_id: "k1".into(),
-        lookup_url: url("lookup"),
-        writeback_url: Some(url("writeback")),
-        lookup_ttl_minutes: 60,
-        secret: shared::crm::SealedSecret {
-            ciphertext: "c2VhbGVk".into(),
-            hint: "abcd".into(),
-        },
-        retiring: None,
-        version: 1,
-        consecutive_failures: 0,
-        paused_until: None,
-        last_error: None,
-        created_at: "2026-01-01T00:00:00Z".into(),
-        updated_at: "2026-01-01T00:00:00Z".into(),
-    };
     let store = local.store();
-    assert!(
-        store
-            .create_crm_connection(&org, &connection)
-            .await
-            .unwrap()
-    );
-    // An agent's change to a CRM-managed value waits for the conversation's next status.
-    let edit = shared::contacts::ValueChange {
-        key: "account".into(),
-        definition_id: "def-account".into(),
-        value: Some("Globex".into()),
-        source: shared::contacts::ValueSource::Agent,
-        sync: Some(shared::contacts::SyncState::Pending),
-    };
+    shared::testing::connect_writing_back(&store, &org).await;
     let at = "2026-02-01T12:00:00Z";
-    store
-        .update_values(&org, &h.contact_id, &[edit], None, at, &[])
-        .await
-        .unwrap()
-        .unwrap();
+    shared::testing::account_change_pending(&store, &org, &h.contact_id, at).await;
 
     let sdk = Config::from_env().unwrap().aws().await;
     let broken = local.at(Endpoints {
         crm_queue_url: format!("{}/000000000000/no-such-queue", sdk.endpoint_url().unwrap()),
         ..local.endpoints().clone()
     });
-    let dying = Harness {
-        app: App::build(&broken, &Env::system()),
-        org: h.org.clone(),
-        contact_id: h.contact_id.clone(),
-    };
+    let dying = over_same(&h, &broken);
     let (status, _) = dying.run("set-conversation-status").await;
     assert_eq!(status, 500, "died after its commit");
 
@@ -316,11 +275,7 @@ async fn the_retry_of_a_status_change_that_died_after_its_commit_queues_its_writ
     let (services, sends) =
         local::testing::services_watched("edit-contact", &[(queue.url(), "CrmQueue")]).await;
     sends.watch_sends(&h.org);
-    let retrying = Harness {
-        app: App::build(&services, &Env::system()),
-        org: h.org.clone(),
-        contact_id: h.contact_id.clone(),
-    };
+    let retrying = over_same(&h, &services);
     let (status, closed) = retrying.run("set-conversation-status").await;
     assert_eq!((status, closed["status"].clone()), (200, json!("closed")));
     let queued: Vec<_> = sends

@@ -138,36 +138,8 @@ async fn a_status_change_whose_first_delivery_died_is_written_back_on_redelivery
     let (services, sends) =
         local::testing::services_watched("ingest-messages", &[(crm_queue.url(), "CrmQueue")]).await;
     sends.watch_sends(&org);
-    let url = |path: &str| {
-        shared::crm::CrmUrl::parse("url", &format!("https://crm.example.com/{path}"), {
-            shared::crm::Loopback::Refused
-        })
-        .unwrap()
-    };
-    let connection = shared::crm::CrmConnection {
-        connection_id: "k1".into(),
-        lookup_url: url("lookup"),
-        writeback_url: Some(url("writeback")),
-        lookup_ttl_minutes: 60,
-        secret: shared::crm::SealedSecret {
-            ciphertext: "c2VhbGVk".into(),
-            hint: "abcd".into(),
-        },
-        retiring: None,
-        version: 1,
-        consecutive_failures: 0,
-        paused_until: None,
-        last_error: None,
-        created_at: "2026-01-01T00:00:00Z".into(),
-        updated_at: "2026-01-01T00:00:00Z".into(),
-    };
     let store = local.store();
-    assert!(
-        store
-            .create_crm_connection(&org_id, &connection)
-            .await
-            .unwrap()
-    );
+    shared::testing::connect_writing_back(&store, &org_id).await;
     let app = App::build(&services, &Env::system());
     let dying = App::build(&services, &Env::system()).tuned(IngestTuning {
         die_after_commit: true,
@@ -184,19 +156,8 @@ async fn a_status_change_whose_first_delivery_died_is_written_back_on_redelivery
         .await
         .unwrap();
     // An agent's change to a CRM-managed value waits for the conversation's next status.
-    let edit = shared::contacts::ValueChange {
-        key: "account".into(),
-        definition_id: "def-account".into(),
-        value: Some("Globex".into()),
-        source: shared::contacts::ValueSource::Agent,
-        sync: Some(shared::contacts::SyncState::Pending),
-    };
     let at = "2026-01-01T10:01:00Z";
-    store
-        .update_values(&org_id, &first.contact_id, &[edit], None, at, &[])
-        .await
-        .unwrap()
-        .unwrap();
+    shared::testing::account_change_pending(&store, &org_id, &first.contact_id, at).await;
     let write_backs = || {
         sends
             .sent(&org)
