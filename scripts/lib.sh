@@ -257,3 +257,37 @@ start_runtime() {
   }
   export INBOX_API_URL="http://127.0.0.1:$port"
 }
+
+# The demo panel and the API reference's renderer (Preact, Swagger UI, esbuild to build, axe-core
+# for the accessibility checks), pinned with their integrity hashes in panel/package-lock.json
+# (npm ci, install scripts off: none is needed, and one would phone home), built into panel/dist,
+# which the local runtime serves at / and /docs. A changed lock reinstalls; the build runs always
+# (esbuild takes a fraction of a second).
+PANEL="$ROOT/panel"
+ensure_panel() {
+  if ! [[ -d "$PANEL/node_modules" ]] || ! cmp -s "$PANEL/package-lock.json" "$PANEL/node_modules/.installed"; then
+    say "installing the panel's front-end packages (npm ci, pinned)"
+    (cd "$PANEL" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$PANEL/package-lock.json" "$PANEL/node_modules/.installed"
+  fi
+  (cd "$PANEL" && npm run --silent build >/dev/null)
+}
+
+# Debian's Chromium and its ChromeDriver, for the browser tests (installed when missing).
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    return
+  fi
+  say "installing Debian's chromium and chromium-driver for the browser tests"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
+# ChromeDriver on $1; the browser tests open their own headless Chromium through it.
+start_chromedriver() {
+  local port="$1" log="$STATE/logs/chromedriver.log"
+  chromedriver --port="$port" >"$log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_for "http://127.0.0.1:$port/status" "chromedriver" "$log" "$!"
+  export WEBDRIVER_URL="http://127.0.0.1:$port"
+}

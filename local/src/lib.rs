@@ -11,6 +11,7 @@ pub mod metering;
 pub mod poller;
 pub mod provision;
 pub mod received_events;
+pub mod site;
 pub mod stream;
 pub mod template;
 #[cfg(feature = "test-support")]
@@ -18,7 +19,7 @@ pub mod testing;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -39,6 +40,8 @@ pub struct LocalConfig {
     /// `LOCAL_DYNAMODB_FAILURES`: the share (0..1) of every function's DynamoDB requests that
     /// fail, half throttled and half with a 500 (a brownout); 0 by default.
     pub dynamodb_failures: f64,
+    /// `DEMO_CRM_URL`: the CRM stand-in beside the runtime, which the panel pre-fills.
+    pub demo_crm_url: Option<String>,
 }
 
 impl LocalConfig {
@@ -81,6 +84,7 @@ impl LocalConfig {
             bucket_prefix,
             max_timeout,
             dynamodb_failures,
+            demo_crm_url: std::env::var("DEMO_CRM_URL").ok().filter(|u| !u.is_empty()),
         })
     }
 }
@@ -203,7 +207,15 @@ pub async fn run(
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "local runtime ready");
     println!("inbox-local ready on http://{addr}");
-    axum::serve(listener, gateway.router())
+    let site = site::Site {
+        root: config
+            .template
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        demo_crm_url: config.demo_crm_url.clone(),
+    };
+    axum::serve(listener, gateway.router().merge(site::router(site)))
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

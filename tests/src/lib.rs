@@ -4,12 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod bench;
+mod browser;
 mod crm;
 mod routes;
 
 pub use bench::{
     Timings, batch_put, env_count, poll_until, raw_dynamodb, seeded_contact, stored_under,
 };
+pub use browser::Browser;
 pub use crm::{
     DemoCrm, connect_demo_crm, connect_demo_crm_with, demo_crm_url, looked_up,
     message_and_edit_requests,

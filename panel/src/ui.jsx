@@ -1,0 +1,131 @@
+// Small pieces every screen uses.
+import { useState } from 'preact/hooks';
+import { explain } from './api.js';
+
+export function formatTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+}
+
+export function Time({ iso }) {
+  return <time dateTime={iso}>{formatTime(iso)}</time>;
+}
+
+const NETWORK_LABELS = {
+  x: 'X',
+  instagram: 'Instagram',
+  facebook: 'Facebook',
+  whatsapp: 'WhatsApp',
+  email: 'Email',
+  sms: 'SMS',
+  webchat: 'Web chat',
+};
+
+export function networkLabel(network) {
+  return NETWORK_LABELS[network] || network;
+}
+
+// A network's mark: its initial on its colour, named for screen readers.
+export function NetworkIcon({ network }) {
+  return (
+    <span class={`network network-${network}`} role="img" aria-label={networkLabel(network)} title={networkLabel(network)}>
+      {networkLabel(network).slice(0, 2)}
+    </span>
+  );
+}
+
+export function CloudIcon() {
+  return (
+    <svg class="icon cloud" viewBox="0 0 24 24" role="img" aria-label="Managed by the CRM">
+      <title>Managed by the CRM</title>
+      <path d="M7 18h10a4 4 0 0 0 .6-7.95A6 6 0 0 0 6.1 9.2 4.5 4.5 0 0 0 7 18z" fill="currentColor" />
+    </svg>
+  );
+}
+
+export function PencilIcon() {
+  return (
+    <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+      <path d="M4 17.3V20h2.7l8-8-2.7-2.7-8 8zM19.7 7a1 1 0 0 0 0-1.4l-1.3-1.3a1 1 0 0 0-1.4 0l-1.3 1.3 2.7 2.7L19.7 7z" fill="currentColor" />
+    </svg>
+  );
+}
+
+// An error said in people's words, with a reload offer when someone else changed the thing.
+export function Problem({ error, session, onReload }) {
+  if (!error) return null;
+  return (
+    <div class={`problem problem-${error.code || 'network'}`} role="alert">
+      <span>{explain(error, session)}</span>
+      {error.code === 'precondition_failed' && onReload && (
+        <button type="button" onClick={onReload}>
+          Reload
+        </button>
+      )}
+    </div>
+  );
+}
+
+// The error a field's own input shows beside it (a 422 naming that field).
+export function FieldError({ id, error, field, session }) {
+  if (!error || error.field !== field) return null;
+  return (
+    <p id={id} class="field-error" role="alert">
+      {explain(error, session)}
+    </p>
+  );
+}
+
+export function Explain({ children }) {
+  return <p class="explain">{children}</p>;
+}
+
+// A destructive action asks once more, in place (no browser dialog).
+export function ConfirmButton({ label, confirmLabel, question, onConfirm, disabled }) {
+  const [asking, setAsking] = useState(false);
+  if (!asking) {
+    return (
+      <button type="button" class="danger" disabled={disabled} onClick={() => setAsking(true)}>
+        {label}
+      </button>
+    );
+  }
+  return (
+    <span class="confirm" role="group" aria-label={question}>
+      <span>{question}</span>
+      <button
+        type="button"
+        class="danger"
+        onClick={() => {
+          setAsking(false);
+          onConfirm();
+        }}
+      >
+        {confirmLabel}
+      </button>
+      <button type="button" onClick={() => setAsking(false)}>
+        Cancel
+      </button>
+    </span>
+  );
+}
+
+// Calls `fn` and keeps its error for display; `busy` while it runs.
+export function useAction(fn) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const run = async (...args) => {
+    setBusy(true);
+    setError(null);
+    try {
+      return await fn(...args);
+    } catch (e) {
+      setError(e);
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { run, busy, error, setError };
+}
