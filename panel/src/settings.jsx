@@ -6,11 +6,15 @@ import { ConfirmButton, Explain, FieldError, Problem, Time, useAction } from './
 export function Settings({ session, api, defs, reloadDefs }) {
   return (
     <div class="settings">
-      <AttributeDefinitions session={session} api={api} defs={defs} reloadDefs={reloadDefs} />
-      <OrgSwitches session={session} api={api} defs={defs} reloadDefs={reloadDefs} />
-      <CrmConnection session={session} api={api} />
-      <Exports session={session} api={api} />
-      <DeletedContacts session={session} api={api} />
+      <div class="settings-column">
+        <AttributeDefinitions session={session} api={api} defs={defs} reloadDefs={reloadDefs} />
+      </div>
+      <div class="settings-column">
+        <OrgSwitches session={session} api={api} defs={defs} reloadDefs={reloadDefs} />
+        <CrmConnection session={session} api={api} />
+        <Exports session={session} api={api} />
+        <DeletedContacts session={session} api={api} />
+      </div>
     </div>
   );
 }

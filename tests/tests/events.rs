@@ -313,3 +313,87 @@ async fn the_local_bus_shows_one_orgs_events_and_needs_an_org() {
         .await
         .expect_error_at(400, "bad_request", "org");
 }
+
+/// Every type's events, as a journey through the API makes them, match the catalogue's JSON
+/// Schema (`docs/events.schema.json`, which `/docs/events` shows): consumers may generate code
+/// from it, so a field the code adds, drops or retypes fails here first.
+#[tokio::test]
+async fn every_event_type_matches_its_json_schema_in_the_catalogue() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/events.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let catalogue = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let (api, org, admin) = fresh_as("admin", "enterprise").await;
+    define(
+        &admin,
+        &[json!({"label": "Customer tier", "type": "dropdown", "options": ["Gold", "Silver"]})],
+    )
+    .await;
+    admin
+        .set_settings(&json!({"vip_routing_team": "VIP desk"}))
+        .await;
+    let crm = DemoCrm::for_org(&org);
+    connect_demo_crm(
+        &admin,
+        &crm,
+        json!([{"match": "ana", "id": "CRM-1", "attributes": {}}]),
+        "answer",
+    )
+    .await;
+    let (contact, conversation) = api.ingest(&inbound(&org, "x_dm", "ana", "c1", "m1")).await;
+    assert_eq!(
+        admin
+            .edit(&contact, json!({"customer_tier": "Gold"}))
+            .await
+            .status,
+        200
+    );
+    admin
+        .put(&format!("/contacts/{contact}/vip"), &json!({}))
+        .await
+        .expect(200);
+    looked_up(&admin, &contact).await;
+    admin
+        .patch(
+            &format!("/conversations/{conversation}"),
+            &json!({"status": "closed"}),
+        )
+        .await
+        .expect(200);
+    admin
+        .delete(&format!("/contacts/{contact}"))
+        .await
+        .expect(204);
+    let events = api.events_when(&org, "contact.deleted", 1).await;
+    let mut seen: Vec<&str> = types(&events);
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            "contact.created",
+            "contact.deleted",
+            "contact.updated",
+            "contact.validated_changed",
+            "contact.vip_changed",
+            "conversation.started",
+            "conversation.status_changed"
+        ]
+    );
+    for event in &events {
+        let errors: Vec<String> = catalogue
+            .iter_errors(event)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{event}: {errors:?}");
+    }
+    // And the schema is not one that takes anything.
+    let mut renamed = events[0].clone();
+    renamed["data"]["contact"]["nickname"] = json!("Ana");
+    assert!(!catalogue.is_valid(&renamed));
+}
