@@ -13,6 +13,9 @@ STARTED_PIDS=()
 stop_started() {
   local pid
   for pid in "${STARTED_PIDS[@]}"; do
+    # Their children first: the browsers ChromeDriver opened for a test that failed before it
+    # closed its own would outlive ChromeDriver.
+    pkill -TERM -P "$pid" 2>/dev/null || true
     kill "$pid" 2>/dev/null || true
   done
   for pid in "${STARTED_PIDS[@]}"; do

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use tower_http::services::{ServeDir, ServeFile};
@@ -52,7 +52,9 @@ pub fn router(site: Site) -> Router {
             "/docs/events.schema.json",
             ServeFile::new(docs.join("events.schema.json")),
         )
-        .route("/docs", get(index))
+        // Served at `/docs/` so that the pages' relative links (`crm.md`) stay under `/docs`.
+        .route("/docs", get(|| async { Redirect::permanent("/docs/") }))
+        .route("/docs/", get(index))
         .route("/docs/{page}", get(page))
         .route("/README.md", get(front_page))
         .route("/_local/demo-crm", get(demo_crm))
@@ -108,7 +110,7 @@ fn render(file: &Path, current: &str, root: &Path) -> Response {
     let nav: String = std::iter::once(("/".to_owned(), "Panel", false))
         .chain(PAGES.iter().flat_map(|(page, title)| {
             let href = if *page == "README" {
-                "/docs".to_owned()
+                "/docs/".to_owned()
             } else {
                 format!("/docs/{page}")
             };
@@ -131,7 +133,7 @@ fn render(file: &Path, current: &str, root: &Path) -> Response {
 <link rel="stylesheet" href="/panel/docs.css">
 </head>
 <body>
-<header class="docs-header"><a class="brand" href="/docs">Inbox Contacts</a>
+<header class="docs-header"><a class="brand" href="/docs/">Inbox Contacts</a>
 <nav aria-label="Reference"><ul>{nav}</ul></nav></header>
 <main id="content">
 {body}

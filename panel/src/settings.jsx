@@ -1,7 +1,7 @@
 // Admin settings: attribute definitions, org switches, the CRM connection, exports, deletions.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { can, WHY } from './api.js';
-import { ConfirmButton, Explain, FieldError, Problem, Time, useAction } from './ui.jsx';
+import { ConfirmButton, Explain, FieldError, Problem, Time, useAction, usePages } from './ui.jsx';
 
 export function Settings({ session, api, defs, reloadDefs }) {
   return (
@@ -591,15 +591,7 @@ function ExportSchedule({ session, api }) {
 }
 
 function DeletedContacts({ session, api }) {
-  const [items, setItems] = useState([]);
-  const [cursor, setCursor] = useState(null);
-  const load = useAction(async (from) => {
-    const query = new URLSearchParams({ limit: '10' });
-    if (from) query.set('cursor', from);
-    const page = await api('GET', `/deleted-contacts?${query}`);
-    setItems((old) => (from ? [...old, ...page.items] : page.items));
-    setCursor(page.next_cursor);
-  });
+  const { items, setItems, cursor, load } = usePages(api, `/deleted-contacts`, 10);
   useEffect(() => {
     load.run(null);
   }, [api]);

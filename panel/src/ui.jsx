@@ -129,3 +129,18 @@ export function useAction(fn) {
   };
   return { run, busy, error, setError };
 }
+
+// A list of the API's, page by page: `load.run(null)` reads the first page again,
+// `load.run(cursor)` appends the next one.
+export function usePages(api, path, limit) {
+  const [items, setItems] = useState([]);
+  const [cursor, setCursor] = useState(null);
+  const load = useAction(async (from) => {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (from) query.set('cursor', from);
+    const page = await api('GET', `${path}${path.includes('?') ? '&' : '?'}${query}`);
+    setItems((old) => (from ? [...old, ...page.items] : page.items));
+    setCursor(page.next_cursor);
+  });
+  return { items, setItems, cursor, load };
+}

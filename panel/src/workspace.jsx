@@ -12,6 +12,7 @@ import {
   Time,
   networkLabel,
   useAction,
+  usePages,
 } from './ui.jsx';
 
 const MAX_NOTE = 2000;
@@ -47,16 +48,7 @@ export function Workspace({ session, api, selected, onSelect, defs }) {
 
 function ContactsList({ session, api, selected, onSelect, version }) {
   const [vipOnly, setVipOnly] = useState(false);
-  const [items, setItems] = useState([]);
-  const [cursor, setCursor] = useState(null);
-  const load = useAction(async (from) => {
-    const query = new URLSearchParams({ limit: '25' });
-    if (vipOnly) query.set('vip', 'true');
-    if (from) query.set('cursor', from);
-    const page = await api('GET', `/contacts?${query}`);
-    setItems((old) => (from ? [...old, ...page.items] : page.items));
-    setCursor(page.next_cursor);
-  });
+  const { items, setItems, cursor, load } = usePages(api, `/contacts${vipOnly ? '?vip=true' : ''}`, 25);
   useEffect(() => {
     load.run(null);
   }, [api, vipOnly, version]);
@@ -465,15 +457,7 @@ function Linked({ api, session, id, count, onSelect }) {
 }
 
 function History({ api, session, contactId, onStatusChanged }) {
-  const [items, setItems] = useState([]);
-  const [cursor, setCursor] = useState(null);
-  const load = useAction(async (from) => {
-    const query = new URLSearchParams({ limit: '10' });
-    if (from) query.set('cursor', from);
-    const page = await api('GET', `/contacts/${encodeURIComponent(contactId)}/conversations?${query}`);
-    setItems((old) => (from ? [...old, ...page.items] : page.items));
-    setCursor(page.next_cursor);
-  });
+  const { items, setItems, cursor, load } = usePages(api, `/contacts/${encodeURIComponent(contactId)}/conversations`, 10);
   useEffect(() => {
     load.run(null);
   }, [api, contactId]);
@@ -540,15 +524,7 @@ function channelNetwork(channel) {
 }
 
 function Messages({ api, session, path }) {
-  const [items, setItems] = useState([]);
-  const [cursor, setCursor] = useState(null);
-  const load = useAction(async (from) => {
-    const query = new URLSearchParams({ limit: '20' });
-    if (from) query.set('cursor', from);
-    const page = await api('GET', `${path}/messages?${query}`);
-    setItems((old) => (from ? [...old, ...page.items] : page.items));
-    setCursor(page.next_cursor);
-  });
+  const { items, setItems, cursor, load } = usePages(api, `${path}/messages`, 20);
   useEffect(() => {
     load.run(null);
   }, [api, path]);
@@ -584,17 +560,9 @@ function Messages({ api, session, path }) {
 }
 
 function Notes({ api, session, base, title }) {
-  const [items, setItems] = useState([]);
-  const [cursor, setCursor] = useState(null);
   const [text, setText] = useState('');
   const headingId = `notes-${base.replace(/[^a-z0-9]/gi, '-')}`;
-  const load = useAction(async (from) => {
-    const query = new URLSearchParams({ limit: '10' });
-    if (from) query.set('cursor', from);
-    const page = await api('GET', `${base}/notes?${query}`);
-    setItems((old) => (from ? [...old, ...page.items] : page.items));
-    setCursor(page.next_cursor);
-  });
+  const { items, setItems, cursor, load } = usePages(api, `${base}/notes`, 10);
   const add = useAction(async () => {
     const note = await api('POST', `${base}/notes`, { body: { text } });
     setItems((old) => [note, ...old]);

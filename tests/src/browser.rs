@@ -80,7 +80,8 @@ impl Browser {
         !self.find_all(css).await.is_empty()
     }
 
-    async fn find_xpath(&self, xpath: &str, what: &str) -> Element {
+    /// The first element `xpath` selects once there is one.
+    pub async fn find_xpath(&self, xpath: &str, what: &str) -> Element {
         self.client
             .wait()
             .at_most(PATIENCE)
@@ -183,6 +184,29 @@ impl Browser {
             Some(())
         })
         .await;
+    }
+
+    /// Drags `from` onto `to` with the mouse, as HTML drag and drop tells a page: ChromeDriver
+    /// cannot hold a native drag, so the page gets the events a drag makes, in their order.
+    pub async fn drag(&self, from: &Element, to: &Element) {
+        self.client
+            .execute(
+                r#"const [from, to] = arguments;
+                const data = new DataTransfer();
+                const fire = (target, type) => target.dispatchEvent(
+                  new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: data}));
+                fire(from, 'dragstart');
+                fire(to, 'dragenter');
+                fire(to, 'dragover');
+                fire(to, 'drop');
+                fire(from, 'dragend');"#,
+                vec![
+                    serde_json::to_value(from).expect("an element reference"),
+                    serde_json::to_value(to).expect("an element reference"),
+                ],
+            )
+            .await
+            .expect("the drag");
     }
 
     /// Presses a key with Alt held on `element` (the keyboard way to move a row).

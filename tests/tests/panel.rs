@@ -75,6 +75,21 @@ async fn an_admin_shapes_attributes_connects_the_crm_exports_and_deletes_a_conta
         before(&order(&admin).await, "customer_id", "customer_tier").then_some(())
     })
     .await;
+    let row = |label: &'static str| {
+        format!("//li[contains(@class, 'definition')][.//strong[normalize-space()='{label}']]")
+    };
+    let tier = browser
+        .find_xpath(&row("Customer tier"), "the tier's row")
+        .await;
+    let first = browser.find_xpath(&row("Followers"), "the first row").await;
+    browser.drag(&tier, &first).await;
+    api_tests::eventually("the tier dragged to the top", || async {
+        (order(&admin).await.first().map(String::as_str) == Some("customer_tier")).then_some(())
+    })
+    .await;
+    browser
+        .wait_for_text("ol.definitions > li:first-child", "Customer tier")
+        .await;
 
     // The demo CRM is filled in; the secret is shown once, handed to the CRM, and tested.
     let lookup = browser.field("Lookup URL").await;
@@ -250,6 +265,16 @@ async fn an_agent_fills_values_marks_a_vip_adds_a_note_and_sees_the_crm_validate
                 && c["body"]["attributes"]["account_owner"] == "Sam Support"),
         "{written:?}"
     );
+    // The events tail shows what the bus received. The stream relay is the whole suite's and
+    // drains every org's changes in order, so the bus may take a while behind a heavy test;
+    // the tail must show the events once the bus has them.
+    api_tests::retry("the bus receiving the status change", 3000, || async {
+        let events = api.events(&org, None).await;
+        let kinds = api_tests::types(&events);
+        (kinds.contains(&"contact.vip_changed") && kinds.contains(&"conversation.status_changed"))
+            .then_some(())
+    })
+    .await;
     browser
         .wait_for_text(".event-list", "contact.vip_changed")
         .await;
