@@ -36,6 +36,7 @@ function AttributeDefinitions({ session, api, defs, reloadDefs }) {
     await reloadDefs();
   });
   if (!defs) return null;
+  const crm = can(session, 'crm_admin');
   const keys = defs.map((d) => d.key);
   const move = (def, to) => {
     if (to < 0 || to >= keys.length) return;
@@ -49,6 +50,7 @@ function AttributeDefinitions({ session, api, defs, reloadDefs }) {
       <p class="muted">
         What agents see on a contact, in this order. Drag a row, or focus its handle and press Alt+↑ or Alt+↓.
       </p>
+      {!crm && <Explain>{WHY.crm_attributes}</Explain>}
       <Problem error={reorder.error || patch.error || remove.error} session={session} />
       <p class="sr-only" aria-live="polite">
         {announce}
@@ -102,7 +104,7 @@ function AttributeDefinitions({ session, api, defs, reloadDefs }) {
               <label class="inline">
                 <input type="checkbox" checked={d.enabled} onChange={(e) => patch.run(d.key, { enabled: e.currentTarget.checked })} /> Shown
               </label>
-              {d.kind === 'custom' && (
+              {d.kind === 'custom' && crm && (
                 <label class="inline">
                   <input
                     type="checkbox"
@@ -112,7 +114,7 @@ function AttributeDefinitions({ session, api, defs, reloadDefs }) {
                   CRM-managed
                 </label>
               )}
-              {d.kind !== 'builtin' && (
+              {d.kind !== 'builtin' && crm && (
                 <label class="inline">
                   <input type="checkbox" checked={d.lookup} onChange={(e) => patch.run(d.key, { lookup: e.currentTarget.checked })} /> Lookup
                 </label>

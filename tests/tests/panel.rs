@@ -404,6 +404,25 @@ async fn a_team_plan_agent_and_an_automation_client_see_what_they_may_not_do_exp
         );
     }
     browser.assert_accessible("automation client").await;
+
+    // A team-plan admin shapes attributes, but the CRM and exports are the Enterprise plan's.
+    browser
+        .goto(&panel(&org, "admin", "team", "&view=settings"))
+        .await;
+    browser.wait_for_text(".definitions", "Customer ID").await;
+    for why in [
+        "Marking attributes CRM-managed or lookup needs the Enterprise plan",
+        "Connecting a CRM needs the Enterprise plan",
+        "Exports need the Enterprise plan",
+    ] {
+        browser.wait_for_text(".explain", why).await;
+    }
+    assert!(
+        !browser.has("#crm-lookup").await,
+        "no CRM form on the team plan"
+    );
+    assert!(browser.has_button("Add attribute").await);
+    browser.assert_accessible("team-plan admin settings").await;
     browser.screenshot("restricted").await;
     browser.close().await;
 }
