@@ -114,6 +114,7 @@ export const WHY = {
   vip: 'VIP needs the Business or Enterprise plan.',
   crm: 'CRM lookups need the Enterprise plan.',
   crm_admin: 'Connecting a CRM needs the Enterprise plan.',
+  crm_edit: 'Letting agents edit CRM-managed values needs the Enterprise plan.',
   crm_attributes: 'Marking attributes CRM-managed or lookup needs the Enterprise plan.',
   exports: 'Exports need the Enterprise plan.',
 };

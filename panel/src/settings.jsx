@@ -280,7 +280,7 @@ function OrgSwitches({ session, api, defs, reloadDefs }) {
           />{' '}
           Agents may edit CRM-managed values
         </label>
-        {!can(session, 'crm_admin') && <Explain>{WHY.crm_admin}</Explain>}
+        {!can(session, 'crm_admin') && <Explain>{WHY.crm_edit}</Explain>}
       </div>
       {save.error && !['matching_attribute', 'vip_routing_team'].includes(save.error.field) && <Problem error={save.error} session={session} />}
     </section>

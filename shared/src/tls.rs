@@ -1,7 +1,7 @@
 //! The roots every TLS connection of the process trusts, read once. Left to themselves, the SDK
 //! and `reqwest` each read the system's roots, and each reads the bundle file *and* the
 //! directory beside it, which on common systems holds the same roots again, a file each: four
-//! reads of one store, most of a function's init (README, "Cold starts").
+//! reads of one store, most of a function's init (docs/operations.md, "Cold starts").
 
 use std::path::PathBuf;
 use std::sync::LazyLock;

@@ -1,4 +1,4 @@
-//! DynamoDB requests per route, as the README's cost table states them. The local runtime
+//! DynamoDB requests per route, as the cost table of docs/data-model.md states them. The local runtime
 //! counts every request (retries included) a route makes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
