@@ -11,6 +11,9 @@
 //!   value>", "id", "url"?, "attributes": {..}}], "behaviour": "answer"|"status_500"|"slow"|
 //!   "redirect"|"not_json"|"oversized"}`.
 //! - `GET /t/{tenant}/_calls`: the calls received, with their headers and whether they verified.
+//! - `PUT /t/{tenant}/_secrets` `{"secrets": [..]}`: only the secrets, as an admin pastes a new
+//!   one into their endpoint's configuration; the demo panel's "Give it to the demo CRM" button
+//!   sends it from the runtime's page, so this one route answers any origin (CORS).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -98,6 +101,10 @@ pub fn router(initial: HashMap<String, Tenant>) -> axum::Router {
         .route("/t/{tenant}/writeback", post(writeback))
         .route("/t/{tenant}/_control", put(control))
         .route("/t/{tenant}/_calls", get(calls))
+        .route(
+            "/t/{tenant}/_secrets",
+            put(set_secrets).layer(tower_http::cors::CorsLayer::permissive()),
+        )
         .with_state(state)
 }
 
@@ -113,6 +120,20 @@ async fn control(
     Json(config): Json<Tenant>,
 ) -> StatusCode {
     lock(&state).config.insert(tenant, config);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct Secrets {
+    secrets: Vec<String>,
+}
+
+async fn set_secrets(
+    State(state): State<Shared>,
+    Path(tenant): Path<String>,
+    Json(body): Json<Secrets>,
+) -> StatusCode {
+    lock(&state).config.entry(tenant).or_default().secrets = body.secrets;
     StatusCode::NO_CONTENT
 }
 

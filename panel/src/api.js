@@ -59,7 +59,7 @@ export function explain(error, session) {
     case 'plan_required':
       return `Your org is on the ${PLAN_NAMES[session.plan]} plan: ${error.message}`;
     case 'forbidden':
-      return `Your role (${session.role}) may not do this: ${error.message}`;
+      return `Not allowed for you (${session.role}): ${error.message}`;
     case 'feature_disabled':
       return `An admin has switched this off: ${error.message}`;
     case 'precondition_failed':

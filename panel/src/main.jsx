@@ -32,33 +32,48 @@ function App() {
   const [tokenError, setTokenError] = useState(null);
   const [defs, setDefs] = useState(null);
 
-  useEffect(() => {
-    const q = new URLSearchParams({ org: session.org, role: session.role, plan: session.plan, view });
+  const [tick, setTick] = useState(0);
+  const settingsShown = can(session, 'admin');
+  const current = view === 'settings' && !settingsShown ? 'workspace' : view;
+  const address = (shown) => {
+    const q = new URLSearchParams({ org: session.org, role: session.role, plan: session.plan, view: shown });
     if (contact) q.set('contact', contact);
-    history.replaceState(null, '', `?${q}`);
-  }, [session, view, contact]);
+    return `?${q}`;
+  };
+  useEffect(() => {
+    history.replaceState(null, '', address(current));
+  }, [session, current, contact]);
 
   useEffect(() => {
+    // A reply for the caller picked before the last switch must not win.
+    let switched = false;
     setToken(null);
     setTokenError(null);
-    mintToken(session).then(setToken, setTokenError);
+    mintToken(session).then(
+      (t) => switched || setToken(t),
+      (e) => switched || setTokenError(e),
+    );
+    return () => {
+      switched = true;
+    };
   }, [session]);
 
   const api = useMemo(() => (token ? client(token) : null), [token]);
+  const [defsError, setDefsError] = useState(null);
   const reloadDefs = async () => {
+    setDefsError(null);
     if (!api || !can(session, 'read_settings')) return setDefs(null);
     try {
       setDefs((await api('GET', '/attributes')).items);
-    } catch {
+    } catch (e) {
       setDefs(null);
+      setDefsError(e);
     }
   };
   useEffect(() => {
     reloadDefs();
   }, [api]);
 
-  const settingsShown = can(session, 'admin');
-  const current = view === 'settings' && !settingsShown ? 'workspace' : view;
   const tabs = [['workspace', 'Agent workspace'], ...(settingsShown ? [['settings', 'Admin settings']] : [])];
 
   return (
@@ -73,8 +88,10 @@ function App() {
           aria-label="Who you are"
           onSubmit={(e) => {
             e.preventDefault();
+            const org = orgDraft.trim() || 'demo';
+            if (org === session.org) return;
             setContact(null);
-            setSession({ ...session, org: orgDraft.trim() || 'demo' });
+            setSession({ ...session, org });
           }}
         >
           <label for="org">Org</label>
@@ -101,7 +118,7 @@ function App() {
             {tabs.map(([id, label]) => (
               <li key={id}>
                 <a
-                  href={`?view=${id}`}
+                  href={address(id)}
                   aria-current={current === id ? 'page' : undefined}
                   onClick={(e) => {
                     e.preventDefault();
@@ -113,38 +130,49 @@ function App() {
               </li>
             ))}
             <li>
-              <a href="/docs">API reference</a>
+              <a href="/docs/">API reference</a>
             </li>
           </ul>
         </nav>
       </header>
       <div class="layout">
         <main id="main">
-          <Problem error={tokenError} session={session} />
+          <Problem error={tokenError || defsError} session={session} />
           {api &&
             (current === 'settings' ? (
               <Settings session={session} api={api} defs={defs} reloadDefs={reloadDefs} />
             ) : (
-              <Workspace session={session} api={api} selected={contact} onSelect={setContact} defs={defs} />
+              <Workspace session={session} api={api} selected={contact} onSelect={setContact} defs={defs} tick={tick} />
             ))}
         </main>
-        <EventsTail org={session.org} />
+        <EventsTail org={session.org} onNew={() => setTick((t) => t + 1)} />
       </div>
     </>
   );
 }
 
 // What automation clients receive from the bus, newest first, read again every second.
-function EventsTail({ org }) {
+// `onNew` is called when an event arrives that was not there before.
+function EventsTail({ org, onNew }) {
   const [events, setEvents] = useState([]);
   const [live, setLive] = useState(true);
+  // Read by a poll already under way: once "Live" is off, nothing it brings refreshes the page.
+  const liveNow = useRef(true);
   const timer = useRef(null);
+  const seen = useRef(undefined);
   useEffect(() => {
     let stopped = false;
+    seen.current = undefined;
     const poll = async () => {
       try {
         const response = await fetch(`/_local/events?org=${encodeURIComponent(org)}&limit=50`);
-        if (response.ok && !stopped) setEvents((await response.json()).items.slice().reverse());
+        if (response.ok && !stopped) {
+          const items = (await response.json()).items.slice().reverse();
+          const newest = items.length ? items[0].id : null;
+          if (seen.current !== undefined && newest !== seen.current && liveNow.current) onNew();
+          seen.current = newest;
+          setEvents(items);
+        }
       } catch {
         // the runtime is restarting; the next poll tells
       }
@@ -161,7 +189,15 @@ function EventsTail({ org }) {
       <div class="section-head">
         <h2 id="events-title">Events</h2>
         <label class="inline">
-          <input type="checkbox" checked={live} onChange={(e) => setLive(e.currentTarget.checked)} /> Live
+          <input
+            type="checkbox"
+            checked={live}
+            onChange={(e) => {
+              liveNow.current = e.currentTarget.checked;
+              setLive(e.currentTarget.checked);
+            }}
+          />{' '}
+          Live
         </label>
       </div>
       <p class="muted">What bots and routing receive for org {org}.</p>

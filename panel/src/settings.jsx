@@ -102,12 +102,19 @@ function AttributeDefinitions({ session, api, defs, reloadDefs }) {
             </span>
             <span class="definition-switches">
               <label class="inline">
-                <input type="checkbox" checked={d.enabled} onChange={(e) => patch.run(d.key, { enabled: e.currentTarget.checked })} /> Shown
+                <input
+                  type="checkbox"
+                  aria-label={`Show ${d.label} to agents`}
+                  checked={d.enabled}
+                  onChange={(e) => patch.run(d.key, { enabled: e.currentTarget.checked })}
+                />{' '}
+                Shown
               </label>
               {d.kind === 'custom' && crm && (
                 <label class="inline">
                   <input
                     type="checkbox"
+                    aria-label={`${d.label} is managed by the CRM`}
                     checked={d.crm_managed}
                     onChange={(e) => patch.run(d.key, { crm_managed: e.currentTarget.checked })}
                   />{' '}
@@ -116,7 +123,13 @@ function AttributeDefinitions({ session, api, defs, reloadDefs }) {
               )}
               {d.kind !== 'builtin' && crm && (
                 <label class="inline">
-                  <input type="checkbox" checked={d.lookup} onChange={(e) => patch.run(d.key, { lookup: e.currentTarget.checked })} /> Lookup
+                  <input
+                    type="checkbox"
+                    aria-label={`Look contacts up in the CRM by ${d.label}`}
+                    checked={d.lookup}
+                    onChange={(e) => patch.run(d.key, { lookup: e.currentTarget.checked })}
+                  />{' '}
+                  Lookup
                 </label>
               )}
             </span>
@@ -128,7 +141,13 @@ function AttributeDefinitions({ session, api, defs, reloadDefs }) {
                 ↓
               </button>
               {d.kind === 'custom' && (
-                <ConfirmButton label="Delete" confirmLabel="Delete attribute" question={`Delete ${d.label} and its values?`} onConfirm={() => remove.run(d.key)} />
+                <ConfirmButton
+                  label="Delete"
+                  name={`Delete ${d.label}`}
+                  confirmLabel="Delete attribute"
+                  question={`Delete ${d.label} and its values?`}
+                  onConfirm={() => remove.run(d.key)}
+                />
               )}
             </span>
           </li>
@@ -141,17 +160,20 @@ function AttributeDefinitions({ session, api, defs, reloadDefs }) {
 
 function NewAttribute({ session, api, reloadDefs }) {
   const [label, setLabel] = useState('');
+  const [key, setKey] = useState('');
   const [type, setType] = useState('text');
   const [options, setOptions] = useState('');
   const [crmManaged, setCrmManaged] = useState(false);
   const [lookup, setLookup] = useState(false);
   const create = useAction(async () => {
     const body = { label, type };
+    if (key.trim()) body.key = key.trim();
     if (type === 'dropdown') body.options = options.split('\n').map((o) => o.trim()).filter(Boolean);
     if (crmManaged) body.crm_managed = true;
     if (lookup) body.lookup = true;
     await api('POST', '/attributes', { body });
     setLabel('');
+    setKey('');
     setOptions('');
     setCrmManaged(false);
     setLookup(false);
@@ -169,8 +191,15 @@ function NewAttribute({ session, api, reloadDefs }) {
       <h3>Add an attribute</h3>
       <div class="field">
         <label for="new-label">Label</label>
-        <input id="new-label" value={label} onInput={(e) => setLabel(e.currentTarget.value)} aria-describedby="new-label-error" />
+        <input id="new-label" value={label} onInput={(e) => setLabel(e.currentTarget.value)} />
         <FieldError id="new-label-error" error={create.error} field="label" session={session} />
+      </div>
+      <div class="field">
+        <label for="new-key">Key (optional: made from the label)</label>
+        <input id="new-key" value={key} onInput={(e) => setKey(e.currentTarget.value)} aria-describedby="new-key-help" />
+        <span id="new-key-help" class="muted">
+          a-z, 0-9 and _, starting with a letter; what automation and exports call it
+        </span>
         <FieldError error={create.error} field="key" session={session} />
       </div>
       <div class="field">
@@ -183,7 +212,7 @@ function NewAttribute({ session, api, reloadDefs }) {
       {type === 'dropdown' && (
         <div class="field">
           <label for="new-options">Options, one per line (at least 2)</label>
-          <textarea id="new-options" rows="4" value={options} onInput={(e) => setOptions(e.currentTarget.value)} aria-describedby="new-options-error" />
+          <textarea id="new-options" rows="4" value={options} onInput={(e) => setOptions(e.currentTarget.value)} />
           <span class="muted">{optionCount} options</span>
           <FieldError id="new-options-error" error={create.error} field="options" session={session} />
         </div>
@@ -293,7 +322,9 @@ function CrmConnection({ session, api }) {
   const [writebackUrl, setWritebackUrl] = useState('');
   const [ttl, setTtl] = useState('1440');
   const [secret, setSecret] = useState(null);
+  const [handedOver, setHandedOver] = useState(false);
   const [test, setTest] = useState(null);
+  const [demoUrl, setDemoUrl] = useState(null);
   const show = (c) => {
     setConnection(c);
     setLookupUrl(c.lookup_url);
@@ -301,37 +332,63 @@ function CrmConnection({ session, api }) {
     setTtl(String(c.lookup_ttl_minutes));
   };
   const load = useAction(async () => {
+    const demo = (await fetch('/_local/demo-crm').then((r) => r.json())).url;
+    setDemoUrl(demo);
     try {
       show(await api('GET', '/crm'));
     } catch (e) {
       if (e.code !== 'not_found') throw e;
       setConnection(null);
-      const demo = await fetch('/_local/demo-crm').then((r) => r.json());
-      if (demo.url) {
-        setLookupUrl(`${demo.url}/t/${session.org}/lookup`);
-        setWritebackUrl(`${demo.url}/t/${session.org}/writeback`);
+      if (demo) {
+        const tenant = `${demo}/t/${encodeURIComponent(session.org)}`;
+        setLookupUrl(`${tenant}/lookup`);
+        setWritebackUrl(`${tenant}/writeback`);
       }
     }
   });
+  // After a test or a rotation only the health changes: fields being edited are kept.
+  const refreshHealth = async () => {
+    try {
+      setConnection(await api('GET', '/crm'));
+    } catch {
+      // the next load says why
+    }
+  };
+  const newSecret = (value) => {
+    setSecret(value);
+    setHandedOver(false);
+  };
+  // The demo CRM stands in for the customer's endpoint: this is the admin pasting the secret
+  // into its configuration.
+  const handOver = useAction(async () => {
+    const response = await fetch(`${demoUrl}/t/${encodeURIComponent(session.org)}/_secrets`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ secrets: [secret] }),
+    });
+    if (!response.ok) throw new Error(`the demo CRM answered ${response.status}`);
+    setHandedOver(true);
+  });
+  const onDemo = demoUrl && lookupUrl.startsWith(`${demoUrl}/`);
   const save = useAction(async () => {
     const c = await api('PUT', '/crm', {
       body: { lookup_url: lookupUrl, writeback_url: writebackUrl.trim() || null, lookup_ttl_minutes: Number(ttl) },
     });
-    if (c.signing_secret) setSecret(c.signing_secret);
+    if (c.signing_secret) newSecret(c.signing_secret);
     show(c);
   });
   const rotate = useAction(async () => {
     const r = await api('POST', '/crm/rotate-secret');
-    setSecret(r.signing_secret);
-    await load.run();
+    newSecret(r.signing_secret);
+    await refreshHealth();
   });
   const runTest = useAction(async () => {
     setTest(await api('POST', '/crm/test'));
-    await load.run();
+    await refreshHealth();
   });
   const disconnect = useAction(async () => {
     await api('DELETE', '/crm');
-    setSecret(null);
+    newSecret(null);
     setTest(null);
     await load.run();
   });
@@ -402,9 +459,16 @@ function CrmConnection({ session, api }) {
           <button type="button" onClick={() => navigator.clipboard && navigator.clipboard.writeText(secret)}>
             Copy
           </button>
+          {onDemo && (
+            <button type="button" onClick={() => handOver.run()} disabled={handOver.busy || handedOver}>
+              Give it to the demo CRM
+            </button>
+          )}
           <button type="button" onClick={() => setSecret(null)}>
             I have saved it
           </button>
+          {handedOver && <p>The demo CRM now verifies every call with it.</p>}
+          {handOver.error && <p class="field-error">{handOver.error.message}</p>}
         </div>
       )}
       {connection && (
@@ -417,12 +481,14 @@ function CrmConnection({ session, api }) {
             confirmLabel="Rotate"
             question="Make a new secret? Both are sent for 24 hours."
             onConfirm={() => rotate.run()}
+            disabled={rotate.busy}
           />
           <ConfirmButton
             label="Disconnect"
             confirmLabel="Disconnect"
             question="Disconnect the CRM? Every contact becomes not validated."
             onConfirm={() => disconnect.run()}
+            disabled={disconnect.busy}
           />
         </div>
       )}
@@ -444,8 +510,10 @@ function Exports({ session, api }) {
   const [format, setFormat] = useState('csv');
   const [vipOnly, setVipOnly] = useState(false);
   const timer = useRef(null);
+  const mounted = useRef(true);
   const load = useAction(async () => {
     const page = await api('GET', '/exports?limit=10');
+    if (!mounted.current) return;
     setJobs(page.items);
     clearTimeout(timer.current);
     if (page.items.some((j) => j.status === 'queued' || j.status === 'running')) {
@@ -459,8 +527,12 @@ function Exports({ session, api }) {
     await load.run();
   });
   useEffect(() => {
+    mounted.current = true;
     if (can(session, 'exports')) load.run();
-    return () => clearTimeout(timer.current);
+    return () => {
+      mounted.current = false;
+      clearTimeout(timer.current);
+    };
   }, [api]);
   if (!can(session, 'exports')) {
     return (
@@ -526,7 +598,7 @@ function ExportSchedule({ session, api }) {
     try {
       const s = await api('GET', '/export-schedule');
       setSchedule(s);
-      setDraft({ weekday: 'mon', ...s });
+      setDraft({ ...s, weekday: s.weekday || 'mon' });
     } catch (e) {
       if (e.code !== 'not_found') throw e;
       setSchedule(null);

@@ -1,5 +1,5 @@
 // Small pieces every screen uses.
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { explain } from './api.js';
 
 export function formatTime(iso) {
@@ -81,12 +81,21 @@ export function Explain({ children }) {
   return <p class="explain">{children}</p>;
 }
 
-// A destructive action asks once more, in place (no browser dialog).
-export function ConfirmButton({ label, confirmLabel, question, onConfirm, disabled }) {
+// A destructive action asks once more, in place (no browser dialog). Focus moves to the
+// question's answer and back to the button, so a keyboard user is never sent to the page's top.
+export function ConfirmButton({ label, name, confirmLabel, question, onConfirm, disabled }) {
   const [asking, setAsking] = useState(false);
+  const opener = useRef(null);
+  const answer = useRef(null);
+  const asked = useRef(false);
+  useEffect(() => {
+    if (asking) answer.current && answer.current.focus();
+    else if (asked.current) opener.current && opener.current.focus();
+    asked.current = asking;
+  }, [asking]);
   if (!asking) {
     return (
-      <button type="button" class="danger" disabled={disabled} onClick={() => setAsking(true)}>
+      <button type="button" class="danger" ref={opener} aria-label={name} disabled={disabled} onClick={() => setAsking(true)}>
         {label}
       </button>
     );
@@ -97,6 +106,7 @@ export function ConfirmButton({ label, confirmLabel, question, onConfirm, disabl
       <button
         type="button"
         class="danger"
+        ref={answer}
         onClick={() => {
           setAsking(false);
           onConfirm();
@@ -109,6 +119,20 @@ export function ConfirmButton({ label, confirmLabel, question, onConfirm, disabl
       </button>
     </span>
   );
+}
+
+// Gives focus to what `open` shows when it opens (the editor's field) and back to the control
+// that opened it when it closes: `[fieldRef, openerRef]`.
+export function useFocusSwap(open) {
+  const field = useRef(null);
+  const opener = useRef(null);
+  const was = useRef(open);
+  useEffect(() => {
+    if (open && !was.current) field.current && field.current.focus();
+    if (!open && was.current) opener.current && opener.current.focus();
+    was.current = open;
+  }, [open]);
+  return [field, opener];
 }
 
 // Calls `fn` and keeps its error for display; `busy` while it runs.
@@ -130,15 +154,26 @@ export function useAction(fn) {
   return { run, busy, error, setError };
 }
 
-// A list of the API's, page by page: `load.run(null)` reads the first page again,
-// `load.run(cursor)` appends the next one.
+// A list of the API's, page by page: `load.run(null)` reads the first pages again (as many
+// items as are shown, so a refresh keeps what "more" loaded), `load.run(cursor)` appends the
+// next page. A reply to an older request, or to another list (`path` changed), is dropped.
 export function usePages(api, path, limit) {
   const [items, setItems] = useState([]);
   const [cursor, setCursor] = useState(null);
+  const latest = useRef(0);
+  const shown = useRef(0);
+  shown.current = items.length;
+  useEffect(() => {
+    setItems([]);
+    setCursor(null);
+  }, [path]);
   const load = useAction(async (from) => {
-    const query = new URLSearchParams({ limit: String(limit) });
+    const request = ++latest.current;
+    const size = from ? limit : Math.min(100, Math.max(limit, shown.current));
+    const query = new URLSearchParams({ limit: String(size) });
     if (from) query.set('cursor', from);
     const page = await api('GET', `${path}${path.includes('?') ? '&' : '?'}${query}`);
+    if (request !== latest.current) return;
     setItems((old) => (from ? [...old, ...page.items] : page.items));
     setCursor(page.next_cursor);
   });

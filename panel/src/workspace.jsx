@@ -1,5 +1,5 @@
 // The agent workspace: contacts list, the contact panel, notes and the conversation history.
-import { useEffect, useState, useCallback } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { can, WHY } from './api.js';
 import {
   CloudIcon,
@@ -12,29 +12,37 @@ import {
   Time,
   networkLabel,
   useAction,
+  useFocusSwap,
   usePages,
 } from './ui.jsx';
 
 const MAX_NOTE = 2000;
 
-export function Workspace({ session, api, selected, onSelect, defs }) {
+// `tick` changes whenever the org's events tail sees a new event: what is shown is read again,
+// so a message, a background lookup or another person's change appears without a reload.
+export function Workspace({ session, api, selected, onSelect, defs, tick }) {
   const [listVersion, setListVersion] = useState(0);
   const refreshList = useCallback(() => setListVersion((v) => v + 1), []);
+  const vipDef = defs && defs.find((d) => d.key === 'vip');
+  const vipOn = !vipDef || vipDef.enabled;
   return (
     <div class="workspace">
-      <ContactsList session={session} api={api} selected={selected} onSelect={onSelect} version={listVersion} />
+      <ContactsList session={session} api={api} selected={selected} onSelect={onSelect} version={listVersion + tick} vipOn={vipOn} />
       {selected ? (
         <ContactPanel
           key={selected}
           session={session}
           api={api}
           id={selected}
-          defs={defs}
+          vipOn={vipOn}
+          tick={tick}
           onSelect={onSelect}
           onChanged={refreshList}
           onDeleted={() => {
             onSelect(null);
             refreshList();
+            // The panel that had focus is gone: the list is where the agent goes on.
+            document.getElementById('contacts-title').focus();
           }}
         />
       ) : (
@@ -46,7 +54,7 @@ export function Workspace({ session, api, selected, onSelect, defs }) {
   );
 }
 
-function ContactsList({ session, api, selected, onSelect, version }) {
+function ContactsList({ session, api, selected, onSelect, version, vipOn }) {
   const [vipOnly, setVipOnly] = useState(false);
   const { items, setItems, cursor, load } = usePages(api, `/contacts${vipOnly ? '?vip=true' : ''}`, 25);
   useEffect(() => {
@@ -55,8 +63,10 @@ function ContactsList({ session, api, selected, onSelect, version }) {
   return (
     <section class="contacts" aria-labelledby="contacts-title">
       <div class="section-head">
-        <h2 id="contacts-title">Contacts</h2>
-        {can(session, 'vip') && (
+        <h2 id="contacts-title" tabIndex="-1">
+          Contacts
+        </h2>
+        {can(session, 'vip') && vipOn && (
           <label class="inline">
             <input type="checkbox" checked={vipOnly} onChange={(e) => setVipOnly(e.currentTarget.checked)} /> VIP group only
           </label>
@@ -77,7 +87,7 @@ function ContactsList({ session, api, selected, onSelect, version }) {
                 <span class="name">{c.name || c.handle || 'Unknown'}</span>
                 <span class="handle">{c.handle}</span>
               </span>
-              {c.vip && (
+              {c.vip && vipOn && (
                 <span class="vip-mark" title="VIP">
                   VIP
                 </span>
@@ -102,7 +112,7 @@ function ContactsList({ session, api, selected, onSelect, version }) {
 }
 
 const SOURCE_TEXT = { channel: 'from the channel', agent: 'set by an agent', automation: 'set by automation', crm: 'from the CRM' };
-const SYNC_TEXT = { pending: 'Sync pending', synced: 'Synced to the CRM', failed: 'Sync failed: the CRM refused it' };
+const SYNC_TEXT = { pending: 'Sync pending', synced: 'Synced to the CRM', failed: 'Sync failed' };
 const LOOKUP_TEXT = {
   never: 'Never looked up',
   pending: 'Lookup running…',
@@ -112,22 +122,30 @@ const LOOKUP_TEXT = {
   error: 'The last lookup failed',
 };
 
-function ContactPanel({ session, api, id, defs, onSelect, onChanged, onDeleted }) {
+function ContactPanel({ session, api, id, vipOn, tick, onSelect, onChanged, onDeleted }) {
   const [view, setView] = useState(null);
-  const [problem, setProblem] = useState(null);
   const [avatarBroken, setAvatarBroken] = useState(false);
+  // An automation client cannot read the definitions; the API tells it VIP is off.
+  const [vipRefused, setVipRefused] = useState(false);
+  // Reads overlap (a refresh on an event, a lookup settling, a reload): a view never goes back to
+  // an older version than the one shown, so an edit is never sent with a stale If-Match.
+  const showView = (next) => setView((shown) => (shown && shown.version > next.version ? shown : next));
   const load = useAction(async () => {
     const contact = await api('GET', `/contacts/${encodeURIComponent(id)}`);
-    setView(contact);
+    showView(contact);
     return contact;
   });
-  const reload = () => {
-    setProblem(null);
-    return load.run();
-  };
+  const reload = () => load.run();
   useEffect(() => {
-    reload();
+    reload().then((contact) => {
+      // A message's lookup may still be running when the contact is opened.
+      if (contact && contact.crm && contact.crm.status === 'pending') settle((c) => c.crm && c.crm.status === 'pending');
+    });
   }, [api, id]);
+  const firstTick = useRef(tick);
+  useEffect(() => {
+    if (tick !== firstTick.current) reload();
+  }, [tick]);
 
   // A lookup or a write-back settles in the background: read the contact again until it has.
   const settle = async (unsettled) => {
@@ -141,11 +159,16 @@ function ContactPanel({ session, api, id, defs, onSelect, onChanged, onDeleted }
 
   const vip = useAction(async () => {
     const method = view.vip ? 'DELETE' : 'PUT';
-    setView(await api(method, `/contacts/${encodeURIComponent(id)}/vip`));
+    try {
+      showView(await api(method, `/contacts/${encodeURIComponent(id)}/vip`));
+    } catch (e) {
+      if (e.code === 'feature_disabled') setVipRefused(true);
+      throw e;
+    }
     onChanged();
   });
   const lookup = useAction(async () => {
-    setView(await api('POST', `/contacts/${encodeURIComponent(id)}/crm-lookup`));
+    showView(await api('POST', `/contacts/${encodeURIComponent(id)}/crm-lookup`));
     await settle((c) => c.crm && c.crm.status === 'pending');
   });
   const remove = useAction(async () => {
@@ -161,8 +184,7 @@ function ContactPanel({ session, api, id, defs, onSelect, onChanged, onDeleted }
       </section>
     );
   }
-  const vipDef = defs && defs.find((d) => d.key === 'vip');
-  const vipShown = !vipDef || vipDef.enabled;
+  const vipShown = vipOn && !vipRefused;
   const platform = view.attributes.filter((a) => a.kind === 'platform');
   const custom = view.attributes.filter((a) => a.kind !== 'platform');
   const name = view.name || view.handle || 'Unknown';
@@ -206,7 +228,7 @@ function ContactPanel({ session, api, id, defs, onSelect, onChanged, onDeleted }
             view.vip && <span class="vip-mark">VIP</span>
           ))}
       </header>
-      <Problem error={vip.error || problem} session={session} onReload={reload} />
+      <Problem error={vip.error || load.error} session={session} onReload={reload} />
       {!can(session, 'vip') && vipShown && <Explain>{WHY.vip}</Explain>}
 
       <div class="validation">
@@ -257,7 +279,7 @@ function ContactPanel({ session, api, id, defs, onSelect, onChanged, onDeleted }
             {platform.map((a) => (
               <div class="attribute" key={a.key}>
                 <dt>{a.label}</dt>
-                <dd>{a.value ?? <span class="muted">—</span>}</dd>
+                <dd>{a.value === null ? <span class="muted">—</span> : a.type === 'boolean' ? (a.value === 'true' ? 'Yes' : 'No') : a.value}</dd>
               </div>
             ))}
           </dl>
@@ -273,17 +295,17 @@ function ContactPanel({ session, api, id, defs, onSelect, onChanged, onDeleted }
               key={a.key}
               attribute={a}
               session={session}
+              onReload={reload}
               onSave={async (value) => {
                 try {
                   const next = await api('PATCH', `/contacts/${encodeURIComponent(id)}`, {
                     body: { attributes: { [a.key]: value } },
                     ifMatch: view.version,
                   });
-                  setView(next);
+                  showView(next);
                   onChanged();
                   return null;
                 } catch (e) {
-                  if (e.code === 'precondition_failed') setProblem(e);
                   return e;
                 }
               }}
@@ -315,24 +337,28 @@ function ContactPanel({ session, api, id, defs, onSelect, onChanged, onDeleted }
         api={api}
         session={session}
         contactId={id}
+        tick={tick}
         onStatusChanged={() => settle((c) => c.attributes.some((a) => a.sync === 'pending'))}
       />
     </section>
   );
 }
 
-function AttributeRow({ attribute: a, session, onSave }) {
+function AttributeRow({ attribute: a, session, onSave, onReload }) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(a.value ?? '');
   const [error, setError] = useState(null);
+  // Someone else changed the contact first: this row says so and offers to reload.
+  const [stale, setStale] = useState(null);
+  const [field, opener] = useFocusSwap(editing);
   const inputId = `attr-${a.key}`;
   const errorId = `attr-${a.key}-error`;
   const save = async (value) => {
     const e = await onSave(value);
-    // Someone else's change: the panel offers to reload, and this draft was made on what they replaced.
-    const stale = e && e.code === 'precondition_failed';
-    setError(stale ? null : e);
-    if (!e || stale) setEditing(false);
+    const lost = e && e.code === 'precondition_failed';
+    setError(lost ? null : e);
+    setStale(lost ? e : null);
+    if (!e || lost) setEditing(false);
   };
   return (
     <li class="attribute">
@@ -355,6 +381,7 @@ function AttributeRow({ attribute: a, session, onSave }) {
           {a.type === 'dropdown' ? (
             <select
               id={inputId}
+              ref={field}
               aria-labelledby={`${inputId}-label`}
               value={draft}
               onChange={(e) => setDraft(e.currentTarget.value)}
@@ -370,6 +397,7 @@ function AttributeRow({ attribute: a, session, onSave }) {
           ) : (
             <input
               id={inputId}
+              ref={field}
               aria-labelledby={`${inputId}-label`}
               value={draft}
               onInput={(e) => setDraft(e.currentTarget.value)}
@@ -399,6 +427,7 @@ function AttributeRow({ attribute: a, session, onSave }) {
             <button
               type="button"
               class="link"
+              ref={opener}
               aria-label={`Add ${a.label}`}
               onClick={() => {
                 setDraft('');
@@ -414,6 +443,7 @@ function AttributeRow({ attribute: a, session, onSave }) {
             <button
               type="button"
               class="icon-button"
+              ref={opener}
               aria-label={`Edit ${a.label}`}
               title={`Edit ${a.label}`}
               onClick={() => {
@@ -426,18 +456,22 @@ function AttributeRow({ attribute: a, session, onSave }) {
           )}
         </div>
       )}
+      <Problem
+        error={stale}
+        session={session}
+        onReload={async () => {
+          await onReload();
+          setStale(null);
+        }}
+      />
     </li>
   );
 }
 
 function Linked({ api, session, id, count, onSelect }) {
-  const [items, setItems] = useState([]);
-  const load = useAction(async () => {
-    const page = await api('GET', `/contacts/${encodeURIComponent(id)}/linked?limit=10`);
-    setItems(page.items);
-  });
+  const { items, cursor, load } = usePages(api, `/contacts/${encodeURIComponent(id)}/linked`, 10);
   useEffect(() => {
-    load.run();
+    load.run(null);
   }, [api, id, count]);
   return (
     <div class="linked">
@@ -452,15 +486,20 @@ function Linked({ api, session, id, count, onSelect }) {
           </li>
         ))}
       </ul>
+      {cursor && (
+        <button type="button" onClick={() => load.run(cursor)} disabled={load.busy}>
+          More linked contacts
+        </button>
+      )}
     </div>
   );
 }
 
-function History({ api, session, contactId, onStatusChanged }) {
+function History({ api, session, contactId, tick, onStatusChanged }) {
   const { items, setItems, cursor, load } = usePages(api, `/contacts/${encodeURIComponent(contactId)}/conversations`, 10);
   useEffect(() => {
     load.run(null);
-  }, [api, contactId]);
+  }, [api, contactId, tick]);
   return (
     <div class="history">
       <h3 class="first">Conversations across linked channels</h3>
@@ -471,6 +510,8 @@ function History({ api, session, contactId, onStatusChanged }) {
           api={api}
           session={session}
           conversation={c}
+          linked={c.contact_id !== contactId}
+          tick={tick}
           open={i === 0}
           onChanged={(next) => {
             setItems((old) => old.map((o) => (o.id === next.id ? next : o)));
@@ -488,7 +529,7 @@ function History({ api, session, contactId, onStatusChanged }) {
   );
 }
 
-function Conversation({ api, session, conversation: c, open, onChanged }) {
+function Conversation({ api, session, conversation: c, linked, tick, open, onChanged }) {
   const [expanded, setExpanded] = useState(open);
   const path = `/conversations/${encodeURIComponent(c.id)}`;
   const status = useAction(async (to) => {
@@ -499,17 +540,21 @@ function Conversation({ api, session, conversation: c, open, onChanged }) {
     <details class="conversation" open={expanded} onToggle={(e) => setExpanded(e.currentTarget.open)}>
       <summary>
         <NetworkIcon network={channelNetwork(c.channel)} /> {c.channel.replace('_', ' ')} · <Time iso={c.last_message_at} />
+        {linked && <span class="muted">· a linked contact's</span>}
         <span class={`status status-${c.status}`}>{c.status}</span>
       </summary>
       <div class="conversation-body">
         <label for={statusId}>Status</label>{' '}
-        <select id={statusId} value={c.status} disabled={status.busy} onChange={(e) => status.run(e.currentTarget.value)}>
+        <select
+          id={statusId}
+          aria-label={`Status of the ${c.channel.replace('_', ' ')} conversation`}
+          value={c.status} disabled={status.busy} onChange={(e) => status.run(e.currentTarget.value)}>
           <option value="open">Open</option>
           <option value="pending">Pending</option>
           <option value="closed">Closed</option>
         </select>
         <Problem error={status.error} session={session} />
-        {expanded && <Messages api={api} session={session} path={path} />}
+        {expanded && <Messages api={api} session={session} path={path} tick={tick} />}
         {expanded && <Notes api={api} session={session} base={path} title="Conversation notes" />}
       </div>
     </details>
@@ -523,11 +568,11 @@ function channelNetwork(channel) {
   return channel;
 }
 
-function Messages({ api, session, path }) {
-  const { items, setItems, cursor, load } = usePages(api, `${path}/messages`, 20);
+function Messages({ api, session, path, tick }) {
+  const { items, cursor, load } = usePages(api, `${path}/messages`, 20);
   useEffect(() => {
     load.run(null);
-  }, [api, path]);
+  }, [api, path, tick]);
   return (
     <div class="messages">
       <Problem error={load.error} session={session} />
@@ -539,7 +584,7 @@ function Messages({ api, session, path }) {
               <ul class="attachments">
                 {m.attachments.map((f) => (
                   <li key={f.id}>
-                    <a href={f.download_url} download>
+                    <a href={f.download_url} target="_blank" rel="noopener noreferrer">
                       Download {f.content_type} ({Math.ceil(f.size / 1024)} KiB)
                     </a>
                   </li>
@@ -596,14 +641,14 @@ function Notes({ api, session, base, title }) {
           <label for={inputId}>{newLabel}</label>
           <textarea id={inputId} rows="3" value={text} onInput={(e) => setText(e.currentTarget.value)} aria-describedby={`${inputId}-count`} />
           <div class="note-actions">
-            <span id={`${inputId}-count`} class={`counter${length > MAX_NOTE ? ' over' : ''}`} aria-live="polite">
+            <span id={`${inputId}-count`} class={`counter${length > MAX_NOTE ? ' over' : ''}`}>
               {length} / {MAX_NOTE}
             </span>
             <button type="submit" disabled={add.busy || length === 0 || length > MAX_NOTE}>
               Add note
             </button>
           </div>
-          <FieldError error={add.error} field="text" session={session} />
+          <FieldError id={`${inputId}-error`} error={add.error} field="text" session={session} />
           {add.error && add.error.field !== 'text' && <Problem error={add.error} session={session} />}
         </form>
       ) : (
@@ -644,10 +689,16 @@ function Note({ note, api, session, base, onChanged, onDeleted }) {
     await api('DELETE', path);
     onDeleted();
   });
-  const reload = async () => {
-    onChanged(await api('GET', `${base}/notes?limit=100`).then((p) => p.items.find((n) => n.id === note.id) || note));
+  // Someone else edited the note first: show their text in the editor, to write over knowingly.
+  const reload = useAction(async () => {
+    const page = await api('GET', `${base}/notes?limit=100`);
+    const current = page.items.find((n) => n.id === note.id);
+    if (!current) return onDeleted();
+    onChanged(current);
+    setDraft(current.text);
     save.setError(null);
-  };
+  });
+  const [field, opener] = useFocusSwap(editing);
   const editId = `edit-${note.id}`;
   const length = [...draft.trim()].length;
   return (
@@ -660,7 +711,7 @@ function Note({ note, api, session, base, onChanged, onDeleted }) {
           }}
         >
           <label for={editId}>Edit note</label>
-          <textarea id={editId} rows="3" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />
+          <textarea id={editId} ref={field} rows="3" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />
           <div class="note-actions">
             <span class={`counter${length > MAX_NOTE ? ' over' : ''}`}>
               {length} / {MAX_NOTE}
@@ -668,11 +719,17 @@ function Note({ note, api, session, base, onChanged, onDeleted }) {
             <button type="submit" disabled={save.busy || length === 0 || length > MAX_NOTE}>
               Save
             </button>
-            <button type="button" onClick={() => setEditing(false)}>
+            <button
+              type="button"
+              onClick={() => {
+                setEditing(false);
+                save.setError(null);
+              }}
+            >
               Cancel
             </button>
           </div>
-          <Problem error={save.error} session={session} onReload={reload} />
+          <Problem error={save.error || reload.error} session={session} onReload={() => reload.run()} />
         </form>
       ) : (
         <>
@@ -682,7 +739,7 @@ function Note({ note, api, session, base, onChanged, onDeleted }) {
             {note.updated_by && (
               <>
                 {' · edited by '}
-                {note.updated_by.name}
+                {note.updated_by.name} <Time iso={note.updated_at} />
               </>
             )}
           </p>
@@ -690,6 +747,8 @@ function Note({ note, api, session, base, onChanged, onDeleted }) {
             <div class="note-actions">
               <button
                 type="button"
+                ref={opener}
+                aria-label={`Edit the note by ${note.author.name}`}
                 onClick={() => {
                   setDraft(note.text);
                   setEditing(true);
@@ -697,7 +756,13 @@ function Note({ note, api, session, base, onChanged, onDeleted }) {
               >
                 Edit
               </button>
-              <ConfirmButton label="Delete" confirmLabel="Delete note" question="Delete this note?" onConfirm={() => remove.run()} />
+              <ConfirmButton
+                label="Delete"
+                name={`Delete the note by ${note.author.name}`}
+                confirmLabel="Delete note"
+                question="Delete this note?"
+                onConfirm={() => remove.run()}
+              />
             </div>
           )}
           <Problem error={remove.error} session={session} />
