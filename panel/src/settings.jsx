@@ -578,7 +578,16 @@ function Exports({ session, api }) {
               {j.status} · {j.rows} rows
             </span>
             {j.status === 'succeeded' && j.download_url && (
-              <a href={j.download_url} download>
+              <a
+                href={j.download_url}
+                download
+                onClick={async (e) => {
+                  // A link lives 15 minutes: a click asks for a fresh one.
+                  e.preventDefault();
+                  const fresh = await api('GET', `/exports/${encodeURIComponent(j.id)}`);
+                  location.assign(fresh.download_url);
+                }}
+              >
                 Download {j.format === 'csv' ? 'CSV' : 'JSON Lines'}
               </a>
             )}
