@@ -1,7 +1,7 @@
 // Admin settings: attribute definitions, org switches, the CRM connection, exports, deletions.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { can, WHY } from './api.js';
-import { ConfirmButton, Explain, FieldError, Problem, Time, useAction, usePages } from './ui.jsx';
+import { ConfirmButton, Explain, FieldError, Problem, Time, submitting, useAction, usePages } from './ui.jsx';
 
 export function Settings({ session, api, defs, reloadDefs }) {
   return (
@@ -183,10 +183,7 @@ function NewAttribute({ session, api, reloadDefs }) {
   return (
     <form
       class="new-attribute"
-      onSubmit={(e) => {
-        e.preventDefault();
-        create.run();
-      }}
+      onSubmit={submitting(() => create.run())}
     >
       <h3>Add an attribute</h3>
       <div class="field">
@@ -289,10 +286,7 @@ function OrgSwitches({ session, api, defs, reloadDefs }) {
       </div>
       <form
         class="field"
-        onSubmit={(e) => {
-          e.preventDefault();
-          save.run({ vip_routing_team: team.trim() || null });
-        }}
+        onSubmit={submitting(() => save.run({ vip_routing_team: team.trim() || null }))}
       >
         <label for="vip-team">VIP routing team</label>
         <input id="vip-team" value={team} onInput={(e) => setTeam(e.currentTarget.value)} />
@@ -422,10 +416,7 @@ function CrmConnection({ session, api }) {
       )}
       {connection === null && <p class="muted">Not connected. The demo CRM beside the local runtime is filled in.</p>}
       <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          save.run();
-        }}
+        onSubmit={submitting(() => save.run())}
       >
         <div class="field">
           <label for="crm-lookup">Lookup URL</label>
@@ -547,10 +538,7 @@ function Exports({ session, api }) {
       <h2 id="exports-title">Exports</h2>
       <form
         class="export-start"
-        onSubmit={(e) => {
-          e.preventDefault();
-          start.run();
-        }}
+        onSubmit={submitting(() => start.run())}
       >
         <label for="export-format">Format</label>
         <select id="export-format" value={format} onChange={(e) => setFormat(e.currentTarget.value)}>
@@ -629,10 +617,7 @@ function ExportSchedule({ session, api }) {
   return (
     <form
       class="schedule"
-      onSubmit={(e) => {
-        e.preventDefault();
-        save.run();
-      }}
+      onSubmit={submitting(() => save.run())}
     >
       <h3>Schedule</h3>
       <p class="muted">

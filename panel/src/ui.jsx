@@ -179,3 +179,9 @@ export function usePages(api, path, limit) {
   });
   return { items, setItems, cursor, load };
 }
+
+// A form's submit handler: the page stays, `run` does the work.
+export const submitting = (run) => (event) => {
+  event.preventDefault();
+  run();
+};

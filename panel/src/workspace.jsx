@@ -14,6 +14,7 @@ import {
   useAction,
   useFocusSwap,
   usePages,
+  submitting,
 } from './ui.jsx';
 
 const MAX_NOTE = 2000;
@@ -373,10 +374,7 @@ function AttributeRow({ attribute: a, session, onSave, onReload }) {
       {editing ? (
         <form
           class="attribute-edit"
-          onSubmit={(e) => {
-            e.preventDefault();
-            save(draft === '' ? null : draft);
-          }}
+          onSubmit={submitting(() => save(draft === '' ? null : draft))}
         >
           {a.type === 'dropdown' ? (
             <select
@@ -633,10 +631,7 @@ function Notes({ api, session, base, title }) {
       {can(session, 'write_notes') ? (
         <form
           class="note-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            add.run();
-          }}
+          onSubmit={submitting(() => add.run())}
         >
           <label for={inputId}>{newLabel}</label>
           <textarea id={inputId} rows="3" value={text} onInput={(e) => setText(e.currentTarget.value)} aria-describedby={`${inputId}-count`} />
@@ -705,10 +700,7 @@ function Note({ note, api, session, base, onChanged, onDeleted }) {
     <li class="note">
       {editing ? (
         <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            save.run();
-          }}
+          onSubmit={submitting(() => save.run())}
         >
           <label for={editId}>Edit note</label>
           <textarea id={editId} ref={field} rows="3" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />

@@ -92,21 +92,14 @@ impl Browser {
 
     /// The button a person knows by its text or, for an icon, by its accessible name.
     pub async fn button(&self, name: &str) -> Element {
-        let name = xpath_literal(name);
-        self.find_xpath(
-            &format!("//button[normalize-space()={name} or @aria-label={name}]"),
-            &format!("button {name}"),
-        )
-        .await
+        self.find_xpath(&button_xpath(name), &format!("button {name:?}"))
+            .await
     }
 
     pub async fn has_button(&self, name: &str) -> bool {
-        let name = xpath_literal(name);
         !self
             .client
-            .find_all(Locator::XPath(&format!(
-                "//button[normalize-space()={name} or @aria-label={name}]"
-            )))
+            .find_all(Locator::XPath(&button_xpath(name)))
             .await
             .expect("find_all")
             .is_empty()
@@ -125,7 +118,7 @@ impl Browser {
         .await
     }
 
-    /// The control a `<label>` with exactly this text names (within `scope`, a CSS selector).
+    /// The control a `<label>` with exactly this text names.
     pub async fn field(&self, label: &str) -> Element {
         let literal = xpath_literal(label);
         let label_element = self
@@ -262,6 +255,11 @@ impl Browser {
     pub async fn close(self) {
         self.client.close().await.expect("the browser closes");
     }
+}
+
+fn button_xpath(name: &str) -> String {
+    let name = xpath_literal(name);
+    format!("//button[normalize-space()={name} or @aria-label={name}]")
 }
 
 /// `text` as an XPath string literal, whatever quotes it holds.
