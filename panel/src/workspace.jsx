@@ -627,7 +627,9 @@ function Notes({ api, session, base, title }) {
   const newLabel = base.startsWith('/conversations/') ? 'New conversation note' : 'New note';
   return (
     <div class="notes">
-      <h3 id={headingId}>{title}</h3>
+      <h3 id={headingId} tabIndex="-1">
+        {title}
+      </h3>
       {can(session, 'write_notes') ? (
         <form
           class="note-form"
@@ -638,6 +640,9 @@ function Notes({ api, session, base, title }) {
           <div class="note-actions">
             <span id={`${inputId}-count`} class={`counter${length > MAX_NOTE ? ' over' : ''}`}>
               {length} / {MAX_NOTE}
+            </span>
+            <span class="sr-only" aria-live="polite">
+              {length > MAX_NOTE - 100 ? `${MAX_NOTE - length} characters left` : ''}
             </span>
             <button type="submit" disabled={add.busy || length === 0 || length > MAX_NOTE}>
               Add note
@@ -659,7 +664,11 @@ function Notes({ api, session, base, title }) {
             session={session}
             base={base}
             onChanged={(next) => setItems((old) => old.map((o) => (o.id === n.id ? next : o)))}
-            onDeleted={() => setItems((old) => old.filter((o) => o.id !== n.id))}
+            onDeleted={() => {
+              setItems((old) => old.filter((o) => o.id !== n.id));
+              // The note that had focus is gone: the notes' heading is where the agent goes on.
+              document.getElementById(headingId).focus();
+            }}
           />
         ))}
       </ul>

@@ -333,6 +333,23 @@ async fn an_agent_fills_values_marks_a_vip_adds_a_note_and_sees_the_crm_validate
     browser
         .wait_for_text(".attribute-list .value", "Silver")
         .await;
+
+    // Any note can be edited and deleted.
+    browser.click("Edit the note by Alex Agent").await;
+    browser.fill("Edit note", "Prefers email, not DMs").await;
+    browser.click("Save").await;
+    let edited = browser.wait_for_text(".note", "not DMs").await;
+    assert!(edited.contains("edited by Alex Agent"), "{edited}");
+    browser.click("Delete the note by Alex Agent").await;
+    browser.click("Delete note").await;
+    browser
+        .wait_without_text(".note-list", "Prefers email")
+        .await;
+    let notes = admin
+        .get(&format!("/contacts/{ana}/notes"))
+        .await
+        .expect(200);
+    assert_eq!(notes["items"], json!([]));
     browser.close().await;
 }
 
