@@ -440,6 +440,13 @@ impl Faults {
         self.lock().sent.get(org).cloned().unwrap_or_default()
     }
 
+    /// [`Faults::sent`], only those sent to `queue_url`.
+    pub fn sent_to(&self, org: &str, queue_url: &str) -> Vec<SentMessage> {
+        let mut sent = self.sent(org);
+        sent.retain(|m| m.queue_url == queue_url);
+        sent
+    }
+
     /// Keeps the messages of a `SendMessage` or `SendMessageBatch` whose org is watched.
     fn observe_sends(&self, body: &[u8]) {
         // The runtime's own functions send all day; only a test that watches pays for a parse.

@@ -85,14 +85,7 @@ export function Explain({ children }) {
 // question's answer and back to the button, so a keyboard user is never sent to the page's top.
 export function ConfirmButton({ label, name, confirmLabel, question, onConfirm, disabled }) {
   const [asking, setAsking] = useState(false);
-  const opener = useRef(null);
-  const answer = useRef(null);
-  const asked = useRef(false);
-  useEffect(() => {
-    if (asking) answer.current && answer.current.focus();
-    else if (asked.current) opener.current && opener.current.focus();
-    asked.current = asking;
-  }, [asking]);
+  const [answer, opener] = useFocusSwap(asking);
   if (!asking) {
     return (
       <button type="button" class="danger" ref={opener} aria-label={name} disabled={disabled} onClick={() => setAsking(true)}>

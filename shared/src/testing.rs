@@ -463,7 +463,7 @@ pub async fn account_change_pending(
         sync: Some(crate::contacts::SyncState::Pending),
     };
     let written = store
-        .update_values(org, contact_id, &[edit], None, at, &[])
+        .update_values(org, contact_id, &[edit], None, at, (&[], &[]))
         .await
         .expect("the change written");
     assert!(written.is_some(), "the contact exists");

@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use api_tests::{Browser, DemoCrm, connect_demo_crm_with, demo_crm_url, fresh, inbound};
+use api_tests::{
+    Browser, DemoCrm, connect_demo_crm_with, define, demo_crm_url, entry, fresh, inbound, keys,
+};
 use fantoccini::key::Key;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn panel(org: &str, role: &str, plan: &str, rest: &str) -> String {
     format!("/?org={org}&role={role}&plan={plan}{rest}")
@@ -14,13 +16,7 @@ fn panel(org: &str, role: &str, plan: &str, rest: &str) -> String {
 
 /// The attribute keys in display order, as the API lists them.
 async fn order(admin: &api_tests::Caller) -> Vec<String> {
-    let list = admin.get("/attributes").await.expect(200);
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["key"].as_str().unwrap().to_owned())
-        .collect()
+    keys(&admin.get("/attributes").await.expect(200))
 }
 
 fn before(keys: &[String], first: &str, second: &str) -> bool {
@@ -65,16 +61,24 @@ async fn an_admin_shapes_attributes_connects_the_crm_exports_and_deletes_a_conta
     let handle = browser
         .find("button.handle[aria-label^='Reorder Customer tier']")
         .await;
+    let count = order(&admin).await.len();
+    // Where the page shows the tier (its handle names its position): the page shows a move once
+    // it has read the order again, after the API has it.
+    let shown_at = |position: usize| {
+        format!("button.handle[aria-label='Reorder Customer tier: position {position} of {count}']")
+    };
     browser.alt_key(&handle, Key::Up).await;
     api_tests::eventually("the tier moved up", || async {
         before(&order(&admin).await, "customer_tier", "customer_id").then_some(())
     })
     .await;
+    browser.find(&shown_at(count - 1)).await;
     browser.click("Move Customer tier down").await;
     api_tests::eventually("the tier moved down", || async {
         before(&order(&admin).await, "customer_id", "customer_tier").then_some(())
     })
     .await;
+    browser.find(&shown_at(count)).await;
     let row = |label: &'static str| {
         format!("//li[contains(@class, 'definition')][.//strong[normalize-space()='{label}']]")
     };
@@ -176,12 +180,14 @@ async fn an_admin_shapes_attributes_connects_the_crm_exports_and_deletes_a_conta
 async fn an_agent_fills_values_marks_a_vip_adds_a_note_and_sees_the_crm_validate_and_sync() {
     let (api, org) = fresh();
     let admin = api.caller(&org, "admin", "enterprise").await;
-    for body in [
-        json!({"label": "Customer tier", "type": "dropdown", "options": ["Bronze", "Silver", "Gold"]}),
-        json!({"label": "Account owner", "type": "text", "crm_managed": true}),
-    ] {
-        admin.create_attribute(&body).await;
-    }
+    define(
+        &admin,
+        &[
+            json!({"label": "Customer tier", "type": "dropdown", "options": ["Bronze", "Silver", "Gold"]}),
+            json!({"label": "Account owner", "type": "text", "crm_managed": true}),
+        ],
+    )
+    .await;
     admin
         .set_settings(&json!({"crm_edit_enabled": true, "vip_routing_team": "VIP desk"}))
         .await;
@@ -232,7 +238,10 @@ async fn an_agent_fills_values_marks_a_vip_adds_a_note_and_sees_the_crm_validate
     browser
         .wait_for_text(".attribute-list .value", "Gold")
         .await;
-    assert_eq!(value(&admin.view(&ana).await, "customer_tier"), "Gold");
+    assert_eq!(
+        entry(&admin.view(&ana).await, "customer_tier").unwrap()["value"],
+        "Gold"
+    );
 
     // A value the contract refuses is named beside its field, and nothing is written.
     browser.click("Edit Account owner").await;
@@ -242,7 +251,7 @@ async fn an_agent_fills_values_marks_a_vip_adds_a_note_and_sees_the_crm_validate
     browser.click("Save").await;
     browser.find("#attr-account_owner-error").await;
     assert_eq!(
-        value(&admin.view(&ana).await, "account_owner"),
+        entry(&admin.view(&ana).await, "account_owner").unwrap()["value"],
         "Dana Sales"
     );
     field.clear().await.unwrap();
@@ -325,7 +334,10 @@ async fn an_agent_fills_values_marks_a_vip_adds_a_note_and_sees_the_crm_validate
     browser
         .wait_for_text(".problem", "Someone else changed")
         .await;
-    assert_eq!(value(&admin.view(&ana).await, "customer_tier"), "Silver");
+    assert_eq!(
+        entry(&admin.view(&ana).await, "customer_tier").unwrap()["value"],
+        "Silver"
+    );
     browser.click("Reload").await;
     browser
         .wait_without_text(".problem", "Someone else changed")
@@ -351,17 +363,6 @@ async fn an_agent_fills_values_marks_a_vip_adds_a_note_and_sees_the_crm_validate
         .expect(200);
     assert_eq!(notes["items"], json!([]));
     browser.close().await;
-}
-
-fn value(view: &Value, key: &str) -> String {
-    view["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["key"] == key)
-        .and_then(|a| a["value"].as_str())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 async fn eventually_pressed(browser: &Browser) {

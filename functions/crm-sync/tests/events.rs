@@ -180,7 +180,7 @@ async fn failing_write_back(local: &Services, org: &str) -> String {
             &[change],
             None,
             "2026-01-01T10:00:00Z",
-            &[],
+            (&[], &[]),
         )
         .await
         .unwrap()
@@ -304,7 +304,7 @@ async fn a_write_back_retry_repeats_its_webhook_id_only_with_the_same_body() {
     let org_id = OrgId::parse(&org).unwrap();
     local
         .store()
-        .update_values(&org_id, &contact, &[edit], None, &now, &[])
+        .update_values(&org_id, &contact, &[edit], None, &now, (&[], &[]))
         .await
         .unwrap()
         .unwrap();

@@ -193,7 +193,7 @@ impl App {
                 let told = (outbox.events(), jobs.as_slice());
                 let Some(written) = self
                     .store
-                    .update_values_asking(&caller.org, id, &changes, expected, &now, told)
+                    .update_values(&caller.org, id, &changes, expected, &now, told)
                     .await?
                 else {
                     return Err(self.store.why_not_written(&caller.org, id).await.into());

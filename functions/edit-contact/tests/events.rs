@@ -236,11 +236,7 @@ async fn the_retry_of_an_edit_that_died_after_its_commit_queues_what_it_left() {
     let retrying = over_same(&h, &services);
     let (status, view) = retrying.run("edit-contact").await;
     assert_eq!(status, 200, "{view}");
-    let queued: Vec<_> = sends
-        .sent(&h.org)
-        .into_iter()
-        .filter(|m| m.queue_url == queue.url())
-        .collect();
+    let queued = sends.sent_to(&h.org, queue.url());
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert_eq!(queued[0].body["type"], "contact");
     assert_eq!(queued[0].body["contact_id"], h.contact_id.as_str());
@@ -278,11 +274,7 @@ async fn the_retry_of_a_status_change_that_died_after_its_commit_queues_its_writ
     let retrying = over_same(&h, &services);
     let (status, closed) = retrying.run("set-conversation-status").await;
     assert_eq!((status, closed["status"].clone()), (200, json!("closed")));
-    let queued: Vec<_> = sends
-        .sent(&h.org)
-        .into_iter()
-        .filter(|m| m.queue_url == queue.url())
-        .collect();
+    let queued = sends.sent_to(&h.org, queue.url());
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert_eq!(queued[0].body["type"], "write_back");
     assert_eq!(

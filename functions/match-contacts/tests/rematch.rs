@@ -60,11 +60,8 @@ async fn a_rematch_continues_across_invocations_and_refiles_each_contact_once() 
         .await
         .unwrap();
     let invocations = queue.drain(&app).await;
-    let continuations: Vec<_> = sends
-        .sent(&name)
-        .into_iter()
-        .filter(|m| m.queue_url == queue.url() && m.body["type"] == "org")
-        .collect();
+    let mut continuations = sends.sent_to(&name, queue.url());
+    continuations.retain(|m| m.body["type"] == "org");
     assert!(
         !continuations.is_empty(),
         "the re-match handed over to another invocation"

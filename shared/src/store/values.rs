@@ -13,9 +13,10 @@ use crate::ids::OrgId;
 
 impl Store {
     /// Sets and clears custom values one field at a time, so edits of different fields never
-    /// wait for each other; with `expected`, only while the profile still has that version.
-    /// `None` when the contact is gone or `expected` no longer holds.
-    #[tracing::instrument(skip(self, changes, now, outbox), fields(org = %org))]
+    /// wait for each other; with `expected`, only while the profile still has that version. The
+    /// change's events and the jobs it asks of workers (kept on the profile until queued) go in
+    /// the same write. `None` when the contact is gone or `expected` no longer holds.
+    #[tracing::instrument(skip(self, changes, now, told), fields(org = %org))]
     pub async fn update_values(
         &self,
         org: &OrgId,
@@ -23,24 +24,9 @@ impl Store {
         changes: &[ValueChange],
         expected: Option<u64>,
         now: &str,
-        outbox: &[Event],
+        told: (&[Event], &[crate::contacts::PendingJob]),
     ) -> Result<Option<Contact>, DomainError> {
-        let told = (outbox, &[][..]);
-        self.update_values_asking(org, contact_id, changes, expected, now, told)
-            .await
-    }
-
-    /// [`Store::update_values`], with the jobs the change asks of workers kept on the profile
-    /// in the same write until they are queued.
-    pub async fn update_values_asking(
-        &self,
-        org: &OrgId,
-        contact_id: &str,
-        changes: &[ValueChange],
-        expected: Option<u64>,
-        now: &str,
-        (outbox, jobs): (&[Event], &[crate::contacts::PendingJob]),
-    ) -> Result<Option<Contact>, DomainError> {
+        let (outbox, jobs) = told;
         let mut set = Vec::new();
         let request = self.profile_update(org, contact_id, expected, now);
         let request = set_outbox(request, &mut set, outbox)?;

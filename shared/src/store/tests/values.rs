@@ -9,8 +9,8 @@ async fn field_level_value_updates_keep_each_others_fields_and_check_if_match() 
     store.save_contact(&org, &contact("c1"), 0).await.unwrap();
     let (one, two) = ([set("d1", Some("one"))], [set("d2", Some("two"))]);
     let (a, b) = tokio::join!(
-        store.update_values(&org, "c1", &one, None, NOW, &[]),
-        store.update_values(&org, "c1", &two, None, NOW, &[]),
+        store.update_values(&org, "c1", &one, None, NOW, (&[], &[])),
+        store.update_values(&org, "c1", &two, None, NOW, (&[], &[])),
     );
     assert!(a.unwrap().is_some() && b.unwrap().is_some());
     let both = store.contact(&org, "c1").await.unwrap().unwrap();
@@ -18,7 +18,7 @@ async fn field_level_value_updates_keep_each_others_fields_and_check_if_match() 
     assert_eq!(both.values.get("d2").map(String::as_str), Some("two"));
     assert_eq!(both.version, 3);
     let stale = store
-        .update_values(&org, "c1", &[set("d1", None)], Some(1), NOW, &[])
+        .update_values(&org, "c1", &[set("d1", None)], Some(1), NOW, (&[], &[]))
         .await
         .unwrap();
     assert!(stale.is_none());
@@ -27,13 +27,13 @@ async fn field_level_value_updates_keep_each_others_fields_and_check_if_match() 
         DomainError::Stale(_)
     ));
     let cleared = store
-        .update_values(&org, "c1", &[set("d1", None)], Some(3), NOW, &[])
+        .update_values(&org, "c1", &[set("d1", None)], Some(3), NOW, (&[], &[]))
         .await
         .unwrap()
         .unwrap();
     assert!(!cleared.values.contains_key("d1"));
     let gone = store
-        .update_values(&org, "nobody", &one, None, NOW, &[])
+        .update_values(&org, "nobody", &one, None, NOW, (&[], &[]))
         .await;
     assert!(gone.unwrap().is_none(), "never creates a profile");
     assert!(matches!(
@@ -68,7 +68,7 @@ async fn a_crm_lookup_never_overwrites_a_value_an_agent_is_writing_back() {
             &[pending(set("d1", Some("agent")))],
             None,
             NOW,
-            &[],
+            (&[], &[]),
         )
         .await
         .unwrap()
@@ -116,7 +116,7 @@ async fn a_write_back_settles_only_the_value_that_was_sent() {
     store.save_contact(&org, &contact("c1"), 0).await.unwrap();
     let changes = [pending(set("d1", Some("sent"))), pending(set("d2", None))];
     store
-        .update_values(&org, "c1", &changes, None, NOW, &[])
+        .update_values(&org, "c1", &changes, None, NOW, (&[], &[]))
         .await
         .unwrap()
         .unwrap();
